@@ -1,0 +1,54 @@
+//! *Överenskommen tid*: the next contact, booked together with the person.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AgreedTimeStatus {
+    /// Suggested by one side, not yet agreed.
+    Proposed,
+    /// Accepted by both the person and care.
+    Agreed,
+    Cancelled,
+    Fulfilled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MeetingMode {
+    InPerson,
+    Phone,
+    Video,
+    HomeVisit,
+}
+
+/// A time for a contact between the person and care.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgreedTime {
+    pub id: String,
+    pub start: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<Timestamp>,
+    /// What the contact is for ("Uppföljning av blodtryck").
+    pub what: String,
+    /// With whom, e.g. the fast vårdkontakt's name or a role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
+    pub mode: MeetingMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    pub status: AgreedTimeStatus,
+    #[serde(default)]
+    pub accepted_by_patient: bool,
+    #[serde(default)]
+    pub accepted_by_care: bool,
+}
+
+impl AgreedTime {
+    /// Agreed, and both sides have accepted it.
+    pub fn is_agreed(&self) -> bool {
+        self.status == AgreedTimeStatus::Agreed && self.accepted_by_patient && self.accepted_by_care
+    }
+}

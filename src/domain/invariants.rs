@@ -1,0 +1,161 @@
+//! The rules every contract version keeps, checked on every change.
+
+use std::collections::HashSet;
+
+use super::{Contract, ContactRole, Part, Situation, Status, Version, Violation, Violations};
+
+impl Contract {
+    /// Checks every invariant of a single version; returns all violations found.
+    pub fn validate(&self) -> Result<(), Violations> {
+        let mut found = Vec::new();
+        self.check_in_force(&mut found);
+        self.check_discussed(&mut found);
+        self.check_texts_and_ids(&mut found);
+        self.check_contacts(&mut found);
+        self.check_agreed_times(&mut found);
+        self.check_commitments(&mut found);
+        Violations::check(found)
+    }
+
+    /// Checks that `self`, stored as `version`, may follow `previous` (stored as
+    /// `previous_version`): the version goes up by one and the status change is allowed,
+    /// besides every rule of [`Contract::validate`].
+    pub fn validate_change(&self, version: Version, previous: &Contract, previous_version: Version) -> Result<(), Violations> {
+        let mut found: Vec<Violation> = match self.validate() {
+            Ok(()) => Vec::new(),
+            Err(v) => v.iter().cloned().collect(),
+        };
+        if !version.follows(previous_version) {
+            found.push(Violation::VersionNotIncreasing { previous: previous_version, next: version });
+        }
+        if !previous.status.can_become(self.status) {
+            found.push(Violation::StatusTransition { from: previous.status, to: self.status });
+        }
+        Violations::check(found)
+    }
+
+    fn check_in_force(&self, found: &mut Vec<Violation>) {
+        if self.status != Status::Active {
+            return;
+        }
+        if self.next_step.is_none() {
+            found.push(Violation::ActiveWithoutNextStep);
+        }
+        match &self.responsible_unit {
+            None => found.push(Violation::ActiveWithoutResponsibleUnit),
+            Some(unit) if unit.phone_hours.is_empty() => found.push(Violation::UnitWithoutPhoneHours),
+            Some(_) => {}
+        }
+    }
+
+    fn check_discussed(&self, found: &mut Vec<Violation>) {
+        for part in Part::ALL {
+            let d = self.discussed.get(part);
+            if d.not_applicable.is_some() && !d.discussed {
+                found.push(Violation::NotApplicableWithoutDiscussion(part));
+            } else if d.discussed && d.date.is_none() {
+                found.push(Violation::DiscussedWithoutDate(part));
+            } else if !d.discussed && self.status == Status::Active {
+                found.push(Violation::PartNotDiscussed(part));
+            }
+            if d.not_applicable.is_some() && self.has_content(part) {
+                found.push(Violation::NotApplicableButPresent(part));
+            }
+        }
+    }
+
+    fn has_content(&self, part: Part) -> bool {
+        match part {
+            Part::Agreement => !self.agreement.what_matters.is_empty() || !self.agreement.commitments.is_empty(),
+            Part::FixedCareContact => !self.care_contacts.is_empty(),
+            Part::AgreedTime => !self.agreed_times.is_empty(),
+            Part::CoordinatedPlan => !self.linked_plans.is_empty(),
+        }
+    }
+
+    fn check_texts_and_ids(&self, found: &mut Vec<Violation>) {
+        let mut text = |field: String, value: &str| {
+            if value.trim().is_empty() {
+                found.push(Violation::EmptyText { field });
+            }
+        };
+        for (i, s) in self.agreement.what_matters.iter().enumerate() {
+            text(format!("agreement.whatMatters[{i}]"), s);
+        }
+        for (i, c) in self.agreement.commitments.iter().enumerate() {
+            text(format!("agreement.commitments[{i}].what"), &c.what);
+        }
+        if let Some(step) = &self.next_step {
+            text("nextStep.description".into(), &step.description);
+        }
+        if let Some(unit) = &self.responsible_unit {
+            text("responsibleUnit.name".into(), &unit.name);
+        }
+        for (i, c) in self.care_contacts.iter().enumerate() {
+            text(format!("careContacts[{i}].name"), &c.name);
+        }
+        for (i, t) in self.agreed_times.iter().enumerate() {
+            text(format!("agreedTimes[{i}].what"), &t.what);
+        }
+        for (i, p) in self.linked_plans.iter().enumerate() {
+            text(format!("linkedPlans[{i}].title"), &p.title);
+        }
+        unique_ids(found, "agreement.commitments", self.agreement.commitments.iter().map(|c| c.id.as_str()));
+        unique_ids(found, "careContacts", self.care_contacts.iter().map(|c| c.id.as_str()));
+        unique_ids(found, "agreedTimes", self.agreed_times.iter().map(|c| c.id.as_str()));
+        unique_ids(found, "linkedPlans", self.linked_plans.iter().map(|c| c.id.as_str()));
+    }
+
+    fn check_contacts(&self, found: &mut Vec<Violation>) {
+        for (i, c) in self.care_contacts.iter().enumerate() {
+            if !c.period.is_well_formed() {
+                found.push(Violation::PeriodEndsBeforeStart { field: format!("careContacts[{i}].period") });
+            }
+        }
+        let primaries: Vec<(usize, _)> = self
+            .care_contacts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.primary && c.role == ContactRole::FastVardkontakt && c.period.is_well_formed())
+            .collect();
+        for (n, (i, a)) in primaries.iter().enumerate() {
+            if let Some((j, _)) = primaries[..n].iter().find(|(_, b)| a.period.overlaps(&b.period)) {
+                found.push(Violation::OverlappingPrimaryContacts { index: *i, other: *j });
+            }
+        }
+    }
+
+    fn check_agreed_times(&self, found: &mut Vec<Violation>) {
+        for (i, t) in self.agreed_times.iter().enumerate() {
+            if t.end.is_some_and(|end| end <= t.start) {
+                found.push(Violation::PeriodEndsBeforeStart { field: format!("agreedTimes[{i}].end") });
+            }
+            if t.status == super::AgreedTimeStatus::Agreed && !t.is_agreed() {
+                found.push(Violation::AgreedTimeNotAccepted { index: i });
+            }
+        }
+    }
+
+    fn check_commitments(&self, found: &mut Vec<Violation>) {
+        for (i, c) in self.agreement.commitments.iter().enumerate() {
+            let turn = c.where_to_turn.as_deref().map(str::trim).unwrap_or_default();
+            if c.situation == Situation::WarningSign && turn.is_empty() {
+                found.push(Violation::WarningSignWithoutWhereToTurn { index: i });
+            }
+        }
+    }
+}
+
+fn unique_ids<'a>(found: &mut Vec<Violation>, list: &str, ids: impl Iterator<Item = &'a str>) {
+    let mut seen = HashSet::new();
+    for (i, id) in ids.enumerate() {
+        if id.trim().is_empty() {
+            found.push(Violation::EmptyText { field: format!("{list}[{i}].id") });
+        } else if !seen.insert(id) {
+            found.push(Violation::DuplicateId { field: format!("{list}[{i}].id"), id: id.to_owned() });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

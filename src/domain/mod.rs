@@ -1,0 +1,51 @@
+//! The Patientkontrakt itself: the contract aggregate, its four parts, the identifiers it
+//! speaks of, and the invariants every version must keep.
+//!
+//! This module owns the meaning of a contract. It is pure: no HTTP, SQL, FHIR or clock.
+//! Everything that arrives from outside is parsed into these types once (a [`Personnummer`]
+//! you hold is valid), and [`Contract::validate`] is the single place where the rules of
+//! the agreement are checked. The store persists what this module accepts; the API and the
+//! FHIR mapping translate to and from it.
+//!
+//! The four parts follow SKR's concept (see `shared/seeds/`):
+//! - [`Agreement`] (*Överenskommelse*): what matters to the person, who does what, warning
+//!   signs and where to turn;
+//! - [`CareContact`] (*Fast vårdkontakt*, *fast läkarkontakt*) and how to reach them;
+//! - [`AgreedTime`] (*Överenskommen tid*): times booked together with the person;
+//! - [`LinkedPlan`] (*Sammanhållen plan*): the person's other plans and who coordinates them.
+
+mod agreed_time;
+mod agreement;
+mod care_contact;
+mod contract;
+mod discussed;
+mod hsa_id;
+mod invariants;
+mod linked_plan;
+mod luhn;
+mod period;
+mod person_id;
+mod personnummer;
+mod phone;
+mod samordningsnummer;
+mod status;
+mod unit;
+mod version;
+mod violation;
+
+pub use agreed_time::{AgreedTime, AgreedTimeStatus, MeetingMode};
+pub use agreement::{Actor, Agreement, Commitment, CommitmentStatus, NextStep, Situation};
+pub use care_contact::{CareContact, Channel, ContactRole};
+pub use contract::{Contract, ContractId, Initiator, Patient};
+pub use discussed::{Discussed, Discussion, Part};
+pub use hsa_id::HsaId;
+pub use linked_plan::{Coordinator, LinkedPlan, PlanKind};
+pub use period::Period;
+pub use person_id::PersonId;
+pub use personnummer::Personnummer;
+pub use phone::{PhoneHours, PhoneNumber, Weekday};
+pub use samordningsnummer::Samordningsnummer;
+pub use status::Status;
+pub use unit::ResponsibleUnit;
+pub use version::Version;
+pub use violation::{IdentifierError, Violation, Violations};

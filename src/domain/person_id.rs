@@ -1,0 +1,61 @@
+//! `PersonId`: who a contract is about, by personnummer or samordningsnummer.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::violation::IdentifierError;
+use super::{Personnummer, Samordningsnummer};
+
+/// The person's national identity: a personnummer or, for those without one, a
+/// samordningsnummer. Written as the bare 12 digits; the day field tells which it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum PersonId {
+    Personnummer(Personnummer),
+    Samordningsnummer(Samordningsnummer),
+}
+
+impl PersonId {
+    pub fn parse(input: &str) -> Result<Self, IdentifierError> {
+        match Personnummer::parse(input) {
+            Ok(p) => Ok(Self::Personnummer(p)),
+            Err(IdentifierError::IsSamordningsnummer) => Samordningsnummer::parse(input).map(Self::Samordningsnummer),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl fmt::Display for PersonId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Personnummer(p) => p.fmt(f),
+            Self::Samordningsnummer(s) => s.fmt(f),
+        }
+    }
+}
+
+impl TryFrom<String> for PersonId {
+    type Error = IdentifierError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<PersonId> for String {
+    fn from(value: PersonId) -> Self {
+        value.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_the_two_kinds_apart() {
+        assert!(matches!(PersonId::parse("19121212-1212"), Ok(PersonId::Personnummer(_))));
+        assert!(matches!(PersonId::parse("197010632391"), Ok(PersonId::Samordningsnummer(_))));
+        assert_eq!(PersonId::parse("197010632392"), Err(IdentifierError::BadCheckDigit));
+    }
+}

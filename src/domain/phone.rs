@@ -1,0 +1,172 @@
+//! How a person reaches care by phone: `PhoneNumber` and `PhoneHours`.
+
+use std::fmt;
+
+use jiff::civil::Time;
+use serde::{Deserialize, Serialize};
+
+use super::violation::IdentifierError;
+
+/// A phone number as people write it (`010-241 00 00`, `+46 10 241 00 00`), checked to
+/// hold 6–20 digits and nothing but digits, spaces, hyphens and a leading `+`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(input: &str) -> Result<Self, IdentifierError> {
+        let s = input.trim();
+        let body = s.strip_prefix('+').unwrap_or(s);
+        let digits = body.bytes().filter(u8::is_ascii_digit).count();
+        let allowed = body.bytes().all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
+        if allowed && (6..=20).contains(&digits) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdentifierError::PhoneShape)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for PhoneNumber {
+    type Error = IdentifierError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(value: PhoneNumber) -> Self {
+        value.0
+    }
+}
+
+/// A day of the week, with FHIR's `days-of-week` codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Weekday {
+    pub const ALL: [Weekday; 7] = [Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri, Self::Sat, Self::Sun];
+    pub const WORKDAYS: [Weekday; 5] = [Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri];
+}
+
+/// When a phone line is open: on these days, from `opens` until `closes` (local time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PhoneHoursJson", into = "PhoneHoursJson")]
+pub struct PhoneHours {
+    days: Vec<Weekday>,
+    opens: Time,
+    closes: Time,
+}
+
+impl PhoneHours {
+    /// Hours on `days` from `opens` to `closes`; closing must come after opening.
+    pub fn new(days: Vec<Weekday>, opens: Time, closes: Time) -> Result<Self, IdentifierError> {
+        if closes <= opens {
+            return Err(IdentifierError::HoursClosedBeforeOpen);
+        }
+        let mut days = days;
+        days.sort();
+        days.dedup();
+        Ok(Self { days, opens, closes })
+    }
+
+    pub fn days(&self) -> &[Weekday] {
+        &self.days
+    }
+
+    pub fn opens(&self) -> Time {
+        self.opens
+    }
+
+    pub fn closes(&self) -> Time {
+        self.closes
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneHoursJson {
+    days: Vec<Weekday>,
+    opens: String,
+    closes: String,
+}
+
+fn parse_clock(s: &str) -> Result<Time, IdentifierError> {
+    let b = s.as_bytes();
+    let digit = |i: usize| b.get(i).filter(|c| c.is_ascii_digit()).map(|c| (c - b'0') as i8);
+    match (b.len(), b.get(2), digit(0), digit(1), digit(3), digit(4)) {
+        (5, Some(b':'), Some(h1), Some(h2), Some(m1), Some(m2)) => {
+            Time::new(h1 * 10 + h2, m1 * 10 + m2, 0, 0).map_err(|_| IdentifierError::TimeShape)
+        }
+        _ => Err(IdentifierError::TimeShape),
+    }
+}
+
+fn format_clock(t: Time) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+impl TryFrom<PhoneHoursJson> for PhoneHours {
+    type Error = IdentifierError;
+    fn try_from(raw: PhoneHoursJson) -> Result<Self, Self::Error> {
+        Self::new(raw.days, parse_clock(&raw.opens)?, parse_clock(&raw.closes)?)
+    }
+}
+
+impl From<PhoneHours> for PhoneHoursJson {
+    fn from(h: PhoneHours) -> Self {
+        Self { days: h.days, opens: format_clock(h.opens), closes: format_clock(h.closes) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_as_people_write_them() {
+        for s in ["010-241 00 00", "+46 10 241 00 00", "1177", "0771-11 77 00"] {
+            let ok = PhoneNumber::parse(s).is_ok();
+            assert_eq!(ok, s != "1177", "{s}");
+        }
+        assert!(PhoneNumber::parse("ring oss").is_err());
+        assert!(PhoneNumber::parse("+46+10 241").is_err());
+    }
+
+    #[test]
+    fn hours_round_trip_through_json_as_hh_mm() {
+        let json = r#"{"days":["mon","tue","wed","thu","fri"],"opens":"08:00","closes":"10:30"}"#;
+        let h: PhoneHours = serde_json::from_str(json).unwrap();
+        assert_eq!(h.days(), Weekday::WORKDAYS);
+        assert_eq!(serde_json::to_string(&h).unwrap(), json);
+    }
+
+    #[test]
+    fn hours_must_close_after_opening() {
+        let bad = r#"{"days":["mon"],"opens":"10:00","closes":"08:00"}"#;
+        let err = serde_json::from_str::<PhoneHours>(bad).unwrap_err().to_string();
+        assert!(err.contains("close after they open"), "{err}");
+        for t in ["8", "8:00:00", "24:00", "08:60", "-1:00", "08.00"] {
+            assert!(parse_clock(t).is_err(), "{t}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The responsible unit, whose name, phone number and phone hours go on the first page.
+
+use serde::{Deserialize, Serialize};
+
+use super::{HsaId, PhoneHours, PhoneNumber};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResponsibleUnit {
+    pub hsa_id: HsaId,
+    pub name: String,
+    pub phone: PhoneNumber,
+    #[serde(default)]
+    pub phone_hours: Vec<PhoneHours>,
+}

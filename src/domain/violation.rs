@@ -1,0 +1,138 @@
+//! The ways input can fail to be a valid contract: identifiers that do not parse, and
+//! broken invariants. Each violation names the field (as a JSON path in the contract's
+//! own format) and says why, so an API can answer with both.
+
+use std::fmt;
+
+use super::{Part, Status, Version};
+
+/// Why a text is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentifierError {
+    #[error("must be 12 digits (YYYYMMDDNNNC), got {0} characters")]
+    WrongLength(usize),
+    #[error("the 10-digit form leaves the century open; give all 12 digits (YYYYMMDDNNNC)")]
+    TenDigitForm,
+    #[error("must be digits, with an optional '-' or '+' before the last four")]
+    NotDigits,
+    #[error("the check digit does not match (Luhn)")]
+    BadCheckDigit,
+    #[error("the birth date in it is not a real date")]
+    ImpossibleDate,
+    #[error("is a samordningsnummer (birth day + 60), not a personnummer")]
+    IsSamordningsnummer,
+    #[error("is a personnummer, not a samordningsnummer (birth day + 60)")]
+    IsPersonnummer,
+    #[error(
+        "is not an HSA-id: expected a country code, a 10 or 12 digit organisation number, '-' and letters or digits, at most 31 characters (e.g. SE2321000016-15CQ)"
+    )]
+    HsaIdShape,
+    #[error("is not a phone number: expected 6 to 20 digits, optionally with '+', spaces or '-'")]
+    PhoneShape,
+    #[error("is not a time of day: expected HH:MM")]
+    TimeShape,
+    #[error("phone hours must close after they open")]
+    HoursClosedBeforeOpen,
+    #[error("is not a contract id: 1–64 letters, digits, '-' or '.'")]
+    ContractIdShape,
+    #[error("is not a version: expected a positive whole number")]
+    VersionShape,
+}
+
+/// A broken rule of the contract. Every variant names its field through [`Violation::field`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error("an active contract must say the person's next step")]
+    ActiveWithoutNextStep,
+    #[error("an active contract must name the responsible unit")]
+    ActiveWithoutResponsibleUnit,
+    #[error("the responsible unit's phone hours must be given; they belong on the contract's first page")]
+    UnitWithoutPhoneHours,
+    #[error("an active contract must record that each part was discussed with the person")]
+    PartNotDiscussed(Part),
+    #[error("a part marked as discussed needs the date it was discussed")]
+    DiscussedWithoutDate(Part),
+    #[error("a part can only be found not to apply after it was discussed")]
+    NotApplicableWithoutDiscussion(Part),
+    #[error("the part is marked as not applicable but has content")]
+    NotApplicableButPresent(Part),
+    #[error("two primary fast vårdkontakter overlap in time (with careContacts[{other}])")]
+    OverlappingPrimaryContacts { index: usize, other: usize },
+    #[error("the period must end after it starts")]
+    PeriodEndsBeforeStart { field: String },
+    #[error("an agreed time must be accepted by both the person and care")]
+    AgreedTimeNotAccepted { index: usize },
+    #[error("a warning sign must say where the person turns")]
+    WarningSignWithoutWhereToTurn { index: usize },
+    #[error("must not be empty")]
+    EmptyText { field: String },
+    #[error("the id '{id}' is used twice in this list")]
+    DuplicateId { field: String, id: String },
+    #[error("a new version must follow the previous one ({previous}), got {next}")]
+    VersionNotIncreasing { previous: Version, next: Version },
+    #[error("a {from} contract cannot become {to}")]
+    StatusTransition { from: Status, to: Status },
+}
+
+impl Violation {
+    /// The path of the offending field, in the contract's JSON form.
+    pub fn field(&self) -> String {
+        match self {
+            Self::ActiveWithoutNextStep => "nextStep".into(),
+            Self::ActiveWithoutResponsibleUnit => "responsibleUnit".into(),
+            Self::UnitWithoutPhoneHours => "responsibleUnit.phoneHours".into(),
+            Self::PartNotDiscussed(p) => format!("discussed.{}.discussed", p.key()),
+            Self::DiscussedWithoutDate(p) => format!("discussed.{}.date", p.key()),
+            Self::NotApplicableWithoutDiscussion(p) | Self::NotApplicableButPresent(p) => {
+                format!("discussed.{}.notApplicable", p.key())
+            }
+            Self::OverlappingPrimaryContacts { index, .. } => format!("careContacts[{index}].period"),
+            Self::PeriodEndsBeforeStart { field } | Self::EmptyText { field } | Self::DuplicateId { field, .. } => {
+                field.clone()
+            }
+            Self::AgreedTimeNotAccepted { index } => format!("agreedTimes[{index}].status"),
+            Self::WarningSignWithoutWhereToTurn { index } => format!("agreement.commitments[{index}].whereToTurn"),
+            Self::VersionNotIncreasing { .. } => "version".into(),
+            Self::StatusTransition { .. } => "status".into(),
+        }
+    }
+}
+
+/// One or more violations found in one contract; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violations(Vec<Violation>);
+
+impl Violations {
+    /// `Ok` when `found` is empty, else the violations.
+    pub fn check(found: Vec<Violation>) -> Result<(), Self> {
+        if found.is_empty() { Ok(()) } else { Err(Self(found)) }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Violation> {
+        self.0.iter()
+    }
+
+    pub fn contains(&self, v: &Violation) -> bool {
+        self.0.contains(v)
+    }
+}
+
+impl From<Violation> for Violations {
+    fn from(v: Violation) -> Self {
+        Self(vec![v])
+    }
+}
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {v}", v.field())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Violations {}

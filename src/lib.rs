@@ -1,1 +1,3 @@
+pub mod demo;
 pub mod domain;
+pub mod store;

@@ -1,0 +1,268 @@
+//! Reading and writing contracts: create, update with optimistic concurrency, versions,
+//! history, search by person, and whole histories for export and import.
+
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::audit::{self, Action};
+use super::{Change, History, Record, Revision, Store, StoreError, from_micros, micros, version_of};
+use crate::domain::{Contract, ContractId, PersonId, Version, Violations};
+
+const REVISION_COLUMNS: &str = "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document";
+
+const SELECT_CURRENT: &str = "SELECT v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document \
+     FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version";
+
+impl Store {
+    /// Stores a new contract under a fresh id, as version 1.
+    pub async fn create(&self, contract: Contract, change: Change) -> Result<Record, StoreError> {
+        let id = ContractId::parse(&uuid::Uuid::new_v4().to_string())
+            .map_err(|e| StoreError::Corrupt(format!("generated id: {e}")))?;
+        self.create_with_id(id, contract, change).await
+    }
+
+    /// Stores a new contract under `id`, as version 1; fails if the id is taken.
+    pub async fn create_with_id(&self, id: ContractId, contract: Contract, change: Change) -> Result<Record, StoreError> {
+        contract.validate()?;
+        let revision = Revision { version: Version::FIRST, recorded_at: Timestamp::now(), change, contract };
+        let mut tx = self.writer.begin().await?;
+        insert_head(&mut tx, &id, &revision).await?;
+        insert_revision(&mut tx, &id, &revision).await?;
+        enqueue(&mut tx, &id, &revision).await?;
+        audit::insert(&mut tx, Action::Create, &id, &revision).await?;
+        tx.commit().await?;
+        Ok(Record { id, revision })
+    }
+
+    /// Stores `contract` as the version after `expected`. Fails, changing nothing, when the
+    /// contract is not at `expected` any more, or when the change breaks an invariant.
+    pub async fn update(
+        &self,
+        id: &ContractId,
+        expected: Version,
+        contract: Contract,
+        change: Change,
+    ) -> Result<Record, StoreError> {
+        contract.validate()?;
+        let revision = Revision { version: expected.next(), recorded_at: Timestamp::now(), change, contract };
+        let mut tx = self.writer.begin().await?;
+        // The conditional write comes first, so it takes the row (or SQLite's write) lock
+        // before anything is read: two updates from one version cannot both pass.
+        let moved = sqlx::query(
+            "UPDATE contracts SET version = $1, status = $2, patient = $3, unit_hsa_id = $4, updated_at = $5 \
+             WHERE id = $6 AND version = $7",
+        )
+        .bind(revision.version.get() as i64)
+        .bind(revision.contract.status.as_str())
+        .bind(revision.contract.patient.id.to_string())
+        .bind(revision.contract.responsible_unit.as_ref().map(|u| u.hsa_id.to_string()))
+        .bind(micros(revision.recorded_at))
+        .bind(id.as_str())
+        .bind(expected.get() as i64)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            let current: Option<i64> = sqlx::query_scalar("SELECT version FROM contracts WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match current {
+                None => StoreError::NotFound(id.to_string()),
+                Some(v) => StoreError::VersionConflict { id: id.clone(), expected, current: version_of(v)? },
+            });
+        }
+        let previous = revision_in(&mut tx, id, expected).await?;
+        revision.contract.validate_change(revision.version, &previous.contract, expected)?;
+        insert_revision(&mut tx, id, &revision).await?;
+        enqueue(&mut tx, id, &revision).await?;
+        audit::insert(&mut tx, Action::Update, id, &revision).await?;
+        tx.commit().await?;
+        Ok(Record { id: id.clone(), revision })
+    }
+
+    /// The current version of a contract.
+    pub async fn get(&self, id: &ContractId) -> Result<Record, StoreError> {
+        let row = sqlx::query(&format!("{SELECT_CURRENT} WHERE c.id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(record_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// One version of a contract.
+    pub async fn get_version(&self, id: &ContractId, version: Version) -> Result<Record, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
+        ))
+        .bind(id.as_str())
+        .bind(version.get() as i64)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref()
+            .map(record_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("{id} version {version}")))
+    }
+
+    /// Every version of a contract, oldest first.
+    pub async fn history(&self, id: &ContractId) -> Result<History, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 ORDER BY v.version"
+        ))
+        .bind(id.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        let versions = rows.iter().map(|r| record_from_row(r).map(|r| r.revision)).collect::<Result<_, _>>()?;
+        Ok(History { id: id.clone(), versions })
+    }
+
+    /// The current version of every contract with this person.
+    pub async fn find_by_patient(&self, patient: &PersonId) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(&format!("{SELECT_CURRENT} WHERE c.patient = $1 ORDER BY c.id"))
+            .bind(patient.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// How many contracts the store holds.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contracts").fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+
+    /// Every contract with all its versions, streamed in id order: memory stays bounded
+    /// by one contract's history, however many contracts there are.
+    pub fn export(&self) -> BoxStream<'_, Result<History, StoreError>> {
+        let rows = sqlx::query(
+            "SELECT v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document \
+             FROM contract_versions v ORDER BY v.contract_id, v.version",
+        )
+        .fetch(&self.reader)
+        .map_err(StoreError::from);
+        futures_util::stream::try_unfold((rows, None::<History>), |(mut rows, mut pending)| async move {
+            while let Some(row) = rows.try_next().await? {
+                let Record { id, revision } = record_from_row(&row)?;
+                match &mut pending {
+                    Some(h) if h.id == id => h.versions.push(revision),
+                    _ => {
+                        if let Some(done) = pending.replace(History { id, versions: vec![revision] }) {
+                            return Ok(Some((done, (rows, pending))));
+                        }
+                    }
+                }
+            }
+            Ok(pending.take().map(|done| (done, (rows, None))))
+        })
+        .boxed()
+    }
+
+    /// Stores a whole history (as exported) for a contract the store does not have. The
+    /// versions must follow each other and each must keep the invariants; the newest gets
+    /// an outbox row so targets learn of it.
+    pub async fn import(&self, history: History) -> Result<Record, StoreError> {
+        let mut previous: Option<&Revision> = None;
+        for revision in &history.versions {
+            match previous {
+                None => revision.contract.validate()?,
+                Some(p) => revision.contract.validate_change(revision.version, &p.contract, p.version)?,
+            }
+            previous = Some(revision);
+        }
+        let latest = previous.ok_or_else(|| {
+            Violations::from(crate::domain::Violation::EmptyText { field: "versions".into() })
+        })?;
+        let mut tx = self.writer.begin().await?;
+        insert_head(&mut tx, &history.id, latest).await?;
+        for revision in &history.versions {
+            insert_revision(&mut tx, &history.id, revision).await?;
+        }
+        enqueue(&mut tx, &history.id, latest).await?;
+        audit::insert(&mut tx, Action::Import, &history.id, latest).await?;
+        tx.commit().await?;
+        Ok(Record { id: history.id.clone(), revision: latest.clone() })
+    }
+}
+
+/// Inserts the contract's head row, pointing at `revision`.
+async fn insert_head(tx: &mut Transaction<'_, Any>, id: &ContractId, revision: &Revision) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO contracts (id, version, status, patient, unit_hsa_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id.as_str())
+    .bind(revision.version.get() as i64)
+    .bind(revision.contract.status.as_str())
+    .bind(revision.contract.patient.id.to_string())
+    .bind(revision.contract.responsible_unit.as_ref().map(|u| u.hsa_id.to_string()))
+    .bind(micros(revision.recorded_at))
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::AlreadyExists(id.clone()));
+    }
+    Ok(())
+}
+
+async fn insert_revision(tx: &mut Transaction<'_, Any>, id: &ContractId, revision: &Revision) -> Result<(), StoreError> {
+    let document = serde_json::to_string(&revision.contract).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id.as_str())
+    .bind(revision.version.get() as i64)
+    .bind(micros(revision.recorded_at))
+    .bind(revision.change.source.as_str())
+    .bind(revision.change.author.as_deref())
+    .bind(revision.change.reason.as_deref())
+    .bind(document)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes the outbox row that tells the sync worker about this version.
+async fn enqueue(tx: &mut Transaction<'_, Any>, id: &ContractId, revision: &Revision) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (contract_id, version, origin, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id.as_str())
+        .bind(revision.version.get() as i64)
+        .bind(revision.change.source.as_str())
+        .bind(micros(revision.recorded_at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn revision_in(tx: &mut Transaction<'_, Any>, id: &ContractId, version: Version) -> Result<Revision, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
+    ))
+    .bind(id.as_str())
+    .bind(version.get() as i64)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| StoreError::Corrupt(format!("contract {id} has no version {version}")))?;
+    record_from_row(&row).map(|r| r.revision)
+}
+
+fn record_from_row(row: &AnyRow) -> Result<Record, StoreError> {
+    let id: String = row.try_get("contract_id")?;
+    let document: String = row.try_get("document")?;
+    let contract: Contract = serde_json::from_str(&document)
+        .map_err(|e| StoreError::Corrupt(format!("contract {id}: {e}")))?;
+    Ok(Record {
+        id: ContractId::parse(&id).map_err(|e| StoreError::Corrupt(format!("contract id {id}: {e}")))?,
+        revision: Revision {
+            version: version_of(row.try_get("version")?)?,
+            recorded_at: from_micros(row.try_get("recorded_at")?)?,
+            change: Change { source: row.try_get("source")?, author: row.try_get("author")?, reason: row.try_get("reason")? },
+            contract,
+        },
+    })
+}

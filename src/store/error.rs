@@ -1,0 +1,30 @@
+//! What can go wrong in the store.
+
+use crate::domain::{ContractId, Version, Violations};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such contract (or version). HTTP 404.
+    #[error("contract {0} not found")]
+    NotFound(String),
+    /// The update was based on an old version. HTTP 412 (If-Match) or 409.
+    #[error("contract {id} is at version {current}, not {expected}")]
+    VersionConflict { id: ContractId, expected: Version, current: Version },
+    /// The contract id is taken. HTTP 409.
+    #[error("contract {0} already exists")]
+    AlreadyExists(ContractId),
+    /// The contract breaks an invariant. HTTP 422.
+    #[error("{0}")]
+    Invalid(#[from] Violations),
+    /// Bad settings, e.g. an unknown database URL scheme. Fatal at start.
+    #[error("{0}")]
+    Config(String),
+    /// Stored data that does not parse; a bug or a damaged database. HTTP 500.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable. HTTP 503.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}

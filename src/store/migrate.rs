@@ -1,0 +1,45 @@
+//! Embedded schema migrations, one list per backend (the SQL is in `migrations/`).
+
+use std::borrow::Cow;
+
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+use super::{Backend, Store, StoreError};
+
+type Script = (i64, &'static str, &'static str);
+
+const SQLITE: &[Script] = &[(1, "contracts", include_str!("../../migrations/sqlite/0001_contracts.sql"))];
+const POSTGRES: &[Script] = &[(1, "contracts", include_str!("../../migrations/postgres/0001_contracts.sql"))];
+
+#[derive(Debug)]
+struct Embedded(&'static [Script]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|&(version, name, sql)| {
+                    Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, Cow::Borrowed(sql), false)
+                })
+                .collect())
+        })
+    }
+}
+
+impl Store {
+    /// Applies the migrations not yet applied. Safe to run from several processes at once
+    /// on PostgreSQL (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let scripts = match self.backend {
+            Backend::Sqlite => SQLITE,
+            Backend::Postgres => POSTGRES,
+        };
+        let migrator = Migrator::new(Embedded(scripts)).await?;
+        migrator.run(&self.writer).await?;
+        Ok(())
+    }
+}

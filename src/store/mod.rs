@@ -1,0 +1,170 @@
+//! Persistence: every version of every contract, the outbox and the audit trail, on
+//! SQLite (the embedded default) or PostgreSQL, behind one [`Store`].
+//!
+//! The store is the single gate through which a contract changes: it checks the domain
+//! invariants, enforces optimistic concurrency (an update names the version it is based
+//! on), and writes the new version, its outbox row and its audit row in one transaction.
+//! It must not know about HTTP or FHIR; callers translate [`StoreError`] to their own
+//! errors.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver (`$1` placeholders work on
+//! both); where the dialects differ (migrations) the [`Backend`] picks. On SQLite all
+//! writes go through one connection, so writers queue instead of failing on a busy lock.
+
+mod audit;
+mod contracts;
+mod error;
+mod migrate;
+mod outbox;
+mod record;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions};
+
+pub use audit::AuditRow;
+pub use error::StoreError;
+pub use outbox::OutboxRow;
+pub use record::{Change, History, Record, Revision};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL points at.
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Config(format!(
+                "database URL must start with sqlite: or postgres:, got '{}'",
+                url.split(':').next().unwrap_or_default()
+            )))
+        }
+    }
+}
+
+/// The contract store. Cheap to clone: clones share the connection pools.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    /// Connections for writes (one, on SQLite).
+    writer: AnyPool,
+    /// Connections for reads.
+    reader: AnyPool,
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), max_connections: 10, acquire_timeout: Duration::from_secs(10) }
+    }
+
+    /// The URL of the embedded SQLite database in `data_dir`, created if missing.
+    pub fn sqlite_in(data_dir: &Path) -> Self {
+        Self::new(format!("sqlite://{}?mode=rwc", data_dir.join("pkgw.db").display()))
+    }
+}
+
+impl Store {
+    /// Connects, without migrating; see [`Store::migrate`].
+    pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(&options.url)?;
+        let connect = AnyConnectOptions::from_str(&options.url)
+            .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?
+            .disable_statement_logging();
+        let pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(options.acquire_timeout)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(connect.clone())
+        };
+        let (writer, reader) = match backend {
+            Backend::Sqlite => (pool(1).await?, pool(options.max_connections.max(2)).await?),
+            Backend::Postgres => {
+                let shared = pool(options.max_connections).await?;
+                (shared.clone(), shared)
+            }
+        };
+        Ok(Store { backend, writer, reader })
+    }
+
+    /// Connects and applies any pending migrations.
+    pub async fn open(options: &StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::connect(options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Microseconds since the epoch, as instants are stored.
+fn micros(t: jiff::Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn from_micros(us: i64) -> Result<jiff::Timestamp, StoreError> {
+    jiff::Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("bad instant {us}: {e}")))
+}
+
+/// A stored version number, which must be a valid [`crate::domain::Version`].
+fn version_of(n: i64) -> Result<crate::domain::Version, StoreError> {
+    u64::try_from(n)
+        .ok()
+        .and_then(|n| crate::domain::Version::try_from(n).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("bad version number {n}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of_url("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(Backend::of_url("postgresql://u@h/db").unwrap(), Backend::Postgres);
+        let err = Backend::of_url("mysql://secret@h").unwrap_err().to_string();
+        assert!(err.contains("mysql") && !err.contains("secret"), "{err}");
+    }
+}

@@ -1,0 +1,53 @@
+//! What the store keeps for each version: the contract, its number, when it was recorded
+//! and where the change came from.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Contract, ContractId, Version};
+
+/// Where a change came from and why; kept with every version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Change {
+    /// The system the change came from (`api`, `import`, a sync target's name, …).
+    pub source: String,
+    /// Who made it, as the client identified itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Change {
+    pub fn from_source(source: impl Into<String>) -> Self {
+        Self { source: source.into(), author: None, reason: None }
+    }
+}
+
+/// One stored version of a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Revision {
+    pub version: Version,
+    pub recorded_at: Timestamp,
+    pub change: Change,
+    pub contract: Contract,
+}
+
+/// A stored version together with the contract's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub id: ContractId,
+    #[serde(flatten)]
+    pub revision: Revision,
+}
+
+/// A contract with all its versions, oldest first: one line of an NDJSON export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct History {
+    pub id: ContractId,
+    pub versions: Vec<Revision>,
+}

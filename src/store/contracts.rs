@@ -2,12 +2,11 @@
 //! history, search by person, and whole histories for export and import.
 
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
-use jiff::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::audit::{self, Action};
-use super::{Change, History, Record, Revision, Store, StoreError, from_micros, micros, version_of};
+use super::{Change, History, Record, Revision, Store, StoreError, from_micros, micros, now, version_of};
 use crate::domain::{Contract, ContractId, PersonId, Version, Violations};
 
 const REVISION_COLUMNS: &str = "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document";
@@ -26,7 +25,7 @@ impl Store {
     /// Stores a new contract under `id`, as version 1; fails if the id is taken.
     pub async fn create_with_id(&self, id: ContractId, contract: Contract, change: Change) -> Result<Record, StoreError> {
         contract.validate()?;
-        let revision = Revision { version: Version::FIRST, recorded_at: Timestamp::now(), change, contract };
+        let revision = Revision { version: Version::FIRST, recorded_at: now(), change, contract };
         let mut tx = self.writer.begin().await?;
         insert_head(&mut tx, &id, &revision).await?;
         insert_revision(&mut tx, &id, &revision).await?;
@@ -46,7 +45,7 @@ impl Store {
         change: Change,
     ) -> Result<Record, StoreError> {
         contract.validate()?;
-        let revision = Revision { version: expected.next(), recorded_at: Timestamp::now(), change, contract };
+        let revision = Revision { version: expected.next(), recorded_at: now(), change, contract };
         let mut tx = self.writer.begin().await?;
         // The conditional write comes first, so it takes the row (or SQLite's write) lock
         // before anything is read: two updates from one version cannot both pass.

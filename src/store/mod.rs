@@ -138,6 +138,12 @@ impl Store {
     }
 }
 
+/// The current instant at the precision the store keeps (microseconds), so what a write
+/// returns equals what a later read gives.
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(jiff::Timestamp::now().as_microsecond()).unwrap_or_else(|_| jiff::Timestamp::now())
+}
+
 /// Microseconds since the epoch, as instants are stored.
 fn micros(t: jiff::Timestamp) -> i64 {
     t.as_microsecond()

@@ -1,0 +1,209 @@
+//! Settings, layered: built-in defaults, then `pkgw.toml` (or the file named by
+//! `--config`), then `PKGW__SECTION__KEY` environment variables, then command-line flags.
+//! Validated once at start, with a message that names the key.
+//!
+//! `pkgw.example.toml` documents every key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::store::{Backend, StoreOptions};
+
+/// The file read when no `--config` is given (missing is fine).
+pub const DEFAULT_FILE: &str = "pkgw.toml";
+
+const DEFAULTS: &str = r#"
+[server]
+bind = "127.0.0.1:8080"
+request_timeout_secs = 30
+body_limit_bytes = 1048576
+
+[database]
+url = ""
+data_dir = "data"
+max_connections = 10
+
+[log]
+level = "info"
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// Longest time one request may take before it is answered with 503.
+    pub request_timeout_secs: u64,
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://…`; empty means SQLite in `data_dir`.
+    pub url: Secret,
+    /// Where the embedded SQLite database lives.
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A filter such as `info` or `warn,pkgw=debug`.
+    pub level: String,
+}
+
+/// A value that must not be printed (it may hold a password).
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+    }
+}
+
+/// Why the settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads the layers. `file` is required to exist when given; otherwise `pkgw.toml` in
+    /// the working directory is read if present.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let file_source = match file {
+            Some(path) => File::from(path).format(FileFormat::Toml).required(true),
+            None => File::new(DEFAULT_FILE, FileFormat::Toml).required(false),
+        };
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(file_source)
+            .add_source(Environment::with_prefix("PKGW").prefix_separator("__").separator("__").try_parsing(true))
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        let url = self.database.url.expose();
+        if !url.is_empty() {
+            Backend::of_url(url).map_err(|e| ConfigError(format!("database.url: {e}")))?;
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError("database.max_connections must be at least 1".into()));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(ConfigError("server.request_timeout_secs must be at least 1".into()));
+        }
+        self.log_filter()?;
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| {
+            ConfigError(format!("server.bind must be an address and port such as 127.0.0.1:8080, got '{}'", self.server.bind))
+        })
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.server.request_timeout_secs)
+    }
+
+    pub fn log_filter(&self) -> Result<tracing_subscriber::filter::Targets, ConfigError> {
+        self.log.level.parse().map_err(|e| ConfigError(format!("log.level '{}': {e}", self.log.level)))
+    }
+
+    /// How to open the store: the configured URL, or SQLite in the data directory.
+    pub fn store_options(&self) -> StoreOptions {
+        let url = self.database.url.expose();
+        let mut options = if url.is_empty() {
+            StoreOptions::sqlite_in(&self.database.data_dir)
+        } else {
+            StoreOptions::new(url)
+        };
+        options.max_connections = self.database.max_connections;
+        options
+    }
+
+    /// Whether the store is the embedded SQLite file (whose directory must exist).
+    pub fn uses_embedded_store(&self) -> bool {
+        self.database.url.expose().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn defaults_give_sqlite_in_data() {
+        let s = Settings::load(Some(Path::new("pkgw.example.toml"))).unwrap();
+        assert_eq!(s.bind_addr().unwrap().port(), 8080);
+        assert!(s.uses_embedded_store());
+        assert!(s.store_options().url.starts_with("sqlite://data/pkgw.db"));
+    }
+
+    #[test]
+    fn file_values_override_defaults_and_unknown_keys_are_named() {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(f, "[server]\nbind = \"0.0.0.0:9000\"\n[database]\nurl = \"postgres://u:pw@db/pk\"").unwrap();
+        let s = Settings::load(Some(f.path())).unwrap();
+        assert_eq!(s.bind_addr().unwrap().port(), 9000);
+        assert_eq!(s.store_options().url, "postgres://u:pw@db/pk");
+        assert!(!format!("{s:?}").contains("pw"), "the password is not printed");
+
+        let mut bad = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(bad, "[server]\nbnid = \"0.0.0.0:9000\"").unwrap();
+        let err = Settings::load(Some(bad.path())).unwrap_err().to_string();
+        assert!(err.contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(f, "[server]\nbind = \"localhost\"").unwrap();
+        let err = Settings::load(Some(f.path())).unwrap_err().to_string();
+        assert!(err.contains("server.bind"), "{err}");
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(f, "[database]\nurl = \"mysql://x\"").unwrap();
+        let err = Settings::load(Some(f.path())).unwrap_err().to_string();
+        assert!(err.contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn a_named_file_must_exist() {
+        assert!(Settings::load(Some(Path::new("/nonexistent/pkgw.toml"))).is_err());
+    }
+}

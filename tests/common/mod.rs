@@ -1,0 +1,157 @@
+//! Shared test helpers: a fresh database per test on either backend, fixture contracts,
+//! and a gateway served on a real socket.
+
+#![allow(dead_code)]
+
+
+use std::str::FromStr;
+
+use pkgw::domain::Contract;
+use pkgw::store::{Store, StoreOptions};
+use sqlx::AnyPool;
+use sqlx::any::AnyConnectOptions;
+
+/// The server PostgreSQL tests use unless `PKGW_TEST_POSTGRES_URL` says otherwise.
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A database that exists for one test and is removed after it.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, schema: String },
+}
+
+impl TestDb {
+    /// A new SQLite file in a temporary directory.
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = StoreOptions::sqlite_in(dir.path()).url;
+        TestDb { url, cleanup: Cleanup::Sqlite(dir) }
+    }
+
+    /// A new schema on the test PostgreSQL server, or `None` when `PKGW_SKIP_POSTGRES=1`.
+    pub async fn postgres() -> Option<TestDb> {
+        if std::env::var("PKGW_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+            eprintln!("PKGW_SKIP_POSTGRES=1: skipping a PostgreSQL test");
+            return None;
+        }
+        let admin_url = std::env::var("PKGW_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+        let admin = connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "cannot reach PostgreSQL at {admin_url}: {e}\n\
+                 Point the tests at a server with PKGW_TEST_POSTGRES_URL=postgres://user@host:port/db, \
+                 or set PKGW_SKIP_POSTGRES=1 to skip them (CI never does)."
+            )
+        });
+        let schema = format!("pkgw_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("create schema");
+        admin.close().await;
+        let sep = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{sep}options[search_path]={schema}");
+        Some(TestDb { url, cleanup: Cleanup::Postgres { admin_url, schema } })
+    }
+
+    /// A migrated store on this database.
+    pub async fn store(&self) -> Store {
+        Store::open(&StoreOptions::new(&self.url)).await.expect("open store")
+    }
+
+    /// A plain connection pool, for looking behind the store's back.
+    pub async fn pool(&self) -> AnyPool {
+        connect(&self.url).await.expect("connect")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.cleanup, Cleanup::Postgres { .. })
+    }
+
+    /// Makes every insert into `table` fail, as a crash or a full disk would.
+    pub async fn break_inserts_into(&self, table: &str) {
+        let pool = self.pool().await;
+        let statements: Vec<String> = if self.is_postgres() {
+            vec![
+                "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql".into(),
+                format!("CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION injected_failure()"),
+            ]
+        } else {
+            vec![format!("CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END")]
+        };
+        for s in statements {
+            sqlx::query(&s).execute(&pool).await.expect("install failing trigger");
+        }
+        pool.close().await;
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let pool = self.pool().await;
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await.expect("count");
+        pool.close().await;
+        n
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, schema } = &self.cleanup {
+            let (admin_url, schema) = (admin_url.clone(), schema.clone());
+            // Runs on its own thread and runtime, so it works inside a test's runtime too.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let admin = connect(&admin_url).await.ok()?;
+                    // Never hang a test run on a lock; a schema left behind is harmless.
+                    let mut tx = admin.begin().await.ok()?;
+                    sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await.ok()?;
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut *tx).await.ok()?;
+                    tx.commit().await.ok()?;
+                    admin.close().await;
+                    Some(())
+                })
+            })
+            .join();
+        }
+    }
+}
+
+async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let options = AnyConnectOptions::from_str(url)?;
+    sqlx::pool::PoolOptions::new().max_connections(2).connect_with(options).await
+}
+
+/// A fixture contract by file stem.
+pub fn fixture(name: &str) -> Contract {
+    let (_, json) = pkgw::demo::FIXTURES.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no fixture {name}"));
+    serde_json::from_str(json).expect("fixture parses")
+}
+
+/// Runs each named async test, taking a `TestDb`, once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::common::TestDb::sqlite()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(db) = $crate::common::TestDb::postgres().await {
+                        super::$name(db).await
+                    }
+                }
+            )*
+        }
+    };
+}

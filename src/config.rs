@@ -85,7 +85,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "[redacted]"
+        })
     }
 }
 
@@ -105,7 +109,12 @@ impl Settings {
         let settings: Settings = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(file_source)
-            .add_source(Environment::with_prefix("PKGW").prefix_separator("__").separator("__").try_parsing(true))
+            .add_source(
+                Environment::with_prefix("PKGW")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
             .build()
             .and_then(Config::try_deserialize)
             .map_err(|e| ConfigError(e.to_string()))?;
@@ -121,10 +130,14 @@ impl Settings {
             Backend::of_url(url).map_err(|e| ConfigError(format!("database.url: {e}")))?;
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError("database.max_connections must be at least 1".into()));
+            return Err(ConfigError(
+                "database.max_connections must be at least 1".into(),
+            ));
         }
         if self.server.request_timeout_secs == 0 {
-            return Err(ConfigError("server.request_timeout_secs must be at least 1".into()));
+            return Err(ConfigError(
+                "server.request_timeout_secs must be at least 1".into(),
+            ));
         }
         self.log_filter()?;
         Ok(())
@@ -132,7 +145,10 @@ impl Settings {
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.server.bind.parse().map_err(|_| {
-            ConfigError(format!("server.bind must be an address and port such as 127.0.0.1:8080, got '{}'", self.server.bind))
+            ConfigError(format!(
+                "server.bind must be an address and port such as 127.0.0.1:8080, got '{}'",
+                self.server.bind
+            ))
         })
     }
 
@@ -141,7 +157,10 @@ impl Settings {
     }
 
     pub fn log_filter(&self) -> Result<tracing_subscriber::filter::Targets, ConfigError> {
-        self.log.level.parse().map_err(|e| ConfigError(format!("log.level '{}': {e}", self.log.level)))
+        self.log
+            .level
+            .parse()
+            .map_err(|e| ConfigError(format!("log.level '{}': {e}", self.log.level)))
     }
 
     /// How to open the store: the configured URL, or SQLite in the data directory.
@@ -178,11 +197,18 @@ mod tests {
     #[test]
     fn file_values_override_defaults_and_unknown_keys_are_named() {
         let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-        writeln!(f, "[server]\nbind = \"0.0.0.0:9000\"\n[database]\nurl = \"postgres://u:pw@db/pk\"").unwrap();
+        writeln!(
+            f,
+            "[server]\nbind = \"0.0.0.0:9000\"\n[database]\nurl = \"postgres://u:pw@db/pk\""
+        )
+        .unwrap();
         let s = Settings::load(Some(f.path())).unwrap();
         assert_eq!(s.bind_addr().unwrap().port(), 9000);
         assert_eq!(s.store_options().url, "postgres://u:pw@db/pk");
-        assert!(!format!("{s:?}").contains("pw"), "the password is not printed");
+        assert!(
+            !format!("{s:?}").contains("pw"),
+            "the password is not printed"
+        );
 
         let mut bad = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         writeln!(bad, "[server]\nbnid = \"0.0.0.0:9000\"").unwrap();

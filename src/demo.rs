@@ -5,17 +5,38 @@ use crate::domain::Contract;
 
 /// Each fixture's file stem and JSON text.
 pub const FIXTURES: &[(&str, &str)] = &[
-    ("cancer-min-vardplan", include_str!("../fixtures/contracts/cancer-min-vardplan.json")),
-    ("eget-initiativ", include_str!("../fixtures/contracts/eget-initiativ.json")),
-    ("hjartsvikt-primarvard", include_str!("../fixtures/contracts/hjartsvikt-primarvard.json")),
-    ("psykiatri-sip", include_str!("../fixtures/contracts/psykiatri-sip.json")),
-    ("ung-diabetes", include_str!("../fixtures/contracts/ung-diabetes.json")),
-    ("utskriven-fran-sjukhus", include_str!("../fixtures/contracts/utskriven-fran-sjukhus.json")),
+    (
+        "cancer-min-vardplan",
+        include_str!("../fixtures/contracts/cancer-min-vardplan.json"),
+    ),
+    (
+        "eget-initiativ",
+        include_str!("../fixtures/contracts/eget-initiativ.json"),
+    ),
+    (
+        "hjartsvikt-primarvard",
+        include_str!("../fixtures/contracts/hjartsvikt-primarvard.json"),
+    ),
+    (
+        "psykiatri-sip",
+        include_str!("../fixtures/contracts/psykiatri-sip.json"),
+    ),
+    (
+        "ung-diabetes",
+        include_str!("../fixtures/contracts/ung-diabetes.json"),
+    ),
+    (
+        "utskriven-fran-sjukhus",
+        include_str!("../fixtures/contracts/utskriven-fran-sjukhus.json"),
+    ),
 ];
 
 /// The demo contracts, parsed. Fails only if a fixture is broken, which a test rules out.
 pub fn contracts() -> Result<Vec<(&'static str, Contract)>, serde_json::Error> {
-    FIXTURES.iter().map(|(name, json)| Ok((*name, serde_json::from_str(json)?))).collect()
+    FIXTURES
+        .iter()
+        .map(|(name, json)| Ok((*name, serde_json::from_str(json)?)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -25,10 +46,18 @@ mod tests {
 
     #[test]
     fn every_fixture_file_is_built_in() {
-        let mut on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/contracts"))
-            .unwrap()
-            .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let mut on_disk: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/contracts"))
+                .unwrap()
+                .map(|e| {
+                    e.unwrap()
+                        .path()
+                        .file_stem()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
         on_disk.sort();
         let built_in: Vec<&str> = FIXTURES.iter().map(|(n, _)| *n).collect();
         assert_eq!(on_disk, built_in);
@@ -37,7 +66,11 @@ mod tests {
     #[test]
     fn every_fixture_is_a_valid_contract() {
         for (name, contract) in contracts().unwrap() {
-            assert!(contract.validate().is_ok(), "{name}: {:?}", contract.validate());
+            assert!(
+                contract.validate().is_ok(),
+                "{name}: {:?}",
+                contract.validate()
+            );
         }
     }
 
@@ -47,9 +80,22 @@ mod tests {
         let any = |f: &dyn Fn(&Contract) -> bool| all.iter().any(|(_, c)| f(c));
         assert!(any(&|c| c.initiated_by == crate::domain::Initiator::Patient));
         assert!(any(&|c| c.status == Status::Draft));
-        assert!(any(&|c| Part::ALL.iter().any(|p| c.discussed.get(*p).not_applicable.is_some())));
-        assert!(any(&|c| matches!(c.patient.id, crate::domain::PersonId::Samordningsnummer(_))));
-        assert!(any(&|c| c.linked_plans.iter().any(|p| p.kind == crate::domain::PlanKind::MinVardplan)));
-        assert!(any(&|c| c.linked_plans.iter().any(|p| p.kind == crate::domain::PlanKind::Sip)));
+        assert!(any(&|c| Part::ALL.iter().any(|p| c
+            .discussed
+            .get(*p)
+            .not_applicable
+            .is_some())));
+        assert!(any(&|c| matches!(
+            c.patient.id,
+            crate::domain::PersonId::Samordningsnummer(_)
+        )));
+        assert!(any(&|c| c
+            .linked_plans
+            .iter()
+            .any(|p| p.kind == crate::domain::PlanKind::MinVardplan)));
+        assert!(any(&|c| c
+            .linked_plans
+            .iter()
+            .any(|p| p.kind == crate::domain::PlanKind::Sip)));
     }
 }

@@ -1,4 +1,26 @@
+//! `pkgw`, the Patientkontrakt gateway.
+//!
+//! It keeps each person's Patientkontrakt — the documented agreement between a person and
+//! Swedish care about what matters to them, who does what, their fixed care contact, their
+//! next agreed time and their other plans — as one versioned record, and serves it to the
+//! EHRs and portals that need it.
+//!
+//! The modules, and what each owns:
+//! - [`domain`]: the contract, its four parts, identifiers and invariants. Pure: no I/O.
+//! - [`store`]: persistence of every contract version, the outbox and the audit trail, on
+//!   SQLite (embedded default) or PostgreSQL.
+//! - [`api`]: the HTTP routers (native JSON contract API, health) over the store.
+//! - [`config`]: layered settings (defaults < `pkgw.toml` < `PKGW__*` environment).
+//! - [`demo`]: the fixture contracts shipped in the binary for `pkgw serve --demo`.
+//! - [`ndjson`]: streaming export and import of contracts with their histories.
+//! - [`cli`]: the `pkgw` commands (`serve`, `migrate`, `import`, `export`).
+//!
+//! Dependencies flow one way: `cli` → `api` → `store` → `domain`.
+
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod ndjson;
 pub mod store;

@@ -10,16 +10,29 @@ use pkgw::domain::{ContractId, PersonId, Status, Version, Violation};
 use pkgw::store::{Change, History, Store, StoreError};
 
 fn api() -> Change {
-    Change { source: "api".into(), author: Some("test-client".into()), reason: None }
+    Change {
+        source: "api".into(),
+        author: Some("test-client".into()),
+        reason: None,
+    }
 }
 
 /// What a store holds, to compare before and after a refused write.
 async fn snapshot(db: &TestDb) -> (i64, i64, i64, i64) {
-    (db.count("contracts").await, db.count("contract_versions").await, db.count("outbox").await, db.count("audit").await)
+    (
+        db.count("contracts").await,
+        db.count("contract_versions").await,
+        db.count("outbox").await,
+        db.count("audit").await,
+    )
 }
 
 async fn a_stored_contract(store: &Store) -> ContractId {
-    store.create(fixture("hjartsvikt-primarvard"), api()).await.expect("create").id
+    store
+        .create(fixture("hjartsvikt-primarvard"), api())
+        .await
+        .expect("create")
+        .id
 }
 
 async fn create_reads_back_as_version_one(db: TestDb) {
@@ -32,38 +45,74 @@ async fn create_reads_back_as_version_one(db: TestDb) {
     assert_eq!(read.revision.contract, contract);
     let outbox = store.outbox_after(0, 10).await.unwrap();
     assert_eq!(outbox.len(), 1);
-    assert_eq!((outbox[0].contract_id.clone(), outbox[0].version, outbox[0].origin.as_str()), (created.id.clone(), Version::FIRST, "api"));
+    assert_eq!(
+        (
+            outbox[0].contract_id.clone(),
+            outbox[0].version,
+            outbox[0].origin.as_str()
+        ),
+        (created.id.clone(), Version::FIRST, "api")
+    );
     let audit = store.audit_for(&created.id).await.unwrap();
     assert_eq!(audit.len(), 1);
-    assert_eq!((audit[0].action.as_str(), audit[0].actor.as_str()), ("create", "test-client"));
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.as_str()),
+        ("create", "test-client")
+    );
 }
 
 async fn updates_make_new_versions_and_keep_the_old(db: TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     let mut changed = store.get(&id).await.unwrap().revision.contract;
-    changed.next_step.as_mut().unwrap().description = "Ring Anna och berätta hur vikten har varit".into();
-    let v2 = store.update(&id, Version::FIRST, changed.clone(), api()).await.unwrap();
+    changed.next_step.as_mut().unwrap().description =
+        "Ring Anna och berätta hur vikten har varit".into();
+    let v2 = store
+        .update(&id, Version::FIRST, changed.clone(), api())
+        .await
+        .unwrap();
     assert_eq!(v2.revision.version.get(), 2);
     assert_eq!(store.get(&id).await.unwrap().revision.contract, changed);
-    assert_eq!(store.get_version(&id, Version::FIRST).await.unwrap().revision.contract, fixture("hjartsvikt-primarvard"));
+    assert_eq!(
+        store
+            .get_version(&id, Version::FIRST)
+            .await
+            .unwrap()
+            .revision
+            .contract,
+        fixture("hjartsvikt-primarvard")
+    );
     let history = store.history(&id).await.unwrap();
     let versions: Vec<u64> = history.versions.iter().map(|r| r.version.get()).collect();
     assert_eq!(versions, [1, 2]);
-    assert!(matches!(store.get_version(&id, Version::FIRST.next().next()).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.get_version(&id, Version::FIRST.next().next()).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn a_stale_update_fails_and_changes_nothing(db: TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     let contract = store.get(&id).await.unwrap().revision.contract;
-    store.update(&id, Version::FIRST, contract.clone(), api()).await.unwrap();
+    store
+        .update(&id, Version::FIRST, contract.clone(), api())
+        .await
+        .unwrap();
     let before = snapshot(&db).await;
     let mut stale = contract.clone();
-    stale.agreement.what_matters.push("Att hinna läsa klart boken".into());
-    let err = store.update(&id, Version::FIRST, stale, api()).await.unwrap_err();
+    stale
+        .agreement
+        .what_matters
+        .push("Att hinna läsa klart boken".into());
+    let err = store
+        .update(&id, Version::FIRST, stale, api())
+        .await
+        .unwrap_err();
     match err {
-        StoreError::VersionConflict { expected, current, .. } => assert_eq!((expected.get(), current.get()), (1, 2)),
+        StoreError::VersionConflict {
+            expected, current, ..
+        } => assert_eq!((expected.get(), current.get()), (1, 2)),
         other => panic!("expected a version conflict, got {other:?}"),
     }
     assert_eq!(snapshot(&db).await, before);
@@ -74,8 +123,14 @@ async fn unknown_contracts_are_not_found(db: TestDb) {
     let store = db.store().await;
     let id = ContractId::parse("no-such-contract").unwrap();
     assert!(matches!(store.get(&id).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(store.history(&id).await, Err(StoreError::NotFound(_))));
-    let err = store.update(&id, Version::FIRST, fixture("ung-diabetes"), api()).await.unwrap_err();
+    assert!(matches!(
+        store.history(&id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let err = store
+        .update(&id, Version::FIRST, fixture("ung-diabetes"), api())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(snapshot(&db).await, (0, 0, 0, 0));
 }
@@ -88,26 +143,54 @@ async fn broken_invariants_are_refused_whole(db: TestDb) {
     let mut no_next_step = fixture("psykiatri-sip");
     no_next_step.next_step = None;
     let err = store.create(no_next_step.clone(), api()).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Invalid(v) if v.contains(&Violation::ActiveWithoutNextStep)), "{err:?}");
-    let err = store.update(&id, Version::FIRST, no_next_step, api()).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Invalid(v) if v.contains(&Violation::ActiveWithoutNextStep)), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Invalid(v) if v.contains(&Violation::ActiveWithoutNextStep)),
+        "{err:?}"
+    );
+    let err = store
+        .update(&id, Version::FIRST, no_next_step, api())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(v) if v.contains(&Violation::ActiveWithoutNextStep)),
+        "{err:?}"
+    );
 
     let mut two_primaries = fixture("hjartsvikt-primarvard");
     let mut second = two_primaries.care_contacts[0].clone();
     second.id = "fvk-2".into();
     two_primaries.care_contacts.push(second);
-    let err = store.update(&id, Version::FIRST, two_primaries, api()).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Invalid(v) if v.contains(&Violation::OverlappingPrimaryContacts { index: 2, other: 0 })), "{err:?}");
+    let err = store
+        .update(&id, Version::FIRST, two_primaries, api())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(v) if v.contains(&Violation::OverlappingPrimaryContacts { index: 2, other: 0 })),
+        "{err:?}"
+    );
 
     let mut reopened = fixture("hjartsvikt-primarvard");
     reopened.status = Status::Revoked;
-    let revoked = store.update(&id, Version::FIRST, reopened.clone(), api()).await.unwrap();
+    let revoked = store
+        .update(&id, Version::FIRST, reopened.clone(), api())
+        .await
+        .unwrap();
     reopened.status = Status::Active;
-    let err = store.update(&id, revoked.revision.version, reopened, api()).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Invalid(v) if v.contains(&Violation::StatusTransition { from: Status::Revoked, to: Status::Active })), "{err:?}");
+    let err = store
+        .update(&id, revoked.revision.version, reopened, api())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(v) if v.contains(&Violation::StatusTransition { from: Status::Revoked, to: Status::Active })),
+        "{err:?}"
+    );
 
     let after = snapshot(&db).await;
-    assert_eq!((after.0, after.1, after.2), (before.0, before.1 + 1, before.2 + 1), "only the revocation was stored");
+    assert_eq!(
+        (after.0, after.1, after.2),
+        (before.0, before.1 + 1, before.2 + 1),
+        "only the revocation was stored"
+    );
 }
 
 async fn of_concurrent_updates_from_one_version_exactly_one_wins(db: TestDb) {
@@ -117,7 +200,10 @@ async fn of_concurrent_updates_from_one_version_exactly_one_wins(db: TestDb) {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let (store, id, mut contract) = (store.clone(), id.clone(), base.clone());
-            contract.agreement.what_matters.push(format!("Önskemål {i}"));
+            contract
+                .agreement
+                .what_matters
+                .push(format!("Önskemål {i}"));
             tokio::spawn(async move { store.update(&id, Version::FIRST, contract, api()).await })
         })
         .collect();
@@ -139,12 +225,25 @@ async fn no_change_without_its_outbox_row(db: TestDb) {
     let id = a_stored_contract(&store).await;
     db.break_inserts_into("outbox").await;
     let before = snapshot(&db).await;
-    let err = store.create(fixture("ung-diabetes"), api()).await.unwrap_err();
+    let err = store
+        .create(fixture("ung-diabetes"), api())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
-    let err = store.update(&id, Version::FIRST, fixture("hjartsvikt-primarvard"), api()).await.unwrap_err();
+    let err = store
+        .update(&id, Version::FIRST, fixture("hjartsvikt-primarvard"), api())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
-    assert_eq!(snapshot(&db).await, before, "the failed outbox insert took the change with it");
-    assert_eq!(store.get(&id).await.unwrap().revision.version, Version::FIRST);
+    assert_eq!(
+        snapshot(&db).await,
+        before,
+        "the failed outbox insert took the change with it"
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().revision.version,
+        Version::FIRST
+    );
 }
 
 async fn no_outbox_row_without_its_change(db: TestDb) {
@@ -154,7 +253,12 @@ async fn no_outbox_row_without_its_change(db: TestDb) {
     db.break_inserts_into("audit").await;
     let before = snapshot(&db).await;
     assert!(store.create(fixture("ung-diabetes"), api()).await.is_err());
-    assert!(store.update(&id, Version::FIRST, fixture("hjartsvikt-primarvard"), api()).await.is_err());
+    assert!(
+        store
+            .update(&id, Version::FIRST, fixture("hjartsvikt-primarvard"), api())
+            .await
+            .is_err()
+    );
     assert_eq!(snapshot(&db).await, before);
     // And every stored version has exactly one outbox row, every outbox row a version.
     let pool = db.pool().await;
@@ -179,7 +283,13 @@ async fn finds_contracts_by_person(db: TestDb) {
     assert_eq!(found[0].revision.contract.patient.id, gunnar);
     let amir = PersonId::parse("198507789827").unwrap();
     assert_eq!(store.find_by_patient(&amir).await.unwrap().len(), 1);
-    assert!(store.find_by_patient(&PersonId::parse("191212121212").unwrap()).await.unwrap().is_empty());
+    assert!(
+        store
+            .find_by_patient(&PersonId::parse("191212121212").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn export_then_import_gives_the_same_contracts_and_histories(db: TestDb) {
@@ -188,9 +298,22 @@ async fn export_then_import_gives_the_same_contracts_and_histories(db: TestDb) {
         let record = store.create(contract.clone(), api()).await.unwrap();
         if name == "eget-initiativ" {
             let mut next = contract;
-            next.agreement.what_matters.push("Att slippa vänta i telefonkö".into());
-            let v2 = store.update(&record.id, Version::FIRST, next.clone(), api()).await.unwrap();
-            store.update(&record.id, v2.revision.version, next, Change::from_source("import-test")).await.unwrap();
+            next.agreement
+                .what_matters
+                .push("Att slippa vänta i telefonkö".into());
+            let v2 = store
+                .update(&record.id, Version::FIRST, next.clone(), api())
+                .await
+                .unwrap();
+            store
+                .update(
+                    &record.id,
+                    v2.revision.version,
+                    next,
+                    Change::from_source("import-test"),
+                )
+                .await
+                .unwrap();
         }
     }
     let exported: Vec<History> = store.export().try_collect().await.unwrap();
@@ -205,21 +328,31 @@ async fn export_then_import_gives_the_same_contracts_and_histories(db: TestDb) {
     let again: Vec<History> = target.export().try_collect().await.unwrap();
     assert_eq!(again, exported);
     assert_eq!(target.count().await.unwrap(), 6);
-    assert_eq!(target_db.count("outbox").await, 6, "one outbox row per imported contract");
+    assert_eq!(
+        target_db.count("outbox").await,
+        6,
+        "one outbox row per imported contract"
+    );
 }
 
 async fn import_refuses_taken_ids_and_broken_histories(db: TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     let history = store.history(&id).await.unwrap();
-    assert!(matches!(store.import(history.clone()).await, Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        store.import(history.clone()).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
     let mut gap = history.clone();
     gap.id = ContractId::parse("gap").unwrap();
     let mut v3 = gap.versions[0].clone();
     v3.version = Version::FIRST.next().next();
     gap.versions.push(v3);
     let err = store.import(gap).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Invalid(v) if v.iter().any(|v| matches!(v, Violation::VersionNotIncreasing { .. }))), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Invalid(v) if v.iter().any(|v| matches!(v, Violation::VersionNotIncreasing { .. }))),
+        "{err:?}"
+    );
     assert_eq!(store.count().await.unwrap(), 1);
 }
 

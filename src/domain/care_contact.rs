@@ -25,10 +25,16 @@ pub enum Channel {
         hours: Vec<PhoneHours>,
     },
     /// Secure messaging, e.g. "1177 Vårdguidens e-tjänster".
-    Message { via: String },
-    Video { via: String },
+    Message {
+        via: String,
+    },
+    Video {
+        via: String,
+    },
     #[serde(rename_all = "camelCase")]
-    WebBooking { url: String },
+    WebBooking {
+        url: String,
+    },
     #[serde(rename_all = "camelCase")]
     EService {
         name: String,

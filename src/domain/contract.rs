@@ -5,7 +5,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::violation::IdentifierError;
-use super::{AgreedTime, Agreement, CareContact, Discussed, LinkedPlan, NextStep, PersonId, ResponsibleUnit, Status};
+use super::{
+    AgreedTime, Agreement, CareContact, Discussed, LinkedPlan, NextStep, PersonId, ResponsibleUnit,
+    Status,
+};
 
 /// A contract's identity; also its FHIR resource id, so it keeps FHIR's id rules.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -16,8 +19,14 @@ impl ContractId {
     /// 1–64 characters of `A–Z a–z 0–9 - .`, as FHIR allows for ids.
     pub fn parse(input: &str) -> Result<Self, IdentifierError> {
         let ok = (1..=64).contains(&input.len())
-            && input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if ok { Ok(Self(input.to_owned())) } else { Err(IdentifierError::ContractIdShape) }
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if ok {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(IdentifierError::ContractIdShape)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -96,6 +105,9 @@ pub struct Contract {
 impl Contract {
     /// The earliest agreed time at or after `now`: the person's next agreed time.
     pub fn next_agreed_time(&self, now: jiff::Timestamp) -> Option<&AgreedTime> {
-        self.agreed_times.iter().filter(|t| t.is_agreed() && t.start >= now).min_by_key(|t| t.start)
+        self.agreed_times
+            .iter()
+            .filter(|t| t.is_agreed() && t.start >= now)
+            .min_by_key(|t| t.start)
     }
 }

@@ -21,7 +21,12 @@ pub enum Part {
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [Self::Agreement, Self::FixedCareContact, Self::AgreedTime, Self::CoordinatedPlan];
+    pub const ALL: [Part; 4] = [
+        Self::Agreement,
+        Self::FixedCareContact,
+        Self::AgreedTime,
+        Self::CoordinatedPlan,
+    ];
 
     /// The part's key in JSON.
     pub fn key(self) -> &'static str {

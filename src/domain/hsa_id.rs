@@ -32,7 +32,11 @@ impl HsaId {
             && number.bytes().all(|b| b.is_ascii_digit())
             && !suffix.is_empty()
             && suffix.bytes().all(|b| b.is_ascii_alphanumeric());
-        if well_formed { Ok(Self(s)) } else { Err(IdentifierError::HsaIdShape) }
+        if well_formed {
+            Ok(Self(s))
+        } else {
+            Err(IdentifierError::HsaIdShape)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -66,15 +70,30 @@ mod tests {
 
     #[test]
     fn accepts_real_shapes() {
-        for s in ["SE2321000016-15CQ", "SE162321000024-0001", "se2321000131-E000000000001"] {
+        for s in [
+            "SE2321000016-15CQ",
+            "SE162321000024-0001",
+            "se2321000131-E000000000001",
+        ] {
             assert!(HsaId::parse(s).is_ok(), "{s}");
         }
-        assert_eq!(HsaId::parse(" se2321000016-15cq ").unwrap().as_str(), "SE2321000016-15CQ");
+        assert_eq!(
+            HsaId::parse(" se2321000016-15cq ").unwrap().as_str(),
+            "SE2321000016-15CQ"
+        );
     }
 
     #[test]
     fn rejects_malformed() {
-        for s in ["", "SE2321000016", "2321000016-15CQ", "SE232100001-15CQ", "SE2321000016-", "SE2321000016-15 CQ", "SE2321000016-ÅÄÖ"] {
+        for s in [
+            "",
+            "SE2321000016",
+            "2321000016-15CQ",
+            "SE232100001-15CQ",
+            "SE2321000016-",
+            "SE2321000016-15 CQ",
+            "SE2321000016-ÅÄÖ",
+        ] {
             assert_eq!(HsaId::parse(s), Err(IdentifierError::HsaIdShape), "{s}");
         }
         assert!(HsaId::parse(&format!("SE2321000016-{}", "A".repeat(20))).is_err());

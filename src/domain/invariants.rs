@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Contract, ContactRole, Part, Situation, Status, Version, Violation, Violations};
+use super::{ContactRole, Contract, Part, Situation, Status, Version, Violation, Violations};
 
 impl Contract {
     /// Checks every invariant of a single version; returns all violations found.
@@ -20,16 +20,27 @@ impl Contract {
     /// Checks that `self`, stored as `version`, may follow `previous` (stored as
     /// `previous_version`): the version goes up by one and the status change is allowed,
     /// besides every rule of [`Contract::validate`].
-    pub fn validate_change(&self, version: Version, previous: &Contract, previous_version: Version) -> Result<(), Violations> {
+    pub fn validate_change(
+        &self,
+        version: Version,
+        previous: &Contract,
+        previous_version: Version,
+    ) -> Result<(), Violations> {
         let mut found: Vec<Violation> = match self.validate() {
             Ok(()) => Vec::new(),
             Err(v) => v.iter().cloned().collect(),
         };
         if !version.follows(previous_version) {
-            found.push(Violation::VersionNotIncreasing { previous: previous_version, next: version });
+            found.push(Violation::VersionNotIncreasing {
+                previous: previous_version,
+                next: version,
+            });
         }
         if !previous.status.can_become(self.status) {
-            found.push(Violation::StatusTransition { from: previous.status, to: self.status });
+            found.push(Violation::StatusTransition {
+                from: previous.status,
+                to: self.status,
+            });
         }
         Violations::check(found)
     }
@@ -43,7 +54,9 @@ impl Contract {
         }
         match &self.responsible_unit {
             None => found.push(Violation::ActiveWithoutResponsibleUnit),
-            Some(unit) if unit.phone_hours.is_empty() => found.push(Violation::UnitWithoutPhoneHours),
+            Some(unit) if unit.phone_hours.is_empty() => {
+                found.push(Violation::UnitWithoutPhoneHours)
+            }
             Some(_) => {}
         }
     }
@@ -66,7 +79,9 @@ impl Contract {
 
     fn has_content(&self, part: Part) -> bool {
         match part {
-            Part::Agreement => !self.agreement.what_matters.is_empty() || !self.agreement.commitments.is_empty(),
+            Part::Agreement => {
+                !self.agreement.what_matters.is_empty() || !self.agreement.commitments.is_empty()
+            }
             Part::FixedCareContact => !self.care_contacts.is_empty(),
             Part::AgreedTime => !self.agreed_times.is_empty(),
             Part::CoordinatedPlan => !self.linked_plans.is_empty(),
@@ -100,27 +115,53 @@ impl Contract {
         for (i, p) in self.linked_plans.iter().enumerate() {
             text(format!("linkedPlans[{i}].title"), &p.title);
         }
-        unique_ids(found, "agreement.commitments", self.agreement.commitments.iter().map(|c| c.id.as_str()));
-        unique_ids(found, "careContacts", self.care_contacts.iter().map(|c| c.id.as_str()));
-        unique_ids(found, "agreedTimes", self.agreed_times.iter().map(|c| c.id.as_str()));
-        unique_ids(found, "linkedPlans", self.linked_plans.iter().map(|c| c.id.as_str()));
+        unique_ids(
+            found,
+            "agreement.commitments",
+            self.agreement.commitments.iter().map(|c| c.id.as_str()),
+        );
+        unique_ids(
+            found,
+            "careContacts",
+            self.care_contacts.iter().map(|c| c.id.as_str()),
+        );
+        unique_ids(
+            found,
+            "agreedTimes",
+            self.agreed_times.iter().map(|c| c.id.as_str()),
+        );
+        unique_ids(
+            found,
+            "linkedPlans",
+            self.linked_plans.iter().map(|c| c.id.as_str()),
+        );
     }
 
     fn check_contacts(&self, found: &mut Vec<Violation>) {
         for (i, c) in self.care_contacts.iter().enumerate() {
             if !c.period.is_well_formed() {
-                found.push(Violation::PeriodEndsBeforeStart { field: format!("careContacts[{i}].period") });
+                found.push(Violation::PeriodEndsBeforeStart {
+                    field: format!("careContacts[{i}].period"),
+                });
             }
         }
         let primaries: Vec<(usize, _)> = self
             .care_contacts
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.primary && c.role == ContactRole::FastVardkontakt && c.period.is_well_formed())
+            .filter(|(_, c)| {
+                c.primary && c.role == ContactRole::FastVardkontakt && c.period.is_well_formed()
+            })
             .collect();
         for (n, (i, a)) in primaries.iter().enumerate() {
-            if let Some((j, _)) = primaries[..n].iter().find(|(_, b)| a.period.overlaps(&b.period)) {
-                found.push(Violation::OverlappingPrimaryContacts { index: *i, other: *j });
+            if let Some((j, _)) = primaries[..n]
+                .iter()
+                .find(|(_, b)| a.period.overlaps(&b.period))
+            {
+                found.push(Violation::OverlappingPrimaryContacts {
+                    index: *i,
+                    other: *j,
+                });
             }
         }
     }
@@ -128,7 +169,9 @@ impl Contract {
     fn check_agreed_times(&self, found: &mut Vec<Violation>) {
         for (i, t) in self.agreed_times.iter().enumerate() {
             if t.end.is_some_and(|end| end <= t.start) {
-                found.push(Violation::PeriodEndsBeforeStart { field: format!("agreedTimes[{i}].end") });
+                found.push(Violation::PeriodEndsBeforeStart {
+                    field: format!("agreedTimes[{i}].end"),
+                });
             }
             if t.status == super::AgreedTimeStatus::Agreed && !t.is_agreed() {
                 found.push(Violation::AgreedTimeNotAccepted { index: i });
@@ -138,7 +181,11 @@ impl Contract {
 
     fn check_commitments(&self, found: &mut Vec<Violation>) {
         for (i, c) in self.agreement.commitments.iter().enumerate() {
-            let turn = c.where_to_turn.as_deref().map(str::trim).unwrap_or_default();
+            let turn = c
+                .where_to_turn
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or_default();
             if c.situation == Situation::WarningSign && turn.is_empty() {
                 found.push(Violation::WarningSignWithoutWhereToTurn { index: i });
             }
@@ -150,9 +197,14 @@ fn unique_ids<'a>(found: &mut Vec<Violation>, list: &str, ids: impl Iterator<Ite
     let mut seen = HashSet::new();
     for (i, id) in ids.enumerate() {
         if id.trim().is_empty() {
-            found.push(Violation::EmptyText { field: format!("{list}[{i}].id") });
+            found.push(Violation::EmptyText {
+                field: format!("{list}[{i}].id"),
+            });
         } else if !seen.insert(id) {
-            found.push(Violation::DuplicateId { field: format!("{list}[{i}].id"), id: id.to_owned() });
+            found.push(Violation::DuplicateId {
+                field: format!("{list}[{i}].id"),
+                id: id.to_owned(),
+            });
         }
     }
 }

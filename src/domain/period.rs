@@ -45,10 +45,19 @@ mod tests {
 
     #[test]
     fn back_to_back_periods_do_not_overlap() {
-        let a = Period { start: ts(0), end: Some(ts(100)) };
-        let b = Period { start: ts(100), end: None };
+        let a = Period {
+            start: ts(0),
+            end: Some(ts(100)),
+        };
+        let b = Period {
+            start: ts(100),
+            end: None,
+        };
         assert!(!a.overlaps(&b) && !b.overlaps(&a));
-        let c = Period { start: ts(99), end: Some(ts(200)) };
+        let c = Period {
+            start: ts(99),
+            end: Some(ts(200)),
+        };
         assert!(a.overlaps(&c) && c.overlaps(&b));
     }
 
@@ -60,8 +69,20 @@ mod tests {
     #[test]
     fn well_formed_needs_end_after_start() {
         assert!(Period::from(ts(5)).is_well_formed());
-        assert!(!Period { start: ts(5), end: Some(ts(5)) }.is_well_formed());
-        assert!(!Period { start: ts(5), end: Some(ts(4)) }.is_well_formed());
+        assert!(
+            !Period {
+                start: ts(5),
+                end: Some(ts(5))
+            }
+            .is_well_formed()
+        );
+        assert!(
+            !Period {
+                start: ts(5),
+                end: Some(ts(4))
+            }
+            .is_well_formed()
+        );
     }
 
     proptest! {

@@ -20,7 +20,9 @@ impl PersonId {
     pub fn parse(input: &str) -> Result<Self, IdentifierError> {
         match Personnummer::parse(input) {
             Ok(p) => Ok(Self::Personnummer(p)),
-            Err(IdentifierError::IsSamordningsnummer) => Samordningsnummer::parse(input).map(Self::Samordningsnummer),
+            Err(IdentifierError::IsSamordningsnummer) => {
+                Samordningsnummer::parse(input).map(Self::Samordningsnummer)
+            }
             Err(e) => Err(e),
         }
     }
@@ -54,8 +56,17 @@ mod tests {
 
     #[test]
     fn tells_the_two_kinds_apart() {
-        assert!(matches!(PersonId::parse("19121212-1212"), Ok(PersonId::Personnummer(_))));
-        assert!(matches!(PersonId::parse("197010632391"), Ok(PersonId::Samordningsnummer(_))));
-        assert_eq!(PersonId::parse("197010632392"), Err(IdentifierError::BadCheckDigit));
+        assert!(matches!(
+            PersonId::parse("19121212-1212"),
+            Ok(PersonId::Personnummer(_))
+        ));
+        assert!(matches!(
+            PersonId::parse("197010632391"),
+            Ok(PersonId::Samordningsnummer(_))
+        ));
+        assert_eq!(
+            PersonId::parse("197010632392"),
+            Err(IdentifierError::BadCheckDigit)
+        );
     }
 }

@@ -26,7 +26,11 @@ impl NationalDigits {
     pub(crate) fn parse(input: &str, day_offset: u8) -> Result<Self, IdentifierError> {
         let s = input.trim();
         let compact: String = if s.len() == 13 && matches!(s.as_bytes()[8], b'-' | b'+') {
-            s.bytes().enumerate().filter(|(i, _)| *i != 8).map(|(_, b)| char::from(b)).collect()
+            s.bytes()
+                .enumerate()
+                .filter(|(i, _)| *i != 8)
+                .map(|(_, b)| char::from(b))
+                .collect()
         } else {
             s.to_owned()
         };
@@ -117,20 +121,27 @@ impl Personnummer {
             10 => (&s[..6], b'-', &s[6..]),
             n => return Err(IdentifierError::WrongLength(n)),
         };
-        if !matches!(sep, b'-' | b'+') || !head.bytes().chain(tail.bytes()).all(|b| b.is_ascii_digit()) {
+        if !matches!(sep, b'-' | b'+')
+            || !head.bytes().chain(tail.bytes()).all(|b| b.is_ascii_digit())
+        {
             return Err(IdentifierError::NotDigits);
         }
         let yy: i16 = head[..2].parse().map_err(|_| IdentifierError::NotDigits)?;
         let mut year = today.year() - (today.year() - yy).rem_euclid(100);
         // The birthday this century may still be ahead of us: then it was last century.
         let month_day: i32 = head[2..].parse().map_err(|_| IdentifierError::NotDigits)?;
-        if year == today.year() && month_day > i32::from(today.month()) * 100 + i32::from(today.day()) {
+        if year == today.year()
+            && month_day > i32::from(today.month()) * 100 + i32::from(today.day())
+        {
             year -= 100;
         }
         if sep == b'+' {
             year -= 100;
         }
-        Self::parse(&format!("{year:04}{head_rest}{tail}", head_rest = &head[2..]))
+        Self::parse(&format!(
+            "{year:04}{head_rest}{tail}",
+            head_rest = &head[2..]
+        ))
     }
 
     /// The number for a birth date and a serial (0–999), with its check digit computed.
@@ -182,40 +193,93 @@ mod tests {
 
     #[test]
     fn rejects_bad_check_digits_dates_and_shapes() {
-        assert_eq!(Personnummer::parse("191212121213"), Err(IdentifierError::BadCheckDigit));
-        assert_eq!(Personnummer::parse("19120230-1212"), Err(IdentifierError::ImpossibleDate));
-        assert_eq!(Personnummer::parse("19121312-1212"), Err(IdentifierError::ImpossibleDate));
-        assert_eq!(Personnummer::parse("1912121212"), Err(IdentifierError::TenDigitForm));
-        assert_eq!(Personnummer::parse("19121212121"), Err(IdentifierError::TenDigitForm));
-        assert_eq!(Personnummer::parse("1912121212123"), Err(IdentifierError::WrongLength(13)));
-        assert_eq!(Personnummer::parse("19121212X212"), Err(IdentifierError::NotDigits));
-        assert_eq!(Personnummer::parse(""), Err(IdentifierError::WrongLength(0)));
+        assert_eq!(
+            Personnummer::parse("191212121213"),
+            Err(IdentifierError::BadCheckDigit)
+        );
+        assert_eq!(
+            Personnummer::parse("19120230-1212"),
+            Err(IdentifierError::ImpossibleDate)
+        );
+        assert_eq!(
+            Personnummer::parse("19121312-1212"),
+            Err(IdentifierError::ImpossibleDate)
+        );
+        assert_eq!(
+            Personnummer::parse("1912121212"),
+            Err(IdentifierError::TenDigitForm)
+        );
+        assert_eq!(
+            Personnummer::parse("19121212121"),
+            Err(IdentifierError::TenDigitForm)
+        );
+        assert_eq!(
+            Personnummer::parse("1912121212123"),
+            Err(IdentifierError::WrongLength(13))
+        );
+        assert_eq!(
+            Personnummer::parse("19121212X212"),
+            Err(IdentifierError::NotDigits)
+        );
+        assert_eq!(
+            Personnummer::parse(""),
+            Err(IdentifierError::WrongLength(0))
+        );
     }
 
     #[test]
     fn a_leap_day_is_a_date_only_in_leap_years() {
-        assert!(Personnummer::parse(&Personnummer::from_parts(date(2000, 2, 29), 123).to_string()).is_ok());
+        assert!(
+            Personnummer::parse(&Personnummer::from_parts(date(2000, 2, 29), 123).to_string())
+                .is_ok()
+        );
         let text = format!("19000229{}", "1234");
-        assert_eq!(Personnummer::parse(&text), Err(IdentifierError::ImpossibleDate));
+        assert_eq!(
+            Personnummer::parse(&text),
+            Err(IdentifierError::ImpossibleDate)
+        );
     }
 
     #[test]
     fn samordningsnummer_is_not_a_personnummer() {
         let s = super::super::Samordningsnummer::from_parts(date(1970, 10, 3), 239).to_string();
-        assert_eq!(Personnummer::parse(&s), Err(IdentifierError::IsSamordningsnummer));
+        assert_eq!(
+            Personnummer::parse(&s),
+            Err(IdentifierError::IsSamordningsnummer)
+        );
     }
 
     #[test]
     fn ten_digit_form_picks_the_century() {
         let today = date(2026, 11, 23);
-        assert_eq!(Personnummer::parse_short("121212-1212", today).unwrap().to_string(), "201212121212");
-        assert_eq!(Personnummer::parse_short("121212+1212", today).unwrap().to_string(), "191212121212");
+        assert_eq!(
+            Personnummer::parse_short("121212-1212", today)
+                .unwrap()
+                .to_string(),
+            "201212121212"
+        );
+        assert_eq!(
+            Personnummer::parse_short("121212+1212", today)
+                .unwrap()
+                .to_string(),
+            "191212121212"
+        );
         // Born 1926 and 100 years old: '+'.
         let p = Personnummer::from_parts(date(1926, 1, 5), 402).to_string();
-        assert_eq!(Personnummer::parse_short(&format!("{}+{}", &p[2..8], &p[8..]), today).unwrap().to_string(), p);
+        assert_eq!(
+            Personnummer::parse_short(&format!("{}+{}", &p[2..8], &p[8..]), today)
+                .unwrap()
+                .to_string(),
+            p
+        );
         // A birthday later this year than today belongs to last century.
         let p = Personnummer::from_parts(date(1926, 12, 24), 402).to_string();
-        assert_eq!(Personnummer::parse_short(&format!("{}-{}", &p[2..8], &p[8..]), today).unwrap().to_string(), p);
+        assert_eq!(
+            Personnummer::parse_short(&format!("{}-{}", &p[2..8], &p[8..]), today)
+                .unwrap()
+                .to_string(),
+            p
+        );
     }
 
     #[test]
@@ -226,7 +290,8 @@ mod tests {
     }
 
     fn any_date() -> impl Strategy<Value = Date> {
-        (1890i16..2030, 1i8..=12, 1i8..=31).prop_filter_map("real date", |(y, m, d)| Date::new(y, m, d).ok())
+        (1890i16..2030, 1i8..=12, 1i8..=31)
+            .prop_filter_map("real date", |(y, m, d)| Date::new(y, m, d).ok())
     }
 
     proptest! {

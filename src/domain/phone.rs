@@ -18,7 +18,9 @@ impl PhoneNumber {
         let s = input.trim();
         let body = s.strip_prefix('+').unwrap_or(s);
         let digits = body.bytes().filter(u8::is_ascii_digit).count();
-        let allowed = body.bytes().all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
+        let allowed = body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
         if allowed && (6..=20).contains(&digits) {
             Ok(Self(s.to_owned()))
         } else {
@@ -64,7 +66,15 @@ pub enum Weekday {
 }
 
 impl Weekday {
-    pub const ALL: [Weekday; 7] = [Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri, Self::Sat, Self::Sun];
+    pub const ALL: [Weekday; 7] = [
+        Self::Mon,
+        Self::Tue,
+        Self::Wed,
+        Self::Thu,
+        Self::Fri,
+        Self::Sat,
+        Self::Sun,
+    ];
     pub const WORKDAYS: [Weekday; 5] = [Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri];
 }
 
@@ -86,7 +96,11 @@ impl PhoneHours {
         let mut days = days;
         days.sort();
         days.dedup();
-        Ok(Self { days, opens, closes })
+        Ok(Self {
+            days,
+            opens,
+            closes,
+        })
     }
 
     pub fn days(&self) -> &[Weekday] {
@@ -112,7 +126,11 @@ struct PhoneHoursJson {
 
 fn parse_clock(s: &str) -> Result<Time, IdentifierError> {
     let b = s.as_bytes();
-    let digit = |i: usize| b.get(i).filter(|c| c.is_ascii_digit()).map(|c| (c - b'0') as i8);
+    let digit = |i: usize| {
+        b.get(i)
+            .filter(|c| c.is_ascii_digit())
+            .map(|c| (c - b'0') as i8)
+    };
     match (b.len(), b.get(2), digit(0), digit(1), digit(3), digit(4)) {
         (5, Some(b':'), Some(h1), Some(h2), Some(m1), Some(m2)) => {
             Time::new(h1 * 10 + h2, m1 * 10 + m2, 0, 0).map_err(|_| IdentifierError::TimeShape)
@@ -128,13 +146,21 @@ fn format_clock(t: Time) -> String {
 impl TryFrom<PhoneHoursJson> for PhoneHours {
     type Error = IdentifierError;
     fn try_from(raw: PhoneHoursJson) -> Result<Self, Self::Error> {
-        Self::new(raw.days, parse_clock(&raw.opens)?, parse_clock(&raw.closes)?)
+        Self::new(
+            raw.days,
+            parse_clock(&raw.opens)?,
+            parse_clock(&raw.closes)?,
+        )
     }
 }
 
 impl From<PhoneHours> for PhoneHoursJson {
     fn from(h: PhoneHours) -> Self {
-        Self { days: h.days, opens: format_clock(h.opens), closes: format_clock(h.closes) }
+        Self {
+            days: h.days,
+            opens: format_clock(h.opens),
+            closes: format_clock(h.closes),
+        }
     }
 }
 
@@ -163,7 +189,9 @@ mod tests {
     #[test]
     fn hours_must_close_after_opening() {
         let bad = r#"{"days":["mon"],"opens":"10:00","closes":"08:00"}"#;
-        let err = serde_json::from_str::<PhoneHours>(bad).unwrap_err().to_string();
+        let err = serde_json::from_str::<PhoneHours>(bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("close after they open"), "{err}");
         for t in ["8", "8:00:00", "24:00", "08:60", "-1:00", "08.00"] {
             assert!(parse_clock(t).is_err(), "{t}");

@@ -67,10 +67,19 @@ mod tests {
 
     #[test]
     fn rejects_personnummer_and_bad_numbers() {
-        assert_eq!(Samordningsnummer::parse("191212121212"), Err(IdentifierError::IsPersonnummer));
-        assert_eq!(Samordningsnummer::parse("197010632392"), Err(IdentifierError::BadCheckDigit));
+        assert_eq!(
+            Samordningsnummer::parse("191212121212"),
+            Err(IdentifierError::IsPersonnummer)
+        );
+        assert_eq!(
+            Samordningsnummer::parse("197010632392"),
+            Err(IdentifierError::BadCheckDigit)
+        );
         // Day 92 would be the 32nd.
-        assert_eq!(Samordningsnummer::parse("197010922391"), Err(IdentifierError::ImpossibleDate));
+        assert_eq!(
+            Samordningsnummer::parse("197010922391"),
+            Err(IdentifierError::ImpossibleDate)
+        );
     }
 
     proptest! {

@@ -39,7 +39,15 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        [Self::Draft, Self::Active, Self::OnHold, Self::Completed, Self::Revoked].into_iter().find(|st| st.as_str() == s)
+        [
+            Self::Draft,
+            Self::Active,
+            Self::OnHold,
+            Self::Completed,
+            Self::Revoked,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 

@@ -18,7 +18,9 @@ impl Version {
         let s = input.trim();
         let s = s.strip_prefix("W/").unwrap_or(s);
         let s = s.trim_matches('"');
-        s.parse::<u64>().map_err(|_| IdentifierError::VersionShape).and_then(Self::try_from)
+        s.parse::<u64>()
+            .map_err(|_| IdentifierError::VersionShape)
+            .and_then(Self::try_from)
     }
 
     pub fn get(self) -> u64 {
@@ -43,7 +45,11 @@ impl Version {
 impl TryFrom<u64> for Version {
     type Error = IdentifierError;
     fn try_from(n: u64) -> Result<Self, Self::Error> {
-        if n == 0 { Err(IdentifierError::VersionShape) } else { Ok(Self(n)) }
+        if n == 0 {
+            Err(IdentifierError::VersionShape)
+        } else {
+            Ok(Self(n))
+        }
     }
 }
 

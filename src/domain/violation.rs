@@ -46,7 +46,9 @@ pub enum Violation {
     ActiveWithoutNextStep,
     #[error("an active contract must name the responsible unit")]
     ActiveWithoutResponsibleUnit,
-    #[error("the responsible unit's phone hours must be given; they belong on the contract's first page")]
+    #[error(
+        "the responsible unit's phone hours must be given; they belong on the contract's first page"
+    )]
     UnitWithoutPhoneHours,
     #[error("an active contract must record that each part was discussed with the person")]
     PartNotDiscussed(Part),
@@ -86,12 +88,16 @@ impl Violation {
             Self::NotApplicableWithoutDiscussion(p) | Self::NotApplicableButPresent(p) => {
                 format!("discussed.{}.notApplicable", p.key())
             }
-            Self::OverlappingPrimaryContacts { index, .. } => format!("careContacts[{index}].period"),
-            Self::PeriodEndsBeforeStart { field } | Self::EmptyText { field } | Self::DuplicateId { field, .. } => {
-                field.clone()
+            Self::OverlappingPrimaryContacts { index, .. } => {
+                format!("careContacts[{index}].period")
             }
+            Self::PeriodEndsBeforeStart { field }
+            | Self::EmptyText { field }
+            | Self::DuplicateId { field, .. } => field.clone(),
             Self::AgreedTimeNotAccepted { index } => format!("agreedTimes[{index}].status"),
-            Self::WarningSignWithoutWhereToTurn { index } => format!("agreement.commitments[{index}].whereToTurn"),
+            Self::WarningSignWithoutWhereToTurn { index } => {
+                format!("agreement.commitments[{index}].whereToTurn")
+            }
             Self::VersionNotIncreasing { .. } => "version".into(),
             Self::StatusTransition { .. } => "status".into(),
         }
@@ -105,7 +111,11 @@ pub struct Violations(Vec<Violation>);
 impl Violations {
     /// `Ok` when `found` is empty, else the violations.
     pub fn check(found: Vec<Violation>) -> Result<(), Self> {
-        if found.is_empty() { Ok(()) } else { Err(Self(found)) }
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(Self(found))
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Violation> {

@@ -6,10 +6,13 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::audit::{self, Action};
-use super::{Change, History, Record, Revision, Store, StoreError, from_micros, micros, now, version_of};
+use super::{
+    Change, History, Record, Revision, Store, StoreError, from_micros, micros, now, version_of,
+};
 use crate::domain::{Contract, ContractId, PersonId, Version, Violations};
 
-const REVISION_COLUMNS: &str = "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document";
+const REVISION_COLUMNS: &str =
+    "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document";
 
 const SELECT_CURRENT: &str = "SELECT v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document \
      FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version";
@@ -23,9 +26,19 @@ impl Store {
     }
 
     /// Stores a new contract under `id`, as version 1; fails if the id is taken.
-    pub async fn create_with_id(&self, id: ContractId, contract: Contract, change: Change) -> Result<Record, StoreError> {
+    pub async fn create_with_id(
+        &self,
+        id: ContractId,
+        contract: Contract,
+        change: Change,
+    ) -> Result<Record, StoreError> {
         contract.validate()?;
-        let revision = Revision { version: Version::FIRST, recorded_at: now(), change, contract };
+        let revision = Revision {
+            version: Version::FIRST,
+            recorded_at: now(),
+            change,
+            contract,
+        };
         let mut tx = self.writer.begin().await?;
         insert_head(&mut tx, &id, &revision).await?;
         insert_revision(&mut tx, &id, &revision).await?;
@@ -45,7 +58,12 @@ impl Store {
         change: Change,
     ) -> Result<Record, StoreError> {
         contract.validate()?;
-        let revision = Revision { version: expected.next(), recorded_at: now(), change, contract };
+        let revision = Revision {
+            version: expected.next(),
+            recorded_at: now(),
+            change,
+            contract,
+        };
         let mut tx = self.writer.begin().await?;
         // The conditional write comes first, so it takes the row (or SQLite's write) lock
         // before anything is read: two updates from one version cannot both pass.
@@ -63,22 +81,32 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() == 0 {
-            let current: Option<i64> = sqlx::query_scalar("SELECT version FROM contracts WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+            let current: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM contracts WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
             return Err(match current {
                 None => StoreError::NotFound(id.to_string()),
-                Some(v) => StoreError::VersionConflict { id: id.clone(), expected, current: version_of(v)? },
+                Some(v) => StoreError::VersionConflict {
+                    id: id.clone(),
+                    expected,
+                    current: version_of(v)?,
+                },
             });
         }
         let previous = revision_in(&mut tx, id, expected).await?;
-        revision.contract.validate_change(revision.version, &previous.contract, expected)?;
+        revision
+            .contract
+            .validate_change(revision.version, &previous.contract, expected)?;
         insert_revision(&mut tx, id, &revision).await?;
         enqueue(&mut tx, id, &revision).await?;
         audit::insert(&mut tx, Action::Update, id, &revision).await?;
         tx.commit().await?;
-        Ok(Record { id: id.clone(), revision })
+        Ok(Record {
+            id: id.clone(),
+            revision,
+        })
     }
 
     /// The current version of a contract.
@@ -87,11 +115,18 @@ impl Store {
             .bind(id.as_str())
             .fetch_optional(&self.reader)
             .await?;
-        row.as_ref().map(record_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+        row.as_ref()
+            .map(record_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
     /// One version of a contract.
-    pub async fn get_version(&self, id: &ContractId, version: Version) -> Result<Record, StoreError> {
+    pub async fn get_version(
+        &self,
+        id: &ContractId,
+        version: Version,
+    ) -> Result<Record, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
         ))
@@ -116,22 +151,32 @@ impl Store {
         if rows.is_empty() {
             return Err(StoreError::NotFound(id.to_string()));
         }
-        let versions = rows.iter().map(|r| record_from_row(r).map(|r| r.revision)).collect::<Result<_, _>>()?;
-        Ok(History { id: id.clone(), versions })
+        let versions = rows
+            .iter()
+            .map(|r| record_from_row(r).map(|r| r.revision))
+            .collect::<Result<_, _>>()?;
+        Ok(History {
+            id: id.clone(),
+            versions,
+        })
     }
 
     /// The current version of every contract with this person.
     pub async fn find_by_patient(&self, patient: &PersonId) -> Result<Vec<Record>, StoreError> {
-        let rows = sqlx::query(&format!("{SELECT_CURRENT} WHERE c.patient = $1 ORDER BY c.id"))
-            .bind(patient.to_string())
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{SELECT_CURRENT} WHERE c.patient = $1 ORDER BY c.id"
+        ))
+        .bind(patient.to_string())
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter().map(record_from_row).collect()
     }
 
     /// How many contracts the store holds.
     pub async fn count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contracts").fetch_one(&self.reader).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contracts")
+            .fetch_one(&self.reader)
+            .await?;
         Ok(n as u64)
     }
 
@@ -144,20 +189,26 @@ impl Store {
         )
         .fetch(&self.reader)
         .map_err(StoreError::from);
-        futures_util::stream::try_unfold((rows, None::<History>), |(mut rows, mut pending)| async move {
-            while let Some(row) = rows.try_next().await? {
-                let Record { id, revision } = record_from_row(&row)?;
-                match &mut pending {
-                    Some(h) if h.id == id => h.versions.push(revision),
-                    _ => {
-                        if let Some(done) = pending.replace(History { id, versions: vec![revision] }) {
-                            return Ok(Some((done, (rows, pending))));
+        futures_util::stream::try_unfold(
+            (rows, None::<History>),
+            |(mut rows, mut pending)| async move {
+                while let Some(row) = rows.try_next().await? {
+                    let Record { id, revision } = record_from_row(&row)?;
+                    match &mut pending {
+                        Some(h) if h.id == id => h.versions.push(revision),
+                        _ => {
+                            if let Some(done) = pending.replace(History {
+                                id,
+                                versions: vec![revision],
+                            }) {
+                                return Ok(Some((done, (rows, pending))));
+                            }
                         }
                     }
                 }
-            }
-            Ok(pending.take().map(|done| (done, (rows, None))))
-        })
+                Ok(pending.take().map(|done| (done, (rows, None))))
+            },
+        )
         .boxed()
     }
 
@@ -169,12 +220,18 @@ impl Store {
         for revision in &history.versions {
             match previous {
                 None => revision.contract.validate()?,
-                Some(p) => revision.contract.validate_change(revision.version, &p.contract, p.version)?,
+                Some(p) => {
+                    revision
+                        .contract
+                        .validate_change(revision.version, &p.contract, p.version)?
+                }
             }
             previous = Some(revision);
         }
         let latest = previous.ok_or_else(|| {
-            Violations::from(crate::domain::Violation::EmptyText { field: "versions".into() })
+            Violations::from(crate::domain::Violation::EmptyText {
+                field: "versions".into(),
+            })
         })?;
         let mut tx = self.writer.begin().await?;
         insert_head(&mut tx, &history.id, latest).await?;
@@ -184,12 +241,19 @@ impl Store {
         enqueue(&mut tx, &history.id, latest).await?;
         audit::insert(&mut tx, Action::Import, &history.id, latest).await?;
         tx.commit().await?;
-        Ok(Record { id: history.id.clone(), revision: latest.clone() })
+        Ok(Record {
+            id: history.id.clone(),
+            revision: latest.clone(),
+        })
     }
 }
 
 /// Inserts the contract's head row, pointing at `revision`.
-async fn insert_head(tx: &mut Transaction<'_, Any>, id: &ContractId, revision: &Revision) -> Result<(), StoreError> {
+async fn insert_head(
+    tx: &mut Transaction<'_, Any>,
+    id: &ContractId,
+    revision: &Revision,
+) -> Result<(), StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO contracts (id, version, status, patient, unit_hsa_id, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (id) DO NOTHING",
@@ -208,8 +272,13 @@ async fn insert_head(tx: &mut Transaction<'_, Any>, id: &ContractId, revision: &
     Ok(())
 }
 
-async fn insert_revision(tx: &mut Transaction<'_, Any>, id: &ContractId, revision: &Revision) -> Result<(), StoreError> {
-    let document = serde_json::to_string(&revision.contract).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+async fn insert_revision(
+    tx: &mut Transaction<'_, Any>,
+    id: &ContractId,
+    revision: &Revision,
+) -> Result<(), StoreError> {
+    let document = serde_json::to_string(&revision.contract)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -227,18 +296,28 @@ async fn insert_revision(tx: &mut Transaction<'_, Any>, id: &ContractId, revisio
 }
 
 /// Writes the outbox row that tells the sync worker about this version.
-async fn enqueue(tx: &mut Transaction<'_, Any>, id: &ContractId, revision: &Revision) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO outbox (contract_id, version, origin, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(id.as_str())
-        .bind(revision.version.get() as i64)
-        .bind(revision.change.source.as_str())
-        .bind(micros(revision.recorded_at))
-        .execute(&mut **tx)
-        .await?;
+async fn enqueue(
+    tx: &mut Transaction<'_, Any>,
+    id: &ContractId,
+    revision: &Revision,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (contract_id, version, origin, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id.as_str())
+    .bind(revision.version.get() as i64)
+    .bind(revision.change.source.as_str())
+    .bind(micros(revision.recorded_at))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
-async fn revision_in(tx: &mut Transaction<'_, Any>, id: &ContractId, version: Version) -> Result<Revision, StoreError> {
+async fn revision_in(
+    tx: &mut Transaction<'_, Any>,
+    id: &ContractId,
+    version: Version,
+) -> Result<Revision, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
     ))
@@ -256,11 +335,16 @@ fn record_from_row(row: &AnyRow) -> Result<Record, StoreError> {
     let contract: Contract = serde_json::from_str(&document)
         .map_err(|e| StoreError::Corrupt(format!("contract {id}: {e}")))?;
     Ok(Record {
-        id: ContractId::parse(&id).map_err(|e| StoreError::Corrupt(format!("contract id {id}: {e}")))?,
+        id: ContractId::parse(&id)
+            .map_err(|e| StoreError::Corrupt(format!("contract id {id}: {e}")))?,
         revision: Revision {
             version: version_of(row.try_get("version")?)?,
             recorded_at: from_micros(row.try_get("recorded_at")?)?,
-            change: Change { source: row.try_get("source")?, author: row.try_get("author")?, reason: row.try_get("reason")? },
+            change: Change {
+                source: row.try_get("source")?,
+                author: row.try_get("author")?,
+                reason: row.try_get("reason")?,
+            },
             contract,
         },
     })

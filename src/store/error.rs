@@ -9,7 +9,11 @@ pub enum StoreError {
     NotFound(String),
     /// The update was based on an old version. HTTP 412 (If-Match) or 409.
     #[error("contract {id} is at version {current}, not {expected}")]
-    VersionConflict { id: ContractId, expected: Version, current: Version },
+    VersionConflict {
+        id: ContractId,
+        expected: Version,
+        current: Version,
+    },
     /// The contract id is taken. HTTP 409.
     #[error("contract {0} already exists")]
     AlreadyExists(ContractId),

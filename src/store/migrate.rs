@@ -10,8 +10,16 @@ use super::{Backend, Store, StoreError};
 
 type Script = (i64, &'static str, &'static str);
 
-const SQLITE: &[Script] = &[(1, "contracts", include_str!("../../migrations/sqlite/0001_contracts.sql"))];
-const POSTGRES: &[Script] = &[(1, "contracts", include_str!("../../migrations/postgres/0001_contracts.sql"))];
+const SQLITE: &[Script] = &[(
+    1,
+    "contracts",
+    include_str!("../../migrations/sqlite/0001_contracts.sql"),
+)];
+const POSTGRES: &[Script] = &[(
+    1,
+    "contracts",
+    include_str!("../../migrations/postgres/0001_contracts.sql"),
+)];
 
 #[derive(Debug)]
 struct Embedded(&'static [Script]);
@@ -23,7 +31,13 @@ impl<'s> MigrationSource<'s> for Embedded {
                 .0
                 .iter()
                 .map(|&(version, name, sql)| {
-                    Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, Cow::Borrowed(sql), false)
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(name),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
                 })
                 .collect())
         })

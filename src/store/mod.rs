@@ -73,12 +73,19 @@ pub struct StoreOptions {
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 10, acquire_timeout: Duration::from_secs(10) }
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
     }
 
     /// The URL of the embedded SQLite database in `data_dir`, created if missing.
     pub fn sqlite_in(data_dir: &Path) -> Self {
-        Self::new(format!("sqlite://{}?mode=rwc", data_dir.join("pkgw.db").display()))
+        Self::new(format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("pkgw.db").display()
+        ))
     }
 }
 
@@ -97,7 +104,9 @@ impl Store {
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
-                            sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA journal_mode = WAL")
+                                .execute(&mut *conn)
+                                .await?;
                         }
                         Ok(())
                     })
@@ -111,7 +120,11 @@ impl Store {
                 (shared.clone(), shared)
             }
         };
-        Ok(Store { backend, writer, reader })
+        Ok(Store {
+            backend,
+            writer,
+            reader,
+        })
     }
 
     /// Connects and applies any pending migrations.
@@ -141,7 +154,8 @@ impl Store {
 /// The current instant at the precision the store keeps (microseconds), so what a write
 /// returns equals what a later read gives.
 fn now() -> jiff::Timestamp {
-    jiff::Timestamp::from_microsecond(jiff::Timestamp::now().as_microsecond()).unwrap_or_else(|_| jiff::Timestamp::now())
+    jiff::Timestamp::from_microsecond(jiff::Timestamp::now().as_microsecond())
+        .unwrap_or_else(|_| jiff::Timestamp::now())
 }
 
 /// Microseconds since the epoch, as instants are stored.
@@ -150,7 +164,8 @@ fn micros(t: jiff::Timestamp) -> i64 {
 }
 
 fn from_micros(us: i64) -> Result<jiff::Timestamp, StoreError> {
-    jiff::Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("bad instant {us}: {e}")))
+    jiff::Timestamp::from_microsecond(us)
+        .map_err(|e| StoreError::Corrupt(format!("bad instant {us}: {e}")))
 }
 
 /// A stored version number, which must be a valid [`crate::domain::Version`].
@@ -168,8 +183,14 @@ mod tests {
     #[test]
     fn backend_from_url() {
         assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::of_url("postgres://u@h/db").unwrap(), Backend::Postgres);
-        assert_eq!(Backend::of_url("postgresql://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
         let err = Backend::of_url("mysql://secret@h").unwrap_err().to_string();
         assert!(err.contains("mysql") && !err.contains("secret"), "{err}");
     }

@@ -19,7 +19,11 @@ pub struct OutboxRow {
 
 impl Store {
     /// Outbox rows after `after_seq`, oldest first, at most `limit`.
-    pub async fn outbox_after(&self, after_seq: i64, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+    pub async fn outbox_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, contract_id, version, origin, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
@@ -33,7 +37,8 @@ impl Store {
                 let version: i64 = row.try_get("version")?;
                 Ok(OutboxRow {
                     seq: row.try_get("seq")?,
-                    contract_id: ContractId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    contract_id: ContractId::parse(&id)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     version: version_of(version)?,
                     origin: row.try_get("origin")?,
                     created_at: from_micros(row.try_get("created_at")?)?,

@@ -21,7 +21,11 @@ pub struct Change {
 
 impl Change {
     pub fn from_source(source: impl Into<String>) -> Self {
-        Self { source: source.into(), author: None, reason: None }
+        Self {
+            source: source.into(),
+            author: None,
+            reason: None,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 
 use std::str::FromStr;
 
@@ -32,7 +33,10 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = StoreOptions::sqlite_in(dir.path()).url;
-        TestDb { url, cleanup: Cleanup::Sqlite(dir) }
+        TestDb {
+            url,
+            cleanup: Cleanup::Sqlite(dir),
+        }
     }
 
     /// A new schema on the test PostgreSQL server, or `None` when `PKGW_SKIP_POSTGRES=1`.
@@ -41,7 +45,8 @@ impl TestDb {
             eprintln!("PKGW_SKIP_POSTGRES=1: skipping a PostgreSQL test");
             return None;
         }
-        let admin_url = std::env::var("PKGW_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+        let admin_url =
+            std::env::var("PKGW_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
         let admin = connect(&admin_url).await.unwrap_or_else(|e| {
             panic!(
                 "cannot reach PostgreSQL at {admin_url}: {e}\n\
@@ -50,16 +55,24 @@ impl TestDb {
             )
         });
         let schema = format!("pkgw_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("create schema");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .expect("create schema");
         admin.close().await;
         let sep = if admin_url.contains('?') { '&' } else { '?' };
         let url = format!("{admin_url}{sep}options[search_path]={schema}");
-        Some(TestDb { url, cleanup: Cleanup::Postgres { admin_url, schema } })
+        Some(TestDb {
+            url,
+            cleanup: Cleanup::Postgres { admin_url, schema },
+        })
     }
 
     /// A migrated store on this database.
     pub async fn store(&self) -> Store {
-        Store::open(&StoreOptions::new(&self.url)).await.expect("open store")
+        Store::open(&StoreOptions::new(&self.url))
+            .await
+            .expect("open store")
     }
 
     /// A plain connection pool, for looking behind the store's back.
@@ -80,17 +93,25 @@ impl TestDb {
                 format!("CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION injected_failure()"),
             ]
         } else {
-            vec![format!("CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END")]
+            vec![format!(
+                "CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            )]
         };
         for s in statements {
-            sqlx::query(&s).execute(&pool).await.expect("install failing trigger");
+            sqlx::query(&s)
+                .execute(&pool)
+                .await
+                .expect("install failing trigger");
         }
         pool.close().await;
     }
 
     pub async fn count(&self, table: &str) -> i64 {
         let pool = self.pool().await;
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&pool).await.expect("count");
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .expect("count");
         pool.close().await;
         n
     }
@@ -102,13 +123,22 @@ impl Drop for TestDb {
             let (admin_url, schema) = (admin_url.clone(), schema.clone());
             // Runs on its own thread and runtime, so it works inside a test's runtime too.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
                     let admin = connect(&admin_url).await.ok()?;
                     // Never hang a test run on a lock; a schema left behind is harmless.
                     let mut tx = admin.begin().await.ok()?;
-                    sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await.ok()?;
-                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut *tx).await.ok()?;
+                    sqlx::query("SET LOCAL lock_timeout = '5s'")
+                        .execute(&mut *tx)
+                        .await
+                        .ok()?;
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&mut *tx)
+                        .await
+                        .ok()?;
                     tx.commit().await.ok()?;
                     admin.close().await;
                     Some(())
@@ -122,12 +152,18 @@ impl Drop for TestDb {
 async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     sqlx::any::install_default_drivers();
     let options = AnyConnectOptions::from_str(url)?;
-    sqlx::pool::PoolOptions::new().max_connections(2).connect_with(options).await
+    sqlx::pool::PoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
 }
 
 /// A fixture contract by file stem.
 pub fn fixture(name: &str) -> Contract {
-    let (_, json) = pkgw::demo::FIXTURES.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no fixture {name}"));
+    let (_, json) = pkgw::demo::FIXTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"));
     serde_json::from_str(json).expect("fixture parses")
 }
 

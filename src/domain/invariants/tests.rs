@@ -8,11 +8,20 @@ fn ts(s: &str) -> Timestamp {
 }
 
 fn hours() -> PhoneHours {
-    PhoneHours::new(Weekday::WORKDAYS.to_vec(), jiff::civil::time(8, 0, 0, 0), jiff::civil::time(10, 0, 0, 0)).unwrap()
+    PhoneHours::new(
+        Weekday::WORKDAYS.to_vec(),
+        jiff::civil::time(8, 0, 0, 0),
+        jiff::civil::time(10, 0, 0, 0),
+    )
+    .unwrap()
 }
 
 fn discussed() -> Discussion {
-    Discussion { discussed: true, date: Some(jiff::civil::date(2026, 11, 2)), not_applicable: None }
+    Discussion {
+        discussed: true,
+        date: Some(jiff::civil::date(2026, 11, 2)),
+        not_applicable: None,
+    }
 }
 
 fn contact(id: &str, start: &str, end: Option<&str>) -> CareContact {
@@ -24,8 +33,14 @@ fn contact(id: &str, start: &str, end: Option<&str>) -> CareContact {
         title: Some("Distriktssköterska".into()),
         hsa_id: None,
         unit: None,
-        period: Period { start: ts(start), end: end.map(ts) },
-        channels: vec![Channel::Phone { number: PhoneNumber::parse("010-241 00 00").unwrap(), hours: vec![hours()] }],
+        period: Period {
+            start: ts(start),
+            end: end.map(ts),
+        },
+        channels: vec![Channel::Phone {
+            number: PhoneNumber::parse("010-241 00 00").unwrap(),
+            hours: vec![hours()],
+        }],
     }
 }
 
@@ -33,7 +48,10 @@ fn contact(id: &str, start: &str, end: Option<&str>) -> CareContact {
 fn active() -> Contract {
     Contract {
         status: Status::Active,
-        patient: Patient { id: PersonId::parse("191212121212").unwrap(), name: Some("Tolvan Tolvansson".into()) },
+        patient: Patient {
+            id: PersonId::parse("191212121212").unwrap(),
+            name: Some("Tolvan Tolvansson".into()),
+        },
         initiated_by: Initiator::Staff,
         responsible_unit: Some(ResponsibleUnit {
             hsa_id: HsaId::parse("SE2321000016-15CQ").unwrap(),
@@ -41,7 +59,11 @@ fn active() -> Contract {
             phone: PhoneNumber::parse("010-241 00 00").unwrap(),
             phone_hours: vec![hours()],
         }),
-        next_step: Some(NextStep { description: "Blodprov på vårdcentralen".into(), due: None, who: Some(Actor::Patient) }),
+        next_step: Some(NextStep {
+            description: "Blodprov på vårdcentralen".into(),
+            due: None,
+            who: Some(Actor::Patient),
+        }),
         agreement: Agreement {
             what_matters: vec!["Att kunna gå till sommarstugan".into()],
             commitments: vec![Commitment {
@@ -72,13 +94,19 @@ fn active() -> Contract {
             agreement: discussed(),
             fixed_care_contact: discussed(),
             agreed_time: discussed(),
-            coordinated_plan: Discussion { not_applicable: Some("Inga andra planer".into()), ..discussed() },
+            coordinated_plan: Discussion {
+                not_applicable: Some("Inga andra planer".into()),
+                ..discussed()
+            },
         },
     }
 }
 
 fn violations(c: &Contract) -> Vec<Violation> {
-    c.validate().err().map(|v| v.iter().cloned().collect()).unwrap_or_default()
+    c.validate()
+        .err()
+        .map(|v| v.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -92,7 +120,13 @@ fn an_active_contract_has_a_next_step_and_a_unit() {
     c.next_step = None;
     c.responsible_unit = None;
     let v = violations(&c);
-    assert_eq!(v, vec![Violation::ActiveWithoutNextStep, Violation::ActiveWithoutResponsibleUnit]);
+    assert_eq!(
+        v,
+        vec![
+            Violation::ActiveWithoutNextStep,
+            Violation::ActiveWithoutResponsibleUnit
+        ]
+    );
     assert_eq!(v[0].field(), "nextStep");
     assert_eq!(v[1].field(), "responsibleUnit");
     c.status = Status::Draft;
@@ -109,9 +143,13 @@ fn the_unit_needs_phone_hours() {
 #[test]
 fn two_primary_contacts_may_not_overlap() {
     let mut c = active();
-    c.care_contacts.push(contact("k2", "2026-06-01T00:00:00Z", None));
+    c.care_contacts
+        .push(contact("k2", "2026-06-01T00:00:00Z", None));
     let v = violations(&c);
-    assert_eq!(v, vec![Violation::OverlappingPrimaryContacts { index: 1, other: 0 }]);
+    assert_eq!(
+        v,
+        vec![Violation::OverlappingPrimaryContacts { index: 1, other: 0 }]
+    );
     assert_eq!(v[0].field(), "careContacts[1].period");
     // A handover exactly at the instant is fine: no overlap, no gap.
     c.care_contacts[0].period.end = Some(ts("2026-06-01T00:00:00Z"));
@@ -131,8 +169,12 @@ fn periods_must_end_after_they_start() {
     assert_eq!(
         v,
         vec![
-            Violation::PeriodEndsBeforeStart { field: "careContacts[0].period".into() },
-            Violation::PeriodEndsBeforeStart { field: "agreedTimes[0].end".into() },
+            Violation::PeriodEndsBeforeStart {
+                field: "careContacts[0].period".into()
+            },
+            Violation::PeriodEndsBeforeStart {
+                field: "agreedTimes[0].end".into()
+            },
         ]
     );
 }
@@ -157,13 +199,33 @@ fn an_agreed_time_is_accepted_by_both() {
 fn each_part_is_discussed_before_the_contract_is_active() {
     let mut c = active();
     c.discussed.agreed_time = Discussion::default();
-    assert_eq!(violations(&c), vec![Violation::PartNotDiscussed(Part::AgreedTime)]);
-    c.discussed.agreed_time = Discussion { discussed: true, date: None, not_applicable: None };
-    assert_eq!(violations(&c), vec![Violation::DiscussedWithoutDate(Part::AgreedTime)]);
-    c.discussed.agreed_time = Discussion { discussed: false, date: None, not_applicable: Some("x".into()) };
+    assert_eq!(
+        violations(&c),
+        vec![Violation::PartNotDiscussed(Part::AgreedTime)]
+    );
+    c.discussed.agreed_time = Discussion {
+        discussed: true,
+        date: None,
+        not_applicable: None,
+    };
+    assert_eq!(
+        violations(&c),
+        vec![Violation::DiscussedWithoutDate(Part::AgreedTime)]
+    );
+    c.discussed.agreed_time = Discussion {
+        discussed: false,
+        date: None,
+        not_applicable: Some("x".into()),
+    };
     let v = violations(&c);
-    assert!(v.contains(&Violation::NotApplicableWithoutDiscussion(Part::AgreedTime)), "{v:?}");
-    assert!(v.contains(&Violation::NotApplicableButPresent(Part::AgreedTime)), "{v:?}");
+    assert!(
+        v.contains(&Violation::NotApplicableWithoutDiscussion(Part::AgreedTime)),
+        "{v:?}"
+    );
+    assert!(
+        v.contains(&Violation::NotApplicableButPresent(Part::AgreedTime)),
+        "{v:?}"
+    );
 }
 
 #[test]
@@ -171,18 +233,34 @@ fn warning_signs_say_where_to_turn() {
     let mut c = active();
     c.agreement.commitments[0].where_to_turn = Some("  ".into());
     let v = violations(&c);
-    assert_eq!(v, vec![Violation::WarningSignWithoutWhereToTurn { index: 0 }]);
+    assert_eq!(
+        v,
+        vec![Violation::WarningSignWithoutWhereToTurn { index: 0 }]
+    );
     assert_eq!(v[0].field(), "agreement.commitments[0].whereToTurn");
 }
 
 #[test]
 fn ids_are_unique_and_texts_not_empty() {
     let mut c = active();
-    c.agreement.commitments.push(c.agreement.commitments[0].clone());
+    c.agreement
+        .commitments
+        .push(c.agreement.commitments[0].clone());
     c.next_step.as_mut().unwrap().description = " ".into();
     let v = violations(&c);
-    assert!(v.contains(&Violation::DuplicateId { field: "agreement.commitments[1].id".into(), id: "c1".into() }), "{v:?}");
-    assert!(v.contains(&Violation::EmptyText { field: "nextStep.description".into() }), "{v:?}");
+    assert!(
+        v.contains(&Violation::DuplicateId {
+            field: "agreement.commitments[1].id".into(),
+            id: "c1".into()
+        }),
+        "{v:?}"
+    );
+    assert!(
+        v.contains(&Violation::EmptyText {
+            field: "nextStep.description".into()
+        }),
+        "{v:?}"
+    );
 }
 
 #[test]
@@ -191,13 +269,21 @@ fn versions_only_go_up_and_finished_contracts_stay_finished() {
     let v1 = Version::FIRST;
     assert!(previous.validate_change(v1.next(), &previous, v1).is_ok());
     let err = previous.validate_change(v1, &previous, v1).unwrap_err();
-    assert!(err.contains(&Violation::VersionNotIncreasing { previous: v1, next: v1 }));
+    assert!(err.contains(&Violation::VersionNotIncreasing {
+        previous: v1,
+        next: v1
+    }));
     let mut done = previous.clone();
     done.status = Status::Completed;
     let mut again = previous.clone();
     again.status = Status::Active;
-    let err = again.validate_change(v1.next().next(), &done, v1.next()).unwrap_err();
-    assert!(err.contains(&Violation::StatusTransition { from: Status::Completed, to: Status::Active }));
+    let err = again
+        .validate_change(v1.next().next(), &done, v1.next())
+        .unwrap_err();
+    assert!(err.contains(&Violation::StatusTransition {
+        from: Status::Completed,
+        to: Status::Active
+    }));
 }
 
 #[test]

@@ -1,0 +1,160 @@
+//! `/api/contracts`: the native JSON API over the contract store.
+//!
+//! Request bodies are a bare contract (the domain's JSON form). Responses are records:
+//! `{ "id", "version", "recordedAt", "change", "contract" }`, with the version's ETag.
+//! Updates must send `If-Match` with the version they change.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::{ETAG, IF_MATCH, LAST_MODIFIED, LOCATION};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use super::json::JsonBody;
+use super::{ApiError, AppState};
+use crate::domain::{Contract, ContractId, PersonId, Version};
+use crate::store::{Change, Record, Revision};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/contracts", get(search).post(create))
+        .route("/api/contracts/{id}", get(read).put(update))
+        .route("/api/contracts/{id}/history", get(history))
+        .route("/api/contracts/{id}/versions/{version}", get(read_version))
+}
+
+/// Changes through this API are recorded with this source.
+const SOURCE: &str = "api";
+
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(contract): JsonBody<Contract>,
+) -> Result<Response, ApiError> {
+    let record = state
+        .store
+        .create(contract, Change::from_source(SOURCE))
+        .await?;
+    let location = format!("/api/contracts/{}", record.id);
+    let mut response = record_response(StatusCode::CREATED, &record);
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    Ok(response)
+}
+
+async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let record = state.store.get(&contract_id(&id)?).await?;
+    Ok(record_response(StatusCode::OK, &record))
+}
+
+async fn read_version(
+    State(state): State<AppState>,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let version = Version::parse(&version).map_err(|e| ApiError::bad_request("version", e))?;
+    let record = state.store.get_version(&contract_id(&id)?, version).await?;
+    Ok(record_response(StatusCode::OK, &record))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    IfMatch(expected): IfMatch,
+    JsonBody(contract): JsonBody<Contract>,
+) -> Result<Response, ApiError> {
+    let record = state
+        .store
+        .update(
+            &contract_id(&id)?,
+            expected,
+            contract,
+            Change::from_source(SOURCE),
+        )
+        .await?;
+    Ok(record_response(StatusCode::OK, &record))
+}
+
+/// The version an update is based on, from the required `If-Match` header. Checked
+/// before the body is read, so a missing header is reported first.
+struct IfMatch(Version);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(IF_MATCH)
+            .ok_or(ApiError::PreconditionRequired)?;
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| Version::parse(v).ok())
+            .map(IfMatch)
+            .ok_or_else(|| {
+                ApiError::bad_request("If-Match", "must be the ETag of a version, e.g. W/\"3\"")
+            })
+    }
+}
+
+/// Every version of the contract, oldest first.
+async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::store::History>, ApiError> {
+    Ok(Json(state.store.history(&contract_id(&id)?).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchParams {
+    patient: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SearchResult {
+    contracts: Vec<Record>,
+}
+
+/// Contracts with one person: `?patient=PERSONNUMMER` (or samordningsnummer). There is
+/// no unfiltered listing: it would hand out every person's data in one call.
+async fn search(
+    State(state): State<AppState>,
+    query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SearchResult>, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
+    let patient = params
+        .patient
+        .ok_or_else(|| ApiError::bad_request("patient", "give ?patient=PERSONNUMMER"))?;
+    let patient = PersonId::parse(&patient).map_err(|e| ApiError::bad_request("patient", e))?;
+    let contracts = state.store.find_by_patient(&patient).await?;
+    Ok(Json(SearchResult { contracts }))
+}
+
+fn contract_id(raw: &str) -> Result<ContractId, ApiError> {
+    ContractId::parse(raw).map_err(|e| ApiError::bad_request("id", e))
+}
+
+/// A record as JSON with its version's `ETag` and `Last-Modified`.
+fn record_response(status: StatusCode, record: &Record) -> Response {
+    let Revision {
+        version,
+        recorded_at,
+        ..
+    } = &record.revision;
+    let mut response = (status, Json(record)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&version.etag()) {
+        headers.insert(ETAG, etag);
+    }
+    let http_date = recorded_at
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    if let Ok(date) = HeaderValue::from_str(&http_date) {
+        headers.insert(LAST_MODIFIED, date);
+    }
+    response
+}

@@ -1,0 +1,75 @@
+//! The HTTP face of the gateway: the native JSON contract API (`/api/contracts`) and
+//! health checks (`/health`, `/ready`). The FHIR REST API will sit beside them.
+//!
+//! Handlers translate HTTP to store calls and store results to HTTP; they hold no rules
+//! of their own (those are in `domain`) and write nothing except through the store.
+//! [`router`] builds the app without serving it, so tests can call it; [`serve`] runs it
+//! until the shutdown future resolves.
+
+mod contracts;
+mod error;
+mod health;
+mod json;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::{ApiError, Issue};
+
+use crate::store::Store;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .merge(contracts::routes())
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+        .with_state(state)
+}
+
+/// Serves the application on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state, limits))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

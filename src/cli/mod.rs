@@ -1,0 +1,122 @@
+//! The `pkgw` command line: one file per command; `main.rs` only parses and calls [`run`].
+
+mod export;
+mod import;
+mod migrate;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigError, Settings};
+use crate::store::{Store, StoreOptions};
+
+/// pkgw: the Patientkontrakt gateway. Keeps each person's Patientkontrakt as one
+/// versioned record and serves it over HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "pkgw", version)]
+pub struct Cli {
+    /// Settings file (TOML). Default: pkgw.toml in the working directory, if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway's HTTP server.
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Import contracts with their histories from an NDJSON file (as written by export).
+    Import(import::ImportArgs),
+    /// Export every contract with its history as NDJSON, one contract per line.
+    Export(export::ExportArgs),
+}
+
+/// Where the data is; overrides the settings file and environment.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: postgres://user@host/db or sqlite://path?mode=rwc. Default: SQLite in
+    /// the data directory.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Directory of the embedded SQLite database.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    fn apply(&self, settings: &mut Settings) {
+        if let Some(url) = &self.database_url {
+            settings.database.url = crate::config::Secret::new(url.clone());
+        }
+        if let Some(dir) = &self.data_dir {
+            settings.database.data_dir = dir.clone();
+        }
+    }
+}
+
+/// Anything that stops a command; printed once, then the process exits with status 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Ndjson(#[from] crate::ndjson::NdjsonError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve(args) => serve::run(args, settings).await,
+        Command::Migrate(db) => {
+            db.apply(&mut settings);
+            migrate::run(settings).await
+        }
+        Command::Import(args) => import::run(args, settings).await,
+        Command::Export(args) => export::run(args, settings).await,
+    }
+}
+
+/// Starts logging to stderr at the configured level.
+pub fn init_logging(settings: &Settings) -> Result<(), ConfigError> {
+    use std::io::IsTerminal;
+
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = settings.log_filter()?;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
+        .try_init();
+    Ok(())
+}
+
+/// Opens (and migrates) the configured store, creating the data directory if needed.
+async fn open_store(settings: &Settings) -> Result<Store, CliError> {
+    if settings.uses_embedded_store() {
+        std::fs::create_dir_all(&settings.database.data_dir).map_err(|e| {
+            CliError::Failed(format!(
+                "cannot create data directory {}: {e}",
+                settings.database.data_dir.display()
+            ))
+        })?;
+    }
+    let options: StoreOptions = settings.store_options();
+    Ok(Store::open(&options).await?)
+}

@@ -1,0 +1,339 @@
+//! The native contract API over real sockets, on SQLite and PostgreSQL: status codes,
+//! errors that name the field, ETags and If-Match, and that refused writes leave the
+//! store as it was.
+
+mod common;
+
+use common::app::{TestApp, spawn_app, spawn_app_with};
+use common::{TestDb, fixture};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn post(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/contracts"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn put(app: &TestApp, id: &str, if_match: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut req = app
+        .client
+        .put(app.url(&format!("/api/contracts/{id}")))
+        .json(body);
+    if let Some(tag) = if_match {
+        req = req.header("If-Match", tag);
+    }
+    req.send().await.unwrap()
+}
+
+fn contract_json(name: &str) -> Value {
+    serde_json::to_value(fixture(name)).unwrap()
+}
+
+/// The single issue of an error response, as (field, message).
+async fn issue(response: reqwest::Response) -> (String, String) {
+    let body: Value = response.json().await.unwrap();
+    let issue = &body["error"]["issues"][0];
+    (
+        issue["field"].as_str().unwrap_or_default().to_owned(),
+        issue["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn created(app: &TestApp, name: &str) -> String {
+    let response = post(app, &contract_json(name)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn create_and_read_back(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let response = post(&app, &contract_json("hjartsvikt-primarvard")).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["etag"], "W/\"1\"");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/contracts/{}", body["id"].as_str().unwrap())
+    );
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["contract"], contract_json("hjartsvikt-primarvard"));
+
+    let read = app.client.get(app.url(&location)).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.headers()["etag"], "W/\"1\"");
+    assert!(read.headers().contains_key("last-modified"));
+    assert_eq!(read.json::<Value>().await.unwrap(), body);
+}
+
+async fn an_invalid_personnummer_is_refused_naming_the_field(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let mut body = contract_json("ung-diabetes");
+    body["patient"]["id"] = json!("20080615-9837");
+    let response = post(&app, &body).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (field, message) = issue(response).await;
+    assert_eq!(field, "patient.id");
+    assert!(message.contains("check digit"), "{message}");
+    assert_eq!(db.count("contracts").await, 0);
+}
+
+async fn an_active_contract_without_next_step_is_refused(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let mut body = contract_json("psykiatri-sip");
+    body.as_object_mut().unwrap().remove("nextStep");
+    let response = post(&app, &body).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (field, message) = issue(response).await;
+    assert_eq!(field, "nextStep");
+    assert!(message.contains("next step"), "{message}");
+    assert_eq!(
+        (db.count("contracts").await, db.count("outbox").await),
+        (0, 0)
+    );
+}
+
+async fn overlapping_primary_contacts_are_refused_and_nothing_changes(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let id = created(&app, "hjartsvikt-primarvard").await;
+    let mut body = contract_json("hjartsvikt-primarvard");
+    let mut second = body["careContacts"][0].clone();
+    second["id"] = json!("fvk-ny");
+    second["period"] = json!({ "start": "2026-10-01T00:00:00Z" });
+    body["careContacts"].as_array_mut().unwrap().push(second);
+    let response = put(&app, &id, Some("W/\"1\""), &body).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (field, message) = issue(response).await;
+    assert_eq!(field, "careContacts[2].period");
+    assert!(message.contains("overlap"), "{message}");
+    let read: Value = app
+        .client
+        .get(app.url(&format!("/api/contracts/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["version"], 1);
+    assert_eq!(db.count("contract_versions").await, 1);
+}
+
+async fn updates_need_the_current_version(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let id = created(&app, "eget-initiativ").await;
+    let mut body = contract_json("eget-initiativ");
+    body["agreement"]["whatMatters"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("Att få tid hos samma läkare"));
+
+    let response = put(&app, &id, None, &body).await;
+    assert_eq!(response.status(), StatusCode::PRECONDITION_REQUIRED);
+    let response = put(&app, &id, Some("yesterday"), &body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(issue(response).await.0, "If-Match");
+
+    let response = put(&app, &id, Some("W/\"1\""), &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["etag"], "W/\"2\"");
+
+    let mut stale = contract_json("eget-initiativ");
+    stale["status"] = json!("revoked");
+    let response = put(&app, &id, Some("W/\"1\""), &stale).await;
+    assert_eq!(response.status(), StatusCode::PRECONDITION_FAILED);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("version 2"),
+        "{error}"
+    );
+    let read: Value = app
+        .client
+        .get(app.url(&format!("/api/contracts/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (read["version"].clone(), read["contract"].clone()),
+        (json!(2), body)
+    );
+}
+
+async fn malformed_requests_get_clear_errors(db: TestDb) {
+    let app = spawn_app_with(
+        &db,
+        pkgw::api::Limits {
+            body_bytes: 64 * 1024,
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = app.url("/api/contracts");
+    let not_json = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{\"status\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    let text = app
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let mut typo = contract_json("ung-diabetes");
+    typo["nxtStep"] = json!({ "description": "x" });
+    let response = post(&app, &typo).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(issue(response).await.1.contains("nxtStep"));
+    let bad_id = app
+        .client
+        .get(app.url("/api/contracts/not%20an%20id"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_id.status(), StatusCode::BAD_REQUEST);
+    let missing = app
+        .client
+        .get(app.url("/api/contracts/does-not-exist"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let wrong_method = app
+        .client
+        .delete(app.url("/api/contracts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(db.count("contracts").await, 0);
+}
+
+async fn history_versions_and_search(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let id = created(&app, "cancer-min-vardplan").await;
+    created(&app, "ung-diabetes").await;
+    let mut body = contract_json("cancer-min-vardplan");
+    body["nextStep"]["description"] = json!("Fjärde behandlingen");
+    assert_eq!(
+        put(&app, &id, Some("W/\"1\""), &body).await.status(),
+        StatusCode::OK
+    );
+
+    let history: Value = app
+        .client
+        .get(app.url(&format!("/api/contracts/{id}/history")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let versions: Vec<i64> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    let v1 = app
+        .client
+        .get(app.url(&format!("/api/contracts/{id}/versions/1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.headers()["etag"], "W/\"1\"");
+    assert_eq!(
+        v1.json::<Value>().await.unwrap()["contract"],
+        contract_json("cancer-min-vardplan")
+    );
+    let v3 = app
+        .client
+        .get(app.url(&format!("/api/contracts/{id}/versions/3")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v3.status(), StatusCode::NOT_FOUND);
+
+    let found: Value = app
+        .client
+        .get(app.url("/api/contracts?patient=19520823-9813"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()]);
+    let none = app
+        .client
+        .get(app.url("/api/contracts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(issue(none).await.0, "patient");
+}
+
+async fn health_and_readiness(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready: Value = app
+        .client
+        .get(app.url("/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["database"], "ok");
+    app.store.close().await;
+    let not_ready = app.client.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(not_ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+on_both_backends!(
+    create_and_read_back,
+    an_invalid_personnummer_is_refused_naming_the_field,
+    an_active_contract_without_next_step_is_refused,
+    overlapping_primary_contacts_are_refused_and_nothing_changes,
+    updates_need_the_current_version,
+    malformed_requests_get_clear_errors,
+    history_versions_and_search,
+    health_and_readiness,
+);

@@ -1,0 +1,58 @@
+//! `spawn_app`: the gateway on a real socket (port 0) over a fresh database.
+
+use pkgw::api::{self, AppState, Limits};
+use pkgw::store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use super::TestDb;
+
+/// A running gateway; stopped when dropped.
+#[derive(Debug)]
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Serves the gateway over `db` on 127.0.0.1 with an OS-chosen port.
+pub async fn spawn_app(db: &TestDb) -> TestApp {
+    spawn_app_with(db, Limits::default()).await
+}
+
+pub async fn spawn_app_with(db: &TestDb, limits: Limits) -> TestApp {
+    let store = db.store().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let state = AppState {
+        store: store.clone(),
+    };
+    tokio::spawn(async move {
+        let _ = api::serve(listener, state, limits, async move {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        store,
+        stop: Some(stop),
+    }
+}

@@ -2,6 +2,9 @@
 //! errors that name the field, ETags and If-Match, and that refused writes leave the
 //! store as it was.
 
+// Tests panic on what they did not expect; helpers outside #[test] functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::app::{TestApp, spawn_app, spawn_app_with};

@@ -2,6 +2,9 @@
 //! concurrency, invariants enforced with nothing half-written, the outbox written in the
 //! same transaction as each change, and export/import.
 
+// Tests panic on what they did not expect; helpers outside #[test] functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{TestDb, fixture};

@@ -105,6 +105,14 @@ impl fmt::Display for NationalDigits {
 impl Personnummer {
     /// Parses the 12-digit form, with or without a separator before the last four digits.
     /// The 10-digit form needs a reference date for the century: see [`Self::parse_short`].
+    ///
+    /// ```
+    /// use pkgw::domain::Personnummer;
+    ///
+    /// let p = Personnummer::parse("19121212-1212").unwrap();
+    /// assert_eq!(p.to_string(), "191212121212");
+    /// assert!(Personnummer::parse("19121212-1213").is_err()); // wrong check digit
+    /// ```
     pub fn parse(input: &str) -> Result<Self, IdentifierError> {
         NationalDigits::parse(input, 0).map(Self)
     }

@@ -1,5 +1,7 @@
 //! `spawn_app`: the gateway on a real socket (port 0) over a fresh database.
 
+#![allow(clippy::expect_used)]
+
 use pkgw::api::{self, AppState, Limits};
 use pkgw::store::Store;
 use tokio::net::TcpListener;

@@ -1,7 +1,8 @@
 //! Shared test helpers: a fresh database per test on either backend, fixture contracts,
 //! and a gateway served on a real socket.
 
-#![allow(dead_code)]
+// Test support: a failed setup step should panic the test that needed it.
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod app;
 

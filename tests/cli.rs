@@ -1,0 +1,204 @@
+//! The `pkgw` binary as people run it: help for every command, settings from the
+//! environment, export/import round trips, and `serve --demo` over a real socket.
+
+// Tests panic on what they did not expect; helpers outside #[test] functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+use common::{TestDb, fixture};
+use pkgw::domain::Version;
+use pkgw::store::Change;
+
+fn pkgw(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pkgw"))
+        .args(args)
+        .env_remove("PKGW__DATABASE__URL")
+        .output()
+        .expect("run pkgw")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["import", "--help"],
+        &["export", "--help"],
+    ] {
+        let out = pkgw(command);
+        assert!(out.status.success(), "{command:?}");
+        assert!(
+            text(&out.stdout).contains("Usage: pkgw"),
+            "{command:?}: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn settings_from_the_environment_are_validated_and_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pkgw"))
+        .args(["serve"])
+        .env("PKGW__SERVER__BIND", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("server.bind"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn migrate_creates_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested/data");
+    let out = pkgw(&["migrate", "--data-dir", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(data.join("pkgw.db").exists());
+}
+
+async fn export_then_import_through_the_cli(source: TestDb) {
+    let store = source.store().await;
+    for (name, contract) in pkgw::demo::contracts().unwrap() {
+        let record = store
+            .create(contract.clone(), Change::from_source("cli-test"))
+            .await
+            .unwrap();
+        if name == "psykiatri-sip" {
+            store
+                .update(
+                    &record.id,
+                    Version::FIRST,
+                    contract,
+                    Change::from_source("cli-test"),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("contracts.ndjson");
+    let out = pkgw(&[
+        "export",
+        "--database-url",
+        &source.url,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(exported.lines().count(), 6);
+
+    let target = if source.is_postgres() {
+        TestDb::postgres().await.unwrap()
+    } else {
+        TestDb::sqlite()
+    };
+    let out = pkgw(&[
+        "import",
+        file.to_str().unwrap(),
+        "--database-url",
+        &target.url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("imported 6 contracts"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pkgw(&["export", "--database-url", &target.url]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), exported);
+    assert_eq!(target.count("contract_versions").await, 7);
+}
+
+async fn import_reports_bad_lines_and_keeps_the_good(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.ndjson");
+    let good = serde_json::json!({
+        "id": "kontrakt-1",
+        "versions": [{ "version": 1, "recordedAt": "2026-11-01T10:00:00Z", "change": { "source": "old-ehr" }, "contract": fixture("ung-diabetes") }]
+    });
+    let mut invalid = good.clone();
+    invalid["id"] = "kontrakt-2".into();
+    invalid["versions"][0]["contract"]["patient"]["id"] = "200806159837".into();
+    std::fs::write(&file, format!("{good}\nnot json\n{invalid}\n")).unwrap();
+    let out = pkgw(&["import", file.to_str().unwrap(), "--database-url", &db.url]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("line 3") && err.contains("imported 1 contracts"),
+        "{err}"
+    );
+    assert_eq!(db.count("contracts").await, 1);
+}
+
+on_both_backends!(
+    export_then_import_through_the_cli,
+    import_reports_bad_lines_and_keeps_the_good
+);
+
+/// The README's first command, on a port of its own: demo data, the printed examples
+/// work, and SIGTERM stops it cleanly.
+#[tokio::test]
+async fn serve_demo_prints_working_examples_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pkgw"))
+        .args([
+            "serve",
+            "--demo",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .env_remove("PKGW__DATABASE__URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines: Vec<String> = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.starts_with("Stop with"))
+            .collect()
+    })
+    .await
+    .unwrap();
+    let printed = lines.join("\n");
+    assert!(printed.contains("Loaded 6 demo contracts"), "{printed}");
+    let search = lines
+        .iter()
+        .find(|l| l.contains("?patient="))
+        .expect("a search example");
+    let url = search.split('\'').nth(1).unwrap();
+    let found: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        found["contracts"][0]["contract"]["patient"]["name"],
+        "Gunnar Lindqvist"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+}

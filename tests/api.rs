@@ -53,7 +53,7 @@ async fn created(app: &TestApp, name: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn create_and_read_back(db: TestDb) {
+async fn create_and_read_back(db: &TestDb) {
     let app = spawn_app(&db).await;
     let response = post(&app, &contract_json("hjartsvikt-primarvard")).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -74,7 +74,7 @@ async fn create_and_read_back(db: TestDb) {
     assert_eq!(read.json::<Value>().await.unwrap(), body);
 }
 
-async fn an_invalid_personnummer_is_refused_naming_the_field(db: TestDb) {
+async fn an_invalid_personnummer_is_refused_naming_the_field(db: &TestDb) {
     let app = spawn_app(&db).await;
     let mut body = contract_json("ung-diabetes");
     body["patient"]["id"] = json!("20080615-9837");
@@ -86,7 +86,7 @@ async fn an_invalid_personnummer_is_refused_naming_the_field(db: TestDb) {
     assert_eq!(db.count("contracts").await, 0);
 }
 
-async fn an_active_contract_without_next_step_is_refused(db: TestDb) {
+async fn an_active_contract_without_next_step_is_refused(db: &TestDb) {
     let app = spawn_app(&db).await;
     let mut body = contract_json("psykiatri-sip");
     body.as_object_mut().unwrap().remove("nextStep");
@@ -101,7 +101,7 @@ async fn an_active_contract_without_next_step_is_refused(db: TestDb) {
     );
 }
 
-async fn overlapping_primary_contacts_are_refused_and_nothing_changes(db: TestDb) {
+async fn overlapping_primary_contacts_are_refused_and_nothing_changes(db: &TestDb) {
     let app = spawn_app(&db).await;
     let id = created(&app, "hjartsvikt-primarvard").await;
     let mut body = contract_json("hjartsvikt-primarvard");
@@ -127,7 +127,7 @@ async fn overlapping_primary_contacts_are_refused_and_nothing_changes(db: TestDb
     assert_eq!(db.count("contract_versions").await, 1);
 }
 
-async fn updates_need_the_current_version(db: TestDb) {
+async fn updates_need_the_current_version(db: &TestDb) {
     let app = spawn_app(&db).await;
     let id = created(&app, "eget-initiativ").await;
     let mut body = contract_json("eget-initiativ");
@@ -173,7 +173,7 @@ async fn updates_need_the_current_version(db: TestDb) {
     );
 }
 
-async fn malformed_requests_get_clear_errors(db: TestDb) {
+async fn malformed_requests_get_clear_errors(db: &TestDb) {
     let app = spawn_app_with(
         &db,
         pkgw::api::Limits {
@@ -239,7 +239,7 @@ async fn malformed_requests_get_clear_errors(db: TestDb) {
     assert_eq!(db.count("contracts").await, 0);
 }
 
-async fn history_versions_and_search(db: TestDb) {
+async fn history_versions_and_search(db: &TestDb) {
     let app = spawn_app(&db).await;
     let id = created(&app, "cancer-min-vardplan").await;
     created(&app, "ung-diabetes").await;
@@ -311,7 +311,7 @@ async fn history_versions_and_search(db: TestDb) {
     assert_eq!(issue(none).await.0, "patient");
 }
 
-async fn health_and_readiness(db: TestDb) {
+async fn health_and_readiness(db: &TestDb) {
     let app = spawn_app(&db).await;
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);

@@ -68,7 +68,7 @@ fn migrate_creates_the_embedded_database() {
     assert!(data.join("pkgw.db").exists());
 }
 
-async fn export_then_import_through_the_cli(source: TestDb) {
+async fn export_then_import_through_the_cli(source: &TestDb) {
     let store = source.store().await;
     for (name, contract) in pkgw::demo::contracts().unwrap() {
         let record = store
@@ -123,7 +123,7 @@ async fn export_then_import_through_the_cli(source: TestDb) {
     assert_eq!(target.count("contract_versions").await, 7);
 }
 
-async fn import_reports_bad_lines_and_keeps_the_good(db: TestDb) {
+async fn import_reports_bad_lines_and_keeps_the_good(db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mixed.ndjson");
     let good = serde_json::json!({

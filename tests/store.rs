@@ -38,7 +38,7 @@ async fn a_stored_contract(store: &Store) -> ContractId {
         .id
 }
 
-async fn create_reads_back_as_version_one(db: TestDb) {
+async fn create_reads_back_as_version_one(db: &TestDb) {
     let store = db.store().await;
     let contract = fixture("cancer-min-vardplan");
     let created = store.create(contract.clone(), api()).await.unwrap();
@@ -64,7 +64,7 @@ async fn create_reads_back_as_version_one(db: TestDb) {
     );
 }
 
-async fn updates_make_new_versions_and_keep_the_old(db: TestDb) {
+async fn updates_make_new_versions_and_keep_the_old(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     let mut changed = store.get(&id).await.unwrap().revision.contract;
@@ -94,7 +94,7 @@ async fn updates_make_new_versions_and_keep_the_old(db: TestDb) {
     ));
 }
 
-async fn a_stale_update_fails_and_changes_nothing(db: TestDb) {
+async fn a_stale_update_fails_and_changes_nothing(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     let contract = store.get(&id).await.unwrap().revision.contract;
@@ -122,7 +122,7 @@ async fn a_stale_update_fails_and_changes_nothing(db: TestDb) {
     assert_eq!(store.get(&id).await.unwrap().revision.contract, contract);
 }
 
-async fn unknown_contracts_are_not_found(db: TestDb) {
+async fn unknown_contracts_are_not_found(db: &TestDb) {
     let store = db.store().await;
     let id = ContractId::parse("no-such-contract").unwrap();
     assert!(matches!(store.get(&id).await, Err(StoreError::NotFound(_))));
@@ -138,7 +138,7 @@ async fn unknown_contracts_are_not_found(db: TestDb) {
     assert_eq!(snapshot(&db).await, (0, 0, 0, 0));
 }
 
-async fn broken_invariants_are_refused_whole(db: TestDb) {
+async fn broken_invariants_are_refused_whole(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     let before = snapshot(&db).await;
@@ -196,7 +196,7 @@ async fn broken_invariants_are_refused_whole(db: TestDb) {
     );
 }
 
-async fn of_concurrent_updates_from_one_version_exactly_one_wins(db: TestDb) {
+async fn of_concurrent_updates_from_one_version_exactly_one_wins(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     let base = store.get(&id).await.unwrap().revision.contract;
@@ -223,7 +223,7 @@ async fn of_concurrent_updates_from_one_version_exactly_one_wins(db: TestDb) {
     assert_eq!(db.count("outbox").await, 2);
 }
 
-async fn no_change_without_its_outbox_row(db: TestDb) {
+async fn no_change_without_its_outbox_row(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     db.break_inserts_into("outbox").await;
@@ -249,7 +249,7 @@ async fn no_change_without_its_outbox_row(db: TestDb) {
     );
 }
 
-async fn no_outbox_row_without_its_change(db: TestDb) {
+async fn no_outbox_row_without_its_change(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     // The audit row is written after the outbox row; when it fails, the outbox row must go too.
@@ -275,7 +275,7 @@ async fn no_outbox_row_without_its_change(db: TestDb) {
     assert_eq!(unmatched, 0);
 }
 
-async fn finds_contracts_by_person(db: TestDb) {
+async fn finds_contracts_by_person(db: &TestDb) {
     let store = db.store().await;
     for name in ["hjartsvikt-primarvard", "ung-diabetes", "eget-initiativ"] {
         store.create(fixture(name), api()).await.unwrap();
@@ -295,7 +295,7 @@ async fn finds_contracts_by_person(db: TestDb) {
     );
 }
 
-async fn export_then_import_gives_the_same_contracts_and_histories(db: TestDb) {
+async fn export_then_import_gives_the_same_contracts_and_histories(db: &TestDb) {
     let store = db.store().await;
     for (name, contract) in pkgw::demo::contracts().unwrap() {
         let record = store.create(contract.clone(), api()).await.unwrap();
@@ -338,7 +338,7 @@ async fn export_then_import_gives_the_same_contracts_and_histories(db: TestDb) {
     );
 }
 
-async fn import_refuses_taken_ids_and_broken_histories(db: TestDb) {
+async fn import_refuses_taken_ids_and_broken_histories(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     let history = store.history(&id).await.unwrap();

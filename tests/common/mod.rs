@@ -27,6 +27,7 @@ pub struct TestDb {
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, schema: String },
+    Done,
 }
 
 impl TestDb {
@@ -118,36 +119,58 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Removes the database; called after a test that passed. (After a panic, [`Drop`]
+    /// does it.)
+    pub async fn cleanup(mut self) {
+        if let Some((admin_url, schema)) = self.take_schema() {
+            drop_schema(&admin_url, &schema).await;
+        }
+    }
+
+    fn take_schema(&mut self) -> Option<(String, String)> {
+        match std::mem::replace(&mut self.cleanup, Cleanup::Done) {
+            Cleanup::Postgres { admin_url, schema } => Some((admin_url, schema)),
+            _ => None,
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Cleanup::Postgres { admin_url, schema } = &self.cleanup {
-            let (admin_url, schema) = (admin_url.clone(), schema.clone());
-            // Runs on its own thread and runtime, so it works inside a test's runtime too.
+        if let Some((admin_url, schema)) = self.take_schema() {
+            // On its own thread and runtime, so it works inside a test's runtime too.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .ok()?;
-                rt.block_on(async {
-                    let admin = connect(&admin_url).await.ok()?;
-                    // Never hang a test run on a lock; a schema left behind is harmless.
-                    let mut tx = admin.begin().await.ok()?;
-                    sqlx::query("SET LOCAL lock_timeout = '5s'")
-                        .execute(&mut *tx)
-                        .await
-                        .ok()?;
-                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .execute(&mut *tx)
-                        .await
-                        .ok()?;
-                    tx.commit().await.ok()?;
-                    admin.close().await;
-                    Some(())
-                })
+                rt.block_on(drop_schema(&admin_url, &schema));
+                Some(())
             })
             .join();
         }
     }
+}
+
+/// Drops a test schema; never waits long on a lock (a schema left behind is harmless).
+async fn drop_schema(admin_url: &str, schema: &str) {
+    let Ok(admin) = connect(admin_url).await else {
+        return;
+    };
+    if let Ok(mut tx) = admin.begin().await {
+        let _ = sqlx::query("SET LOCAL lock_timeout = '5s'")
+            .execute(&mut *tx)
+            .await;
+        if sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&mut *tx)
+            .await
+            .is_ok()
+        {
+            let _ = tx.commit().await;
+        }
+    }
+    admin.close().await;
 }
 
 async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
@@ -176,7 +199,9 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::$name($crate::common::TestDb::sqlite()).await
+                    let db = $crate::common::TestDb::sqlite();
+                    super::$name(&db).await;
+                    db.cleanup().await;
                 }
             )*
         }
@@ -185,7 +210,8 @@ macro_rules! on_both_backends {
                 #[tokio::test]
                 async fn $name() {
                     if let Some(db) = $crate::common::TestDb::postgres().await {
-                        super::$name(db).await
+                        super::$name(&db).await;
+                        db.cleanup().await;
                     }
                 }
             )*

@@ -54,7 +54,7 @@ async fn created(app: &TestApp, name: &str) -> String {
 }
 
 async fn create_and_read_back(db: &TestDb) {
-    let app = spawn_app(&db).await;
+    let app = spawn_app(db).await;
     let response = post(&app, &contract_json("hjartsvikt-primarvard")).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["etag"], "W/\"1\"");
@@ -75,7 +75,7 @@ async fn create_and_read_back(db: &TestDb) {
 }
 
 async fn an_invalid_personnummer_is_refused_naming_the_field(db: &TestDb) {
-    let app = spawn_app(&db).await;
+    let app = spawn_app(db).await;
     let mut body = contract_json("ung-diabetes");
     body["patient"]["id"] = json!("20080615-9837");
     let response = post(&app, &body).await;
@@ -87,7 +87,7 @@ async fn an_invalid_personnummer_is_refused_naming_the_field(db: &TestDb) {
 }
 
 async fn an_active_contract_without_next_step_is_refused(db: &TestDb) {
-    let app = spawn_app(&db).await;
+    let app = spawn_app(db).await;
     let mut body = contract_json("psykiatri-sip");
     body.as_object_mut().unwrap().remove("nextStep");
     let response = post(&app, &body).await;
@@ -102,7 +102,7 @@ async fn an_active_contract_without_next_step_is_refused(db: &TestDb) {
 }
 
 async fn overlapping_primary_contacts_are_refused_and_nothing_changes(db: &TestDb) {
-    let app = spawn_app(&db).await;
+    let app = spawn_app(db).await;
     let id = created(&app, "hjartsvikt-primarvard").await;
     let mut body = contract_json("hjartsvikt-primarvard");
     let mut second = body["careContacts"][0].clone();
@@ -128,7 +128,7 @@ async fn overlapping_primary_contacts_are_refused_and_nothing_changes(db: &TestD
 }
 
 async fn updates_need_the_current_version(db: &TestDb) {
-    let app = spawn_app(&db).await;
+    let app = spawn_app(db).await;
     let id = created(&app, "eget-initiativ").await;
     let mut body = contract_json("eget-initiativ");
     body["agreement"]["whatMatters"]
@@ -175,7 +175,7 @@ async fn updates_need_the_current_version(db: &TestDb) {
 
 async fn malformed_requests_get_clear_errors(db: &TestDb) {
     let app = spawn_app_with(
-        &db,
+        db,
         pkgw::api::Limits {
             body_bytes: 64 * 1024,
             ..Default::default()
@@ -240,7 +240,7 @@ async fn malformed_requests_get_clear_errors(db: &TestDb) {
 }
 
 async fn history_versions_and_search(db: &TestDb) {
-    let app = spawn_app(&db).await;
+    let app = spawn_app(db).await;
     let id = created(&app, "cancer-min-vardplan").await;
     created(&app, "ung-diabetes").await;
     let mut body = contract_json("cancer-min-vardplan");
@@ -312,7 +312,7 @@ async fn history_versions_and_search(db: &TestDb) {
 }
 
 async fn health_and_readiness(db: &TestDb) {
-    let app = spawn_app(&db).await;
+    let app = spawn_app(db).await;
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let ready: Value = app

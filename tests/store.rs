@@ -102,7 +102,7 @@ async fn a_stale_update_fails_and_changes_nothing(db: &TestDb) {
         .update(&id, Version::FIRST, contract.clone(), api())
         .await
         .unwrap();
-    let before = snapshot(&db).await;
+    let before = snapshot(db).await;
     let mut stale = contract.clone();
     stale
         .agreement
@@ -118,7 +118,7 @@ async fn a_stale_update_fails_and_changes_nothing(db: &TestDb) {
         } => assert_eq!((expected.get(), current.get()), (1, 2)),
         other => panic!("expected a version conflict, got {other:?}"),
     }
-    assert_eq!(snapshot(&db).await, before);
+    assert_eq!(snapshot(db).await, before);
     assert_eq!(store.get(&id).await.unwrap().revision.contract, contract);
 }
 
@@ -135,13 +135,13 @@ async fn unknown_contracts_are_not_found(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
-    assert_eq!(snapshot(&db).await, (0, 0, 0, 0));
+    assert_eq!(snapshot(db).await, (0, 0, 0, 0));
 }
 
 async fn broken_invariants_are_refused_whole(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
-    let before = snapshot(&db).await;
+    let before = snapshot(db).await;
 
     let mut no_next_step = fixture("psykiatri-sip");
     no_next_step.next_step = None;
@@ -188,7 +188,7 @@ async fn broken_invariants_are_refused_whole(db: &TestDb) {
         "{err:?}"
     );
 
-    let after = snapshot(&db).await;
+    let after = snapshot(db).await;
     assert_eq!(
         (after.0, after.1, after.2),
         (before.0, before.1 + 1, before.2 + 1),
@@ -227,7 +227,7 @@ async fn no_change_without_its_outbox_row(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
     db.break_inserts_into("outbox").await;
-    let before = snapshot(&db).await;
+    let before = snapshot(db).await;
     let err = store
         .create(fixture("ung-diabetes"), api())
         .await
@@ -239,7 +239,7 @@ async fn no_change_without_its_outbox_row(db: &TestDb) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     assert_eq!(
-        snapshot(&db).await,
+        snapshot(db).await,
         before,
         "the failed outbox insert took the change with it"
     );
@@ -254,7 +254,7 @@ async fn no_outbox_row_without_its_change(db: &TestDb) {
     let id = a_stored_contract(&store).await;
     // The audit row is written after the outbox row; when it fails, the outbox row must go too.
     db.break_inserts_into("audit").await;
-    let before = snapshot(&db).await;
+    let before = snapshot(db).await;
     assert!(store.create(fixture("ung-diabetes"), api()).await.is_err());
     assert!(
         store
@@ -262,7 +262,7 @@ async fn no_outbox_row_without_its_change(db: &TestDb) {
             .await
             .is_err()
     );
-    assert_eq!(snapshot(&db).await, before);
+    assert_eq!(snapshot(db).await, before);
     // And every stored version has exactly one outbox row, every outbox row a version.
     let pool = db.pool().await;
     let unmatched: i64 = sqlx::query_scalar(

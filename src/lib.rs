@@ -9,6 +9,8 @@
 //! - [`domain`]: the contract, its four parts, identifiers and invariants. Pure: no I/O.
 //! - [`store`]: persistence of every contract version, the outbox and the audit trail, on
 //!   SQLite (embedded default) or PostgreSQL.
+//! - [`fhir`]: the mapping between a contract and FHIR R4 resources, driven by the
+//!   profiles in `mappings/`.
 //! - [`api`]: the HTTP routers (native JSON contract API, health) over the store.
 //! - [`config`]: layered settings (defaults < `pkgw.toml` < `PKGW__*` environment).
 //! - [`demo`]: the fixture contracts shipped in the binary for `pkgw serve --demo`.
@@ -22,5 +24,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod fhir;
 pub mod ndjson;
 pub mod store;

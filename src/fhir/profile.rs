@@ -1,0 +1,312 @@
+//! Mapping profiles: the codes, identifier systems and extension URLs one target system
+//! uses, loaded from `mappings/*.toml`. A new EHR is a new file, not new code.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The profiles shipped in the binary, by name.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("default", include_str!("../../mappings/default.toml")),
+    ("cosmic", include_str!("../../mappings/cosmic.toml")),
+];
+
+/// A coded value: system, code and display text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Code {
+    pub system: String,
+    pub code: String,
+    pub display: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identifiers {
+    pub personnummer: String,
+    pub samordningsnummer: String,
+    pub hsa_id: String,
+    /// The contract's business identifier (its id in this gateway).
+    pub contract: String,
+    /// An agreed time's id within its contract.
+    pub agreed_time: String,
+    /// A linked plan's id within its contract.
+    pub linked_plan: String,
+    pub personnummer_aliases: Vec<String>,
+    pub samordningsnummer_aliases: Vec<String>,
+    pub hsa_id_aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activities {
+    pub staying_well: Code,
+    pub getting_worse: Code,
+    pub warning_sign: Code,
+    pub next_step: Code,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    pub fast_vardkontakt: Code,
+    pub fast_lakarkontakt: Code,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingModes {
+    pub in_person: Code,
+    pub phone: Code,
+    pub video: Code,
+    pub home_visit: Code,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Extensions {
+    pub parts_discussed: String,
+    pub initiated_by: String,
+    pub where_to_turn: String,
+    pub actor_detail: String,
+    pub primary_contact: String,
+    pub contact_channel: String,
+    pub phone_hours: String,
+    pub linked_plan: String,
+}
+
+/// One target system's codes and URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub identifiers: Identifiers,
+    pub category: Code,
+    pub activities: Activities,
+    pub roles: Roles,
+    pub meeting_modes: MeetingModes,
+    pub extensions: Extensions,
+}
+
+/// Why a profile cannot be used; the message names the file and line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mapping profile {source_name}: {message}")]
+pub struct ProfileError {
+    source_name: String,
+    message: String,
+}
+
+impl Profile {
+    /// A profile shipped with the gateway (`default`, `cosmic`).
+    pub fn built_in(name: &str) -> Result<Profile, ProfileError> {
+        let (_, text) = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| ProfileError {
+                source_name: name.to_owned(),
+                message: format!(
+                    "no such built-in profile; known: {}",
+                    BUILT_IN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        Self::parse(text, &format!("mappings/{name}.toml"))
+    }
+
+    /// The gateway's own profile.
+    pub fn default_profile() -> Profile {
+        // The built-in default is checked by a test; failing here is a build defect.
+        Self::built_in("default").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Loads a profile from a file.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+            source_name: name.clone(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, &name)
+    }
+
+    /// Parses and checks a profile's text; `source_name` is used in error messages.
+    pub fn parse(text: &str, source_name: &str) -> Result<Profile, ProfileError> {
+        let error = |message: String| ProfileError {
+            source_name: source_name.to_owned(),
+            message,
+        };
+        let profile: Profile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            error(match line {
+                Some(line) => format!("line {line}: {}", e.message()),
+                None => e.message().to_owned(),
+            })
+        })?;
+        profile.check().map_err(|(key, value, why)| {
+            let line = text.find(&value).map(|at| line_of(text, at));
+            error(match line {
+                Some(line) => format!("line {line}: {key}: {why}"),
+                None => format!("{key}: {why}"),
+            })
+        })?;
+        Ok(profile)
+    }
+
+    /// Every code the profile defines, with its key.
+    fn codes(&self) -> Vec<(&'static str, &Code)> {
+        let (a, r, m) = (&self.activities, &self.roles, &self.meeting_modes);
+        vec![
+            ("category", &self.category),
+            ("activities.staying_well", &a.staying_well),
+            ("activities.getting_worse", &a.getting_worse),
+            ("activities.warning_sign", &a.warning_sign),
+            ("activities.next_step", &a.next_step),
+            ("roles.fast_vardkontakt", &r.fast_vardkontakt),
+            ("roles.fast_lakarkontakt", &r.fast_lakarkontakt),
+            ("meeting_modes.in_person", &m.in_person),
+            ("meeting_modes.phone", &m.phone),
+            ("meeting_modes.video", &m.video),
+            ("meeting_modes.home_visit", &m.home_visit),
+        ]
+    }
+
+    /// Every URI the profile defines, with its key.
+    fn uris(&self) -> Vec<(String, &str)> {
+        let (i, e) = (&self.identifiers, &self.extensions);
+        let mut uris: Vec<(String, &str)> = vec![
+            ("identifiers.personnummer".into(), &i.personnummer),
+            ("identifiers.samordningsnummer".into(), &i.samordningsnummer),
+            ("identifiers.hsa_id".into(), &i.hsa_id),
+            ("identifiers.contract".into(), &i.contract),
+            ("identifiers.agreed_time".into(), &i.agreed_time),
+            ("identifiers.linked_plan".into(), &i.linked_plan),
+            ("extensions.parts_discussed".into(), &e.parts_discussed),
+            ("extensions.initiated_by".into(), &e.initiated_by),
+            ("extensions.where_to_turn".into(), &e.where_to_turn),
+            ("extensions.actor_detail".into(), &e.actor_detail),
+            ("extensions.primary_contact".into(), &e.primary_contact),
+            ("extensions.contact_channel".into(), &e.contact_channel),
+            ("extensions.phone_hours".into(), &e.phone_hours),
+            ("extensions.linked_plan".into(), &e.linked_plan),
+        ];
+        for (key, code) in self.codes() {
+            uris.push((format!("{key}.system"), &code.system));
+        }
+        uris
+    }
+
+    /// Checks what the types cannot: URIs are absolute, codes are not empty, and no two
+    /// concepts share a system and code. Returns (key, offending value, why).
+    fn check(&self) -> Result<(), (String, String, &'static str)> {
+        for (key, uri) in self.uris() {
+            if !is_absolute_uri(uri) {
+                return Err((
+                    key,
+                    uri.to_owned(),
+                    "must be an absolute URI (http(s)://… or urn:…)",
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (key, code) in self.codes() {
+            if code.code.trim().is_empty() || code.code.chars().any(char::is_whitespace) {
+                return Err((
+                    format!("{key}.code"),
+                    code.code.clone(),
+                    "must be a code without spaces",
+                ));
+            }
+            if !seen.insert((&code.system, &code.code)) {
+                return Err((
+                    format!("{key}.code"),
+                    code.code.clone(),
+                    "is used for two concepts in the same system",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_absolute_uri(s: &str) -> bool {
+    let valid_chars = !s.is_empty() && !s.chars().any(char::is_whitespace);
+    valid_chars && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("urn:"))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_profiles_load() {
+        let default = Profile::default_profile();
+        assert_eq!(
+            default.identifiers.personnummer,
+            "http://electronichealth.se/identifier/personnummer"
+        );
+        let cosmic = Profile::built_in("cosmic").unwrap();
+        assert_ne!(cosmic.category, default.category);
+        assert_eq!(cosmic.identifiers, default.identifiers);
+        assert!(
+            Profile::built_in("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("default, cosmic")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text = include_str!("../../mappings/default.toml");
+        let typo = text.replace("where_to_turn = ", "wher_to_turn = ");
+        let line = typo
+            .lines()
+            .position(|l| l.starts_with("wher_to_turn"))
+            .unwrap()
+            + 1;
+        let err = Profile::parse(&typo, "typo.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("typo.toml") && err.contains(&format!("line {line}")),
+            "{err}"
+        );
+
+        let relative = text.replace(
+            "\"https://pkgw.example/fhir/StructureDefinition/phone-hours\"",
+            "\"phone-hours\"",
+        );
+        let line = relative
+            .lines()
+            .position(|l| l.contains("\"phone-hours\""))
+            .unwrap()
+            + 1;
+        let err = Profile::parse(&relative, "rel.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("line {line}")) && err.contains("extensions.phone_hours"),
+            "{err}"
+        );
+
+        let twice = text.replace("code = \"om-jag-blir-samre\"", "code = \"ma-bra\"");
+        let err = Profile::parse(&twice, "twice.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("activities.getting_worse.code") && err.contains("two concepts"),
+            "{err}"
+        );
+    }
+}

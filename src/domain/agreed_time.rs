@@ -29,8 +29,8 @@ pub enum MeetingMode {
 pub struct AgreedTime {
     pub id: String,
     pub start: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<Timestamp>,
+    /// When it ends; a booked time has both ends (as FHIR's Appointment requires).
+    pub end: Timestamp,
     /// What the contact is for ("Uppföljning av blodtryck").
     pub what: String,
     /// With whom, e.g. the fast vårdkontakt's name or a role.

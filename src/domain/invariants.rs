@@ -168,7 +168,7 @@ impl Contract {
 
     fn check_agreed_times(&self, found: &mut Vec<Violation>) {
         for (i, t) in self.agreed_times.iter().enumerate() {
-            if t.end.is_some_and(|end| end <= t.start) {
+            if t.end <= t.start {
                 found.push(Violation::PeriodEndsBeforeStart {
                     field: format!("agreedTimes[{i}].end"),
                 });

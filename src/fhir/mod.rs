@@ -1,9 +1,169 @@
 //! Domain ⇄ FHIR R4: how a contract becomes CarePlan, CareTeam, Appointment and Goal
 //! resources and back, with the codes and URLs of a mapping [`Profile`].
 //!
-//! This module owns the translation; it must not do I/O or change contracts.
-//! All typed FHIR (de)serialisation happens in the `fhir-wire` crate.
+//! | contract | FHIR |
+//! |---|---|
+//! | status, person, initiated by, parts discussed | `CarePlan` (+ extensions) |
+//! | commitments, next step | `CarePlan.activity` (situation code, performer, where to turn) |
+//! | linked plans and their coordinators | `CarePlan.supportingInfo` |
+//! | what matters | `Goal`, referenced from `CarePlan.goal` |
+//! | fast vårdkontakt, fast läkarkontakt, channels | `CareTeam.participant` |
+//! | responsible unit, its phone and phone hours | `CareTeam.managingOrganization`, `CareTeam.telecom` |
+//! | agreed times | `Appointment` (`booked` when accepted by both) |
+//!
+//! The mapping is pure (no I/O) and total in one direction: every contract maps, and
+//! mapping back gives the same contract. Resources are built and read as JSON here; every
+//! one is also checked against the typed R4 model in `fhir-wire` (which owns all typed
+//! (de)serialisation) when it is read.
 
+mod actor;
+mod appointment;
+mod care_plan;
+mod care_team;
+mod goal;
+mod json;
 pub mod profile;
 
+use serde_json::{Value, json};
+
+pub use json::MappingError;
 pub use profile::{Code, Profile, ProfileError};
+
+use crate::domain::{Contract, ContractId};
+
+/// The FHIR resources one contract maps to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractResources {
+    pub care_plan: Value,
+    pub care_team: Value,
+    pub goals: Vec<Value>,
+    pub appointments: Vec<Value>,
+}
+
+/// Maps a contract to its FHIR resources.
+pub fn to_fhir(id: &ContractId, contract: &Contract, profile: &Profile) -> ContractResources {
+    let goal_ids: Vec<String> = (0..contract.agreement.what_matters.len())
+        .map(|i| goal::goal_id(id, i))
+        .collect();
+    ContractResources {
+        care_plan: care_plan::to_care_plan(id, contract, &goal_ids, profile),
+        care_team: care_team::to_care_team(id, contract, profile),
+        goals: goal_ids
+            .iter()
+            .zip(&contract.agreement.what_matters)
+            .map(|(gid, what)| goal::to_goal(gid, &contract.patient, what, profile))
+            .collect(),
+        appointments: contract
+            .agreed_times
+            .iter()
+            .map(|t| appointment::to_appointment(id, &contract.patient, t, profile))
+            .collect(),
+    }
+}
+
+/// Maps FHIR resources back to a contract. Each resource is first checked against the
+/// typed R4 model; an error names the FHIR element.
+pub fn from_fhir(
+    resources: &ContractResources,
+    profile: &Profile,
+) -> Result<Contract, MappingError> {
+    check_typed(resources)?;
+    let mut contract = care_plan::from_care_plan(&resources.care_plan, profile)?;
+    let (contacts, unit) = care_team::from_care_team(&resources.care_team, profile)?;
+    contract.care_contacts = contacts;
+    contract.responsible_unit = unit;
+    contract.agreement.what_matters = resources
+        .goals
+        .iter()
+        .enumerate()
+        .map(|(i, g)| goal::from_goal(g, &format!("Goal[{i}]")))
+        .collect::<Result<_, _>>()?;
+    contract.agreed_times = resources
+        .appointments
+        .iter()
+        .enumerate()
+        .map(|(i, a)| appointment::from_appointment(a, &format!("Appointment[{i}]"), profile))
+        .collect::<Result<_, _>>()?;
+    Ok(contract)
+}
+
+/// Checks each resource against the typed R4 model (structure, required elements and the
+/// codes of required value sets), naming the element that does not fit.
+fn check_typed(r: &ContractResources) -> Result<(), MappingError> {
+    let wire =
+        |kind: &str, e: fhir_wire::WireError| MappingError::new(format!("{kind}.{}", e.path()), e);
+    fhir_wire::parse_care_plan(&r.care_plan).map_err(|e| wire("CarePlan", e))?;
+    fhir_wire::parse_care_team(&r.care_team).map_err(|e| wire("CareTeam", e))?;
+    for g in &r.goals {
+        fhir_wire::parse_goal(g).map_err(|e| wire("Goal", e))?;
+    }
+    for a in &r.appointments {
+        fhir_wire::parse_appointment(a).map_err(|e| wire("Appointment", e))?;
+    }
+    Ok(())
+}
+
+impl ContractResources {
+    /// All resources, CarePlan first.
+    pub fn all(&self) -> impl Iterator<Item = &Value> {
+        [&self.care_plan, &self.care_team]
+            .into_iter()
+            .chain(&self.goals)
+            .chain(&self.appointments)
+    }
+
+    /// A `collection` Bundle of the resources, each entry with its `fullUrl`.
+    pub fn to_bundle(&self) -> Value {
+        let entries: Vec<Value> = self
+            .all()
+            .map(|r| {
+                let url = format!(
+                    "{}/{}",
+                    r["resourceType"].as_str().unwrap_or_default(),
+                    r["id"].as_str().unwrap_or_default()
+                );
+                json!({ "fullUrl": url, "resource": r })
+            })
+            .collect();
+        json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+    }
+
+    /// The resources of a Bundle, sorted by type; other resource types are refused.
+    pub fn from_bundle(bundle: &Value) -> Result<ContractResources, MappingError> {
+        let mut care_plan = None;
+        let mut care_team = None;
+        let (mut goals, mut appointments) = (Vec::new(), Vec::new());
+        let entries = bundle
+            .get("entry")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for (i, entry) in entries.iter().enumerate() {
+            let resource = entry.get("resource").cloned().unwrap_or_default();
+            match fhir_wire::resource_type(&resource) {
+                Some("CarePlan") if care_plan.is_none() => care_plan = Some(resource),
+                Some("CareTeam") if care_team.is_none() => care_team = Some(resource),
+                Some("Goal") => goals.push(resource),
+                Some("Appointment") => appointments.push(resource),
+                other => {
+                    return Err(MappingError::new(
+                        format!("Bundle.entry[{i}].resource"),
+                        format!(
+                            "unexpected {} in a contract bundle",
+                            other.unwrap_or("resource without resourceType")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(ContractResources {
+            care_plan: care_plan.ok_or_else(|| MappingError::new("Bundle.entry", "no CarePlan"))?,
+            care_team: care_team.unwrap_or_else(|| json!({ "resourceType": "CareTeam" })),
+            goals,
+            appointments,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

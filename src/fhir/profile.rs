@@ -158,7 +158,7 @@ impl Profile {
     }
 
     /// Every code the profile defines, with its key.
-    fn codes(&self) -> Vec<(&'static str, &Code)> {
+    pub(crate) fn codes(&self) -> Vec<(&'static str, &Code)> {
         let (a, r, m) = (&self.activities, &self.roles, &self.meeting_modes);
         vec![
             ("category", &self.category),

@@ -80,7 +80,7 @@ fn active() -> Contract {
         agreed_times: vec![AgreedTime {
             id: "t1".into(),
             start: ts("2026-12-01T08:00:00Z"),
-            end: Some(ts("2026-12-01T08:30:00Z")),
+            end: ts("2026-12-01T08:30:00Z"),
             what: "Uppföljning".into(),
             with: None,
             mode: MeetingMode::InPerson,
@@ -164,7 +164,7 @@ fn two_primary_contacts_may_not_overlap() {
 fn periods_must_end_after_they_start() {
     let mut c = active();
     c.care_contacts[0].period.end = Some(ts("2025-01-01T00:00:00Z"));
-    c.agreed_times[0].end = Some(c.agreed_times[0].start);
+    c.agreed_times[0].end = c.agreed_times[0].start;
     let v = violations(&c);
     assert_eq!(
         v,

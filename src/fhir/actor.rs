@@ -1,0 +1,135 @@
+//! Who does something (the person, their network, a care role) as a FHIR Reference, and
+//! the person's identity as a Patient reference by identifier.
+
+use serde_json::{Value, json};
+
+use super::Profile;
+use super::json::{MappingError, complex, ext_str, extension, identifier, opt_string, put, str_of};
+use crate::domain::{Actor, HsaId, Patient, PersonId};
+
+/// A reference to the person, by personnummer or samordningsnummer.
+pub fn patient_reference(patient: &Patient, profile: &Profile) -> Value {
+    let system = match patient.id {
+        PersonId::Personnummer(_) => &profile.identifiers.personnummer,
+        PersonId::Samordningsnummer(_) => &profile.identifiers.samordningsnummer,
+    };
+    let mut r =
+        json!({ "type": "Patient", "identifier": identifier(system, &patient.id.to_string()) });
+    put(
+        &mut r,
+        "display",
+        patient
+            .name
+            .as_deref()
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+    );
+    r
+}
+
+/// The person from a Patient reference; any accepted identifier system will do.
+pub fn patient_from(
+    reference: &Value,
+    expression: &str,
+    profile: &Profile,
+) -> Result<Patient, MappingError> {
+    let ids = &profile.identifiers;
+    let ident = reference.get("identifier").ok_or_else(|| {
+        MappingError::new(
+            format!("{expression}.identifier"),
+            "must identify the person by personnummer or samordningsnummer",
+        )
+    })?;
+    let system = str_of(ident, "system").unwrap_or_default();
+    let known = [&ids.personnummer, &ids.samordningsnummer]
+        .into_iter()
+        .chain(&ids.personnummer_aliases)
+        .chain(&ids.samordningsnummer_aliases)
+        .any(|s| s == system);
+    if !known {
+        return Err(MappingError::new(
+            format!("{expression}.identifier.system"),
+            format!("'{system}' is neither the personnummer nor the samordningsnummer system"),
+        ));
+    }
+    let value = str_of(ident, "value").unwrap_or_default();
+    let id = PersonId::parse(value)
+        .map_err(|e| MappingError::new(format!("{expression}.identifier.value"), e))?;
+    Ok(Patient {
+        id,
+        name: str_of(reference, "display").map(str::to_owned),
+    })
+}
+
+/// A Reference for who does something.
+pub fn actor_reference(actor: &Actor, patient: &Patient, profile: &Profile) -> Value {
+    let url = &profile.extensions.actor_detail;
+    match actor {
+        Actor::Patient => patient_reference(patient, profile),
+        Actor::Network { name, relation } => {
+            let mut r = json!({ "type": "RelatedPerson", "display": name });
+            if let Some(rel) = opt_string("relation", relation.as_deref()) {
+                put(&mut r, "extension", json!([complex(url, vec![rel])]));
+            }
+            r
+        }
+        Actor::Care { role, name, unit } => {
+            let mut r = json!({ "type": "PractitionerRole", "display": role });
+            let parts: Vec<Value> = [
+                opt_string("name", name.as_deref()),
+                opt_string("unit", unit.as_ref().map(HsaId::as_str)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !parts.is_empty() {
+                put(&mut r, "extension", json!([complex(url, parts)]));
+            }
+            r
+        }
+    }
+}
+
+/// Who does something, from a Reference written by [`actor_reference`].
+pub fn actor_from(
+    reference: &Value,
+    expression: &str,
+    profile: &Profile,
+) -> Result<Actor, MappingError> {
+    let detail = extension(reference, &profile.extensions.actor_detail);
+    let sub = |key: &str| {
+        detail
+            .and_then(|d| ext_str(d, key, "valueString"))
+            .map(str::to_owned)
+    };
+    let display = || {
+        str_of(reference, "display")
+            .map(str::to_owned)
+            .ok_or_else(|| MappingError::new(format!("{expression}.display"), "is missing"))
+    };
+    match str_of(reference, "type") {
+        Some("Patient") => Ok(Actor::Patient),
+        Some("RelatedPerson") => Ok(Actor::Network {
+            name: display()?,
+            relation: sub("relation"),
+        }),
+        Some("PractitionerRole" | "Practitioner" | "Organization" | "CareTeam") => {
+            let unit = sub("unit")
+                .map(|u| HsaId::parse(&u))
+                .transpose()
+                .map_err(|e| MappingError::new(format!("{expression}.extension"), e))?;
+            Ok(Actor::Care {
+                role: display()?,
+                name: sub("name"),
+                unit,
+            })
+        }
+        other => Err(MappingError::new(
+            format!("{expression}.type"),
+            format!(
+                "must be Patient, RelatedPerson or PractitionerRole, got {}",
+                other.unwrap_or("nothing")
+            ),
+        )),
+    }
+}

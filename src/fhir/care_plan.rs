@@ -1,0 +1,419 @@
+//! The contract as a `CarePlan`: status, the person, who initiated it, the agreement's
+//! commitments and the next step as activities, the linked plans as `supportingInfo`,
+//! and the record of which parts were discussed as an extension.
+
+use serde_json::{Value, json};
+
+use super::actor::{actor_from, actor_reference, patient_from, patient_reference};
+use super::json::{
+    MappingError, complex, concept, ext, ext_str, extension, has_coding, identifier, opt_string,
+    parse_at, put, str_of,
+};
+use super::{Code, Profile};
+use crate::domain::{
+    Agreement, Commitment, CommitmentStatus, Contract, ContractId, Coordinator, Discussed,
+    Discussion, HsaId, Initiator, LinkedPlan, NextStep, Part, PhoneNumber, PlanKind, Situation,
+    Status,
+};
+
+/// The CarePlan for a contract; `goals` and the CareTeam are referenced by id.
+pub fn to_care_plan(
+    id: &ContractId,
+    contract: &Contract,
+    goal_ids: &[String],
+    profile: &Profile,
+) -> Value {
+    let patient = patient_reference(&contract.patient, profile);
+    let mut plan = json!({
+        "resourceType": "CarePlan",
+        "id": id.as_str(),
+        "identifier": [identifier(&profile.identifiers.contract, id.as_str())],
+        "status": contract.status.as_str(),
+        "intent": "plan",
+        "category": [concept(&profile.category)],
+        "title": "Patientkontrakt",
+        "subject": patient,
+        "careTeam": [{ "reference": format!("CareTeam/{id}") }],
+    });
+    let mut extension = vec![ext(
+        &profile.extensions.initiated_by,
+        "valueCode",
+        json!(match contract.initiated_by {
+            Initiator::Staff => "staff",
+            Initiator::Patient => "patient",
+        }),
+    )];
+    extension.push(discussed_extension(
+        &contract.discussed,
+        &profile.extensions.parts_discussed,
+    ));
+    put(&mut plan, "extension", Value::Array(extension));
+    if let Some(unit) = &contract.responsible_unit {
+        put(
+            &mut plan,
+            "author",
+            super::care_team::unit_reference(unit, profile),
+        );
+    }
+    if !goal_ids.is_empty() {
+        put(
+            &mut plan,
+            "goal",
+            goal_ids
+                .iter()
+                .map(|g| json!({ "reference": format!("Goal/{g}") }))
+                .collect(),
+        );
+    }
+    let plans: Vec<Value> = contract
+        .linked_plans
+        .iter()
+        .map(|p| linked_plan_reference(p, profile))
+        .collect();
+    if !plans.is_empty() {
+        put(&mut plan, "supportingInfo", Value::Array(plans));
+    }
+    let mut activities: Vec<Value> = Vec::new();
+    if let Some(step) = &contract.next_step {
+        activities.push(next_step_activity(step, contract, profile));
+    }
+    activities.extend(
+        contract
+            .agreement
+            .commitments
+            .iter()
+            .map(|c| commitment_activity(c, contract, profile)),
+    );
+    if !activities.is_empty() {
+        put(&mut plan, "activity", Value::Array(activities));
+    }
+    plan
+}
+
+/// What a CarePlan says of the contract; the CareTeam, Appointments and Goals add the rest.
+pub fn from_care_plan(plan: &Value, profile: &Profile) -> Result<Contract, MappingError> {
+    let status = parse_at(plan, "status", "CarePlan.status", |s| {
+        Status::parse(s).ok_or_else(|| {
+            format!("'{s}' is not a contract status (draft, active, on-hold, completed, revoked)")
+        })
+    })?;
+    let subject = plan
+        .get("subject")
+        .ok_or_else(|| MappingError::new("CarePlan.subject", "is missing"))?;
+    let patient = patient_from(subject, "CarePlan.subject", profile)?;
+    let initiated_by = match ext_str(plan, &profile.extensions.initiated_by, "valueCode") {
+        None | Some("staff") => Initiator::Staff,
+        Some("patient") => Initiator::Patient,
+        Some(other) => {
+            return Err(MappingError::new(
+                "CarePlan.extension",
+                format!("initiated-by must be staff or patient, got '{other}'"),
+            ));
+        }
+    };
+    let discussed = match extension(plan, &profile.extensions.parts_discussed) {
+        Some(e) => discussed_from(e)?,
+        None => Discussed::default(),
+    };
+    let mut next_step = None;
+    let mut commitments = Vec::new();
+    for (i, activity) in array(plan, "activity").iter().enumerate() {
+        let path = format!("CarePlan.activity[{i}]");
+        let detail = activity
+            .get("detail")
+            .ok_or_else(|| MappingError::new(format!("{path}.detail"), "is missing"))?;
+        if has_coding(detail.get("code"), &profile.activities.next_step) {
+            next_step = Some(next_step_from(detail, &path, profile)?);
+        } else {
+            commitments.push(commitment_from(activity, detail, &path, profile)?);
+        }
+    }
+    let linked_plans = array(plan, "supportingInfo")
+        .iter()
+        .enumerate()
+        .map(|(i, r)| linked_plan_from(r, &format!("CarePlan.supportingInfo[{i}]"), profile))
+        .collect::<Result<_, _>>()?;
+    Ok(Contract {
+        status,
+        patient,
+        initiated_by,
+        responsible_unit: None,
+        next_step,
+        agreement: Agreement {
+            what_matters: Vec::new(),
+            commitments,
+        },
+        care_contacts: Vec::new(),
+        agreed_times: Vec::new(),
+        linked_plans,
+        discussed,
+    })
+}
+
+pub(super) fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+fn next_step_activity(step: &NextStep, contract: &Contract, profile: &Profile) -> Value {
+    let mut detail = json!({
+        "code": concept(&profile.activities.next_step),
+        "status": "not-started",
+        "description": step.description,
+    });
+    if let Some(due) = step.due {
+        put(
+            &mut detail,
+            "scheduledPeriod",
+            json!({ "end": due.to_string() }),
+        );
+    }
+    if let Some(who) = &step.who {
+        put(
+            &mut detail,
+            "performer",
+            json!([actor_reference(who, &contract.patient, profile)]),
+        );
+    }
+    json!({ "detail": detail })
+}
+
+fn next_step_from(detail: &Value, path: &str, profile: &Profile) -> Result<NextStep, MappingError> {
+    let description = parse_at(
+        detail,
+        "description",
+        &format!("{path}.detail.description"),
+        |s| Ok::<_, String>(s.to_owned()),
+    )?;
+    let due = match detail.get("scheduledPeriod").and_then(|p| str_of(p, "end")) {
+        Some(end) => Some(end.get(..10).unwrap_or(end).parse().map_err(|e| {
+            MappingError::new(
+                format!("{path}.detail.scheduledPeriod.end"),
+                format!("not a date: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let who = match array(detail, "performer").first() {
+        Some(r) => Some(actor_from(
+            r,
+            &format!("{path}.detail.performer[0]"),
+            profile,
+        )?),
+        None => None,
+    };
+    Ok(NextStep {
+        description,
+        due,
+        who,
+    })
+}
+
+fn situation_code(situation: Situation, profile: &Profile) -> &Code {
+    match situation {
+        Situation::StayingWell => &profile.activities.staying_well,
+        Situation::GettingWorse => &profile.activities.getting_worse,
+        Situation::WarningSign => &profile.activities.warning_sign,
+    }
+}
+
+fn commitment_activity(c: &Commitment, contract: &Contract, profile: &Profile) -> Value {
+    let mut detail = json!({
+        "code": concept(situation_code(c.situation, profile)),
+        "status": match c.status {
+            CommitmentStatus::Active => "in-progress",
+            CommitmentStatus::Completed => "completed",
+            CommitmentStatus::Cancelled => "cancelled",
+        },
+        "description": c.what,
+        "performer": [actor_reference(&c.who, &contract.patient, profile)],
+    });
+    if let Some(when) = &c.when {
+        put(&mut detail, "scheduledString", json!(when));
+    }
+    if let Some(turn) = &c.where_to_turn {
+        put(
+            &mut detail,
+            "extension",
+            json!([ext(
+                &profile.extensions.where_to_turn,
+                "valueString",
+                json!(turn)
+            )]),
+        );
+    }
+    json!({ "id": c.id, "detail": detail })
+}
+
+fn commitment_from(
+    activity: &Value,
+    detail: &Value,
+    path: &str,
+    profile: &Profile,
+) -> Result<Commitment, MappingError> {
+    let a = &profile.activities;
+    let code = detail.get("code");
+    let situation = [
+        (Situation::StayingWell, &a.staying_well),
+        (Situation::GettingWorse, &a.getting_worse),
+        (Situation::WarningSign, &a.warning_sign),
+    ]
+    .into_iter()
+    .find(|(_, c)| has_coding(code, c))
+    .map(|(s, _)| s)
+    .ok_or_else(|| {
+        MappingError::new(
+            format!("{path}.detail.code"),
+            "is not a commitment situation or next step of this profile",
+        )
+    })?;
+    let status = match str_of(detail, "status") {
+        Some("completed") => CommitmentStatus::Completed,
+        Some("cancelled" | "stopped" | "entered-in-error") => CommitmentStatus::Cancelled,
+        _ => CommitmentStatus::Active,
+    };
+    let who = array(detail, "performer").first().ok_or_else(|| {
+        MappingError::new(format!("{path}.detail.performer"), "must say who does it")
+    })?;
+    Ok(Commitment {
+        id: str_of(activity, "id")
+            .map(str::to_owned)
+            .unwrap_or_else(|| path.to_owned()),
+        who: actor_from(who, &format!("{path}.detail.performer[0]"), profile)?,
+        what: parse_at(
+            detail,
+            "description",
+            &format!("{path}.detail.description"),
+            |s| Ok::<_, String>(s.to_owned()),
+        )?,
+        when: str_of(detail, "scheduledString").map(str::to_owned),
+        situation,
+        where_to_turn: ext_str(detail, &profile.extensions.where_to_turn, "valueString")
+            .map(str::to_owned),
+        status,
+    })
+}
+
+fn discussed_extension(d: &Discussed, url: &str) -> Value {
+    let parts = Part::ALL
+        .iter()
+        .map(|&part| {
+            let x: &Discussion = d.get(part);
+            let mut sub = vec![ext("discussed", "valueBoolean", json!(x.discussed))];
+            if let Some(date) = x.date {
+                sub.push(ext("date", "valueDate", json!(date.to_string())));
+            }
+            sub.extend(opt_string("notApplicable", x.not_applicable.as_deref()));
+            complex(part.key(), sub)
+        })
+        .collect();
+    complex(url, parts)
+}
+
+fn discussed_from(e: &Value) -> Result<Discussed, MappingError> {
+    let mut d = Discussed::default();
+    for part in Part::ALL {
+        let Some(x) = extension(e, part.key()) else {
+            continue;
+        };
+        let path = format!("CarePlan.extension('{}')", part.key());
+        let date = match ext_str(x, "date", "valueDate") {
+            Some(s) => Some(s.parse().map_err(|e| {
+                MappingError::new(format!("{path}.date"), format!("not a date: {e}"))
+            })?),
+            None => None,
+        };
+        *d.get_mut(part) = Discussion {
+            discussed: extension(x, "discussed")
+                .and_then(|v| v.get("valueBoolean"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            date,
+            not_applicable: ext_str(x, "notApplicable", "valueString").map(str::to_owned),
+        };
+    }
+    Ok(d)
+}
+
+fn linked_plan_reference(p: &LinkedPlan, profile: &Profile) -> Value {
+    let mut sub = vec![ext(
+        "kind",
+        "valueCode",
+        json!(match p.kind {
+            PlanKind::Sip => "sip",
+            PlanKind::MinVardplan => "minVardplan",
+            PlanKind::Other => "other",
+        }),
+    )];
+    if let Some(c) = &p.coordinator {
+        let parts: Vec<Value> = [
+            opt_string("name", Some(&c.name)),
+            opt_string("role", c.role.as_deref()),
+            opt_string("organization", c.organization.as_deref()),
+            opt_string("hsaId", c.hsa_id.as_ref().map(HsaId::as_str)),
+            opt_string("phone", c.phone.as_ref().map(PhoneNumber::as_str)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        sub.push(complex("coordinator", parts));
+    }
+    let mut r = json!({
+        "identifier": identifier(&profile.identifiers.linked_plan, &p.id),
+        "display": p.title,
+        "extension": [complex(&profile.extensions.linked_plan, sub)],
+    });
+    if let Some(reference) = &p.reference {
+        put(&mut r, "reference", json!(reference));
+    }
+    r
+}
+
+fn linked_plan_from(r: &Value, path: &str, profile: &Profile) -> Result<LinkedPlan, MappingError> {
+    let detail = extension(r, &profile.extensions.linked_plan);
+    let kind = match detail.and_then(|d| ext_str(d, "kind", "valueCode")) {
+        Some("sip") => PlanKind::Sip,
+        Some("minVardplan") => PlanKind::MinVardplan,
+        _ => PlanKind::Other,
+    };
+    let coordinator = match detail.and_then(|d| extension(d, "coordinator")) {
+        None => None,
+        Some(c) => {
+            let s = |k: &str| ext_str(c, k, "valueString").map(str::to_owned);
+            let bad = |field: &str, e: crate::domain::IdentifierError| {
+                MappingError::new(format!("{path}.extension.coordinator.{field}"), e)
+            };
+            Some(Coordinator {
+                name: s("name").ok_or_else(|| {
+                    MappingError::new(format!("{path}.extension.coordinator.name"), "is missing")
+                })?,
+                role: s("role"),
+                organization: s("organization"),
+                hsa_id: s("hsaId")
+                    .map(|h| HsaId::parse(&h))
+                    .transpose()
+                    .map_err(|e| bad("hsaId", e))?,
+                phone: s("phone")
+                    .map(|p| PhoneNumber::parse(&p))
+                    .transpose()
+                    .map_err(|e| bad("phone", e))?,
+            })
+        }
+    };
+    let id = r
+        .get("identifier")
+        .and_then(|i| str_of(i, "value"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| path.to_owned());
+    Ok(LinkedPlan {
+        id,
+        kind,
+        title: parse_at(r, "display", &format!("{path}.display"), |s| {
+            Ok::<_, String>(s.to_owned())
+        })?,
+        coordinator,
+        reference: str_of(r, "reference").map(str::to_owned),
+    })
+}

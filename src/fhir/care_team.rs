@@ -1,0 +1,339 @@
+//! The fixed care contacts and the responsible unit as a `CareTeam`: each fast
+//! vårdkontakt and fast läkarkontakt a participant (role, period, channels), the unit the
+//! managing organization, with its phone and phone hours as the team's telecom.
+
+use serde_json::{Value, json};
+
+use super::Profile;
+use super::actor::patient_reference;
+use super::care_plan::array;
+use super::json::{
+    MappingError, complex, concept, ext, ext_str, extension, extensions, has_coding, identifier,
+    opt_string, parse_at, put, str_of,
+};
+use crate::domain::{
+    CareContact, Channel, ContactRole, Contract, ContractId, HsaId, Period, PhoneHours,
+    PhoneNumber, ResponsibleUnit, Status, Weekday,
+};
+
+/// A reference to the responsible unit, by HSA-id.
+pub fn unit_reference(unit: &ResponsibleUnit, profile: &Profile) -> Value {
+    json!({ "type": "Organization", "identifier": identifier(&profile.identifiers.hsa_id, unit.hsa_id.as_str()), "display": unit.name })
+}
+
+pub fn to_care_team(id: &ContractId, contract: &Contract, profile: &Profile) -> Value {
+    let status = match contract.status {
+        Status::Draft => "proposed",
+        Status::Active => "active",
+        Status::OnHold => "suspended",
+        Status::Completed | Status::Revoked => "inactive",
+    };
+    let mut team = json!({
+        "resourceType": "CareTeam",
+        "id": id.as_str(),
+        "identifier": [identifier(&profile.identifiers.contract, id.as_str())],
+        "status": status,
+        "category": [concept(&profile.category)],
+        "name": "Fast vårdkontakt och ansvarig enhet",
+        "subject": patient_reference(&contract.patient, profile),
+    });
+    let participants: Vec<Value> = contract
+        .care_contacts
+        .iter()
+        .map(|c| participant(c, profile))
+        .collect();
+    if !participants.is_empty() {
+        put(&mut team, "participant", Value::Array(participants));
+    }
+    if let Some(unit) = &contract.responsible_unit {
+        put(
+            &mut team,
+            "managingOrganization",
+            json!([unit_reference(unit, profile)]),
+        );
+        let mut phone = json!({ "system": "phone", "value": unit.phone.as_str(), "use": "work" });
+        put(
+            &mut phone,
+            "extension",
+            hours_extensions(&unit.phone_hours, profile),
+        );
+        put(&mut team, "telecom", json!([phone]));
+    }
+    team
+}
+
+/// The contacts and the responsible unit from a CareTeam.
+pub fn from_care_team(
+    team: &Value,
+    profile: &Profile,
+) -> Result<(Vec<CareContact>, Option<ResponsibleUnit>), MappingError> {
+    let contacts = array(team, "participant")
+        .iter()
+        .enumerate()
+        .map(|(i, p)| contact_from(p, &format!("CareTeam.participant[{i}]"), profile))
+        .collect::<Result<_, _>>()?;
+    let unit = match array(team, "managingOrganization").first() {
+        None => None,
+        Some(org) => {
+            let path = "CareTeam.managingOrganization[0]";
+            let hsa_id = org
+                .get("identifier")
+                .ok_or_else(|| {
+                    MappingError::new(
+                        format!("{path}.identifier"),
+                        "the unit must be identified by HSA-id",
+                    )
+                })
+                .and_then(|i| {
+                    parse_at(
+                        i,
+                        "value",
+                        &format!("{path}.identifier.value"),
+                        HsaId::parse,
+                    )
+                })?;
+            let phone = array(team, "telecom")
+                .iter()
+                .find(|t| str_of(t, "system") == Some("phone"))
+                .ok_or_else(|| {
+                    MappingError::new(
+                        "CareTeam.telecom",
+                        "the responsible unit's phone number is missing",
+                    )
+                })?;
+            Some(ResponsibleUnit {
+                hsa_id,
+                name: parse_at(org, "display", &format!("{path}.display"), |s| {
+                    Ok::<_, String>(s.to_owned())
+                })?,
+                phone: parse_at(phone, "value", "CareTeam.telecom.value", PhoneNumber::parse)?,
+                phone_hours: hours_from(phone, "CareTeam.telecom.extension", profile)?,
+            })
+        }
+    };
+    Ok((contacts, unit))
+}
+
+fn participant(c: &CareContact, profile: &Profile) -> Value {
+    let role = match c.role {
+        ContactRole::FastVardkontakt => &profile.roles.fast_vardkontakt,
+        ContactRole::FastLakarkontakt => &profile.roles.fast_lakarkontakt,
+    };
+    let mut member = json!({ "type": "Practitioner", "display": c.name });
+    if let Some(hsa) = &c.hsa_id {
+        put(
+            &mut member,
+            "identifier",
+            identifier(&profile.identifiers.hsa_id, hsa.as_str()),
+        );
+    }
+    if let Some(title) = opt_string("title", c.title.as_deref()) {
+        put(
+            &mut member,
+            "extension",
+            json!([complex(&profile.extensions.actor_detail, vec![title])]),
+        );
+    }
+    let mut period = json!({ "start": c.period.start.to_string() });
+    if let Some(end) = c.period.end {
+        put(&mut period, "end", json!(end.to_string()));
+    }
+    let mut p = json!({ "id": c.id, "role": [concept(role)], "member": member, "period": period });
+    if let Some(unit) = &c.unit {
+        put(
+            &mut p,
+            "onBehalfOf",
+            json!({ "type": "Organization", "identifier": identifier(&profile.identifiers.hsa_id, unit.as_str()) }),
+        );
+    }
+    let mut ext_list = vec![ext(
+        &profile.extensions.primary_contact,
+        "valueBoolean",
+        json!(c.primary),
+    )];
+    ext_list.extend(c.channels.iter().map(|ch| channel_extension(ch, profile)));
+    put(&mut p, "extension", Value::Array(ext_list));
+    p
+}
+
+fn contact_from(p: &Value, path: &str, profile: &Profile) -> Result<CareContact, MappingError> {
+    let role = if has_coding(array(p, "role").first(), &profile.roles.fast_vardkontakt) {
+        ContactRole::FastVardkontakt
+    } else if has_coding(array(p, "role").first(), &profile.roles.fast_lakarkontakt) {
+        ContactRole::FastLakarkontakt
+    } else {
+        return Err(MappingError::new(
+            format!("{path}.role"),
+            "is neither fast vårdkontakt nor fast läkarkontakt in this profile",
+        ));
+    };
+    let member = p
+        .get("member")
+        .ok_or_else(|| MappingError::new(format!("{path}.member"), "is missing"))?;
+    let period = p
+        .get("period")
+        .ok_or_else(|| MappingError::new(format!("{path}.period"), "is missing"))?;
+    let start = parse_at(
+        period,
+        "start",
+        &format!("{path}.period.start"),
+        str::parse::<jiff::Timestamp>,
+    )?;
+    let end = match str_of(period, "end") {
+        Some(_) => Some(parse_at(
+            period,
+            "end",
+            &format!("{path}.period.end"),
+            str::parse::<jiff::Timestamp>,
+        )?),
+        None => None,
+    };
+    let hsa = |r: Option<&Value>, field: &str| -> Result<Option<HsaId>, MappingError> {
+        r.and_then(|r| r.get("identifier"))
+            .map(|i| {
+                parse_at(
+                    i,
+                    "value",
+                    &format!("{path}.{field}.identifier.value"),
+                    HsaId::parse,
+                )
+            })
+            .transpose()
+    };
+    let channels = extensions(p, &profile.extensions.contact_channel)
+        .enumerate()
+        .map(|(i, e)| channel_from(e, &format!("{path}.extension[{i}]"), profile))
+        .collect::<Result<_, _>>()?;
+    Ok(CareContact {
+        id: str_of(p, "id")
+            .map(str::to_owned)
+            .unwrap_or_else(|| path.to_owned()),
+        role,
+        primary: extension(p, &profile.extensions.primary_contact)
+            .and_then(|e| e.get("valueBoolean"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        name: parse_at(member, "display", &format!("{path}.member.display"), |s| {
+            Ok::<_, String>(s.to_owned())
+        })?,
+        title: extension(member, &profile.extensions.actor_detail)
+            .and_then(|d| ext_str(d, "title", "valueString"))
+            .map(str::to_owned),
+        hsa_id: hsa(Some(member), "member")?,
+        unit: hsa(p.get("onBehalfOf"), "onBehalfOf")?,
+        period: Period { start, end },
+        channels,
+    })
+}
+
+fn channel_extension(ch: &Channel, profile: &Profile) -> Value {
+    let (kind, value, name, hours): (&str, &str, Option<&str>, &[PhoneHours]) = match ch {
+        Channel::Phone { number, hours } => ("phone", number.as_str(), None, hours),
+        Channel::Message { via } => ("message", via, None, &[]),
+        Channel::Video { via } => ("video", via, None, &[]),
+        Channel::WebBooking { url } => ("webBooking", url, None, &[]),
+        Channel::EService { name, url } => (
+            "eService",
+            url.as_deref().unwrap_or_default(),
+            Some(name),
+            &[],
+        ),
+    };
+    let mut parts = vec![ext("kind", "valueCode", json!(kind))];
+    if !value.is_empty() {
+        parts.push(ext("value", "valueString", json!(value)));
+    }
+    parts.extend(opt_string("name", name));
+    if let Value::Array(h) = hours_extensions(hours, profile) {
+        parts.extend(h);
+    }
+    complex(&profile.extensions.contact_channel, parts)
+}
+
+fn channel_from(e: &Value, path: &str, profile: &Profile) -> Result<Channel, MappingError> {
+    let value = ext_str(e, "value", "valueString").map(str::to_owned);
+    let need = |v: Option<String>| {
+        v.ok_or_else(|| MappingError::new(format!("{path}.value"), "is missing"))
+    };
+    Ok(match ext_str(e, "kind", "valueCode") {
+        Some("phone") => Channel::Phone {
+            number: PhoneNumber::parse(&need(value)?)
+                .map_err(|err| MappingError::new(format!("{path}.value"), err))?,
+            hours: hours_from(e, path, profile)?,
+        },
+        Some("message") => Channel::Message { via: need(value)? },
+        Some("video") => Channel::Video { via: need(value)? },
+        Some("webBooking") => Channel::WebBooking { url: need(value)? },
+        Some("eService") => Channel::EService {
+            name: ext_str(e, "name", "valueString")
+                .map(str::to_owned)
+                .ok_or_else(|| MappingError::new(format!("{path}.name"), "is missing"))?,
+            url: value,
+        },
+        other => {
+            return Err(MappingError::new(
+                format!("{path}.kind"),
+                format!("unknown contact channel {}", other.unwrap_or("(none)")),
+            ));
+        }
+    })
+}
+
+/// Phone hours as extensions shaped like R4's `availableTime`.
+fn hours_extensions(hours: &[PhoneHours], profile: &Profile) -> Value {
+    if hours.is_empty() {
+        return Value::Null;
+    }
+    let day = |d: &Weekday| serde_json::to_value(d).unwrap_or(Value::Null);
+    Value::Array(
+        hours
+            .iter()
+            .map(|h| {
+                let mut parts: Vec<Value> = h
+                    .days()
+                    .iter()
+                    .map(|d| ext("daysOfWeek", "valueCode", day(d)))
+                    .collect();
+                parts.push(ext(
+                    "availableStartTime",
+                    "valueTime",
+                    json!(format!("{}", h.opens())),
+                ));
+                parts.push(ext(
+                    "availableEndTime",
+                    "valueTime",
+                    json!(format!("{}", h.closes())),
+                ));
+                complex(&profile.extensions.phone_hours, parts)
+            })
+            .collect(),
+    )
+}
+
+fn hours_from(
+    element: &Value,
+    path: &str,
+    profile: &Profile,
+) -> Result<Vec<PhoneHours>, MappingError> {
+    extensions(element, &profile.extensions.phone_hours)
+        .map(|e| {
+            let days = extensions(e, "daysOfWeek")
+                .map(|d| {
+                    serde_json::from_value::<Weekday>(
+                        d.get("valueCode").cloned().unwrap_or_default(),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| MappingError::new(format!("{path}.daysOfWeek"), err))?;
+            let time = |key: &str| {
+                ext_str(e, key, "valueTime")
+                    .and_then(|t| t.parse::<jiff::civil::Time>().ok())
+                    .ok_or_else(|| {
+                        MappingError::new(format!("{path}.{key}"), "must be a time hh:mm:ss")
+                    })
+            };
+            PhoneHours::new(days, time("availableStartTime")?, time("availableEndTime")?)
+                .map_err(|err| MappingError::new(path, err))
+        })
+        .collect()
+}

@@ -1,0 +1,36 @@
+//! What matters to the person ("Vad är viktigt för dig?") as `Goal`s, in their own words.
+
+use serde_json::{Value, json};
+
+use super::Profile;
+use super::actor::patient_reference;
+use super::json::{MappingError, parse_at};
+use crate::domain::{ContractId, Patient};
+
+pub fn goal_id(contract: &ContractId, index: usize) -> String {
+    format!("{contract}-mal-{}", index + 1)
+}
+
+pub fn to_goal(id: &str, patient: &Patient, what_matters: &str, profile: &Profile) -> Value {
+    let person = patient_reference(patient, profile);
+    json!({
+        "resourceType": "Goal",
+        "id": id,
+        "lifecycleStatus": "active",
+        "description": { "text": what_matters },
+        "subject": person,
+        "expressedBy": person,
+    })
+}
+
+pub fn from_goal(goal: &Value, path: &str) -> Result<String, MappingError> {
+    let description = goal
+        .get("description")
+        .ok_or_else(|| MappingError::new(format!("{path}.description"), "is missing"))?;
+    parse_at(
+        description,
+        "text",
+        &format!("{path}.description.text"),
+        |s| Ok::<_, String>(s.to_owned()),
+    )
+}

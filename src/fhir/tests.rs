@@ -1,0 +1,157 @@
+use serde_json::Value;
+
+use super::*;
+use crate::demo;
+use crate::domain::ContractId;
+
+fn id() -> ContractId {
+    ContractId::parse("8f9a3c1e-0b6d-4d0f-9a51-3b2c7e4d5f60").unwrap()
+}
+
+#[test]
+fn every_fixture_round_trips_with_every_profile() {
+    for profile in [
+        Profile::default_profile(),
+        Profile::built_in("cosmic").unwrap(),
+    ] {
+        for (name, contract) in demo::contracts().unwrap() {
+            let resources = to_fhir(&id(), &contract, &profile);
+            let back = from_fhir(&resources, &profile)
+                .unwrap_or_else(|e| panic!("{name} ({}): {e}", profile.name));
+            assert_eq!(back, contract, "{name} with {}", profile.name);
+        }
+    }
+}
+
+#[test]
+fn every_resource_fits_the_typed_r4_model_without_losing_an_element() {
+    for (name, contract) in demo::contracts().unwrap() {
+        let resources = to_fhir(&id(), &contract, &Profile::default_profile());
+        for r in resources.all() {
+            let kind = r["resourceType"].as_str().unwrap();
+            let rewritten = match kind {
+                "CarePlan" => fhir_wire::write_care_plan(&fhir_wire::parse_care_plan(r).unwrap()),
+                "CareTeam" => fhir_wire::write_care_team(&fhir_wire::parse_care_team(r).unwrap()),
+                "Goal" => fhir_wire::write_goal(&fhir_wire::parse_goal(r).unwrap()),
+                "Appointment" => {
+                    fhir_wire::write_appointment(&fhir_wire::parse_appointment(r).unwrap())
+                }
+                other => panic!("unexpected {other}"),
+            }
+            .unwrap();
+            assert_eq!(
+                &rewritten, r,
+                "{name}: {kind} changed through the typed model"
+            );
+        }
+    }
+}
+
+/// Golden files: `fixtures/fhir/<fixture>.json` is the Bundle each fixture maps to with
+/// the default profile. Regenerate (and review the diff) with
+/// `PKGW_UPDATE_GOLDEN=1 cargo test --lib fhir::tests::golden`.
+#[test]
+fn golden_files_match() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fhir");
+    let update = std::env::var("PKGW_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    for (name, contract) in demo::contracts().unwrap() {
+        let bundle = to_fhir(&id(), &contract, &Profile::default_profile()).to_bundle();
+        let path = dir.join(format!("{name}.json"));
+        let text = serde_json::to_string_pretty(&bundle).unwrap() + "\n";
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with PKGW_UPDATE_GOLDEN=1 to create it)",
+                path.display()
+            )
+        });
+        assert_eq!(
+            text,
+            golden,
+            "{name}: output differs from {}",
+            path.display()
+        );
+        let back = from_fhir(
+            &ContractResources::from_bundle(&serde_json::from_str(&golden).unwrap()).unwrap(),
+            &Profile::default_profile(),
+        )
+        .unwrap();
+        assert_eq!(
+            back, contract,
+            "{name}: golden file maps back to the fixture"
+        );
+    }
+}
+
+/// Replaces every code system, code and display of `from` with `to`'s, in all strings.
+fn translate(value: &mut Value, pairs: &[(String, String)]) {
+    match value {
+        Value::String(s) => {
+            if let Some((_, to)) = pairs.iter().find(|(from, _)| from == s) {
+                *s = to.clone();
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| translate(v, pairs)),
+        Value::Object(o) => o.values_mut().for_each(|v| translate(v, pairs)),
+        _ => {}
+    }
+}
+
+#[test]
+fn profiles_differ_only_in_the_codes_they_define() {
+    let (default, cosmic) = (
+        Profile::default_profile(),
+        Profile::built_in("cosmic").unwrap(),
+    );
+    let pairs: Vec<(String, String)> = cosmic
+        .codes()
+        .into_iter()
+        .zip(default.codes())
+        .flat_map(|((_, c), (_, d))| {
+            [
+                (c.system.clone(), d.system.clone()),
+                (c.code.clone(), d.code.clone()),
+                (c.display.clone(), d.display.clone()),
+            ]
+        })
+        .collect();
+    for (name, contract) in demo::contracts().unwrap() {
+        let mut from_cosmic = to_fhir(&id(), &contract, &cosmic).to_bundle();
+        let from_default = to_fhir(&id(), &contract, &default).to_bundle();
+        assert_ne!(
+            from_cosmic, from_default,
+            "{name}: the profiles should differ"
+        );
+        translate(&mut from_cosmic, &pairs);
+        assert_eq!(from_cosmic, from_default, "{name}");
+    }
+}
+
+#[test]
+fn errors_name_the_fhir_element() {
+    let contract = demo::contracts().unwrap().remove(0).1;
+    let profile = Profile::default_profile();
+    let mut r = to_fhir(&id(), &contract, &profile);
+    r.care_plan["subject"]["identifier"]["value"] = "195208239814".into();
+    let err = from_fhir(&r, &profile).unwrap_err();
+    assert_eq!(err.expression, "CarePlan.subject.identifier.value", "{err}");
+    assert!(err.message.contains("check digit"), "{err}");
+
+    let mut r = to_fhir(&id(), &contract, &profile);
+    r.care_plan["status"] = "unknown".into();
+    let err = from_fhir(&r, &profile).unwrap_err();
+    assert_eq!(err.expression, "CarePlan.status", "{err}");
+
+    let mut r = to_fhir(&id(), &contract, &profile);
+    r.appointments[0]["resourceType"] = "CarePlan".into();
+    let err = from_fhir(&r, &profile).unwrap_err();
+    assert_eq!(err.expression, "Appointment.resourceType", "{err}");
+
+    let mut r = to_fhir(&id(), &contract, &profile);
+    r.care_team["participant"][0]["role"][0]["coding"][0]["code"] = "okand".into();
+    let err = from_fhir(&r, &profile).unwrap_err();
+    assert_eq!(err.expression, "CareTeam.participant[0].role", "{err}");
+}

@@ -17,6 +17,23 @@ if [ -z "${PKGW_TEST_POSTGRES_URL:-}" ] && [ "${PKGW_SKIP_POSTGRES:-}" != "1" ] 
     fi
 fi
 
+# Test tools fetched from the package registries, once (kept under target/):
+# - an independent FHIR R4 validator: Python fhir.resources 6.1.0 (FHIR 4.0.1, pydantic 1);
+# - the official FHIR R4 examples (npm package hl7.fhir.r4.examples 4.0.1).
+validator=target/fhir-validator
+if ! "$validator/bin/python" -c 'import fhir.resources, pydantic' >/dev/null 2>&1; then
+    python3 -m venv "$validator"
+    "$validator/bin/pip" install --quiet --disable-pip-version-check "fhir.resources==6.1.0" "pydantic<2"
+fi
+export PKGW_FHIR_PYTHON="$PWD/$validator/bin/python"
+
+examples=target/fhir-examples
+if [ ! -f "$examples/package/CarePlan-example.json" ]; then
+    mkdir -p "$examples"
+    (cd "$examples" && npm pack --silent hl7.fhir.r4.examples@4.0.1 >/dev/null && tar xzf hl7.fhir.r4.examples-4.0.1.tgz)
+fi
+export PKGW_FHIR_EXAMPLES="$PWD/$examples/package"
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo test --workspace --doc
     cargo nextest run --workspace --all-targets --no-fail-fast

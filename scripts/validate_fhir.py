@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Validates FHIR R4 JSON with an independent implementation: fhir.resources 6.1.0
+(FHIR 4.0.1, pydantic 1) for structure and types, plus the codes of the required value
+sets of the elements pkgw writes, which fhir.resources does not check.
+
+Usage: validate_fhir.py FILE...   (each a resource or a Bundle; prints one line per
+problem and exits 1 if there is any)."""
+
+import json
+import sys
+
+from fhir.resources import construct_fhir_element
+
+# Required bindings in FHIR R4 4.0.1 (https://hl7.org/fhir/R4/), by resource and path.
+REQUIRED = {
+    "CarePlan": {
+        "status": {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"},
+        "intent": {"proposal", "plan", "order", "option"},
+        "activity.detail.status": {"not-started", "scheduled", "in-progress", "on-hold", "completed",
+                                   "cancelled", "stopped", "unknown", "entered-in-error"},
+        "activity.detail.kind": {"Appointment", "CommunicationRequest", "DeviceRequest", "MedicationRequest",
+                                 "NutritionOrder", "Task", "ServiceRequest", "VisionPrescription"},
+    },
+    "CareTeam": {
+        "status": {"proposed", "active", "suspended", "inactive", "entered-in-error"},
+        "telecom.system": {"phone", "fax", "email", "pager", "url", "sms", "other"},
+        "telecom.use": {"home", "work", "temp", "old", "mobile"},
+    },
+    "Appointment": {
+        "status": {"proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow",
+                   "entered-in-error", "checked-in", "waitlist"},
+        "participant.status": {"accepted", "declined", "tentative", "needs-action"},
+        "participant.required": {"required", "optional", "information-only"},
+    },
+    "Goal": {
+        "lifecycleStatus": {"proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled",
+                            "entered-in-error", "rejected"},
+    },
+    "Provenance": {},
+}
+
+
+def values_at(node, path):
+    """Every value at a dotted path, descending into lists."""
+    if isinstance(node, list):
+        for item in node:
+            yield from values_at(item, path)
+        return
+    if not path:
+        yield node
+        return
+    head, _, rest = path.partition(".")
+    if isinstance(node, dict) and head in node:
+        yield from values_at(node[head], rest)
+
+
+def check(resource, where):
+    problems = []
+    kind = resource.get("resourceType")
+    if kind not in REQUIRED:
+        return [f"{where}: unexpected resourceType {kind!r}"]
+    try:
+        construct_fhir_element(kind, resource)
+    except Exception as e:  # pydantic's ValidationError, or a bad resourceType
+        problems.append(f"{where}: {' '.join(str(e).split())}")
+    for path, codes in REQUIRED[kind].items():
+        for value in values_at(resource, path):
+            if value not in codes:
+                problems.append(f"{where}: {kind}.{path} = {value!r} is not in the required value set")
+    if kind == "Appointment" and ("start" in resource) != ("end" in resource):
+        problems.append(f"{where}: app-2: either start and end are specified, or neither")
+    return problems
+
+
+def main(paths):
+    problems, count = [], 0
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("resourceType") == "Bundle":
+            resources = [(f"{path} entry[{i}]", e["resource"]) for i, e in enumerate(data.get("entry", []))]
+        else:
+            resources = [(path, data)]
+        for where, resource in resources:
+            count += 1
+            problems.extend(check(resource, where))
+    for p in problems:
+        print(p)
+    print(f"checked {count} resources, {len(problems)} problems", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

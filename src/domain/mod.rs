@@ -16,6 +16,8 @@
 
 mod agreed_time;
 mod agreement;
+#[cfg(test)]
+pub(crate) mod arbitrary;
 mod care_contact;
 mod contract;
 mod discussed;

@@ -155,3 +155,17 @@ fn errors_name_the_fhir_element() {
     let err = from_fhir(&r, &profile).unwrap_err();
     assert_eq!(err.expression, "CareTeam.participant[0].role", "{err}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Any contract the types allow, not only the fixtures, maps to FHIR and back unchanged,
+    /// with either profile.
+    #[test]
+    fn generated_contracts_round_trip(contract in crate::domain::arbitrary::contract(), cosmic in proptest::prelude::any::<bool>()) {
+        let profile = if cosmic { Profile::built_in("cosmic").unwrap() } else { Profile::default_profile() };
+        let resources = to_fhir(&id(), &contract, &profile);
+        let back = from_fhir(&resources, &profile);
+        proptest::prop_assert_eq!(back, Ok(contract));
+    }
+}

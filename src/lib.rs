@@ -12,6 +12,7 @@
 //! - [`fhir`]: the mapping between a contract and FHIR R4 resources, driven by the
 //!   profiles in `mappings/`.
 //! - [`api`]: the HTTP routers (native JSON contract API, health) over the store.
+//! - [`swedish`]: the contract in Swedish words: dates, times (Europe/Stockholm), labels.
 //! - [`config`]: layered settings (defaults < `pkgw.toml` < `PKGW__*` environment).
 //! - [`demo`]: the fixture contracts shipped in the binary for `pkgw serve --demo`.
 //! - [`ndjson`]: streaming export and import of contracts with their histories.
@@ -27,3 +28,4 @@ pub mod domain;
 pub mod fhir;
 pub mod ndjson;
 pub mod store;
+pub mod swedish;

@@ -32,6 +32,7 @@ pub fn to_care_plan(
         "intent": "plan",
         "category": [concept(&profile.category)],
         "title": "Patientkontrakt",
+        "text": { "status": "generated", "div": super::narrative::care_plan_div(contract) },
         "subject": patient,
         "careTeam": [{ "reference": format!("CareTeam/{id}") }],
     });

@@ -10,6 +10,7 @@
 //! | fast vårdkontakt, fast läkarkontakt, channels | `CareTeam.participant` |
 //! | responsible unit, its phone and phone hours | `CareTeam.managingOrganization`, `CareTeam.telecom` |
 //! | agreed times | `Appointment` (`booked` when accepted by both) |
+//! | the essentials, in Swedish | `CarePlan.text` (generated XHTML narrative) |
 //!
 //! The mapping is pure (no I/O) and total in one direction: every contract maps, and
 //! mapping back gives the same contract. Resources are built and read as JSON here; every
@@ -22,6 +23,7 @@ mod care_plan;
 mod care_team;
 mod goal;
 mod json;
+pub mod narrative;
 pub mod profile;
 
 use serde_json::{Value, json};

@@ -169,3 +169,112 @@ proptest::proptest! {
         proptest::prop_assert_eq!(back, Ok(contract));
     }
 }
+
+/// A structural check of narrative XHTML: well-formed (every tag closed in order), only
+/// the elements the narrative uses and FHIR allows, attributes only on the root `div`,
+/// and only the five XML entities.
+fn check_xhtml(div: &str) -> Result<(), String> {
+    const ALLOWED: [&str; 7] = ["div", "h1", "h2", "p", "b", "ul", "li"];
+    let mut stack: Vec<&str> = Vec::new();
+    let mut rest = div;
+    let mut first = true;
+    while let Some(open) = rest.find(['<', '&']) {
+        let (text, tail) = rest.split_at(open);
+        if text.contains('>') {
+            return Err(format!("stray '>' in {text:?}"));
+        }
+        if let Some(entity) = tail.strip_prefix('&') {
+            let end = entity.find(';').ok_or("unterminated entity")?;
+            if !["amp", "lt", "gt", "quot", "#39"].contains(&&entity[..end]) {
+                return Err(format!("entity &{};", &entity[..end]));
+            }
+            rest = &entity[end + 1..];
+            continue;
+        }
+        let close = tail.find('>').ok_or("unterminated tag")?;
+        let tag = &tail[1..close];
+        rest = &tail[close + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            if stack.pop() != Some(name) {
+                return Err(format!("</{name}> closes the wrong element"));
+            }
+            if stack.is_empty() && !rest.is_empty() {
+                return Err("content after the root div".into());
+            }
+            continue;
+        }
+        let (name, attributes) = tag.split_once(' ').unwrap_or((tag, ""));
+        if !ALLOWED.contains(&name) {
+            return Err(format!("element <{name}> is not allowed"));
+        }
+        if first != (name == "div") || (!first && !attributes.is_empty()) {
+            return Err(format!("<{tag}>: only the root div carries attributes"));
+        }
+        if first && !attributes.contains(r#"xmlns="http://www.w3.org/1999/xhtml""#) {
+            return Err("the root div must declare the XHTML namespace".into());
+        }
+        first = false;
+        stack.push(name);
+    }
+    if stack.is_empty() && !first {
+        Ok(())
+    } else {
+        Err(format!("unclosed {stack:?}"))
+    }
+}
+
+#[test]
+fn the_xhtml_check_catches_what_it_should() {
+    let ok = r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>a &amp; b</p></div>"#;
+    assert_eq!(check_xhtml(ok), Ok(()));
+    for bad in [
+        r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>a</div>"#,
+        r#"<div xmlns="http://www.w3.org/1999/xhtml"><script>x</script></div>"#,
+        r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>a & b</p></div>"#,
+        r#"<div xmlns="http://www.w3.org/1999/xhtml"><p class="x">a</p></div>"#,
+        r#"<div><p>a</p></div>"#,
+    ] {
+        assert!(check_xhtml(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn every_fixture_has_a_well_formed_swedish_narrative() {
+    for (name, contract) in demo::contracts().unwrap() {
+        let plan = to_fhir(&id(), &contract, &Profile::default_profile()).care_plan;
+        assert_eq!(plan["text"]["status"], "generated");
+        let div = plan["text"]["div"].as_str().unwrap();
+        assert_eq!(check_xhtml(div), Ok(()), "{name}");
+        let unit = contract.responsible_unit.as_ref().unwrap();
+        assert!(
+            div.contains(&narrative::escape(&unit.name)) && div.contains(unit.phone.as_str()),
+            "{name}: unit first"
+        );
+        assert!(div.contains("telefontider"), "{name}: phone hours");
+        assert!(div.contains("Mitt nästa steg"), "{name}: next step");
+    }
+    let diabetes = to_fhir(
+        &id(),
+        &crate::demo::contracts()
+            .unwrap()
+            .into_iter()
+            .find(|(n, _)| *n == "ung-diabetes")
+            .unwrap()
+            .1,
+        &Profile::default_profile(),
+    );
+    assert!(
+        diabetes.care_plan["text"]["div"]
+            .as_str()
+            .unwrap()
+            .contains("Gäller inte: Inga andra planer i vården")
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn generated_narratives_are_well_formed(contract in crate::domain::arbitrary::contract()) {
+        let div = narrative::care_plan_div(&contract);
+        proptest::prop_assert_eq!(check_xhtml(&div), Ok(()), "{}", div);
+    }
+}

@@ -1,0 +1,233 @@
+//! The contract in Swedish words: dates and times in Swedish style and the Europe/Stockholm
+//! time zone, weekdays, phone hours, and the names of statuses, roles and channels. Used by
+//! every view a person reads (FHIR narrative, the printable page).
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+
+use crate::domain::{Channel, ContactRole, MeetingMode, PhoneHours, PlanKind, Status, Weekday};
+
+const MONTHS: [&str; 12] = [
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+
+/// Sweden's time zone (bundled, so it does not depend on the host's tz database).
+pub fn stockholm() -> TimeZone {
+    TimeZone::get("Europe/Stockholm").unwrap_or(TimeZone::UTC)
+}
+
+/// `8 december 2026`.
+pub fn date(d: Date) -> String {
+    let month = MONTHS
+        .get(usize::try_from(d.month() - 1).unwrap_or(0))
+        .copied()
+        .unwrap_or_default();
+    format!("{} {month} {}", d.day(), d.year())
+}
+
+/// `09.30`, as Språkrådet recommends.
+pub fn clock(t: Time) -> String {
+    format!("{:02}.{:02}", t.hour(), t.minute())
+}
+
+/// `torsdag 10 december 2026 kl. 09.30`, in Swedish local time.
+pub fn instant(t: Timestamp) -> String {
+    let z = t.to_zoned(stockholm());
+    format!(
+        "{} {} kl. {}",
+        weekday_long(z.weekday()),
+        date(z.date()),
+        clock(z.time())
+    )
+}
+
+/// `torsdag 10 december 2026 kl. 09.30–10.00` (the end's date only when it differs).
+pub fn span(start: Timestamp, end: Timestamp) -> String {
+    let (s, e) = (start.to_zoned(stockholm()), end.to_zoned(stockholm()));
+    if s.date() == e.date() {
+        format!("{}–{}", instant(start), clock(e.time()))
+    } else {
+        format!("{} – {}", instant(start), instant(end))
+    }
+}
+
+fn weekday_long(w: jiff::civil::Weekday) -> &'static str {
+    use jiff::civil::Weekday::*;
+    match w {
+        Monday => "måndag",
+        Tuesday => "tisdag",
+        Wednesday => "onsdag",
+        Thursday => "torsdag",
+        Friday => "fredag",
+        Saturday => "lördag",
+        Sunday => "söndag",
+    }
+}
+
+pub fn weekday_short(w: Weekday) -> &'static str {
+    match w {
+        Weekday::Mon => "mån",
+        Weekday::Tue => "tis",
+        Weekday::Wed => "ons",
+        Weekday::Thu => "tors",
+        Weekday::Fri => "fre",
+        Weekday::Sat => "lör",
+        Weekday::Sun => "sön",
+    }
+}
+
+/// `mån–fre 08.00–10.00`; runs of three or more days are written as a range.
+pub fn phone_hours(h: &PhoneHours) -> String {
+    let mut runs: Vec<(Weekday, Weekday)> = Vec::new();
+    for &d in h.days() {
+        let next_of_last = runs
+            .last()
+            .and_then(|&(_, last)| Weekday::ALL.iter().position(|&x| x == last))
+            .map(|i| i + 1);
+        match (runs.last_mut(), next_of_last) {
+            (Some(run), Some(i)) if Weekday::ALL.get(i) == Some(&d) => run.1 = d,
+            _ => runs.push((d, d)),
+        }
+    }
+    let days: Vec<String> = runs
+        .iter()
+        .flat_map(|&(a, b)| {
+            let (ia, ib) = (
+                Weekday::ALL.iter().position(|&x| x == a).unwrap_or(0),
+                Weekday::ALL.iter().position(|&x| x == b).unwrap_or(0),
+            );
+            if ib >= ia + 2 {
+                vec![format!("{}–{}", weekday_short(a), weekday_short(b))]
+            } else {
+                Weekday::ALL[ia..=ib]
+                    .iter()
+                    .map(|&d| weekday_short(d).to_owned())
+                    .collect()
+            }
+        })
+        .collect();
+    let days = if days.is_empty() {
+        "alla dagar".to_owned()
+    } else {
+        days.join(", ")
+    };
+    format!("{days} {}–{}", clock(h.opens()), clock(h.closes()))
+}
+
+pub fn all_phone_hours(hours: &[PhoneHours]) -> String {
+    hours.iter().map(phone_hours).collect::<Vec<_>>().join(", ")
+}
+
+pub fn status(s: Status) -> &'static str {
+    match s {
+        Status::Draft => "utkast",
+        Status::Active => "gällande",
+        Status::OnHold => "vilande",
+        Status::Completed => "avslutat",
+        Status::Revoked => "återkallat",
+    }
+}
+
+pub fn role(r: ContactRole) -> &'static str {
+    match r {
+        ContactRole::FastVardkontakt => "fast vårdkontakt",
+        ContactRole::FastLakarkontakt => "fast läkarkontakt",
+    }
+}
+
+pub fn meeting_mode(m: MeetingMode) -> &'static str {
+    match m {
+        MeetingMode::InPerson => "besök",
+        MeetingMode::Phone => "telefon",
+        MeetingMode::Video => "video",
+        MeetingMode::HomeVisit => "hembesök",
+    }
+}
+
+pub fn plan_kind(k: PlanKind) -> &'static str {
+    match k {
+        PlanKind::Sip => "SIP, samordnad individuell plan",
+        PlanKind::MinVardplan => "Min vårdplan",
+        PlanKind::Other => "Plan",
+    }
+}
+
+/// `telefon 08-123 456 10 (mån, ons, fre 08.30–09.30)`, `meddelande via 1177 …`.
+pub fn channel(c: &Channel) -> String {
+    match c {
+        Channel::Phone { number, hours } if hours.is_empty() => format!("telefon {number}"),
+        Channel::Phone { number, hours } => {
+            format!("telefon {number} ({})", all_phone_hours(hours))
+        }
+        Channel::Message { via } => format!("meddelande via {via}"),
+        Channel::Video { via } => format!("videosamtal via {via}"),
+        Channel::WebBooking { url } => format!("webbtidbok: {url}"),
+        Channel::EService {
+            name,
+            url: Some(url),
+        } => format!("e-tjänst: {name} ({url})"),
+        Channel::EService { name, url: None } => format!("e-tjänst: {name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::{date as d, time};
+
+    #[test]
+    fn dates_and_times_in_swedish_and_stockholm_time() {
+        assert_eq!(date(d(2026, 12, 8)), "8 december 2026");
+        // 08:30 UTC in December is 09.30 in Stockholm (CET); in June 10.30 (CEST).
+        assert_eq!(
+            instant("2026-12-10T08:30:00Z".parse().unwrap()),
+            "torsdag 10 december 2026 kl. 09.30"
+        );
+        assert_eq!(
+            instant("2026-06-10T08:30:00Z".parse().unwrap()),
+            "onsdag 10 juni 2026 kl. 10.30"
+        );
+        let (s, e) = (
+            "2026-12-10T08:30:00Z".parse().unwrap(),
+            "2026-12-10T09:00:00Z".parse().unwrap(),
+        );
+        assert_eq!(span(s, e), "torsdag 10 december 2026 kl. 09.30–10.00");
+    }
+
+    #[test]
+    fn phone_hours_read_naturally() {
+        let h = |days: &[Weekday]| {
+            PhoneHours::new(days.to_vec(), time(8, 0, 0, 0), time(10, 0, 0, 0)).unwrap()
+        };
+        assert_eq!(phone_hours(&h(&Weekday::WORKDAYS)), "mån–fre 08.00–10.00");
+        assert_eq!(
+            phone_hours(&h(&[Weekday::Mon, Weekday::Wed, Weekday::Fri])),
+            "mån, ons, fre 08.00–10.00"
+        );
+        assert_eq!(
+            phone_hours(&h(&[Weekday::Tue, Weekday::Wed])),
+            "tis, ons 08.00–10.00"
+        );
+        assert_eq!(
+            phone_hours(&h(&[
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Fri
+            ])),
+            "mån–ons, fre 08.00–10.00"
+        );
+    }
+}

@@ -202,3 +202,56 @@ async fn serve_demo_prints_working_examples_and_stops_on_sigterm() {
         .unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
 }
+
+#[test]
+fn validate_reports_problems_as_an_operation_outcome() {
+    let golden = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/fhir/hjartsvikt-primarvard.json"
+    );
+    let out = pkgw(&["validate", golden]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["issue"][0]["severity"], "information");
+    let out = pkgw(&["validate", "--profile", "cosmic", golden]);
+    assert!(
+        !out.status.success(),
+        "default codes are unknown to the cosmic profile"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut bundle: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
+    let activities = bundle["entry"][0]["resource"]["activity"]
+        .as_array_mut()
+        .unwrap();
+    activities.remove(0); // the next step
+    let file = dir.path().join("no-next-step.json");
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let out = pkgw(&["validate", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["issue"][0]["code"], "invariant");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Patientkontrakt.nextStep"
+    );
+
+    let plan = bundle["entry"][0]["resource"].clone();
+    let mut bad_plan = plan.clone();
+    bad_plan["status"] = "aktiv".into();
+    let ndjson = dir.path().join("plans.ndjson");
+    std::fs::write(&ndjson, format!("{plan}\n{bad_plan}\n")).unwrap();
+    let out = pkgw(&["validate", ndjson.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["issue"].as_array().unwrap().len(), 1);
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 2:"),
+        "{outcome}"
+    );
+    assert_eq!(outcome["issue"][0]["expression"][0], "CarePlan.status");
+}

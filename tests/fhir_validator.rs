@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pkgw::domain::ContractId;
-use pkgw::fhir::{Profile, to_fhir};
+use pkgw::domain::{ContractId, Version};
+use pkgw::fhir::{Profile, VersionProvenance, to_fhir, to_provenance};
 use serde_json::Value;
 
 fn root() -> &'static Path {

@@ -4,6 +4,7 @@ mod export;
 mod import;
 mod migrate;
 mod serve;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Export every contract with its history as NDJSON, one contract per line.
     Export(export::ExportArgs),
+    /// Check a FHIR resource, contract Bundle or NDJSON and print an OperationOutcome.
+    Validate(validate::ValidateArgs),
 }
 
 /// Where the data is; overrides the settings file and environment.
@@ -86,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Import(args) => import::run(args, settings).await,
         Command::Export(args) => export::run(args, settings).await,
+        Command::Validate(args) => validate::run(args),
     }
 }
 

@@ -11,6 +11,7 @@
 //! | responsible unit, its phone and phone hours | `CareTeam.managingOrganization`, `CareTeam.telecom` |
 //! | agreed times | `Appointment` (`booked` when accepted by both) |
 //! | the essentials, in Swedish | `CarePlan.text` (generated XHTML narrative) |
+//! | each version: who, when, why, from where | `Provenance` |
 //!
 //! The mapping is pure (no I/O) and total in one direction: every contract maps, and
 //! mapping back gives the same contract. Resources are built and read as JSON here; every
@@ -24,12 +25,16 @@ mod care_team;
 mod goal;
 mod json;
 pub mod narrative;
+pub mod outcome;
 pub mod profile;
+mod provenance;
+pub mod validate;
 
 use serde_json::{Value, json};
 
 pub use json::MappingError;
 pub use profile::{Code, Profile, ProfileError};
+pub use provenance::{VersionProvenance, from_provenance, provenance_id, to_provenance};
 
 use crate::domain::{Contract, ContractId};
 

@@ -278,3 +278,44 @@ proptest::proptest! {
         proptest::prop_assert_eq!(check_xhtml(&div), Ok(()), "{}", div);
     }
 }
+
+#[test]
+fn provenance_round_trips_and_fits_the_typed_model() {
+    for (version, author, reason) in [
+        (1, None, None),
+        (
+            3,
+            Some("Anna Berg"),
+            Some("Ny fast vårdkontakt efter utskrivning"),
+        ),
+    ] {
+        let p = VersionProvenance {
+            version: crate::domain::Version::try_from(version).unwrap(),
+            recorded: "2026-11-20T12:00:00.123456Z".parse().unwrap(),
+            source: "cosmic-sös".into(),
+            author: author.map(str::to_owned),
+            reason: reason.map(str::to_owned),
+        };
+        let v = to_provenance(&id(), &p);
+        assert_eq!(
+            v["target"][0]["reference"],
+            format!("CarePlan/{}/_history/{version}", id())
+        );
+        let typed = fhir_wire::parse_provenance(&v).unwrap();
+        assert_eq!(fhir_wire::write_provenance(&typed).unwrap(), v);
+        assert_eq!(from_provenance(&v), Ok(p));
+    }
+}
+
+#[test]
+fn operation_outcomes_name_the_element() {
+    let issue = outcome::Issue::from(&MappingError::new("CarePlan.status", "is missing"));
+    let oo = outcome::operation_outcome(&[issue]);
+    assert_eq!(oo["issue"][0]["expression"][0], "CarePlan.status");
+    assert_eq!(oo["issue"][0]["severity"], "error");
+    fhir_wire::parse_operation_outcome(&oo).unwrap();
+    assert_eq!(
+        outcome::operation_outcome(&[])["issue"][0]["severity"],
+        "information"
+    );
+}

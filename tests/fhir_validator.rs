@@ -66,9 +66,23 @@ fn every_mapped_fixture_is_valid_r4_with_every_profile() {
             ));
         }
     }
+    for version in [1, 2] {
+        let provenance = VersionProvenance {
+            version: Version::try_from(version).unwrap(),
+            recorded: "2026-11-20T12:00:00Z".parse().unwrap(),
+            source: "api".into(),
+            author: Some("Anna Berg".into()),
+            reason: Some("Ny tid överenskommen".into()),
+        };
+        let name = format!("provenance-{version}.json");
+        files.push(write(dir.path(), &name, &to_provenance(&id, &provenance)));
+    }
     let (ok, output) = validate(&files);
     assert!(ok, "{output}");
-    assert!(output.contains("0 problems"), "{output}");
+    assert!(
+        output.contains("checked 66 resources, 0 problems"),
+        "{output}"
+    );
 }
 
 #[test]

@@ -28,6 +28,7 @@ pub mod narrative;
 pub mod outcome;
 pub mod profile;
 mod provenance;
+pub mod residue;
 pub mod validate;
 
 use serde_json::{Value, json};

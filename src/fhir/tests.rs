@@ -319,3 +319,62 @@ fn operation_outcomes_name_the_element() {
         "information"
     );
 }
+
+#[test]
+fn content_the_contract_does_not_model_survives_the_next_version() {
+    let profile = Profile::default_profile();
+    let contract = demo::contracts().unwrap().remove(0).1;
+    let mut received = to_fhir(&id(), &contract, &profile);
+    let note = serde_json::json!([{ "text": "Patienten föredrar telefon på förmiddagen" }]);
+    let their_extension =
+        serde_json::json!({ "url": "urn:oid:1.2.752.78.9.1", "valueString": "COSMIC-journal-123" });
+    let their_category = serde_json::json!({ "coding": [{ "system": "http://snomed.info/sct", "code": "734163000", "display": "Care plan" }] });
+    received.care_plan["note"] = note.clone();
+    received.care_plan["encounter"] = serde_json::json!({ "reference": "Encounter/e1" });
+    received.care_plan["extension"]
+        .as_array_mut()
+        .unwrap()
+        .push(their_extension.clone());
+    received.care_plan["category"]
+        .as_array_mut()
+        .unwrap()
+        .push(their_category.clone());
+    received.appointments[0]["comment"] = "Ta med läkemedelslistan".into();
+    received.care_team["note"] = note.clone();
+
+    let back = from_fhir(&received, &profile).unwrap();
+    assert_eq!(
+        back, contract,
+        "foreign content does not change the contract"
+    );
+    let residue = residue::Residue::of(&received, &profile);
+
+    // The next version, written out with the residue, carries it all unchanged.
+    let mut next = back.clone();
+    next.agreement
+        .what_matters
+        .push("Att få träffa barnbarnen".into());
+    let mut out = to_fhir(&id(), &next, &profile);
+    residue.restore(&mut out);
+    assert_eq!(out.care_plan["note"], note);
+    assert_eq!(out.care_plan["encounter"]["reference"], "Encounter/e1");
+    assert!(
+        out.care_plan["extension"]
+            .as_array()
+            .unwrap()
+            .contains(&their_extension)
+    );
+    assert!(
+        out.care_plan["category"]
+            .as_array()
+            .unwrap()
+            .contains(&their_category)
+    );
+    assert_eq!(out.appointments[0]["comment"], "Ta med läkemedelslistan");
+    assert_eq!(out.care_team["note"], note);
+    // …and nothing of ours twice: the profile's own extensions and category appear once.
+    assert_eq!(out.care_plan["category"].as_array().unwrap().len(), 2);
+    assert_eq!(from_fhir(&out, &profile).unwrap(), next);
+    // Without foreign content there is no residue.
+    assert!(residue::Residue::of(&to_fhir(&id(), &contract, &profile), &profile).is_empty());
+}

@@ -1,0 +1,170 @@
+//! Lossless inbound: what an EHR sends that the contract does not model — elements the
+//! mapping never writes (`note`, `period`, `encounter`, …), extensions with URLs the
+//! profile does not use, codings beside ours in `category` — is kept as a [`Residue`]
+//! and merged back into the resources the next time the contract is written out.
+//!
+//! Scope: the top level of each resource (CarePlan, CareTeam, and each Goal and
+//! Appointment by its id). Content inside mapped elements (an activity, a participant)
+//! is the contract's own and is written from the contract.
+
+use serde_json::{Map, Value};
+
+use super::{ContractResources, Profile};
+
+/// Elements the mapping writes itself; everything else at the top level is foreign.
+const MAPPED: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "text",
+    "identifier",
+    "status",
+    "intent",
+    "title",
+    "subject",
+    "careTeam",
+    "author",
+    "goal",
+    "supportingInfo",
+    "activity",
+    "name",
+    "participant",
+    "managingOrganization",
+    "telecom",
+    "lifecycleStatus",
+    "description",
+    "expressedBy",
+    "appointmentType",
+    "start",
+    "end",
+    "basedOn",
+];
+
+/// The foreign content of one contract's resources, as partial resources.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Residue {
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub care_plan: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub care_team: Map<String, Value>,
+    /// By resource id.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub others: Map<String, Value>,
+}
+
+impl Residue {
+    pub fn is_empty(&self) -> bool {
+        self.care_plan.is_empty() && self.care_team.is_empty() && self.others.is_empty()
+    }
+
+    /// The foreign content of received resources.
+    pub fn of(received: &ContractResources, profile: &Profile) -> Residue {
+        let mut others = Map::new();
+        for r in received.goals.iter().chain(&received.appointments) {
+            let kept = foreign(r, profile);
+            if let (false, Some(id)) = (kept.is_empty(), r.get("id").and_then(Value::as_str)) {
+                others.insert(id.to_owned(), Value::Object(kept));
+            }
+        }
+        Residue {
+            care_plan: foreign(&received.care_plan, profile),
+            care_team: foreign(&received.care_team, profile),
+            others,
+        }
+    }
+
+    /// Puts the foreign content back into freshly mapped resources.
+    pub fn restore(&self, resources: &mut ContractResources) {
+        merge(&mut resources.care_plan, &self.care_plan);
+        merge(&mut resources.care_team, &self.care_team);
+        for r in resources
+            .goals
+            .iter_mut()
+            .chain(resources.appointments.iter_mut())
+        {
+            let kept = r
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| self.others.get(id))
+                .and_then(Value::as_object)
+                .cloned();
+            if let Some(kept) = kept {
+                merge(r, &kept);
+            }
+        }
+    }
+}
+
+fn our_urls(profile: &Profile) -> [&str; 8] {
+    let e = &profile.extensions;
+    [
+        &e.parts_discussed,
+        &e.initiated_by,
+        &e.where_to_turn,
+        &e.actor_detail,
+        &e.primary_contact,
+        &e.contact_channel,
+        &e.phone_hours,
+        &e.linked_plan,
+    ]
+}
+
+fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
+    let mut kept = Map::new();
+    let Some(object) = resource.as_object() else {
+        return kept;
+    };
+    let ours = our_urls(profile);
+    for (key, value) in object {
+        match key.as_str() {
+            "extension" | "modifierExtension" => {
+                let theirs: Vec<Value> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| {
+                        !e.get("url")
+                            .and_then(Value::as_str)
+                            .is_some_and(|u| ours.contains(&u))
+                    })
+                    .cloned()
+                    .collect();
+                if !theirs.is_empty() {
+                    kept.insert(key.clone(), Value::Array(theirs));
+                }
+            }
+            "category" => {
+                let theirs: Vec<Value> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| !super::json::has_coding(Some(c), &profile.category))
+                    .cloned()
+                    .collect();
+                if !theirs.is_empty() {
+                    kept.insert(key.clone(), Value::Array(theirs));
+                }
+            }
+            k if MAPPED.contains(&k) => {}
+            _ => {
+                kept.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    kept
+}
+
+fn merge(resource: &mut Value, kept: &Map<String, Value>) {
+    let Some(object) = resource.as_object_mut() else {
+        return;
+    };
+    for (key, value) in kept {
+        match (object.get_mut(key), value) {
+            (Some(Value::Array(ours)), Value::Array(theirs)) => ours.extend(theirs.iter().cloned()),
+            (Some(_), _) => {}
+            (None, _) => {
+                object.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}

@@ -49,13 +49,13 @@ pub fn to_care_plan(
         &profile.extensions.parts_discussed,
     ));
     put(&mut plan, "extension", Value::Array(extension));
+    let mut contributors = vec![patient_reference(&contract.patient, profile)];
     if let Some(unit) = &contract.responsible_unit {
-        put(
-            &mut plan,
-            "author",
-            super::care_team::unit_reference(unit, profile),
-        );
+        let unit = super::care_team::unit_reference(unit, profile);
+        put(&mut plan, "author", unit.clone());
+        contributors.push(unit);
     }
+    put(&mut plan, "contributor", Value::Array(contributors));
     if !goal_ids.is_empty() {
         put(
             &mut plan,
@@ -125,9 +125,10 @@ pub fn from_care_plan(plan: &Value, profile: &Profile) -> Result<Contract, Mappi
             .ok_or_else(|| MappingError::new(format!("{path}.detail"), "is missing"))?;
         if has_coding(detail.get("code"), &profile.activities.next_step) {
             next_step = Some(next_step_from(detail, &path, profile)?);
-        } else {
+        } else if is_commitment(detail, profile) {
             commitments.push(commitment_from(activity, detail, &path, profile)?);
         }
+        // Other activities are the sender's own; they are kept as residue, not mapped.
     }
     let linked_plans = array(plan, "supportingInfo")
         .iter()
@@ -246,6 +247,20 @@ fn commitment_activity(c: &Commitment, contract: &Contract, profile: &Profile) -
         );
     }
     json!({ "id": c.id, "detail": detail })
+}
+
+/// Whether an activity is one of the profile's commitment kinds (or the next step).
+pub(super) fn is_ours(activity: &Value, profile: &Profile) -> bool {
+    activity.get("detail").is_some_and(|d| {
+        is_commitment(d, profile) || has_coding(d.get("code"), &profile.activities.next_step)
+    })
+}
+
+fn is_commitment(detail: &Value, profile: &Profile) -> bool {
+    let a = &profile.activities;
+    [&a.staying_well, &a.getting_worse, &a.warning_sign]
+        .into_iter()
+        .any(|c| has_coding(detail.get("code"), c))
 }
 
 fn commitment_from(

@@ -1,6 +1,7 @@
 //! Lossless inbound: what an EHR sends that the contract does not model — elements the
 //! mapping never writes (`note`, `period`, `encounter`, …), extensions with URLs the
-//! profile does not use, codings beside ours in `category` — is kept as a [`Residue`]
+//! profile does not use, codings beside ours in `category`, activities with codes of
+//! their own — is kept as a [`Residue`]
 //! and merged back into the resources the next time the contract is written out.
 //!
 //! Scope: the top level of each resource (CarePlan, CareTeam, and each Goal and
@@ -26,7 +27,7 @@ const MAPPED: &[&str] = &[
     "author",
     "goal",
     "supportingInfo",
-    "activity",
+    "contributor",
     "name",
     "participant",
     "managingOrganization",
@@ -127,6 +128,18 @@ fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
                             .and_then(Value::as_str)
                             .is_some_and(|u| ours.contains(&u))
                     })
+                    .cloned()
+                    .collect();
+                if !theirs.is_empty() {
+                    kept.insert(key.clone(), Value::Array(theirs));
+                }
+            }
+            "activity" => {
+                let theirs: Vec<Value> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| !super::care_plan::is_ours(a, profile))
                     .cloned()
                     .collect();
                 if !theirs.is_empty() {

@@ -340,6 +340,11 @@ fn content_the_contract_does_not_model_survives_the_next_version() {
         .unwrap()
         .push(their_category.clone());
     received.appointments[0]["comment"] = "Ta med läkemedelslistan".into();
+    let their_activity = serde_json::json!({ "detail": { "code": { "text": "Fysioterapi" }, "status": "scheduled", "description": "Sjukgymnastik två gånger i veckan" } });
+    received.care_plan["activity"]
+        .as_array_mut()
+        .unwrap()
+        .push(their_activity.clone());
     received.care_team["note"] = note.clone();
 
     let back = from_fhir(&received, &profile).unwrap();
@@ -371,6 +376,10 @@ fn content_the_contract_does_not_model_survives_the_next_version() {
             .contains(&their_category)
     );
     assert_eq!(out.appointments[0]["comment"], "Ta med läkemedelslistan");
+    assert_eq!(
+        out.care_plan["activity"].as_array().unwrap().last(),
+        Some(&their_activity)
+    );
     assert_eq!(out.care_team["note"], note);
     // …and nothing of ours twice: the profile's own extensions and category appear once.
     assert_eq!(out.care_plan["category"].as_array().unwrap().len(), 2);

@@ -1,6 +1,12 @@
 //! The fixed care contacts and the responsible unit as a `CareTeam`: each fast
 //! vårdkontakt and fast läkarkontakt a participant (role, period, channels), the unit the
 //! managing organization, with its phone and phone hours as the team's telecom.
+//!
+//! Phone hours: R4's `ContactPoint` has no opening hours, so each set of hours is an
+//! extension (profile key `extensions.phone_hours`) on the `ContactPoint`, shaped like
+//! R4's `availableTime`: `daysOfWeek` codes, `availableStartTime` and `availableEndTime`.
+//! A contact's channels (phone with hours, message, video, web booking, e-service) are
+//! `contact_channel` extensions on the participant, which has no `telecom` of its own.
 
 use serde_json::{Value, json};
 

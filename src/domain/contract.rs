@@ -40,19 +40,6 @@ impl fmt::Display for ContractId {
     }
 }
 
-impl TryFrom<String> for ContractId {
-    type Error = IdentifierError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ContractId> for String {
-    fn from(value: ContractId) -> Self {
-        value.0
-    }
-}
-
 /// Who took the initiative to the contract: either staff or the person can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

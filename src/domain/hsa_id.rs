@@ -50,19 +50,6 @@ impl fmt::Display for HsaId {
     }
 }
 
-impl TryFrom<String> for HsaId {
-    type Error = IdentifierError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<HsaId> for String {
-    fn from(value: HsaId) -> Self {
-        value.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

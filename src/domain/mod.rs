@@ -51,3 +51,31 @@ pub use status::Status;
 pub use unit::ResponsibleUnit;
 pub use version::Version;
 pub use violation::{IdentifierError, Violation, Violations};
+
+/// Gives identifier types their text form for serde: `TryFrom<String>` through `parse`
+/// (so what deserializes is valid) and `From<T> for String` through `Display`.
+macro_rules! text_form {
+    ($($t:ty),* $(,)?) => {$(
+        impl TryFrom<String> for $t {
+            type Error = IdentifierError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(value: $t) -> Self {
+                value.to_string()
+            }
+        }
+    )*};
+}
+
+text_form!(
+    Personnummer,
+    Samordningsnummer,
+    HsaId,
+    PhoneNumber,
+    ContractId,
+    PersonId
+);

@@ -37,19 +37,6 @@ impl fmt::Display for PersonId {
     }
 }
 
-impl TryFrom<String> for PersonId {
-    type Error = IdentifierError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<PersonId> for String {
-    fn from(value: PersonId) -> Self {
-        value.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,19 +168,6 @@ impl fmt::Display for Personnummer {
     }
 }
 
-impl TryFrom<String> for Personnummer {
-    type Error = IdentifierError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Personnummer> for String {
-    fn from(value: Personnummer) -> Self {
-        value.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,19 +38,6 @@ impl fmt::Display for Samordningsnummer {
     }
 }
 
-impl TryFrom<String> for Samordningsnummer {
-    type Error = IdentifierError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Samordningsnummer> for String {
-    fn from(value: Samordningsnummer) -> Self {
-        value.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

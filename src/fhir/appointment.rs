@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::Profile;
 use super::actor::{patient_from, patient_reference};
 use super::care_plan::array;
-use super::json::{MappingError, concept, has_coding, identifier, parse_at, put, str_of};
+use super::json::{MappingError, concept, has_coding, identifier, parse_at, put, str_of, text_at};
 use crate::domain::{AgreedTime, AgreedTimeStatus, ContractId, MeetingMode, Patient};
 
 /// The Appointment's resource id: the contract's id and a stable hash of the time's id.
@@ -144,9 +144,7 @@ pub fn from_appointment(
             &format!("{path}.end"),
             str::parse::<jiff::Timestamp>,
         )?,
-        what: parse_at(a, "description", &format!("{path}.description"), |s| {
-            Ok::<_, String>(s.to_owned())
-        })?,
+        what: text_at(a, "description", &format!("{path}.description"))?,
         with,
         mode,
         location,

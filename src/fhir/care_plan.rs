@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::actor::{actor_from, actor_reference, patient_from, patient_reference};
 use super::json::{
     MappingError, complex, concept, ext, ext_str, extension, has_coding, identifier, opt_string,
-    parse_at, put, str_of,
+    parse_at, put, str_of, text_at,
 };
 use super::{Code, Profile};
 use crate::domain::{
@@ -56,24 +56,20 @@ pub fn to_care_plan(
         contributors.push(unit);
     }
     put(&mut plan, "contributor", Value::Array(contributors));
-    if !goal_ids.is_empty() {
-        put(
-            &mut plan,
-            "goal",
-            goal_ids
-                .iter()
-                .map(|g| json!({ "reference": format!("Goal/{g}") }))
-                .collect(),
-        );
-    }
+    put(
+        &mut plan,
+        "goal",
+        goal_ids
+            .iter()
+            .map(|g| json!({ "reference": format!("Goal/{g}") }))
+            .collect(),
+    );
     let plans: Vec<Value> = contract
         .linked_plans
         .iter()
         .map(|p| linked_plan_reference(p, profile))
         .collect();
-    if !plans.is_empty() {
-        put(&mut plan, "supportingInfo", Value::Array(plans));
-    }
+    put(&mut plan, "supportingInfo", Value::Array(plans));
     let mut activities: Vec<Value> = Vec::new();
     if let Some(step) = &contract.next_step {
         activities.push(next_step_activity(step, contract, profile));
@@ -85,9 +81,7 @@ pub fn to_care_plan(
             .iter()
             .map(|c| commitment_activity(c, contract, profile)),
     );
-    if !activities.is_empty() {
-        put(&mut plan, "activity", Value::Array(activities));
-    }
+    put(&mut plan, "activity", Value::Array(activities));
     plan
 }
 
@@ -183,12 +177,7 @@ fn next_step_activity(step: &NextStep, contract: &Contract, profile: &Profile) -
 }
 
 fn next_step_from(detail: &Value, path: &str, profile: &Profile) -> Result<NextStep, MappingError> {
-    let description = parse_at(
-        detail,
-        "description",
-        &format!("{path}.detail.description"),
-        |s| Ok::<_, String>(s.to_owned()),
-    )?;
+    let description = text_at(detail, "description", &format!("{path}.detail.description"))?;
     let due = match detail.get("scheduledPeriod").and_then(|p| str_of(p, "end")) {
         Some(end) => Some(end.get(..10).unwrap_or(end).parse().map_err(|e| {
             MappingError::new(
@@ -298,12 +287,7 @@ fn commitment_from(
             .map(str::to_owned)
             .unwrap_or_else(|| path.to_owned()),
         who: actor_from(who, &format!("{path}.detail.performer[0]"), profile)?,
-        what: parse_at(
-            detail,
-            "description",
-            &format!("{path}.detail.description"),
-            |s| Ok::<_, String>(s.to_owned()),
-        )?,
+        what: text_at(detail, "description", &format!("{path}.detail.description"))?,
         when: str_of(detail, "scheduledString").map(str::to_owned),
         situation,
         where_to_turn: ext_str(detail, &profile.extensions.where_to_turn, "valueString")
@@ -426,9 +410,7 @@ fn linked_plan_from(r: &Value, path: &str, profile: &Profile) -> Result<LinkedPl
     Ok(LinkedPlan {
         id,
         kind,
-        title: parse_at(r, "display", &format!("{path}.display"), |s| {
-            Ok::<_, String>(s.to_owned())
-        })?,
+        title: text_at(r, "display", &format!("{path}.display"))?,
         coordinator,
         reference: str_of(r, "reference").map(str::to_owned),
     })

@@ -15,7 +15,7 @@ use super::actor::patient_reference;
 use super::care_plan::array;
 use super::json::{
     MappingError, complex, concept, ext, ext_str, extension, extensions, has_coding, identifier,
-    opt_string, parse_at, put, str_of,
+    opt_string, parse_at, put, str_of, text_at,
 };
 use crate::domain::{
     CareContact, Channel, ContactRole, Contract, ContractId, HsaId, Period, PhoneHours,
@@ -48,9 +48,7 @@ pub fn to_care_team(id: &ContractId, contract: &Contract, profile: &Profile) -> 
         .iter()
         .map(|c| participant(c, profile))
         .collect();
-    if !participants.is_empty() {
-        put(&mut team, "participant", Value::Array(participants));
-    }
+    put(&mut team, "participant", Value::Array(participants));
     if let Some(unit) = &contract.responsible_unit {
         put(
             &mut team,
@@ -109,9 +107,7 @@ pub fn from_care_team(
                 })?;
             Some(ResponsibleUnit {
                 hsa_id,
-                name: parse_at(org, "display", &format!("{path}.display"), |s| {
-                    Ok::<_, String>(s.to_owned())
-                })?,
+                name: text_at(org, "display", &format!("{path}.display"))?,
                 phone: parse_at(phone, "value", "CareTeam.telecom.value", PhoneNumber::parse)?,
                 phone_hours: hours_from(phone, "CareTeam.telecom.extension", profile)?,
             })
@@ -219,9 +215,7 @@ fn contact_from(p: &Value, path: &str, profile: &Profile) -> Result<CareContact,
             .and_then(|e| e.get("valueBoolean"))
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        name: parse_at(member, "display", &format!("{path}.member.display"), |s| {
-            Ok::<_, String>(s.to_owned())
-        })?,
+        name: text_at(member, "display", &format!("{path}.member.display"))?,
         title: extension(member, &profile.extensions.actor_detail)
             .and_then(|d| ext_str(d, "title", "valueString"))
             .map(str::to_owned),

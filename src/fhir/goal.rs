@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::Profile;
 use super::actor::patient_reference;
-use super::json::{MappingError, parse_at};
+use super::json::{MappingError, text_at};
 use crate::domain::{ContractId, Patient};
 
 pub fn goal_id(contract: &ContractId, index: usize) -> String {
@@ -27,10 +27,5 @@ pub fn from_goal(goal: &Value, path: &str) -> Result<String, MappingError> {
     let description = goal
         .get("description")
         .ok_or_else(|| MappingError::new(format!("{path}.description"), "is missing"))?;
-    parse_at(
-        description,
-        "text",
-        &format!("{path}.description.text"),
-        |s| Ok::<_, String>(s.to_owned()),
-    )
+    text_at(description, "text", &format!("{path}.description.text"))
 }

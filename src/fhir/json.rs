@@ -88,11 +88,20 @@ pub fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-/// Sets `key` on an object when `value` is not null.
+/// Sets `key` on an object unless `value` is null or an empty array (FHIR has no empty
+/// arrays).
 pub fn put(object: &mut Value, key: &str, value: Value) {
-    if let (false, Some(m)) = (value.is_null(), object.as_object_mut()) {
+    let empty = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
+    if let (false, Some(m)) = (empty, object.as_object_mut()) {
         m.insert(key.to_owned(), value);
     }
+}
+
+/// A required string field.
+pub fn text_at(v: &Value, key: &str, expression: &str) -> Result<String, MappingError> {
+    str_of(v, key)
+        .map(str::to_owned)
+        .ok_or_else(|| MappingError::new(expression, "is missing"))
 }
 
 /// Parses a JSON string field into `T`, naming the element when it fails.

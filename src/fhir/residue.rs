@@ -117,54 +117,40 @@ fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
     };
     let ours = our_urls(profile);
     for (key, value) in object {
-        match key.as_str() {
-            "extension" | "modifierExtension" => {
-                let theirs: Vec<Value> = value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|e| {
-                        !e.get("url")
-                            .and_then(Value::as_str)
-                            .is_some_and(|u| ours.contains(&u))
-                    })
-                    .cloned()
-                    .collect();
-                if !theirs.is_empty() {
-                    kept.insert(key.clone(), Value::Array(theirs));
-                }
-            }
-            "activity" => {
-                let theirs: Vec<Value> = value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|a| !super::care_plan::is_ours(a, profile))
-                    .cloned()
-                    .collect();
-                if !theirs.is_empty() {
-                    kept.insert(key.clone(), Value::Array(theirs));
-                }
-            }
-            "category" => {
-                let theirs: Vec<Value> = value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|c| !super::json::has_coding(Some(c), &profile.category))
-                    .cloned()
-                    .collect();
-                if !theirs.is_empty() {
-                    kept.insert(key.clone(), Value::Array(theirs));
-                }
-            }
-            k if MAPPED.contains(&k) => {}
-            _ => {
-                kept.insert(key.clone(), value.clone());
-            }
+        let theirs = match key.as_str() {
+            "extension" | "modifierExtension" => items_not(value, |e| {
+                e.get("url")
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| ours.contains(&u))
+            }),
+            "activity" => items_not(value, |a| super::care_plan::is_ours(a, profile)),
+            "category" => items_not(value, |c| {
+                super::json::has_coding(Some(c), &profile.category)
+            }),
+            k if MAPPED.contains(&k) => Value::Null,
+            _ => value.clone(),
+        };
+        if !theirs.is_null() {
+            kept.insert(key.clone(), theirs);
         }
     }
     kept
+}
+
+/// The items of an array that are not `ours`; null when none are left.
+fn items_not(array: &Value, ours: impl Fn(&Value) -> bool) -> Value {
+    let theirs: Vec<Value> = array
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| !ours(v))
+        .cloned()
+        .collect();
+    if theirs.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(theirs)
+    }
 }
 
 fn merge(resource: &mut Value, kept: &Map<String, Value>) {

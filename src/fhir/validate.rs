@@ -9,17 +9,27 @@ use super::{ContractResources, MappingError, Profile, from_fhir};
 
 /// Every problem found in one JSON document (a resource or a Bundle).
 pub fn validate_document(doc: &Value, profile: &Profile) -> Vec<Issue> {
-    let issue = |e: &MappingError| vec![Issue::from(e)];
-    let wire = |kind: &str, e: fhir_wire::WireError| {
-        vec![Issue::from(&MappingError::new(
-            format!("{kind}.{}", e.path()),
-            e,
-        ))]
+    use super::{appointment, care_plan, care_team, goal};
+    let kind = fhir_wire::resource_type(doc);
+    // Typed R4 model first; then the mapping, which reads what the contract needs.
+    let checked = |typed: Result<(), fhir_wire::WireError>,
+                   mapped: &dyn Fn() -> Result<(), MappingError>| {
+        let found = match typed {
+            Err(e) => Err(MappingError::new(
+                format!("{}.{}", kind.unwrap_or_default(), e.path()),
+                e,
+            )),
+            Ok(()) => mapped(),
+        };
+        found
+            .err()
+            .map(|e| vec![Issue::from(&e)])
+            .unwrap_or_default()
     };
-    match fhir_wire::resource_type(doc) {
+    match kind {
         Some("Bundle") => {
             match ContractResources::from_bundle(doc).and_then(|r| from_fhir(&r, profile)) {
-                Err(e) => issue(&e),
+                Err(e) => vec![Issue::from(&e)],
                 Ok(contract) => contract
                     .validate()
                     .err()
@@ -27,41 +37,21 @@ pub fn validate_document(doc: &Value, profile: &Profile) -> Vec<Issue> {
                     .unwrap_or_default(),
             }
         }
-        Some("CarePlan") => match fhir_wire::parse_care_plan(doc) {
-            Err(e) => wire("CarePlan", e),
-            Ok(_) => super::care_plan::from_care_plan(doc, profile)
-                .err()
-                .map(|e| issue(&e))
-                .unwrap_or_default(),
-        },
-        Some("CareTeam") => match fhir_wire::parse_care_team(doc) {
-            Err(e) => wire("CareTeam", e),
-            Ok(_) => super::care_team::from_care_team(doc, profile)
-                .err()
-                .map(|e| issue(&e))
-                .unwrap_or_default(),
-        },
-        Some("Appointment") => match fhir_wire::parse_appointment(doc) {
-            Err(e) => wire("Appointment", e),
-            Ok(_) => super::appointment::from_appointment(doc, "Appointment", profile)
-                .err()
-                .map(|e| issue(&e))
-                .unwrap_or_default(),
-        },
-        Some("Goal") => match fhir_wire::parse_goal(doc) {
-            Err(e) => wire("Goal", e),
-            Ok(_) => super::goal::from_goal(doc, "Goal")
-                .err()
-                .map(|e| issue(&e))
-                .unwrap_or_default(),
-        },
-        Some("Provenance") => match fhir_wire::parse_provenance(doc) {
-            Err(e) => wire("Provenance", e),
-            Ok(_) => super::from_provenance(doc)
-                .err()
-                .map(|e| issue(&e))
-                .unwrap_or_default(),
-        },
+        Some("CarePlan") => checked(fhir_wire::parse_care_plan(doc).map(drop), &|| {
+            care_plan::from_care_plan(doc, profile).map(drop)
+        }),
+        Some("CareTeam") => checked(fhir_wire::parse_care_team(doc).map(drop), &|| {
+            care_team::from_care_team(doc, profile).map(drop)
+        }),
+        Some("Appointment") => checked(fhir_wire::parse_appointment(doc).map(drop), &|| {
+            appointment::from_appointment(doc, "Appointment", profile).map(drop)
+        }),
+        Some("Goal") => checked(fhir_wire::parse_goal(doc).map(drop), &|| {
+            goal::from_goal(doc, "Goal").map(drop)
+        }),
+        Some("Provenance") => checked(fhir_wire::parse_provenance(doc).map(drop), &|| {
+            super::from_provenance(doc).map(drop)
+        }),
         Some(other) => vec![Issue::error(
             "not-supported",
             format!("{other} is not a resource pkgw maps"),

@@ -37,6 +37,17 @@ REQUIRED = {
                             "entered-in-error", "rejected"},
     },
     "Provenance": {},
+    "CapabilityStatement": {
+        "status": {"draft", "active", "retired", "unknown"},
+        "kind": {"instance", "capability", "requirements"},
+        "fhirVersion": {"4.0.1"},
+        "rest.mode": {"client", "server"},
+        "rest.resource.interaction.code": {"read", "vread", "update", "patch", "delete", "history-instance",
+                                           "history-type", "create", "search-type"},
+        "rest.resource.versioning": {"no-version", "versioned", "versioned-update"},
+        "rest.resource.searchParam.type": {"number", "date", "string", "token", "reference", "composite",
+                                           "quantity", "uri", "special"},
+    },
 }
 
 

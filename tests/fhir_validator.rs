@@ -102,3 +102,19 @@ fn the_validator_catches_codes_outside_required_value_sets() {
         "{output}"
     );
 }
+
+#[test]
+fn the_capability_statement_is_valid_r4() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [write(
+        dir.path(),
+        "metadata.json",
+        &pkgw::api::fhir::capability_statement(),
+    )];
+    let (ok, output) = validate(&files);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("checked 1 resources, 0 problems"),
+        "{output}"
+    );
+}

@@ -1,5 +1,5 @@
-//! The HTTP face of the gateway: the native JSON contract API (`/api/contracts`) and
-//! health checks (`/health`, `/ready`). The FHIR REST API will sit beside them.
+//! The HTTP face of the gateway: the FHIR R4 API (`/fhir`), the native JSON contract API
+//! (`/api/contracts`) and health checks (`/health`, `/ready`).
 //!
 //! Handlers translate HTTP to store calls and store results to HTTP; they hold no rules
 //! of their own (those are in `domain`) and write nothing except through the store.
@@ -8,10 +8,12 @@
 
 mod contracts;
 mod error;
+pub mod fhir;
 mod health;
 mod json;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,12 +24,25 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::{ApiError, Issue};
 
+use crate::fhir::Profile;
 use crate::store::Store;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The mapping profile the FHIR API writes with.
+    pub profile: Arc<Profile>,
+}
+
+impl AppState {
+    /// State over `store` with the gateway's own mapping profile.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            profile: Arc::new(Profile::default_profile()),
+        }
+    }
 }
 
 /// Limits applied to every request.
@@ -51,6 +66,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(contracts::routes())
+        .nest("/fhir", fhir::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits.body_bytes))

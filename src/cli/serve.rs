@@ -50,9 +50,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     };
     api::serve(
         listener,
-        AppState {
-            store: store.clone(),
-        },
+        AppState::new(store.clone()),
         limits,
         shutdown_signal(),
     )

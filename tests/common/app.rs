@@ -42,9 +42,7 @@ pub async fn spawn_app_with(db: &TestDb, limits: Limits) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState {
-        store: store.clone(),
-    };
+    let state = AppState::new(store.clone());
     tokio::spawn(async move {
         let _ = api::serve(listener, state, limits, async move {
             let _ = stopped.await;

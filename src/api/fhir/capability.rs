@@ -1,0 +1,129 @@
+//! `GET /fhir/metadata`: the CapabilityStatement, built from the same table the router
+//! serves ([`RESOURCES`]), so it cannot claim what the server does not do.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::error::FhirError;
+use super::locate::Kind;
+use super::respond::{Format, fhir_json};
+use crate::api::AppState;
+
+/// When this statement of capabilities was last changed.
+const PUBLISHED: &str = "2026-11-23";
+
+/// A search parameter: name, FHIR type, and what it finds.
+pub type SearchParam = (&'static str, &'static str, &'static str);
+
+/// Search parameters every served type takes.
+pub const COMMON_SEARCH: &[SearchParam] = &[
+    ("_id", "token", "The resource id"),
+    (
+        "patient",
+        "reference",
+        "The person, by personnummer or samordningsnummer: `system|value`, the bare number, or `Patient?identifier=`-style chaining as `patient.identifier=system|value`",
+    ),
+];
+
+/// The types served, their interactions and their own search parameters.
+pub const RESOURCES: &[(Kind, &[&str], &[SearchParam])] = &[
+    (
+        Kind::CarePlan,
+        &["read", "vread", "history-instance", "search-type"],
+        &[
+            ("identifier", "token", "The contract's business identifier"),
+            (
+                "status",
+                "token",
+                "draft | active | on-hold | completed | revoked",
+            ),
+        ],
+    ),
+    (
+        Kind::CareTeam,
+        &["read", "vread", "history-instance", "search-type"],
+        &[(
+            "status",
+            "token",
+            "proposed | active | suspended | inactive",
+        )],
+    ),
+    (
+        Kind::Goal,
+        &["read", "vread", "history-instance", "search-type"],
+        &[],
+    ),
+    (
+        Kind::Appointment,
+        &["read", "vread", "history-instance", "search-type"],
+        &[(
+            "status",
+            "token",
+            "proposed | booked | cancelled | fulfilled",
+        )],
+    ),
+    (Kind::Provenance, &["read", "search-type"], &[]),
+];
+
+/// The entry of [`RESOURCES`] for a kind.
+pub fn served(kind: Kind) -> (&'static [&'static str], &'static [SearchParam]) {
+    RESOURCES
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map_or((&[], &[]), |(_, i, s)| (*i, *s))
+}
+
+pub fn capability_statement() -> Value {
+    let resources: Vec<Value> = RESOURCES
+        .iter()
+        .map(|(kind, interactions, params)| {
+            let search: Vec<Value> = COMMON_SEARCH
+                .iter()
+                .chain(params.iter())
+                .map(|(name, kind, doc)| json!({ "name": name, "type": kind, "documentation": doc }))
+                .collect();
+            let mut r = json!({
+                "type": kind.name(),
+                "interaction": interactions.iter().map(|i| json!({ "code": i })).collect::<Vec<_>>(),
+                "versioning": "versioned",
+                "readHistory": interactions.contains(&"vread"),
+                "searchParam": search,
+            });
+            if *kind == Kind::CarePlan {
+                r["operation"] = json!([{
+                    "name": "coordinated-plan",
+                    "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-coordinated-plan",
+                    "documentation": "The person's whole coordinated plan in one Bundle: `GET /fhir/CarePlan/$coordinated-plan?patient=…`"
+                }]);
+            }
+            r
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": PUBLISHED,
+        "publisher": "pkgw",
+        "kind": "instance",
+        "software": { "name": "pkgw", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": { "description": "Patientkontrakt gateway" },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{ "mode": "server", "resource": resources }],
+    })
+}
+
+pub async fn metadata(
+    State(_): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, FhirError> {
+    let format = Format::negotiate(&headers, &params)?;
+    Ok(fhir_json(
+        StatusCode::OK,
+        &capability_statement(),
+        format.pretty,
+    ))
+}

@@ -1,0 +1,254 @@
+//! `search-type`: `GET /fhir/{type}?…`, answered with a `searchset` Bundle. Searches must
+//! name the person (`patient`), a resource (`_id`) or a contract (`identifier`): there is
+//! no listing of everyone's data. Unknown parameters are reported in the Bundle (lenient,
+//! the default) or refused with 400 under `Prefer: handling=strict`.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::capability::{COMMON_SEARCH, served};
+use super::error::FhirError;
+use super::locate::{Kind, provenance_of, resources_of};
+use super::respond::{Format, base_url, fhir_json};
+use crate::api::AppState;
+use crate::domain::{ContractId, PersonId};
+use crate::fhir::outcome::{Issue, operation_outcome};
+use crate::fhir::{ContractResources, Profile};
+use crate::store::{Record, Store};
+
+/// Parameters that shape the result rather than select it.
+const CONTROL: &[&str] = &["_count", "_offset", "_summary", "_format", "_pretty"];
+
+/// Spellings that all mean "the person".
+const PATIENT: &[&str] = &[
+    "patient",
+    "subject",
+    "patient.identifier",
+    "subject.identifier",
+    "patient:identifier",
+    "subject:identifier",
+];
+
+/// A person from a search value: `system|number`, the bare number, or `Patient/number`.
+pub fn person(value: &str, name: &str, profile: &Profile) -> Result<PersonId, FhirError> {
+    let ids = &profile.identifiers;
+    let number = match value.split_once('|') {
+        Some((system, number)) => {
+            let known = system.is_empty()
+                || [&ids.personnummer, &ids.samordningsnummer]
+                    .into_iter()
+                    .chain(&ids.personnummer_aliases)
+                    .chain(&ids.samordningsnummer_aliases)
+                    .any(|s| s == system);
+            if !known {
+                return Err(FhirError::bad_param(
+                    name,
+                    format!("'{system}' is not a personnummer or samordningsnummer system"),
+                ));
+            }
+            number
+        }
+        None => value.strip_prefix("Patient/").unwrap_or(value),
+    };
+    PersonId::parse(number).map_err(|e| FhirError::bad_param(name, format!("{number}: {e}")))
+}
+
+/// The contracts a search selects, current versions.
+async fn contracts(
+    store: &Store,
+    params: &[(String, String)],
+    profile: &Profile,
+    kind: Kind,
+) -> Result<Vec<Record>, FhirError> {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some((name, value)) = params.iter().find(|(k, _)| PATIENT.contains(&k.as_str())) {
+        return Ok(store
+            .find_by_patient(&person(value, name, profile)?)
+            .await?);
+    }
+    let by_id = match (get("_id"), get("identifier")) {
+        (Some(id), _) => kind.locate(id).map(|(c, _)| c),
+        (None, Some(identifier)) => {
+            let value = identifier
+                .split_once('|')
+                .map_or(identifier, |(system, v)| {
+                    if system.is_empty() || system == profile.identifiers.contract {
+                        v
+                    } else {
+                        ""
+                    }
+                });
+            ContractId::parse(value).ok()
+        }
+        (None, None) => {
+            return Err(FhirError::bad_param(
+                "patient",
+                "a search must name the person (patient), a resource (_id) or a contract (identifier)",
+            ));
+        }
+    };
+    let Some(id) = by_id else {
+        return Ok(Vec::new());
+    };
+    match store.get(&id).await {
+        Ok(record) => Ok(vec![record]),
+        Err(crate::store::StoreError::NotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The resources of `kind` in a record, as the search sees them.
+async fn of_kind(
+    store: &Store,
+    record: &Record,
+    kind: Kind,
+    profile: &Profile,
+) -> Result<Vec<Value>, FhirError> {
+    if kind == Kind::Provenance {
+        let history = store.history(&record.id).await?;
+        return Ok(history
+            .versions
+            .into_iter()
+            .map(|revision| {
+                provenance_of(&Record {
+                    id: record.id.clone(),
+                    revision,
+                })
+            })
+            .collect());
+    }
+    let ContractResources {
+        care_plan,
+        care_team,
+        goals,
+        appointments,
+    } = resources_of(record, profile);
+    Ok(match kind {
+        Kind::CarePlan => vec![care_plan],
+        Kind::CareTeam => vec![care_team],
+        Kind::Goal => goals,
+        Kind::Appointment => appointments,
+        Kind::Provenance => Vec::new(),
+    })
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    axum::extract::Path(kind): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, FhirError> {
+    let format = Format::negotiate(&headers, &params)?;
+    let kind = Kind::parse(&kind)?;
+    let (_, own) = served(kind);
+    let known = |name: &str| {
+        CONTROL.contains(&name)
+            || PATIENT.contains(&name)
+            || COMMON_SEARCH.iter().chain(own).any(|(n, _, _)| *n == name)
+    };
+    let unknown: Vec<&str> = params
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !known(k))
+        .collect();
+    let strict = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.contains("handling=strict"));
+    if strict && !unknown.is_empty() {
+        return Err(FhirError::bad_param(
+            unknown[0],
+            format!(
+                "unknown search parameter {} for {}",
+                unknown[0],
+                kind.name()
+            ),
+        ));
+    }
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let count: usize = match get("_count") {
+        Some(n) => n
+            .parse()
+            .map_err(|_| FhirError::bad_param("_count", "must be a whole number"))?,
+        None => 50,
+    };
+    let offset: usize = match get("_offset") {
+        Some(n) => n
+            .parse()
+            .map_err(|_| FhirError::bad_param("_offset", "must be a whole number"))?,
+        None => 0,
+    };
+    let mut found = Vec::new();
+    for record in contracts(&state.store, &params, &state.profile, kind).await? {
+        for resource in of_kind(&state.store, &record, kind, &state.profile).await? {
+            let id_ok = get("_id").is_none_or(|id| resource["id"] == id);
+            let status_ok =
+                get("status").is_none_or(|s| s.split(',').any(|s| resource["status"] == s));
+            if id_ok && status_ok {
+                found.push(resource);
+            }
+        }
+    }
+    let base = base_url(&headers);
+    let total = found.len();
+    let link = |relation: &str, at: usize| {
+        let query: Vec<String> = params
+            .iter()
+            .filter(|(k, _)| k != "_offset")
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(
+                [format!("_offset={at}"), format!("_count={count}")]
+                    .into_iter()
+                    .filter(|_| relation != "self" || at > 0),
+            )
+            .collect();
+        json!({ "relation": relation, "url": format!("{base}/{}?{}", kind.name(), query.join("&")) })
+    };
+    let mut links = vec![link("self", offset)];
+    if offset + count < total {
+        links.push(link("next", offset + count));
+    }
+    if offset > 0 {
+        links.push(link("previous", offset.saturating_sub(count)));
+    }
+    let mut bundle =
+        json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "link": links });
+    if get("_summary") != Some("count") {
+        let mut entries: Vec<Value> = found
+            .into_iter()
+            .skip(offset)
+            .take(count)
+            .map(|r| {
+                let url = format!(
+                    "{base}/{}/{}",
+                    kind.name(),
+                    r["id"].as_str().unwrap_or_default()
+                );
+                json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })
+            })
+            .collect();
+        if !unknown.is_empty() {
+            let warning = Issue {
+                severity: "warning",
+                code: "not-supported",
+                diagnostics: format!("ignored unknown search parameters: {}", unknown.join(", ")),
+                expression: None,
+            };
+            entries.push(json!({ "resource": operation_outcome(&[warning]), "search": { "mode": "outcome" } }));
+        }
+        bundle["entry"] = Value::Array(entries);
+    }
+    Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+}

@@ -1,0 +1,356 @@
+//! The FHIR read API over real sockets, on SQLite and PostgreSQL: metadata, read, vread,
+//! history, search and `$coordinated-plan`, with OperationOutcomes for every error.
+
+// Tests panic on what they did not expect; helpers outside #[test] functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::app::{TestApp, spawn_app};
+use common::{TestDb, fixture};
+use pkgw::domain::{ContractId, Version};
+use pkgw::store::Change;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const PNR: &str = "http://electronichealth.se/identifier/personnummer";
+
+async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    let status = response.status();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/fhir+json"),
+        "{path}: {:?}",
+        response.headers()["content-type"]
+    );
+    (status, response.json().await.unwrap())
+}
+
+/// Stores the heart-failure contract and a second version of it.
+async fn two_versions(app: &TestApp) -> ContractId {
+    let store = &app.store;
+    let record = store
+        .create(
+            fixture("hjartsvikt-primarvard"),
+            Change::from_source("cosmic"),
+        )
+        .await
+        .unwrap();
+    let mut next = record.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att få träffa barnbarnen".into());
+    let change = Change {
+        source: "api".into(),
+        author: Some("Anna Berg".into()),
+        reason: Some("Nytt mål".into()),
+    };
+    store
+        .update(&record.id, Version::FIRST, next, change)
+        .await
+        .unwrap();
+    record.id
+}
+
+fn types(bundle: &Value) -> Vec<&str> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect()
+}
+
+async fn metadata_describes_what_is_served(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let (status, cs) = get(&app, "/fhir/metadata").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (cs["resourceType"].as_str(), cs["fhirVersion"].as_str()),
+        (Some("CapabilityStatement"), Some("4.0.1"))
+    );
+    let served: Vec<&str> = cs["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        served,
+        ["CarePlan", "CareTeam", "Goal", "Appointment", "Provenance"]
+    );
+}
+
+async fn read_vread_and_history(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let id = two_versions(&app).await;
+    let response = app
+        .client
+        .get(app.url(&format!("/fhir/CarePlan/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["etag"], "W/\"2\"");
+    let plan: Value = response.json().await.unwrap();
+    assert_eq!(plan["meta"]["versionId"], "2");
+    assert_eq!(plan["goal"].as_array().unwrap().len(), 3);
+
+    let (status, v1) = get(&app, &format!("/fhir/CarePlan/{id}/_history/1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v1["meta"]["versionId"], "1");
+    assert_eq!(
+        v1["goal"].as_array().unwrap().len(),
+        2,
+        "vread returns the old version exactly"
+    );
+    let (_, v1_again) = get(&app, &format!("/fhir/CarePlan/{id}/_history/1")).await;
+    assert_eq!(v1, v1_again);
+
+    let (status, history) = get(&app, &format!("/fhir/CarePlan/{id}/_history")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (history["type"].as_str(), history["total"].as_u64()),
+        (Some("history"), Some(2))
+    );
+    let versions: Vec<&str> = history["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["2", "1"], "newest first");
+    assert_eq!(history["entry"][1]["request"]["method"], "POST");
+
+    let goal_id = plan["goal"][2]["reference"].as_str().unwrap().to_owned();
+    let (status, goal) = get(&app, &format!("/fhir/{goal_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(goal["description"]["text"], "Att få träffa barnbarnen");
+    let (status, _) = get(&app, &format!("/fhir/{goal_id}/_history/1")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the goal did not exist in version 1"
+    );
+
+    let (status, provenance) = get(&app, &format!("/fhir/Provenance/{id}-v2")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(provenance["reason"][0]["text"], "Nytt mål");
+    assert_eq!(
+        provenance["target"][0]["reference"],
+        format!("CarePlan/{id}/_history/2")
+    );
+}
+
+async fn search_by_person_id_and_identifier(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let id = two_versions(&app).await;
+    app.store
+        .create(fixture("ung-diabetes"), Change::from_source("api"))
+        .await
+        .unwrap();
+    for query in [
+        format!("patient={PNR}|19400312-9865"),
+        "patient.identifier=urn:oid:1.2.752.129.2.1.3.1|194003129865".to_owned(),
+        "subject=Patient/194003129865".to_owned(),
+        format!("_id={id}"),
+        format!("identifier=https://pkgw.example/fhir/sid/patientkontrakt|{id}"),
+    ] {
+        let (status, bundle) = get(&app, &format!("/fhir/CarePlan?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(bundle["total"], 1, "{query}");
+        assert_eq!(bundle["entry"][0]["resource"]["id"], id.as_str(), "{query}");
+        assert!(
+            bundle["entry"][0]["fullUrl"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://"),
+            "absolute fullUrl"
+        );
+    }
+    let (_, none) = get(&app, "/fhir/CarePlan?patient=194003129865&status=revoked").await;
+    assert_eq!(none["total"], 0);
+    let (_, goals) = get(&app, "/fhir/Goal?patient=194003129865&_count=2").await;
+    assert_eq!(
+        (
+            goals["total"].as_u64(),
+            goals["entry"].as_array().unwrap().len()
+        ),
+        (Some(3), 2)
+    );
+    let next = goals["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap();
+    let next_path = &next[next.find("/fhir").unwrap()..];
+    let (_, page2) = get(&app, next_path).await;
+    assert_eq!(page2["entry"].as_array().unwrap().len(), 1);
+    let (_, count) = get(
+        &app,
+        "/fhir/Appointment?patient=194003129865&_summary=count",
+    )
+    .await;
+    assert_eq!(count["total"], 2);
+    assert!(count.get("entry").is_none());
+    let (_, provenances) = get(
+        &app,
+        &format!("/fhir/Provenance?_id={id}-v1&patient=194003129865"),
+    )
+    .await;
+    assert_eq!(provenances["total"], 1);
+}
+
+async fn unknown_parameters_warn_or_fail(db: &TestDb) {
+    let app = spawn_app(db).await;
+    two_versions(&app).await;
+    let (status, lenient) = get(&app, "/fhir/CarePlan?patient=194003129865&colour=blue").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(types(&lenient), ["CarePlan", "OperationOutcome"]);
+    let strict = app
+        .client
+        .get(app.url("/fhir/CarePlan?patient=194003129865&colour=blue"))
+        .header("Prefer", "handling=strict")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(strict.status(), StatusCode::BAD_REQUEST);
+    let outcome: Value = strict.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["expression"][0], "colour");
+    let (status, outcome) = get(&app, "/fhir/CarePlan?status=active").await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "no listing of everyone's contracts"
+    );
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let (status, outcome) = get(&app, "/fhir/CarePlan?patient=194003129866").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("check digit"),
+        "{outcome}"
+    );
+}
+
+async fn coordinated_plan_for_a_portal(db: &TestDb) {
+    let app = spawn_app(db).await;
+    // The booked time lies ahead whenever the test runs; the proposed one is not agreed.
+    let mut contract = fixture("hjartsvikt-primarvard");
+    let ahead = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 7);
+    contract.agreed_times[0].start = ahead;
+    contract.agreed_times[0].end = ahead + jiff::SignedDuration::from_mins(30);
+    let record = app
+        .store
+        .create(contract.clone(), Change::from_source("api"))
+        .await
+        .unwrap();
+    contract
+        .agreement
+        .what_matters
+        .push("Att få träffa barnbarnen".into());
+    app.store
+        .update(
+            &record.id,
+            Version::FIRST,
+            contract,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    let (status, bundle) = get(
+        &app,
+        &format!("/fhir/CarePlan/$coordinated-plan?patient={PNR}|194003129865"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // One contract: CarePlan, CareTeam, three Goals, and the one booked appointment ahead
+    // (the other is only proposed).
+    assert_eq!(
+        types(&bundle),
+        [
+            "CarePlan",
+            "CareTeam",
+            "Goal",
+            "Goal",
+            "Goal",
+            "Appointment"
+        ]
+    );
+    let plan = &bundle["entry"][0]["resource"];
+    assert_eq!(
+        plan["activity"][0]["detail"]["code"]["coding"][0]["code"], "nasta-steg",
+        "the next step comes first"
+    );
+    assert_eq!(
+        plan["supportingInfo"][0]["display"],
+        "SIP med hemsjukvården i Stockholms stad"
+    );
+    let (status, outcome) = get(
+        &app,
+        "/fhir/CarePlan/$coordinated-plan?patient=191212121212",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+}
+
+async fn errors_are_operation_outcomes(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let id = two_versions(&app).await;
+    for (path, expected) in [
+        ("/fhir/Patient/1".to_owned(), StatusCode::NOT_FOUND),
+        (
+            "/fhir/CarePlan/no-such-contract".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/fhir/CarePlan/{id}/_history/9"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/fhir/CarePlan/{id}/_history/x"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/fhir/CarePlan/{id}?_format=xml"),
+            StatusCode::NOT_ACCEPTABLE,
+        ),
+        ("/fhir/CarePlan/a/b/c/d".to_owned(), StatusCode::NOT_FOUND),
+    ] {
+        let (status, outcome) = get(&app, &path).await;
+        assert_eq!(status, expected, "{path}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{path}");
+    }
+    let xml = app
+        .client
+        .get(app.url("/fhir/metadata"))
+        .header("Accept", "application/fhir+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xml.status(), StatusCode::NOT_ACCEPTABLE);
+    let delete = app
+        .client
+        .delete(app.url("/fhir/metadata"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+on_both_backends!(
+    metadata_describes_what_is_served,
+    read_vread_and_history,
+    search_by_person_id_and_identifier,
+    unknown_parameters_warn_or_fail,
+    coordinated_plan_for_a_portal,
+    errors_are_operation_outcomes,
+);

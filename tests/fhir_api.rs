@@ -346,6 +346,54 @@ async fn errors_are_operation_outcomes(db: &TestDb) {
     assert_eq!(delete.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
+async fn search_by_dates_category_and_include(db: &TestDb) {
+    let app = spawn_app(db).await;
+    two_versions(&app).await;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap())
+        .date();
+    let q = |s: &str| format!("/fhir/CarePlan?patient=194003129865&{s}");
+    for (query, total) in [
+        (format!("_lastUpdated=ge{today}"), 1),
+        (format!("_lastUpdated=lt{today}"), 0),
+        ("_lastUpdated=gt2020-01-01T00:00:00Z".to_owned(), 1),
+        (
+            "category=https://pkgw.example/fhir/CodeSystem/patientkontrakt|patientkontrakt"
+                .to_owned(),
+            1,
+        ),
+        ("category=annat".to_owned(), 0),
+    ] {
+        let (status, bundle) = get(&app, &q(&query)).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(bundle["total"], total, "{query}");
+    }
+    // The fixture's booked time is 2026-12-10 09.30 Swedish time, the proposed one 2027-01-14.
+    let (_, december) = get(
+        &app,
+        "/fhir/Appointment?patient=194003129865&date=2026-12-10",
+    )
+    .await;
+    assert_eq!(december["total"], 1);
+    let (_, later) = get(
+        &app,
+        "/fhir/Appointment?patient=194003129865&date=gt2026-12-10&date=lt2027-02-01",
+    )
+    .await;
+    assert_eq!(later["total"], 1);
+    assert_eq!(later["entry"][0]["resource"]["status"], "proposed");
+    let (status, _) = get(&app, "/fhir/Appointment?patient=194003129865&date=snart").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, with_team) = get(
+        &app,
+        "/fhir/CarePlan?patient=194003129865&_include=CarePlan:care-team",
+    )
+    .await;
+    assert_eq!(types(&with_team), ["CarePlan", "CareTeam"]);
+    assert_eq!(with_team["entry"][1]["search"]["mode"], "include");
+    assert_eq!(with_team["total"], 1, "included resources do not count");
+}
+
 on_both_backends!(
     metadata_describes_what_is_served,
     read_vread_and_history,
@@ -353,4 +401,5 @@ on_both_backends!(
     unknown_parameters_warn_or_fail,
     coordinated_plan_for_a_portal,
     errors_are_operation_outcomes,
+    search_by_dates_category_and_include,
 );

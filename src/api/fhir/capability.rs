@@ -21,6 +21,11 @@ pub type SearchParam = (&'static str, &'static str, &'static str);
 pub const COMMON_SEARCH: &[SearchParam] = &[
     ("_id", "token", "The resource id"),
     (
+        "_lastUpdated",
+        "date",
+        "When the version was stored; prefixes eq, ne, gt, ge, lt, le",
+    ),
+    (
         "patient",
         "reference",
         "The person, by personnummer or samordningsnummer: `system|value`, the bare number, or `Patient?identifier=`-style chaining as `patient.identifier=system|value`",
@@ -28,44 +33,25 @@ pub const COMMON_SEARCH: &[SearchParam] = &[
 ];
 
 /// The types served, their interactions and their own search parameters.
+#[rustfmt::skip]
 pub const RESOURCES: &[(Kind, &[&str], &[SearchParam])] = &[
-    (
-        Kind::CarePlan,
-        &["read", "vread", "history-instance", "search-type"],
-        &[
-            ("identifier", "token", "The contract's business identifier"),
-            (
-                "status",
-                "token",
-                "draft | active | on-hold | completed | revoked",
-            ),
-        ],
-    ),
-    (
-        Kind::CareTeam,
-        &["read", "vread", "history-instance", "search-type"],
-        &[(
-            "status",
-            "token",
-            "proposed | active | suspended | inactive",
-        )],
-    ),
-    (
-        Kind::Goal,
-        &["read", "vread", "history-instance", "search-type"],
-        &[],
-    ),
-    (
-        Kind::Appointment,
-        &["read", "vread", "history-instance", "search-type"],
-        &[(
-            "status",
-            "token",
-            "proposed | booked | cancelled | fulfilled",
-        )],
-    ),
+    (Kind::CarePlan, READ_SEARCH, &[
+        ("identifier", "token", "The contract's business identifier"),
+        ("status", "token", "draft | active | on-hold | completed | revoked"),
+        ("category", "token", "The Patientkontrakt category, system|code"),
+    ]),
+    (Kind::CareTeam, READ_SEARCH, &[
+        ("status", "token", "proposed | active | suspended | inactive"),
+    ]),
+    (Kind::Goal, READ_SEARCH, &[]),
+    (Kind::Appointment, READ_SEARCH, &[
+        ("status", "token", "proposed | booked | cancelled | fulfilled"),
+        ("date", "date", "The agreed time's start; prefixes eq, ne, gt, ge, lt, le"),
+    ]),
     (Kind::Provenance, &["read", "search-type"], &[]),
 ];
+
+const READ_SEARCH: &[&str] = &["read", "vread", "history-instance", "search-type"];
 
 /// The entry of [`RESOURCES`] for a kind.
 pub fn served(kind: Kind) -> (&'static [&'static str], &'static [SearchParam]) {
@@ -92,6 +78,7 @@ pub fn capability_statement() -> Value {
                 "searchParam": search,
             });
             if *kind == Kind::CarePlan {
+                r["searchInclude"] = json!(["CarePlan:care-team"]);
                 r["operation"] = json!([{
                     "name": "coordinated-plan",
                     "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-coordinated-plan",

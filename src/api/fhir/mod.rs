@@ -7,6 +7,7 @@
 
 mod capability;
 mod coordinated_plan;
+mod date_param;
 mod error;
 mod locate;
 mod read;

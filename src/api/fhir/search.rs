@@ -9,6 +9,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::capability::{COMMON_SEARCH, served};
+use super::date_param::DateParam;
 use super::error::FhirError;
 use super::locate::{Kind, provenance_of, resources_of};
 use super::respond::{Format, base_url, fhir_json};
@@ -19,7 +20,9 @@ use crate::fhir::{ContractResources, Profile};
 use crate::store::{Record, Store};
 
 /// Parameters that shape the result rather than select it.
-const CONTROL: &[&str] = &["_count", "_offset", "_summary", "_format", "_pretty"];
+const CONTROL: &[&str] = &[
+    "_count", "_offset", "_summary", "_format", "_pretty", "_include",
+];
 
 /// Spellings that all mean "the person".
 const PATIENT: &[&str] = &[
@@ -190,15 +193,19 @@ pub async fn search(
             .map_err(|_| FhirError::bad_param("_offset", "must be a whole number"))?,
         None => 0,
     };
-    let mut found = Vec::new();
+    let filters = Filters::parse(&params)?;
+    let include_team = kind == Kind::CarePlan && get("_include") == Some("CarePlan:care-team");
+    let (mut found, mut included) = (Vec::new(), Vec::new());
     for record in contracts(&state.store, &params, &state.profile, kind).await? {
+        let mut matched = false;
         for resource in of_kind(&state.store, &record, kind, &state.profile).await? {
-            let id_ok = get("_id").is_none_or(|id| resource["id"] == id);
-            let status_ok =
-                get("status").is_none_or(|s| s.split(',').any(|s| resource["status"] == s));
-            if id_ok && status_ok {
+            if filters.matches(&resource) {
                 found.push(resource);
+                matched = true;
             }
+        }
+        if matched && include_team {
+            included.extend(of_kind(&state.store, &record, Kind::CareTeam, &state.profile).await?);
         }
     }
     let base = base_url(&headers);
@@ -239,6 +246,10 @@ pub async fn search(
                 json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })
             })
             .collect();
+        entries.extend(included.into_iter().map(|r| {
+            let url = format!("{base}/CareTeam/{}", r["id"].as_str().unwrap_or_default());
+            json!({ "fullUrl": url, "resource": r, "search": { "mode": "include" } })
+        }));
         if !unknown.is_empty() {
             let warning = Issue {
                 severity: "warning",
@@ -251,4 +262,70 @@ pub async fn search(
         bundle["entry"] = Value::Array(entries);
     }
     Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+}
+
+/// The filters a search applies to each resource of the selected contracts.
+struct Filters {
+    id: Option<String>,
+    status: Option<Vec<String>>,
+    category: Option<String>,
+    last_updated: Vec<DateParam>,
+    date: Vec<DateParam>,
+}
+
+impl Filters {
+    fn parse(params: &[(String, String)]) -> Result<Filters, FhirError> {
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let dates = |name: &str| -> Result<Vec<DateParam>, FhirError> {
+            params
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| DateParam::parse(name, v))
+                .collect()
+        };
+        Ok(Filters {
+            id: get("_id"),
+            status: get("status").map(|s| s.split(',').map(str::to_owned).collect()),
+            category: get("category"),
+            last_updated: dates("_lastUpdated")?,
+            date: dates("date")?,
+        })
+    }
+
+    fn matches(&self, r: &Value) -> bool {
+        let instant = |v: &Value| v.as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok());
+        let id_ok = self.id.as_ref().is_none_or(|id| r["id"] == id.as_str());
+        let status_ok = self
+            .status
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|s| r["status"] == s.as_str()));
+        let category_ok = self.category.as_ref().is_none_or(|c| {
+            let (system, code) = c
+                .split_once('|')
+                .map_or((None, c.as_str()), |(s, c)| (Some(s), c));
+            r["category"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|cc| cc["coding"].as_array().into_iter().flatten())
+                .any(|coding| {
+                    coding["code"] == code
+                        && system.is_none_or(|s| s.is_empty() || coding["system"] == s)
+                })
+        });
+        let updated_ok = self
+            .last_updated
+            .iter()
+            .all(|p| instant(&r["meta"]["lastUpdated"]).is_some_and(|t| p.matches(t)));
+        let date_ok = self
+            .date
+            .iter()
+            .all(|p| instant(&r["start"]).is_some_and(|t| p.matches(t)));
+        id_ok && status_ok && category_ok && updated_ok && date_ok
+    }
 }

@@ -394,6 +394,180 @@ async fn search_by_dates_category_and_include(db: &TestDb) {
     assert_eq!(with_team["total"], 1, "included resources do not count");
 }
 
+async fn put(
+    app: &TestApp,
+    id: &str,
+    if_match: Option<&str>,
+    body: &Value,
+) -> (StatusCode, Value, Option<String>) {
+    let mut req = app
+        .client
+        .put(app.url(&format!("/fhir/CarePlan/{id}")))
+        .header("content-type", "application/fhir+json")
+        .json(body);
+    if let Some(tag) = if_match {
+        req = req.header("If-Match", tag);
+    }
+    let response = req.send().await.unwrap();
+    let etag = response
+        .headers()
+        .get("etag")
+        .map(|e| e.to_str().unwrap().to_owned());
+    (response.status(), response.json().await.unwrap(), etag)
+}
+
+async fn update_a_care_plan_keeping_what_the_contract_does_not_model(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.as_str();
+    let (_, mut plan) = get(&app, &format!("/fhir/CarePlan/{id}")).await;
+    plan["activity"][0]["detail"]["description"] = "Ring Anna på måndag".into();
+    plan["note"] = serde_json::json!([{ "text": "Från COSMIC: patienten har hörapparat" }]);
+    let (status, updated, etag) = put(&app, id, Some("W/\"1\""), &plan).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(etag.as_deref(), Some("W/\"2\""));
+    assert_eq!(updated["meta"]["versionId"], "2");
+    let stored = app.store.get(&record.id).await.unwrap();
+    assert_eq!(
+        stored.revision.contract.next_step.unwrap().description,
+        "Ring Anna på måndag"
+    );
+    assert_eq!(
+        stored.revision.contract.care_contacts, record.revision.contract.care_contacts,
+        "the CareTeam is untouched"
+    );
+    let (_, again) = get(&app, &format!("/fhir/CarePlan/{id}")).await;
+    assert_eq!(
+        again["note"], plan["note"],
+        "foreign content survives into the next version"
+    );
+
+    let (status, outcome, _) = put(&app, id, Some("W/\"1\""), &plan).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+
+    let mut no_next_step = again.clone();
+    no_next_step["activity"].as_array_mut().unwrap().remove(0);
+    let (status, outcome, _) = put(&app, id, Some("W/\"2\""), &no_next_step).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(outcome["issue"][0]["expression"][0], "CarePlan.activity");
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("next step")
+    );
+
+    let mut bad_person = again.clone();
+    bad_person["subject"]["identifier"]["value"] = "194003129866".into();
+    let (status, outcome, _) = put(&app, id, None, &bad_person).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "CarePlan.subject.identifier.value"
+    );
+
+    let (status, _, _) = put(&app, "another-id", None, &again).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the body's id must match the URL"
+    );
+    let text = app
+        .client
+        .put(app.url(&format!("/fhir/CarePlan/{id}")))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let broken = app
+        .client
+        .put(app.url(&format!("/fhir/CarePlan/{id}")))
+        .header("content-type", "application/fhir+json")
+        .body("{\"resourceType\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    let team = app
+        .client
+        .put(app.url(&format!("/fhir/CareTeam/{id}")))
+        .header("content-type", "application/fhir+json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(team.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        app.store
+            .get(&record.id)
+            .await
+            .unwrap()
+            .revision
+            .version
+            .get(),
+        2,
+        "refused updates change nothing"
+    );
+}
+
+async fn concurrent_updates_with_one_if_match_lose_nothing(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    let (_, plan) = get(&app, &format!("/fhir/CarePlan/{id}")).await;
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let (client, url, mut body) = (
+                app.client.clone(),
+                app.url(&format!("/fhir/CarePlan/{id}")),
+                plan.clone(),
+            );
+            body["activity"][0]["detail"]["description"] = format!("Ändring {i}").into();
+            tokio::spawn(async move {
+                client
+                    .put(url)
+                    .header("content-type", "application/fhir+json")
+                    .header("If-Match", "W/\"1\"")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::PRECONDITION_FAILED),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.store.history(&record.id).await.unwrap().versions.len(),
+        2
+    );
+}
+
 on_both_backends!(
     metadata_describes_what_is_served,
     read_vread_and_history,
@@ -402,4 +576,6 @@ on_both_backends!(
     coordinated_plan_for_a_portal,
     errors_are_operation_outcomes,
     search_by_dates_category_and_include,
+    update_a_care_plan_keeping_what_the_contract_does_not_model,
+    concurrent_updates_with_one_if_match_lose_nothing,
 );

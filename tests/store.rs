@@ -359,6 +359,38 @@ async fn import_refuses_taken_ids_and_broken_histories(db: &TestDb) {
     assert_eq!(store.count().await.unwrap(), 1);
 }
 
+async fn foreign_fhir_content_is_kept_with_its_version(db: &TestDb) {
+    let store = db.store().await;
+    let id = a_stored_contract(&store).await;
+    let foreign = serde_json::json!({ "care_plan": { "note": [{ "text": "från EHR" }] } });
+    let contract = store.get(&id).await.unwrap().revision.contract;
+    store
+        .update_with(&id, Version::FIRST, contract, api(), Some(foreign.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&id).await.unwrap().revision.foreign_fhir,
+        Some(foreign.clone())
+    );
+    assert_eq!(
+        store
+            .get_version(&id, Version::FIRST)
+            .await
+            .unwrap()
+            .revision
+            .foreign_fhir,
+        None
+    );
+    let exported: Vec<History> = store.export().try_collect().await.unwrap();
+    let target_db = TestDb::sqlite();
+    let target = target_db.store().await;
+    target.import(exported[0].clone()).await.unwrap();
+    assert_eq!(
+        target.get(&id).await.unwrap().revision.foreign_fhir,
+        Some(foreign)
+    );
+}
+
 on_both_backends!(
     create_reads_back_as_version_one,
     updates_make_new_versions_and_keep_the_old,
@@ -371,4 +403,5 @@ on_both_backends!(
     finds_contracts_by_person,
     export_then_import_gives_the_same_contracts_and_histories,
     import_refuses_taken_ids_and_broken_histories,
+    foreign_fhir_content_is_kept_with_its_version,
 );

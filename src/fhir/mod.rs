@@ -22,6 +22,7 @@ mod actor;
 mod appointment;
 mod care_plan;
 mod care_team;
+mod expression;
 mod goal;
 mod json;
 pub mod narrative;
@@ -33,6 +34,7 @@ pub mod validate;
 
 use serde_json::{Value, json};
 
+pub use expression::expression_for;
 pub use json::MappingError;
 pub use profile::{Code, Profile, ProfileError};
 pub use provenance::{VersionProvenance, from_provenance, provenance_id, to_provenance};

@@ -11,11 +11,20 @@ use super::{
 };
 use crate::domain::{Contract, ContractId, PersonId, Version, Violations};
 
-const REVISION_COLUMNS: &str =
-    "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document";
+/// The columns of a stored version, as every query that reads one selects them.
+macro_rules! revision_columns {
+    () => {
+        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir"
+    };
+}
 
-const SELECT_CURRENT: &str = "SELECT v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document \
-     FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version";
+const REVISION_COLUMNS: &str = revision_columns!();
+
+const SELECT_CURRENT: &str = concat!(
+    "SELECT ",
+    revision_columns!(),
+    " FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version"
+);
 
 impl Store {
     /// Stores a new contract under a fresh id, as version 1.
@@ -32,12 +41,25 @@ impl Store {
         contract: Contract,
         change: Change,
     ) -> Result<Record, StoreError> {
+        self.create_with(id, contract, change, None).await
+    }
+
+    /// [`Store::create_with_id`], keeping the FHIR content received with the contract
+    /// that it does not model.
+    pub async fn create_with(
+        &self,
+        id: ContractId,
+        contract: Contract,
+        change: Change,
+        foreign_fhir: Option<serde_json::Value>,
+    ) -> Result<Record, StoreError> {
         contract.validate()?;
         let revision = Revision {
             version: Version::FIRST,
             recorded_at: now(),
             change,
             contract,
+            foreign_fhir,
         };
         let mut tx = self.writer.begin().await?;
         insert_head(&mut tx, &id, &revision).await?;
@@ -57,12 +79,26 @@ impl Store {
         contract: Contract,
         change: Change,
     ) -> Result<Record, StoreError> {
+        self.update_with(id, expected, contract, change, None).await
+    }
+
+    /// [`Store::update`], keeping the FHIR content received with the contract that it
+    /// does not model.
+    pub async fn update_with(
+        &self,
+        id: &ContractId,
+        expected: Version,
+        contract: Contract,
+        change: Change,
+        foreign_fhir: Option<serde_json::Value>,
+    ) -> Result<Record, StoreError> {
         contract.validate()?;
         let revision = Revision {
             version: expected.next(),
             recorded_at: now(),
             change,
             contract,
+            foreign_fhir,
         };
         let mut tx = self.writer.begin().await?;
         // The conditional write comes first, so it takes the row (or SQLite's write) lock
@@ -183,10 +219,11 @@ impl Store {
     /// Every contract with all its versions, streamed in id order: memory stays bounded
     /// by one contract's history, however many contracts there are.
     pub fn export(&self) -> BoxStream<'_, Result<History, StoreError>> {
-        let rows = sqlx::query(
-            "SELECT v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document \
-             FROM contract_versions v ORDER BY v.contract_id, v.version",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            revision_columns!(),
+            " FROM contract_versions v ORDER BY v.contract_id, v.version"
+        ))
         .fetch(&self.reader)
         .map_err(StoreError::from);
         futures_util::stream::try_unfold(
@@ -280,8 +317,8 @@ async fn insert_revision(
     let document = serde_json::to_string(&revision.contract)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
@@ -290,6 +327,7 @@ async fn insert_revision(
     .bind(revision.change.author.as_deref())
     .bind(revision.change.reason.as_deref())
     .bind(document)
+    .bind(revision.foreign_fhir.as_ref().map(serde_json::Value::to_string))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -346,6 +384,13 @@ fn record_from_row(row: &AnyRow) -> Result<Record, StoreError> {
                 reason: row.try_get("reason")?,
             },
             contract,
+            foreign_fhir: row
+                .try_get::<Option<String>, _>("foreign_fhir")?
+                .map(|f| serde_json::from_str(&f))
+                .transpose()
+                .map_err(|e| {
+                    StoreError::Corrupt(format!("contract {id}: foreign FHIR content: {e}"))
+                })?,
         },
     })
 }

@@ -10,16 +10,30 @@ use super::{Backend, Store, StoreError};
 
 type Script = (i64, &'static str, &'static str);
 
-const SQLITE: &[Script] = &[(
-    1,
-    "contracts",
-    include_str!("../../migrations/sqlite/0001_contracts.sql"),
-)];
-const POSTGRES: &[Script] = &[(
-    1,
-    "contracts",
-    include_str!("../../migrations/postgres/0001_contracts.sql"),
-)];
+const SQLITE: &[Script] = &[
+    (
+        1,
+        "contracts",
+        include_str!("../../migrations/sqlite/0001_contracts.sql"),
+    ),
+    (
+        2,
+        "foreign fhir",
+        include_str!("../../migrations/sqlite/0002_foreign_fhir.sql"),
+    ),
+];
+const POSTGRES: &[Script] = &[
+    (
+        1,
+        "contracts",
+        include_str!("../../migrations/postgres/0001_contracts.sql"),
+    ),
+    (
+        2,
+        "foreign fhir",
+        include_str!("../../migrations/postgres/0002_foreign_fhir.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [Script]);

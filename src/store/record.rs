@@ -37,6 +37,10 @@ pub struct Revision {
     pub recorded_at: Timestamp,
     pub change: Change,
     pub contract: Contract,
+    /// FHIR content received with this version that the contract does not model, kept
+    /// to be sent back out (see `fhir::residue`); opaque to the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign_fhir: Option<serde_json::Value>,
 }
 
 /// A stored version together with the contract's id.

@@ -35,7 +35,7 @@ pub const COMMON_SEARCH: &[SearchParam] = &[
 /// The types served, their interactions and their own search parameters.
 #[rustfmt::skip]
 pub const RESOURCES: &[(Kind, &[&str], &[SearchParam])] = &[
-    (Kind::CarePlan, READ_SEARCH, &[
+    (Kind::CarePlan, &["read", "vread", "update", "history-instance", "search-type"], &[
         ("identifier", "token", "The contract's business identifier"),
         ("status", "token", "draft | active | on-hold | completed | revoked"),
         ("category", "token", "The Patientkontrakt category, system|code"),

@@ -28,6 +28,20 @@ pub enum FhirError {
     /// 406: a format other than JSON was asked for.
     #[error("only JSON is supported (application/fhir+json)")]
     NotAcceptable,
+    /// 412: `If-Match` names an old version.
+    #[error(
+        "the resource is at version {current}, not {expected}; read it again and reapply the change"
+    )]
+    PreconditionFailed { expected: String, current: String },
+    /// 413.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// 415.
+    #[error("send the body as application/fhir+json")]
+    UnsupportedMediaType,
+    /// 422: the content breaks the contract's rules or cannot be mapped.
+    #[error("the resource is not a valid Patientkontrakt")]
+    Invalid(Vec<Issue>),
     /// 503: the database is unreachable.
     #[error("the service is unavailable, try again shortly")]
     Unavailable,
@@ -50,6 +64,10 @@ impl FhirError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             Self::UnknownType(_) => (StatusCode::NOT_FOUND, "not-supported"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "not-supported"),
+            Self::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "conflict"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
+            Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invariant"),
             Self::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not-supported"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
@@ -76,11 +94,14 @@ impl From<StoreError> for FhirError {
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let expression = match &self {
-            Self::BadRequest { expression, .. } => expression.clone(),
-            _ => None,
+        let issues = match &self {
+            Self::Invalid(issues) => issues.clone(),
+            Self::BadRequest { expression, .. } => {
+                vec![Issue::error(code, self.to_string(), expression.clone())]
+            }
+            _ => vec![Issue::error(code, self.to_string(), None)],
         };
-        let outcome = operation_outcome(&[Issue::error(code, self.to_string(), expression)]);
+        let outcome = operation_outcome(&issues);
         fhir_json(status, &outcome, false)
     }
 }

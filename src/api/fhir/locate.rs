@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::error::FhirError;
 use crate::domain::{ContractId, Version};
+use crate::fhir::residue::Residue;
 use crate::fhir::{ContractResources, Profile, VersionProvenance, to_fhir, to_provenance};
 use crate::store::Record;
 
@@ -85,6 +86,15 @@ fn meta(record: &Record) -> Value {
 /// The resources of one stored version, with `meta`.
 pub fn resources_of(record: &Record, profile: &Profile) -> ContractResources {
     let mut resources = to_fhir(&record.id, &record.revision.contract, profile);
+    // What the sender sent that the contract does not model goes back out unchanged.
+    let residue = record
+        .revision
+        .foreign_fhir
+        .clone()
+        .and_then(|f| serde_json::from_value::<Residue>(f).ok());
+    if let Some(residue) = residue {
+        residue.restore(&mut resources);
+    }
     let meta = meta(record);
     let ContractResources {
         care_plan,

@@ -1,6 +1,6 @@
 //! The FHIR R4 REST API at `/fhir`: CapabilityStatement, read, vread, history and search
-//! of the resources each contract maps to, and `$coordinated-plan` for portals. Every
-//! error is an OperationOutcome.
+//! of the resources each contract maps to, update of a CarePlan, and `$coordinated-plan`
+//! for portals. Every error is an OperationOutcome.
 //!
 //! Resources are derived from stored contract versions (see [`locate`]); their
 //! `meta.versionId` is the contract's version.
@@ -13,6 +13,7 @@ mod locate;
 mod read;
 mod respond;
 mod search;
+mod update;
 
 use axum::Router;
 use axum::routing::get;
@@ -31,7 +32,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(coordinated_plan::coordinated_plan),
         )
         .route("/{kind}", get(search::search))
-        .route("/{kind}/{id}", get(read::read))
+        .route("/{kind}/{id}", get(read::read).put(update::update))
         .route("/{kind}/{id}/_history", get(read::history))
         .route("/{kind}/{id}/_history/{vid}", get(read::vread))
         .fallback(|| async { FhirError::NotFound("no such FHIR endpoint".into()) })

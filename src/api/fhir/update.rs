@@ -1,0 +1,149 @@
+//! `update` (`PUT /fhir/CarePlan/{id}`): an EHR's new version of the plan. The CarePlan
+//! is mapped into the contract (the CareTeam, Goals and Appointments stay as they are),
+//! checked against the contract's rules, and stored as the next version; what the sender
+//! sent that the contract does not model is kept and sent back out. `If-Match` makes the
+//! update conditional on a version (412 when stale); without it, the version read here is
+//! the condition, so a concurrent change is never overwritten unseen.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::http::header::{CONTENT_TYPE, IF_MATCH};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::error::FhirError;
+use super::locate::{Kind, find, resources_of};
+use super::respond::{Format, resource};
+use crate::api::AppState;
+use crate::domain::Version;
+use crate::fhir::outcome::Issue;
+use crate::fhir::residue::Residue;
+use crate::fhir::{expression_for, from_fhir};
+use crate::store::{Change, StoreError};
+
+/// Changes through the FHIR API are recorded with this source unless the request names
+/// its system in `X-Source` (used to avoid echoing a change back to its sender).
+const SOURCE: &str = "fhir";
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, FhirError> {
+    let format = Format::negotiate(&headers, &[])?;
+    let kind = Kind::parse(&kind)?;
+    if kind != Kind::CarePlan {
+        return Err(FhirError::MethodNotAllowed);
+    }
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().ends_with("json"))
+        });
+    if !is_json {
+        return Err(FhirError::UnsupportedMediaType);
+    }
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            FhirError::PayloadTooLarge
+        } else {
+            FhirError::bad_param("body", e.body_text())
+        }
+    })?;
+    let plan: Value = serde_json::from_slice(&body).map_err(|e| FhirError::BadRequest {
+        message: format!("not JSON: {e}"),
+        expression: None,
+    })?;
+    if fhir_wire::resource_type(&plan) != Some("CarePlan") {
+        return Err(FhirError::bad_param(
+            "resourceType",
+            "the body must be a CarePlan",
+        ));
+    }
+    if plan.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(FhirError::bad_param(
+            "id",
+            format!("the CarePlan's id must be {id}, as in the URL"),
+        ));
+    }
+    let if_match = match headers.get(IF_MATCH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| Version::parse(v).ok())
+                .ok_or_else(|| {
+                    FhirError::bad_param("If-Match", "must be a version's ETag, e.g. W/\"3\"")
+                })?,
+        ),
+    };
+    let (contract_id, _) = kind
+        .locate(&id)
+        .ok_or_else(|| FhirError::NotFound(format!("CarePlan/{id} is not known")))?;
+    let current = state.store.get(&contract_id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => FhirError::NotFound(format!("CarePlan/{id} is not known")),
+        other => other.into(),
+    })?;
+    let expected = if_match.unwrap_or(current.revision.version);
+    if expected != current.revision.version {
+        return Err(FhirError::PreconditionFailed {
+            expected: expected.to_string(),
+            current: current.revision.version.to_string(),
+        });
+    }
+    let mut resources = resources_of(&current, &state.profile);
+    resources.care_plan = plan;
+    let contract = from_fhir(&resources, &state.profile)
+        .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
+    let residue = Residue::of(&resources, &state.profile);
+    let foreign = if residue.is_empty() {
+        None
+    } else {
+        serde_json::to_value(&residue).ok()
+    };
+    let source = headers
+        .get("x-source")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(SOURCE);
+    let change = Change {
+        source: source.to_owned(),
+        author: None,
+        reason: None,
+    };
+    let record = state
+        .store
+        .update_with(&contract_id, expected, contract.clone(), change, foreign)
+        .await
+        .map_err(|e| match e {
+            StoreError::VersionConflict {
+                expected, current, ..
+            } => FhirError::PreconditionFailed {
+                expected: expected.to_string(),
+                current: current.to_string(),
+            },
+            StoreError::Invalid(v) => FhirError::Invalid(
+                v.iter()
+                    .map(|v| {
+                        Issue::error(
+                            "invariant",
+                            v.to_string(),
+                            Some(expression_for(&v.field(), &contract)),
+                        )
+                    })
+                    .collect(),
+            ),
+            other => other.into(),
+        })?;
+    let body = find(&record, Kind::CarePlan, &id, &state.profile).unwrap_or_default();
+    Ok(resource(
+        &body,
+        record.revision.version,
+        record.revision.recorded_at,
+        format.pretty,
+    ))
+}

@@ -42,6 +42,7 @@ REQUIRED = {
         "kind": {"instance", "capability", "requirements"},
         "fhirVersion": {"4.0.1"},
         "rest.mode": {"client", "server"},
+        "rest.interaction.code": {"transaction", "batch", "search-system", "history-system"},
         "rest.resource.interaction.code": {"read", "vread", "update", "patch", "delete", "history-instance",
                                            "history-type", "create", "search-type"},
         "rest.resource.versioning": {"no-version", "versioned", "versioned-update"},

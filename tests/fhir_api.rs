@@ -568,6 +568,159 @@ async fn concurrent_updates_with_one_if_match_lose_nothing(db: &TestDb) {
     );
 }
 
+/// A transaction Bundle pushing a whole contract, as an EHR would: every resource a
+/// `POST` with a `urn:uuid:` fullUrl, or the CarePlan a `PUT` to its id.
+fn transaction(
+    contract: &pkgw::domain::Contract,
+    put_id: Option<&str>,
+    if_match: Option<&str>,
+) -> Value {
+    let id = ContractId::parse(put_id.unwrap_or("tillfalligt-id")).unwrap();
+    let resources = pkgw::fhir::to_fhir(&id, contract, &pkgw::fhir::Profile::default_profile());
+    let entries: Vec<Value> = resources
+        .all()
+        .enumerate()
+        .map(|(n, r)| {
+            let kind = r["resourceType"].as_str().unwrap();
+            let mut request = match (kind, put_id) {
+                ("CarePlan", Some(id)) => serde_json::json!({ "method": "PUT", "url": format!("CarePlan/{id}") }),
+                _ => serde_json::json!({ "method": "POST", "url": kind }),
+            };
+            if let (Some(tag), "CarePlan") = (if_match, kind) {
+                request["ifMatch"] = tag.into();
+            }
+            serde_json::json!({ "fullUrl": format!("urn:uuid:00000000-0000-4000-8000-{n:012}"), "resource": r, "request": request })
+        })
+        .collect();
+    serde_json::json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries })
+}
+
+async fn post_bundle(app: &TestApp, bundle: &Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url("/fhir"))
+        .header("content-type", "application/fhir+json")
+        .json(bundle)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+async fn an_ehr_pushes_a_whole_contract_in_one_transaction(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let contract = fixture("psykiatri-sip");
+    let (status, response) = post_bundle(&app, &transaction(&contract, None, None)).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert_eq!(response["type"], "transaction-response");
+    assert_eq!(response["entry"][0]["response"]["status"], "201 Created");
+    let location = response["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap();
+    let id = location
+        .strip_prefix("CarePlan/")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let stored = app
+        .store
+        .get(&ContractId::parse(&id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.revision.contract, contract,
+        "the whole contract arrived"
+    );
+
+    let mut changed = contract.clone();
+    changed
+        .agreement
+        .what_matters
+        .push("Att kunna resa till min syster i Umeå".into());
+    let (status, outcome) =
+        post_bundle(&app, &transaction(&changed, Some(&id), Some("W/\"2\""))).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{outcome}");
+    let (status, response) =
+        post_bundle(&app, &transaction(&changed, Some(&id), Some("W/\"1\""))).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert_eq!(response["entry"][0]["response"]["etag"], "W/\"2\"");
+    assert_eq!(
+        app.store.get(&stored.id).await.unwrap().revision.contract,
+        changed
+    );
+}
+
+async fn a_transaction_with_a_failing_entry_leaves_nothing_behind(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let mut bundle = transaction(&fixture("cancer-min-vardplan"), None, None);
+    let last = bundle["entry"].as_array().unwrap().len() - 1;
+    bundle["entry"][last]["resource"]["participant"][0]["actor"]["identifier"]["value"] =
+        "195208239814".into();
+    let (status, outcome) = post_bundle(&app, &bundle).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert!(
+        outcome["issue"][0]["expression"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Appointment"),
+        "{outcome}"
+    );
+    let mut no_unit = transaction(&fixture("cancer-min-vardplan"), None, None);
+    no_unit["entry"].as_array_mut().unwrap().remove(1); // the CareTeam, with the responsible unit
+    let (status, outcome) = post_bundle(&app, &no_unit).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "CareTeam.managingOrganization"
+    );
+    assert_eq!(
+        (db.count("contracts").await, db.count("outbox").await),
+        (0, 0)
+    );
+    let (status, _) = post_bundle(
+        &app,
+        &serde_json::json!({ "resourceType": "Bundle", "type": "batch", "entry": [] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn concurrent_conditional_creates_make_one_contract(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let mut bundle = transaction(&fixture("ung-diabetes"), None, None);
+    bundle["entry"][0]["request"]["ifNoneExist"] =
+        "identifier=https://pkgw.example/fhir/sid/patientkontrakt|alva-2026".into();
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (client, url, body) = (app.client.clone(), app.url("/fhir"), bundle.clone());
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .header("content-type", "application/fhir+json")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        let (status, response) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{response}");
+        assert_eq!(
+            response["entry"][0]["response"]["location"],
+            "CarePlan/alva-2026/_history/1"
+        );
+        created += usize::from(response["entry"][0]["response"]["status"] == "201 Created");
+    }
+    assert_eq!(created, 1);
+    assert_eq!(db.count("contracts").await, 1);
+}
+
 on_both_backends!(
     metadata_describes_what_is_served,
     read_vread_and_history,
@@ -578,4 +731,7 @@ on_both_backends!(
     search_by_dates_category_and_include,
     update_a_care_plan_keeping_what_the_contract_does_not_model,
     concurrent_updates_with_one_if_match_lose_nothing,
+    an_ehr_pushes_a_whole_contract_in_one_transaction,
+    a_transaction_with_a_failing_entry_leaves_nothing_behind,
+    concurrent_conditional_creates_make_one_contract,
 );

@@ -33,6 +33,9 @@ pub enum FhirError {
         "the resource is at version {current}, not {expected}; read it again and reapply the change"
     )]
     PreconditionFailed { expected: String, current: String },
+    /// 409: e.g. a create for an id that exists.
+    #[error("{0}")]
+    Conflict(String),
     /// 413.
     #[error("the request body is too large")]
     PayloadTooLarge,
@@ -65,6 +68,7 @@ impl FhirError {
             Self::UnknownType(_) => (StatusCode::NOT_FOUND, "not-supported"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "not-supported"),
             Self::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "conflict"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invariant"),

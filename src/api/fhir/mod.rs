@@ -13,6 +13,7 @@ mod locate;
 mod read;
 mod respond;
 mod search;
+mod transaction;
 mod update;
 
 use axum::Router;
@@ -26,6 +27,7 @@ use super::AppState;
 /// The routes under `/fhir`.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", axum::routing::post(transaction::transaction))
         .route("/metadata", get(capability::metadata))
         .route(
             "/CarePlan/$coordinated-plan",

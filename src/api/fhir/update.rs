@@ -6,6 +6,7 @@
 //! the condition, so a concurrent change is never overwritten unseen.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_TYPE, IF_MATCH};
@@ -16,11 +17,11 @@ use super::error::FhirError;
 use super::locate::{Kind, find, resources_of};
 use super::respond::{Format, resource};
 use crate::api::AppState;
-use crate::domain::Version;
+use crate::domain::{ContractId, Version};
 use crate::fhir::outcome::Issue;
 use crate::fhir::residue::Residue;
-use crate::fhir::{expression_for, from_fhir};
-use crate::store::{Change, StoreError};
+use crate::fhir::{ContractResources, expression_for, from_fhir};
+use crate::store::{Change, Record, StoreError};
 
 /// Changes through the FHIR API are recorded with this source unless the request names
 /// its system in `X-Source` (used to avoid echoing a change back to its sender).
@@ -30,35 +31,14 @@ pub async fn update(
     State(state): State<AppState>,
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
     let kind = Kind::parse(&kind)?;
     if kind != Kind::CarePlan {
         return Err(FhirError::MethodNotAllowed);
     }
-    let is_json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().ends_with("json"))
-        });
-    if !is_json {
-        return Err(FhirError::UnsupportedMediaType);
-    }
-    let body = body.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            FhirError::PayloadTooLarge
-        } else {
-            FhirError::bad_param("body", e.body_text())
-        }
-    })?;
-    let plan: Value = serde_json::from_slice(&body).map_err(|e| FhirError::BadRequest {
-        message: format!("not JSON: {e}"),
-        expression: None,
-    })?;
+    let plan = json_body(&headers, body)?;
     if fhir_wire::resource_type(&plan) != Some("CarePlan") {
         return Err(FhirError::bad_param(
             "resourceType",
@@ -98,47 +78,14 @@ pub async fn update(
     }
     let mut resources = resources_of(&current, &state.profile);
     resources.care_plan = plan;
-    let contract = from_fhir(&resources, &state.profile)
-        .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
-    let residue = Residue::of(&resources, &state.profile);
-    let foreign = if residue.is_empty() {
-        None
-    } else {
-        serde_json::to_value(&residue).ok()
-    };
-    let source = headers
-        .get("x-source")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(SOURCE);
-    let change = Change {
-        source: source.to_owned(),
-        author: None,
-        reason: None,
-    };
-    let record = state
-        .store
-        .update_with(&contract_id, expected, contract.clone(), change, foreign)
-        .await
-        .map_err(|e| match e {
-            StoreError::VersionConflict {
-                expected, current, ..
-            } => FhirError::PreconditionFailed {
-                expected: expected.to_string(),
-                current: current.to_string(),
-            },
-            StoreError::Invalid(v) => FhirError::Invalid(
-                v.iter()
-                    .map(|v| {
-                        Issue::error(
-                            "invariant",
-                            v.to_string(),
-                            Some(expression_for(&v.field(), &contract)),
-                        )
-                    })
-                    .collect(),
-            ),
-            other => other.into(),
-        })?;
+    let record = store_resources(
+        &state,
+        &contract_id,
+        Some(expected),
+        &resources,
+        source(&headers),
+    )
+    .await?;
     let body = find(&record, Kind::CarePlan, &id, &state.profile).unwrap_or_default();
     Ok(resource(
         &body,
@@ -146,4 +93,105 @@ pub async fn update(
         record.revision.recorded_at,
         format.pretty,
     ))
+}
+
+/// A FHIR JSON request body: 415 for other media types, 413 when too large, 400 with
+/// the position when it is not JSON.
+pub(super) fn json_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Value, FhirError> {
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().ends_with("json"))
+        });
+    if !is_json {
+        return Err(FhirError::UnsupportedMediaType);
+    }
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            FhirError::PayloadTooLarge
+        } else {
+            FhirError::bad_param("body", e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&body).map_err(|e| FhirError::BadRequest {
+        message: format!("not JSON: {e}"),
+        expression: None,
+    })
+}
+
+/// The system a change came from: `X-Source`, or `fhir`.
+pub(super) fn source(headers: &HeaderMap) -> String {
+    headers
+        .get("x-source")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(SOURCE)
+        .to_owned()
+}
+
+/// Maps `resources` into the contract and stores it: as the version after `expected`,
+/// or as a new contract with this id when `expected` is `None`. What the resources carry
+/// that the contract does not model is stored with the version.
+pub(super) async fn store_resources(
+    state: &AppState,
+    contract_id: &ContractId,
+    expected: Option<Version>,
+    resources: &ContractResources,
+    source: String,
+) -> Result<Record, FhirError> {
+    let contract = from_fhir(resources, &state.profile)
+        .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
+    let residue = Residue::of(resources, &state.profile);
+    let foreign = if residue.is_empty() {
+        None
+    } else {
+        serde_json::to_value(&residue).ok()
+    };
+    let change = Change {
+        source,
+        author: None,
+        reason: None,
+    };
+    let written = match expected {
+        Some(v) => {
+            state
+                .store
+                .update_with(contract_id, v, contract.clone(), change, foreign)
+                .await
+        }
+        None => {
+            state
+                .store
+                .create_with(contract_id.clone(), contract.clone(), change, foreign)
+                .await
+        }
+    };
+    written.map_err(|e| match e {
+        StoreError::VersionConflict {
+            expected, current, ..
+        } => FhirError::PreconditionFailed {
+            expected: expected.to_string(),
+            current: current.to_string(),
+        },
+        StoreError::AlreadyExists(id) => {
+            FhirError::Conflict(format!("CarePlan/{id} already exists"))
+        }
+        StoreError::Invalid(v) => FhirError::Invalid(
+            v.iter()
+                .map(|v| {
+                    Issue::error(
+                        "invariant",
+                        v.to_string(),
+                        Some(expression_for(&v.field(), &contract)),
+                    )
+                })
+                .collect(),
+        ),
+        other => other.into(),
+    })
 }

@@ -120,6 +120,15 @@ fn print_demo_help(base: &str, settings: &Settings, example: &Example) {
         println!("  curl {base}/api/contracts/{id}/history");
         println!("  curl {base}/api/contracts/{id}/versions/1");
     }
+    println!("\nFHIR R4:");
+    println!("  curl {base}/fhir/metadata");
+    println!(
+        "  curl '{base}/fhir/CarePlan/$coordinated-plan?patient={}'",
+        example.patient
+    );
+    if let Some(id) = &example.id {
+        println!("  curl {base}/fhir/CarePlan/{id}");
+    }
     println!("\nStop with Ctrl-C.");
 }
 

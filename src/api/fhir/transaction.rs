@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::error::FhirError;
 use super::locate::resources_of;
 use super::respond::{Format, fhir_json};
-use super::update::{json_body, source, store_resources};
+use super::update::{expected_version, json_body, source, store_resources};
 use crate::api::AppState;
 use crate::domain::{ContractId, Version};
 use crate::fhir::ContractResources;
@@ -116,16 +116,7 @@ pub async fn transaction(
         resources.appointments = appointments;
     }
     let expected = match &existing {
-        Some(record) => {
-            let expected = request.if_match.unwrap_or(record.revision.version);
-            if expected != record.revision.version {
-                return Err(FhirError::PreconditionFailed {
-                    expected: expected.to_string(),
-                    current: record.revision.version.to_string(),
-                });
-            }
-            Some(expected)
-        }
+        Some(record) => Some(expected_version(request.if_match, record)?),
         None if request.if_match.is_some() => {
             return Err(FhirError::NotFound(format!(
                 "CarePlan/{} is not known",

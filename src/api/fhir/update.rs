@@ -69,13 +69,7 @@ pub async fn update(
         StoreError::NotFound(_) => FhirError::NotFound(format!("CarePlan/{id} is not known")),
         other => other.into(),
     })?;
-    let expected = if_match.unwrap_or(current.revision.version);
-    if expected != current.revision.version {
-        return Err(FhirError::PreconditionFailed {
-            expected: expected.to_string(),
-            current: current.revision.version.to_string(),
-        });
-    }
+    let expected = expected_version(if_match, &current)?;
     let mut resources = resources_of(&current, &state.profile);
     resources.care_plan = plan;
     let record = store_resources(
@@ -123,6 +117,22 @@ pub(super) fn json_body(
         message: format!("not JSON: {e}"),
         expression: None,
     })
+}
+
+/// The version an update is based on: `If-Match`'s, which must be the current one (412
+/// otherwise), or the current one.
+pub(super) fn expected_version(
+    if_match: Option<Version>,
+    current: &Record,
+) -> Result<Version, FhirError> {
+    let now = current.revision.version;
+    match if_match {
+        Some(v) if v != now => Err(FhirError::PreconditionFailed {
+            expected: v.to_string(),
+            current: now.to_string(),
+        }),
+        _ => Ok(now),
+    }
 }
 
 /// The system a change came from: `X-Source`, or `fhir`.

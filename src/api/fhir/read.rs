@@ -20,7 +20,7 @@ fn not_found(kind: Kind, id: &str) -> FhirError {
 }
 
 /// The record a resource comes from: the current version, or `version` if given.
-async fn record_for(
+pub(super) async fn record_for(
     state: &AppState,
     kind: Kind,
     id: &str,
@@ -31,10 +31,15 @@ async fn record_for(
         Some(v) => state.store.get_version(&contract, v).await,
         None => state.store.get(&contract).await,
     };
-    result.map_err(|e| match e {
+    result.map_err(or_not_found(kind, id))
+}
+
+/// Store errors as FHIR errors, with a missing contract reported as this resource.
+fn or_not_found(kind: Kind, id: &str) -> impl FnOnce(crate::store::StoreError) -> FhirError + '_ {
+    move |e| match e {
         crate::store::StoreError::NotFound(_) => not_found(kind, id),
         other => other.into(),
-    })
+    }
 }
 
 pub async fn read(
@@ -98,10 +103,11 @@ pub async fn history(
         return Err(FhirError::MethodNotAllowed);
     }
     let (contract, _) = kind.locate(&id).ok_or_else(|| not_found(kind, &id))?;
-    let history = state.store.history(&contract).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound(_) => not_found(kind, &id),
-        other => other.into(),
-    })?;
+    let history = state
+        .store
+        .history(&contract)
+        .await
+        .map_err(or_not_found(kind, &id))?;
     let base = base_url(&headers);
     let entries: Vec<Value> = history
         .versions

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::error::FhirError;
 use super::locate::{Kind, find, resources_of};
+use super::read::record_for;
 use super::respond::{Format, resource};
 use crate::api::AppState;
 use crate::domain::{ContractId, Version};
@@ -62,13 +63,8 @@ pub async fn update(
                 })?,
         ),
     };
-    let (contract_id, _) = kind
-        .locate(&id)
-        .ok_or_else(|| FhirError::NotFound(format!("CarePlan/{id} is not known")))?;
-    let current = state.store.get(&contract_id).await.map_err(|e| match e {
-        StoreError::NotFound(_) => FhirError::NotFound(format!("CarePlan/{id} is not known")),
-        other => other.into(),
-    })?;
+    let current = record_for(&state, kind, &id, None).await?;
+    let contract_id = current.id.clone();
     let expected = expected_version(if_match, &current)?;
     let mut resources = resources_of(&current, &state.profile);
     resources.care_plan = plan;

@@ -503,7 +503,7 @@ async fn update_a_care_plan_keeping_what_the_contract_does_not_model(db: &TestDb
         .send()
         .await
         .unwrap();
-    assert_eq!(team.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(team.status(), StatusCode::BAD_REQUEST, "not a CareTeam");
     assert_eq!(
         app.store
             .get(&record.id)
@@ -681,7 +681,7 @@ async fn a_transaction_with_a_failing_entry_leaves_nothing_behind(db: &TestDb) {
     );
     let (status, _) = post_bundle(
         &app,
-        &serde_json::json!({ "resourceType": "Bundle", "type": "batch", "entry": [] }),
+        &serde_json::json!({ "resourceType": "Bundle", "type": "collection", "entry": [] }),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// The id is taken. 409.
     #[error("{0}")]
     Conflict(String),
+    /// The contract was deleted through the FHIR API and takes no more changes. 410.
+    #[error("{0}")]
+    Gone(String),
     /// If-Match names an old version. 412.
     #[error(
         "the contract is at version {current}, not {expected}; read it again and reapply the change"
@@ -70,6 +73,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::Stale { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -111,6 +115,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists(id) => {
                 Self::Conflict(format!("contract {id} already exists"))
             }
+            StoreError::Deleted(id) => Self::Gone(format!("contract {id} was deleted")),
             StoreError::Invalid(v) => v.into(),
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database error");

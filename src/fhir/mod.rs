@@ -34,6 +34,7 @@ pub mod validate;
 
 use serde_json::{Value, json};
 
+pub use appointment::appointment_id;
 pub use expression::expression_for;
 pub use json::MappingError;
 pub use profile::{Code, Profile, ProfileError};
@@ -114,6 +115,17 @@ fn check_typed(r: &ContractResources) -> Result<(), MappingError> {
 }
 
 impl ContractResources {
+    /// The resources of a new contract known so far only by its CarePlan (an empty
+    /// CareTeam, no Goals, no Appointments).
+    pub fn with_plan(care_plan: Value) -> Self {
+        Self {
+            care_plan,
+            care_team: json!({ "resourceType": "CareTeam" }),
+            goals: Vec::new(),
+            appointments: Vec::new(),
+        }
+    }
+
     /// All resources, CarePlan first.
     pub fn all(&self) -> impl Iterator<Item = &Value> {
         [&self.care_plan, &self.care_team]

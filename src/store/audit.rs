@@ -10,6 +10,7 @@ use crate::domain::ContractId;
 pub(crate) enum Action {
     Create,
     Update,
+    Delete,
     Import,
 }
 
@@ -18,6 +19,7 @@ impl Action {
         match self {
             Self::Create => "create",
             Self::Update => "update",
+            Self::Delete => "delete",
             Self::Import => "import",
         }
     }

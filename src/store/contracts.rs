@@ -9,12 +9,12 @@ use super::audit::{self, Action};
 use super::{
     Change, History, Record, Revision, Store, StoreError, from_micros, micros, now, version_of,
 };
-use crate::domain::{Contract, ContractId, PersonId, Version, Violations};
+use crate::domain::{Contract, ContractId, PersonId, Status, Version, Violations};
 
 /// The columns of a stored version, as every query that reads one selects them.
 macro_rules! revision_columns {
     () => {
-        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir"
+        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir, v.deleted"
     };
 }
 
@@ -60,6 +60,7 @@ impl Store {
             change,
             contract,
             foreign_fhir,
+            deleted: false,
         };
         let mut tx = self.writer.begin().await?;
         insert_head(&mut tx, &id, &revision).await?;
@@ -99,6 +100,7 @@ impl Store {
             change,
             contract,
             foreign_fhir,
+            deleted: false,
         };
         let mut tx = self.writer.begin().await?;
         // The conditional write comes first, so it takes the row (or SQLite's write) lock
@@ -117,27 +119,70 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() == 0 {
-            let current: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM contracts WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            return Err(match current {
-                None => StoreError::NotFound(id.to_string()),
-                Some(v) => StoreError::VersionConflict {
-                    id: id.clone(),
-                    expected,
-                    current: version_of(v)?,
-                },
-            });
+            return Err(not_moved(&mut tx, id, expected).await);
         }
         let previous = revision_in(&mut tx, id, expected).await?;
+        if previous.deleted {
+            return Err(StoreError::Deleted(id.clone()));
+        }
         revision
             .contract
             .validate_change(revision.version, &previous.contract, expected)?;
         insert_revision(&mut tx, id, &revision).await?;
         enqueue(&mut tx, id, &revision).await?;
         audit::insert(&mut tx, Action::Update, id, &revision).await?;
+        tx.commit().await?;
+        Ok(Record {
+            id: id.clone(),
+            revision,
+        })
+    }
+
+    /// Deletes a contract the FHIR way: a new version, based on `expected`, that revokes
+    /// it (a completed contract stays completed) and marks it deleted, so its resources
+    /// read as gone. Nothing is erased: every earlier version stays, and the deletion goes
+    /// out to the sync targets like any change.
+    pub async fn delete(
+        &self,
+        id: &ContractId,
+        expected: Version,
+        change: Change,
+    ) -> Result<Record, StoreError> {
+        let recorded_at = now();
+        let mut tx = self.writer.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE contracts SET version = $1, updated_at = $2, \
+             status = CASE WHEN status IN ('completed', 'revoked') THEN status ELSE 'revoked' END \
+             WHERE id = $3 AND version = $4",
+        )
+        .bind(expected.next().get() as i64)
+        .bind(micros(recorded_at))
+        .bind(id.as_str())
+        .bind(expected.get() as i64)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(not_moved(&mut tx, id, expected).await);
+        }
+        let previous = revision_in(&mut tx, id, expected).await?;
+        if previous.deleted {
+            return Err(StoreError::Deleted(id.clone()));
+        }
+        let mut contract = previous.contract;
+        if contract.status.can_become(Status::Revoked) {
+            contract.status = Status::Revoked;
+        }
+        let revision = Revision {
+            version: expected.next(),
+            recorded_at,
+            change,
+            contract,
+            foreign_fhir: previous.foreign_fhir,
+            deleted: true,
+        };
+        insert_revision(&mut tx, id, &revision).await?;
+        enqueue(&mut tx, id, &revision).await?;
+        audit::insert(&mut tx, Action::Delete, id, &revision).await?;
         tx.commit().await?;
         Ok(Record {
             id: id.clone(),
@@ -195,6 +240,26 @@ impl Store {
             id: id.clone(),
             versions,
         })
+    }
+
+    /// The versions of all contracts recorded at or after `since`, newest first: a page of
+    /// at most `limit`, skipping the first `offset`.
+    pub async fn versions_since(
+        &self,
+        since: Option<jiff::Timestamp>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.recorded_at >= $1 \
+             ORDER BY v.recorded_at DESC, v.contract_id, v.version DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(since.map_or(i64::MIN, micros))
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     /// The current version of every contract with this person.
@@ -317,8 +382,8 @@ async fn insert_revision(
     let document = serde_json::to_string(&revision.contract)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir, deleted) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
@@ -328,6 +393,7 @@ async fn insert_revision(
     .bind(revision.change.reason.as_deref())
     .bind(document)
     .bind(revision.foreign_fhir.as_ref().map(serde_json::Value::to_string))
+    .bind(i64::from(revision.deleted))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -349,6 +415,32 @@ async fn enqueue(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Why a conditional write to `id` at `expected` moved no row: no such contract, or it
+/// is at another version.
+async fn not_moved(
+    tx: &mut Transaction<'_, Any>,
+    id: &ContractId,
+    expected: Version,
+) -> StoreError {
+    let current: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT version FROM contracts WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await;
+    match current {
+        Err(e) => e.into(),
+        Ok(None) => StoreError::NotFound(id.to_string()),
+        Ok(Some(v)) => match version_of(v) {
+            Ok(current) => StoreError::VersionConflict {
+                id: id.clone(),
+                expected,
+                current,
+            },
+            Err(e) => e,
+        },
+    }
 }
 
 async fn revision_in(
@@ -391,6 +483,7 @@ fn record_from_row(row: &AnyRow) -> Result<Record, StoreError> {
                 .map_err(|e| {
                     StoreError::Corrupt(format!("contract {id}: foreign FHIR content: {e}"))
                 })?,
+            deleted: row.try_get::<i64, _>("deleted")? != 0,
         },
     })
 }

@@ -14,6 +14,10 @@ pub enum StoreError {
         expected: Version,
         current: Version,
     },
+    /// The contract was deleted (revoked through a delete) and takes no more changes.
+    /// HTTP 410.
+    #[error("contract {0} was deleted")]
+    Deleted(ContractId),
     /// The contract id is taken. HTTP 409.
     #[error("contract {0} already exists")]
     AlreadyExists(ContractId),

@@ -21,6 +21,11 @@ const SQLITE: &[Script] = &[
         "foreign fhir",
         include_str!("../../migrations/sqlite/0002_foreign_fhir.sql"),
     ),
+    (
+        3,
+        "deleted",
+        include_str!("../../migrations/sqlite/0003_deleted.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -32,6 +37,11 @@ const POSTGRES: &[Script] = &[
         2,
         "foreign fhir",
         include_str!("../../migrations/postgres/0002_foreign_fhir.sql"),
+    ),
+    (
+        3,
+        "deleted",
+        include_str!("../../migrations/postgres/0003_deleted.sql"),
     ),
 ];
 

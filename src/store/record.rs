@@ -41,6 +41,9 @@ pub struct Revision {
     /// to be sent back out (see `fhir::residue`); opaque to the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub foreign_fhir: Option<serde_json::Value>,
+    /// Written by a delete: the contract was revoked and no longer reads as current.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// A stored version together with the contract's id.

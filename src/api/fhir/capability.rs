@@ -35,23 +35,23 @@ pub const COMMON_SEARCH: &[SearchParam] = &[
 /// The types served, their interactions and their own search parameters.
 #[rustfmt::skip]
 pub const RESOURCES: &[(Kind, &[&str], &[SearchParam])] = &[
-    (Kind::CarePlan, &["read", "vread", "update", "history-instance", "search-type"], &[
+    (Kind::CarePlan, &["read", "vread", "update", "create", "delete", "history-instance", "history-type", "search-type"], &[
         ("identifier", "token", "The contract's business identifier"),
         ("status", "token", "draft | active | on-hold | completed | revoked"),
         ("category", "token", "The Patientkontrakt category, system|code"),
     ]),
-    (Kind::CareTeam, READ_SEARCH, &[
+    (Kind::CareTeam, &["read", "vread", "update", "history-instance", "history-type", "search-type"], &[
         ("status", "token", "proposed | active | suspended | inactive"),
+        ("participant", "reference", "A member, by HSA-id (system|value or value) or reference"),
     ]),
-    (Kind::Goal, READ_SEARCH, &[]),
-    (Kind::Appointment, READ_SEARCH, &[
+    (Kind::Goal, &["read", "vread", "update", "history-instance", "history-type", "search-type"], &[]),
+    (Kind::Appointment, &["read", "vread", "update", "create", "delete", "history-instance", "history-type", "search-type"], &[
         ("status", "token", "proposed | booked | cancelled | fulfilled"),
         ("date", "date", "The agreed time's start; prefixes eq, ne, gt, ge, lt, le"),
+        ("actor", "reference", "A participant, by identifier (system|value or value) or reference"),
     ]),
     (Kind::Provenance, &["read", "search-type"], &[]),
 ];
-
-const READ_SEARCH: &[&str] = &["read", "vread", "history-instance", "search-type"];
 
 /// The entry of [`RESOURCES`] for a kind.
 pub fn served(kind: Kind) -> (&'static [&'static str], &'static [SearchParam]) {
@@ -98,7 +98,7 @@ pub fn capability_statement() -> Value {
         "implementation": { "description": "Patientkontrakt gateway" },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "rest": [{ "mode": "server", "resource": resources, "interaction": [{ "code": "transaction" }] }],
+        "rest": [{ "mode": "server", "resource": resources, "interaction": [{ "code": "transaction" }, { "code": "batch" }, { "code": "history-system" }] }],
     })
 }
 

@@ -22,6 +22,9 @@ pub enum FhirError {
     /// 404 for a resource type the server does not serve.
     #[error("resource type {0} is not supported")]
     UnknownType(String),
+    /// 410: the resource was deleted.
+    #[error("{0}")]
+    Gone(String),
     /// 405.
     #[error("this interaction is not supported here")]
     MethodNotAllowed,
@@ -69,6 +72,7 @@ impl FhirError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "not-supported"),
             Self::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "conflict"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Gone(_) => (StatusCode::GONE, "deleted"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invariant"),
@@ -79,10 +83,26 @@ impl FhirError {
     }
 }
 
+impl FhirError {
+    /// The status and the `OperationOutcome` this error answers with.
+    pub fn outcome(&self) -> (StatusCode, serde_json::Value) {
+        let (status, code) = self.status_and_code();
+        let issues = match self {
+            Self::Invalid(issues) => issues.clone(),
+            Self::BadRequest { expression, .. } => {
+                vec![Issue::error(code, self.to_string(), expression.clone())]
+            }
+            _ => vec![Issue::error(code, self.to_string(), None)],
+        };
+        (status, operation_outcome(&issues))
+    }
+}
+
 impl From<StoreError> for FhirError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            StoreError::Deleted(id) => Self::Gone(format!("contract {id} was deleted")),
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database error");
                 Self::Unavailable
@@ -97,15 +117,7 @@ impl From<StoreError> for FhirError {
 
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let issues = match &self {
-            Self::Invalid(issues) => issues.clone(),
-            Self::BadRequest { expression, .. } => {
-                vec![Issue::error(code, self.to_string(), expression.clone())]
-            }
-            _ => vec![Issue::error(code, self.to_string(), None)],
-        };
-        let outcome = operation_outcome(&issues);
+        let (status, outcome) = self.outcome();
         fhir_json(status, &outcome, false)
     }
 }

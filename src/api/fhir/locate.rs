@@ -138,24 +138,32 @@ fn insert_meta(resource: &mut Value, meta: &Value) {
     }
 }
 
-/// The resource of `kind` with `id` in a version's resources, if the version has it.
-pub fn find(record: &Record, kind: Kind, id: &str, profile: &Profile) -> Option<Value> {
+/// The resources of `kind` in one stored version.
+pub fn resources_of_kind(record: &Record, kind: Kind, profile: &Profile) -> Vec<Value> {
     if kind == Kind::Provenance {
-        return Some(provenance_of(record));
+        return vec![provenance_of(record)];
     }
-    let r = resources_of(record, profile);
     let ContractResources {
         care_plan,
         care_team,
         goals,
         appointments,
-    } = r;
+    } = resources_of(record, profile);
     match kind {
-        Kind::CarePlan => Some(care_plan),
-        Kind::CareTeam => Some(care_team),
-        Kind::Goal => goals.into_iter().find(|g| g["id"] == id),
-        Kind::Appointment => appointments.into_iter().find(|a| a["id"] == id),
-        Kind::Provenance => None,
+        Kind::CarePlan => vec![care_plan],
+        Kind::CareTeam => vec![care_team],
+        Kind::Goal => goals,
+        Kind::Appointment => appointments,
+        Kind::Provenance => Vec::new(),
+    }
+}
+
+/// The resource of `kind` with `id` in a version's resources, if the version has it.
+pub fn find(record: &Record, kind: Kind, id: &str, profile: &Profile) -> Option<Value> {
+    let mut all = resources_of_kind(record, kind, profile);
+    match kind {
+        Kind::CarePlan | Kind::CareTeam | Kind::Provenance => all.pop(),
+        Kind::Goal | Kind::Appointment => all.into_iter().find(|r| r["id"] == id),
     }
 }
 

@@ -1,10 +1,13 @@
-//! The FHIR R4 REST API at `/fhir`: CapabilityStatement, read, vread, history and search
-//! of the resources each contract maps to, update of a CarePlan, and `$coordinated-plan`
-//! for portals. Every error is an OperationOutcome.
+//! The FHIR R4 REST API at `/fhir`: CapabilityStatement; read, vread, instance and
+//! type history and search (GET and `POST _search`) of the resources each contract maps
+//! to; create, update, conditional create and update, and delete, each of which changes
+//! the contract; transaction and batch Bundles; and `$coordinated-plan` for portals.
+//! Every error is an OperationOutcome.
 //!
 //! Resources are derived from stored contract versions (see [`locate`]); their
-//! `meta.versionId` is the contract's version.
+//! `meta.versionId` is the contract's version. Writes are in [`write`].
 
+mod batch;
 mod capability;
 mod coordinated_plan;
 mod date_param;
@@ -14,7 +17,7 @@ mod read;
 mod respond;
 mod search;
 mod transaction;
-mod update;
+mod write;
 
 use axum::Router;
 use axum::routing::get;
@@ -33,8 +36,18 @@ pub(super) fn routes() -> Router<AppState> {
             "/CarePlan/$coordinated-plan",
             get(coordinated_plan::coordinated_plan),
         )
-        .route("/{kind}", get(search::search))
-        .route("/{kind}/{id}", get(read::read).put(update::update))
+        .route(
+            "/{kind}",
+            get(search::search)
+                .post(write::create)
+                .put(write::conditional_update),
+        )
+        .route(
+            "/{kind}/{id}",
+            get(read::read).put(write::update).delete(write::delete),
+        )
+        .route("/{kind}/_history", get(read::type_history))
+        .route("/{kind}/_search", axum::routing::post(search::search_post))
         .route("/{kind}/{id}/_history", get(read::history))
         .route("/{kind}/{id}/_history/{vid}", get(read::vread))
         .fallback(|| async { FhirError::NotFound("no such FHIR endpoint".into()) })

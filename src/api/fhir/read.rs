@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::error::FhirError;
-use super::locate::{Kind, find};
+use super::locate::{Kind, find, resources_of_kind};
 use super::respond::{Format, base_url, fhir_json, resource};
 use crate::api::AppState;
 use crate::domain::Version;
@@ -31,7 +31,15 @@ pub(super) async fn record_for(
         Some(v) => state.store.get_version(&contract, v).await,
         None => state.store.get(&contract).await,
     };
-    result.map_err(or_not_found(kind, id))
+    let record = result.map_err(or_not_found(kind, id))?;
+    if record.revision.deleted && kind != Kind::Provenance {
+        return Err(FhirError::Gone(format!(
+            "{}/{id} was deleted in version {}",
+            kind.name(),
+            record.revision.version
+        )));
+    }
+    Ok(record)
 }
 
 /// Store errors as FHIR errors, with a missing contract reported as this resource.
@@ -42,6 +50,72 @@ fn or_not_found(kind: Kind, id: &str) -> impl FnOnce(crate::store::StoreError) -
     }
 }
 
+/// A resource as read: its body, version and when that version was stored.
+pub(super) struct Found {
+    pub body: Value,
+    pub version: Version,
+    pub recorded_at: jiff::Timestamp,
+}
+
+/// `read` (`version` is `None`) or `vread`.
+pub(super) async fn read_resource(
+    state: &AppState,
+    kind: Kind,
+    id: &str,
+    version: Option<Version>,
+) -> Result<Found, FhirError> {
+    if kind == Kind::Provenance && version.is_some() {
+        return Err(FhirError::NotFound(
+            "Provenance resources have one version; read them without _history".into(),
+        ));
+    }
+    let record = record_for(state, kind, id, version).await?;
+    let Some(body) = find(&record, kind, id, &state.profile) else {
+        return Err(match version {
+            Some(v) => FhirError::NotFound(format!("{}/{id} has no version {v}", kind.name())),
+            None => gone_or_not_found(state, &record, kind, id).await,
+        });
+    };
+    let version = if kind == Kind::Provenance {
+        Version::FIRST
+    } else {
+        record.revision.version
+    };
+    Ok(Found {
+        body,
+        version,
+        recorded_at: record.revision.recorded_at,
+    })
+}
+
+/// Why a Goal or Appointment is not in the current version: it was removed (410, with
+/// the version that removed it) or never was (404).
+async fn gone_or_not_found(state: &AppState, current: &Record, kind: Kind, id: &str) -> FhirError {
+    let Ok(history) = state.store.history(&current.id).await else {
+        return not_found(kind, id);
+    };
+    let (mut was_there, mut removed_in) = (false, None);
+    for revision in history.versions {
+        let version = revision.version;
+        let record = Record {
+            id: current.id.clone(),
+            revision,
+        };
+        let here = find(&record, kind, id, &state.profile).is_some();
+        if was_there && !here {
+            removed_in = Some(version);
+        }
+        was_there = here;
+    }
+    match removed_in {
+        Some(v) => FhirError::Gone(format!(
+            "{}/{id} was removed from the contract in version {v}",
+            kind.name()
+        )),
+        None => not_found(kind, id),
+    }
+}
+
 pub async fn read(
     State(state): State<AppState>,
     Path((kind, id)): Path<(String, String)>,
@@ -49,18 +123,11 @@ pub async fn read(
     Query(params): Params,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
-    let kind = Kind::parse(&kind)?;
-    let record = record_for(&state, kind, &id, None).await?;
-    let body = find(&record, kind, &id, &state.profile).ok_or_else(|| not_found(kind, &id))?;
-    let version = if kind == Kind::Provenance {
-        Version::FIRST
-    } else {
-        record.revision.version
-    };
+    let found = read_resource(&state, Kind::parse(&kind)?, &id, None).await?;
     Ok(resource(
-        &body,
-        version,
-        record.revision.recorded_at,
+        &found.body,
+        found.version,
+        found.recorded_at,
         format.pretty,
     ))
 }
@@ -72,21 +139,12 @@ pub async fn vread(
     Query(params): Params,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
-    let kind = Kind::parse(&kind)?;
     let version = Version::parse(&vid).map_err(|e| FhirError::bad_param("vid", e.to_string()))?;
-    if kind == Kind::Provenance {
-        return Err(FhirError::NotFound(
-            "Provenance resources have one version; read them without _history".into(),
-        ));
-    }
-    let record = record_for(&state, kind, &id, Some(version)).await?;
-    let body = find(&record, kind, &id, &state.profile).ok_or_else(|| {
-        FhirError::NotFound(format!("{}/{id} has no version {version}", kind.name()))
-    })?;
+    let found = read_resource(&state, Kind::parse(&kind)?, &id, Some(version)).await?;
     Ok(resource(
-        &body,
-        version,
-        record.revision.recorded_at,
+        &found.body,
+        found.version,
+        found.recorded_at,
         format.pretty,
     ))
 }
@@ -113,17 +171,12 @@ pub async fn history(
         .versions
         .into_iter()
         .rev()
-        .filter_map(|revision| {
-            let record = Record { id: contract.clone(), revision };
-            let body = find(&record, kind, &id, &state.profile)?;
-            let version = record.revision.version;
-            let (method, status) = if version == Version::FIRST { ("POST", "201 Created") } else { ("PUT", "200 OK") };
-            Some(json!({
-                "fullUrl": format!("{base}/{}/{id}", kind.name()),
-                "resource": body,
-                "request": { "method": method, "url": format!("{}/{id}", kind.name()) },
-                "response": { "status": status, "etag": version.etag(), "lastModified": record.revision.recorded_at.to_string() },
-            }))
+        .flat_map(|revision| {
+            let record = Record {
+                id: contract.clone(),
+                revision,
+            };
+            history_entries(&record, kind, Some(&id), &base, &state.profile)
         })
         .collect();
     if entries.is_empty() {
@@ -131,4 +184,103 @@ pub async fn history(
     }
     let bundle = json!({ "resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries });
     Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+}
+
+/// `GET /fhir/{type}/_history`: the versions of every resource of a type, newest first,
+/// since `_since` if given, a page of `_count` (default 50) at a time. This is how a
+/// system that cannot take pushes pulls what changed.
+pub async fn type_history(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, FhirError> {
+    let format = Format::negotiate(&headers, &params)?;
+    let kind = Kind::parse(&kind)?;
+    if kind == Kind::Provenance {
+        return Err(FhirError::MethodNotAllowed);
+    }
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let number = |name: &str, default: u32| -> Result<u32, FhirError> {
+        get(name).map_or(Ok(default), |n| {
+            n.parse()
+                .map_err(|_| FhirError::bad_param(name, "must be a whole number"))
+        })
+    };
+    let count = number("_count", 50)?.clamp(1, 1000);
+    let offset = number("_offset", 0)?;
+    let since = get("_since")
+        .map(|s| {
+            s.parse::<jiff::Timestamp>().map_err(|e| {
+                FhirError::bad_param(
+                    "_since",
+                    format!("must be an instant with a time zone: {e}"),
+                )
+            })
+        })
+        .transpose()?;
+    let records = state.store.versions_since(since, count, offset).await?;
+    let base = base_url(&headers);
+    let entries: Vec<Value> = records
+        .iter()
+        .flat_map(|record| history_entries(record, kind, None, &base, &state.profile))
+        .collect();
+    let mut links = Vec::new();
+    let page = |at: u32| {
+        let since = since.map(|s| format!("_since={s}&")).unwrap_or_default();
+        format!(
+            "{base}/{}/_history?{since}_count={count}&_offset={at}",
+            kind.name()
+        )
+    };
+    links.push(json!({ "relation": "self", "url": page(offset) }));
+    if records.len() == count as usize {
+        links.push(json!({ "relation": "next", "url": page(offset + count) }));
+    }
+    let bundle =
+        json!({ "resourceType": "Bundle", "type": "history", "link": links, "entry": entries });
+    Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+}
+
+/// The history entries of one stored version: one per resource of `kind` in it (only
+/// the one with id `only`, if given). A deleted version's entries carry no resource.
+fn history_entries(
+    record: &Record,
+    kind: Kind,
+    only: Option<&str>,
+    base: &str,
+    profile: &crate::fhir::Profile,
+) -> Vec<Value> {
+    let version = record.revision.version;
+    let (method, status) = if record.revision.deleted {
+        ("DELETE", "204 No Content")
+    } else if version == Version::FIRST {
+        ("POST", "201 Created")
+    } else {
+        ("PUT", "200 OK")
+    };
+    resources_of_kind(record, kind, profile)
+        .into_iter()
+        .filter(|r| only.is_none_or(|id| r["id"] == id))
+        .map(|r| {
+            let id = r["id"].as_str().unwrap_or_default().to_owned();
+            let mut entry = json!({
+                "fullUrl": format!("{base}/{}/{id}", kind.name()),
+                "resource": r,
+                "request": { "method": method, "url": format!("{}/{id}", kind.name()) },
+                "response": { "status": status, "etag": version.etag(), "lastModified": record.revision.recorded_at.to_string() },
+            });
+            if record.revision.deleted
+                && let Some(e) = entry.as_object_mut()
+            {
+                e.remove("resource");
+            }
+            entry
+        })
+        .collect()
 }

@@ -1,13 +1,14 @@
 //! Writing FHIR responses: `application/fhir+json`, `meta`, `ETag`, `Last-Modified`,
 //! `_pretty`, and refusing formats other than JSON (406).
 
-use axum::http::header::{ACCEPT, CONTENT_TYPE, ETAG, LAST_MODIFIED};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::error::FhirError;
 use crate::domain::Version;
+use crate::fhir::outcome::{Issue, operation_outcome};
 
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
@@ -35,6 +36,58 @@ pub fn resource(
     pretty: bool,
 ) -> Response {
     let mut response = fhir_json(StatusCode::OK, body, pretty);
+    version_headers(&mut response, version, last_modified);
+    response
+}
+
+/// A value of the `Prefer` header (`return`, `handling`), if the client gave one.
+pub fn prefer<'h>(headers: &'h HeaderMap, key: &str) -> Option<&'h str> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+}
+
+/// What a write answers, as `Prefer: return=` asks: the resource (`representation`, the
+/// default), nothing (`minimal`), or an `OperationOutcome` saying what was done.
+pub struct WriteReply<'a> {
+    pub status: StatusCode,
+    pub body: &'a Value,
+    pub version: Version,
+    pub last_modified: jiff::Timestamp,
+    /// `Location`: the version written, for creates and updates.
+    pub location: Option<String>,
+    pub message: String,
+}
+
+impl WriteReply<'_> {
+    pub fn into_response(self, headers: &HeaderMap, format: Format) -> Response {
+        let mut response = match prefer(headers, "return") {
+            Some("minimal") => self.status.into_response(),
+            Some("OperationOutcome") => {
+                let issue = Issue {
+                    severity: "information",
+                    code: "informational",
+                    diagnostics: self.message,
+                    expression: None,
+                };
+                fhir_json(self.status, &operation_outcome(&[issue]), format.pretty)
+            }
+            _ => fhir_json(self.status, self.body, format.pretty),
+        };
+        version_headers(&mut response, self.version, self.last_modified);
+        if let Some(v) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(LOCATION, v);
+        }
+        response
+    }
+}
+
+fn version_headers(response: &mut Response, version: Version, last_modified: jiff::Timestamp) {
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&version.etag()) {
         headers.insert(ETAG, v);
@@ -46,7 +99,6 @@ pub fn resource(
     ) {
         headers.insert(LAST_MODIFIED, v);
     }
-    response
 }
 
 /// Output options every read takes: `_format` / `Accept` and `_pretty`.

@@ -3,7 +3,8 @@
 //! no listing of everyone's data. Unknown parameters are reported in the Bundle (lenient,
 //! the default) or refused with 400 under `Prefer: handling=strict`.
 
-use axum::extract::{Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -11,12 +12,12 @@ use serde_json::{Value, json};
 use super::capability::{COMMON_SEARCH, served};
 use super::date_param::DateParam;
 use super::error::FhirError;
-use super::locate::{Kind, provenance_of, resources_of};
-use super::respond::{Format, base_url, fhir_json};
+use super::locate::{Kind, provenance_of, resources_of_kind};
+use super::respond::{Format, base_url, fhir_json, prefer};
 use crate::api::AppState;
 use crate::domain::{ContractId, PersonId};
+use crate::fhir::Profile;
 use crate::fhir::outcome::{Issue, operation_outcome};
-use crate::fhir::{ContractResources, Profile};
 use crate::store::{Record, Store};
 
 /// Parameters that shape the result rather than select it.
@@ -72,9 +73,11 @@ async fn contracts(
             .map(|(_, v)| v.as_str())
     };
     if let Some((name, value)) = params.iter().find(|(k, _)| PATIENT.contains(&k.as_str())) {
-        return Ok(store
+        let mut found = store
             .find_by_patient(&person(value, name, profile)?)
-            .await?);
+            .await?;
+        found.retain(|r| !r.revision.deleted);
+        return Ok(found);
     }
     let by_id = match (get("_id"), get("identifier")) {
         (Some(id), _) => kind.locate(id).map(|(c, _)| c),
@@ -101,55 +104,81 @@ async fn contracts(
         return Ok(Vec::new());
     };
     match store.get(&id).await {
+        Ok(record) if record.revision.deleted => Ok(Vec::new()),
         Ok(record) => Ok(vec![record]),
         Err(crate::store::StoreError::NotFound(_)) => Ok(Vec::new()),
         Err(e) => Err(e.into()),
     }
 }
 
-/// The resources of `kind` in a record, as the search sees them.
+/// The resources of `kind` in a record, as the search sees them: a contract's
+/// Provenances are those of all its versions.
 async fn of_kind(
     store: &Store,
     record: &Record,
     kind: Kind,
     profile: &Profile,
 ) -> Result<Vec<Value>, FhirError> {
-    if kind == Kind::Provenance {
-        let history = store.history(&record.id).await?;
-        return Ok(history
-            .versions
-            .into_iter()
-            .map(|revision| {
-                provenance_of(&Record {
-                    id: record.id.clone(),
-                    revision,
-                })
-            })
-            .collect());
+    if kind != Kind::Provenance {
+        return Ok(resources_of_kind(record, kind, profile));
     }
-    let ContractResources {
-        care_plan,
-        care_team,
-        goals,
-        appointments,
-    } = resources_of(record, profile);
-    Ok(match kind {
-        Kind::CarePlan => vec![care_plan],
-        Kind::CareTeam => vec![care_team],
-        Kind::Goal => goals,
-        Kind::Appointment => appointments,
-        Kind::Provenance => Vec::new(),
-    })
+    let history = store.history(&record.id).await?;
+    Ok(history
+        .versions
+        .into_iter()
+        .map(|revision| {
+            provenance_of(&Record {
+                id: record.id.clone(),
+                revision,
+            })
+        })
+        .collect())
 }
 
 pub async fn search(
     State(state): State<AppState>,
-    axum::extract::Path(kind): axum::extract::Path<String>,
+    Path(kind): Path<String>,
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, FhirError> {
-    let format = Format::negotiate(&headers, &params)?;
-    let kind = Kind::parse(&kind)?;
+    run(&state, &kind, &headers, &params).await
+}
+
+/// `POST /fhir/{type}/_search`: the same search with its parameters in a form body
+/// (`application/x-www-form-urlencoded`), together with any in the URL.
+pub async fn search_post(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    Query(mut params): Query<Vec<(String, String)>>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, FhirError> {
+    let Form(form) = form.map_err(|e| match e {
+        FormRejection::InvalidFormContentType(_) => FhirError::UnsupportedMediaType,
+        other => FhirError::bad_param("body", other.body_text()),
+    })?;
+    params.extend(form);
+    run(&state, &kind, &headers, &params).await
+}
+
+async fn run(
+    state: &AppState,
+    kind: &str,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<Response, FhirError> {
+    let format = Format::negotiate(headers, params)?;
+    let bundle = searchset(state, Kind::parse(kind)?, headers, params).await?;
+    Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+}
+
+/// The `searchset` Bundle a search answers with.
+pub(super) async fn searchset(
+    state: &AppState,
+    kind: Kind,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<Value, FhirError> {
     let (_, own) = served(kind);
     let known = |name: &str| {
         CONTROL.contains(&name)
@@ -161,10 +190,7 @@ pub async fn search(
         .map(|(k, _)| k.as_str())
         .filter(|k| !known(k))
         .collect();
-    let strict = headers
-        .get("prefer")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.contains("handling=strict"));
+    let strict = prefer(headers, "handling") == Some("strict");
     if strict && !unknown.is_empty() {
         return Err(FhirError::bad_param(
             unknown[0],
@@ -193,10 +219,10 @@ pub async fn search(
             .map_err(|_| FhirError::bad_param("_offset", "must be a whole number"))?,
         None => 0,
     };
-    let filters = Filters::parse(&params)?;
+    let filters = Filters::parse(params)?;
     let include_team = kind == Kind::CarePlan && get("_include") == Some("CarePlan:care-team");
     let (mut found, mut included) = (Vec::new(), Vec::new());
-    for record in contracts(&state.store, &params, &state.profile, kind).await? {
+    for record in contracts(&state.store, params, &state.profile, kind).await? {
         let mut matched = false;
         for resource in of_kind(&state.store, &record, kind, &state.profile).await? {
             if filters.matches(&resource) {
@@ -208,7 +234,7 @@ pub async fn search(
             included.extend(of_kind(&state.store, &record, Kind::CareTeam, &state.profile).await?);
         }
     }
-    let base = base_url(&headers);
+    let base = base_url(headers);
     let total = found.len();
     let link = |relation: &str, at: usize| {
         let query: Vec<String> = params
@@ -261,7 +287,7 @@ pub async fn search(
         }
         bundle["entry"] = Value::Array(entries);
     }
-    Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+    Ok(bundle)
 }
 
 /// The filters a search applies to each resource of the selected contracts.
@@ -271,6 +297,9 @@ struct Filters {
     category: Option<String>,
     last_updated: Vec<DateParam>,
     date: Vec<DateParam>,
+    /// `participant` (CareTeam) or `actor` (Appointment): `system|value`, `value` or a
+    /// reference.
+    participant: Option<String>,
 }
 
 impl Filters {
@@ -294,6 +323,7 @@ impl Filters {
             category: get("category"),
             last_updated: dates("_lastUpdated")?,
             date: dates("date")?,
+            participant: get("participant").or_else(|| get("actor")),
         })
     }
 
@@ -326,6 +356,29 @@ impl Filters {
             .date
             .iter()
             .all(|p| instant(&r["start"]).is_some_and(|t| p.matches(t)));
-        id_ok && status_ok && category_ok && updated_ok && date_ok
+        let participant_ok = self.participant.as_ref().is_none_or(|p| {
+            r["participant"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.get("member").or_else(|| x.get("actor")))
+                .any(|who| names(who, p))
+        });
+        id_ok && status_ok && category_ok && updated_ok && date_ok && participant_ok
+    }
+}
+
+/// Whether a Reference is the one a search value names: by `reference`, or by
+/// `identifier` as `system|value` or a bare value.
+fn names(reference: &Value, wanted: &str) -> bool {
+    if reference["reference"] == wanted {
+        return true;
+    }
+    let identifier = &reference["identifier"];
+    match wanted.split_once('|') {
+        Some((system, value)) => {
+            identifier["value"] == value && (system.is_empty() || identifier["system"] == system)
+        }
+        None => identifier["value"] == wanted,
     }
 }

@@ -1,4 +1,4 @@
-//! `POST /fhir` with a `transaction` Bundle: how an EHR pushes a whole contract in one
+//! `POST /fhir` with a `transaction` Bundle (a `batch` goes to [`super::batch`]): how an EHR pushes a whole contract in one
 //! request — its CarePlan with the CareTeam, Goals and Appointments — stored as one new
 //! version, all or nothing. A `POST CarePlan` entry creates a contract (conditionally with
 //! `ifNoneExist=identifier=…`), a `PUT CarePlan/{id}` entry updates it (with `ifMatch`) or
@@ -11,10 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::batch::batch;
 use super::error::FhirError;
 use super::locate::resources_of;
 use super::respond::{Format, fhir_json};
-use super::update::{expected_version, json_body, source, store_resources};
+use super::write::{Base, base, contract_in_query, json_body, source, store_resources};
 use crate::api::AppState;
 use crate::domain::{ContractId, Version};
 use crate::fhir::ContractResources;
@@ -42,21 +43,24 @@ pub async fn transaction(
             "POST /fhir takes a Bundle",
         ));
     }
-    match bundle.get("type").and_then(Value::as_str) {
-        Some("transaction") => {}
-        Some("batch") => {
-            return Err(FhirError::bad_param(
-                "Bundle.type",
-                "batch Bundles are not supported yet; send a transaction",
-            ));
-        }
-        _ => return Err(FhirError::bad_param("Bundle.type", "must be transaction")),
-    }
     let entries = bundle
         .get("entry")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    match bundle.get("type").and_then(Value::as_str) {
+        Some("transaction") => {}
+        Some("batch") => {
+            let response = batch(&state, &headers, &entries).await;
+            return Ok(fhir_json(StatusCode::OK, &response, format.pretty));
+        }
+        _ => {
+            return Err(FhirError::bad_param(
+                "Bundle.type",
+                "must be transaction or batch",
+            ));
+        }
+    }
     let plans: Vec<usize> = entries
         .iter()
         .enumerate()
@@ -115,18 +119,17 @@ pub async fn transaction(
     if !appointments.is_empty() {
         resources.appointments = appointments;
     }
-    let expected = match &existing {
-        Some(record) => Some(expected_version(request.if_match, record)?),
+    let base = match &existing {
+        Some(record) => base(request.if_match, record)?,
         None if request.if_match.is_some() => {
             return Err(FhirError::NotFound(format!(
                 "CarePlan/{} is not known",
                 request.id
             )));
         }
-        None => None,
+        None => Base::Nothing,
     };
-    let written =
-        store_resources(&state, &request.id, expected, &resources, source(&headers)).await;
+    let written = store_resources(&state, &request.id, base, &resources, source(&headers)).await;
     match (written, &request.if_none_exist) {
         (Ok(record), _) => respond(
             &entries,
@@ -175,22 +178,10 @@ async fn read_request(state: &AppState, entry: &Value, at: usize) -> Result<Requ
             })
         }
         Some("POST") => {
-            let if_none_exist = match request["ifNoneExist"].as_str() {
-                None => None,
-                Some(query) => {
-                    let contract_system =
-                        format!("identifier={}|", state.profile.identifiers.contract);
-                    let id = query
-                        .strip_prefix(&contract_system)
-                        .and_then(|id| ContractId::parse(id).ok());
-                    Some(id.ok_or_else(|| {
-                        FhirError::bad_param(
-                            &format!("{path}.ifNoneExist"),
-                            format!("supported: {contract_system}<id>"),
-                        )
-                    })?)
-                }
-            };
+            let if_none_exist = request["ifNoneExist"]
+                .as_str()
+                .map(|q| contract_in_query(q, &state.profile, &format!("{path}.ifNoneExist")))
+                .transpose()?;
             let id = match &if_none_exist {
                 Some(id) => id.clone(),
                 None => ContractId::parse(&uuid::Uuid::new_v4().to_string())

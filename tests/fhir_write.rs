@@ -1,0 +1,809 @@
+//! Writes through the FHIR API over real sockets, on SQLite and PostgreSQL: create and
+//! conditional create, update of every writable type and conditional update, delete,
+//! `Prefer: return`, type-level history, `POST _search` and batch Bundles.
+
+// Tests panic on what they did not expect; helpers outside #[test] functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::app::{TestApp, spawn_app};
+use common::fhir::{Reply, fhir_get, send};
+use common::{TestDb, fixture};
+use pkgw::domain::ContractId;
+use pkgw::fhir::{ContractResources, Profile, to_fhir};
+use pkgw::store::Change;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const CONTRACT: &str = "https://pkgw.example/fhir/sid/patientkontrakt";
+const PNR: &str = "http://electronichealth.se/identifier/personnummer";
+
+/// A fixture's resources, as an EHR would hold them, under `id`.
+fn resources(name: &str, id: &str) -> ContractResources {
+    to_fhir(
+        &ContractId::parse(id).unwrap(),
+        &fixture(name),
+        &Profile::default_profile(),
+    )
+}
+
+/// The CarePlan of a new draft contract: no id or identifier yet, and no Goals to
+/// refer to.
+fn draft_plan(name: &str, id: &str) -> Value {
+    let mut plan = resources(name, id).care_plan;
+    plan["status"] = "draft".into();
+    let fields = plan.as_object_mut().unwrap();
+    for field in ["goal", "id", "identifier"] {
+        fields.remove(field);
+    }
+    plan
+}
+
+fn issue_expression(outcome: &Value) -> &str {
+    outcome["issue"][0]["expression"][0]
+        .as_str()
+        .unwrap_or_default()
+}
+
+async fn post(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+    send(app, Method::POST, path, headers, Some(body)).await
+}
+
+async fn put(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+    send(app, Method::PUT, path, headers, Some(body)).await
+}
+
+async fn delete(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Reply {
+    send(app, Method::DELETE, path, headers, None).await
+}
+
+async fn a_contract_is_built_resource_by_resource(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let condition = format!("identifier={CONTRACT}|kontrakt-1");
+    let plan = draft_plan("hjartsvikt-primarvard", "kontrakt-1");
+
+    let created = post(
+        &app,
+        "/fhir/CarePlan",
+        &[("If-None-Exist", &condition)],
+        &plan,
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.header("etag"), Some("W/\"1\""));
+    assert!(
+        created
+            .header("location")
+            .unwrap()
+            .ends_with("/fhir/CarePlan/kontrakt-1/_history/1"),
+        "{:?}",
+        created.header("location")
+    );
+    assert_eq!(created.body["id"], "kontrakt-1");
+    assert_eq!(created.body["status"], "draft");
+
+    let again = post(
+        &app,
+        "/fhir/CarePlan",
+        &[("If-None-Exist", &condition)],
+        &plan,
+    )
+    .await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "an existing match is answered"
+    );
+    assert_eq!(again.header("etag"), Some("W/\"1\""));
+    assert_eq!(db.count("contracts").await, 1);
+
+    // The unit and the fast vårdkontakt arrive with the CareTeam.
+    let team = resources("hjartsvikt-primarvard", "kontrakt-1").care_team;
+    let stale = put(
+        &app,
+        "/fhir/CareTeam/kontrakt-1",
+        &[("If-Match", "W/\"7\"")],
+        &team,
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let updated = put(
+        &app,
+        "/fhir/CareTeam/kontrakt-1",
+        &[("If-Match", "W/\"1\"")],
+        &team,
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.header("etag"), Some("W/\"2\""));
+    assert_eq!(
+        updated.body["managingOrganization"][0]["display"],
+        team["managingOrganization"][0]["display"]
+    );
+
+    // An agreed time is added to the contract its basedOn names.
+    let mut time = resources("hjartsvikt-primarvard", "kontrakt-1").appointments[0].clone();
+    time.as_object_mut().unwrap().remove("id");
+    time["identifier"] = json!([]);
+    time["basedOn"] = json!([{ "reference": "CarePlan/kontrakt-1" }]);
+    let added = post(&app, "/fhir/Appointment", &[], &time).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let appointment = added.body["id"].as_str().unwrap().to_owned();
+    assert!(appointment.starts_with("kontrakt-1-"), "{appointment}");
+    assert_eq!(added.header("etag"), Some("W/\"3\""));
+    let read = fhir_get(&app, &format!("/fhir/Appointment/{appointment}")).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.body["start"], time["start"]);
+
+    // The contract comes into force by a conditional update of its CarePlan.
+    let mut active = resources("hjartsvikt-primarvard", "kontrakt-1").care_plan;
+    active.as_object_mut().unwrap().remove("goal");
+    let activated = put(
+        &app,
+        &format!("/fhir/CarePlan?identifier={CONTRACT}|kontrakt-1"),
+        &[("If-Match", "W/\"3\"")],
+        &active,
+    )
+    .await;
+    assert_eq!(activated.status, StatusCode::OK, "{}", activated.body);
+    assert_eq!(activated.body["status"], "active");
+    assert_eq!(activated.header("etag"), Some("W/\"4\""));
+    let stored = app
+        .store
+        .get(&ContractId::parse("kontrakt-1").unwrap())
+        .await
+        .unwrap();
+    let contract = &stored.revision.contract;
+    assert_eq!(contract.status.as_str(), "active");
+    assert_eq!(contract.agreed_times.len(), 1);
+    assert!(contract.responsible_unit.is_some());
+
+    // A conditional update for an identifier no contract has creates it.
+    let second = put(
+        &app,
+        &format!("/fhir/CarePlan?identifier={CONTRACT}|kontrakt-2"),
+        &[],
+        &draft_plan("ung-diabetes", "kontrakt-2"),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    assert_eq!(second.body["id"], "kontrakt-2");
+    assert_eq!(db.count("contracts").await, 2);
+}
+
+async fn writes_answer_as_prefer_asks(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let plan = draft_plan("eget-initiativ", "ett-id");
+    let minimal = post(
+        &app,
+        "/fhir/CarePlan",
+        &[("Prefer", "return=minimal")],
+        &plan,
+    )
+    .await;
+    assert_eq!(minimal.status, StatusCode::CREATED);
+    assert_eq!(minimal.body, Value::Null, "no body");
+    let location = minimal.header("location").unwrap().to_owned();
+    assert!(location.contains("/fhir/CarePlan/"), "{location}");
+    assert_eq!(minimal.header("etag"), Some("W/\"1\""));
+
+    let outcome = post(
+        &app,
+        "/fhir/CarePlan",
+        &[("Prefer", "return=OperationOutcome")],
+        &plan,
+    )
+    .await;
+    assert_eq!(outcome.status, StatusCode::CREATED);
+    assert_eq!(outcome.body["resourceType"], "OperationOutcome");
+    assert_eq!(outcome.body["issue"][0]["severity"], "information");
+
+    let full = post(&app, "/fhir/CarePlan", &[], &plan).await;
+    assert_eq!(full.body["resourceType"], "CarePlan");
+    assert_eq!(full.body["meta"]["versionId"], "1");
+    assert_eq!(
+        db.count("contracts").await,
+        3,
+        "each POST without a condition creates"
+    );
+}
+
+async fn bad_writes_are_refused_whole(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    let plan = draft_plan("eget-initiativ", "x");
+
+    let mut same_identifier = plan.clone();
+    same_identifier["identifier"] = json!([{ "system": CONTRACT, "value": id }]);
+    let taken = post(&app, "/fhir/CarePlan", &[], &same_identifier).await;
+    assert_eq!(
+        taken.status,
+        StatusCode::CONFLICT,
+        "a contract's identifier is unique"
+    );
+
+    let goal = post(&app, "/fhir/Goal", &[], &json!({ "resourceType": "Goal" })).await;
+    assert_eq!(goal.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(goal.body["resourceType"], "OperationOutcome");
+
+    let unsupported = post(
+        &app,
+        "/fhir/CarePlan",
+        &[("If-None-Exist", "status=active")],
+        &plan,
+    )
+    .await;
+    assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
+    assert_eq!(issue_expression(&unsupported.body), "If-None-Exist");
+
+    let wrong_type = post(
+        &app,
+        "/fhir/CarePlan",
+        &[],
+        &json!({ "resourceType": "Goal" }),
+    )
+    .await;
+    assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
+    assert_eq!(issue_expression(&wrong_type.body), "resourceType");
+
+    let mut time = resources("cancer-min-vardplan", &id).appointments[0].clone();
+    time.as_object_mut().unwrap().remove("basedOn");
+    let orphan = post(&app, "/fhir/Appointment", &[], &time).await;
+    assert_eq!(orphan.status, StatusCode::BAD_REQUEST);
+    assert_eq!(issue_expression(&orphan.body), "Appointment.basedOn");
+    time["basedOn"] = json!([{ "reference": "CarePlan/finns-inte" }]);
+    let unknown_plan = post(&app, "/fhir/Appointment", &[], &time).await;
+    assert_eq!(unknown_plan.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(issue_expression(&unknown_plan.body), "Appointment.basedOn");
+
+    // An active contract may not lose its responsible unit: 422 naming the element.
+    let mut team = resources("cancer-min-vardplan", &id).care_team;
+    team.as_object_mut().unwrap().remove("managingOrganization");
+    let broken = put(&app, &format!("/fhir/CareTeam/{id}"), &[], &team).await;
+    assert_eq!(
+        broken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        broken.body
+    );
+    assert_eq!(
+        issue_expression(&broken.body),
+        "CareTeam.managingOrganization"
+    );
+
+    let mismatched = put(
+        &app,
+        &format!("/fhir/CareTeam/{id}"),
+        &[],
+        &json!({ "resourceType": "CareTeam", "id": "annat" }),
+    )
+    .await;
+    assert_eq!(mismatched.status, StatusCode::BAD_REQUEST);
+    assert_eq!(issue_expression(&mismatched.body), "CareTeam.id");
+
+    let provenance = put(
+        &app,
+        &format!("/fhir/Provenance/{id}-v1"),
+        &[],
+        &json!({ "resourceType": "Provenance", "id": format!("{id}-v1") }),
+    )
+    .await;
+    assert_eq!(provenance.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        app.store.history(&record.id).await.unwrap().versions.len(),
+        1,
+        "nothing was written"
+    );
+}
+
+async fn goals_and_appointments_are_updated_in_place(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    let goal_id = format!("{id}-mal-1");
+    let goal = fhir_get(&app, &format!("/fhir/Goal/{goal_id}")).await.body;
+    let mut changed = goal.clone();
+    changed["description"]["text"] = "Att orka gå till affären själv".into();
+    let updated = put(
+        &app,
+        &format!("/fhir/Goal/{goal_id}"),
+        &[("If-Match", "W/\"1\"")],
+        &changed,
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(
+        updated.body["description"]["text"],
+        "Att orka gå till affären själv"
+    );
+    let stored = app.store.get(&record.id).await.unwrap();
+    assert_eq!(
+        stored.revision.contract.agreement.what_matters[0],
+        "Att orka gå till affären själv"
+    );
+
+    let appointments = fhir_get(
+        &app,
+        &format!(
+            "/fhir/Appointment?patient={PNR}|{}",
+            stored.revision.contract.patient.id
+        ),
+    )
+    .await
+    .body;
+    let mut time = appointments["entry"][0]["resource"].clone();
+    let time_id = time["id"].as_str().unwrap().to_owned();
+    time["description"] = "Återbesök, nu per telefon".into();
+    // The gateway's identifier of the agreed time is kept even when the sender drops it.
+    time["identifier"] = json!([]);
+    let updated = put(&app, &format!("/fhir/Appointment/{time_id}"), &[], &time).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["id"], time_id.as_str());
+    assert_eq!(updated.body["description"], "Återbesök, nu per telefon");
+
+    let unknown = put(
+        &app,
+        &format!("/fhir/Goal/{id}-mal-9"),
+        &[],
+        &json!({ "resourceType": "Goal", "id": format!("{id}-mal-9") }),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+async fn delete_revokes_the_contract_and_keeps_its_history(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    let person = record.revision.contract.patient.id.to_string();
+
+    let stale = delete(
+        &app,
+        &format!("/fhir/CarePlan/{id}"),
+        &[("If-Match", "W/\"4\"")],
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let deleted = delete(
+        &app,
+        &format!("/fhir/CarePlan/{id}"),
+        &[("If-Match", "W/\"1\"")],
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(deleted.header("etag"), Some("W/\"2\""));
+
+    for path in [
+        format!("/fhir/CarePlan/{id}"),
+        format!("/fhir/CareTeam/{id}"),
+    ] {
+        let gone = fhir_get(&app, &path).await;
+        assert_eq!(gone.status, StatusCode::GONE, "{path}");
+        assert_eq!(gone.body["issue"][0]["code"], "deleted");
+    }
+    let v1 = fhir_get(&app, &format!("/fhir/CarePlan/{id}/_history/1")).await;
+    assert_eq!(v1.status, StatusCode::OK, "earlier versions stay readable");
+    assert_eq!(v1.body["status"], "active");
+    let history = fhir_get(&app, &format!("/fhir/CarePlan/{id}/_history"))
+        .await
+        .body;
+    assert_eq!(history["total"], 2);
+    assert_eq!(history["entry"][0]["request"]["method"], "DELETE");
+    assert!(history["entry"][0].get("resource").is_none());
+    assert_eq!(history["entry"][1]["request"]["method"], "POST");
+    let search = fhir_get(&app, &format!("/fhir/CarePlan?patient={PNR}|{person}"))
+        .await
+        .body;
+    assert_eq!(search["total"], 0, "deleted resources are not found");
+
+    let again = delete(&app, &format!("/fhir/CarePlan/{id}"), &[]).await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT, "delete is idempotent");
+    let plan = v1.body.clone();
+    let revived = put(&app, &format!("/fhir/CarePlan/{id}"), &[], &plan).await;
+    assert_eq!(revived.status, StatusCode::GONE);
+
+    let stored = app.store.get(&record.id).await.unwrap();
+    assert_eq!(
+        (
+            stored.revision.version.get(),
+            stored.revision.contract.status.as_str()
+        ),
+        (2, "revoked"),
+        "revoked, not erased"
+    );
+    let actions: Vec<String> = app
+        .store
+        .audit_for(&record.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(actions, ["create", "delete"]);
+    assert_eq!(
+        db.count("outbox").await,
+        2,
+        "the deletion goes out to the targets"
+    );
+}
+
+async fn deleting_an_appointment_removes_the_agreed_time(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let times = record.revision.contract.agreed_times.len();
+    assert!(times > 0);
+    let person = record.revision.contract.patient.id.to_string();
+    let found = fhir_get(&app, &format!("/fhir/Appointment?patient={person}"))
+        .await
+        .body;
+    let time_id = found["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/fhir/Appointment/{time_id}");
+    let deleted = delete(&app, &path, &[("Prefer", "return=OperationOutcome")]).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(deleted.body["resourceType"], "OperationOutcome");
+    let gone = fhir_get(&app, &path).await;
+    assert_eq!(gone.status, StatusCode::GONE, "{}", gone.body);
+    let stored = app.store.get(&record.id).await.unwrap();
+    assert_eq!(stored.revision.contract.agreed_times.len(), times - 1);
+    let never = fhir_get(
+        &app,
+        &format!("/fhir/Appointment/{}-0000000000000000", record.id),
+    )
+    .await;
+    assert_eq!(never.status, StatusCode::NOT_FOUND);
+}
+
+async fn concurrent_conditional_creates_through_post_make_one(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let plan = draft_plan("ung-diabetes", "x");
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (client, url, body) = (
+                app.client.clone(),
+                app.url("/fhir/CarePlan"),
+                plan.to_string(),
+            );
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("content-type", "application/fhir+json")
+                    .header("If-None-Exist", format!("identifier={CONTRACT}|samma"))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(db.count("contracts").await, 1);
+}
+
+async fn concurrent_puts_without_if_match_lose_nothing(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    let plan = fhir_get(&app, &format!("/fhir/CarePlan/{id}")).await.body;
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let (client, url, mut body) = (
+                app.client.clone(),
+                app.url(&format!("/fhir/CarePlan/{id}")),
+                plan.clone(),
+            );
+            body["activity"][0]["detail"]["description"] = format!("Ändring {i}").into();
+            tokio::spawn(async move {
+                client
+                    .put(url)
+                    .header("content-type", "application/fhir+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+        "without If-Match a lost race is a conflict, not a failed precondition: {statuses:?}"
+    );
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(ok >= 1);
+    assert_eq!(
+        app.store.history(&record.id).await.unwrap().versions.len(),
+        1 + ok,
+        "every 200 is a version of its own: {statuses:?}"
+    );
+}
+
+async fn type_history_and_search_by_post(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let first = app
+        .store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let mut next = first.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att kunna sjunga i kören".into());
+    app.store
+        .update(
+            &first.id,
+            first.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    let second = app
+        .store
+        .create(fixture("ung-diabetes"), Change::from_source("api"))
+        .await
+        .unwrap();
+
+    let all = fhir_get(&app, "/fhir/CarePlan/_history").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.body["type"], "history");
+    let listed: Vec<(String, String)> = all.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["resource"]["id"].as_str().unwrap().to_owned(),
+                e["resource"]["meta"]["versionId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (second.id.to_string(), "1".into()),
+            (first.id.to_string(), "2".into()),
+            (first.id.to_string(), "1".into()),
+        ],
+        "every version, newest first"
+    );
+    let since = second.revision.recorded_at.to_string();
+    let recent = fhir_get(&app, &format!("/fhir/CarePlan/_history?_since={since}"))
+        .await
+        .body;
+    assert_eq!(recent["entry"].as_array().unwrap().len(), 1);
+    let page = fhir_get(&app, "/fhir/CarePlan/_history?_count=2")
+        .await
+        .body;
+    assert_eq!(page["entry"].as_array().unwrap().len(), 2);
+    let next = page["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap();
+    let next_path = next["url"]
+        .as_str()
+        .unwrap()
+        .split_once("/fhir/")
+        .unwrap()
+        .1;
+    let rest = fhir_get(&app, &format!("/fhir/{next_path}")).await.body;
+    assert_eq!(rest["entry"].as_array().unwrap().len(), 1);
+    let bad = fhir_get(&app, "/fhir/CarePlan/_history?_since=igår").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(issue_expression(&bad.body), "_since");
+
+    let person = second.revision.contract.patient.id.to_string();
+    let by_get = fhir_get(&app, &format!("/fhir/CarePlan?patient={person}"))
+        .await
+        .body;
+    let response = app
+        .client
+        .post(app.url("/fhir/CarePlan/_search"))
+        .form(&[("patient", person.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let by_post: Value = response.json().await.unwrap();
+    assert_eq!(by_post["total"], 1);
+    assert_eq!(
+        by_post["entry"][0]["resource"],
+        by_get["entry"][0]["resource"]
+    );
+    let not_form = post(&app, "/fhir/CarePlan/_search", &[], &json!({})).await;
+    assert_eq!(not_form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+async fn participants_and_actors_are_searchable(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let person = record.revision.contract.patient.id.to_string();
+    let team = fhir_get(&app, &format!("/fhir/CareTeam/{}", record.id))
+        .await
+        .body;
+    let member = &team["participant"][0]["member"]["identifier"];
+    let (system, value) = (
+        member["system"].as_str().unwrap(),
+        member["value"].as_str().unwrap(),
+    );
+    let hit = fhir_get(
+        &app,
+        &format!("/fhir/CareTeam?patient={person}&participant={system}|{value}"),
+    )
+    .await
+    .body;
+    assert_eq!(hit["total"], 1);
+    let bare = fhir_get(
+        &app,
+        &format!("/fhir/CareTeam?patient={person}&participant={value}"),
+    )
+    .await
+    .body;
+    assert_eq!(bare["total"], 1);
+    let miss = fhir_get(
+        &app,
+        &format!("/fhir/CareTeam?patient={person}&participant={system}|SE0000000000-XXXX"),
+    )
+    .await
+    .body;
+    assert_eq!(miss["total"], 0);
+    let with_patient = fhir_get(
+        &app,
+        &format!("/fhir/Appointment?patient={person}&actor={PNR}|{person}"),
+    )
+    .await
+    .body;
+    let all = fhir_get(&app, &format!("/fhir/Appointment?patient={person}"))
+        .await
+        .body;
+    assert!(all["total"].as_u64().unwrap() > 0);
+    assert_eq!(with_patient["total"], all["total"]);
+    let nobody = fhir_get(
+        &app,
+        &format!("/fhir/Appointment?patient={person}&actor=Practitioner/ingen"),
+    )
+    .await
+    .body;
+    assert_eq!(nobody["total"], 0);
+}
+
+async fn batch_entries_succeed_or_fail_on_their_own(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    let person = record.revision.contract.patient.id.to_string();
+    let plan = fhir_get(&app, &format!("/fhir/CarePlan/{id}")).await.body;
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            { "request": { "method": "GET", "url": format!("CarePlan/{id}") } },
+            { "request": { "method": "GET", "url": format!("CarePlan?patient={PNR}|{person}") } },
+            { "resource": draft_plan("eget-initiativ", "x"), "request": { "method": "POST", "url": "CarePlan", "ifNoneExist": format!("identifier={CONTRACT}|ny-i-batch") } },
+            { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{id}"), "ifMatch": "W/\"9\"" } },
+            { "request": { "method": "GET", "url": format!("Goal/{id}-mal-9") } },
+            { "request": { "method": "DELETE", "url": format!("{}/fhir/Appointment/{id}-0000000000000000", app.base) } },
+            { "request": { "method": "PATCH", "url": format!("CarePlan/{id}") } },
+        ],
+    });
+    let reply = post(&app, "/fhir", &[], &bundle).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["type"], "batch-response");
+    let entries = reply.body["entry"].as_array().unwrap();
+    let statuses: Vec<&str> = entries
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "200 OK",
+            "200 OK",
+            "201 Created",
+            "412 Precondition Failed",
+            "404 Not Found",
+            "404 Not Found",
+            "400 Bad Request"
+        ]
+    );
+    assert_eq!(entries[0]["resource"]["id"], id.as_str());
+    assert_eq!(entries[1]["resource"]["total"], 1);
+    assert_eq!(
+        entries[2]["response"]["location"],
+        "CarePlan/ny-i-batch/_history/1"
+    );
+    assert_eq!(
+        entries[3]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
+    assert_eq!(
+        db.count("contracts").await,
+        2,
+        "the create stands though later entries failed"
+    );
+    assert_eq!(
+        app.store
+            .get(&record.id)
+            .await
+            .unwrap()
+            .revision
+            .version
+            .get(),
+        1
+    );
+}
+
+on_both_backends!(
+    a_contract_is_built_resource_by_resource,
+    writes_answer_as_prefer_asks,
+    bad_writes_are_refused_whole,
+    goals_and_appointments_are_updated_in_place,
+    delete_revokes_the_contract_and_keeps_its_history,
+    deleting_an_appointment_removes_the_agreed_time,
+    concurrent_conditional_creates_through_post_make_one,
+    concurrent_puts_without_if_match_lose_nothing,
+    type_history_and_search_by_post,
+    participants_and_actors_are_searchable,
+    batch_entries_succeed_or_fail_on_their_own,
+);

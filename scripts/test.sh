@@ -19,11 +19,13 @@ fi
 
 # Test tools fetched from the package registries, once (kept under target/):
 # - an independent FHIR R4 validator: Python fhir.resources 6.1.0 (FHIR 4.0.1, pydantic 1);
+# - a third-party FHIR client the API must work with unchanged: Python fhirpy 2.3.1;
 # - the official FHIR R4 examples (npm package hl7.fhir.r4.examples 4.0.1).
 validator=target/fhir-validator
-if ! "$validator/bin/python" -c 'import fhir.resources, pydantic' >/dev/null 2>&1; then
+if ! "$validator/bin/python" -c 'import fhir.resources, pydantic, fhirpy' >/dev/null 2>&1; then
     python3 -m venv "$validator"
-    "$validator/bin/pip" install --quiet --disable-pip-version-check "fhir.resources==6.1.0" "pydantic<2"
+    "$validator/bin/pip" install --quiet --disable-pip-version-check \
+        "fhir.resources==6.1.0" "pydantic<2" "fhirpy==2.3.1"
 fi
 export PKGW_FHIR_PYTHON="$PWD/$validator/bin/python"
 

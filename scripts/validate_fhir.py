@@ -3,8 +3,9 @@
 (FHIR 4.0.1, pydantic 1) for structure and types, plus the codes of the required value
 sets of the elements pkgw writes, which fhir.resources does not check.
 
-Usage: validate_fhir.py FILE...   (each a resource or a Bundle; prints one line per
-problem and exits 1 if there is any)."""
+Usage: validate_fhir.py FILE...   (each a resource or a Bundle, checked whole and then
+entry by entry; prints one line per problem and exits 1 if there is any). The count
+printed is of the resources checked, not counting the Bundles around them."""
 
 import json
 import sys
@@ -37,6 +38,22 @@ REQUIRED = {
                             "entered-in-error", "rejected"},
     },
     "Provenance": {},
+    "Bundle": {
+        "type": {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
+                 "history", "searchset", "collection"},
+        "entry.request.method": {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"},
+        "entry.search.mode": {"match", "include", "outcome"},
+        "link.relation": {"self", "next", "previous", "first", "last"},
+    },
+    "OperationOutcome": {
+        "issue.severity": {"fatal", "error", "warning", "information"},
+        "issue.code": {"invalid", "structure", "required", "value", "invariant", "security", "login",
+                       "unknown", "expired", "forbidden", "suppressed", "processing", "not-supported",
+                       "duplicate", "multiple-matches", "not-found", "deleted", "too-long",
+                       "code-invalid", "extension", "too-costly", "business-rule", "conflict",
+                       "transient", "lock-error", "no-store", "exception", "timeout", "incomplete",
+                       "throttled", "informational"},
+    },
     "CapabilityStatement": {
         "status": {"draft", "active", "retired", "unknown"},
         "kind": {"instance", "capability", "requirements"},
@@ -81,7 +98,21 @@ def check(resource, where):
                 problems.append(f"{where}: {kind}.{path} = {value!r} is not in the required value set")
     if kind == "Appointment" and ("start" in resource) != ("end" in resource):
         problems.append(f"{where}: app-2: either start and end are specified, or neither")
+    if kind == "Bundle":
+        # The Bundle was checked whole; the codes of what it holds are checked one by one.
+        for i, entry in enumerate(resource.get("entry", [])):
+            for key in ("resource",):
+                if key in entry:
+                    problems.extend(check(entry[key], f"{where} entry[{i}]"))
+            outcome = entry.get("response", {}).get("outcome")
+            if outcome is not None:
+                problems.extend(check(outcome, f"{where} entry[{i}].response.outcome"))
     return problems
+
+
+def count_resources(resource):
+    entries = resource.get("entry", []) if resource.get("resourceType") == "Bundle" else []
+    return 1 + sum(count_resources(e["resource"]) for e in entries if "resource" in e)
 
 
 def main(paths):
@@ -89,13 +120,8 @@ def main(paths):
     for path in paths:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        if data.get("resourceType") == "Bundle":
-            resources = [(f"{path} entry[{i}]", e["resource"]) for i, e in enumerate(data.get("entry", []))]
-        else:
-            resources = [(path, data)]
-        for where, resource in resources:
-            count += 1
-            problems.extend(check(resource, where))
+        count += count_resources(data) - (1 if data.get("resourceType") == "Bundle" else 0)
+        problems.extend(check(data, path))
     for p in problems:
         print(p)
     print(f"checked {count} resources, {len(problems)} problems", file=sys.stderr)

@@ -6,6 +6,8 @@
 // Tests panic on what they did not expect; helpers outside #[test] functions too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,21 +19,9 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn python() -> PathBuf {
-    let path = std::env::var_os("PKGW_FHIR_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/fhir-validator/bin/python"));
-    assert!(
-        path.exists(),
-        "no FHIR validator at {}: run scripts/test.sh (it installs fhir.resources==6.1.0), or set PKGW_FHIR_PYTHON",
-        path.display()
-    );
-    path
-}
-
 /// Runs the validator on `files`; returns (success, what it printed).
 fn validate(files: &[PathBuf]) -> (bool, String) {
-    let out = Command::new(python())
+    let out = Command::new(common::test_python())
         .arg(root().join("scripts/validate_fhir.py"))
         .args(files)
         .output()
@@ -103,18 +93,94 @@ fn the_validator_catches_codes_outside_required_value_sets() {
     );
 }
 
-#[test]
-fn the_capability_statement_is_valid_r4() {
+/// What the running server answers — its CapabilityStatement, resources, search,
+/// history, `$coordinated-plan`, transaction and batch responses and OperationOutcomes —
+/// is valid R4 too.
+#[tokio::test]
+async fn what_the_server_answers_is_valid_r4() {
+    let db = common::TestDb::sqlite();
+    let app = common::app::spawn_app(&db).await;
+    let record = app
+        .store
+        .create(
+            common::fixture("hjartsvikt-primarvard"),
+            pkgw::store::Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    let (id, person) = (record.id.to_string(), record.revision.contract.patient.id);
+    let get = |path: String| {
+        let (client, url) = (app.client.clone(), app.url(&path));
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mut answers = vec![
+        ("metadata", get("/fhir/metadata".into()).await),
+        ("careplan", get(format!("/fhir/CarePlan/{id}")).await),
+        (
+            "search",
+            get(format!(
+                "/fhir/CarePlan?patient={person}&_include=CarePlan:care-team&bogus=1"
+            ))
+            .await,
+        ),
+        (
+            "appointments",
+            get(format!("/fhir/Appointment?patient={person}")).await,
+        ),
+        (
+            "provenance",
+            get(format!("/fhir/Provenance?patient={person}")).await,
+        ),
+        (
+            "history",
+            get(format!("/fhir/CarePlan/{id}/_history")).await,
+        ),
+        ("type-history", get("/fhir/Goal/_history".into()).await),
+        (
+            "coordinated",
+            get(format!("/fhir/CarePlan/$coordinated-plan?patient={person}")).await,
+        ),
+        ("not-found", get("/fhir/CarePlan/finns-inte".into()).await),
+    ];
+    let plan = answers[1].1.clone();
+    let batch = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            { "request": { "method": "GET", "url": format!("CareTeam/{id}") } },
+            { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{id}"), "ifMatch": "W/\"1\"" } },
+            { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{id}"), "ifMatch": "W/\"1\"" } },
+        ],
+    });
+    let response = app
+        .client
+        .post(app.url("/fhir"))
+        .header("content-type", "application/fhir+json")
+        .body(batch.to_string())
+        .send()
+        .await
+        .unwrap();
+    answers.push(("batch-response", response.json().await.unwrap()));
+    assert_eq!(
+        answers[9].1["entry"][2]["response"]["status"], "412 Precondition Failed",
+        "the batch holds an outcome too"
+    );
+
     let dir = tempfile::tempdir().unwrap();
-    let files = [write(
-        dir.path(),
-        "metadata.json",
-        &pkgw::api::fhir::capability_statement(),
-    )];
+    let files: Vec<PathBuf> = answers
+        .iter()
+        .map(|(name, value)| write(dir.path(), &format!("{name}.json"), value))
+        .collect();
     let (ok, output) = validate(&files);
     assert!(ok, "{output}");
-    assert!(
-        output.contains("checked 1 resources, 0 problems"),
-        "{output}"
-    );
+    assert!(output.contains(", 0 problems"), "{output}");
 }

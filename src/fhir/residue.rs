@@ -12,34 +12,31 @@ use serde_json::{Map, Value};
 
 use super::{ContractResources, Profile};
 
-/// Elements the mapping writes itself; everything else at the top level is foreign.
-const MAPPED: &[&str] = &[
-    "resourceType",
-    "id",
-    "meta",
-    "text",
-    "identifier",
-    "status",
-    "intent",
-    "title",
-    "subject",
-    "careTeam",
-    "author",
-    "goal",
-    "supportingInfo",
-    "contributor",
-    "name",
-    "participant",
-    "managingOrganization",
-    "telecom",
-    "lifecycleStatus",
-    "description",
-    "expressedBy",
-    "appointmentType",
-    "start",
-    "end",
-    "basedOn",
-];
+/// Elements the mapping writes itself, per resource type; everything else at the top
+/// level is foreign. (`CarePlan.description` is foreign though `Goal.description` is
+/// ours: the lists must not be merged.)
+#[rustfmt::skip]
+fn mapped(resource_type: &str) -> &'static [&'static str] {
+    match resource_type {
+        "CarePlan" => &[
+            "resourceType", "id", "meta", "text", "identifier", "status", "intent", "title",
+            "subject", "careTeam", "author", "contributor", "goal", "supportingInfo",
+        ],
+        "CareTeam" => &[
+            "resourceType", "id", "meta", "identifier", "status", "name", "subject",
+            "participant", "managingOrganization", "telecom",
+        ],
+        "Goal" => &[
+            "resourceType", "id", "meta", "lifecycleStatus", "description", "subject",
+            "expressedBy",
+        ],
+        "Appointment" => &[
+            "resourceType", "id", "meta", "identifier", "status", "appointmentType",
+            "description", "start", "end", "basedOn", "participant",
+        ],
+        _ => &["resourceType", "id", "meta"],
+    }
+}
 
 /// The foreign content of one contract's resources, as partial resources.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -116,6 +113,12 @@ fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
         return kept;
     };
     let ours = our_urls(profile);
+    let mapped = mapped(
+        object
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    );
     for (key, value) in object {
         let theirs = match key.as_str() {
             "extension" | "modifierExtension" => items_not(value, |e| {
@@ -127,7 +130,7 @@ fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
             "category" => items_not(value, |c| {
                 super::json::has_coding(Some(c), &profile.category)
             }),
-            k if MAPPED.contains(&k) => Value::Null,
+            k if mapped.contains(&k) => Value::Null,
             _ => value.clone(),
         };
         if !theirs.is_null() {

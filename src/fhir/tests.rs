@@ -331,6 +331,8 @@ fn content_the_contract_does_not_model_survives_the_next_version() {
     let their_category = serde_json::json!({ "coding": [{ "system": "http://snomed.info/sct", "code": "734163000", "display": "Care plan" }] });
     received.care_plan["note"] = note.clone();
     received.care_plan["encounter"] = serde_json::json!({ "reference": "Encounter/e1" });
+    // An element another resource type maps (Goal.description) is foreign on a CarePlan.
+    received.care_plan["description"] = "Planen i korthet".into();
     received.care_plan["extension"]
         .as_array_mut()
         .unwrap()
@@ -363,6 +365,7 @@ fn content_the_contract_does_not_model_survives_the_next_version() {
     residue.restore(&mut out);
     assert_eq!(out.care_plan["note"], note);
     assert_eq!(out.care_plan["encounter"]["reference"], "Encounter/e1");
+    assert_eq!(out.care_plan["description"], "Planen i korthet");
     assert!(
         out.care_plan["extension"]
             .as_array()

@@ -219,3 +219,19 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// The Python interpreter with the test tools `scripts/test.sh` installs (the FHIR
+/// validator `fhir.resources`, the FHIR client `fhirpy`): `PKGW_FHIR_PYTHON`, or the
+/// virtual environment under `target/`.
+pub fn test_python() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = std::env::var_os("PKGW_FHIR_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/fhir-validator/bin/python"));
+    assert!(
+        path.exists(),
+        "no test Python at {}: run scripts/test.sh (it installs fhir.resources and fhirpy), or set PKGW_FHIR_PYTHON",
+        path.display()
+    );
+    path
+}

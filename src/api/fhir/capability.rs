@@ -98,7 +98,7 @@ pub fn capability_statement() -> Value {
         "implementation": { "description": "Patientkontrakt gateway" },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "rest": [{ "mode": "server", "resource": resources, "interaction": [{ "code": "transaction" }, { "code": "batch" }, { "code": "history-system" }] }],
+        "rest": [{ "mode": "server", "resource": resources, "interaction": [{ "code": "transaction" }, { "code": "batch" }] }],
     })
 }
 

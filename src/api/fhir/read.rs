@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::FhirError;
@@ -124,6 +124,18 @@ pub async fn read(
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
     let found = read_resource(&state, Kind::parse(&kind)?, &id, None).await?;
+    // A client holding this version already (`If-None-Match: W/"3"`) gets 304.
+    let held = headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Version::parse(v).ok());
+    if held == Some(found.version) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(tag) = found.version.etag().parse() {
+            response.headers_mut().insert(axum::http::header::ETAG, tag);
+        }
+        return Ok(response);
+    }
     Ok(resource(
         &found.body,
         found.version,

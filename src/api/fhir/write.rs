@@ -242,20 +242,30 @@ fn place(
     Ok(())
 }
 
+/// `POST /fhir/{type}`. The condition of a conditional create is `If-None-Exist`, or, as
+/// some clients send it (fhirpy's `get_or_create`, Aidbox), the URL's query.
 pub async fn create(
     State(state): State<AppState>,
     Path(kind): Path<String>,
     headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
-    let format = Format::negotiate(&headers, &[])?;
+    let format = Format::negotiate(&headers, &params)?;
     let kind = allowed(Kind::parse(&kind)?, "create")?;
     let body = resource_body(&headers, body, kind)?;
+    let in_url: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "_format" | "_pretty"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let in_url = in_url.join("&");
     let if_none_exist = match headers.get("if-none-exist") {
-        None => None,
         Some(v) => Some(v.to_str().map_err(|_| {
             FhirError::bad_param("If-None-Exist", "must be a search query, e.g. identifier=…")
         })?),
+        None if !in_url.is_empty() => Some(in_url.as_str()),
+        None => None,
     };
     let written = post(&state, kind, body, if_none_exist, source(&headers)).await?;
     Ok(written.reply(&state, &headers, format))

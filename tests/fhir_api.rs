@@ -392,6 +392,35 @@ async fn search_by_dates_category_and_include(db: &TestDb) {
     assert_eq!(types(&with_team), ["CarePlan", "CareTeam"]);
     assert_eq!(with_team["entry"][1]["search"]["mode"], "include");
     assert_eq!(with_team["total"], 1, "included resources do not count");
+    let (_, with_provenance) = get(
+        &app,
+        "/fhir/CarePlan?patient=194003129865&_revinclude=Provenance:target",
+    )
+    .await;
+    let versions: usize = with_provenance["entry"][0]["resource"]["meta"]["versionId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut expected = vec!["CarePlan"];
+    expected.extend(std::iter::repeat_n("Provenance", versions));
+    assert_eq!(
+        types(&with_provenance),
+        expected,
+        "one Provenance per version"
+    );
+    assert_eq!(
+        with_provenance["entry"][1]["resource"]["target"][0]["reference"]
+            .as_str()
+            .unwrap()
+            .split("/_history")
+            .next(),
+        with_provenance["entry"][0]["fullUrl"]
+            .as_str()
+            .unwrap()
+            .split_once("/fhir/")
+            .map(|(_, path)| path)
+    );
 }
 
 async fn put(

@@ -79,6 +79,7 @@ pub fn capability_statement() -> Value {
             });
             if *kind == Kind::CarePlan {
                 r["searchInclude"] = json!(["CarePlan:care-team"]);
+                r["searchRevInclude"] = json!(["Provenance:target"]);
                 r["operation"] = json!([{
                     "name": "coordinated-plan",
                     "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-coordinated-plan",

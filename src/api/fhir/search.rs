@@ -22,7 +22,13 @@ use crate::store::{Record, Store};
 
 /// Parameters that shape the result rather than select it.
 const CONTROL: &[&str] = &[
-    "_count", "_offset", "_summary", "_format", "_pretty", "_include",
+    "_count",
+    "_offset",
+    "_summary",
+    "_format",
+    "_pretty",
+    "_include",
+    "_revinclude",
 ];
 
 /// Spellings that all mean "the person".
@@ -221,6 +227,9 @@ pub(super) async fn searchset(
     };
     let filters = Filters::parse(params)?;
     let include_team = kind == Kind::CarePlan && get("_include") == Some("CarePlan:care-team");
+    // Every version's Provenance targets the contract's CarePlan.
+    let revinclude_provenance =
+        kind == Kind::CarePlan && get("_revinclude") == Some("Provenance:target");
     let (mut found, mut included) = (Vec::new(), Vec::new());
     for record in contracts(&state.store, params, &state.profile, kind).await? {
         let mut matched = false;
@@ -232,6 +241,10 @@ pub(super) async fn searchset(
         }
         if matched && include_team {
             included.extend(of_kind(&state.store, &record, Kind::CareTeam, &state.profile).await?);
+        }
+        if matched && revinclude_provenance {
+            included
+                .extend(of_kind(&state.store, &record, Kind::Provenance, &state.profile).await?);
         }
     }
     let base = base_url(headers);
@@ -273,7 +286,11 @@ pub(super) async fn searchset(
             })
             .collect();
         entries.extend(included.into_iter().map(|r| {
-            let url = format!("{base}/CareTeam/{}", r["id"].as_str().unwrap_or_default());
+            let url = format!(
+                "{base}/{}/{}",
+                r["resourceType"].as_str().unwrap_or_default(),
+                r["id"].as_str().unwrap_or_default()
+            );
             json!({ "fullUrl": url, "resource": r, "search": { "mode": "include" } })
         }));
         if !unknown.is_empty() {

@@ -30,6 +30,7 @@ pub mod outcome;
 pub mod profile;
 mod provenance;
 pub mod residue;
+pub mod stored;
 pub mod validate;
 
 use serde_json::{Value, json};

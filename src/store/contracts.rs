@@ -65,7 +65,7 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         insert_head(&mut tx, &id, &revision).await?;
         insert_revision(&mut tx, &id, &revision).await?;
-        enqueue(&mut tx, &id, &revision).await?;
+        enqueue(&mut tx, &id, &revision, None).await?;
         audit::insert(&mut tx, Action::Create, &id, &revision).await?;
         tx.commit().await?;
         Ok(Record { id, revision })
@@ -129,7 +129,7 @@ impl Store {
             .contract
             .validate_change(revision.version, &previous.contract, expected)?;
         insert_revision(&mut tx, id, &revision).await?;
-        enqueue(&mut tx, id, &revision).await?;
+        enqueue(&mut tx, id, &revision, Some(&previous.contract)).await?;
         audit::insert(&mut tx, Action::Update, id, &revision).await?;
         tx.commit().await?;
         Ok(Record {
@@ -181,7 +181,7 @@ impl Store {
             deleted: true,
         };
         insert_revision(&mut tx, id, &revision).await?;
-        enqueue(&mut tx, id, &revision).await?;
+        enqueue(&mut tx, id, &revision, None).await?;
         audit::insert(&mut tx, Action::Delete, id, &revision).await?;
         tx.commit().await?;
         Ok(Record {
@@ -340,7 +340,8 @@ impl Store {
         for revision in &history.versions {
             insert_revision(&mut tx, &history.id, revision).await?;
         }
-        enqueue(&mut tx, &history.id, latest).await?;
+        let before = history.versions.iter().rev().nth(1).map(|r| &r.contract);
+        enqueue(&mut tx, &history.id, latest, before).await?;
         audit::insert(&mut tx, Action::Import, &history.id, latest).await?;
         tx.commit().await?;
         Ok(Record {
@@ -399,19 +400,29 @@ async fn insert_revision(
     Ok(())
 }
 
-/// Writes the outbox row that tells the sync worker about this version.
+/// Writes the outbox row that tells the sync worker about this version, with the
+/// responsible units of this version and of `previous` (so the unit that stops being
+/// responsible learns of it too).
 async fn enqueue(
     tx: &mut Transaction<'_, Any>,
     id: &ContractId,
     revision: &Revision,
+    previous: Option<&Contract>,
 ) -> Result<(), StoreError> {
+    let mut units: Vec<String> = [Some(&revision.contract), previous]
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.responsible_unit.as_ref().map(|u| u.hsa_id.to_string()))
+        .collect();
+    units.dedup();
     sqlx::query(
-        "INSERT INTO outbox (contract_id, version, origin, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO outbox (contract_id, version, origin, created_at, units) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
     .bind(revision.change.source.as_str())
     .bind(micros(revision.recorded_at))
+    .bind(units.join(" "))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -26,6 +26,11 @@ const SQLITE: &[Script] = &[
         "deleted",
         include_str!("../../migrations/sqlite/0003_deleted.sql"),
     ),
+    (
+        4,
+        "sync",
+        include_str!("../../migrations/sqlite/0004_sync.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -42,6 +47,11 @@ const POSTGRES: &[Script] = &[
         3,
         "deleted",
         include_str!("../../migrations/postgres/0003_deleted.sql"),
+    ),
+    (
+        4,
+        "sync",
+        include_str!("../../migrations/postgres/0004_sync.sql"),
     ),
 ];
 

@@ -17,6 +17,7 @@ mod error;
 mod migrate;
 mod outbox;
 mod record;
+mod sync;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -29,6 +30,7 @@ pub use audit::AuditRow;
 pub use error::StoreError;
 pub use outbox::OutboxRow;
 pub use record::{Change, History, Record, Revision};
+pub use sync::{Claim, DeadLetter, Dispatch, QueueStatus, Remote, Routing};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

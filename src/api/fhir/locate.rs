@@ -2,12 +2,12 @@
 //! from a contract version: CarePlan and CareTeam share the contract's id, Goals and
 //! Appointments carry it as a prefix, and each version has one Provenance.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::FhirError;
 use crate::domain::{ContractId, Version};
-use crate::fhir::residue::Residue;
-use crate::fhir::{ContractResources, Profile, VersionProvenance, to_fhir, to_provenance};
+pub use crate::fhir::stored::{provenance_of, resources_of};
+use crate::fhir::{ContractResources, Profile};
 use crate::store::Record;
 
 /// The resource types this server serves.
@@ -71,70 +71,6 @@ impl Kind {
                 contract(c).map(|c| (c, Some(version)))
             }
         }
-    }
-}
-
-/// `meta` for a resource derived from a stored version.
-fn meta(record: &Record) -> Value {
-    json!({
-        "versionId": record.revision.version.to_string(),
-        "lastUpdated": record.revision.recorded_at.to_string(),
-        "source": record.revision.change.source,
-    })
-}
-
-/// The resources of one stored version, with `meta`.
-pub fn resources_of(record: &Record, profile: &Profile) -> ContractResources {
-    let mut resources = to_fhir(&record.id, &record.revision.contract, profile);
-    // What the sender sent that the contract does not model goes back out unchanged.
-    let residue = record
-        .revision
-        .foreign_fhir
-        .clone()
-        .and_then(|f| serde_json::from_value::<Residue>(f).ok());
-    if let Some(residue) = residue {
-        residue.restore(&mut resources);
-    }
-    let meta = meta(record);
-    let ContractResources {
-        care_plan,
-        care_team,
-        goals,
-        appointments,
-    } = &mut resources;
-    for r in [care_plan, care_team]
-        .into_iter()
-        .chain(goals.iter_mut())
-        .chain(appointments.iter_mut())
-    {
-        insert_meta(r, &meta);
-    }
-    resources
-}
-
-/// The Provenance of one stored version (itself never changes: version 1).
-pub fn provenance_of(record: &Record) -> Value {
-    let r = &record.revision;
-    let p = VersionProvenance {
-        version: r.version,
-        recorded: r.recorded_at,
-        source: r.change.source.clone(),
-        author: r.change.author.clone(),
-        reason: r.change.reason.clone(),
-    };
-    let mut v = to_provenance(&record.id, &p);
-    insert_meta(
-        &mut v,
-        &json!({ "versionId": "1", "lastUpdated": r.recorded_at.to_string() }),
-    );
-    v
-}
-
-/// `meta` goes right after `id`, where FHIR JSON puts it.
-fn insert_meta(resource: &mut Value, meta: &Value) {
-    if let Some(object) = resource.as_object_mut() {
-        let at = object.keys().position(|k| k == "id").map_or(1, |i| i + 1);
-        object.shift_insert(at, "meta".to_owned(), meta.clone());
     }
 }
 

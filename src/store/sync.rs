@@ -1,0 +1,510 @@
+//! What the sync engine keeps: which outbox rows have been dispatched, each target's
+//! queue (one row per contract: the newest version to deliver), what each target holds,
+//! and the dead letters. The engine itself (`crate::sync`) decides and delivers; here is
+//! only the bookkeeping, each step one transaction.
+//!
+//! Several gateway processes may share one PostgreSQL: an outbox row is dispatched by
+//! exactly one of them (a conditional update claims it), and a queue row is delivered by
+//! one at a time (a lease, `claimed_until`, taken with `FOR UPDATE SKIP LOCKED`), so each
+//! change is delivered once and, per contract, in order.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Store, StoreError, from_micros, micros, now, version_of};
+use crate::domain::{ContractId, Version};
+
+/// An outbox row as the dispatcher sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatch {
+    pub contract_id: ContractId,
+    pub version: Version,
+    /// The system the change came from.
+    pub origin: String,
+    /// HSA-ids of the responsible unit in this version and in the one before.
+    pub units: Vec<String>,
+}
+
+/// Where a dispatched change goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    /// Targets whose queues get the change.
+    pub deliver_to: Vec<String>,
+    /// The target the change came from, if any: it holds the change already, so what
+    /// was known of its copy's versions is forgotten (the next write there goes without
+    /// `If-Match`) and nothing is sent back.
+    pub authored_by: Option<String>,
+}
+
+/// A claimed queue row: deliver the contract to the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub target: String,
+    pub contract_id: ContractId,
+    /// The newest version queued (delivery sends the contract as it is then).
+    pub version: Version,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub queued_at: jiff::Timestamp,
+}
+
+/// What a target holds of one contract: each resource (`Type/id`) and its version
+/// there (the ETag it answered with), when known.
+pub type Remote = BTreeMap<String, Option<String>>;
+
+/// A change a target refused for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub seq: i64,
+    pub target: String,
+    pub contract_id: ContractId,
+    pub version: Version,
+    pub failed_at: jiff::Timestamp,
+    /// The target's HTTP status, if it answered.
+    pub status: Option<u16>,
+    pub error: String,
+    /// The target's OperationOutcome, if it sent one.
+    pub outcome: Option<serde_json::Value>,
+}
+
+/// One target's queue at a glance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStatus {
+    /// Contracts waiting to be delivered.
+    pub queued: u64,
+    /// Of those, how many have failed at least once.
+    pub retrying: u64,
+    /// When the longest-waiting one was queued.
+    pub oldest: Option<jiff::Timestamp>,
+    /// Contracts the target holds (delivered at least once).
+    pub delivered: u64,
+    /// Dead letters not replayed.
+    pub dead_letters: u64,
+    /// The most recent error of a contract still queued.
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// Dispatches up to `limit` outbox rows not yet dispatched, oldest first, into the
+    /// queues of the targets `route` names; returns how many rows were dispatched. Each
+    /// row is dispatched exactly once, however many processes dispatch at once.
+    pub async fn dispatch_outbox(
+        &self,
+        limit: u32,
+        route: impl Fn(&Dispatch) -> Routing,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(
+            "SELECT seq, contract_id, version, origin, units FROM outbox \
+             WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let at = micros(now());
+        let mut dispatched = 0;
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            let claimed = sqlx::query(
+                "UPDATE outbox SET dispatched_at = $1 WHERE seq = $2 AND dispatched_at IS NULL",
+            )
+            .bind(at)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
+                continue; // another process dispatched it
+            }
+            dispatched += 1;
+            let dispatch = dispatch_from_row(row)?;
+            let routing = route(&dispatch);
+            for target in &routing.deliver_to {
+                queue(&mut tx, target, &dispatch.contract_id, dispatch.version, at).await?;
+            }
+            if let Some(target) = &routing.authored_by {
+                forget_remote_versions(&mut tx, target, &dispatch.contract_id).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(dispatched)
+    }
+
+    /// Queues the current version of every contract (or those changed since `since`)
+    /// for `target`: a full or incremental re-push. Returns how many were queued.
+    pub async fn queue_all(
+        &self,
+        target: &str,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let at = micros(now());
+        let done = sqlx::query(
+            "INSERT INTO sync_queue (target, contract_id, version, queued_at, next_attempt_at) \
+             SELECT $1, id, version, $2, $2 FROM contracts WHERE updated_at >= $3 \
+             ON CONFLICT (target, contract_id) DO UPDATE SET \
+             version = CASE WHEN excluded.version > sync_queue.version THEN excluded.version ELSE sync_queue.version END, \
+             next_attempt_at = excluded.next_attempt_at",
+        )
+        .bind(target)
+        .bind(at)
+        .bind(since.map_or(i64::MIN, micros))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims up to `limit` due queue rows of `target` for `lease`, as `claimer`: no other
+    /// claimer gets them until the lease runs out or the delivery is recorded.
+    pub async fn claim_due(
+        &self,
+        target: &str,
+        claimer: &str,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let at = now();
+        let until = micros(at).saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE sync_queue SET claimed_until = $1, claimed_by = $2 \
+             WHERE target = $3 AND claimed_until <= $4 AND contract_id IN ( \
+               SELECT contract_id FROM sync_queue \
+               WHERE target = $3 AND next_attempt_at <= $4 AND claimed_until <= $4 \
+               ORDER BY next_attempt_at, contract_id LIMIT $5{lock}) \
+             RETURNING contract_id, version, attempts, queued_at"
+        ))
+        .bind(until)
+        .bind(claimer)
+        .bind(target)
+        .bind(micros(at))
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Claim {
+                    target: target.to_owned(),
+                    contract_id: contract_id(row)?,
+                    version: version_of(row.try_get("version")?)?,
+                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                    queued_at: from_micros(row.try_get("queued_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// When the soonest queue row of `target` that is not claimed falls due, if any.
+    pub async fn next_due(&self, target: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until ELSE next_attempt_at END) \
+             FROM sync_queue WHERE target = $1",
+        )
+        .bind(target)
+        .fetch_one(&self.reader)
+        .await?;
+        at.map(from_micros).transpose()
+    }
+
+    /// What `target` holds of a contract, as last recorded.
+    pub async fn remote(
+        &self,
+        target: &str,
+        contract: &ContractId,
+    ) -> Result<Option<(Version, Remote)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT delivered_version, remote FROM sync_state WHERE target = $1 AND contract_id = $2",
+        )
+        .bind(target)
+        .bind(contract.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| {
+            let remote: String = row.try_get("remote")?;
+            Ok((
+                version_of(row.try_get("delivered_version")?)?,
+                serde_json::from_str(&remote)
+                    .map_err(|e| StoreError::Corrupt(format!("sync state of {contract}: {e}")))?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Records that `target` now holds `version` of the contract as `remote`; the queue
+    /// row goes unless a newer version was queued meanwhile (then it is due at once).
+    pub async fn delivered(
+        &self,
+        claim: &Claim,
+        version: Version,
+        remote: &Remote,
+    ) -> Result<(), StoreError> {
+        let remote = serde_json::to_string(remote).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let at = micros(now());
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO sync_state (target, contract_id, delivered_version, delivered_at, remote) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target, contract_id) DO UPDATE SET \
+             delivered_version = excluded.delivered_version, delivered_at = excluded.delivered_at, remote = excluded.remote",
+        )
+        .bind(&claim.target)
+        .bind(claim.contract_id.as_str())
+        .bind(version.get() as i64)
+        .bind(at)
+        .bind(remote)
+        .execute(&mut *tx)
+        .await?;
+        release(&mut tx, claim, version, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt that will be tried again at `next_attempt`.
+    pub async fn retry_later(
+        &self,
+        claim: &Claim,
+        next_attempt: jiff::Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sync_queue SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, \
+             claimed_until = 0, claimed_by = NULL WHERE target = $3 AND contract_id = $4",
+        )
+        .bind(micros(next_attempt))
+        .bind(error)
+        .bind(&claim.target)
+        .bind(claim.contract_id.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves a change the target refused for good to the dead letters; a newer version
+    /// queued meanwhile stays queued.
+    pub async fn dead_letter(
+        &self,
+        claim: &Claim,
+        version: Version,
+        status: Option<u16>,
+        error: &str,
+        outcome: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let at = micros(now());
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO dead_letters (target, contract_id, version, failed_at, status, error, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&claim.target)
+        .bind(claim.contract_id.as_str())
+        .bind(version.get() as i64)
+        .bind(at)
+        .bind(status.map(i64::from))
+        .bind(error)
+        .bind(outcome.map(serde_json::Value::to_string))
+        .execute(&mut *tx)
+        .await?;
+        release(&mut tx, claim, version, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Dead letters not yet replayed, oldest first (of one target, or all).
+    pub async fn dead_letters(&self, target: Option<&str>) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, target, contract_id, version, failed_at, status, error, outcome FROM dead_letters \
+             WHERE replayed_at IS NULL AND ($1 = '' OR target = $1) ORDER BY seq",
+        )
+        .bind(target.unwrap_or_default())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let outcome: Option<String> = row.try_get("outcome")?;
+                Ok(DeadLetter {
+                    seq: row.try_get("seq")?,
+                    target: row.try_get("target")?,
+                    contract_id: contract_id(row)?,
+                    version: version_of(row.try_get("version")?)?,
+                    failed_at: from_micros(row.try_get("failed_at")?)?,
+                    status: row
+                        .try_get::<Option<i64>, _>("status")?
+                        .and_then(|s| u16::try_from(s).ok()),
+                    error: row.try_get("error")?,
+                    outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
+                })
+            })
+            .collect()
+    }
+
+    /// Queues the dead letters again (of one target, or only the one numbered `seq`);
+    /// returns how many. Each contract is delivered as it is now.
+    pub async fn replay(&self, target: Option<&str>, seq: Option<i64>) -> Result<u64, StoreError> {
+        let at = micros(now());
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(
+            "SELECT seq, target, contract_id, version FROM dead_letters WHERE replayed_at IS NULL \
+             AND ($1 = '' OR target = $1) AND ($2 < 0 OR seq = $2) ORDER BY seq",
+        )
+        .bind(target.unwrap_or_default())
+        .bind(seq.unwrap_or(-1))
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let target: String = row.try_get("target")?;
+            queue(
+                &mut tx,
+                &target,
+                &contract_id(row)?,
+                version_of(row.try_get("version")?)?,
+                at,
+            )
+            .await?;
+            sqlx::query("UPDATE dead_letters SET replayed_at = $1 WHERE seq = $2")
+                .bind(at)
+                .bind(row.try_get::<i64, _>("seq")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// One target's queue at a glance.
+    pub async fn queue_status(&self, target: &str) -> Result<QueueStatus, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS queued, COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS retrying, \
+             MIN(queued_at) AS oldest FROM sync_queue WHERE target = $1",
+        )
+        .bind(target)
+        .fetch_one(&self.reader)
+        .await?;
+        let count = |sql: &str| {
+            let sql = sql.to_owned();
+            async move {
+                sqlx::query_scalar::<_, i64>(&sql)
+                    .bind(target)
+                    .fetch_one(&self.reader)
+                    .await
+            }
+        };
+        let delivered = count("SELECT COUNT(*) FROM sync_state WHERE target = $1").await?;
+        let dead = count("SELECT COUNT(*) FROM dead_letters WHERE target = $1 AND replayed_at IS NULL").await?;
+        let last_error: Option<String> = sqlx::query_scalar(
+            "SELECT last_error FROM sync_queue WHERE target = $1 AND last_error IS NOT NULL \
+             ORDER BY next_attempt_at DESC LIMIT 1",
+        )
+        .bind(target)
+        .fetch_optional(&self.reader)
+        .await?
+        .flatten();
+        Ok(QueueStatus {
+            queued: row.try_get::<i64, _>("queued")? as u64,
+            retrying: row.try_get::<i64, _>("retrying")? as u64,
+            oldest: row
+                .try_get::<Option<i64>, _>("oldest")?
+                .map(from_micros)
+                .transpose()?,
+            delivered: delivered as u64,
+            dead_letters: dead as u64,
+            last_error,
+        })
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Queues `version` of a contract for a target; a version already queued that is newer
+/// stays, and the row is due now.
+async fn queue(
+    tx: &mut Tx<'_>,
+    target: &str,
+    contract: &ContractId,
+    version: Version,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sync_queue (target, contract_id, version, queued_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (target, contract_id) DO UPDATE SET \
+         version = CASE WHEN excluded.version > sync_queue.version THEN excluded.version ELSE sync_queue.version END",
+    )
+    .bind(target)
+    .bind(contract.as_str())
+    .bind(version.get() as i64)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends a claim: the queue row goes if `version` covers it; if a newer version was
+/// queued meanwhile, it stays, due at once, with its attempts reset.
+async fn release(tx: &mut Tx<'_>, claim: &Claim, version: Version, at: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sync_queue WHERE target = $1 AND contract_id = $2 AND version <= $3")
+        .bind(&claim.target)
+        .bind(claim.contract_id.as_str())
+        .bind(version.get() as i64)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE sync_queue SET claimed_until = 0, claimed_by = NULL, attempts = 0, last_error = NULL, \
+         next_attempt_at = $1 WHERE target = $2 AND contract_id = $3",
+    )
+    .bind(at)
+    .bind(&claim.target)
+    .bind(claim.contract_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The target changed the contract itself: the versions its copy had are not its
+/// versions any more.
+async fn forget_remote_versions(
+    tx: &mut Tx<'_>,
+    target: &str,
+    contract: &ContractId,
+) -> Result<(), StoreError> {
+    let remote: Option<String> =
+        sqlx::query_scalar("SELECT remote FROM sync_state WHERE target = $1 AND contract_id = $2")
+            .bind(target)
+            .bind(contract.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(remote) = remote else {
+        return Ok(());
+    };
+    let mut remote: Remote = serde_json::from_str(&remote)
+        .map_err(|e| StoreError::Corrupt(format!("sync state of {contract}: {e}")))?;
+    remote.values_mut().for_each(|etag| *etag = None);
+    sqlx::query("UPDATE sync_state SET remote = $1 WHERE target = $2 AND contract_id = $3")
+        .bind(serde_json::to_string(&remote).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(target)
+        .bind(contract.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn contract_id(row: &AnyRow) -> Result<ContractId, StoreError> {
+    let id: String = row.try_get("contract_id")?;
+    ContractId::parse(&id).map_err(|e| StoreError::Corrupt(format!("contract id {id}: {e}")))
+}
+
+fn dispatch_from_row(row: &AnyRow) -> Result<Dispatch, StoreError> {
+    let units: Option<String> = row.try_get("units")?;
+    Ok(Dispatch {
+        contract_id: contract_id(row)?,
+        version: version_of(row.try_get("version")?)?,
+        origin: row.try_get("origin")?,
+        units: units
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    })
+}

@@ -20,7 +20,7 @@ fi
 # Test tools fetched from the package registries, once (kept under target/):
 # - an independent FHIR R4 validator: Python fhir.resources 6.1.0 (FHIR 4.0.1, pydantic 1);
 # - a third-party FHIR client the API must work with unchanged: Python fhirpy 2.3.1;
-# - the official FHIR R4 examples (npm package hl7.fhir.r4.examples 4.0.1).
+# - the official FHIR R4 examples (npm package hl7.fhir.r4.examples 4.0.1);
 validator=target/fhir-validator
 if ! "$validator/bin/python" -c 'import fhir.resources, pydantic, fhirpy' >/dev/null 2>&1; then
     python3 -m venv "$validator"
@@ -28,6 +28,15 @@ if ! "$validator/bin/python" -c 'import fhir.resources, pydantic, fhirpy' >/dev/
         "fhir.resources==6.1.0" "pydantic<2" "fhirpy==2.3.1"
 fi
 export PKGW_FHIR_PYTHON="$PWD/$validator/bin/python"
+
+# - a separate FHIR server the sync tests deliver to, playing the EHRs and the portal:
+#   sekmet-fhir 0.1.1 (FastAPI + SQLite), in its own environment (it needs pydantic 2).
+peer=target/fhir-peer
+if ! "$peer/bin/python" -c "import sekmet" >/dev/null 2>&1; then
+    python3 -m venv "$peer"
+    "$peer/bin/pip" install --quiet --disable-pip-version-check "sekmet-fhir==0.1.1"
+fi
+export PKGW_FHIR_PEER="$PWD/$peer/bin/sekmet"
 
 examples=target/fhir-examples
 if [ ! -f "$examples/package/CarePlan-example.json" ]; then

@@ -13,6 +13,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 use crate::store::{Backend, StoreOptions};
+use crate::sync::{SyncSettings, Target, TargetSettings, targets_from_settings};
 
 /// The file read when no `--config` is given (missing is fine).
 pub const DEFAULT_FILE: &str = "pkgw.toml";
@@ -30,6 +31,17 @@ max_connections = 10
 
 [log]
 level = "info"
+
+[sync]
+enabled = true
+poll_interval_ms = 500
+batch_size = 100
+concurrency = 4
+lease_secs = 60
+request_timeout_secs = 10
+backoff_initial_ms = 500
+backoff_max_secs = 300
+give_up_after_secs = 0
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +50,10 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub sync: SyncSettings,
+    /// The systems that get the contracts (`[[targets]]`).
+    #[serde(default)]
+    pub targets: Vec<TargetSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,7 +156,22 @@ impl Settings {
             ));
         }
         self.log_filter()?;
+        if self.sync.batch_size == 0
+            || self.sync.lease_secs == 0
+            || self.sync.request_timeout_secs == 0
+        {
+            return Err(ConfigError(
+                "sync.batch_size, sync.lease_secs and sync.request_timeout_secs must be at least 1"
+                    .into(),
+            ));
+        }
+        self.targets()?;
         Ok(())
+    }
+
+    /// The enabled targets, checked.
+    pub fn targets(&self) -> Result<Vec<Target>, ConfigError> {
+        targets_from_settings(&self.targets).map_err(ConfigError)
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {

@@ -11,6 +11,8 @@
 //!   SQLite (embedded default) or PostgreSQL.
 //! - [`fhir`]: the mapping between a contract and FHIR R4 resources, driven by the
 //!   profiles in `mappings/`.
+//! - [`sync`]: delivery of every change to the configured target systems (outbox,
+//!   queues, retries, dead letters).
 //! - [`api`]: the HTTP routers (native JSON contract API, health) over the store.
 //! - [`swedish`]: the contract in Swedish words: dates, times (Europe/Stockholm), labels.
 //! - [`config`]: layered settings (defaults < `pkgw.toml` < `PKGW__*` environment).
@@ -29,3 +31,4 @@ pub mod fhir;
 pub mod ndjson;
 pub mod store;
 pub mod swedish;
+pub mod sync;

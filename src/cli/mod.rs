@@ -4,6 +4,7 @@ mod export;
 mod import;
 mod migrate;
 mod serve;
+mod sync;
 mod validate;
 
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Check a FHIR resource, contract Bundle or NDJSON and print an OperationOutcome.
     Validate(validate::ValidateArgs),
+    /// Deliver changes to the target systems; queues, dead letters and re-pushes.
+    Sync(sync::SyncArgs),
 }
 
 /// Where the data is; overrides the settings file and environment.
@@ -90,6 +93,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Import(args) => import::run(args, settings).await,
         Command::Export(args) => export::run(args, settings).await,
         Command::Validate(args) => validate::run(args),
+        Command::Sync(args) => sync::run(args, settings).await,
     }
 }
 
@@ -123,4 +127,26 @@ async fn open_store(settings: &Settings) -> Result<Store, CliError> {
     }
     let options: StoreOptions = settings.store_options();
     Ok(Store::open(&options).await?)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
 }

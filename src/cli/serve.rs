@@ -4,7 +4,7 @@
 use clap::Args;
 use tokio::net::TcpListener;
 
-use super::{CliError, DatabaseArgs, init_logging, open_store};
+use super::{CliError, DatabaseArgs, init_logging, open_store, shutdown_signal};
 use crate::api::{self, AppState, Limits};
 use crate::config::Settings;
 use crate::domain::ContractId;
@@ -48,6 +48,8 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         body_bytes: settings.server.body_limit_bytes,
         request_timeout: settings.request_timeout(),
     };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sync = start_sync(&store, &settings, stopped)?;
     api::serve(
         listener,
         AppState::new(store.clone()),
@@ -56,8 +58,29 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     )
     .await?;
     tracing::info!("shutting down");
+    let _ = stop.send(true);
+    if let Some(sync) = sync {
+        let _ = sync.await;
+    }
     store.close().await;
     Ok(())
+}
+
+/// Starts the sync engine in the background when there are targets and sync is enabled.
+fn start_sync(
+    store: &Store,
+    settings: &Settings,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
+    let targets = settings.targets()?;
+    if !settings.sync.enabled || targets.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    tracing::info!(targets = %names.join(","), "sync running");
+    let engine = crate::sync::Engine::new(store.clone(), targets, settings.sync.clone())
+        .map_err(CliError::Failed)?;
+    Ok(Some(tokio::spawn(std::sync::Arc::new(engine).run(stop))))
 }
 
 /// One demo contract to point the examples at.
@@ -130,26 +153,4 @@ fn print_demo_help(base: &str, settings: &Settings, example: &Example) {
         println!("  curl {base}/fhir/CarePlan/{id}");
     }
     println!("\nStop with Ctrl-C.");
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

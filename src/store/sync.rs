@@ -243,7 +243,8 @@ impl Store {
         version: Version,
         remote: &Remote,
     ) -> Result<(), StoreError> {
-        let remote = serde_json::to_string(remote).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let remote =
+            serde_json::to_string(remote).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let at = micros(now());
         let mut tx = self.writer.begin().await?;
         sqlx::query(
@@ -342,7 +343,8 @@ impl Store {
     }
 
     /// Queues the dead letters again (of one target, or only the one numbered `seq`);
-    /// returns how many. Each contract is delivered as it is now.
+    /// returns how many. Each contract is delivered as it is now, without `If-Match`:
+    /// replaying is a person's decision that the gateway's copy wins.
     pub async fn replay(&self, target: Option<&str>, seq: Option<i64>) -> Result<u64, StoreError> {
         let at = micros(now());
         let mut tx = self.writer.begin().await?;
@@ -356,14 +358,17 @@ impl Store {
         .await?;
         for row in &rows {
             let target: String = row.try_get("target")?;
+            let contract = contract_id(row)?;
             queue(
                 &mut tx,
                 &target,
-                &contract_id(row)?,
+                &contract,
                 version_of(row.try_get("version")?)?,
                 at,
             )
             .await?;
+            // Replaying is a person's decision that the gateway's copy wins.
+            forget_remote_versions(&mut tx, &target, &contract).await?;
             sqlx::query("UPDATE dead_letters SET replayed_at = $1 WHERE seq = $2")
                 .bind(at)
                 .bind(row.try_get::<i64, _>("seq")?)
@@ -393,7 +398,9 @@ impl Store {
             }
         };
         let delivered = count("SELECT COUNT(*) FROM sync_state WHERE target = $1").await?;
-        let dead = count("SELECT COUNT(*) FROM dead_letters WHERE target = $1 AND replayed_at IS NULL").await?;
+        let dead =
+            count("SELECT COUNT(*) FROM dead_letters WHERE target = $1 AND replayed_at IS NULL")
+                .await?;
         let last_error: Option<String> = sqlx::query_scalar(
             "SELECT last_error FROM sync_queue WHERE target = $1 AND last_error IS NOT NULL \
              ORDER BY next_attempt_at DESC LIMIT 1",
@@ -443,7 +450,12 @@ async fn queue(
 
 /// Ends a claim: the queue row goes if `version` covers it; if a newer version was
 /// queued meanwhile, it stays, due at once, with its attempts reset.
-async fn release(tx: &mut Tx<'_>, claim: &Claim, version: Version, at: i64) -> Result<(), StoreError> {
+async fn release(
+    tx: &mut Tx<'_>,
+    claim: &Claim,
+    version: Version,
+    at: i64,
+) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM sync_queue WHERE target = $1 AND contract_id = $2 AND version <= $3")
         .bind(&claim.target)
         .bind(claim.contract_id.as_str())

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod fhir;
+pub mod peer;
 
 use std::str::FromStr;
 

@@ -1,0 +1,203 @@
+//! `pkgw sync`: the sync engine from the command line — run it, see where each target
+//! stands, list and replay dead letters, and re-push contracts to a target.
+
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+
+use super::{CliError, DatabaseArgs, init_logging, open_store, shutdown_signal};
+use crate::config::Settings;
+use crate::sync::Engine;
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    command: SyncCommand,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncCommand {
+    /// Deliver changes to the targets until Ctrl-C (as `pkgw serve` does in the
+    /// background); with --once, until nothing is due and then exit.
+    Run {
+        /// Deliver what is due now, then exit (retries that must wait stay queued).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Each target's queue: contracts waiting, retrying, the oldest wait, dead letters.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the changes targets refused for good, with the target's reason.
+    DeadLetters {
+        /// Only this target.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Print JSON (one object per line) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue dead letters again, once the cause is fixed. A replayed change overwrites
+    /// the target's copy even if it was changed there.
+    Replay {
+        /// Only this target's dead letters.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Only the dead letter with this number (see dead-letters).
+        #[arg(long, value_name = "N")]
+        seq: Option<i64>,
+    },
+    /// Queue contracts for a target again: every contract (--all) or those changed since
+    /// an instant (--since 2026-11-01T00:00:00Z).
+    Push {
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        #[arg(long, conflicts_with = "since", required_unless_present = "since")]
+        all: bool,
+        #[arg(long, value_name = "INSTANT")]
+        since: Option<jiff::Timestamp>,
+    },
+}
+
+pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), CliError> {
+    args.db.apply(&mut settings);
+    settings.validate()?;
+    let targets = settings.targets()?;
+    let known = |name: &str| -> Result<(), CliError> {
+        if targets.iter().any(|t| t.name == name) {
+            Ok(())
+        } else {
+            Err(CliError::Failed(format!(
+                "no enabled target named '{name}' (configured: {})",
+                targets
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    };
+    let store = open_store(&settings).await?;
+    match args.command {
+        SyncCommand::Run { once } => {
+            init_logging(&settings)?;
+            if targets.is_empty() {
+                return Err(CliError::Failed(
+                    "no targets configured: add [[targets]] to pkgw.toml".into(),
+                ));
+            }
+            let engine = Engine::new(store.clone(), targets, settings.sync.clone())
+                .map_err(CliError::Failed)?;
+            if once {
+                engine.run_until_idle().await?;
+            } else {
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let running = tokio::spawn(Arc::new(engine).run(stopped));
+                shutdown_signal().await;
+                let _ = stop.send(true);
+                let _ = running.await;
+            }
+            print_status(&store, &settings, false).await?;
+        }
+        SyncCommand::Status { json } => print_status(&store, &settings, json).await?,
+        SyncCommand::DeadLetters { target, json } => {
+            if let Some(name) = &target {
+                known(name)?;
+            }
+            let letters = store.dead_letters(target.as_deref()).await?;
+            if !json {
+                println!(
+                    "{:>6}  {:<14} {:<38} {:>7}  {:<20}  why",
+                    "n", "target", "contract", "version", "failed"
+                );
+            }
+            for d in &letters {
+                if json {
+                    let line = serde_json::json!({
+                        "seq": d.seq, "target": d.target, "contract": d.contract_id.as_str(),
+                        "version": d.version.get(), "failedAt": d.failed_at.to_string(),
+                        "status": d.status, "error": d.error, "outcome": d.outcome,
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{:>6}  {:<14} {:<38} {:>7}  {:<20}  {}",
+                        d.seq,
+                        d.target,
+                        d.contract_id.as_str(),
+                        d.version.get(),
+                        d.failed_at.strftime("%Y-%m-%d %H:%M:%S"),
+                        d.error
+                    );
+                }
+            }
+            if !json {
+                eprintln!("{} dead letters", letters.len());
+            }
+        }
+        SyncCommand::Replay { target, seq } => {
+            if let Some(name) = &target {
+                known(name)?;
+            }
+            let n = store.replay(target.as_deref(), seq).await?;
+            eprintln!("queued {n} dead letters again");
+        }
+        SyncCommand::Push {
+            target,
+            all: _,
+            since,
+        } => {
+            known(&target)?;
+            let n = store.queue_all(&target, since).await?;
+            eprintln!("queued {n} contracts for {target}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn print_status(
+    store: &crate::store::Store,
+    settings: &Settings,
+    json: bool,
+) -> Result<(), CliError> {
+    let targets = settings.targets()?;
+    let now = jiff::Timestamp::now();
+    let mut all = Vec::new();
+    if !json {
+        println!(
+            "{:<14} {:>8} {:>9} {:>12} {:>10} {:>8}  last error",
+            "target", "queued", "retrying", "oldest (s)", "delivered", "dead"
+        );
+    }
+    for t in &targets {
+        let s = store.queue_status(&t.name).await?;
+        let oldest = s.oldest.map(|o| now.duration_since(o).as_secs());
+        if json {
+            all.push(serde_json::json!({
+                "target": t.name, "queued": s.queued, "retrying": s.retrying,
+                "oldestSeconds": oldest, "delivered": s.delivered, "deadLetters": s.dead_letters,
+                "lastError": s.last_error,
+            }));
+        } else {
+            println!(
+                "{:<14} {:>8} {:>9} {:>12} {:>10} {:>8}  {}",
+                t.name,
+                s.queued,
+                s.retrying,
+                oldest.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+                s.delivered,
+                s.dead_letters,
+                s.last_error.unwrap_or_default()
+            );
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(all));
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Delivering one contract to one target: its current version, mapped with the target's
+//! profile, written resource by resource (`PUT {type}/{id}`) or as one transaction
+//! Bundle; resources the contract no longer has (an agreed time removed) are deleted
+//! there.
+//!
+//! Every write is idempotent: the ids are the gateway's own, so a retry after a lost
+//! answer writes the same resource again and never makes a second one. `If-Match`
+//! carries the target's version when it is known, so a copy someone changed at the
+//! target is not overwritten unseen: a 412 whose copy already equals what is sent (an
+//! earlier write went through though its answer was lost) is taken as success; any
+//! other is a conflict for a person to resolve.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::client::{Answer, TargetClient};
+use super::retry::Failure;
+use super::settings::{Mode, RESOURCE_TYPES, Target};
+use crate::domain::{ContractId, Version};
+use crate::fhir::stored::resources_of;
+use crate::store::{Remote, Store, StoreError};
+
+/// Sends the contract as it is now; returns the version sent and what the target then
+/// holds.
+pub async fn deliver(
+    store: &Store,
+    target: &Target,
+    client: &TargetClient,
+    contract: &ContractId,
+) -> Result<(Version, Remote), Failure> {
+    let record = store.get(contract).await.map_err(store_failure)?;
+    let known = store
+        .remote(&target.name, contract)
+        .await
+        .map_err(store_failure)?
+        .map(|(_, remote)| remote)
+        .unwrap_or_default();
+    let resources = resources_of(&record, &target.profile);
+    let mut ours: Vec<(String, Value)> = Vec::new();
+    for kind in RESOURCE_TYPES.into_iter().filter(|k| target.accepts(k)) {
+        let of_kind: Vec<&Value> = match kind {
+            "Goal" => resources.goals.iter().collect(),
+            "CareTeam" => vec![&resources.care_team],
+            "CarePlan" => vec![&resources.care_plan],
+            _ => resources.appointments.iter().collect(),
+        };
+        for r in of_kind {
+            let id = r["id"].as_str().unwrap_or_default();
+            ours.push((format!("{kind}/{id}"), r.clone()));
+        }
+    }
+    let remote = match target.mode {
+        Mode::Push => push(client, &ours, &known).await?,
+        Mode::Transaction => transaction(client, &ours, &known).await?,
+    };
+    Ok((record.revision.version, remote))
+}
+
+fn store_failure(e: StoreError) -> Failure {
+    Failure::Transient {
+        error: format!("reading the contract: {e}"),
+        after: None,
+    }
+}
+
+/// One request per resource, then deletes of what is gone.
+async fn push(
+    client: &TargetClient,
+    ours: &[(String, Value)],
+    known: &Remote,
+) -> Result<Remote, Failure> {
+    let mut remote = Remote::new();
+    for (key, body) in ours {
+        let if_match = known.get(key).cloned().flatten();
+        let etag = put(client, key, body, if_match.as_deref()).await?;
+        remote.insert(key.clone(), etag);
+    }
+    for key in known.keys().filter(|k| !remote.contains_key(*k)) {
+        let gone = [StatusCode::NOT_FOUND, StatusCode::GONE];
+        client.send(Method::DELETE, key, None, None, &gone).await?;
+    }
+    Ok(remote)
+}
+
+/// Writes one resource; its version at the target.
+async fn put(
+    client: &TargetClient,
+    key: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> Result<Option<String>, Failure> {
+    let handled = [StatusCode::PRECONDITION_FAILED, StatusCode::NOT_FOUND];
+    let answer = client
+        .send(
+            Method::PUT,
+            key,
+            Some(body),
+            if_match,
+            if if_match.is_some() { &handled } else { &[] },
+        )
+        .await?;
+    match answer.status {
+        StatusCode::PRECONDITION_FAILED => {
+            settle_conflict(client, &[(key.to_owned(), body.clone())])
+                .await
+                .map(|mut v| v.pop().flatten())
+        }
+        // Deleted at the target since: written again.
+        StatusCode::NOT_FOUND => {
+            let again = client.send(Method::PUT, key, Some(body), None, &[]).await?;
+            Ok(version_of(&again))
+        }
+        _ => Ok(version_of(&answer)),
+    }
+}
+
+/// After a 412: the target's copies, if each equals what is sent, with their versions;
+/// otherwise someone changed the target's copy, and that is not overwritten.
+async fn settle_conflict(
+    client: &TargetClient,
+    sent: &[(String, Value)],
+) -> Result<Vec<Option<String>>, Failure> {
+    let mut versions = Vec::new();
+    for (key, body) in sent {
+        let theirs = client
+            .send(Method::GET, key, None, None, &[StatusCode::NOT_FOUND])
+            .await?;
+        let same = theirs.status.is_success()
+            && theirs.body.as_ref().is_some_and(|t| same_content(body, t));
+        if !same {
+            return Err(Failure::Permanent {
+                status: Some(412),
+                error: format!(
+                    "the target's copy of {key} was changed there since the gateway last wrote it; \
+                     merge the change in, or replay this dead letter to overwrite it"
+                ),
+                outcome: None,
+            });
+        }
+        versions.push(version_of(&theirs));
+    }
+    Ok(versions)
+}
+
+/// Whether the target's copy holds everything sent (servers add `meta` of their own).
+fn same_content(sent: &Value, theirs: &Value) -> bool {
+    sent.as_object().is_some_and(|fields| {
+        fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "meta")
+            .all(|(k, v)| theirs.get(k) == Some(v))
+    })
+}
+
+/// The version an answer names: its `ETag`, or the body's `meta.versionId`.
+fn version_of(answer: &Answer) -> Option<String> {
+    answer.etag.clone().or_else(|| {
+        answer
+            .body
+            .as_ref()
+            .and_then(|b| b["meta"]["versionId"].as_str())
+            .map(|v| format!("W/\"{v}\""))
+    })
+}
+
+/// All resources in one transaction Bundle.
+async fn transaction(
+    client: &TargetClient,
+    ours: &[(String, Value)],
+    known: &Remote,
+) -> Result<Remote, Failure> {
+    let mut entries: Vec<Value> = ours
+        .iter()
+        .map(|(key, body)| {
+            let mut request = json!({ "method": "PUT", "url": key });
+            if let Some(Some(tag)) = known.get(key) {
+                request["ifMatch"] = json!(tag);
+            }
+            json!({ "resource": body, "request": request })
+        })
+        .collect();
+    let gone: Vec<&String> = known
+        .keys()
+        .filter(|k| !ours.iter().any(|(key, _)| key == *k))
+        .collect();
+    entries.extend(
+        gone.iter()
+            .map(|key| json!({ "request": { "method": "DELETE", "url": key } })),
+    );
+    let bundle = json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries });
+    let answer = client
+        .send(
+            Method::POST,
+            "",
+            Some(&bundle),
+            None,
+            &[StatusCode::PRECONDITION_FAILED],
+        )
+        .await?;
+    let versions: Vec<Option<String>> = if answer.status == StatusCode::PRECONDITION_FAILED {
+        // One of the copies changed: the same question as for a single resource.
+        let settled = settle_conflict(client, ours).await?;
+        for key in &gone {
+            let gone = [StatusCode::NOT_FOUND, StatusCode::GONE];
+            client.send(Method::DELETE, key, None, None, &gone).await?;
+        }
+        settled
+    } else {
+        let responses = answer
+            .body
+            .as_ref()
+            .and_then(|b| b["entry"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        (0..ours.len())
+            .map(|i| {
+                responses
+                    .get(i)
+                    .and_then(|e| e["response"]["etag"].as_str())
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    Ok(ours
+        .iter()
+        .map(|(key, _)| key.clone())
+        .zip(versions)
+        .collect())
+}

@@ -1,0 +1,231 @@
+//! The sync engine: a dispatcher that moves each new outbox row into the queues of the
+//! targets that should have the change, and one worker per target that claims due
+//! contracts and delivers them. It runs inside `pkgw serve` and as `pkgw sync run`;
+//! several processes may run it over one PostgreSQL (see `store::sync`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use super::client::TargetClient;
+use super::deliver::deliver;
+use super::retry::{Backoff, Failure};
+use super::settings::{SyncSettings, Target, route};
+use crate::store::{Claim, Store, StoreError};
+
+/// Counters of one target since the process started.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub delivered: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead_lettered: AtomicU64,
+}
+
+/// One target with its HTTP client and counters.
+#[derive(Debug)]
+struct Lane {
+    target: Target,
+    client: TargetClient,
+    counters: Counters,
+}
+
+/// The sync engine over a store and the configured targets.
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+    lanes: Vec<Lane>,
+    settings: SyncSettings,
+    backoff: Backoff,
+    /// Who claims queue rows: unique per process.
+    claimer: String,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        targets: Vec<Target>,
+        settings: SyncSettings,
+    ) -> Result<Engine, String> {
+        let timeout = std::time::Duration::from_secs(settings.request_timeout_secs);
+        let lanes = targets
+            .into_iter()
+            .map(|target| {
+                Ok(Lane {
+                    client: TargetClient::new(&target, timeout)?,
+                    target,
+                    counters: Counters::default(),
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let backoff = Backoff {
+            initial: std::time::Duration::from_millis(settings.backoff_initial_ms),
+            max: std::time::Duration::from_secs(settings.backoff_max_secs),
+        };
+        Ok(Engine {
+            store,
+            lanes,
+            settings,
+            backoff,
+            claimer: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+        })
+    }
+
+    pub fn targets(&self) -> impl Iterator<Item = &Target> {
+        self.lanes.iter().map(|l| &l.target)
+    }
+
+    /// The counters of each target, by name.
+    pub fn counters(&self) -> BTreeMap<&str, &Counters> {
+        self.lanes
+            .iter()
+            .map(|l| (l.target.name.as_str(), &l.counters))
+            .collect()
+    }
+
+    /// Moves every new outbox row into the queues of the targets that should have it;
+    /// returns how many rows.
+    pub async fn dispatch(&self) -> Result<usize, StoreError> {
+        let targets: Vec<Target> = self.targets().cloned().collect();
+        let mut total = 0;
+        loop {
+            let n = self
+                .store
+                .dispatch_outbox(self.settings.batch_size, |change| route(&targets, change))
+                .await?;
+            total += n;
+            if n < self.settings.batch_size as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Delivers one batch of what is due for the target at `lane`; returns how many
+    /// contracts were tried.
+    async fn deliver_due(&self, lane: &Lane) -> Result<usize, StoreError> {
+        let claims = self
+            .store
+            .claim_due(
+                &lane.target.name,
+                &self.claimer,
+                self.settings.lease(),
+                self.settings.batch_size,
+            )
+            .await?;
+        let tried = claims.len();
+        futures_util::stream::iter(claims)
+            .for_each_concurrent(self.settings.concurrency.max(1), |claim| async move {
+                if let Err(e) = self.deliver_one(lane, &claim).await {
+                    tracing::error!(target_name = %lane.target.name, contract = %claim.contract_id, error = %e, "could not record a delivery");
+                }
+            })
+            .await;
+        Ok(tried)
+    }
+
+    async fn deliver_one(&self, lane: &Lane, claim: &Claim) -> Result<(), StoreError> {
+        let name = lane.target.name.as_str();
+        let contract = &claim.contract_id;
+        match deliver(&self.store, &lane.target, &lane.client, contract).await {
+            Ok((version, remote)) => {
+                self.store.delivered(claim, version, &remote).await?;
+                lane.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(target_name = name, %contract, %version, "delivered");
+            }
+            Err(Failure::Transient { error, after }) => {
+                let waited = jiff::Timestamp::now().duration_since(claim.queued_at);
+                let give_up = self.settings.give_up_after_secs;
+                if give_up > 0 && waited.as_secs() >= give_up as i64 {
+                    let error = format!("gave up after {give_up} s: {error}");
+                    self.store
+                        .dead_letter(claim, claim.version, None, &error, None)
+                        .await?;
+                    lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(target_name = name, %contract, "gave up: dead letter");
+                    return Ok(());
+                }
+                let delay = self.backoff.delay(claim.attempts, after);
+                let next = jiff::Timestamp::now()
+                    .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+                    .unwrap_or_else(|_| jiff::Timestamp::now());
+                self.store.retry_later(claim, next, &error).await?;
+                lane.counters.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(target_name = name, %contract, attempts = claim.attempts + 1, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
+            }
+            Err(Failure::Permanent {
+                status,
+                error,
+                outcome,
+            }) => {
+                self.store
+                    .dead_letter(claim, claim.version, status, &error, outcome.as_ref())
+                    .await?;
+                lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(target_name = name, %contract, status = status.unwrap_or_default(), "refused by the target: dead letter");
+            }
+        }
+        Ok(())
+    }
+
+    /// Dispatches and delivers until nothing is due any more (retries waiting for later
+    /// stay queued): `pkgw sync run --once`, and tests.
+    pub async fn run_until_idle(&self) -> Result<(), StoreError> {
+        loop {
+            self.dispatch().await?;
+            let mut tried = 0;
+            for lane in &self.lanes {
+                tried += self.deliver_due(lane).await?;
+            }
+            if tried == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs until `stop` turns true: one dispatcher and one worker per target. A batch
+    /// being delivered is finished before stopping.
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let mut tasks = Vec::new();
+        let dispatcher = {
+            let (engine, mut stop) = (self.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !*stop.borrow() {
+                    if let Err(e) = engine.dispatch().await {
+                        tracing::error!(error = %e, "sync dispatch failed");
+                    }
+                    engine.pause(&mut stop).await;
+                }
+            })
+        };
+        tasks.push(dispatcher);
+        for at in 0..self.lanes.len() {
+            let (engine, mut stop) = (self.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let lane = &engine.lanes[at];
+                while !*stop.borrow() {
+                    match engine.deliver_due(lane).await {
+                        Ok(0) => engine.pause(&mut stop).await,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(target_name = %lane.target.name, error = %e, "sync worker failed");
+                            engine.pause(&mut stop).await;
+                        }
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits one poll interval, or until told to stop.
+    async fn pause(&self, stop: &mut watch::Receiver<bool>) {
+        tokio::select! {
+            () = tokio::time::sleep(self.settings.poll_interval()) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Sync against separate FHIR server processes (sekmet-fhir) playing the EHRs and the
+//! portal, on SQLite and PostgreSQL: every change reaches the targets that should have it
+//! and no other, survives a target being down, is never duplicated by a retry, is never
+//! echoed to its origin, and a refused change becomes a dead letter that does not hold up
+//! the others and can be replayed.
+
+// Tests panic on what they did not expect; helpers outside #[test] functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::peer::{Fault, FaultProxy, FhirPeer};
+use common::{TestDb, fixture};
+use pkgw::domain::Contract;
+use pkgw::fhir::Profile;
+use pkgw::fhir::stored::resources_of;
+use pkgw::store::{Change, Record, Store};
+use pkgw::sync::{AuthSettings, Engine, Mode, SyncSettings, TargetSettings, targets_from_settings};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+fn settings() -> SyncSettings {
+    SyncSettings {
+        enabled: true,
+        poll_interval_ms: 20,
+        batch_size: 50,
+        concurrency: 4,
+        lease_secs: 5,
+        request_timeout_secs: 1,
+        backoff_initial_ms: 50,
+        backoff_max_secs: 1,
+        give_up_after_secs: 0,
+    }
+}
+
+fn target(name: &str, base: &str, units: &[&str]) -> TargetSettings {
+    TargetSettings {
+        name: name.into(),
+        base_url: base.into(),
+        auth: AuthSettings::None,
+        profile: "default".into(),
+        units: units.iter().map(|u| (*u).to_owned()).collect(),
+        contracts: Vec::new(),
+        resources: Vec::new(),
+        mode: Mode::Push,
+        enabled: true,
+    }
+}
+
+fn engine(store: &Store, targets: &[TargetSettings]) -> Engine {
+    Engine::new(
+        store.clone(),
+        targets_from_settings(targets).unwrap(),
+        settings(),
+    )
+    .unwrap()
+}
+
+/// Runs the engine until every target's queue is empty (retries included).
+async fn settle(engine: &Engine, store: &Store) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        engine.run_until_idle().await.unwrap();
+        let mut queued = 0;
+        for t in engine.targets() {
+            queued += store.queue_status(&t.name).await.unwrap().queued;
+        }
+        if queued == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "sync did not settle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn unit_of(contract: &Contract) -> String {
+    contract
+        .responsible_unit
+        .as_ref()
+        .unwrap()
+        .hsa_id
+        .to_string()
+}
+
+/// Whether the target's copy holds everything the gateway sends (it adds `meta`).
+fn holds(theirs: &Value, ours: &Value) -> bool {
+    ours.as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "meta")
+        .all(|(k, v)| theirs.get(k) == Some(v))
+}
+
+/// Asserts the peer holds every resource of `record` as the gateway maps it.
+async fn assert_holds(peer: &FhirPeer, record: &Record, profile: &Profile) {
+    let ours = resources_of(record, profile);
+    for r in ours.all() {
+        let path = format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        let (status, theirs) = peer.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path} at {}", peer.base);
+        assert!(
+            holds(&theirs, r),
+            "{path}: the target's copy differs\nours: {r}\ntheirs: {theirs}"
+        );
+    }
+}
+
+async fn a_change_reaches_every_target_that_should_have_it_and_no_other(db: &TestDb) {
+    let store = db.store().await;
+    let (primary_care, hospital, portal) = (
+        FhirPeer::start().await,
+        FhirPeer::start().await,
+        FhirPeer::start().await,
+    );
+    let contract = fixture("hjartsvikt-primarvard");
+    let mut cosmic = target("vardcentral", &primary_care.base, &[&unit_of(&contract)]);
+    cosmic.profile = "cosmic".into();
+    let engine = engine(
+        &store,
+        &[
+            cosmic,
+            target("sjukhus", &hospital.base, &["SE2321000016-0000"]),
+            target("portal", &portal.base, &[]),
+        ],
+    );
+    let record = store
+        .create(contract, Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    assert_holds(
+        &primary_care,
+        &record,
+        &Profile::built_in("cosmic").unwrap(),
+    )
+    .await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+    let (status, _) = hospital.get(&format!("CarePlan/{}", record.id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not the hospital's contract");
+
+    // The next version: an agreed time is removed, and the targets' copies follow.
+    let mut next = record.revision.contract.clone();
+    let removed = next.agreed_times.remove(0);
+    next.agreement
+        .what_matters
+        .push("Att kunna gå till affären".into());
+    let record = store
+        .update(
+            &record.id,
+            record.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+    let removed = pkgw::fhir::appointment_id(&record.id, &removed.id);
+    let (status, _) = portal.get(&format!("Appointment/{removed}")).await;
+    assert!(
+        matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE),
+        "the removed agreed time is deleted at the target: {status}"
+    );
+    let status = store.queue_status("portal").await.unwrap();
+    assert_eq!((status.delivered, status.dead_letters), (1, 0));
+}
+
+async fn a_target_that_was_down_gets_the_latest_version_when_back(db: &TestDb) {
+    let store = db.store().await;
+    let mut portal = FhirPeer::start().await;
+    let engine = engine(&store, &[target("portal", &portal.base, &[])]);
+    portal.stop();
+    let record = store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let mut latest = record.clone();
+    for n in 0..3 {
+        let mut next = latest.revision.contract.clone();
+        next.agreement.what_matters.push(format!("Mål {n}"));
+        latest = store
+            .update(
+                &latest.id,
+                latest.revision.version,
+                next,
+                Change::from_source("api"),
+            )
+            .await
+            .unwrap();
+        engine.run_until_idle().await.unwrap();
+    }
+    let status = store.queue_status("portal").await.unwrap();
+    assert_eq!(status.queued, 1, "four versions, one queued delivery");
+    assert!(
+        status.retrying == 1 && status.last_error.is_some(),
+        "{status:?}"
+    );
+
+    portal.resume().await;
+    settle(&engine, &store).await;
+    assert_holds(&portal, &latest, &Profile::default_profile()).await;
+    assert_eq!(
+        portal.versions(&format!("CarePlan/{}", record.id)).await,
+        1,
+        "superseded versions were not sent one by one"
+    );
+}
+
+async fn a_lost_answer_is_retried_without_a_duplicate(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let record = store
+        .create(fixture("ung-diabetes"), Change::from_source("api"))
+        .await
+        .unwrap();
+    // The target applies the CarePlan, but its answer never arrives in time.
+    proxy.inject(
+        &format!("CarePlan/{}", record.id),
+        Fault::LoseAnswer {
+            hold: Duration::from_secs(2),
+        },
+        1,
+    );
+    let engine = engine(&store, &[target("portal", &proxy.base, &[])]);
+    settle(&engine, &store).await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+    let (_, found) = portal.get(&format!("CarePlan?_id={}", record.id)).await;
+    assert_eq!(found["total"], 1, "one CarePlan, not two");
+    let puts = proxy
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with("PUT") && r.contains("/CarePlan/"))
+        .count();
+    assert_eq!(puts, 2, "written, answer lost, written again");
+}
+
+async fn a_refused_change_is_a_dead_letter_that_holds_up_nothing(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let refused = store
+        .create(fixture("psykiatri-sip"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let fine = store
+        .create(fixture("eget-initiativ"), Change::from_source("api"))
+        .await
+        .unwrap();
+    proxy.inject(
+        refused.id.as_str(),
+        Fault::Refuse {
+            diagnostics: "CareTeam.participant: unknown role",
+        },
+        usize::MAX,
+    );
+    let engine = engine(&store, &[target("portal", &proxy.base, &[])]);
+    settle(&engine, &store).await;
+    assert_holds(&portal, &fine, &Profile::default_profile()).await;
+    let letters = store.dead_letters(Some("portal")).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].contract_id, refused.id);
+    assert_eq!(letters[0].status, Some(400));
+    assert!(
+        letters[0].error.contains("unknown role"),
+        "{}",
+        letters[0].error
+    );
+    assert_eq!(
+        letters[0].outcome.as_ref().unwrap()["resourceType"],
+        "OperationOutcome"
+    );
+
+    // Fixed at the target: the replayed change goes through.
+    proxy.heal();
+    assert_eq!(store.replay(Some("portal"), None).await.unwrap(), 1);
+    settle(&engine, &store).await;
+    assert_holds(&portal, &refused, &Profile::default_profile()).await;
+    assert!(store.dead_letters(None).await.unwrap().is_empty());
+}
+
+async fn retry_after_is_honoured(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let record = store
+        .create(fixture("eget-initiativ"), Change::from_source("api"))
+        .await
+        .unwrap();
+    proxy.inject(
+        "/fhir/",
+        Fault::Status {
+            status: 429,
+            retry_after: Some(2),
+        },
+        1,
+    );
+    let engine = engine(&store, &[target("portal", &proxy.base, &[])]);
+    let started = Instant::now();
+    engine.run_until_idle().await.unwrap();
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(
+        store.queue_status("portal").await.unwrap().retrying,
+        1,
+        "not due before the target's time"
+    );
+    settle(&engine, &store).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+}
+
+async fn a_change_is_never_sent_back_to_its_origin(db: &TestDb) {
+    let store = db.store().await;
+    let (ehr, portal) = (FhirPeer::start().await, FhirPeer::start().await);
+    let ehr_proxy = FaultProxy::start(&ehr.base).await;
+    let engine = engine(
+        &store,
+        &[
+            target("journal", &ehr_proxy.base, &[]),
+            target("portal", &portal.base, &[]),
+        ],
+    );
+    let record = store
+        .create(
+            fixture("utskriven-fran-sjukhus"),
+            Change::from_source("journal"),
+        )
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+    assert!(
+        ehr_proxy.seen.lock().unwrap().is_empty(),
+        "nothing went back to the journal"
+    );
+
+    // A change made here goes to the journal too.
+    let mut next = record.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att kunna cykla igen".into());
+    let record = store
+        .update(
+            &record.id,
+            record.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    assert_holds(&ehr, &record, &Profile::default_profile()).await;
+}
+
+async fn a_copy_changed_at_the_target_is_not_overwritten_unseen(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let engine = engine(&store, &[target("portal", &portal.base, &[])]);
+    let record = store
+        .create(fixture("eget-initiativ"), Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    // Someone edits the target's copy directly.
+    let path = format!("CarePlan/{}", record.id);
+    let (_, mut theirs) = portal.get(&path).await;
+    theirs["title"] = "Ändrad i journalen".into();
+    assert!(portal.put(&path, &theirs).await.is_success());
+    let mut next = record.revision.contract.clone();
+    next.agreement.what_matters.push("Att sova bättre".into());
+    let record = store
+        .update(
+            &record.id,
+            record.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    let letters = store.dead_letters(Some("portal")).await.unwrap();
+    assert_eq!(letters.len(), 1, "a conflict, for a person to resolve");
+    assert_eq!(letters[0].status, Some(412));
+    let (_, still) = portal.get(&path).await;
+    assert_eq!(
+        still["title"], "Ändrad i journalen",
+        "not overwritten unseen"
+    );
+    // Replaying is the decision that the gateway's copy wins.
+    store.replay(None, None).await.unwrap();
+    settle(&engine, &store).await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+}
+
+on_both_backends!(
+    a_change_reaches_every_target_that_should_have_it_and_no_other,
+    a_target_that_was_down_gets_the_latest_version_when_back,
+    a_lost_answer_is_retried_without_a_duplicate,
+    a_refused_change_is_a_dead_letter_that_holds_up_nothing,
+    retry_after_is_honoured,
+    a_change_is_never_sent_back_to_its_origin,
+    a_copy_changed_at_the_target_is_not_overwritten_unseen,
+);

@@ -279,6 +279,35 @@ async fn a_refused_change_is_a_dead_letter_that_holds_up_nothing(db: &TestDb) {
         "OperationOutcome"
     );
 
+    // The operator sees it at /metrics.
+    let engine = std::sync::Arc::new(engine);
+    let state = pkgw::api::AppState::new(store.clone())
+        .with_sync(vec!["portal".into()], Some(engine.clone()));
+    let app = common::app::spawn_state(state, pkgw::api::Limits::default()).await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "pkgw_contracts 2",
+        "pkgw_sync_queued{target=\"portal\"} 0",
+        "pkgw_sync_dead_letters{target=\"portal\"} 1",
+        "pkgw_sync_delivered_contracts{target=\"portal\"} 1",
+        "pkgw_sync_delivered_total{target=\"portal\"} 1",
+        "pkgw_sync_dead_lettered_total{target=\"portal\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("unknown role"),
+        "the target's words stay out of metrics"
+    );
+
     // Fixed at the target: the replayed change goes through.
     proxy.heal();
     assert_eq!(store.replay(Some("portal"), None).await.unwrap(), 1);
@@ -404,7 +433,66 @@ async fn a_copy_changed_at_the_target_is_not_overwritten_unseen(db: &TestDb) {
     assert_holds(&portal, &record, &Profile::default_profile()).await;
 }
 
+async fn two_replicas_deliver_each_change_once(db: &TestDb) {
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let (store_a, store_b) = (db.store().await, db.store().await);
+    let mut ids = Vec::new();
+    for (n, (_, contract)) in pkgw::demo::contracts()
+        .unwrap()
+        .into_iter()
+        .cycle()
+        .take(12)
+        .enumerate()
+    {
+        let id = pkgw::domain::ContractId::parse(&format!("replik-{n:02}")).unwrap();
+        store_a
+            .create_with_id(id.clone(), contract, Change::from_source("api"))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let mut narrow = settings();
+    narrow.batch_size = 2;
+    narrow.concurrency = 1;
+    let targets = || targets_from_settings(&[target("portal", &proxy.base, &[])]).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let replicas: Vec<_> = [store_a.clone(), store_b.clone()]
+        .into_iter()
+        .map(|store| {
+            let engine =
+                std::sync::Arc::new(Engine::new(store, targets(), narrow.clone()).unwrap());
+            tokio::spawn(engine.run(stopped.clone()))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = store_a.queue_status("portal").await.unwrap();
+        if status.delivered == ids.len() as u64 && status.queued == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    for r in replicas {
+        r.await.unwrap();
+    }
+    let seen = proxy.seen.lock().unwrap().clone();
+    for id in &ids {
+        let puts = seen
+            .iter()
+            .filter(|r| *r == &format!("PUT /fhir/CarePlan/{id}"))
+            .count();
+        assert_eq!(
+            puts, 1,
+            "{id} delivered once, not by both replicas: {seen:?}"
+        );
+    }
+}
+
 on_both_backends!(
+    two_replicas_deliver_each_change_once,
     a_change_reaches_every_target_that_should_have_it_and_no_other,
     a_target_that_was_down_gets_the_latest_version_when_back,
     a_lost_answer_is_retried_without_a_duplicate,

@@ -1,5 +1,5 @@
 //! The HTTP face of the gateway: the FHIR R4 API (`/fhir`), the native JSON contract API
-//! (`/api/contracts`) and health checks (`/health`, `/ready`).
+//! (`/api/contracts`), health checks (`/health`, `/ready`) and `/metrics` (Prometheus).
 //!
 //! Handlers translate HTTP to store calls and store results to HTTP; they hold no rules
 //! of their own (those are in `domain`) and write nothing except through the store.
@@ -11,6 +11,7 @@ mod error;
 pub mod fhir;
 mod health;
 mod json;
+mod metrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use error::{ApiError, Issue};
 
 use crate::fhir::Profile;
 use crate::store::Store;
+use crate::sync::Engine;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -33,15 +35,28 @@ pub struct AppState {
     pub store: Store,
     /// The mapping profile the FHIR API writes with.
     pub profile: Arc<Profile>,
+    /// The configured sync targets' names (for `/metrics`).
+    pub sync_targets: Arc<Vec<String>>,
+    /// The sync engine running in this process, if any.
+    pub sync: Option<Arc<Engine>>,
 }
 
 impl AppState {
-    /// State over `store` with the gateway's own mapping profile.
+    /// State over `store` with the gateway's own mapping profile, without sync.
     pub fn new(store: Store) -> Self {
         Self {
             store,
             profile: Arc::new(Profile::default_profile()),
+            sync_targets: Arc::default(),
+            sync: None,
         }
+    }
+
+    /// With the sync targets (and the engine, when it runs in this process).
+    pub fn with_sync(mut self, targets: Vec<String>, engine: Option<Arc<Engine>>) -> Self {
+        self.sync_targets = Arc::new(targets);
+        self.sync = engine;
+        self
     }
 }
 
@@ -65,6 +80,7 @@ impl Default for Limits {
 pub fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .merge(health::routes())
+        .route("/metrics", axum::routing::get(metrics::metrics))
         .merge(contracts::routes())
         .nest("/fhir", fhir::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

@@ -9,6 +9,8 @@ use crate::api::{self, AppState, Limits};
 use crate::config::Settings;
 use crate::domain::ContractId;
 use crate::store::{Change, Store};
+use crate::sync::Engine;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -49,14 +51,13 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         request_timeout: settings.request_timeout(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let sync = start_sync(&store, &settings, stopped)?;
-    api::serve(
-        listener,
-        AppState::new(store.clone()),
-        limits,
-        shutdown_signal(),
-    )
-    .await?;
+    let (engine, sync) = match start_sync(&store, &settings, stopped)? {
+        Some((engine, task)) => (Some(engine), Some(task)),
+        None => (None, None),
+    };
+    let names = settings.targets()?.into_iter().map(|t| t.name).collect();
+    let state = AppState::new(store.clone()).with_sync(names, engine);
+    api::serve(listener, state, limits, shutdown_signal()).await?;
     tracing::info!("shutting down");
     let _ = stop.send(true);
     if let Some(sync) = sync {
@@ -71,16 +72,18 @@ fn start_sync(
     store: &Store,
     settings: &Settings,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
+) -> Result<Option<(Arc<Engine>, tokio::task::JoinHandle<()>)>, CliError> {
     let targets = settings.targets()?;
     if !settings.sync.enabled || targets.is_empty() {
         return Ok(None);
     }
     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     tracing::info!(targets = %names.join(","), "sync running");
-    let engine = crate::sync::Engine::new(store.clone(), targets, settings.sync.clone())
-        .map_err(CliError::Failed)?;
-    Ok(Some(tokio::spawn(std::sync::Arc::new(engine).run(stop))))
+    let engine = Arc::new(
+        Engine::new(store.clone(), targets, settings.sync.clone()).map_err(CliError::Failed)?,
+    );
+    let task = tokio::spawn(engine.clone().run(stop));
+    Ok(Some((engine, task)))
 }
 
 /// One demo contract to point the examples at.

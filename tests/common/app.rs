@@ -39,10 +39,15 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
 
 pub async fn spawn_app_with(db: &TestDb, limits: Limits) -> TestApp {
     let store = db.store().await;
+    spawn_state(AppState::new(store), limits).await
+}
+
+/// Serves the gateway with the given state (e.g. with a sync engine).
+pub async fn spawn_state(state: AppState, limits: Limits) -> TestApp {
+    let store = state.store.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState::new(store.clone());
     tokio::spawn(async move {
         let _ = api::serve(listener, state, limits, async move {
             let _ = stopped.await;

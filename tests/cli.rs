@@ -33,6 +33,12 @@ fn every_command_has_help() {
         &["migrate", "--help"],
         &["import", "--help"],
         &["export", "--help"],
+        &["sync", "--help"],
+        &["sync", "run", "--help"],
+        &["sync", "status", "--help"],
+        &["sync", "dead-letters", "--help"],
+        &["sync", "replay", "--help"],
+        &["sync", "push", "--help"],
     ] {
         let out = pkgw(command);
         assert!(out.status.success(), "{command:?}");

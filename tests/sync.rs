@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::peer::{Fault, FaultProxy, FhirPeer};
+use common::peer::{Fault, FaultProxy, FhirPeer, holds};
 use common::{TestDb, fixture};
 use pkgw::domain::Contract;
 use pkgw::fhir::Profile;
@@ -82,15 +82,6 @@ fn unit_of(contract: &Contract) -> String {
         .unwrap()
         .hsa_id
         .to_string()
-}
-
-/// Whether the target's copy holds everything the gateway sends (it adds `meta`).
-fn holds(theirs: &Value, ours: &Value) -> bool {
-    ours.as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| k.as_str() != "meta")
-        .all(|(k, v)| theirs.get(k) == Some(v))
 }
 
 /// Asserts the peer holds every resource of `record` as the gateway maps it.

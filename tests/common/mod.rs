@@ -111,8 +111,13 @@ impl TestDb {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
+        self.count_where(table, "TRUE").await
+    }
+
+    /// Rows of `table` for which `condition` (SQL) holds.
+    pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
         let pool = self.pool().await;
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {condition}"))
             .fetch_one(&pool)
             .await
             .expect("count");

@@ -146,6 +146,15 @@ impl Drop for FhirPeer {
     }
 }
 
+/// Whether a target's copy holds everything the gateway sent (servers add `meta`).
+pub fn holds(theirs: &Value, ours: &Value) -> bool {
+    ours.as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "meta")
+        .all(|(k, v)| theirs.get(k) == Some(v))
+}
+
 /// A fault the proxy injects into requests whose path contains `matching`.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -156,6 +165,8 @@ pub enum Fault {
     },
     /// Answer 400 with an OperationOutcome, as a target refusing the content.
     Refuse { diagnostics: &'static str },
+    /// Forward the request after this long: a slow network.
+    Delay(Duration),
     /// Forward the request (the target applies it), then hold the answer back this long
     /// (longer than the gateway waits: its answer is lost).
     LoseAnswer { hold: Duration },
@@ -263,6 +274,7 @@ impl FaultProxy {
                 )
                     .into_response();
             }
+            Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
             Some(Fault::LoseAnswer { hold }) => {
                 let _ = forward(http, upstream, &method, &path, &headers, body).await;
                 tokio::time::sleep(hold).await;

@@ -10,6 +10,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
+use crate::store::QueueStatus;
+
+/// A gauge per target: name, help, and its value from the target's queue.
+type Gauge = (&'static str, &'static str, fn(&QueueStatus) -> f64);
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::new();
@@ -21,7 +25,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     for name in state.sync_targets.iter() {
         rows.push((name, state.store.queue_status(name).await?));
     }
-    let gauges: [(&str, &str, fn(&crate::store::QueueStatus) -> f64); 5] = [
+    let gauges: [Gauge; 5] = [
         (
             "pkgw_sync_queued",
             "Contracts waiting to be delivered to the target.",

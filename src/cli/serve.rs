@@ -67,12 +67,15 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     Ok(())
 }
 
+/// The sync engine and the task running it.
+type RunningSync = (Arc<Engine>, tokio::task::JoinHandle<()>);
+
 /// Starts the sync engine in the background when there are targets and sync is enabled.
 fn start_sync(
     store: &Store,
     settings: &Settings,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<Option<(Arc<Engine>, tokio::task::JoinHandle<()>)>, CliError> {
+) -> Result<Option<RunningSync>, CliError> {
     let targets = settings.targets()?;
     if !settings.sync.enabled || targets.is_empty() {
         return Ok(None);

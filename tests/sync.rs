@@ -19,7 +19,6 @@ use pkgw::fhir::stored::resources_of;
 use pkgw::store::{Change, Record, Store};
 use pkgw::sync::{AuthSettings, Engine, Mode, SyncSettings, TargetSettings, targets_from_settings};
 use reqwest::StatusCode;
-use serde_json::Value;
 
 fn settings() -> SyncSettings {
     SyncSettings {

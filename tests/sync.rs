@@ -481,7 +481,98 @@ async fn two_replicas_deliver_each_change_once(db: &TestDb) {
     }
 }
 
+async fn transaction_mode_sends_each_change_as_one_bundle(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let mut bundled = target("portal", &proxy.base, &[]);
+    bundled.mode = Mode::Transaction;
+    let engine = engine(&store, &[bundled]);
+    let record = store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+    let mut next = record.revision.contract.clone();
+    let removed = next.agreed_times.remove(0);
+    let record = store
+        .update(
+            &record.id,
+            record.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+    let removed = pkgw::fhir::appointment_id(&record.id, &removed.id);
+    let (status, _) = portal.get(&format!("Appointment/{removed}")).await;
+    assert!(
+        matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE),
+        "{status}"
+    );
+    assert_eq!(
+        *proxy.seen.lock().unwrap(),
+        ["POST /fhir", "POST /fhir"],
+        "one transaction per version"
+    );
+}
+
+async fn oauth2_tokens_are_fetched_once_and_sent(db: &TestDb) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    // The authorization server: client credentials in, a token out.
+    let issued = std::sync::Arc::new(AtomicUsize::new(0));
+    let token_app = {
+        let issued = issued.clone();
+        axum::Router::new().route(
+            "/token",
+            axum::routing::post(move |body: String| {
+                let issued = issued.clone();
+                async move {
+                    assert!(body.contains("grant_type=client_credentials"), "{body}");
+                    assert!(body.contains("client_secret=hemligt"), "{body}");
+                    let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+                    axum::Json(serde_json::json!({ "access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600 }))
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token_url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, token_app).await.unwrap() });
+
+    let mut secured = target("portal", &proxy.base, &[]);
+    secured.auth = AuthSettings::Oauth2 {
+        token_url,
+        client_id: "pkgw".into(),
+        client_secret: pkgw::config::Secret::new("hemligt"),
+        scope: Some("system/*.write".into()),
+    };
+    let engine = engine(&store, &[secured]);
+    for name in ["eget-initiativ", "ung-diabetes"] {
+        store
+            .create(fixture(name), Change::from_source("api"))
+            .await
+            .unwrap();
+    }
+    settle(&engine, &store).await;
+    let sent = proxy.authorizations.lock().unwrap().clone();
+    assert!(sent.len() > 2);
+    assert!(
+        sent.iter().all(|a| a.as_deref() == Some("Bearer tok-1")),
+        "{sent:?}"
+    );
+    assert_eq!(issued.load(Ordering::SeqCst), 1, "the token is cached");
+}
+
 on_both_backends!(
+    transaction_mode_sends_each_change_as_one_bundle,
+    oauth2_tokens_are_fetched_once_and_sent,
     two_replicas_deliver_each_change_once,
     a_change_reaches_every_target_that_should_have_it_and_no_other,
     a_target_that_was_down_gets_the_latest_version_when_back,

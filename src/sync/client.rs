@@ -63,7 +63,11 @@ impl TargetClient {
         if_match: Option<&str>,
         accept: &[StatusCode],
     ) -> Result<Answer, Failure> {
-        let url = format!("{}/{path}", self.base_url);
+        let url = if path.is_empty() {
+            self.base_url.clone()
+        } else {
+            format!("{}/{path}", self.base_url)
+        };
         let mut request = self.http.request(method, &url).header("accept", FHIR_JSON);
         if let Some(token) = self.bearer().await? {
             request = request.bearer_auth(token);

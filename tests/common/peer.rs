@@ -187,6 +187,8 @@ pub struct FaultProxy {
     rules: Arc<Mutex<Vec<Rule>>>,
     /// Every request seen: method and path.
     pub seen: Arc<Mutex<Vec<String>>>,
+    /// The `Authorization` header of every request seen.
+    pub authorizations: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl FaultProxy {
@@ -198,6 +200,7 @@ impl FaultProxy {
             base,
             rules: Arc::default(),
             seen: Arc::default(),
+            authorizations: Arc::default(),
         };
         let (state, upstream) = (proxy.clone(), upstream.trim_end_matches("/fhir").to_owned());
         let http = reqwest::Client::new();
@@ -242,6 +245,12 @@ impl FaultProxy {
     ) -> Response {
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         self.seen.lock().unwrap().push(format!("{method} {path}"));
+        self.authorizations.lock().unwrap().push(
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        );
         let fault = {
             let mut rules = self.rules.lock().unwrap();
             let rule = rules

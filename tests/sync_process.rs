@@ -1,7 +1,7 @@
-//! The gateway killed with SIGKILL in the middle of delivering, again and again at random
-//! points, loses nothing and duplicates nothing: after the last restart every accepted
-//! change is at the target, once. Runs the real `pkgw serve` process against a separate
-//! FHIR server (sekmet-fhir) behind a slow network, on SQLite and PostgreSQL.
+//! Sync as the `pkgw` process runs it, against a separate FHIR server (sekmet-fhir)
+//! behind a fault-injecting proxy, on SQLite and PostgreSQL: the gateway killed with
+//! SIGKILL in the middle of delivering, again and again, loses and duplicates nothing;
+//! and the operator's commands (`pkgw sync run/status/dead-letters/replay/push`) work.
 
 // Tests panic on what they did not expect; helpers outside #[test] functions too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -146,4 +146,99 @@ async fn killed_mid_delivery_again_and_again_loses_and_duplicates_nothing(db: &T
     assert!(store.dead_letters(None).await.unwrap().is_empty());
 }
 
-on_both_backends!(killed_mid_delivery_again_and_again_loses_and_duplicates_nothing);
+/// Runs `pkgw sync …` (off the test's runtime, which serves the proxy meanwhile).
+async fn sync(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pkgw"));
+    command
+        .arg("sync")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("PKGW__DATABASE__URL");
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn the_operator_runs_inspects_and_replays_from_the_command_line(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), db, &proxy.base);
+    let refused = store
+        .create(
+            pkgw::demo::contracts().unwrap().remove(0).1,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    store
+        .create(
+            pkgw::demo::contracts().unwrap().remove(1).1,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    proxy.inject(
+        refused.id.as_str(),
+        Fault::Refuse {
+            diagnostics: "not today",
+        },
+        usize::MAX,
+    );
+
+    let (ok, table, err) = sync(&config, &["run", "--once"]).await;
+    assert!(ok, "{err}");
+    assert!(table.lines().any(|l| l.starts_with("portal")), "{table}");
+    let (ok, letters, _) = sync(&config, &["dead-letters", "--json"]).await;
+    assert!(ok);
+    let letters: Vec<serde_json::Value> = letters
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["contract"], refused.id.as_str());
+    assert_eq!(letters[0]["status"], 400);
+    assert!(letters[0]["error"].as_str().unwrap().contains("not today"));
+    let (_, status, _) = sync(&config, &["status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        (
+            status[0]["target"].as_str(),
+            status[0]["delivered"].as_u64(),
+            status[0]["deadLetters"].as_u64()
+        ),
+        (Some("portal"), Some(1), Some(1))
+    );
+
+    proxy.heal();
+    let (ok, _, said) = sync(&config, &["replay", "--target", "portal"]).await;
+    assert!(ok && said.contains("queued 1"), "{said}");
+    assert!(sync(&config, &["run", "--once"]).await.0);
+    let after = store.queue_status("portal").await.unwrap();
+    assert_eq!(
+        (after.delivered, after.dead_letters, after.queued),
+        (2, 0, 0)
+    );
+
+    let before = proxy.seen.lock().unwrap().len();
+    let (ok, _, said) = sync(&config, &["push", "--target", "portal", "--all"]).await;
+    assert!(ok && said.contains("queued 2"), "{said}");
+    assert!(sync(&config, &["run", "--once"]).await.0);
+    assert!(proxy.seen.lock().unwrap().len() > before, "pushed again");
+
+    let (ok, _, said) = sync(&config, &["replay", "--target", "ingen"]).await;
+    assert!(!ok);
+    assert!(said.contains("ingen") && said.contains("portal"), "{said}");
+}
+
+on_both_backends!(
+    killed_mid_delivery_again_and_again_loses_and_duplicates_nothing,
+    the_operator_runs_inspects_and_replays_from_the_command_line,
+);

@@ -52,6 +52,12 @@ impl AppState {
         }
     }
 
+    /// Whether a change's source is a configured sync target (whose stale edits are
+    /// merged rather than refused).
+    pub fn is_sync_source(&self, source: &str) -> bool {
+        self.sync_targets.iter().any(|t| t == source)
+    }
+
     /// With the sync targets (and the engine, when it runs in this process).
     pub fn with_sync(mut self, targets: Vec<String>, engine: Option<Arc<Engine>>) -> Self {
         self.sync_targets = Arc::new(targets);

@@ -48,10 +48,10 @@ pub enum Command {
 pub struct DatabaseArgs {
     /// Database URL: postgres://user@host/db or sqlite://path?mode=rwc. Default: SQLite in
     /// the data directory.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
     /// Directory of the embedded SQLite database.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 }
 

@@ -51,6 +51,13 @@ enum SyncCommand {
         #[arg(long, value_name = "N")]
         seq: Option<i64>,
     },
+    /// List edits refused because they conflicted with changes their sender had not
+    /// seen (409s), with what was sent, for a person to resolve.
+    Conflicts {
+        /// Print JSON (one object per line, with the edit as sent) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Queue contracts for a target again: every contract (--all) or those changed since
     /// an instant (--since 2026-11-01T00:00:00Z).
     Push {
@@ -146,6 +153,7 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
             let n = store.replay(target.as_deref(), seq).await?;
             eprintln!("queued {n} dead letters again");
         }
+        SyncCommand::Conflicts { json } => print_conflicts(&store, json).await?,
         SyncCommand::Push {
             target,
             all: _,
@@ -198,6 +206,41 @@ async fn print_status(
     }
     if json {
         println!("{}", serde_json::Value::Array(all));
+    }
+    Ok(())
+}
+
+async fn print_conflicts(store: &crate::store::Store, json: bool) -> Result<(), CliError> {
+    let conflicts = store.conflicts().await?;
+    if !json {
+        println!(
+            "{:>6}  {:<20}  {:<38} {:<14} {:>5} {:>5}  parts",
+            "n", "at", "contract", "from", "seen", "then"
+        );
+    }
+    for c in &conflicts {
+        if json {
+            let line = serde_json::json!({
+                "seq": c.seq, "at": c.at.to_string(), "contract": c.contract_id.as_str(),
+                "source": c.source, "seenVersion": c.seen_version.get(),
+                "currentVersion": c.current_version.get(), "parts": c.parts, "received": c.received,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{:>6}  {:<20}  {:<38} {:<14} {:>5} {:>5}  {}",
+                c.seq,
+                c.at.strftime("%Y-%m-%d %H:%M:%S"),
+                c.contract_id.as_str(),
+                c.source,
+                c.seen_version.get(),
+                c.current_version.get(),
+                c.parts.join(", ")
+            );
+        }
+    }
+    if !json {
+        eprintln!("{} conflicts", conflicts.len());
     }
     Ok(())
 }

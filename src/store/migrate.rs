@@ -31,6 +31,11 @@ const SQLITE: &[Script] = &[
         "sync",
         include_str!("../../migrations/sqlite/0004_sync.sql"),
     ),
+    (
+        5,
+        "conflicts",
+        include_str!("../../migrations/sqlite/0005_conflicts.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -52,6 +57,11 @@ const POSTGRES: &[Script] = &[
         4,
         "sync",
         include_str!("../../migrations/postgres/0004_sync.sql"),
+    ),
+    (
+        5,
+        "conflicts",
+        include_str!("../../migrations/postgres/0005_conflicts.sql"),
     ),
 ];
 

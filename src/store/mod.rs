@@ -30,7 +30,7 @@ pub use audit::AuditRow;
 pub use error::StoreError;
 pub use outbox::OutboxRow;
 pub use record::{Change, History, Record, Revision};
-pub use sync::{Claim, DeadLetter, Dispatch, QueueStatus, Remote, Routing};
+pub use sync::{Claim, Conflict, DeadLetter, Dispatch, QueueStatus, Remote, Routing};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

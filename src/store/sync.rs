@@ -423,6 +423,76 @@ impl Store {
     }
 }
 
+/// An edit refused because it conflicted with changes its sender had not seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub seq: i64,
+    pub contract_id: ContractId,
+    pub source: String,
+    pub seen_version: Version,
+    pub current_version: Version,
+    /// The parts changed on both sides (`agreement`, `careContacts`, …).
+    pub parts: Vec<String>,
+    /// What was sent.
+    pub received: serde_json::Value,
+    pub at: jiff::Timestamp,
+}
+
+impl Store {
+    /// Keeps a refused conflicting edit for a person to resolve.
+    pub async fn record_conflict(
+        &self,
+        contract: &ContractId,
+        source: &str,
+        seen: Version,
+        current: Version,
+        parts: &[&str],
+        received: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_conflicts (contract_id, source, seen_version, current_version, parts, received, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(contract.as_str())
+        .bind(source)
+        .bind(seen.get() as i64)
+        .bind(current.get() as i64)
+        .bind(parts.join(","))
+        .bind(received.to_string())
+        .bind(micros(now()))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The conflicts recorded, oldest first.
+    pub async fn conflicts(&self) -> Result<Vec<Conflict>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, contract_id, source, seen_version, current_version, parts, received, at \
+             FROM sync_conflicts ORDER BY seq",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let parts: String = row.try_get("parts")?;
+                let received: String = row.try_get("received")?;
+                Ok(Conflict {
+                    seq: row.try_get("seq")?,
+                    contract_id: contract_id(row)?,
+                    source: row.try_get("source")?,
+                    seen_version: version_of(row.try_get("seen_version")?)?,
+                    current_version: version_of(row.try_get("current_version")?)?,
+                    parts: parts.split(',').map(str::to_owned).collect(),
+                    received: serde_json::from_str(&received)
+                        .map_err(|e| StoreError::Corrupt(format!("conflict record: {e}")))?,
+                    at: from_micros(row.try_get("at")?)?,
+                })
+            })
+            .collect()
+    }
+}
+
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// Queues `version` of a contract for a target; a version already queued that is newer

@@ -39,6 +39,10 @@ pub enum FhirError {
     /// 409: e.g. a create for an id that exists.
     #[error("{0}")]
     Conflict(String),
+    /// 409: a syncing system's edit changed parts that were changed meanwhile; one issue
+    /// per part.
+    #[error("the edit conflicts with changes it had not seen")]
+    MergeConflict(Vec<Issue>),
     /// 413.
     #[error("the request body is too large")]
     PayloadTooLarge,
@@ -71,7 +75,7 @@ impl FhirError {
             Self::UnknownType(_) => (StatusCode::NOT_FOUND, "not-supported"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "not-supported"),
             Self::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "conflict"),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Conflict(_) | Self::MergeConflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Gone(_) => (StatusCode::GONE, "deleted"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
@@ -88,7 +92,7 @@ impl FhirError {
     pub fn outcome(&self) -> (StatusCode, serde_json::Value) {
         let (status, code) = self.status_and_code();
         let issues = match self {
-            Self::Invalid(issues) => issues.clone(),
+            Self::Invalid(issues) | Self::MergeConflict(issues) => issues.clone(),
             Self::BadRequest { expression, .. } => {
                 vec![Issue::error(code, self.to_string(), expression.clone())]
             }

@@ -15,7 +15,9 @@ use super::batch::batch;
 use super::error::FhirError;
 use super::locate::resources_of;
 use super::respond::{Format, fhir_json};
-use super::write::{Base, base, contract_in_query, json_body, source, store_resources};
+use super::write::{
+    Base, base, contract_in_query, json_body, merge_write, source, store_resources,
+};
 use crate::api::AppState;
 use crate::domain::{ContractId, Version};
 use crate::fhir::ContractResources;
@@ -84,19 +86,73 @@ pub async fn transaction(
     }
     let mut resources = match &existing {
         Some(record) => resources_of(record, &state.profile),
-        None => ContractResources {
-            care_plan: Value::Null,
-            care_team: json!({ "resourceType": "CareTeam" }),
-            goals: Vec::new(),
-            appointments: Vec::new(),
-        },
+        None => ContractResources::with_plan(Value::Null),
     };
+    apply(&entries, &request.id, &mut resources)?;
+    let base = match &existing {
+        Some(record) => match base(request.if_match, record) {
+            // A syncing system that had not seen the latest version: its edit is merged.
+            Err(FhirError::PreconditionFailed { .. })
+                if state.is_sync_source(&source(&headers)) =>
+            {
+                let seen = request.if_match.ok_or(FhirError::Internal)?;
+                let edit = |r: &mut ContractResources| apply(&entries, &request.id, r);
+                let merged =
+                    merge_write(&state, record, seen, edit, &bundle, source(&headers)).await?;
+                return respond(&entries, &merged, "200 OK", format);
+            }
+            other => other?,
+        },
+        None if request.if_match.is_some() => {
+            return Err(FhirError::NotFound(format!(
+                "CarePlan/{} is not known",
+                request.id
+            )));
+        }
+        None => Base::Nothing,
+    };
+    let mut written =
+        store_resources(&state, &request.id, base, &resources, source(&headers)).await;
+    // Another change won the race to the version it named: merged, for a syncing system.
+    if let (Err(FhirError::PreconditionFailed { .. }), Some(seen)) = (&written, request.if_match)
+        && state.is_sync_source(&source(&headers))
+    {
+        let now = state.store.get(&request.id).await?;
+        let edit = |r: &mut ContractResources| apply(&entries, &request.id, r);
+        written = merge_write(&state, &now, seen, edit, &bundle, source(&headers)).await;
+    }
+    match (written, &request.if_none_exist) {
+        (Ok(record), _) => respond(
+            &entries,
+            &record,
+            if existing.is_some() {
+                "200 OK"
+            } else {
+                "201 Created"
+            },
+            format,
+        ),
+        // A concurrent conditional create made it first: this one finds it, as if run after.
+        (Err(FhirError::Conflict(_)), Some(id)) => {
+            respond(&entries, &state.store.get(id).await?, "200 OK", format)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Puts the Bundle's resources in place of the contract's: the CarePlan and CareTeam,
+/// and the Goals and Appointments when the Bundle has any (else they stay).
+fn apply(
+    entries: &[Value],
+    id: &ContractId,
+    resources: &mut ContractResources,
+) -> Result<(), FhirError> {
     let (mut goals, mut appointments) = (Vec::new(), Vec::new());
     for (i, entry) in entries.iter().enumerate() {
         let mut resource = entry["resource"].clone();
         match resource["resourceType"].as_str() {
             Some("CarePlan") => {
-                resource["id"] = json!(request.id.as_str());
+                resource["id"] = json!(id.as_str());
                 resources.care_plan = resource;
             }
             Some("CareTeam") => resources.care_team = resource,
@@ -119,34 +175,7 @@ pub async fn transaction(
     if !appointments.is_empty() {
         resources.appointments = appointments;
     }
-    let base = match &existing {
-        Some(record) => base(request.if_match, record)?,
-        None if request.if_match.is_some() => {
-            return Err(FhirError::NotFound(format!(
-                "CarePlan/{} is not known",
-                request.id
-            )));
-        }
-        None => Base::Nothing,
-    };
-    let written = store_resources(&state, &request.id, base, &resources, source(&headers)).await;
-    match (written, &request.if_none_exist) {
-        (Ok(record), _) => respond(
-            &entries,
-            &record,
-            if existing.is_some() {
-                "200 OK"
-            } else {
-                "201 Created"
-            },
-            format,
-        ),
-        // A concurrent conditional create made it first: this one finds it, as if run after.
-        (Err(FhirError::Conflict(_)), Some(id)) => {
-            respond(&entries, &state.store.get(id).await?, "200 OK", format)
-        }
-        (Err(e), _) => Err(e),
-    }
+    Ok(())
 }
 
 /// The CarePlan entry's `request`: which contract, and on what condition.

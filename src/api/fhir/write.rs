@@ -24,7 +24,7 @@ use super::locate::{Kind, find, resources_of};
 use super::read::record_for;
 use super::respond::{Format, WriteReply, base_url};
 use crate::api::AppState;
-use crate::domain::{ContractId, Version};
+use crate::domain::{ContractId, Version, merge};
 use crate::fhir::outcome::Issue;
 use crate::fhir::residue::Residue;
 use crate::fhir::{ContractResources, Profile, appointment_id, expression_for, from_fhir};
@@ -187,16 +187,125 @@ pub(super) async fn put(
         }
         Err(e) => return Err(e),
     };
-    let base = base(if_match, &current)?;
+    let base = match base(if_match, &current) {
+        // A syncing system that had not seen the latest version: its edit is merged.
+        Err(FhirError::PreconditionFailed { .. }) if state.is_sync_source(&source) => {
+            let seen = if_match.ok_or(FhirError::Internal)?;
+            let edit = |r: &mut ContractResources| place(r, kind, id, body.clone(), &state.profile);
+            let record = merge_write(state, &current, seen, edit, &body, source).await?;
+            return Ok(Written {
+                record,
+                kind,
+                id: id.to_owned(),
+                created: false,
+            });
+        }
+        other => other?,
+    };
     let mut resources = resources_of(&current, &state.profile);
-    place(&mut resources, kind, id, body, &state.profile)?;
-    let record = store_resources(state, &current.id, base, &resources, source).await?;
+    place(&mut resources, kind, id, body.clone(), &state.profile)?;
+    let record = match store_resources(state, &current.id, base, &resources, source.clone()).await {
+        // Another change won the race to the version it named: merged, for a syncing system.
+        Err(FhirError::PreconditionFailed { .. }) if state.is_sync_source(&source) => {
+            let (Some(seen), now) = (if_match, state.store.get(&current.id).await?) else {
+                return Err(FhirError::Internal);
+            };
+            let edit = |r: &mut ContractResources| place(r, kind, id, body.clone(), &state.profile);
+            merge_write(state, &now, seen, edit, &body, source).await?
+        }
+        other => other?,
+    };
     Ok(Written {
         record,
         kind,
         id: id.to_owned(),
         created: false,
     })
+}
+
+/// How often a merged write is redone when the contract changed again under it.
+const MERGE_ATTEMPTS: usize = 3;
+
+/// A syncing system's edit of version `seen`, merged part by part into the contract as
+/// it is now (`current`): parts only it changed come from its edit, parts only others
+/// changed stay; a part both changed is a conflict — 409 naming the parts, nothing
+/// written, and the edit kept as a conflict record (`pkgw sync conflicts`).
+pub(super) async fn merge_write(
+    state: &AppState,
+    current: &Record,
+    seen: Version,
+    edit: impl Fn(&mut ContractResources) -> Result<(), FhirError>,
+    received: &Value,
+    source: String,
+) -> Result<Record, FhirError> {
+    let base = state
+        .store
+        .get_version(&current.id, seen)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => FhirError::PreconditionFailed {
+                expected: seen.to_string(),
+                current: current.revision.version.to_string(),
+            },
+            other => other.into(),
+        })?;
+    let mut edited = resources_of(&base, &state.profile);
+    edit(&mut edited)?;
+    let theirs = from_fhir(&edited, &state.profile)
+        .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
+    let mut current = current.clone();
+    for _ in 0..MERGE_ATTEMPTS {
+        let merged = match merge(&base.revision.contract, &current.revision.contract, &theirs) {
+            Ok(merged) => merged,
+            Err(conflict) => {
+                let parts: Vec<&str> = conflict.sections.iter().map(|s| s.field()).collect();
+                state
+                    .store
+                    .record_conflict(
+                        &current.id,
+                        &source,
+                        seen,
+                        current.revision.version,
+                        &parts,
+                        received,
+                    )
+                    .await?;
+                let issues = conflict
+                    .sections
+                    .iter()
+                    .map(|section| {
+                        Issue::error(
+                            "conflict",
+                            format!(
+                                "{section} was changed both here (since version {seen}, now {}) and in this edit; \
+                                 read the contract again and reapply the change",
+                                current.revision.version
+                            ),
+                            Some(expression_for(section.field(), &current.revision.contract)),
+                        )
+                    })
+                    .collect();
+                return Err(FhirError::MergeConflict(issues));
+            }
+        };
+        let written = store_contract(
+            state,
+            &current.id,
+            Base::Read(current.revision.version),
+            merged,
+            foreign_of(&edited, &state.profile),
+            source.clone(),
+        )
+        .await;
+        match written {
+            // The contract moved again meanwhile: merge into that.
+            Err(FhirError::Conflict(_)) => current = state.store.get(&current.id).await?,
+            other => return other,
+        }
+    }
+    Err(FhirError::Conflict(
+        "the contract kept changing; try again".into(),
+    ))
 }
 
 /// Puts a resource in place of the one with its id among a contract's resources.
@@ -704,12 +813,29 @@ pub(super) async fn store_resources(
 ) -> Result<Record, FhirError> {
     let contract = from_fhir(resources, &state.profile)
         .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
-    let residue = Residue::of(resources, &state.profile);
-    let foreign = if residue.is_empty() {
+    let foreign = foreign_of(resources, &state.profile);
+    store_contract(state, contract_id, base, contract, foreign, source).await
+}
+
+/// What the resources carry that the contract does not model, to keep with the version.
+fn foreign_of(resources: &ContractResources, profile: &Profile) -> Option<Value> {
+    let residue = Residue::of(resources, profile);
+    if residue.is_empty() {
         None
     } else {
         serde_json::to_value(&residue).ok()
-    };
+    }
+}
+
+/// Stores `contract` as the version after `base`, or as a new contract.
+async fn store_contract(
+    state: &AppState,
+    contract_id: &ContractId,
+    base: Base,
+    contract: crate::domain::Contract,
+    foreign: Option<Value>,
+    source: String,
+) -> Result<Record, FhirError> {
     let change = Change {
         source,
         author: None,

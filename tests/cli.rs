@@ -39,6 +39,8 @@ fn every_command_has_help() {
         &["sync", "dead-letters", "--help"],
         &["sync", "replay", "--help"],
         &["sync", "push", "--help"],
+        &["sync", "verify", "--help"],
+        &["sync", "conflicts", "--help"],
     ] {
         let out = pkgw(command);
         assert!(out.status.success(), "{command:?}");

@@ -570,7 +570,80 @@ async fn oauth2_tokens_are_fetched_once_and_sent(db: &TestDb) {
     assert_eq!(issued.load(Ordering::SeqCst), 1, "the token is cached");
 }
 
+async fn verify_finds_what_differs_and_repair_fixes_it(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let engine = engine(&store, &[target("portal", &portal.base, &[])]);
+    let mut records = Vec::new();
+    for name in ["eget-initiativ", "ung-diabetes", "cancer-min-vardplan"] {
+        records.push(
+            store
+                .create(fixture(name), Change::from_source("api"))
+                .await
+                .unwrap(),
+        );
+    }
+    settle(&engine, &store).await;
+    let clean = engine.verify("portal", false).await.unwrap().unwrap();
+    assert_eq!((clean.checked, clean.ok), (3, 3), "{clean:?}");
+
+    let (tampered, lost, changed) = (&records[0], &records[1], &records[2]);
+    let path = format!("CarePlan/{}", tampered.id);
+    let (_, mut copy) = portal.get(&path).await;
+    copy["title"] = "Ändrad av någon".into();
+    assert!(portal.put(&path, &copy).await.is_success());
+    assert!(
+        portal
+            .delete(&format!("CareTeam/{}", lost.id))
+            .await
+            .is_success()
+    );
+    let mut stranger = copy.clone();
+    stranger["id"] = "okand".into();
+    stranger["identifier"][0]["value"] = "okand".into();
+    assert!(portal.put("CarePlan/okand", &stranger).await.is_success());
+    let mut next = changed.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att orka arbeta halvtid".into());
+    store
+        .update(
+            &changed.id,
+            changed.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    engine.dispatch().await.unwrap();
+
+    let report = engine.verify("portal", true).await.unwrap().unwrap();
+    assert_eq!(report.checked, 3);
+    assert_eq!(report.differing, [tampered.id.to_string()]);
+    assert_eq!(report.missing, [lost.id.to_string()]);
+    assert_eq!(report.stale, [changed.id.to_string()]);
+    assert_eq!(report.extra, ["okand"]);
+    assert!(
+        report.summary().contains("1 missing"),
+        "{}",
+        report.summary()
+    );
+
+    settle(&engine, &store).await;
+    let repaired = engine.verify("portal", false).await.unwrap().unwrap();
+    assert_eq!(repaired.ok, 3, "{repaired:?}");
+    assert!(
+        repaired.missing.is_empty() && repaired.differing.is_empty() && repaired.stale.is_empty()
+    );
+    assert_eq!(
+        repaired.extra,
+        ["okand"],
+        "not deleted: it may be someone else's"
+    );
+}
+
 on_both_backends!(
+    verify_finds_what_differs_and_repair_fixes_it,
     transaction_mode_sends_each_change_as_one_bundle,
     oauth2_tokens_are_fetched_once_and_sent,
     two_replicas_deliver_each_change_once,

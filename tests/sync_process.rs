@@ -233,6 +233,16 @@ async fn the_operator_runs_inspects_and_replays_from_the_command_line(db: &TestD
     assert!(sync(&config, &["run", "--once"]).await.0);
     assert!(proxy.seen.lock().unwrap().len() > before, "pushed again");
 
+    let (ok, report, said) = sync(&config, &["verify", "--target", "portal"]).await;
+    assert!(ok, "{said}");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (report["checked"].as_u64(), report["ok"].as_u64()),
+        (Some(2), Some(2)),
+        "{report}"
+    );
+    assert!(said.contains("2 contracts checked, 2 ok"), "{said}");
+
     let (ok, _, said) = sync(&config, &["replay", "--target", "ingen"]).await;
     assert!(!ok);
     assert!(said.contains("ingen") && said.contains("portal"), "{said}");

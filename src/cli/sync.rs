@@ -51,6 +51,16 @@ enum SyncCommand {
         #[arg(long, value_name = "N")]
         seq: Option<i64>,
     },
+    /// Compare every contract the target should hold with what it holds: missing,
+    /// stale, differing, extra. Prints a summary and the report as JSON.
+    Verify {
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        /// Queue the missing, stale and differing contracts again (the gateway's copy
+        /// overwrites the target's).
+        #[arg(long)]
+        repair: bool,
+    },
     /// List edits refused because they conflicted with changes their sender had not
     /// seen (409s), with what was sent, for a person to resolve.
     Conflicts {
@@ -154,6 +164,25 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
             eprintln!("queued {n} dead letters again");
         }
         SyncCommand::Conflicts { json } => print_conflicts(&store, json).await?,
+        SyncCommand::Verify { target, repair } => {
+            known(&target)?;
+            let engine = Engine::new(store.clone(), targets, settings.sync.clone())
+                .map_err(CliError::Failed)?;
+            let report = engine
+                .verify(&target, repair)
+                .await
+                .ok_or_else(|| CliError::Failed(format!("no target {target}")))?
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report)
+                    .map_err(|e| CliError::Failed(e.to_string()))?
+            );
+            eprintln!("{}", report.summary());
+            if repair {
+                eprintln!("queued {} contracts again", report.to_repair().len());
+            }
+        }
         SyncCommand::Push {
             target,
             all: _,

@@ -273,6 +273,18 @@ impl Store {
         rows.iter().map(record_from_row).collect()
     }
 
+    /// The current version of every contract, streamed in id order.
+    pub fn current(&self) -> BoxStream<'_, Result<Record, StoreError>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            revision_columns!(),
+            " FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version ORDER BY c.id"
+        ))
+        .fetch(&self.reader)
+        .map(|row| row.map_err(StoreError::from).and_then(|r| record_from_row(&r)))
+        .boxed()
+    }
+
     /// How many contracts the store holds.
     pub async fn count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contracts")

@@ -156,6 +156,32 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Queues the current version of these contracts for `target`, due now; with
+    /// `overwrite`, without `If-Match` (the gateway's copy wins over the target's).
+    pub async fn queue_contracts(
+        &self,
+        target: &str,
+        contracts: &[ContractId],
+        overwrite: bool,
+    ) -> Result<(), StoreError> {
+        let at = micros(now());
+        let mut tx = self.writer.begin().await?;
+        for contract in contracts {
+            let version: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM contracts WHERE id = $1")
+                    .bind(contract.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(version) = version else { continue };
+            queue(&mut tx, target, contract, version_of(version)?, at).await?;
+            if overwrite {
+                forget_remote_versions(&mut tx, target, contract).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Claims up to `limit` due queue rows of `target` for `lease`, as `claimer`: no other
     /// claimer gets them until the lease runs out or the delivery is recorded.
     pub async fn claim_due(

@@ -106,6 +106,13 @@ impl TargetClient {
         }
     }
 
+    /// A URL the target gave (a paging link) as a path relative to its base, if it is
+    /// under the base.
+    pub fn relative<'u>(&self, url: &'u str) -> Option<&'u str> {
+        url.strip_prefix(&self.base_url)
+            .map(|rest| rest.trim_start_matches('/'))
+    }
+
     /// The bearer token to send, fetching (and caching) an OAuth2 token when needed.
     async fn bearer(&self) -> Result<Option<String>, Failure> {
         match &self.auth {

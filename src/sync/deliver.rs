@@ -143,7 +143,7 @@ async fn settle_conflict(
 }
 
 /// Whether the target's copy holds everything sent (servers add `meta` of their own).
-fn same_content(sent: &Value, theirs: &Value) -> bool {
+pub(super) fn same_content(sent: &Value, theirs: &Value) -> bool {
     sent.as_object().is_some_and(|fields| {
         fields
             .iter()

@@ -85,6 +85,26 @@ impl Engine {
             .collect()
     }
 
+    /// Compares what the target named holds with what it should hold (`None`: no such
+    /// target); with `repair`, queues what is missing, stale or differing again.
+    pub async fn verify(
+        &self,
+        target: &str,
+        repair: bool,
+    ) -> Option<Result<super::verify::Report, super::verify::VerifyError>> {
+        let lane = self.lanes.iter().find(|l| l.target.name == target)?;
+        let report = super::verify::verify(&self.store, &lane.target, &lane.client).await;
+        Some(match (report, repair) {
+            (Ok(report), true) => self
+                .store
+                .queue_contracts(target, &report.to_repair(), true)
+                .await
+                .map(|()| report)
+                .map_err(Into::into),
+            (other, _) => other,
+        })
+    }
+
     /// Moves every new outbox row into the queues of the targets that should have it;
     /// returns how many rows.
     pub async fn dispatch(&self) -> Result<usize, StoreError> {

@@ -15,6 +15,7 @@ pub mod deliver;
 mod engine;
 pub mod retry;
 pub mod settings;
+pub mod verify;
 
 pub use engine::{Counters, Engine};
 pub use settings::{

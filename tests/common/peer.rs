@@ -133,6 +133,17 @@ impl FhirPeer {
         StatusCode::from_u16(response.status().as_u16()).unwrap()
     }
 
+    /// `DELETE {base}/{path}`.
+    pub async fn delete(&self, path: &str) -> StatusCode {
+        let response = self
+            .http
+            .delete(format!("{}/{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        StatusCode::from_u16(response.status().as_u16()).unwrap()
+    }
+
     /// How many versions the target's history holds of a resource.
     pub async fn versions(&self, path: &str) -> usize {
         let (_, history) = self.get(&format!("{path}/_history")).await;

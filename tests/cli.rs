@@ -41,6 +41,7 @@ fn every_command_has_help() {
         &["sync", "push", "--help"],
         &["sync", "verify", "--help"],
         &["sync", "conflicts", "--help"],
+        &["sync", "pull", "--help"],
     ] {
         let out = pkgw(command);
         assert!(out.status.success(), "{command:?}");

@@ -44,6 +44,7 @@ fn target(name: &str, base: &str, units: &[&str]) -> TargetSettings {
         contracts: Vec::new(),
         resources: Vec::new(),
         mode: Mode::Push,
+        pull_interval_secs: 0,
         enabled: true,
     }
 }
@@ -642,7 +643,179 @@ async fn verify_finds_what_differs_and_repair_fixes_it(db: &TestDb) {
     );
 }
 
+async fn pulled_changes_are_merged_and_the_loop_settles(db: &TestDb) {
+    let store = db.store().await;
+    let journal = FhirPeer::start().await;
+    let engine = engine(&store, &[target("journal", &journal.base, &[])]);
+    let record = store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    let id = record.id.to_string();
+
+    // In the journal, a care contact is removed; here, meanwhile, the agreement grows.
+    let (_, mut team) = journal.get(&format!("CareTeam/{id}")).await;
+    team["participant"].as_array_mut().unwrap().truncate(1);
+    assert!(
+        journal
+            .put(&format!("CareTeam/{id}"), &team)
+            .await
+            .is_success()
+    );
+    let mut next = record.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att kunna resa till Gotland".into());
+    store
+        .update(
+            &record.id,
+            record.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+
+    let pulled = engine.pull("journal", None).await.unwrap().unwrap();
+    assert_eq!(pulled.merged, [id.clone()], "{pulled:?}");
+    let merged = store.get(&record.id).await.unwrap();
+    assert_eq!(merged.revision.version.get(), 3);
+    assert_eq!(merged.revision.change.source, "journal");
+    assert_eq!(
+        merged.revision.contract.care_contacts.len(),
+        1,
+        "the journal's edit"
+    );
+    assert!(
+        merged
+            .revision
+            .contract
+            .agreement
+            .what_matters
+            .contains(&"Att kunna resa till Gotland".to_owned()),
+        "the gateway's edit"
+    );
+    // The journal lacks the gateway's edit: it gets the merged version.
+    settle(&engine, &store).await;
+    assert_holds(&journal, &merged, &Profile::default_profile()).await;
+    // Its copy is now the gateway's own delivery: pulling again changes nothing.
+    let again = engine.pull("journal", None).await.unwrap().unwrap();
+    assert!(
+        again.merged.is_empty() && again.conflicts.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.get(&record.id).await.unwrap().revision.version.get(),
+        3
+    );
+
+    // Both change the same goal: a conflict, nothing applied.
+    let goal = format!("Goal/{id}-mal-1");
+    let (_, mut theirs) = journal.get(&goal).await;
+    theirs["description"]["text"] = "Att orka gå till kyrkan".into();
+    assert!(journal.put(&goal, &theirs).await.is_success());
+    let mut ours = merged.revision.contract.clone();
+    ours.agreement.what_matters[0] = "Att orka gå till affären".into();
+    store
+        .update(
+            &record.id,
+            merged.revision.version,
+            ours,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    let conflicted = engine.pull("journal", None).await.unwrap().unwrap();
+    assert_eq!(conflicted.conflicts, [id.clone()], "{conflicted:?}");
+    assert_eq!(
+        store.get(&record.id).await.unwrap().revision.version.get(),
+        4
+    );
+    let conflicts = store.conflicts().await.unwrap();
+    assert_eq!(
+        (conflicts[0].source.as_str(), conflicts[0].parts.clone()),
+        ("journal", vec!["agreement".to_owned()])
+    );
+}
+
+async fn two_gateways_through_a_shared_target_settle_without_echo(db: &TestDb) {
+    let other = db.another().await;
+    let (store_a, store_b) = (db.store().await, other.store().await);
+    let shared = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&shared.base).await;
+    let a = engine(&store_a, &[target("delad", &proxy.base, &[])]);
+    let b = engine(&store_b, &[target("delad", &proxy.base, &[])]);
+    let record = store_a
+        .create(fixture("psykiatri-sip"), Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&a, &store_a).await;
+
+    // B learns of the contract from the shared target, and does not send it back.
+    let adopted = b.pull("delad", None).await.unwrap().unwrap();
+    assert_eq!(adopted.merged, [record.id.to_string()], "{adopted:?}");
+    let writes = |p: &FaultProxy| {
+        p.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| !r.starts_with("GET"))
+            .count()
+    };
+    let before = writes(&proxy);
+    settle(&b, &store_b).await;
+    assert_eq!(writes(&proxy), before, "no echo to where it came from");
+
+    // A change in B reaches A through the shared target, and A does not send it back.
+    let in_b = store_b.get(&record.id).await.unwrap();
+    let mut next = in_b.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att få sova ostört".into());
+    store_b
+        .update(
+            &record.id,
+            in_b.revision.version,
+            next.clone(),
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    settle(&b, &store_b).await;
+    let pulled = a.pull("delad", None).await.unwrap().unwrap();
+    assert_eq!(pulled.merged, [record.id.to_string()], "{pulled:?}");
+    let before = writes(&proxy);
+    settle(&a, &store_a).await;
+    assert_eq!(writes(&proxy), before, "no echo");
+
+    // Settled: more rounds change nothing anywhere.
+    for _ in 0..2 {
+        for (engine, store) in [(&a, &store_a), (&b, &store_b)] {
+            let report = engine.pull("delad", None).await.unwrap().unwrap();
+            assert!(
+                report.merged.is_empty() && report.conflicts.is_empty(),
+                "{report:?}"
+            );
+            settle(engine, store).await;
+        }
+    }
+    let (in_a, in_b) = (
+        store_a.get(&record.id).await.unwrap(),
+        store_b.get(&record.id).await.unwrap(),
+    );
+    assert_eq!(in_a.revision.contract, next);
+    assert_eq!(in_b.revision.contract, next);
+    assert_eq!(
+        (in_a.revision.version.get(), in_b.revision.version.get()),
+        (2, 2)
+    );
+    other.cleanup().await;
+}
+
 on_both_backends!(
+    two_gateways_through_a_shared_target_settle_without_echo,
+    pulled_changes_are_merged_and_the_loop_settles,
     verify_finds_what_differs_and_repair_fixes_it,
     transaction_mode_sends_each_change_as_one_bundle,
     oauth2_tokens_are_fetched_once_and_sent,

@@ -61,6 +61,14 @@ enum SyncCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// Read the changes a target made since the last pull (or --since) and merge them
+    /// in, part by part, against the version the target was last sent.
+    Pull {
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        #[arg(long, value_name = "INSTANT")]
+        since: Option<jiff::Timestamp>,
+    },
     /// List edits refused because they conflicted with changes their sender had not
     /// seen (409s), with what was sent, for a person to resolve.
     Conflicts {
@@ -164,6 +172,30 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
             eprintln!("queued {n} dead letters again");
         }
         SyncCommand::Conflicts { json } => print_conflicts(&store, json).await?,
+        SyncCommand::Pull { target, since } => {
+            known(&target)?;
+            let engine = Engine::new(store.clone(), targets, settings.sync.clone())
+                .map_err(CliError::Failed)?;
+            let report = engine
+                .pull(&target, since)
+                .await
+                .ok_or_else(|| CliError::Failed(format!("no target {target}")))?
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report)
+                    .map_err(|e| CliError::Failed(e.to_string()))?
+            );
+            eprintln!(
+                "{target}: {} changed, {} unchanged, {} merged, {} conflicts, {} skipped, {} failed",
+                report.seen,
+                report.unchanged,
+                report.merged.len(),
+                report.conflicts.len(),
+                report.skipped,
+                report.failed.len()
+            );
+        }
         SyncCommand::Verify { target, repair } => {
             known(&target)?;
             let engine = Engine::new(store.clone(), targets, settings.sync.clone())

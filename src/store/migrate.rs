@@ -36,6 +36,11 @@ const SQLITE: &[Script] = &[
         "conflicts",
         include_str!("../../migrations/sqlite/0005_conflicts.sql"),
     ),
+    (
+        6,
+        "pull",
+        include_str!("../../migrations/sqlite/0006_pull.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -62,6 +67,11 @@ const POSTGRES: &[Script] = &[
         5,
         "conflicts",
         include_str!("../../migrations/postgres/0005_conflicts.sql"),
+    ),
+    (
+        6,
+        "pull",
+        include_str!("../../migrations/postgres/0006_pull.sql"),
     ),
 ];
 

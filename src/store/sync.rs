@@ -269,24 +269,61 @@ impl Store {
         version: Version,
         remote: &Remote,
     ) -> Result<(), StoreError> {
-        let remote =
-            serde_json::to_string(remote).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let at = micros(now());
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO sync_state (target, contract_id, delivered_version, delivered_at, remote) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target, contract_id) DO UPDATE SET \
-             delivered_version = excluded.delivered_version, delivered_at = excluded.delivered_at, remote = excluded.remote",
+        set_state(
+            &mut tx,
+            &claim.target,
+            &claim.contract_id,
+            version,
+            remote,
+            at,
         )
-        .bind(&claim.target)
-        .bind(claim.contract_id.as_str())
-        .bind(version.get() as i64)
-        .bind(at)
-        .bind(remote)
-        .execute(&mut *tx)
         .await?;
         release(&mut tx, claim, version, at).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that `target` holds `version` of the contract as `remote` (its copy was
+    /// read and found to match that version).
+    pub async fn holds(
+        &self,
+        target: &str,
+        contract: &ContractId,
+        version: Version,
+        remote: &Remote,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        set_state(&mut tx, target, contract, version, remote, micros(now())).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to when `target`'s changes have been pulled.
+    pub async fn pulled_until(&self, target: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT pulled_until FROM sync_pull WHERE target = $1")
+                .bind(target)
+                .fetch_optional(&self.reader)
+                .await?;
+        at.map(from_micros).transpose()
+    }
+
+    /// Records that `target`'s changes have been pulled up to `until`.
+    pub async fn set_pulled_until(
+        &self,
+        target: &str,
+        until: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_pull (target, pulled_until) VALUES ($1, $2) \
+             ON CONFLICT (target) DO UPDATE SET pulled_until = excluded.pulled_until",
+        )
+        .bind(target)
+        .bind(micros(until))
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
@@ -520,6 +557,30 @@ impl Store {
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+async fn set_state(
+    tx: &mut Tx<'_>,
+    target: &str,
+    contract: &ContractId,
+    version: Version,
+    remote: &Remote,
+    at: i64,
+) -> Result<(), StoreError> {
+    let remote = serde_json::to_string(remote).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO sync_state (target, contract_id, delivered_version, delivered_at, remote) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target, contract_id) DO UPDATE SET \
+         delivered_version = excluded.delivered_version, delivered_at = excluded.delivered_at, remote = excluded.remote",
+    )
+    .bind(target)
+    .bind(contract.as_str())
+    .bind(version.get() as i64)
+    .bind(at)
+    .bind(remote)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 /// Queues `version` of a contract for a target; a version already queued that is newer
 /// stays, and the row is due now.

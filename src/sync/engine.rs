@@ -105,6 +105,17 @@ impl Engine {
         })
     }
 
+    /// Pulls the changes of the target named (`None`: no such target) since `since`, or
+    /// since the last pull.
+    pub async fn pull(
+        &self,
+        target: &str,
+        since: Option<jiff::Timestamp>,
+    ) -> Option<Result<super::pull::PullReport, super::verify::VerifyError>> {
+        let lane = self.lanes.iter().find(|l| l.target.name == target)?;
+        Some(super::pull::pull(&self.store, &lane.target, &lane.client, since).await)
+    }
+
     /// Moves every new outbox row into the queues of the targets that should have it;
     /// returns how many rows.
     pub async fn dispatch(&self) -> Result<usize, StoreError> {
@@ -232,6 +243,28 @@ impl Engine {
                             tracing::error!(target_name = %lane.target.name, error = %e, "sync worker failed");
                             engine.pause(&mut stop).await;
                         }
+                    }
+                }
+            }));
+        }
+        for at in 0..self.lanes.len() {
+            let Some(every) = self.lanes[at].target.pull_interval else {
+                continue;
+            };
+            let (engine, mut stop) = (self.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = engine.lanes[at].target.name.clone();
+                while !*stop.borrow() {
+                    match engine.pull(&name, None).await {
+                        Some(Ok(report)) if !report.merged.is_empty() || !report.conflicts.is_empty() => {
+                            tracing::info!(target_name = %name, merged = report.merged.len(), conflicts = report.conflicts.len(), "pulled changes");
+                        }
+                        Some(Err(e)) => tracing::warn!(target_name = %name, error = %e, "pull failed"),
+                        _ => {}
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(every) => {}
+                        _ = stop.changed() => {}
                     }
                 }
             }));

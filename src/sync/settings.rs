@@ -103,6 +103,10 @@ pub struct TargetSettings {
     pub resources: Vec<String>,
     #[serde(default)]
     pub mode: Mode,
+    /// For a system that cannot push: read its changes every this many seconds (pull
+    /// mode); 0: never (it pushes, or `pkgw sync pull` is run by hand).
+    #[serde(default)]
+    pub pull_interval_secs: u64,
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -131,6 +135,8 @@ pub struct Target {
     pub contracts: BTreeSet<String>,
     pub resources: BTreeSet<String>,
     pub mode: Mode,
+    /// Pull the target's changes this often (pull mode), if at all.
+    pub pull_interval: Option<std::time::Duration>,
 }
 
 impl Target {
@@ -184,6 +190,8 @@ impl Target {
             contracts: s.contracts.iter().cloned().collect(),
             resources: s.resources.iter().cloned().collect(),
             mode: s.mode,
+            pull_interval: (s.pull_interval_secs > 0)
+                .then(|| std::time::Duration::from_secs(s.pull_interval_secs)),
         })
     }
 
@@ -250,6 +258,7 @@ mod tests {
             contracts: Vec::new(),
             resources: Vec::new(),
             mode: Mode::Push,
+            pull_interval_secs: 0,
             enabled: true,
         }
     }

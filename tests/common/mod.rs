@@ -72,6 +72,15 @@ impl TestDb {
         })
     }
 
+    /// Another, empty database of the same kind (e.g. for a second gateway).
+    pub async fn another(&self) -> TestDb {
+        if self.is_postgres() {
+            TestDb::postgres().await.expect("PostgreSQL")
+        } else {
+            TestDb::sqlite()
+        }
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> Store {
         Store::open(&StoreOptions::new(&self.url))

@@ -678,7 +678,7 @@ async fn pulled_changes_are_merged_and_the_loop_settles(db: &TestDb) {
         .unwrap();
 
     let pulled = engine.pull("journal", None).await.unwrap().unwrap();
-    assert_eq!(pulled.merged, [id.clone()], "{pulled:?}");
+    assert_eq!(pulled.merged, std::slice::from_ref(&id), "{pulled:?}");
     let merged = store.get(&record.id).await.unwrap();
     assert_eq!(merged.revision.version.get(), 3);
     assert_eq!(merged.revision.change.source, "journal");
@@ -727,7 +727,11 @@ async fn pulled_changes_are_merged_and_the_loop_settles(db: &TestDb) {
         .await
         .unwrap();
     let conflicted = engine.pull("journal", None).await.unwrap().unwrap();
-    assert_eq!(conflicted.conflicts, [id.clone()], "{conflicted:?}");
+    assert_eq!(
+        conflicted.conflicts,
+        std::slice::from_ref(&id),
+        "{conflicted:?}"
+    );
     assert_eq!(
         store.get(&record.id).await.unwrap().revision.version.get(),
         4

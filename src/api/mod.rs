@@ -39,6 +39,8 @@ pub struct AppState {
     pub sync_targets: Arc<Vec<String>>,
     /// The sync engine running in this process, if any.
     pub sync: Option<Arc<Engine>>,
+    /// Bulk export jobs and where their files go.
+    pub exports: Arc<fhir::Exports>,
 }
 
 impl AppState {
@@ -49,7 +51,16 @@ impl AppState {
             profile: Arc::new(Profile::default_profile()),
             sync_targets: Arc::default(),
             sync: None,
+            exports: Arc::new(fhir::Exports::new(
+                std::env::temp_dir().join(format!("pkgw-exports-{}", std::process::id())),
+            )),
         }
+    }
+
+    /// Bulk export files go to `dir`.
+    pub fn with_export_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.exports = Arc::new(fhir::Exports::new(dir));
+        self
     }
 
     /// Whether a change's source is a configured sync target (whose stale edits are

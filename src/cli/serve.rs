@@ -56,7 +56,9 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         None => (None, None),
     };
     let names = settings.targets()?.into_iter().map(|t| t.name).collect();
-    let state = AppState::new(store.clone()).with_sync(names, engine);
+    let state = AppState::new(store.clone())
+        .with_sync(names, engine)
+        .with_export_dir(settings.database.data_dir.join("exports"));
     api::serve(listener, state, limits, shutdown_signal()).await?;
     tracing::info!("shutting down");
     let _ = stop.send(true);

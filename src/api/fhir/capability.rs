@@ -99,7 +99,16 @@ pub fn capability_statement() -> Value {
         "implementation": { "description": "Patientkontrakt gateway" },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "rest": [{ "mode": "server", "resource": resources, "interaction": [{ "code": "transaction" }, { "code": "batch" }] }],
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": [{ "code": "transaction" }, { "code": "batch" }],
+            "operation": [{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                "documentation": "Bulk export of CarePlan, CareTeam, Goal and Appointment as NDJSON (`Prefer: respond-async`; `_type`, `_since`)"
+            }],
+        }],
     })
 }
 

@@ -52,6 +52,9 @@ pub enum FhirError {
     /// 422: the content breaks the contract's rules or cannot be mapped.
     #[error("the resource is not a valid Patientkontrakt")]
     Invalid(Vec<Issue>),
+    /// 500: a bulk export job failed.
+    #[error("the export failed: {0}")]
+    Export(String),
     /// 503: the database is unreachable.
     #[error("the service is unavailable, try again shortly")]
     Unavailable,
@@ -82,7 +85,7 @@ impl FhirError {
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invariant"),
             Self::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not-supported"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
-            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
+            Self::Internal | Self::Export(_) => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The FHIR R4 REST API at `/fhir`: CapabilityStatement; read, vread, instance and
 //! type history and search (GET and `POST _search`) of the resources each contract maps
 //! to; create, update, conditional create and update, and delete, each of which changes
-//! the contract; transaction and batch Bundles; and `$coordinated-plan` for portals.
+//! the contract; transaction and batch Bundles; `$coordinated-plan` for portals; and
+//! bulk `$export` (NDJSON).
 //! Every error is an OperationOutcome.
 //!
 //! Resources are derived from stored contract versions (see [`locate`]); their
@@ -12,6 +13,7 @@ mod capability;
 mod coordinated_plan;
 mod date_param;
 mod error;
+mod export;
 mod locate;
 mod read;
 mod respond;
@@ -24,6 +26,7 @@ use axum::routing::get;
 
 pub use capability::capability_statement;
 pub use error::FhirError;
+pub use export::Exports;
 
 use super::AppState;
 
@@ -32,6 +35,12 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", axum::routing::post(transaction::transaction))
         .route("/metadata", get(capability::metadata))
+        .route("/$export", get(export::kick_off))
+        .route(
+            "/$export-status/{job}",
+            get(export::status).delete(export::cancel),
+        )
+        .route("/$export-file/{job}/{file}", get(export::file))
         .route(
             "/CarePlan/$coordinated-plan",
             get(coordinated_plan::coordinated_plan),

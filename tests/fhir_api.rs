@@ -80,7 +80,14 @@ async fn metadata_describes_what_is_served(db: &TestDb) {
         .collect();
     assert_eq!(
         served,
-        ["CarePlan", "CareTeam", "Goal", "Appointment", "Provenance"]
+        [
+            "CarePlan",
+            "CareTeam",
+            "Goal",
+            "Appointment",
+            "Provenance",
+            "Subscription"
+        ]
     );
 }
 

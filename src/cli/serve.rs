@@ -79,7 +79,8 @@ fn start_sync(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<RunningSync>, CliError> {
     let targets = settings.targets()?;
-    if !settings.sync.enabled || targets.is_empty() {
+    // Runs without targets too: it delivers the subscriptions' notifications.
+    if !settings.sync.enabled {
         return Ok(None);
     }
     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();

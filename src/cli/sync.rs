@@ -111,9 +111,7 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
         SyncCommand::Run { once } => {
             init_logging(&settings)?;
             if targets.is_empty() {
-                return Err(CliError::Failed(
-                    "no targets configured: add [[targets]] to pkgw.toml".into(),
-                ));
+                eprintln!("no [[targets]] configured: only subscription notifications are sent");
             }
             let engine = Engine::new(store.clone(), targets, settings.sync.clone())
                 .map_err(CliError::Failed)?;

@@ -428,13 +428,14 @@ async fn enqueue(
         .collect();
     units.dedup();
     sqlx::query(
-        "INSERT INTO outbox (contract_id, version, origin, created_at, units) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO outbox (contract_id, version, origin, created_at, units, patient) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
     .bind(revision.change.source.as_str())
     .bind(micros(revision.recorded_at))
     .bind(units.join(" "))
+    .bind(revision.contract.patient.id.to_string())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -41,6 +41,11 @@ const SQLITE: &[Script] = &[
         "pull",
         include_str!("../../migrations/sqlite/0006_pull.sql"),
     ),
+    (
+        7,
+        "subscriptions",
+        include_str!("../../migrations/sqlite/0007_subscriptions.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -72,6 +77,11 @@ const POSTGRES: &[Script] = &[
         6,
         "pull",
         include_str!("../../migrations/postgres/0006_pull.sql"),
+    ),
+    (
+        7,
+        "subscriptions",
+        include_str!("../../migrations/postgres/0007_subscriptions.sql"),
     ),
 ];
 

@@ -17,6 +17,7 @@ mod error;
 mod migrate;
 mod outbox;
 mod record;
+mod subscriptions;
 mod sync;
 
 use std::path::Path;
@@ -30,6 +31,7 @@ pub use audit::AuditRow;
 pub use error::StoreError;
 pub use outbox::OutboxRow;
 pub use record::{Change, History, Record, Revision};
+pub use subscriptions::StoredSubscription;
 pub use sync::{Claim, Conflict, DeadLetter, Dispatch, QueueStatus, Remote, Routing};
 
 /// Which database a store runs on.

@@ -25,6 +25,8 @@ pub struct Dispatch {
     pub origin: String,
     /// HSA-ids of the responsible unit in this version and in the one before.
     pub units: Vec<String>,
+    /// The person the contract is with.
+    pub patient: Option<String>,
 }
 
 /// Where a dispatched change goes.
@@ -97,7 +99,7 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut tx = self.writer.begin().await?;
         let rows = sqlx::query(
-            "SELECT seq, contract_id, version, origin, units FROM outbox \
+            "SELECT seq, contract_id, version, origin, units, patient FROM outbox \
              WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1",
         )
         .bind(i64::from(limit))
@@ -191,31 +193,58 @@ impl Store {
         lease: std::time::Duration,
         limit: u32,
     ) -> Result<Vec<Claim>, StoreError> {
+        self.claim(Some(target), claimer, lease, limit).await
+    }
+
+    /// [`Store::claim_due`] for the notifications of every subscription (queue targets
+    /// `subscription:{id}`).
+    pub async fn claim_due_notifications(
+        &self,
+        claimer: &str,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Claim>, StoreError> {
+        self.claim(None, claimer, lease, limit).await
+    }
+
+    async fn claim(
+        &self,
+        target: Option<&str>,
+        claimer: &str,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Claim>, StoreError> {
         let at = now();
         let until = micros(at).saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let rows = sqlx::query(&format!(
+        let which = match target {
+            Some(_) => "target = $5",
+            None => "target LIKE 'subscription:%'",
+        };
+        let sql = format!(
             "UPDATE sync_queue SET claimed_until = $1, claimed_by = $2 \
-             WHERE target = $3 AND claimed_until <= $4 AND contract_id IN ( \
-               SELECT contract_id FROM sync_queue \
-               WHERE target = $3 AND next_attempt_at <= $4 AND claimed_until <= $4 \
-               ORDER BY next_attempt_at, contract_id LIMIT $5{lock}) \
-             RETURNING contract_id, version, attempts, queued_at"
-        ))
-        .bind(until)
-        .bind(claimer)
-        .bind(target)
-        .bind(micros(at))
-        .bind(i64::from(limit))
-        .fetch_all(&self.writer)
-        .await?;
+             WHERE claimed_until <= $3 AND (target, contract_id) IN ( \
+               SELECT target, contract_id FROM sync_queue \
+               WHERE {which} AND next_attempt_at <= $3 AND claimed_until <= $3 \
+               ORDER BY next_attempt_at, contract_id LIMIT $4{lock}) \
+             RETURNING target, contract_id, version, attempts, queued_at"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(until)
+            .bind(claimer)
+            .bind(micros(at))
+            .bind(i64::from(limit));
+        if let Some(target) = target {
+            query = query.bind(target);
+        }
+        let rows = query.fetch_all(&self.writer).await?;
         rows.iter()
             .map(|row| {
                 Ok(Claim {
-                    target: target.to_owned(),
+                    target: row.try_get("target")?,
                     contract_id: contract_id(row)?,
                     version: version_of(row.try_get("version")?)?,
                     attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
@@ -666,7 +695,9 @@ fn contract_id(row: &AnyRow) -> Result<ContractId, StoreError> {
 
 fn dispatch_from_row(row: &AnyRow) -> Result<Dispatch, StoreError> {
     let units: Option<String> = row.try_get("units")?;
+    let patient: Option<String> = row.try_get("patient")?;
     Ok(Dispatch {
+        patient,
         contract_id: contract_id(row)?,
         version: version_of(row.try_get("version")?)?,
         origin: row.try_get("origin")?,

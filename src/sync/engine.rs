@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::client::TargetClient;
 use super::deliver::deliver;
+use super::notify;
 use super::retry::{Backoff, Failure};
 use super::settings::{SyncSettings, Target, route};
 use crate::store::{Claim, Store, StoreError};
@@ -41,6 +42,10 @@ pub struct Engine {
     backoff: Backoff,
     /// Who claims queue rows: unique per process.
     claimer: String,
+    /// For subscription notifications.
+    notify_http: reqwest::Client,
+    /// The gateway's own mapping, for subscription payloads.
+    profile: crate::fhir::Profile,
 }
 
 impl Engine {
@@ -64,12 +69,19 @@ impl Engine {
             initial: std::time::Duration::from_millis(settings.backoff_initial_ms),
             max: std::time::Duration::from_secs(settings.backoff_max_secs),
         };
+        let notify_http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("pkgw/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("subscription client: {e}"))?;
         Ok(Engine {
             store,
             lanes,
             settings,
             backoff,
             claimer: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            notify_http,
+            profile: crate::fhir::Profile::default_profile(),
         })
     }
 
@@ -120,11 +132,28 @@ impl Engine {
     /// returns how many rows.
     pub async fn dispatch(&self) -> Result<usize, StoreError> {
         let targets: Vec<Target> = self.targets().cloned().collect();
+        let subscriptions: Vec<(String, String)> = self
+            .store
+            .subscriptions()
+            .await?
+            .into_iter()
+            .filter(|s| s.status == "active")
+            .map(|s| (s.patient, notify::queue_target(&s.id)))
+            .collect();
         let mut total = 0;
         loop {
             let n = self
                 .store
-                .dispatch_outbox(self.settings.batch_size, |change| route(&targets, change))
+                .dispatch_outbox(self.settings.batch_size, |change| {
+                    let mut routing = route(&targets, change);
+                    routing.deliver_to.extend(
+                        subscriptions
+                            .iter()
+                            .filter(|(patient, _)| change.patient.as_ref() == Some(patient))
+                            .map(|(_, target)| target.clone()),
+                    );
+                    routing
+                })
                 .await?;
             total += n;
             if n < self.settings.batch_size as usize {
@@ -200,12 +229,58 @@ impl Engine {
         Ok(())
     }
 
+    /// Sends one batch of due subscription notifications; returns how many were tried.
+    async fn notify_due(&self) -> Result<usize, StoreError> {
+        let claims = self
+            .store
+            .claim_due_notifications(
+                &self.claimer,
+                self.settings.lease(),
+                self.settings.batch_size,
+            )
+            .await?;
+        let tried = claims.len();
+        for claim in claims {
+            match notify::notify(&self.store, &self.notify_http, &self.profile, &claim).await {
+                Ok(version) => {
+                    let version = version.unwrap_or(claim.version);
+                    self.store
+                        .delivered(&claim, version, &Default::default())
+                        .await?;
+                }
+                Err(Failure::Transient { error, after }) => {
+                    let delay = self.backoff.delay(claim.attempts, after);
+                    let next = jiff::Timestamp::now()
+                        .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+                        .unwrap_or_else(|_| jiff::Timestamp::now());
+                    self.store.retry_later(&claim, next, &error).await?;
+                    tracing::warn!(subscription = %claim.target, "notification failed; will retry");
+                }
+                Err(Failure::Permanent {
+                    status,
+                    error,
+                    outcome,
+                }) => {
+                    self.store
+                        .dead_letter(&claim, claim.version, status, &error, outcome.as_ref())
+                        .await?;
+                    let id = claim.target.trim_start_matches("subscription:");
+                    self.store
+                        .set_subscription_status(id, "error", Some(&error))
+                        .await?;
+                    tracing::error!(subscription = %claim.target, status = status.unwrap_or_default(), "the subscriber refused: subscription in error");
+                }
+            }
+        }
+        Ok(tried)
+    }
+
     /// Dispatches and delivers until nothing is due any more (retries waiting for later
     /// stay queued): `pkgw sync run --once`, and tests.
     pub async fn run_until_idle(&self) -> Result<(), StoreError> {
         loop {
             self.dispatch().await?;
-            let mut tried = 0;
+            let mut tried = self.notify_due().await?;
             for lane in &self.lanes {
                 tried += self.deliver_due(lane).await?;
             }
@@ -231,6 +306,22 @@ impl Engine {
             })
         };
         tasks.push(dispatcher);
+        let notifier = {
+            let (engine, mut stop) = (self.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !*stop.borrow() {
+                    match engine.notify_due().await {
+                        Ok(0) => engine.pause(&mut stop).await,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "subscription notifier failed");
+                            engine.pause(&mut stop).await;
+                        }
+                    }
+                }
+            })
+        };
+        tasks.push(notifier);
         for at in 0..self.lanes.len() {
             let (engine, mut stop) = (self.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {

@@ -13,6 +13,7 @@
 mod client;
 pub mod deliver;
 mod engine;
+pub mod notify;
 pub mod pull;
 pub mod retry;
 pub mod settings;

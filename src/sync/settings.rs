@@ -269,6 +269,7 @@ mod tests {
             version: Version::FIRST,
             origin: origin.into(),
             units: units.iter().map(|u| (*u).to_owned()).collect(),
+            patient: None,
         }
     }
 

@@ -99,6 +99,7 @@ pub async fn verify(
             version: record.revision.version,
             origin: String::new(),
             units: unit.map(|u| u.hsa_id.to_string()).into_iter().collect(),
+            patient: Some(record.revision.contract.patient.id.to_string()),
         };
         if !target.wants(&change) {
             continue;

@@ -89,6 +89,12 @@ pub fn capability_statement() -> Value {
             r
         })
         .collect();
+    let mut resources = resources;
+    resources.push(json!({
+        "type": "Subscription",
+        "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "delete" }, { "code": "search-type" }],
+        "documentation": "rest-hook notifications when a person's CarePlan, CareTeam or Appointment changes: criteria `CarePlan?patient=…`",
+    }));
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",

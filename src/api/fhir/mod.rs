@@ -2,7 +2,7 @@
 //! type history and search (GET and `POST _search`) of the resources each contract maps
 //! to; create, update, conditional create and update, and delete, each of which changes
 //! the contract; transaction and batch Bundles; `$coordinated-plan` for portals; and
-//! bulk `$export` (NDJSON).
+//! bulk `$export` (NDJSON); and rest-hook `Subscription`s.
 //! Every error is an OperationOutcome.
 //!
 //! Resources are derived from stored contract versions (see [`locate`]); their
@@ -18,6 +18,7 @@ mod locate;
 mod read;
 mod respond;
 mod search;
+mod subscription;
 mod transaction;
 mod write;
 
@@ -36,6 +37,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/", axum::routing::post(transaction::transaction))
         .route("/metadata", get(capability::metadata))
         .route("/$export", get(export::kick_off))
+        .route(
+            "/Subscription",
+            get(subscription::search).post(subscription::create),
+        )
+        .route(
+            "/Subscription/{id}",
+            get(subscription::read).delete(subscription::delete),
+        )
         .route(
             "/$export-status/{job}",
             get(export::status).delete(export::cancel),

@@ -153,7 +153,84 @@ async fn import_reports_bad_lines_and_keeps_the_good(db: &TestDb) {
     assert_eq!(db.count("contracts").await, 1);
 }
 
+async fn fhir_ndjson_export_and_import_carry_the_contracts(source: &TestDb) {
+    let store = source.store().await;
+    let mut ids = Vec::new();
+    let mut resources = 0;
+    for (_, contract) in pkgw::demo::contracts().unwrap() {
+        let record = store
+            .create(contract, Change::from_source("cli-test"))
+            .await
+            .unwrap();
+        resources +=
+            pkgw::fhir::stored::resources_of(&record, &pkgw::fhir::Profile::default_profile())
+                .all()
+                .count();
+        ids.push(record.id);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fhir.ndjson");
+    let out = pkgw(&[
+        "export",
+        "--format",
+        "fhir",
+        "--database-url",
+        &source.url,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(exported.lines().count(), resources, "one resource per line");
+    let first: serde_json::Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+    assert_eq!(first["resourceType"], "CarePlan");
+
+    let target = source.another().await;
+    let out = pkgw(&[
+        "import",
+        "--format",
+        "fhir",
+        file.to_str().unwrap(),
+        "--database-url",
+        &target.url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("imported 6 contracts"),
+        "{}",
+        text(&out.stderr)
+    );
+    let copy = target.store().await;
+    for id in &ids {
+        assert_eq!(
+            copy.get(id).await.unwrap().revision.contract,
+            store.get(id).await.unwrap().revision.contract,
+            "{id} is the same contract"
+        );
+    }
+
+    // A resource that is not part of a contract is reported by its line.
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(&bad, "{\"resourceType\": \"Observation\"}\n").unwrap();
+    let out = pkgw(&[
+        "import",
+        "--format",
+        "fhir",
+        bad.to_str().unwrap(),
+        "--database-url",
+        &target.url,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("line 1: Observation is not part of a contract"),
+        "{}",
+        text(&out.stderr)
+    );
+    target.cleanup().await;
+}
+
 on_both_backends!(
+    fhir_ndjson_export_and_import_carry_the_contracts,
     export_then_import_through_the_cli,
     import_reports_bad_lines_and_keeps_the_good
 );

@@ -33,9 +33,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
-    /// Import contracts with their histories from an NDJSON file (as written by export).
+    /// Import contracts from NDJSON: histories (as export writes them) or FHIR resources.
     Import(import::ImportArgs),
-    /// Export every contract with its history as NDJSON, one contract per line.
+    /// Export every contract as NDJSON: with its history, or as FHIR resources.
     Export(export::ExportArgs),
     /// Check a FHIR resource, contract Bundle or NDJSON and print an OperationOutcome.
     Validate(validate::ValidateArgs),
@@ -149,4 +149,15 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// A progress bar on standard error for a job of `total` steps; it draws nothing when
+/// standard error is not a terminal (logs, pipes, tests).
+fn progress(total: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
 }

@@ -103,6 +103,12 @@ async fn read_vread_and_history(db: &TestDb) {
     assert_eq!(response.headers()["etag"], "W/\"2\"");
     let plan: Value = response.json().await.unwrap();
     assert_eq!(plan["meta"]["versionId"], "2");
+    assert_eq!(plan["meta"]["source"], "api");
+    assert_eq!(
+        plan["meta"]["tag"][0],
+        serde_json::json!({ "system": "https://pkgw.example/fhir/sid/andringskalla", "code": "api" }),
+        "where the change came from, for receivers to tell their own echo"
+    );
     assert_eq!(plan["goal"].as_array().unwrap().len(), 3);
 
     let (status, v1) = get(&app, &format!("/fhir/CarePlan/{id}/_history/1")).await;

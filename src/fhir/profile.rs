@@ -33,6 +33,8 @@ pub struct Identifiers {
     pub agreed_time: String,
     /// A linked plan's id within its contract.
     pub linked_plan: String,
+    /// `meta.tag` system naming the system a change came from.
+    pub origin: String,
     pub personnummer_aliases: Vec<String>,
     pub samordningsnummer_aliases: Vec<String>,
     pub hsa_id_aliases: Vec<String>,
@@ -185,6 +187,7 @@ impl Profile {
             ("identifiers.contract".into(), &i.contract),
             ("identifiers.agreed_time".into(), &i.agreed_time),
             ("identifiers.linked_plan".into(), &i.linked_plan),
+            ("identifiers.origin".into(), &i.origin),
             ("extensions.parts_discussed".into(), &e.parts_discussed),
             ("extensions.initiated_by".into(), &e.initiated_by),
             ("extensions.where_to_turn".into(), &e.where_to_turn),

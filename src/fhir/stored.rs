@@ -9,11 +9,15 @@ use super::{ContractResources, Profile, VersionProvenance, to_fhir, to_provenanc
 use crate::store::Record;
 
 /// `meta` for a resource derived from a stored version.
-fn meta(record: &Record) -> Value {
+/// `meta` for a resource derived from a stored version: the version, when it was stored,
+/// and where the change came from (`source`, and as a tag a receiver can match on).
+fn meta(record: &Record, profile: &Profile) -> Value {
+    let source = &record.revision.change.source;
     json!({
         "versionId": record.revision.version.to_string(),
         "lastUpdated": record.revision.recorded_at.to_string(),
-        "source": record.revision.change.source,
+        "source": source,
+        "tag": [{ "system": profile.identifiers.origin, "code": source }],
     })
 }
 
@@ -29,7 +33,7 @@ pub fn resources_of(record: &Record, profile: &Profile) -> ContractResources {
     if let Some(residue) = residue {
         residue.restore(&mut resources);
     }
-    let meta = meta(record);
+    let meta = meta(record, profile);
     let ContractResources {
         care_plan,
         care_team,

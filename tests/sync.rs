@@ -17,7 +17,9 @@ use pkgw::domain::Contract;
 use pkgw::fhir::Profile;
 use pkgw::fhir::stored::resources_of;
 use pkgw::store::{Change, Record, Store};
-use pkgw::sync::{AuthSettings, Engine, Mode, SyncSettings, TargetSettings, targets_from_settings};
+use pkgw::sync::{
+    AuthSettings, Engine, Mode, SyncSettings, TargetSettings, WriteBy, targets_from_settings,
+};
 use reqwest::StatusCode;
 
 fn settings() -> SyncSettings {
@@ -44,6 +46,7 @@ fn target(name: &str, base: &str, units: &[&str]) -> TargetSettings {
         contracts: Vec::new(),
         resources: Vec::new(),
         mode: Mode::Push,
+        write: WriteBy::Id,
         pull_interval_secs: 0,
         enabled: true,
     }
@@ -817,7 +820,57 @@ async fn two_gateways_through_a_shared_target_settle_without_echo(db: &TestDb) {
     other.cleanup().await;
 }
 
+async fn conditional_update_by_identifier_writes_each_resource_once(db: &TestDb) {
+    let store = db.store().await;
+    let ehr = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&ehr.base).await;
+    let mut by_identifier = target("journal", &proxy.base, &[]);
+    by_identifier.write = WriteBy::Identifier;
+    // This EHR cannot search CareTeams by identifier: it takes the rest.
+    by_identifier.resources = vec!["Goal".into(), "CarePlan".into(), "Appointment".into()];
+    let engine = engine(&store, &[by_identifier]);
+    let record = store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    // Delivered again (a replay, a re-push): updates, never a second copy.
+    store
+        .queue_contracts("journal", std::slice::from_ref(&record.id), false)
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    let seen = proxy.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|r| r.starts_with(
+            "PUT /fhir/CarePlan?identifier=https://pkgw.example/fhir/sid/patientkontrakt%7C"
+        )),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|r| r.starts_with("PUT /fhir/Appointment?identifier=")
+                && r.contains("&based-on=CarePlan/")),
+        "{seen:?}"
+    );
+    let (_, plans) = ehr
+        .get(&format!(
+            "CarePlan?identifier=https://pkgw.example/fhir/sid/patientkontrakt|{}",
+            record.id
+        ))
+        .await;
+    assert_eq!(plans["total"], 1);
+    let (_, times) = ehr
+        .get(&format!("Appointment?based-on=CarePlan/{}", record.id))
+        .await;
+    assert_eq!(times["total"], record.revision.contract.agreed_times.len());
+    let ours = resources_of(&record, &Profile::default_profile());
+    let (_, plan) = ehr.get(&format!("CarePlan/{}", record.id)).await;
+    assert!(holds(&plan, &ours.care_plan));
+}
+
 on_both_backends!(
+    conditional_update_by_identifier_writes_each_resource_once,
     two_gateways_through_a_shared_target_settle_without_echo,
     pulled_changes_are_merged_and_the_loop_settles,
     verify_finds_what_differs_and_repair_fixes_it,

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::client::{Answer, TargetClient};
 use super::retry::Failure;
-use super::settings::{Mode, RESOURCE_TYPES, Target};
+use super::settings::{Mode, RESOURCE_TYPES, Target, WriteBy};
 use crate::domain::{ContractId, Version};
 use crate::fhir::stored::resources_of;
 use crate::store::{Remote, Store, StoreError};
@@ -50,7 +50,7 @@ pub async fn deliver(
         }
     }
     let remote = match target.mode {
-        Mode::Push => push(client, &ours, &known).await?,
+        Mode::Push => push(target, client, contract, &ours, &known).await?,
         Mode::Transaction => transaction(client, &ours, &known).await?,
     };
     Ok((record.revision.version, remote))
@@ -65,14 +65,20 @@ fn store_failure(e: StoreError) -> Failure {
 
 /// One request per resource, then deletes of what is gone.
 async fn push(
+    target: &Target,
     client: &TargetClient,
+    contract: &ContractId,
     ours: &[(String, Value)],
     known: &Remote,
 ) -> Result<Remote, Failure> {
     let mut remote = Remote::new();
     for (key, body) in ours {
         let if_match = known.get(key).cloned().flatten();
-        let etag = put(client, key, body, if_match.as_deref()).await?;
+        let path = match target.write_by {
+            WriteBy::Id => key.clone(),
+            WriteBy::Identifier => by_identifier(target, contract, key, body),
+        };
+        let etag = put(client, &path, key, body, if_match.as_deref()).await?;
         remote.insert(key.clone(), etag);
     }
     for key in known.keys().filter(|k| !remote.contains_key(*k)) {
@@ -82,9 +88,55 @@ async fn push(
     Ok(remote)
 }
 
-/// Writes one resource; its version at the target.
+/// The conditional update URL of a resource by the gateway's business identifier: the
+/// contract's for a CarePlan and CareTeam, the agreed time's (within its CarePlan) for an
+/// Appointment; a Goal, which has none, by its id.
+fn by_identifier(target: &Target, contract: &ContractId, key: &str, body: &Value) -> String {
+    let ids = &target.profile.identifiers;
+    let kind = key.split('/').next().unwrap_or_default();
+    let system = match kind {
+        "CarePlan" | "CareTeam" => &ids.contract,
+        "Appointment" => &ids.agreed_time,
+        _ => return key.to_owned(),
+    };
+    let value = body["identifier"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["system"] == system.as_str())
+        .and_then(|i| i["value"].as_str());
+    let Some(value) = value else {
+        return key.to_owned();
+    };
+    let mut path = format!("{kind}?identifier={}", encode(&format!("{system}|{value}")));
+    if kind == "Appointment" {
+        // An agreed time's identifier is unique only within its contract.
+        path.push_str(&format!(
+            "&based-on={}",
+            encode(&format!("CarePlan/{contract}"))
+        ));
+    }
+    path
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Writes one resource (to `path`: its own, or a conditional update's); its version at
+/// the target.
 async fn put(
     client: &TargetClient,
+    path: &str,
     key: &str,
     body: &Value,
     if_match: Option<&str>,
@@ -93,7 +145,7 @@ async fn put(
     let answer = client
         .send(
             Method::PUT,
-            key,
+            path,
             Some(body),
             if_match,
             if if_match.is_some() { &handled } else { &[] },
@@ -107,7 +159,9 @@ async fn put(
         }
         // Deleted at the target since: written again.
         StatusCode::NOT_FOUND => {
-            let again = client.send(Method::PUT, key, Some(body), None, &[]).await?;
+            let again = client
+                .send(Method::PUT, path, Some(body), None, &[])
+                .await?;
             Ok(version_of(&again))
         }
         _ => Ok(version_of(&answer)),

@@ -21,5 +21,5 @@ pub mod verify;
 
 pub use engine::{Counters, Engine};
 pub use settings::{
-    AuthSettings, Mode, SyncSettings, Target, TargetSettings, targets_from_settings,
+    AuthSettings, Mode, SyncSettings, Target, TargetSettings, WriteBy, targets_from_settings,
 };

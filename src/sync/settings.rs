@@ -60,6 +60,19 @@ pub enum Mode {
     Transaction,
 }
 
+/// How a pushed resource is addressed at the target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteBy {
+    /// `PUT {type}/{id}`: the gateway's own ids (the target must accept client ids).
+    #[default]
+    Id,
+    /// Conditional update by the gateway's business identifier:
+    /// `PUT CarePlan?identifier=…` (an Appointment also `&based-on=CarePlan/…`; a Goal,
+    /// which has no identifier, by id).
+    Identifier,
+}
+
 /// How the gateway proves who it is to a target.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -103,6 +116,9 @@ pub struct TargetSettings {
     pub resources: Vec<String>,
     #[serde(default)]
     pub mode: Mode,
+    /// In push mode, how resources are addressed: `id` or `identifier`.
+    #[serde(default)]
+    pub write: WriteBy,
     /// For a system that cannot push: read its changes every this many seconds (pull
     /// mode); 0: never (it pushes, or `pkgw sync pull` is run by hand).
     #[serde(default)]
@@ -135,6 +151,7 @@ pub struct Target {
     pub contracts: BTreeSet<String>,
     pub resources: BTreeSet<String>,
     pub mode: Mode,
+    pub write_by: WriteBy,
     /// Pull the target's changes this often (pull mode), if at all.
     pub pull_interval: Option<std::time::Duration>,
 }
@@ -190,6 +207,7 @@ impl Target {
             contracts: s.contracts.iter().cloned().collect(),
             resources: s.resources.iter().cloned().collect(),
             mode: s.mode,
+            write_by: s.write,
             pull_interval: (s.pull_interval_secs > 0)
                 .then(|| std::time::Duration::from_secs(s.pull_interval_secs)),
         })
@@ -258,6 +276,7 @@ mod tests {
             contracts: Vec::new(),
             resources: Vec::new(),
             mode: Mode::Push,
+            write: WriteBy::Id,
             pull_interval_secs: 0,
             enabled: true,
         }

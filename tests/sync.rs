@@ -342,6 +342,34 @@ async fn retry_after_is_honoured(db: &TestDb) {
         started.elapsed()
     );
     assert_holds(&portal, &record, &Profile::default_profile()).await;
+
+    // Server errors are retried too, and the change gets through.
+    let mut next = record.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att kunna baka bröd".into());
+    let record = store
+        .update(
+            &record.id,
+            record.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    for status in [500, 503] {
+        proxy.inject(
+            "/fhir/",
+            Fault::Status {
+                status,
+                retry_after: None,
+            },
+            1,
+        );
+    }
+    settle(&engine, &store).await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+    assert!(store.dead_letters(None).await.unwrap().is_empty());
 }
 
 async fn a_change_is_never_sent_back_to_its_origin(db: &TestDb) {
@@ -588,7 +616,11 @@ async fn verify_finds_what_differs_and_repair_fixes_it(db: &TestDb) {
         );
     }
     settle(&engine, &store).await;
-    let clean = engine.verify("portal", false).await.unwrap().unwrap();
+    let clean = engine
+        .verify("portal", false, &|| {})
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((clean.checked, clean.ok), (3, 3), "{clean:?}");
 
     let (tampered, lost, changed) = (&records[0], &records[1], &records[2]);
@@ -621,7 +653,11 @@ async fn verify_finds_what_differs_and_repair_fixes_it(db: &TestDb) {
         .unwrap();
     engine.dispatch().await.unwrap();
 
-    let report = engine.verify("portal", true).await.unwrap().unwrap();
+    let report = engine
+        .verify("portal", true, &|| {})
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(report.checked, 3);
     assert_eq!(report.differing, [tampered.id.to_string()]);
     assert_eq!(report.missing, [lost.id.to_string()]);
@@ -634,7 +670,11 @@ async fn verify_finds_what_differs_and_repair_fixes_it(db: &TestDb) {
     );
 
     settle(&engine, &store).await;
-    let repaired = engine.verify("portal", false).await.unwrap().unwrap();
+    let repaired = engine
+        .verify("portal", false, &|| {})
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(repaired.ok, 3, "{repaired:?}");
     assert!(
         repaired.missing.is_empty() && repaired.differing.is_empty() && repaired.stale.is_empty()

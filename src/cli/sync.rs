@@ -198,11 +198,13 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
             known(&target)?;
             let engine = Engine::new(store.clone(), targets, settings.sync.clone())
                 .map_err(CliError::Failed)?;
+            let bar = super::progress(store.count().await?, "contracts");
             let report = engine
-                .verify(&target, repair)
+                .verify(&target, repair, &|| bar.inc(1))
                 .await
                 .ok_or_else(|| CliError::Failed(format!("no target {target}")))?
                 .map_err(|e| CliError::Failed(e.to_string()))?;
+            bar.finish_and_clear();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&report)

@@ -103,9 +103,10 @@ impl Engine {
         &self,
         target: &str,
         repair: bool,
+        tick: &dyn Fn(),
     ) -> Option<Result<super::verify::Report, super::verify::VerifyError>> {
         let lane = self.lanes.iter().find(|l| l.target.name == target)?;
-        let report = super::verify::verify(&self.store, &lane.target, &lane.client).await;
+        let report = super::verify::verify(&self.store, &lane.target, &lane.client, tick).await;
         Some(match (report, repair) {
             (Ok(report), true) => self
                 .store

@@ -85,6 +85,7 @@ pub async fn verify(
     store: &Store,
     target: &Target,
     client: &TargetClient,
+    tick: &dyn Fn(),
 ) -> Result<Report, VerifyError> {
     let mut report = Report {
         target: target.name.clone(),
@@ -93,6 +94,7 @@ pub async fn verify(
     let mut should_hold = BTreeSet::new();
     let mut records = store.current();
     while let Some(record) = records.try_next().await? {
+        tick();
         let unit = record.revision.contract.responsible_unit.as_ref();
         let change = Dispatch {
             contract_id: record.id.clone(),

@@ -164,6 +164,16 @@ impl Contract {
                 });
             }
         }
+        // One after the other, the primary fast vårdkontakter hand over without a gap:
+        // each period ends exactly when the next begins.
+        let mut timeline = primaries.clone();
+        timeline.sort_by_key(|(_, c)| c.period.start);
+        for pair in timeline.windows(2) {
+            let ((i, a), (j, b)) = (pair[0], pair[1]);
+            if !a.period.overlaps(&b.period) && a.period.end != Some(b.period.start) {
+                found.push(Violation::GapBetweenPrimaryContacts { index: i, next: j });
+            }
+        }
     }
 
     fn check_agreed_times(&self, found: &mut Vec<Violation>) {

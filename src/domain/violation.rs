@@ -74,6 +74,20 @@ pub enum Violation {
     VersionNotIncreasing { previous: Version, next: Version },
     #[error("a {from} contract cannot become {to}")]
     StatusTransition { from: Status, to: Status },
+    #[error(
+        "the primary fast vårdkontakt's period must end exactly when the next one's begins (with careContacts[{next}]): no gap, no overlap"
+    )]
+    GapBetweenPrimaryContacts { index: usize, next: usize },
+    #[error("only an active contract can be transferred (this one is {0})")]
+    TransferNotActive(Status),
+    #[error("the receiving unit must differ from the unit responsible now")]
+    TransferToSameUnit,
+    #[error("the contract has no responsible unit to transfer from")]
+    TransferWithoutUnit,
+    #[error("the handover cannot be before the current fast vårdkontakt's period starts")]
+    HandoverBeforeCurrentContact,
+    #[error("no commitment '{0}' to move")]
+    UnknownCommitment(String),
 }
 
 impl Violation {
@@ -99,7 +113,13 @@ impl Violation {
                 format!("agreement.commitments[{index}].whereToTurn")
             }
             Self::VersionNotIncreasing { .. } => "version".into(),
-            Self::StatusTransition { .. } => "status".into(),
+            Self::StatusTransition { .. } | Self::TransferNotActive(_) => "status".into(),
+            Self::GapBetweenPrimaryContacts { index, .. } => {
+                format!("careContacts[{index}].period.end")
+            }
+            Self::TransferToSameUnit | Self::TransferWithoutUnit => "responsibleUnit".into(),
+            Self::HandoverBeforeCurrentContact => "careContacts".into(),
+            Self::UnknownCommitment(_) => "agreement.commitments".into(),
         }
     }
 }

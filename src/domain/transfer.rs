@@ -1,0 +1,343 @@
+//! A care transition: the contract moves to the next unit with nothing lost. The source
+//! texts name transitions between care forms and units as the weak link for patient
+//! safety; here a transfer is one step that
+//! - makes the receiving unit responsible;
+//! - ends the current fast vårdkontakt (and, if a new one is named, the fast
+//!   läkarkontakt) exactly when the new one begins — no gap, no overlap;
+//! - reassigns the sending unit's commitments that move, and closes the others
+//!   explicitly (never drops them);
+//! - keeps the next step and the agreed times (or takes the receiving unit's next step);
+//! - keeps the linked plans.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Actor, CareContact, Channel, CommitmentStatus, ContactRole, Contract, HsaId, NextStep, Period,
+    ResponsibleUnit, Status, Violation, Violations,
+};
+
+/// A new fixed contact at the receiving unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewContact {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsa_id: Option<HsaId>,
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+}
+
+/// What a transfer asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Transfer {
+    /// The receiving unit, with its phone and phone hours for the first page.
+    pub to: ResponsibleUnit,
+    /// The new fast vårdkontakt.
+    pub contact: NewContact,
+    /// The new fast läkarkontakt, when that changes too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physician: Option<NewContact>,
+    /// The handover instant.
+    pub at: Timestamp,
+    /// The kind of transition, e.g. `hospital-to-primary-care`.
+    pub kind: String,
+    /// Why, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Ids of the sending unit's commitments that move to the receiving unit; its other
+    /// commitments are closed.
+    #[serde(default)]
+    pub moving: Vec<String>,
+    /// The receiving unit's next step, replacing the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<NextStep>,
+}
+
+impl Contract {
+    /// The contract after the transfer; refused whole, with why, when it cannot be done.
+    pub fn transfer(&self, t: &Transfer) -> Result<Contract, Violations> {
+        let mut refused = Vec::new();
+        if self.status != Status::Active {
+            refused.push(Violation::TransferNotActive(self.status));
+        }
+        let from = match &self.responsible_unit {
+            None => {
+                refused.push(Violation::TransferWithoutUnit);
+                None
+            }
+            Some(u) if u.hsa_id == t.to.hsa_id => {
+                refused.push(Violation::TransferToSameUnit);
+                None
+            }
+            Some(u) => Some(u.hsa_id.clone()),
+        };
+        let current = |role: ContactRole| {
+            self.care_contacts.iter().position(|c| {
+                c.role == role
+                    && c.period.contains(t.at)
+                    && (role != ContactRole::FastVardkontakt || c.primary)
+            })
+        };
+        let starts_later = self
+            .care_contacts
+            .iter()
+            .any(|c| c.role == ContactRole::FastVardkontakt && c.primary && c.period.start > t.at);
+        if starts_later {
+            refused.push(Violation::HandoverBeforeCurrentContact);
+        }
+        for id in &t.moving {
+            if !self.agreement.commitments.iter().any(|c| &c.id == id) {
+                refused.push(Violation::UnknownCommitment(id.clone()));
+            }
+        }
+        Violations::check(refused)?;
+        let from = from.ok_or_else(|| Violations::from(Violation::TransferWithoutUnit))?;
+
+        let mut next = self.clone();
+        next.responsible_unit = Some(t.to.clone());
+        let mut end_and_add = |role: ContactRole, new: &NewContact, primary: bool| {
+            if let Some(i) = current(role) {
+                next.care_contacts[i].period.end = Some(t.at);
+            }
+            let id = unique_id(&next, &format!("{}-{}", role_key(role), t.at.as_second()));
+            next.care_contacts.push(CareContact {
+                id,
+                role,
+                primary,
+                name: new.name.clone(),
+                title: new.title.clone(),
+                hsa_id: new.hsa_id.clone(),
+                unit: Some(t.to.hsa_id.clone()),
+                period: Period::from(t.at),
+                channels: new.channels.clone(),
+            });
+        };
+        end_and_add(ContactRole::FastVardkontakt, &t.contact, true);
+        if let Some(physician) = &t.physician {
+            end_and_add(ContactRole::FastLakarkontakt, physician, false);
+        }
+        for c in &mut next.agreement.commitments {
+            let Actor::Care { unit, .. } = &mut c.who else {
+                continue;
+            };
+            // Care commitments without a unit are the responsible unit's.
+            let sending = unit.as_ref().is_none_or(|u| *u == from);
+            if !sending || c.status != CommitmentStatus::Active {
+                continue;
+            }
+            if t.moving.contains(&c.id) {
+                *unit = Some(t.to.hsa_id.clone());
+            } else {
+                c.status = CommitmentStatus::Cancelled;
+            }
+        }
+        if let Some(step) = &t.next_step {
+            next.next_step = Some(step.clone());
+        }
+        next.validate()?;
+        Ok(next)
+    }
+}
+
+fn role_key(role: ContactRole) -> &'static str {
+    match role {
+        ContactRole::FastVardkontakt => "fvk",
+        ContactRole::FastLakarkontakt => "flk",
+    }
+}
+
+/// `base`, or `base-2`, `base-3`, … if taken among the contract's contacts.
+fn unique_id(contract: &Contract, base: &str) -> String {
+    let taken = |id: &str| contract.care_contacts.iter().any(|c| c.id == id);
+    if !taken(base) {
+        return base.to_owned();
+    }
+    (2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|id| !taken(id))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{PhoneNumber, Situation};
+
+    fn contract() -> Contract {
+        crate::demo::contracts()
+            .unwrap()
+            .into_iter()
+            .find(|(n, _)| *n == "hjartsvikt-primarvard")
+            .unwrap()
+            .1
+    }
+
+    fn to_hospital(at: &str) -> Transfer {
+        Transfer {
+            to: ResponsibleUnit {
+                hsa_id: HsaId::parse("SE2321000016-KARD").unwrap(),
+                name: "Kardiologiska kliniken, Danderyds sjukhus".into(),
+                phone: PhoneNumber::parse("08-123 550 00").unwrap(),
+                phone_hours: contract().responsible_unit.unwrap().phone_hours,
+            },
+            contact: NewContact {
+                name: "Eva Lind".into(),
+                title: Some("Sjuksköterska".into()),
+                hsa_id: None,
+                channels: Vec::new(),
+            },
+            physician: None,
+            at: at.parse().unwrap(),
+            kind: "primary-care-to-hospital".into(),
+            reason: Some("Inlagd för hjärtsvikt".into()),
+            moving: Vec::new(),
+            next_step: None,
+        }
+    }
+
+    #[test]
+    fn a_transfer_hands_over_without_gap_and_closes_what_does_not_move() {
+        let before = contract();
+        let at = "2027-01-10T08:00:00Z";
+        let after = before.transfer(&to_hospital(at)).unwrap();
+        assert_eq!(
+            after.responsible_unit.as_ref().unwrap().hsa_id.as_str(),
+            "SE2321000016-KARD"
+        );
+        let primaries: Vec<&CareContact> = after
+            .care_contacts
+            .iter()
+            .filter(|c| c.primary && c.role == ContactRole::FastVardkontakt)
+            .collect();
+        assert_eq!(primaries.len(), 2);
+        assert_eq!(primaries[0].period.end, Some(at.parse().unwrap()));
+        assert_eq!(primaries[1].period.start, at.parse().unwrap());
+        // Nothing dropped: every commitment is still there, moved or explicitly closed.
+        assert_eq!(
+            after.agreement.commitments.len(),
+            before.agreement.commitments.len()
+        );
+        let sending = before.responsible_unit.as_ref().unwrap().hsa_id.clone();
+        let of_sending = |who: &Actor| matches!(who, Actor::Care { unit, .. } if unit.as_ref().is_none_or(|u| *u == sending));
+        assert!(
+            before
+                .agreement
+                .commitments
+                .iter()
+                .any(|c| of_sending(&c.who))
+        );
+        for (b, a) in before
+            .agreement
+            .commitments
+            .iter()
+            .zip(&after.agreement.commitments)
+        {
+            if of_sending(&b.who) && b.status == CommitmentStatus::Active {
+                assert_eq!(a.status, CommitmentStatus::Cancelled, "{}", a.id);
+            } else {
+                assert_eq!(a, b);
+            }
+        }
+        assert_eq!(after.next_step, before.next_step);
+        assert_eq!(after.agreed_times, before.agreed_times);
+        assert_eq!(after.linked_plans, before.linked_plans);
+    }
+
+    #[test]
+    fn moving_commitments_follow_the_contract() {
+        let before = contract();
+        let sending = before.responsible_unit.as_ref().unwrap().hsa_id.clone();
+        let care: Vec<String> = before
+            .agreement
+            .commitments
+            .iter()
+            .filter(|c| {
+                matches!(&c.who, Actor::Care { unit, .. } if unit.as_ref().is_none_or(|u| *u == sending))
+                    && c.status == CommitmentStatus::Active
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        assert!(!care.is_empty());
+        let mut t = to_hospital("2027-01-10T08:00:00Z");
+        t.moving = care.clone();
+        let after = before.transfer(&t).unwrap();
+        for c in after
+            .agreement
+            .commitments
+            .iter()
+            .filter(|c| care.contains(&c.id))
+        {
+            assert_eq!(c.status, CommitmentStatus::Active);
+            let Actor::Care { unit, .. } = &c.who else {
+                panic!()
+            };
+            assert_eq!(unit.as_ref().unwrap().as_str(), "SE2321000016-KARD");
+        }
+        assert!(
+            after
+                .agreement
+                .commitments
+                .iter()
+                .all(|c| c.situation != Situation::WarningSign || c.where_to_turn.is_some())
+        );
+    }
+
+    #[test]
+    fn a_transfer_that_cannot_be_done_is_refused_with_why() {
+        let before = contract();
+        let mut same = to_hospital("2027-01-10T08:00:00Z");
+        same.to.hsa_id = before.responsible_unit.as_ref().unwrap().hsa_id.clone();
+        let why = before.transfer(&same).unwrap_err();
+        assert!(
+            why.iter()
+                .any(|v| matches!(v, Violation::TransferToSameUnit))
+        );
+        let early = to_hospital("2000-01-01T00:00:00Z");
+        let why = before.transfer(&early).unwrap_err();
+        assert!(
+            why.iter()
+                .any(|v| matches!(v, Violation::HandoverBeforeCurrentContact))
+        );
+        let mut unknown = to_hospital("2027-01-10T08:00:00Z");
+        unknown.moving = vec!["finns-inte".into()];
+        assert!(
+            before
+                .transfer(&unknown)
+                .unwrap_err()
+                .iter()
+                .any(|v| matches!(v, Violation::UnknownCommitment(_)))
+        );
+        let mut ended = before.clone();
+        ended.status = Status::Completed;
+        assert!(
+            ended
+                .transfer(&to_hospital("2027-01-10T08:00:00Z"))
+                .unwrap_err()
+                .iter()
+                .any(|v| matches!(v, Violation::TransferNotActive(_)))
+        );
+    }
+
+    #[test]
+    fn a_gap_between_fast_vardkontakter_breaks_the_rules() {
+        let mut c = contract()
+            .transfer(&to_hospital("2027-01-10T08:00:00Z"))
+            .unwrap();
+        let first = c
+            .care_contacts
+            .iter()
+            .position(|c| c.primary && c.period.end.is_some())
+            .unwrap();
+        c.care_contacts[first].period.end = Some("2027-01-09T08:00:00Z".parse().unwrap());
+        let why = c.validate().unwrap_err();
+        assert!(
+            why.iter()
+                .any(|v| matches!(v, Violation::GapBetweenPrimaryContacts { .. })),
+            "{why:?}"
+        );
+    }
+}

@@ -47,6 +47,7 @@ async fn two_versions(app: &TestApp) -> ContractId {
         source: "api".into(),
         author: Some("Anna Berg".into()),
         reason: Some("Nytt mål".into()),
+        transfer: None,
     };
     store
         .update(&record.id, Version::FIRST, next, change)

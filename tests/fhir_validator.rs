@@ -56,13 +56,27 @@ fn every_mapped_fixture_is_valid_r4_with_every_profile() {
             ));
         }
     }
-    for version in [1, 2] {
+    for version in [1, 2, 3] {
+        // Version 3 is a care transition, with the sending and receiving units as agents.
+        let transfer = (version == 3).then(|| pkgw::domain::TransferNote {
+            from: pkgw::domain::UnitRef {
+                hsa_id: pkgw::domain::HsaId::parse("SE2321000016-GER2").unwrap(),
+                name: "Geriatriska kliniken".into(),
+            },
+            to: pkgw::domain::UnitRef {
+                hsa_id: pkgw::domain::HsaId::parse("SE2321000016-VC01").unwrap(),
+                name: "Vårdcentralen Solna".into(),
+            },
+            at: "2026-11-20T12:00:00Z".parse().unwrap(),
+            kind: "hospital-to-primary-care".into(),
+        });
         let provenance = VersionProvenance {
             version: Version::try_from(version).unwrap(),
             recorded: "2026-11-20T12:00:00Z".parse().unwrap(),
             source: "api".into(),
             author: Some("Anna Berg".into()),
             reason: Some("Ny tid överenskommen".into()),
+            transfer,
         };
         let name = format!("provenance-{version}.json");
         files.push(write(dir.path(), &name, &to_provenance(&id, &provenance)));
@@ -70,7 +84,7 @@ fn every_mapped_fixture_is_valid_r4_with_every_profile() {
     let (ok, output) = validate(&files);
     assert!(ok, "{output}");
     assert!(
-        output.contains("checked 66 resources, 0 problems"),
+        output.contains("checked 67 resources, 0 problems"),
         "{output}"
     );
 }

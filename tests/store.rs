@@ -17,6 +17,7 @@ fn api() -> Change {
         source: "api".into(),
         author: Some("test-client".into()),
         reason: None,
+        transfer: None,
     }
 }
 

@@ -14,10 +14,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use common::app::spawn_state;
 use common::fhir::send;
+use common::peer::settings;
 use common::{TestDb, fixture};
 use pkgw::api::{AppState, Limits};
 use pkgw::store::Change;
-use pkgw::sync::{Engine, SyncSettings};
+use pkgw::sync::Engine;
 use serde_json::{Value, json};
 
 /// What the portal's endpoint received: method, path, Authorization, body.
@@ -50,20 +51,6 @@ async fn receiver() -> (String, Received) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (base, received)
-}
-
-fn settings() -> SyncSettings {
-    SyncSettings {
-        enabled: true,
-        poll_interval_ms: 20,
-        batch_size: 50,
-        concurrency: 2,
-        lease_secs: 5,
-        request_timeout_secs: 2,
-        backoff_initial_ms: 50,
-        backoff_max_secs: 1,
-        give_up_after_secs: 0,
-    }
 }
 
 fn subscription(criteria: &str, endpoint: &str, payload: bool) -> Value {

@@ -11,99 +11,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::peer::{Fault, FaultProxy, FhirPeer, holds};
+use common::peer::{
+    Fault, FaultProxy, FhirPeer, assert_holds, engine, holds, settings, settle, target, unit_of,
+};
 use common::{TestDb, fixture};
-use pkgw::domain::Contract;
 use pkgw::fhir::Profile;
 use pkgw::fhir::stored::resources_of;
-use pkgw::store::{Change, Record, Store};
-use pkgw::sync::{
-    AuthSettings, Engine, Mode, SyncSettings, TargetSettings, WriteBy, targets_from_settings,
-};
+use pkgw::store::Change;
+use pkgw::sync::{AuthSettings, Engine, Mode, WriteBy, targets_from_settings};
 use reqwest::StatusCode;
-
-fn settings() -> SyncSettings {
-    SyncSettings {
-        enabled: true,
-        poll_interval_ms: 20,
-        batch_size: 50,
-        concurrency: 4,
-        lease_secs: 5,
-        request_timeout_secs: 1,
-        backoff_initial_ms: 50,
-        backoff_max_secs: 1,
-        give_up_after_secs: 0,
-    }
-}
-
-fn target(name: &str, base: &str, units: &[&str]) -> TargetSettings {
-    TargetSettings {
-        name: name.into(),
-        base_url: base.into(),
-        auth: AuthSettings::None,
-        profile: "default".into(),
-        units: units.iter().map(|u| (*u).to_owned()).collect(),
-        contracts: Vec::new(),
-        resources: Vec::new(),
-        mode: Mode::Push,
-        write: WriteBy::Id,
-        pull_interval_secs: 0,
-        enabled: true,
-    }
-}
-
-fn engine(store: &Store, targets: &[TargetSettings]) -> Engine {
-    Engine::new(
-        store.clone(),
-        targets_from_settings(targets).unwrap(),
-        settings(),
-    )
-    .unwrap()
-}
-
-/// Runs the engine until every target's queue is empty (retries included).
-async fn settle(engine: &Engine, store: &Store) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        engine.run_until_idle().await.unwrap();
-        let mut queued = 0;
-        for t in engine.targets() {
-            queued += store.queue_status(&t.name).await.unwrap().queued;
-        }
-        if queued == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "sync did not settle");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn unit_of(contract: &Contract) -> String {
-    contract
-        .responsible_unit
-        .as_ref()
-        .unwrap()
-        .hsa_id
-        .to_string()
-}
-
-/// Asserts the peer holds every resource of `record` as the gateway maps it.
-async fn assert_holds(peer: &FhirPeer, record: &Record, profile: &Profile) {
-    let ours = resources_of(record, profile);
-    for r in ours.all() {
-        let path = format!(
-            "{}/{}",
-            r["resourceType"].as_str().unwrap(),
-            r["id"].as_str().unwrap()
-        );
-        let (status, theirs) = peer.get(&path).await;
-        assert_eq!(status, StatusCode::OK, "{path} at {}", peer.base);
-        assert!(
-            holds(&theirs, r),
-            "{path}: the target's copy differs\nours: {r}\ntheirs: {theirs}"
-        );
-    }
-}
 
 async fn a_change_reaches_every_target_that_should_have_it_and_no_other(db: &TestDb) {
     let store = db.store().await;

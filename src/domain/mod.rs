@@ -51,7 +51,7 @@ pub use personnummer::Personnummer;
 pub use phone::{PhoneHours, PhoneNumber, Weekday};
 pub use samordningsnummer::Samordningsnummer;
 pub use status::Status;
-pub use transfer::{NewContact, Transfer};
+pub use transfer::{NewContact, Transfer, TransferNote, UnitRef};
 pub use unit::ResponsibleUnit;
 pub use version::Version;
 pub use violation::{IdentifierError, Violation, Violations};

@@ -90,6 +90,40 @@ impl PhoneHours {
         })
     }
 
+    /// Hours in words as people write them in configuration and on the command line:
+    /// `mon-fri 08:00-10:00`, `mon,wed 13:00-15:00`.
+    pub fn from_words(words: &str) -> Result<Self, IdentifierError> {
+        let (days, times) = words
+            .trim()
+            .split_once(' ')
+            .ok_or(IdentifierError::TimeShape)?;
+        let (opens, closes) = times
+            .trim()
+            .split_once('-')
+            .ok_or(IdentifierError::TimeShape)?;
+        let day = |d: &str| {
+            Weekday::ALL
+                .into_iter()
+                .find(|w| format!("{w:?}").eq_ignore_ascii_case(d.trim()))
+                .ok_or(IdentifierError::TimeShape)
+        };
+        let mut list = Vec::new();
+        for part in days.split(',') {
+            match part.split_once('-') {
+                Some((from, to)) => {
+                    let (from, to) = (day(from)?, day(to)?);
+                    list.extend(Weekday::ALL.into_iter().filter(|w| *w >= from && *w <= to));
+                }
+                None => list.push(day(part)?),
+            }
+        }
+        Self::new(
+            list,
+            parse_clock(opens.trim())?,
+            parse_clock(closes.trim())?,
+        )
+    }
+
     pub fn days(&self) -> &[Weekday] {
         &self.days
     }
@@ -182,6 +216,28 @@ mod tests {
         assert!(err.contains("close after they open"), "{err}");
         for t in ["8", "8:00:00", "24:00", "08:60", "-1:00", "08.00"] {
             assert!(parse_clock(t).is_err(), "{t}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::*;
+
+    #[test]
+    fn phone_hours_in_words() {
+        let h = PhoneHours::from_words("mon-fri 08:00-10:00").unwrap();
+        assert_eq!(h.days().len(), 5);
+        assert_eq!((h.opens().hour(), h.closes().hour()), (8, 10));
+        let h = PhoneHours::from_words("Mon,wed,sun 13:30-15:00").unwrap();
+        assert_eq!(h.days(), [Weekday::Mon, Weekday::Wed, Weekday::Sun]);
+        for bad in [
+            "mon-fri",
+            "funday 08:00-09:00",
+            "mon 10:00-09:00",
+            "mon 8-9",
+        ] {
+            assert!(PhoneHours::from_words(bad).is_err(), "{bad}");
         }
     }
 }

@@ -57,6 +57,33 @@ pub struct Transfer {
     pub next_step: Option<NextStep>,
 }
 
+/// What the history keeps of a transfer: from which unit to which, when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransferNote {
+    pub from: UnitRef,
+    pub to: UnitRef,
+    pub at: Timestamp,
+    pub kind: String,
+}
+
+/// A unit by HSA-id and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UnitRef {
+    pub hsa_id: HsaId,
+    pub name: String,
+}
+
+impl UnitRef {
+    pub fn of(unit: &ResponsibleUnit) -> Self {
+        Self {
+            hsa_id: unit.hsa_id.clone(),
+            name: unit.name.clone(),
+        }
+    }
+}
+
 impl Contract {
     /// The contract after the transfer; refused whole, with why, when it cannot be done.
     pub fn transfer(&self, t: &Transfer) -> Result<Contract, Violations> {

@@ -6,10 +6,14 @@ use serde_json::{Value, json};
 
 use super::care_plan::array;
 use super::json::{MappingError, parse_at, put, str_of};
-use crate::domain::{ContractId, Version};
+use crate::domain::{ContractId, HsaId, TransferNote, UnitRef, Version};
 
 const DATA_OPERATION: &str = "http://terminology.hl7.org/CodeSystem/v3-DataOperation";
 const PARTICIPANT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/provenance-participant-type";
+/// The activity of a version written by a care transition.
+pub const TRANSFER_ACTIVITY: &str = "https://pkgw.example/fhir/CodeSystem/patientkontrakt-handelse";
+/// HSA-ids, as organizations are identified in agents.
+const HSA: &str = "urn:oid:1.2.752.29.4.19";
 
 /// What a Provenance records about one version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +24,8 @@ pub struct VersionProvenance {
     pub source: String,
     pub author: Option<String>,
     pub reason: Option<String>,
+    /// For a care transition: from which unit to which, when, of what kind.
+    pub transfer: Option<TransferNote>,
 }
 
 pub fn provenance_id(contract: &ContractId, version: Version) -> String {
@@ -39,14 +45,31 @@ pub fn to_provenance(contract: &ContractId, p: &VersionProvenance) -> Value {
     } else {
         "UPDATE"
     };
+    let mut activity = json!({ "coding": [{ "system": DATA_OPERATION, "code": operation }] });
+    if let Some(t) = &p.transfer {
+        // A care transition: the sending unit hands over, the receiving unit takes over.
+        activity = json!({ "coding": [{ "system": TRANSFER_ACTIVITY, "code": "transfer", "display": "Överföring till nästa enhet" }], "text": t.kind });
+        let unit = |code: &str, role: &str, u: &UnitRef| {
+            json!({
+                "type": { "coding": [{ "system": PARTICIPANT_TYPE, "code": code }] },
+                "role": [{ "text": role }],
+                "who": { "type": "Organization", "identifier": { "system": HSA, "value": u.hsa_id.as_str() }, "display": u.name },
+            })
+        };
+        agents.push(unit("performer", "sending", &t.from));
+        agents.push(unit("custodian", "receiving", &t.to));
+    }
     let mut resource = json!({
         "resourceType": "Provenance",
         "id": provenance_id(contract, p.version),
         "target": [target("CarePlan"), target("CareTeam")],
         "recorded": p.recorded.to_string(),
-        "activity": { "coding": [{ "system": DATA_OPERATION, "code": operation }] },
+        "activity": activity,
         "agent": agents,
     });
+    if let Some(t) = &p.transfer {
+        resource["occurredDateTime"] = json!(t.at.to_string());
+    }
     if let Some(reason) = &p.reason {
         put(&mut resource, "reason", json!([{ "text": reason }]));
     }
@@ -75,7 +98,46 @@ pub fn from_provenance(v: &Value) -> Result<VersionProvenance, MappingError> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
+    let unit = |role: &str| -> Option<UnitRef> {
+        let agent = array(v, "agent")
+            .iter()
+            .find(|a| a.pointer("/role/0/text").and_then(Value::as_str) == Some(role))?;
+        Some(UnitRef {
+            hsa_id: HsaId::parse(agent.pointer("/who/identifier/value")?.as_str()?).ok()?,
+            name: agent.pointer("/who/display")?.as_str()?.to_owned(),
+        })
+    };
+    let is_transfer = v
+        .pointer("/activity/coding/0/system")
+        .and_then(Value::as_str)
+        == Some(TRANSFER_ACTIVITY);
+    let transfer = if is_transfer {
+        let missing = |what: &str| {
+            MappingError::new(
+                "Provenance.agent",
+                format!("a transfer needs the {what} unit"),
+            )
+        };
+        Some(TransferNote {
+            from: unit("sending").ok_or_else(|| missing("sending"))?,
+            to: unit("receiving").ok_or_else(|| missing("receiving"))?,
+            at: parse_at(
+                v,
+                "occurredDateTime",
+                "Provenance.occurredDateTime",
+                str::parse::<Timestamp>,
+            )?,
+            kind: v
+                .pointer("/activity/text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    } else {
+        None
+    };
     Ok(VersionProvenance {
+        transfer,
         version,
         recorded: parse_at(
             v,

@@ -59,6 +59,7 @@ pub fn provenance_of(record: &Record) -> Value {
         source: r.change.source.clone(),
         author: r.change.author.clone(),
         reason: r.change.reason.clone(),
+        transfer: r.change.transfer.clone(),
     };
     let mut v = to_provenance(&record.id, &p);
     insert_meta(

@@ -281,13 +281,27 @@ proptest::proptest! {
 
 #[test]
 fn provenance_round_trips_and_fits_the_typed_model() {
-    for (version, author, reason) in [
-        (1, None, None),
+    let transfer = crate::domain::TransferNote {
+        from: crate::domain::UnitRef {
+            hsa_id: crate::domain::HsaId::parse("SE2321000016-GER2").unwrap(),
+            name: "Geriatriska kliniken".into(),
+        },
+        to: crate::domain::UnitRef {
+            hsa_id: crate::domain::HsaId::parse("SE2321000016-VC01").unwrap(),
+            name: "Vårdcentralen Solna".into(),
+        },
+        at: "2026-11-20T12:00:00Z".parse().unwrap(),
+        kind: "hospital-to-primary-care".into(),
+    };
+    for (version, author, reason, transfer) in [
+        (1, None, None, None),
         (
             3,
             Some("Anna Berg"),
             Some("Ny fast vårdkontakt efter utskrivning"),
+            None,
         ),
+        (4, Some("Johan Persson"), Some("Utskriven"), Some(transfer)),
     ] {
         let p = VersionProvenance {
             version: crate::domain::Version::try_from(version).unwrap(),
@@ -295,6 +309,7 @@ fn provenance_round_trips_and_fits_the_typed_model() {
             source: "cosmic-sös".into(),
             author: author.map(str::to_owned),
             reason: reason.map(str::to_owned),
+            transfer,
         };
         let v = to_provenance(&id(), &p);
         assert_eq!(

@@ -14,7 +14,7 @@ use crate::domain::{Contract, ContractId, PersonId, Status, Version, Violations}
 /// The columns of a stored version, as every query that reads one selects them.
 macro_rules! revision_columns {
     () => {
-        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir, v.deleted"
+        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir, v.deleted, v.transfer"
     };
 }
 
@@ -395,8 +395,8 @@ async fn insert_revision(
     let document = serde_json::to_string(&revision.contract)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir, deleted) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir, deleted, transfer) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
@@ -407,6 +407,15 @@ async fn insert_revision(
     .bind(document)
     .bind(revision.foreign_fhir.as_ref().map(serde_json::Value::to_string))
     .bind(i64::from(revision.deleted))
+    .bind(
+        revision
+            .change
+            .transfer
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -498,6 +507,11 @@ fn record_from_row(row: &AnyRow) -> Result<Record, StoreError> {
                 source: row.try_get("source")?,
                 author: row.try_get("author")?,
                 reason: row.try_get("reason")?,
+                transfer: row
+                    .try_get::<Option<String>, _>("transfer")?
+                    .map(|t| serde_json::from_str(&t))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("contract {id}: transfer: {e}")))?,
             },
             contract,
             foreign_fhir: row

@@ -46,6 +46,11 @@ const SQLITE: &[Script] = &[
         "subscriptions",
         include_str!("../../migrations/sqlite/0007_subscriptions.sql"),
     ),
+    (
+        8,
+        "transfers",
+        include_str!("../../migrations/sqlite/0008_transfers.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -82,6 +87,11 @@ const POSTGRES: &[Script] = &[
         7,
         "subscriptions",
         include_str!("../../migrations/postgres/0007_subscriptions.sql"),
+    ),
+    (
+        8,
+        "transfers",
+        include_str!("../../migrations/postgres/0008_transfers.sql"),
     ),
 ];
 

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Contract, ContractId, Version};
+use crate::domain::{Contract, ContractId, TransferNote, Version};
 
 /// Where a change came from and why; kept with every version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +17,9 @@ pub struct Change {
     pub author: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Set when the change is a care transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferNote>,
 }
 
 impl Change {
@@ -25,6 +28,7 @@ impl Change {
             source: source.into(),
             author: None,
             reason: None,
+            transfer: None,
         }
     }
 }

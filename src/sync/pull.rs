@@ -158,6 +158,7 @@ async fn take_change(
                 source: target.name.clone(),
                 author: None,
                 reason: Some(format!("pulled from {}", target.name)),
+                transfer: None,
             };
             let residue = crate::fhir::residue::Residue::of(&theirs, &target.profile);
             let foreign = (!residue.is_empty())
@@ -225,6 +226,7 @@ async fn adopt(
         source: target.name.clone(),
         author: None,
         reason: Some(format!("pulled from {}", target.name)),
+        transfer: None,
     };
     let residue = crate::fhir::residue::Residue::of(&theirs, &target.profile);
     let foreign = (!residue.is_empty())

@@ -14,6 +14,13 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use pkgw::domain::Contract;
+use pkgw::fhir::Profile;
+use pkgw::fhir::stored::resources_of;
+use pkgw::store::{Record, Store};
+use pkgw::sync::{
+    AuthSettings, Engine, Mode, SyncSettings, TargetSettings, WriteBy, targets_from_settings,
+};
 use serde_json::Value;
 
 /// The sekmet executable: `PKGW_FHIR_PEER`, or the virtual environment under `target/`.
@@ -339,4 +346,89 @@ async fn forward(
     }
     let bytes = response.bytes().await.map_err(|e| e.to_string())?;
     Ok((status, out, bytes).into_response())
+}
+
+// Sync engines over a store, for tests: fast polling, short leases, small backoff.
+
+pub fn settings() -> SyncSettings {
+    SyncSettings {
+        enabled: true,
+        poll_interval_ms: 20,
+        batch_size: 50,
+        concurrency: 4,
+        lease_secs: 5,
+        request_timeout_secs: 1,
+        backoff_initial_ms: 50,
+        backoff_max_secs: 1,
+        give_up_after_secs: 0,
+    }
+}
+
+pub fn target(name: &str, base: &str, units: &[&str]) -> TargetSettings {
+    TargetSettings {
+        name: name.into(),
+        base_url: base.into(),
+        auth: AuthSettings::None,
+        profile: "default".into(),
+        units: units.iter().map(|u| (*u).to_owned()).collect(),
+        contracts: Vec::new(),
+        resources: Vec::new(),
+        mode: Mode::Push,
+        write: WriteBy::Id,
+        pull_interval_secs: 0,
+        enabled: true,
+    }
+}
+
+pub fn engine(store: &Store, targets: &[TargetSettings]) -> Engine {
+    Engine::new(
+        store.clone(),
+        targets_from_settings(targets).unwrap(),
+        settings(),
+    )
+    .unwrap()
+}
+
+/// Runs the engine until every target's queue is empty (retries included).
+pub async fn settle(engine: &Engine, store: &Store) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        engine.run_until_idle().await.unwrap();
+        let mut queued = 0;
+        for t in engine.targets() {
+            queued += store.queue_status(&t.name).await.unwrap().queued;
+        }
+        if queued == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "sync did not settle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn unit_of(contract: &Contract) -> String {
+    contract
+        .responsible_unit
+        .as_ref()
+        .unwrap()
+        .hsa_id
+        .to_string()
+}
+
+/// Asserts the peer holds every resource of `record` as the gateway maps it.
+pub async fn assert_holds(peer: &FhirPeer, record: &Record, profile: &Profile) {
+    let ours = resources_of(record, profile);
+    for r in ours.all() {
+        let path = format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        let (status, theirs) = peer.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path} at {}", peer.base);
+        assert!(
+            holds(&theirs, r),
+            "{path}: the target's copy differs\nours: {r}\ntheirs: {theirs}"
+        );
+    }
 }

@@ -84,6 +84,10 @@ pub fn capability_statement() -> Value {
                     "name": "coordinated-plan",
                     "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-coordinated-plan",
                     "documentation": "The person's whole coordinated plan in one Bundle: `GET /fhir/CarePlan/$coordinated-plan?patient=…`"
+                }, {
+                    "name": "transfer",
+                    "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-transfer",
+                    "documentation": "A care transition: `POST /fhir/CarePlan/{id}/$transfer` with Parameters (unit, fastVardkontakt, handover, kind, …) and If-Match"
                 }]);
             }
             r

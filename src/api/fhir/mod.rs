@@ -20,6 +20,7 @@ mod respond;
 mod search;
 mod subscription;
 mod transaction;
+mod transfer;
 mod write;
 
 use axum::Router;
@@ -53,6 +54,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/CarePlan/$coordinated-plan",
             get(coordinated_plan::coordinated_plan),
+        )
+        .route(
+            "/CarePlan/{id}/$transfer",
+            axum::routing::post(transfer::transfer),
         )
         .route(
             "/{kind}",

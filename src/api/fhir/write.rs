@@ -640,6 +640,7 @@ pub(super) async fn remove(
                 source,
                 author: None,
                 reason: Some("deleted through the FHIR API".into()),
+                transfer: None,
             };
             state
                 .store
@@ -716,7 +717,7 @@ pub(super) fn json_body(
 }
 
 /// `If-Match`, as a version.
-fn if_match(headers: &HeaderMap) -> Result<Option<Version>, FhirError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<Version>, FhirError> {
     headers
         .get(IF_MATCH)
         .map(|v| {
@@ -840,6 +841,7 @@ async fn store_contract(
         source,
         author: None,
         reason: None,
+        transfer: None,
     };
     let written = match base {
         Base::Read(v) | Base::Named(v) => {
@@ -860,7 +862,7 @@ async fn store_contract(
 
 /// A store error as a FHIR error. A version conflict is 412 when the client named the
 /// version (`If-Match`), else 409: someone else's change came first.
-fn store_error(
+pub(super) fn store_error(
     e: StoreError,
     base: &Base,
     contract: Option<&crate::domain::Contract>,

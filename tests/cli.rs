@@ -42,6 +42,7 @@ fn every_command_has_help() {
         &["sync", "verify", "--help"],
         &["sync", "conflicts", "--help"],
         &["sync", "pull", "--help"],
+        &["transfer", "--help"],
     ] {
         let out = pkgw(command);
         assert!(out.status.success(), "{command:?}");
@@ -229,7 +230,80 @@ async fn fhir_ndjson_export_and_import_carry_the_contracts(source: &TestDb) {
     target.cleanup().await;
 }
 
+async fn a_transfer_from_the_command_line(db: &TestDb) {
+    let store = db.store().await;
+    let record = store
+        .create(
+            fixture("hjartsvikt-primarvard"),
+            Change::from_source("cli-test"),
+        )
+        .await
+        .unwrap();
+    let args = |if_match: &str| {
+        vec![
+            "transfer".to_owned(),
+            record.id.to_string(),
+            "--unit".into(),
+            "SE2321000016-KARD".into(),
+            "--unit-name".into(),
+            "Kardiologiska kliniken".into(),
+            "--unit-phone".into(),
+            "08-123 550 00".into(),
+            "--unit-hours".into(),
+            "mon-fri 08:00-16:00".into(),
+            "--contact".into(),
+            "Eva Lind".into(),
+            "--contact-phone".into(),
+            "08-123 550 10".into(),
+            "--at".into(),
+            "2027-01-10T08:00:00Z".into(),
+            "--kind".into(),
+            "primary-care-to-hospital".into(),
+            "--reason".into(),
+            "Inlagd".into(),
+            "--if-match".into(),
+            if_match.into(),
+            "--database-url".into(),
+            db.url.clone(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        pkgw(&args)
+    };
+    let out = run(args("1"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("as version 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    let after = store.get(&record.id).await.unwrap();
+    assert_eq!(
+        after
+            .revision
+            .contract
+            .responsible_unit
+            .unwrap()
+            .hsa_id
+            .as_str(),
+        "SE2321000016-KARD"
+    );
+    assert_eq!(
+        after.revision.change.transfer.unwrap().kind,
+        "primary-care-to-hospital"
+    );
+    let stale = run(args("1"));
+    assert!(!stale.status.success());
+    assert!(
+        text(&stale.stderr).contains("version 2"),
+        "{}",
+        text(&stale.stderr)
+    );
+}
+
 on_both_backends!(
+    a_transfer_from_the_command_line,
     fhir_ndjson_export_and_import_carry_the_contracts,
     export_then_import_through_the_cli,
     import_reports_bad_lines_and_keeps_the_good

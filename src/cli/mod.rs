@@ -5,6 +5,7 @@ mod import;
 mod migrate;
 mod serve;
 mod sync;
+mod transfer;
 mod validate;
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Deliver changes to the target systems; queues, dead letters and re-pushes.
     Sync(sync::SyncArgs),
+    /// Transfer a contract to the next unit: a care transition in one step.
+    Transfer(Box<transfer::TransferArgs>),
 }
 
 /// Where the data is; overrides the settings file and environment.
@@ -94,6 +97,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(args) => export::run(args, settings).await,
         Command::Validate(args) => validate::run(args),
         Command::Sync(args) => sync::run(args, settings).await,
+        Command::Transfer(args) => transfer::run(*args, settings).await,
     }
 }
 

@@ -363,7 +363,159 @@ async fn a_transfer_that_cannot_be_done_is_refused_whole(db: &TestDb) {
     assert_eq!(primaries, 1, "one current fast vårdkontakt");
 }
 
+/// The rules any version keeps after any step.
+fn assert_rules(c: &Contract, initial: &Contract) {
+    assert!(c.validate().is_ok(), "{:?}", c.validate());
+    let mut primaries: Vec<_> = c
+        .care_contacts
+        .iter()
+        .filter(|x| x.primary && x.role == ContactRole::FastVardkontakt)
+        .collect();
+    primaries.sort_by_key(|x| x.period.start);
+    for pair in primaries.windows(2) {
+        assert_eq!(pair[0].period.end, Some(pair[1].period.start));
+    }
+    assert!(primaries.last().unwrap().period.end.is_none());
+    assert!(c.next_step.is_some() && c.responsible_unit.is_some());
+    for commitment in &initial.agreement.commitments {
+        assert!(
+            c.agreement
+                .commitments
+                .iter()
+                .any(|x| x.id == commitment.id)
+        );
+    }
+}
+
+async fn random_walks_with_races_and_failing_targets_keep_the_rules(db: &TestDb) {
+    use common::peer::{Fault, FaultProxy};
+    let app = spawn_app(db).await;
+    let store = app.store.clone();
+    let ehr = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&ehr.base).await;
+    let engine = engine(&store, &[target("journal", &proxy.base, &[])]);
+    let units = [HOSPITAL, PRIMARY_CARE, MUNICIPAL, "SE2321000016-ORTO"];
+    let mut random = fastrand::Rng::with_seed(20261124);
+    for walk in 0..3 {
+        let initial = fixture("hjartsvikt-primarvard");
+        let record = store
+            .create(initial.clone(), Change::from_source("api"))
+            .await
+            .unwrap();
+        let id = record.id.to_string();
+        let mut at = jiff::Timestamp::from_second(1_800_000_000 + walk * 10_000_000).unwrap();
+        for _ in 0..6 {
+            let current = store.get(&record.id).await.unwrap();
+            let etag = current.revision.version.etag();
+            // The journal fails now and then while all this goes on.
+            if random.bool() {
+                proxy.inject(
+                    "/fhir/",
+                    Fault::Status {
+                        status: 503,
+                        retry_after: None,
+                    },
+                    random.usize(1..4),
+                );
+            }
+            at = at
+                .checked_add(jiff::SignedDuration::from_hours(random.i64(1..500)))
+                .unwrap();
+            let pick = |r: &mut fastrand::Rng| {
+                let now = current
+                    .revision
+                    .contract
+                    .responsible_unit
+                    .as_ref()
+                    .unwrap()
+                    .hsa_id
+                    .to_string();
+                loop {
+                    let u = units[r.usize(..units.len())];
+                    if u != now {
+                        return u;
+                    }
+                }
+            };
+            match random.u8(0..3) {
+                0 => {
+                    let mut next = current.revision.contract.clone();
+                    next.agreement
+                        .what_matters
+                        .push(format!("Mål {}", random.u32(..)));
+                    store
+                        .update(
+                            &current.id,
+                            current.revision.version,
+                            next,
+                            Change::from_source("api"),
+                        )
+                        .await
+                        .unwrap();
+                }
+                1 => {
+                    let unit = pick(&mut random);
+                    let reply = transfer(
+                        &app,
+                        &id,
+                        &etag,
+                        &parameters(unit, "Enheten", "Kim Berg", &at.to_string(), "x"),
+                    )
+                    .await;
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                }
+                _ => {
+                    // Two units claim the person at once: exactly one transfer wins.
+                    let bodies = [pick(&mut random), pick(&mut random)]
+                        .map(|u| parameters(u, "Enheten", "Kim Berg", &at.to_string(), "x"));
+                    let tasks = bodies.map(|body| {
+                        let (client, url, etag) = (
+                            app.client.clone(),
+                            app.url(&format!("/fhir/CarePlan/{id}/$transfer")),
+                            etag.clone(),
+                        );
+                        tokio::spawn(async move {
+                            client
+                                .post(url)
+                                .header("content-type", "application/fhir+json")
+                                .header("If-Match", etag)
+                                .body(body.to_string())
+                                .send()
+                                .await
+                                .unwrap()
+                                .status()
+                        })
+                    });
+                    let mut won = 0;
+                    for t in tasks {
+                        let status = t.await.unwrap();
+                        assert!(
+                            status == StatusCode::OK || status == StatusCode::PRECONDITION_FAILED,
+                            "{status}"
+                        );
+                        won += usize::from(status == StatusCode::OK);
+                    }
+                    assert_eq!(won, 1);
+                }
+            }
+            let after = store.get(&record.id).await.unwrap();
+            assert_rules(&after.revision.contract, &initial);
+            engine.run_until_idle().await.unwrap();
+        }
+    }
+    // Whatever failed on the way, the journal ends up with every contract as it is.
+    proxy.heal();
+    settle(&engine, &store).await;
+    let mut all = store.current();
+    use futures_util::TryStreamExt;
+    while let Some(record) = all.try_next().await.unwrap() {
+        assert_holds(&ehr, &record, &Profile::default_profile()).await;
+    }
+    assert!(store.dead_letters(None).await.unwrap().is_empty());
+}
+
 on_both_backends!(
+    random_walks_with_races_and_failing_targets_keep_the_rules,
     a_contract_follows_the_person_through_care,
     a_transfer_that_cannot_be_done_is_refused_whole,
 );

@@ -349,6 +349,106 @@ mod tests {
         );
     }
 
+    /// A step of a random walk through care.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// To one of four units, this many hours after the last handover, moving the
+        /// sending unit's commitments or not, with a new next step or not.
+        Transfer {
+            unit: usize,
+            hours: i64,
+            move_all: bool,
+            new_step: bool,
+        },
+        /// Something else changes in between: what matters grows.
+        Update(String),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..4_usize, 1..2000_i64, any::<bool>(), any::<bool>()).prop_map(
+                |(unit, hours, move_all, new_step)| Step::Transfer {
+                    unit,
+                    hours,
+                    move_all,
+                    new_step
+                }
+            ),
+            "[a-zåäö]{3,20}".prop_map(Step::Update),
+        ]
+    }
+
+    /// The rules after every step: one responsible unit, a continuous fast vårdkontakt
+    /// timeline ending in a current one, the next step present, nothing dropped.
+    fn assert_kept(initial: &Contract, c: &Contract, last_unit: &str) {
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
+        assert_eq!(
+            c.responsible_unit.as_ref().unwrap().hsa_id.as_str(),
+            last_unit
+        );
+        let mut primaries: Vec<&CareContact> = c
+            .care_contacts
+            .iter()
+            .filter(|x| x.primary && x.role == ContactRole::FastVardkontakt)
+            .collect();
+        primaries.sort_by_key(|x| x.period.start);
+        for pair in primaries.windows(2) {
+            assert_eq!(pair[0].period.end, Some(pair[1].period.start));
+        }
+        assert!(primaries.last().is_some_and(|p| p.period.end.is_none()));
+        assert!(c.next_step.is_some());
+        for commitment in &initial.agreement.commitments {
+            assert!(
+                c.agreement
+                    .commitments
+                    .iter()
+                    .any(|x| x.id == commitment.id),
+                "{} dropped",
+                commitment.id
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_walk_through_care_keeps_the_rules(steps in proptest::collection::vec(step(), 1..12)) {
+            let units = ["SE2321000016-KARD", "SE2321000016-1A2B", "SE2120000010-H7", "SE2321000016-ORTO"];
+            let initial = contract();
+            let mut c = initial.clone();
+            let mut at: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+            let mut unit = c.responsible_unit.as_ref().unwrap().hsa_id.to_string();
+            for step in steps {
+                match step {
+                    Step::Transfer { unit: to, hours, move_all, new_step } => {
+                        at = at.checked_add(jiff::SignedDuration::from_hours(hours)).unwrap();
+                        let mut t = to_hospital(&at.to_string());
+                        t.to.hsa_id = HsaId::parse(units[to]).unwrap();
+                        if move_all {
+                            t.moving = c.agreement.commitments.iter().map(|x| x.id.clone()).collect();
+                        }
+                        if new_step {
+                            t.next_step = Some(NextStep { description: "Ring mottagningen".into(), due: None, who: None });
+                        }
+                        match c.transfer(&t) {
+                            Ok(next) => {
+                                unit = units[to].to_owned();
+                                c = next;
+                            }
+                            // The only refusal such a walk meets: to the unit it is at.
+                            Err(why) => proptest::prop_assert!(
+                                units[to] == unit && why.iter().all(|v| matches!(v, Violation::TransferToSameUnit)),
+                                "{why:?}"
+                            ),
+                        }
+                    }
+                    Step::Update(text) => c.agreement.what_matters.push(text),
+                }
+                assert_kept(&initial, &c, &unit);
+            }
+        }
+    }
+
     #[test]
     fn a_gap_between_fast_vardkontakter_breaks_the_rules() {
         let mut c = contract()

@@ -256,7 +256,7 @@ async fn a_transfer_from_the_command_line(db: &TestDb) {
             "--contact-phone".into(),
             "08-123 550 10".into(),
             "--at".into(),
-            "2027-01-10T08:00:00Z".into(),
+            "2026-10-01T08:00:00Z".into(),
             "--kind".into(),
             "primary-care-to-hospital".into(),
             "--reason".into(),
@@ -299,6 +299,23 @@ async fn a_transfer_from_the_command_line(db: &TestDb) {
         text(&stale.stderr).contains("version 2"),
         "{}",
         text(&stale.stderr)
+    );
+    // A handover ahead is scheduled, not applied now.
+    let mut ahead = args("2");
+    let at = ahead.iter().position(|a| a == "--at").unwrap() + 1;
+    ahead[at] = "2099-01-01T00:00:00Z".into();
+    let unit = ahead.iter().position(|a| a == "--unit").unwrap() + 1;
+    ahead[unit] = "SE2321000016-1A2B".into();
+    let scheduled = run(ahead);
+    assert!(scheduled.status.success(), "{}", text(&scheduled.stderr));
+    assert!(
+        text(&scheduled.stderr).contains("scheduled"),
+        "{}",
+        text(&scheduled.stderr)
+    );
+    assert_eq!(
+        store.get(&record.id).await.unwrap().revision.version.get(),
+        2
     );
 }
 

@@ -38,7 +38,8 @@ pub struct TransferArgs {
     /// The new fast läkarkontakt's name, when that changes too.
     #[arg(long, value_name = "NAME")]
     physician: Option<String>,
-    /// The handover instant, e.g. 2027-01-20T12:00:00Z.
+    /// The handover instant, e.g. 2027-01-20T12:00:00Z. One still ahead is scheduled:
+    /// the gateway applies it then.
     #[arg(long, value_name = "INSTANT")]
     at: jiff::Timestamp,
     /// The kind of transition, e.g. hospital-to-primary-care.
@@ -121,6 +122,22 @@ pub(super) async fn run(args: TransferArgs, mut settings: Settings) -> Result<()
         let why: Vec<String> = v.iter().map(|v| format!("{}: {v}", v.field())).collect();
         CliError::Failed(format!("the transfer cannot be done: {}", why.join("; ")))
     })?;
+    if transfer.at > jiff::Timestamp::now() {
+        // A handover ahead: the gateway applies it at its instant (pkgw serve or sync run).
+        let sid = uuid::Uuid::new_v4().simple().to_string();
+        let scheduled = store.schedule_transfer(&sid, &id, &transfer, "cli").await?;
+        store.close().await;
+        if !scheduled {
+            return Err(CliError::Failed(format!(
+                "a transfer of {id} is already scheduled; cancel it first"
+            )));
+        }
+        eprintln!(
+            "scheduled the transfer of {id} to {} for {} (schedule {sid}); until then the sending unit stays responsible",
+            transfer.to.name, transfer.at
+        );
+        return Ok(());
+    }
     let from = contract
         .responsible_unit
         .as_ref()

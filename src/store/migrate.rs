@@ -51,6 +51,11 @@ const SQLITE: &[Script] = &[
         "transfers",
         include_str!("../../migrations/sqlite/0008_transfers.sql"),
     ),
+    (
+        9,
+        "scheduled transfers",
+        include_str!("../../migrations/sqlite/0009_scheduled_transfers.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -92,6 +97,11 @@ const POSTGRES: &[Script] = &[
         8,
         "transfers",
         include_str!("../../migrations/postgres/0008_transfers.sql"),
+    ),
+    (
+        9,
+        "scheduled transfers",
+        include_str!("../../migrations/postgres/0009_scheduled_transfers.sql"),
     ),
 ];
 

@@ -17,6 +17,7 @@ mod error;
 mod migrate;
 mod outbox;
 mod record;
+mod scheduled;
 mod subscriptions;
 mod sync;
 
@@ -31,6 +32,7 @@ pub use audit::AuditRow;
 pub use error::StoreError;
 pub use outbox::OutboxRow;
 pub use record::{Change, History, Record, Revision};
+pub use scheduled::ScheduledTransfer;
 pub use subscriptions::StoredSubscription;
 pub use sync::{Claim, Conflict, DeadLetter, Dispatch, QueueStatus, Remote, Routing};
 

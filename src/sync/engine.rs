@@ -230,6 +230,110 @@ impl Engine {
         Ok(())
     }
 
+    /// Applies the scheduled transfers whose handover has come; returns how many were
+    /// handled. A transfer that can no longer be done (the contract moved on in a way
+    /// that makes it impossible) is marked failed with why; one that lost a race to
+    /// another change is tried again at the next tick.
+    pub async fn apply_due_transfers(&self) -> Result<usize, StoreError> {
+        let due = self.store.claim_due_transfers().await?;
+        for s in &due {
+            let history = self.store.history(&s.contract_id).await?;
+            let done = history.versions.iter().find(|v| {
+                v.change
+                    .transfer
+                    .as_ref()
+                    .is_some_and(|n| n.at == s.transfer.at && n.to.hsa_id == s.transfer.to.hsa_id)
+            });
+            if let Some(done) = done {
+                // Applied by a process that died before it could record so.
+                self.store
+                    .finish_transfer(&s.id, &["applying"], "applied", Some(done.version), None)
+                    .await?;
+                continue;
+            }
+            let current = self.store.get(&s.contract_id).await?;
+            let contract = &current.revision.contract;
+            let next = match contract.transfer(&s.transfer) {
+                Ok(next) => next,
+                Err(why) => {
+                    let why: Vec<String> = why.iter().map(ToString::to_string).collect();
+                    self.store
+                        .finish_transfer(
+                            &s.id,
+                            &["applying"],
+                            "failed",
+                            None,
+                            Some(&why.join("; ")),
+                        )
+                        .await?;
+                    tracing::warn!(contract = %s.contract_id, "a scheduled transfer could not be done");
+                    continue;
+                }
+            };
+            let Some(from) = contract
+                .responsible_unit
+                .as_ref()
+                .map(crate::domain::UnitRef::of)
+            else {
+                continue;
+            };
+            let change = crate::store::Change {
+                source: s.source.clone(),
+                author: None,
+                reason: s.transfer.reason.clone(),
+                transfer: Some(crate::domain::TransferNote {
+                    from,
+                    to: crate::domain::UnitRef::of(&s.transfer.to),
+                    at: s.transfer.at,
+                    kind: s.transfer.kind.clone(),
+                }),
+            };
+            let written = self
+                .store
+                .update_with(
+                    &s.contract_id,
+                    current.revision.version,
+                    next,
+                    change,
+                    current.revision.foreign_fhir.clone(),
+                )
+                .await;
+            match written {
+                Ok(record) => {
+                    self.store
+                        .finish_transfer(
+                            &s.id,
+                            &["applying"],
+                            "applied",
+                            Some(record.revision.version),
+                            None,
+                        )
+                        .await?;
+                    tracing::info!(contract = %s.contract_id, version = %record.revision.version, "scheduled transfer applied");
+                }
+                Err(StoreError::VersionConflict { .. }) => {
+                    self.store
+                        .finish_transfer(&s.id, &["applying"], "pending", None, None)
+                        .await?;
+                }
+                Err(StoreError::Invalid(why)) => {
+                    let why: Vec<String> = why.iter().map(ToString::to_string).collect();
+                    self.store
+                        .finish_transfer(
+                            &s.id,
+                            &["applying"],
+                            "failed",
+                            None,
+                            Some(&why.join("; ")),
+                        )
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(due.len())
+    }
+
     /// Sends one batch of due subscription notifications; returns how many were tried.
     async fn notify_due(&self) -> Result<usize, StoreError> {
         let claims = self
@@ -280,6 +384,7 @@ impl Engine {
     /// stay queued): `pkgw sync run --once`, and tests.
     pub async fn run_until_idle(&self) -> Result<(), StoreError> {
         loop {
+            self.apply_due_transfers().await?;
             self.dispatch().await?;
             let mut tried = self.notify_due().await?;
             for lane in &self.lanes {
@@ -299,6 +404,9 @@ impl Engine {
             let (engine, mut stop) = (self.clone(), stop.clone());
             tokio::spawn(async move {
                 while !*stop.borrow() {
+                    if let Err(e) = engine.apply_due_transfers().await {
+                        tracing::error!(error = %e, "applying scheduled transfers failed");
+                    }
                     if let Err(e) = engine.dispatch().await {
                         tracing::error!(error = %e, "sync dispatch failed");
                     }

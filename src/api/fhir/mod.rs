@@ -60,6 +60,10 @@ pub(super) fn routes() -> Router<AppState> {
             axum::routing::post(transfer::transfer),
         )
         .route(
+            "/CarePlan/{id}/$transfer/{scheduled}",
+            get(transfer::scheduled).delete(transfer::cancel),
+        )
+        .route(
             "/{kind}",
             get(search::search)
                 .post(write::create)

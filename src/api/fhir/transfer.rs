@@ -23,7 +23,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::ETAG;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::FhirError;
@@ -60,6 +60,9 @@ pub async fn transfer(
     let next = contract
         .transfer(&t)
         .map_err(|v| store_error(StoreError::Invalid(v), &base, Some(contract)))?;
+    if t.at > jiff::Timestamp::now() {
+        return schedule(&state, &headers, &current.id, &t, format).await;
+    }
     let from = contract
         .responsible_unit
         .as_ref()
@@ -107,6 +110,105 @@ pub async fn transfer(
         response.headers_mut().insert(ETAG, tag);
     }
     Ok(response)
+}
+
+/// A handover still ahead: kept until its instant (the sending unit stays responsible
+/// meanwhile), then applied by the gateway itself. 202, with the schedule's URL.
+async fn schedule(
+    state: &AppState,
+    headers: &HeaderMap,
+    contract: &crate::domain::ContractId,
+    t: &Transfer,
+    format: Format,
+) -> Result<Response, FhirError> {
+    let sid = uuid::Uuid::new_v4().simple().to_string();
+    if !state
+        .store
+        .schedule_transfer(&sid, contract, t, &source(headers))
+        .await?
+    {
+        return Err(FhirError::Conflict(format!(
+            "a transfer of CarePlan/{contract} is already scheduled; cancel it first"
+        )));
+    }
+    let issue = crate::fhir::outcome::Issue {
+        severity: "information",
+        code: "informational",
+        diagnostics: format!(
+            "the transfer to {} is scheduled for {}; until then the sending unit stays responsible",
+            t.to.name, t.at
+        ),
+        expression: None,
+    };
+    let mut response = fhir_json(
+        StatusCode::ACCEPTED,
+        &crate::fhir::outcome::operation_outcome(&[issue]),
+        format.pretty,
+    );
+    let url = format!("{}/CarePlan/{contract}/$transfer/{sid}", base_url(headers));
+    if let Ok(location) = url.parse() {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /fhir/CarePlan/{id}/$transfer/{sid}`: where a scheduled transfer stands.
+pub async fn scheduled(
+    State(state): State<AppState>,
+    Path((id, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let format = Format::negotiate(&headers, &[])?;
+    let s = state
+        .store
+        .scheduled_transfer(&sid)
+        .await?
+        .filter(|s| s.contract_id.as_str() == id)
+        .ok_or_else(|| {
+            FhirError::NotFound(format!("no scheduled transfer {sid} of CarePlan/{id}"))
+        })?;
+    let mut parameter = vec![
+        json!({ "name": "status", "valueCode": s.status }),
+        json!({ "name": "handover", "valueInstant": s.transfer.at.to_string() }),
+        json!({ "name": "unit", "valueString": s.transfer.to.hsa_id.as_str() }),
+    ];
+    if let Some(v) = s.applied_version {
+        parameter.push(json!({ "name": "appliedVersion", "valueString": v.to_string() }));
+    }
+    if let Some(e) = &s.error {
+        parameter.push(json!({ "name": "error", "valueString": e }));
+    }
+    let body = json!({ "resourceType": "Parameters", "parameter": parameter });
+    Ok(fhir_json(StatusCode::OK, &body, format.pretty))
+}
+
+/// `DELETE /fhir/CarePlan/{id}/$transfer/{sid}`: cancels a transfer still pending.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path((id, sid)): Path<(String, String)>,
+) -> Result<Response, FhirError> {
+    let known = state
+        .store
+        .scheduled_transfer(&sid)
+        .await?
+        .filter(|s| s.contract_id.as_str() == id)
+        .ok_or_else(|| {
+            FhirError::NotFound(format!("no scheduled transfer {sid} of CarePlan/{id}"))
+        })?;
+    if state
+        .store
+        .finish_transfer(&sid, &["pending"], "cancelled", None, None)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(FhirError::Conflict(format!(
+            "the transfer is {}, not pending: it cannot be cancelled",
+            known.status
+        )))
+    }
 }
 
 /// The parameters (or, inside one, the parts) named `name`.

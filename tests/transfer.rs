@@ -167,9 +167,37 @@ async fn a_contract_follows_the_person_through_care(db: &TestDb) {
             .hsa_id
             .to_string();
         let etag = current.revision.version.etag();
-        let reply = transfer(&app, &id, &etag, &parameters(unit, name, contact, at, kind)).await;
+        let mut body = parameters(unit, name, contact, at, kind);
+        // Back in primary care, the fast läkarkontakt changes too.
+        let physician = (step == 1).then_some("Dr. Lena Ek");
+        if let Some(physician) = physician {
+            body["parameter"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({ "name": "fastLakarkontakt", "part": [string("name", physician)] }));
+        }
+        let reply = transfer(&app, &id, &etag, &body).await;
         assert_eq!(reply.status, StatusCode::OK, "step {step}: {}", reply.body);
         let next = store.get(&current.id).await.unwrap();
+        if let Some(physician) = physician {
+            let at: jiff::Timestamp = at.parse().unwrap();
+            let doctors: Vec<_> = next
+                .revision
+                .contract
+                .care_contacts
+                .iter()
+                .filter(|c| c.role == ContactRole::FastLakarkontakt)
+                .collect();
+            let new = doctors.iter().find(|c| c.name == physician).unwrap();
+            assert_eq!((new.period.start, new.period.end), (at, None));
+            assert!(
+                doctors
+                    .iter()
+                    .filter(|c| c.name != physician)
+                    .all(|c| c.period.end.is_some_and(|e| e <= at)),
+                "the former fast läkarkontakt's period ended"
+            );
+        }
         assert_eq!(
             next.revision.version,
             current.revision.version.next(),

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit, property, store (SQLite and PostgreSQL), HTTP and CLI tests.
+# Runs every test: unit, property, store (SQLite and PostgreSQL), HTTP, sync, browser
+# and CLI tests, installing the outside tools they need first (idempotently).
 #
 # PostgreSQL: the tests use PKGW_TEST_POSTGRES_URL, by default the local server at
 # postgres://postgres@127.0.0.1:5432/test, each test in its own schema. Set
@@ -44,6 +45,15 @@ if [ ! -f "$examples/package/CarePlan-example.json" ]; then
     (cd "$examples" && npm pack --silent hl7.fhir.r4.examples@4.0.1 >/dev/null && tar xzf hl7.fhir.r4.examples-4.0.1.tgz)
 fi
 export PKGW_FHIR_EXAMPLES="$PWD/$examples/package"
+
+# - a headless browser and a PDF reader for the printable page's test: Debian chromium
+#   and poppler-utils (pdftotext).
+if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
+    as_root=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then as_root="sudo"; fi
+    $as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium poppler-utils >/dev/null
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo test --workspace --doc

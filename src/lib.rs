@@ -18,6 +18,7 @@
 //! - [`config`]: layered settings (defaults < `pkgw.toml` < `PKGW__*` environment).
 //! - [`demo`]: the fixture contracts shipped in the binary for `pkgw serve --demo`.
 //! - [`ndjson`]: streaming export and import of contracts with their histories.
+//! - [`print`]: the contract as a printable Swedish page.
 //! - [`cli`]: the `pkgw` commands (`serve`, `migrate`, `import`, `export`).
 //!
 //! Dependencies flow one way: `cli` → `api` → `store` → `domain`.
@@ -29,6 +30,7 @@ pub mod demo;
 pub mod domain;
 pub mod fhir;
 pub mod ndjson;
+pub mod print;
 pub mod store;
 pub mod swedish;
 pub mod sync;

@@ -43,6 +43,7 @@ fn every_command_has_help() {
         &["sync", "conflicts", "--help"],
         &["sync", "pull", "--help"],
         &["transfer", "--help"],
+        &["print", "--help"],
     ] {
         let out = pkgw(command);
         assert!(out.status.success(), "{command:?}");

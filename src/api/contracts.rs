@@ -1,4 +1,5 @@
-//! `/api/contracts`: the native JSON API over the contract store.
+//! `/api/contracts`: the native JSON API over the contract store, and
+//! `/contracts/{id}/print`, the contract as a printable page.
 //!
 //! Request bodies are a bare contract (the domain's JSON form). Responses are records:
 //! `{ "id", "version", "recordedAt", "change", "contract" }`, with the version's ETag.
@@ -25,6 +26,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/contracts/{id}", get(read).put(update))
         .route("/api/contracts/{id}/history", get(history))
         .route("/api/contracts/{id}/versions/{version}", get(read_version))
+        .route("/contracts/{id}/print", get(print))
 }
 
 /// Changes through this API are recorded with this source.
@@ -49,6 +51,25 @@ async fn create(
 async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let record = state.store.get(&contract_id(&id)?).await?;
     Ok(record_response(StatusCode::OK, &record))
+}
+
+/// `GET /contracts/{id}/print`: the contract as a printable Swedish page (see
+/// [`crate::print`]), self-contained: the security policy lets it load nothing.
+async fn print(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = state.store.get(&contract_id(&id)?).await?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ),
+        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (axum::http::header::REFERRER_POLICY, "no-referrer"),
+    ];
+    Ok((headers, crate::print::page(&record)).into_response())
 }
 
 async fn read_version(

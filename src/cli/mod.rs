@@ -3,6 +3,7 @@
 mod export;
 mod import;
 mod migrate;
+mod print;
 mod serve;
 mod sync;
 mod transfer;
@@ -42,6 +43,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Deliver changes to the target systems; queues, dead letters and re-pushes.
     Sync(sync::SyncArgs),
+    /// Write a contract as a printable Swedish HTML page.
+    Print(print::PrintArgs),
     /// Transfer a contract to the next unit: a care transition in one step.
     Transfer(Box<transfer::TransferArgs>),
 }
@@ -98,6 +101,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate(args) => validate::run(args),
         Command::Sync(args) => sync::run(args, settings).await,
         Command::Transfer(args) => transfer::run(*args, settings).await,
+        Command::Print(args) => print::run(args, settings).await,
     }
 }
 

@@ -57,10 +57,32 @@ fn who(actor: &Actor) -> String {
     }
 }
 
-/// The narrative `div` for a contract.
+/// A part found not to apply says so plainly, rather than vanishing.
+fn not_applicable(out: &mut String, heading: &str, c: &Contract, part: Part) {
+    if let Some(why) = &c.discussed.get(part).not_applicable {
+        let _ = write!(
+            out,
+            "<h2>{}</h2><p>Gäller inte för mig just nu: {}</p>",
+            escape(heading),
+            escape(why)
+        );
+    }
+}
+
+/// The narrative `div` for a contract: the first page's content, then the rest.
 pub fn care_plan_div(c: &Contract) -> String {
-    let mut out =
-        String::from(r#"<div xmlns="http://www.w3.org/1999/xhtml" lang="sv" xml:lang="sv">"#);
+    format!(
+        r#"<div xmlns="http://www.w3.org/1999/xhtml" lang="sv" xml:lang="sv">{}{}</div>"#,
+        first_page(c),
+        rest(c)
+    )
+}
+
+/// What belongs on the first page: who the contract is with, the responsible unit with
+/// its phone number and phone hours, the next step, the next agreed time and the fixed
+/// contacts with how to reach them.
+pub fn first_page(c: &Contract) -> String {
+    let mut out = String::new();
     let name = c.patient.name.as_deref().unwrap_or("personen");
     let _ = write!(out, "<h1>Patientkontrakt för {}</h1>", escape(name));
     let _ = write!(out, "<p>Status: {}.</p>", swedish::status(c.status));
@@ -130,11 +152,25 @@ pub fn care_plan_div(c: &Contract) -> String {
         })
         .collect();
     list(&mut out, "Min fasta vårdkontakt", &contacts);
+    if contacts.is_empty() {
+        not_applicable(&mut out, "Min fasta vårdkontakt", c, Part::FixedCareContact);
+    }
+    out
+}
+
+/// Everything after the first page, in the words of the seeds' "Hemma" list: what
+/// matters, what I do, what I watch for and where I turn, what I do if I get worse, what
+/// my network and care do, my agreed times, my other plans, what was discussed.
+pub fn rest(c: &Contract) -> String {
+    let mut out = String::new();
     list(
         &mut out,
         "Det här är viktigt för mig",
         &c.agreement.what_matters,
     );
+    if c.agreement.what_matters.is_empty() && c.agreement.commitments.is_empty() {
+        not_applicable(&mut out, "Vår överenskommelse", c, Part::Agreement);
+    }
     let active = || {
         c.agreement
             .commitments
@@ -197,7 +233,11 @@ pub fn care_plan_div(c: &Contract) -> String {
             s
         })
         .collect();
+    agreed_times(&mut out, c);
     list(&mut out, "Mina andra planer", &plans);
+    if plans.is_empty() {
+        not_applicable(&mut out, "Mina andra planer", c, Part::CoordinatedPlan);
+    }
     let discussed: Vec<String> = Part::ALL
         .iter()
         .map(|&part| {
@@ -217,6 +257,35 @@ pub fn care_plan_div(c: &Contract) -> String {
         })
         .collect();
     list(&mut out, "Vi har samtalat om delarna", &discussed);
-    out.push_str("</div>");
     out
+}
+
+/// "Mina överenskomna tider": a table, the one place where the content is tabular.
+fn agreed_times(out: &mut String, c: &Contract) {
+    let mut times: Vec<_> = c.agreed_times.iter().collect();
+    times.sort_by_key(|t| t.start);
+    if times.is_empty() {
+        not_applicable(out, "Mina överenskomna tider", c, Part::AgreedTime);
+        return;
+    }
+    out.push_str("<h2>Mina överenskomna tider</h2><table><thead><tr><th scope=\"col\">När</th><th scope=\"col\">Vad</th><th scope=\"col\">Med vem och var</th><th scope=\"col\">Status</th></tr></thead><tbody>");
+    for t in times {
+        let mut with_where: Vec<String> = vec![swedish::meeting_mode(t.mode).to_owned()];
+        with_where.extend(t.with.clone());
+        with_where.extend(t.location.clone());
+        let status = match t.status {
+            AgreedTimeStatus::Agreed => "Överenskommen",
+            AgreedTimeStatus::Proposed => "Förslag",
+            AgreedTimeStatus::Cancelled => "Inställd",
+            AgreedTimeStatus::Fulfilled => "Genomförd",
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{status}</td></tr>",
+            escape(&swedish::span(t.start, t.end)),
+            escape(&t.what),
+            escape(&with_where.join(", "))
+        );
+    }
+    out.push_str("</tbody></table>");
 }

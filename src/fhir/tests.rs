@@ -171,10 +171,12 @@ proptest::proptest! {
 }
 
 /// A structural check of narrative XHTML: well-formed (every tag closed in order), only
-/// the elements the narrative uses and FHIR allows, attributes only on the root `div`,
-/// and only the five XML entities.
+/// the elements the narrative uses and FHIR allows, attributes only on the root `div`
+/// (and a table header's `scope`), and only the five XML entities.
 fn check_xhtml(div: &str) -> Result<(), String> {
-    const ALLOWED: [&str; 7] = ["div", "h1", "h2", "p", "b", "ul", "li"];
+    const ALLOWED: [&str; 13] = [
+        "div", "h1", "h2", "p", "b", "ul", "li", "table", "thead", "tbody", "tr", "th", "td",
+    ];
     let mut stack: Vec<&str> = Vec::new();
     let mut rest = div;
     let mut first = true;
@@ -207,7 +209,8 @@ fn check_xhtml(div: &str) -> Result<(), String> {
         if !ALLOWED.contains(&name) {
             return Err(format!("element <{name}> is not allowed"));
         }
-        if first != (name == "div") || (!first && !attributes.is_empty()) {
+        let header_scope = name == "th" && attributes == r#"scope="col""#;
+        if first != (name == "div") || (!first && !attributes.is_empty() && !header_scope) {
             return Err(format!("<{tag}>: only the root div carries attributes"));
         }
         if first && !attributes.contains(r#"xmlns="http://www.w3.org/1999/xhtml""#) {

@@ -211,7 +211,7 @@ pub fn rest(c: &Contract) -> String {
     );
     list(
         &mut out,
-        "Varningstecken: när jag ska söka vård och vart jag vänder mig",
+        "Det jag håller koll på för att veta när jag behöver söka vård, och vart jag vänder mig",
         &lines(Situation::WarningSign, |_| true),
     );
     list(

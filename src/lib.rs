@@ -19,6 +19,7 @@
 //! - [`demo`]: the fixture contracts shipped in the binary for `pkgw serve --demo`.
 //! - [`ndjson`]: streaming export and import of contracts with their histories.
 //! - [`print`]: the contract as a printable Swedish page.
+//! - [`generate`]: synthetic contracts for load tests, deterministic by seed.
 //! - [`cli`]: the `pkgw` commands (`serve`, `migrate`, `import`, `export`).
 //!
 //! Dependencies flow one way: `cli` → `api` → `store` → `domain`.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod fhir;
+pub mod generate;
 pub mod ndjson;
 pub mod print;
 pub mod store;

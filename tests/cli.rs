@@ -44,6 +44,7 @@ fn every_command_has_help() {
         &["sync", "pull", "--help"],
         &["transfer", "--help"],
         &["print", "--help"],
+        &["generate", "--help"],
     ] {
         let out = pkgw(command);
         assert!(out.status.success(), "{command:?}");
@@ -320,7 +321,47 @@ async fn a_transfer_from_the_command_line(db: &TestDb) {
     );
 }
 
+async fn generated_contracts_load_with_import(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gen.ndjson");
+    let run = |path: &std::path::Path| {
+        pkgw(&[
+            "generate",
+            "--contracts",
+            "250",
+            "--seed",
+            "11",
+            "--out",
+            path.to_str().unwrap(),
+        ])
+    };
+    let out = run(&file);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = dir.path().join("again.ndjson");
+    assert!(run(&again).status.success());
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::read(&again).unwrap(),
+        "the same seed gives the same contracts"
+    );
+    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 250);
+    let out = pkgw(&["import", file.to_str().unwrap(), "--database-url", &db.url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        db.count("contracts").await,
+        250,
+        "every generated contract is valid"
+    );
+    let fhir = pkgw(&["generate", "--contracts", "3", "--format", "fhir"]);
+    assert!(fhir.status.success());
+    let first: serde_json::Value =
+        serde_json::from_slice(fhir.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["resourceType"], "CarePlan");
+}
+
 on_both_backends!(
+    generated_contracts_load_with_import,
     a_transfer_from_the_command_line,
     fhir_ndjson_export_and_import_carry_the_contracts,
     export_then_import_through_the_cli,

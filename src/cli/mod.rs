@@ -1,6 +1,7 @@
 //! The `pkgw` command line: one file per command; `main.rs` only parses and calls [`run`].
 
 mod export;
+mod generate;
 mod import;
 mod migrate;
 mod print;
@@ -43,6 +44,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Deliver changes to the target systems; queues, dead letters and re-pushes.
     Sync(sync::SyncArgs),
+    /// Write synthetic contracts as NDJSON, for load tests (deterministic by seed).
+    Generate(generate::GenerateArgs),
     /// Write a contract as a printable Swedish HTML page.
     Print(print::PrintArgs),
     /// Transfer a contract to the next unit: a care transition in one step.
@@ -102,6 +105,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sync(args) => sync::run(args, settings).await,
         Command::Transfer(args) => transfer::run(*args, settings).await,
         Command::Print(args) => print::run(args, settings).await,
+        Command::Generate(args) => generate::run(args, settings).await,
     }
 }
 

@@ -38,6 +38,11 @@ REQUIRED = {
                             "entered-in-error", "rejected"},
     },
     "Provenance": {},
+    "Questionnaire": {
+        "status": {"draft", "active", "retired", "unknown"},
+        "item.type": {"group", "display", "boolean", "decimal", "integer", "date", "dateTime", "time", "string",
+                      "text", "url", "choice", "open-choice", "attachment", "reference", "quantity"},
+    },
     "Bundle": {
         "type": {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
                  "history", "searchset", "collection"},

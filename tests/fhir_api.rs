@@ -87,6 +87,7 @@ async fn metadata_describes_what_is_served(db: &TestDb) {
             "Goal",
             "Appointment",
             "Provenance",
+            "Questionnaire",
             "Subscription"
         ]
     );

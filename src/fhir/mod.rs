@@ -29,6 +29,7 @@ pub mod narrative;
 pub mod outcome;
 pub mod profile;
 mod provenance;
+pub mod questionnaire;
 pub mod residue;
 pub mod stored;
 pub mod validate;

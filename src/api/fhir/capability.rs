@@ -95,6 +95,15 @@ pub fn capability_statement() -> Value {
         .collect();
     let mut resources = resources;
     resources.push(json!({
+        "type": "Questionnaire",
+        "interaction": [{ "code": "read" }, { "code": "search-type" }],
+        "searchParam": [
+            { "name": "_id", "type": "token", "documentation": "sju-fragor-patient or sju-fragor-vardgivare" },
+            { "name": "url", "type": "uri", "documentation": "The questionnaire's canonical URL" },
+        ],
+        "documentation": "The two \"7 frågor\" questionnaires: the patient's and the care provider's",
+    }));
+    resources.push(json!({
         "type": "Subscription",
         "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "delete" }, { "code": "search-type" }],
         "documentation": "rest-hook notifications when a person's CarePlan, CareTeam or Appointment changes: criteria `CarePlan?patient=…`",

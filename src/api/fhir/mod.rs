@@ -15,6 +15,7 @@ mod date_param;
 mod error;
 mod export;
 mod locate;
+mod questionnaire;
 mod read;
 mod respond;
 mod search;
@@ -38,6 +39,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/", axum::routing::post(transaction::transaction))
         .route("/metadata", get(capability::metadata))
         .route("/$export", get(export::kick_off))
+        .route("/Questionnaire", get(questionnaire::search))
+        .route("/Questionnaire/{id}", get(questionnaire::read))
         .route(
             "/Subscription",
             get(subscription::search).post(subscription::create),

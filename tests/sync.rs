@@ -825,7 +825,58 @@ async fn conditional_update_by_identifier_writes_each_resource_once(db: &TestDb)
     assert!(holds(&plan, &ours.care_plan));
 }
 
+async fn a_write_that_was_never_recorded_is_not_a_conflict(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let engine = engine(&store, &[target("portal", &portal.base, &[])]);
+    let v1 = store
+        .create(fixture("eget-initiativ"), Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    // Version 2 reaches the target, but the process dies before recording it: its copy
+    // is the gateway's own, at a version the gateway does not know.
+    let mut next = v1.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att orka läsa en bok".into());
+    let v2 = store
+        .update(
+            &v1.id,
+            v1.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    let plan = resources_of(&v2, &Profile::default_profile()).care_plan;
+    assert!(
+        portal
+            .put(&format!("CarePlan/{}", v2.id), &plan)
+            .await
+            .is_success()
+    );
+    let mut next = v2.revision.contract.clone();
+    next.agreement.what_matters.push("Att gå på teater".into());
+    let v3 = store
+        .update(
+            &v2.id,
+            v2.revision.version,
+            next,
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    assert!(
+        store.dead_letters(None).await.unwrap().is_empty(),
+        "not a conflict"
+    );
+    assert_holds(&portal, &v3, &Profile::default_profile()).await;
+}
+
 on_both_backends!(
+    a_write_that_was_never_recorded_is_not_a_conflict,
     conditional_update_by_identifier_writes_each_resource_once,
     two_gateways_through_a_shared_target_settle_without_echo,
     pulled_changes_are_merged_and_the_loop_settles,

@@ -29,12 +29,27 @@ pub async fn deliver(
     contract: &ContractId,
 ) -> Result<(Version, Remote), Failure> {
     let record = store.get(contract).await.map_err(store_failure)?;
-    let known = store
+    let (delivered, known) = match store
         .remote(&target.name, contract)
         .await
         .map_err(store_failure)?
-        .map(|(_, remote)| remote)
-        .unwrap_or_default();
+    {
+        Some((version, remote)) => (Some(version), remote),
+        None => (None, Remote::new()),
+    };
+    // The versions since the last recorded delivery: one of them may have reached the
+    // target though the process died before recording so (its copy is then our own).
+    let mut earlier = Vec::new();
+    let first = delivered.map_or(1, |v| v.get() + 1);
+    let last = record.revision.version.get();
+    for n in first.max(last.saturating_sub(EARLIER_VERSIONS))..last {
+        let Ok(version) = Version::try_from(n) else {
+            continue;
+        };
+        if let Ok(old) = store.get_version(contract, version).await {
+            earlier.extend(resources_of(&old, &target.profile).all().cloned());
+        }
+    }
     let resources = resources_of(&record, &target.profile);
     let mut ours: Vec<(String, Value)> = Vec::new();
     for kind in RESOURCE_TYPES.into_iter().filter(|k| target.accepts(k)) {
@@ -50,8 +65,8 @@ pub async fn deliver(
         }
     }
     let remote = match target.mode {
-        Mode::Push => push(target, client, contract, &ours, &known).await?,
-        Mode::Transaction => transaction(client, &ours, &known).await?,
+        Mode::Push => push(target, client, contract, &ours, &known, &earlier).await?,
+        Mode::Transaction => transaction(client, &ours, &known, &earlier).await?,
     };
     Ok((record.revision.version, remote))
 }
@@ -70,6 +85,7 @@ async fn push(
     contract: &ContractId,
     ours: &[(String, Value)],
     known: &Remote,
+    earlier: &[Value],
 ) -> Result<Remote, Failure> {
     let mut remote = Remote::new();
     for (key, body) in ours {
@@ -78,7 +94,7 @@ async fn push(
             WriteBy::Id => key.clone(),
             WriteBy::Identifier => by_identifier(target, contract, key, body),
         };
-        let etag = put(client, &path, key, body, if_match.as_deref()).await?;
+        let etag = put(client, &path, key, body, if_match.as_deref(), earlier).await?;
         remote.insert(key.clone(), etag);
     }
     for key in known.keys().filter(|k| !remote.contains_key(*k)) {
@@ -140,6 +156,7 @@ async fn put(
     key: &str,
     body: &Value,
     if_match: Option<&str>,
+    earlier: &[Value],
 ) -> Result<Option<String>, Failure> {
     let handled = [StatusCode::PRECONDITION_FAILED, StatusCode::NOT_FOUND];
     let answer = client
@@ -153,9 +170,20 @@ async fn put(
         .await?;
     match answer.status {
         StatusCode::PRECONDITION_FAILED => {
-            settle_conflict(client, &[(key.to_owned(), body.clone())])
-                .await
-                .map(|mut v| v.pop().flatten())
+            match settle_conflict(client, &[(key.to_owned(), body.clone())], earlier)
+                .await?
+                .pop()
+            {
+                Some(Settled::Ours(version)) => Ok(version),
+                // Our own earlier write, unrecorded: written again on top of it.
+                Some(Settled::Earlier(version)) => {
+                    let again = client
+                        .send(Method::PUT, path, Some(body), version.as_deref(), &[])
+                        .await?;
+                    Ok(version_of(&again))
+                }
+                None => Ok(None),
+            }
         }
         // Deleted at the target since: written again.
         StatusCode::NOT_FOUND => {
@@ -168,32 +196,54 @@ async fn put(
     }
 }
 
-/// After a 412: the target's copies, if each equals what is sent, with their versions;
-/// otherwise someone changed the target's copy, and that is not overwritten.
+/// How far back an unrecorded write of ours is looked for.
+const EARLIER_VERSIONS: u64 = 20;
+
+/// What a target's copy turned out to be after a 412.
+enum Settled {
+    /// Already what is sent (an earlier attempt went through): its version there.
+    Ours(Option<String>),
+    /// One of the gateway's own earlier versions, written but not recorded before the
+    /// process stopped: its version there, to write the current one on top.
+    Earlier(Option<String>),
+}
+
+/// After a 412: the target's copies, if each is what is sent or one of the gateway's own
+/// earlier versions; otherwise someone changed the target's copy, and that is not
+/// overwritten.
 async fn settle_conflict(
     client: &TargetClient,
     sent: &[(String, Value)],
-) -> Result<Vec<Option<String>>, Failure> {
-    let mut versions = Vec::new();
+    earlier: &[Value],
+) -> Result<Vec<Settled>, Failure> {
+    let mut settled = Vec::new();
     for (key, body) in sent {
         let theirs = client
             .send(Method::GET, key, None, None, &[StatusCode::NOT_FOUND])
             .await?;
-        let same = theirs.status.is_success()
-            && theirs.body.as_ref().is_some_and(|t| same_content(body, t));
-        if !same {
-            return Err(Failure::Permanent {
-                status: Some(412),
-                error: format!(
-                    "the target's copy of {key} was changed there since the gateway last wrote it; \
-                     merge the change in, or replay this dead letter to overwrite it"
-                ),
-                outcome: None,
-            });
+        let copy = theirs.body.as_ref().filter(|_| theirs.status.is_success());
+        let ours_earlier = |t: &Value| {
+            earlier
+                .iter()
+                .filter(|e| e["resourceType"] == body["resourceType"] && e["id"] == body["id"])
+                .any(|e| same_content(e, t))
+        };
+        match copy {
+            Some(t) if same_content(body, t) => settled.push(Settled::Ours(version_of(&theirs))),
+            Some(t) if ours_earlier(t) => settled.push(Settled::Earlier(version_of(&theirs))),
+            _ => {
+                return Err(Failure::Permanent {
+                    status: Some(412),
+                    error: format!(
+                        "the target's copy of {key} was changed there since the gateway last wrote it; \
+                         merge the change in, or replay this dead letter to overwrite it"
+                    ),
+                    outcome: None,
+                });
+            }
         }
-        versions.push(version_of(&theirs));
     }
-    Ok(versions)
+    Ok(settled)
 }
 
 /// Whether the target's copy holds everything sent (servers add `meta` of their own).
@@ -222,6 +272,7 @@ async fn transaction(
     client: &TargetClient,
     ours: &[(String, Value)],
     known: &Remote,
+    earlier: &[Value],
 ) -> Result<Remote, Failure> {
     let mut entries: Vec<Value> = ours
         .iter()
@@ -252,13 +303,26 @@ async fn transaction(
         )
         .await?;
     let versions: Vec<Option<String>> = if answer.status == StatusCode::PRECONDITION_FAILED {
-        // One of the copies changed: the same question as for a single resource.
-        let settled = settle_conflict(client, ours).await?;
+        // One of the copies changed: the same question as for a single resource, and our
+        // own earlier copies are written over one by one.
+        let settled = settle_conflict(client, ours, earlier).await?;
+        let mut versions = Vec::new();
+        for ((key, body), s) in ours.iter().zip(settled) {
+            versions.push(match s {
+                Settled::Ours(version) => version,
+                Settled::Earlier(version) => {
+                    let again = client
+                        .send(Method::PUT, key, Some(body), version.as_deref(), &[])
+                        .await?;
+                    version_of(&again)
+                }
+            });
+        }
         for key in &gone {
             let gone = [StatusCode::NOT_FOUND, StatusCode::GONE];
             client.send(Method::DELETE, key, None, None, &gone).await?;
         }
-        settled
+        versions
     } else {
         let responses = answer
             .body

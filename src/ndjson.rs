@@ -244,10 +244,7 @@ async fn store_pending(
             return Ok(());
         }
     };
-    let residue = Residue::of(&pending.resources, profile);
-    let foreign = (!residue.is_empty())
-        .then(|| serde_json::to_value(&residue))
-        .transpose()?;
+    let foreign = Residue::stored(&pending.resources, profile);
     match store
         .create_with(id, contract, Change::from_source("import"), foreign)
         .await

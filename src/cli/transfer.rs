@@ -7,7 +7,7 @@ use super::{CliError, DatabaseArgs, open_store};
 use crate::config::Settings;
 use crate::domain::{
     Channel, ContractId, HsaId, NewContact, NextStep, PhoneHours, PhoneNumber, ResponsibleUnit,
-    Transfer, TransferNote, UnitRef, Version,
+    Transfer, Version,
 };
 use crate::store::{Change, StoreError};
 
@@ -138,22 +138,8 @@ pub(super) async fn run(args: TransferArgs, mut settings: Settings) -> Result<()
         );
         return Ok(());
     }
-    let from = contract
-        .responsible_unit
-        .as_ref()
-        .map(UnitRef::of)
+    let change = Change::transfer("cli", &transfer, contract)
         .ok_or_else(|| CliError::Failed("the contract has no responsible unit".into()))?;
-    let change = Change {
-        source: "cli".into(),
-        author: None,
-        reason: args.reason.clone(),
-        transfer: Some(TransferNote {
-            from,
-            to: UnitRef::of(&transfer.to),
-            at: transfer.at,
-            kind: transfer.kind.clone(),
-        }),
-    };
     let written = store
         .update_with(
             &id,

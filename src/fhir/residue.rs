@@ -55,6 +55,17 @@ impl Residue {
         self.care_plan.is_empty() && self.care_team.is_empty() && self.others.is_empty()
     }
 
+    /// The foreign content of received resources as a store keeps it with the version
+    /// (`Revision::foreign_fhir`): `None` when there is none.
+    pub fn stored(received: &ContractResources, profile: &Profile) -> Option<serde_json::Value> {
+        let residue = Self::of(received, profile);
+        if residue.is_empty() {
+            None
+        } else {
+            serde_json::to_value(&residue).ok()
+        }
+    }
+
     /// The foreign content of received resources.
     pub fn of(received: &ContractResources, profile: &Profile) -> Residue {
         let mut others = Map::new();

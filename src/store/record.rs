@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Contract, ContractId, TransferNote, Version};
+use crate::domain::{Contract, ContractId, Transfer, TransferNote, UnitRef, Version};
 
 /// Where a change came from and why; kept with every version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +30,24 @@ impl Change {
             reason: None,
             transfer: None,
         }
+    }
+
+    /// The change a care transition makes from `sending` (the contract before it): who
+    /// handed over to whom, when, of what kind and why. `None` when `sending` has no
+    /// responsible unit (a transfer refuses that before).
+    pub fn transfer(source: impl Into<String>, t: &Transfer, sending: &Contract) -> Option<Self> {
+        let from = sending.responsible_unit.as_ref().map(UnitRef::of)?;
+        Some(Self {
+            source: source.into(),
+            author: None,
+            reason: t.reason.clone(),
+            transfer: Some(TransferNote {
+                from,
+                to: UnitRef::of(&t.to),
+                at: t.at,
+                kind: t.kind.clone(),
+            }),
+        })
     }
 }
 

@@ -254,18 +254,6 @@ impl Store {
             .collect()
     }
 
-    /// When the soonest queue row of `target` that is not claimed falls due, if any.
-    pub async fn next_due(&self, target: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
-        let at: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until ELSE next_attempt_at END) \
-             FROM sync_queue WHERE target = $1",
-        )
-        .bind(target)
-        .fetch_one(&self.reader)
-        .await?;
-        at.map(from_micros).transpose()
-    }
-
     /// What `target` holds of a contract, as last recorded.
     pub async fn remote(
         &self,

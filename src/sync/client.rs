@@ -106,11 +106,17 @@ impl TargetClient {
         }
     }
 
-    /// A URL the target gave (a paging link) as a path relative to its base, if it is
-    /// under the base.
-    pub fn relative<'u>(&self, url: &'u str) -> Option<&'u str> {
-        url.strip_prefix(&self.base_url)
-            .map(|rest| rest.trim_start_matches('/'))
+    /// A search Bundle's `next` link as a path relative to the base, if it has one under
+    /// the base.
+    pub fn next_page(&self, bundle: &Value) -> Option<String> {
+        bundle["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["relation"] == "next")
+            .and_then(|l| l["url"].as_str())
+            .and_then(|url| url.strip_prefix(&self.base_url))
+            .map(|rest| rest.trim_start_matches('/').to_owned())
     }
 
     /// The bearer token to send, fetching (and caching) an OAuth2 token when needed.

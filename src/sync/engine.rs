@@ -208,9 +208,7 @@ impl Engine {
                     return Ok(());
                 }
                 let delay = self.backoff.delay(claim.attempts, after);
-                let next = jiff::Timestamp::now()
-                    .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
-                    .unwrap_or_else(|_| jiff::Timestamp::now());
+                let next = after_now(delay);
                 self.store.retry_later(claim, next, &error).await?;
                 lane.counters.retried.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target_name = name, %contract, attempts = claim.attempts + 1, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
@@ -270,23 +268,9 @@ impl Engine {
                     continue;
                 }
             };
-            let Some(from) = contract
-                .responsible_unit
-                .as_ref()
-                .map(crate::domain::UnitRef::of)
+            let Some(change) = crate::store::Change::transfer(&s.source, &s.transfer, contract)
             else {
                 continue;
-            };
-            let change = crate::store::Change {
-                source: s.source.clone(),
-                author: None,
-                reason: s.transfer.reason.clone(),
-                transfer: Some(crate::domain::TransferNote {
-                    from,
-                    to: crate::domain::UnitRef::of(&s.transfer.to),
-                    at: s.transfer.at,
-                    kind: s.transfer.kind.clone(),
-                }),
             };
             let written = self
                 .store
@@ -355,9 +339,7 @@ impl Engine {
                 }
                 Err(Failure::Transient { error, after }) => {
                     let delay = self.backoff.delay(claim.attempts, after);
-                    let next = jiff::Timestamp::now()
-                        .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
-                        .unwrap_or_else(|_| jiff::Timestamp::now());
+                    let next = after_now(delay);
                     self.store.retry_later(&claim, next, &error).await?;
                     tracing::warn!(subscription = %claim.target, "notification failed; will retry");
                 }
@@ -481,4 +463,11 @@ impl Engine {
             _ = stop.changed() => {}
         }
     }
+}
+
+/// The instant `delay` from now.
+fn after_now(delay: std::time::Duration) -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    now.checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+        .unwrap_or(now)
 }

@@ -73,14 +73,7 @@ pub async fn pull(
             }
             take_change(store, target, client, plan, &mut report).await?;
         }
-        next = bundle["link"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["relation"] == "next")
-            .and_then(|l| l["url"].as_str())
-            .and_then(|url| client.relative(url))
-            .map(str::to_owned);
+        next = client.next_page(&bundle);
     }
     if let Some(until) = until {
         store.set_pulled_until(&target.name, until).await?;
@@ -154,16 +147,8 @@ async fn take_change(
                 .await?;
         }
         Ok(merged) => {
-            let change = Change {
-                source: target.name.clone(),
-                author: None,
-                reason: Some(format!("pulled from {}", target.name)),
-                transfer: None,
-            };
-            let residue = crate::fhir::residue::Residue::of(&theirs, &target.profile);
-            let foreign = (!residue.is_empty())
-                .then(|| serde_json::to_value(&residue).ok())
-                .flatten();
+            let change = pulled_from(target);
+            let foreign = crate::fhir::residue::Residue::stored(&theirs, &target.profile);
             match store
                 .update_with(&contract, current.revision.version, merged, change, foreign)
                 .await
@@ -222,16 +207,8 @@ async fn adopt(
             return Ok(());
         }
     };
-    let change = Change {
-        source: target.name.clone(),
-        author: None,
-        reason: Some(format!("pulled from {}", target.name)),
-        transfer: None,
-    };
-    let residue = crate::fhir::residue::Residue::of(&theirs, &target.profile);
-    let foreign = (!residue.is_empty())
-        .then(|| serde_json::to_value(&residue).ok())
-        .flatten();
+    let change = pulled_from(target);
+    let foreign = crate::fhir::residue::Residue::stored(&theirs, &target.profile);
     match store
         .create_with(contract.clone(), copy, change, foreign)
         .await
@@ -342,4 +319,14 @@ async fn read(
         }
         _ => None,
     })
+}
+
+/// How a change read from a target is recorded: as coming from it.
+fn pulled_from(target: &Target) -> Change {
+    Change {
+        source: target.name.clone(),
+        author: None,
+        reason: Some(format!("pulled from {}", target.name)),
+        transfer: None,
+    }
 }

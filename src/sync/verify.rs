@@ -171,14 +171,7 @@ async fn extra_plans(
                 extra.push(plan["id"].as_str().unwrap_or(contract).to_owned());
             }
         }
-        next = bundle["link"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["relation"] == "next")
-            .and_then(|l| l["url"].as_str())
-            .and_then(|url| client.relative(url))
-            .map(str::to_owned);
+        next = client.next_page(&bundle);
     }
     Ok(extra)
 }

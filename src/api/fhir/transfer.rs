@@ -34,7 +34,6 @@ use super::write::{base, if_match, json_body, source, store_error};
 use crate::api::AppState;
 use crate::domain::{
     Channel, HsaId, NewContact, NextStep, PhoneHours, PhoneNumber, ResponsibleUnit, Transfer,
-    TransferNote, UnitRef,
 };
 use crate::store::{Change, StoreError};
 
@@ -63,22 +62,7 @@ pub async fn transfer(
     if t.at > jiff::Timestamp::now() {
         return schedule(&state, &headers, &current.id, &t, format).await;
     }
-    let from = contract
-        .responsible_unit
-        .as_ref()
-        .map(UnitRef::of)
-        .ok_or(FhirError::Internal)?;
-    let change = Change {
-        source: source(&headers),
-        author: None,
-        reason: t.reason.clone(),
-        transfer: Some(TransferNote {
-            from,
-            to: UnitRef::of(&t.to),
-            at: t.at,
-            kind: t.kind.clone(),
-        }),
-    };
+    let change = Change::transfer(source(&headers), &t, contract).ok_or(FhirError::Internal)?;
     let record = state
         .store
         .update_with(

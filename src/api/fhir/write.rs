@@ -293,7 +293,7 @@ pub(super) async fn merge_write(
             &current.id,
             Base::Read(current.revision.version),
             merged,
-            foreign_of(&edited, &state.profile),
+            Residue::stored(&edited, &state.profile),
             source.clone(),
         )
         .await;
@@ -814,18 +814,8 @@ pub(super) async fn store_resources(
 ) -> Result<Record, FhirError> {
     let contract = from_fhir(resources, &state.profile)
         .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
-    let foreign = foreign_of(resources, &state.profile);
+    let foreign = Residue::stored(resources, &state.profile);
     store_contract(state, contract_id, base, contract, foreign, source).await
-}
-
-/// What the resources carry that the contract does not model, to keep with the version.
-fn foreign_of(resources: &ContractResources, profile: &Profile) -> Option<Value> {
-    let residue = Residue::of(resources, profile);
-    if residue.is_empty() {
-        None
-    } else {
-        serde_json::to_value(&residue).ok()
-    }
 }
 
 /// Stores `contract` as the version after `base`, or as a new contract.

@@ -577,15 +577,7 @@ async fn type_history_and_search_by_post(db: &TestDb) {
     next.agreement
         .what_matters
         .push("Att kunna sjunga i kören".into());
-    app.store
-        .update(
-            &first.id,
-            first.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    common::next_version(&app.store, &first, next).await;
     let second = app
         .store
         .create(fixture("ung-diabetes"), Change::from_source("api"))

@@ -147,15 +147,7 @@ async fn a_portal_is_told_of_its_persons_changes_only(db: &TestDb) {
     next.agreement
         .what_matters
         .push("Att kunna gå på bio".into());
-    let record = store
-        .update(
-            &record.id,
-            record.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    let record = common::next_version(&store, &record, next).await;
     engine.run_until_idle().await.unwrap();
     assert_eq!(
         received.lock().unwrap().last().unwrap().3["meta"]["versionId"],
@@ -186,15 +178,7 @@ async fn a_portal_is_told_of_its_persons_changes_only(db: &TestDb) {
     );
     let mut next = record.revision.contract.clone();
     next.agreement.what_matters.push("Att kunna simma".into());
-    store
-        .update(
-            &record.id,
-            record.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    common::next_version(&store, &record, next).await;
     engine.run_until_idle().await.unwrap();
     assert_eq!(received.lock().unwrap().len(), 2);
 }

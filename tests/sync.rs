@@ -60,15 +60,7 @@ async fn a_change_reaches_every_target_that_should_have_it_and_no_other(db: &Tes
     next.agreement
         .what_matters
         .push("Att kunna gå till affären".into());
-    let record = store
-        .update(
-            &record.id,
-            record.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    let record = common::next_version(&store, &record, next).await;
     settle(&engine, &store).await;
     assert_holds(&portal, &record, &Profile::default_profile()).await;
     let removed = pkgw::fhir::appointment_id(&record.id, &removed.id);
@@ -94,15 +86,7 @@ async fn a_target_that_was_down_gets_the_latest_version_when_back(db: &TestDb) {
     for n in 0..3 {
         let mut next = latest.revision.contract.clone();
         next.agreement.what_matters.push(format!("Mål {n}"));
-        latest = store
-            .update(
-                &latest.id,
-                latest.revision.version,
-                next,
-                Change::from_source("api"),
-            )
-            .await
-            .unwrap();
+        latest = common::next_version(&store, &latest, next).await;
         engine.run_until_idle().await.unwrap();
     }
     let status = store.queue_status("portal").await.unwrap();
@@ -264,15 +248,7 @@ async fn retry_after_is_honoured(db: &TestDb) {
     next.agreement
         .what_matters
         .push("Att kunna baka bröd".into());
-    let record = store
-        .update(
-            &record.id,
-            record.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    let record = common::next_version(&store, &record, next).await;
     for status in [500, 503] {
         proxy.inject(
             "/fhir/",
@@ -318,15 +294,7 @@ async fn a_change_is_never_sent_back_to_its_origin(db: &TestDb) {
     next.agreement
         .what_matters
         .push("Att kunna cykla igen".into());
-    let record = store
-        .update(
-            &record.id,
-            record.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    let record = common::next_version(&store, &record, next).await;
     settle(&engine, &store).await;
     assert_holds(&ehr, &record, &Profile::default_profile()).await;
 }
@@ -347,15 +315,7 @@ async fn a_copy_changed_at_the_target_is_not_overwritten_unseen(db: &TestDb) {
     assert!(portal.put(&path, &theirs).await.is_success());
     let mut next = record.revision.contract.clone();
     next.agreement.what_matters.push("Att sova bättre".into());
-    let record = store
-        .update(
-            &record.id,
-            record.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    let record = common::next_version(&store, &record, next).await;
     settle(&engine, &store).await;
     let letters = store.dead_letters(Some("portal")).await.unwrap();
     assert_eq!(letters.len(), 1, "a conflict, for a person to resolve");
@@ -444,15 +404,7 @@ async fn transaction_mode_sends_each_change_as_one_bundle(db: &TestDb) {
     assert_holds(&portal, &record, &Profile::default_profile()).await;
     let mut next = record.revision.contract.clone();
     let removed = next.agreed_times.remove(0);
-    let record = store
-        .update(
-            &record.id,
-            record.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    let record = common::next_version(&store, &record, next).await;
     settle(&engine, &store).await;
     assert_holds(&portal, &record, &Profile::default_profile()).await;
     let removed = pkgw::fhir::appointment_id(&record.id, &removed.id);
@@ -558,15 +510,7 @@ async fn verify_finds_what_differs_and_repair_fixes_it(db: &TestDb) {
     next.agreement
         .what_matters
         .push("Att orka arbeta halvtid".into());
-    store
-        .update(
-            &changed.id,
-            changed.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    common::next_version(&store, changed, next).await;
     engine.dispatch().await.unwrap();
 
     let report = engine
@@ -626,15 +570,7 @@ async fn pulled_changes_are_merged_and_the_loop_settles(db: &TestDb) {
     next.agreement
         .what_matters
         .push("Att kunna resa till Gotland".into());
-    store
-        .update(
-            &record.id,
-            record.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    common::next_version(&store, &record, next).await;
 
     let pulled = engine.pull("journal", None).await.unwrap().unwrap();
     assert_eq!(pulled.merged, std::slice::from_ref(&id), "{pulled:?}");
@@ -840,15 +776,7 @@ async fn a_write_that_was_never_recorded_is_not_a_conflict(db: &TestDb) {
     next.agreement
         .what_matters
         .push("Att orka läsa en bok".into());
-    let v2 = store
-        .update(
-            &v1.id,
-            v1.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    let v2 = common::next_version(&store, &v1, next).await;
     let plan = resources_of(&v2, &Profile::default_profile()).care_plan;
     assert!(
         portal
@@ -858,15 +786,7 @@ async fn a_write_that_was_never_recorded_is_not_a_conflict(db: &TestDb) {
     );
     let mut next = v2.revision.contract.clone();
     next.agreement.what_matters.push("Att gå på teater".into());
-    let v3 = store
-        .update(
-            &v2.id,
-            v2.revision.version,
-            next,
-            Change::from_source("api"),
-        )
-        .await
-        .unwrap();
+    let v3 = common::next_version(&store, &v2, next).await;
     settle(&engine, &store).await;
     assert!(
         store.dead_letters(None).await.unwrap().is_empty(),

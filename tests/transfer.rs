@@ -478,15 +478,7 @@ async fn random_walks_with_races_and_failing_targets_keep_the_rules(db: &TestDb)
                     next.agreement
                         .what_matters
                         .push(format!("Mål {}", random.u32(..)));
-                    store
-                        .update(
-                            &current.id,
-                            current.revision.version,
-                            next,
-                            Change::from_source("api"),
-                        )
-                        .await
-                        .unwrap();
+                    common::next_version(&store, &current, next).await;
                 }
                 1 => {
                     let unit = pick(&mut random);

@@ -254,16 +254,7 @@ impl Engine {
             let next = match contract.transfer(&s.transfer) {
                 Ok(next) => next,
                 Err(why) => {
-                    let why: Vec<String> = why.iter().map(ToString::to_string).collect();
-                    self.store
-                        .finish_transfer(
-                            &s.id,
-                            &["applying"],
-                            "failed",
-                            None,
-                            Some(&why.join("; ")),
-                        )
-                        .await?;
+                    self.transfer_failed(&s.id, &why).await?;
                     tracing::warn!(contract = %s.contract_id, "a scheduled transfer could not be done");
                     continue;
                 }
@@ -301,21 +292,25 @@ impl Engine {
                         .await?;
                 }
                 Err(StoreError::Invalid(why)) => {
-                    let why: Vec<String> = why.iter().map(ToString::to_string).collect();
-                    self.store
-                        .finish_transfer(
-                            &s.id,
-                            &["applying"],
-                            "failed",
-                            None,
-                            Some(&why.join("; ")),
-                        )
-                        .await?;
+                    self.transfer_failed(&s.id, &why).await?;
                 }
                 Err(e) => return Err(e),
             }
         }
         Ok(due.len())
+    }
+
+    /// Marks a scheduled transfer failed, with why.
+    async fn transfer_failed(
+        &self,
+        id: &str,
+        why: &crate::domain::Violations,
+    ) -> Result<(), StoreError> {
+        let why: Vec<String> = why.iter().map(ToString::to_string).collect();
+        self.store
+            .finish_transfer(id, &["applying"], "failed", None, Some(&why.join("; ")))
+            .await?;
+        Ok(())
     }
 
     /// Sends one batch of due subscription notifications; returns how many were tried.

@@ -250,3 +250,20 @@ pub fn test_python() -> std::path::PathBuf {
     );
     path
 }
+
+/// Stores `next` as the version after `record` (a change from `api`); the new version.
+pub async fn next_version(
+    store: &Store,
+    record: &pkgw::store::Record,
+    next: Contract,
+) -> pkgw::store::Record {
+    store
+        .update(
+            &record.id,
+            record.revision.version,
+            next,
+            pkgw::store::Change::from_source("api"),
+        )
+        .await
+        .expect("update")
+}

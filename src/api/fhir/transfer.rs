@@ -138,6 +138,20 @@ async fn schedule(
     Ok(response)
 }
 
+/// The scheduled transfer `sid` of contract `id`.
+async fn scheduled_of(
+    state: &AppState,
+    id: &str,
+    sid: &str,
+) -> Result<crate::store::ScheduledTransfer, FhirError> {
+    state
+        .store
+        .scheduled_transfer(sid)
+        .await?
+        .filter(|s| s.contract_id.as_str() == id)
+        .ok_or_else(|| FhirError::NotFound(format!("no scheduled transfer {sid} of CarePlan/{id}")))
+}
+
 /// `GET /fhir/CarePlan/{id}/$transfer/{sid}`: where a scheduled transfer stands.
 pub async fn scheduled(
     State(state): State<AppState>,
@@ -145,14 +159,7 @@ pub async fn scheduled(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
-    let s = state
-        .store
-        .scheduled_transfer(&sid)
-        .await?
-        .filter(|s| s.contract_id.as_str() == id)
-        .ok_or_else(|| {
-            FhirError::NotFound(format!("no scheduled transfer {sid} of CarePlan/{id}"))
-        })?;
+    let s = scheduled_of(&state, &id, &sid).await?;
     let mut parameter = vec![
         json!({ "name": "status", "valueCode": s.status }),
         json!({ "name": "handover", "valueInstant": s.transfer.at.to_string() }),
@@ -173,14 +180,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     Path((id, sid)): Path<(String, String)>,
 ) -> Result<Response, FhirError> {
-    let known = state
-        .store
-        .scheduled_transfer(&sid)
-        .await?
-        .filter(|s| s.contract_id.as_str() == id)
-        .ok_or_else(|| {
-            FhirError::NotFound(format!("no scheduled transfer {sid} of CarePlan/{id}"))
-        })?;
+    let known = scheduled_of(&state, &id, &sid).await?;
     if state
         .store
         .finish_transfer(&sid, &["pending"], "cancelled", None, None)

@@ -43,6 +43,10 @@ REQUIRED = {
         "item.type": {"group", "display", "boolean", "decimal", "integer", "date", "dateTime", "time", "string",
                       "text", "url", "choice", "open-choice", "attachment", "reference", "quantity"},
     },
+    "QuestionnaireResponse": {
+        "status": {"in-progress", "completed", "amended", "entered-in-error", "stopped"},
+    },
+    "Parameters": {},
     "Bundle": {
         "type": {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
                  "history", "searchset", "collection"},

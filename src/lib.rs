@@ -19,6 +19,7 @@
 //! - [`demo`]: the fixture contracts shipped in the binary for `pkgw serve --demo`.
 //! - [`ndjson`]: streaming export and import of contracts with their histories.
 //! - [`print`]: the contract as a printable Swedish page.
+//! - [`samsyn`]: the "7 frågor" samsyn report per unit, as FHIR Parameters and SVG.
 //! - [`generate`]: synthetic contracts for load tests, deterministic by seed.
 //! - [`cli`]: the `pkgw` commands (`serve`, `migrate`, `import`, `export`).
 //!
@@ -33,6 +34,7 @@ pub mod fhir;
 pub mod generate;
 pub mod ndjson;
 pub mod print;
+pub mod samsyn;
 pub mod store;
 pub mod swedish;
 pub mod sync;

@@ -88,6 +88,7 @@ async fn metadata_describes_what_is_served(db: &TestDb) {
             "Appointment",
             "Provenance",
             "Questionnaire",
+            "QuestionnaireResponse",
             "Subscription"
         ]
     );

@@ -13,27 +13,8 @@ use std::process::Command;
 
 use common::TestDb;
 use common::app::spawn_app;
+use common::browser::{chromium, screenshot, tool, well_formed};
 use pkgw::store::Change;
-
-/// Whether `text` is well-formed XML, by Python's standard parser.
-fn well_formed(text: &str) -> Result<(), String> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("page.xhtml");
-    std::fs::write(&file, text.trim_start_matches("<!DOCTYPE html>\n")).unwrap();
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
 
 /// Text with every run of whitespace as one space.
 fn words(text: &str) -> String {
@@ -104,21 +85,8 @@ async fn every_fixture_prints_as_a_self_contained_swedish_page(db: &TestDb) {
     }
 }
 
-/// Chromium and pdftotext, as `scripts/test.sh` installs them.
-fn tool(name: &str) -> String {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "{name} is not installed: run scripts/test.sh (it installs Debian chromium and poppler-utils)"
-    );
-    String::from_utf8_lossy(&found.stdout).trim().to_owned()
-}
-
 async fn chromium_prints_the_unit_on_the_first_page(db: &TestDb) {
-    let (chromium, pdftotext) = (tool("chromium"), tool("pdftotext"));
+    let pdftotext = tool("pdftotext");
     let app = spawn_app(db).await;
     let contract = common::fixture("hjartsvikt-primarvard");
     let unit = contract.responsible_unit.clone().unwrap();
@@ -129,47 +97,20 @@ async fn chromium_prints_the_unit_on_the_first_page(db: &TestDb) {
         .unwrap();
     let url = app.url(&format!("/contracts/{}/print", record.id));
     let dir = tempfile::tempdir().unwrap();
-    let (pdf, png) = (
-        dir.path().join("kontrakt.pdf"),
-        dir.path().join("kontrakt.png"),
-    );
-    let profile = dir.path().join("profile");
-    let run = |what: String| {
-        let (chromium, url, profile) = (chromium.clone(), url.clone(), profile.clone());
-        async move {
-            tokio::task::spawn_blocking(move || {
-                Command::new(chromium)
-                    .args([
-                        "--headless",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--no-pdf-header-footer",
-                        "--window-size=1000,1400",
-                    ])
-                    .arg(format!("--user-data-dir={}", profile.display()))
-                    .arg(what)
-                    .arg(url)
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap()
-        }
-    };
-    let printed = run(format!("--print-to-pdf={}", pdf.display())).await;
+    let pdf = dir.path().join("kontrakt.pdf");
+    let printed = chromium(
+        &url,
+        format!("--print-to-pdf={}", pdf.display()),
+        dir.path(),
+    )
+    .await;
     assert!(
         pdf.exists(),
         "no PDF: {}",
         String::from_utf8_lossy(&printed.stderr)
     );
-    let shot = run(format!("--screenshot={}", png.display())).await;
     assert!(
-        png.exists(),
-        "no screenshot: {}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
-    assert!(
-        std::fs::metadata(&png).unwrap().len() > 10_000,
+        screenshot(&url, dir.path()).await.len() > 10_000,
         "the screenshot is not blank"
     );
     let text = Command::new(pdftotext)

@@ -5,6 +5,7 @@ mod generate;
 mod import;
 mod migrate;
 mod print;
+mod samsyn;
 mod serve;
 mod sync;
 mod transfer;
@@ -50,6 +51,8 @@ pub enum Command {
     Print(print::PrintArgs),
     /// Transfer a contract to the next unit: a care transition in one step.
     Transfer(Box<transfer::TransferArgs>),
+    /// The samsyn report of a unit's "7 frågor" answers beside its patients'.
+    Samsyn(samsyn::SamsynArgs),
 }
 
 /// Where the data is; overrides the settings file and environment.
@@ -106,6 +109,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Transfer(args) => transfer::run(*args, settings).await,
         Command::Print(args) => print::run(args, settings).await,
         Command::Generate(args) => generate::run(args, settings).await,
+        Command::Samsyn(args) => samsyn::run(args, settings).await,
     }
 }
 

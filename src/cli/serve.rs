@@ -97,23 +97,33 @@ struct Example {
     id: Option<ContractId>,
     patient: String,
     loaded: usize,
+    /// A unit with demo "7 frågor" answers.
+    unit: Option<String>,
 }
 
 /// Loads the demo contracts if the store is empty.
 async fn load_demo(store: &Store) -> Result<Example, CliError> {
     let contracts =
         crate::demo::contracts().map_err(|e| CliError::Failed(format!("demo data: {e}")))?;
-    let patient = contracts
+    let example = contracts
         .iter()
         .find(|(n, _)| *n == "hjartsvikt-primarvard")
-        .map(|(_, c)| c.patient.id);
-    let mut loaded = 0;
+        .map(|(_, c)| c);
+    let patient = example.map(|c| c.patient.id);
+    let unit = example
+        .and_then(|c| c.responsible_unit.as_ref())
+        .map(|u| u.hsa_id.as_str().to_owned());
+    let mut loaded = Vec::new();
     if store.count().await? == 0 {
         for (_, contract) in contracts {
-            store.create(contract, Change::from_source("demo")).await?;
-            loaded += 1;
+            let record = store.create(contract, Change::from_source("demo")).await?;
+            loaded.push((record.id, record.revision.contract));
+        }
+        for answers in crate::demo::answers(&loaded, &crate::fhir::Profile::default_profile()) {
+            store.create_response(answers).await?;
         }
     }
+
     let id = match &patient {
         Some(p) => store
             .find_by_patient(p)
@@ -126,7 +136,8 @@ async fn load_demo(store: &Store) -> Result<Example, CliError> {
     Ok(Example {
         id,
         patient: patient.map(|p| p.to_string()).unwrap_or_default(),
-        loaded,
+        loaded: loaded.len(),
+        unit,
     })
 }
 
@@ -160,6 +171,13 @@ fn print_demo_help(base: &str, settings: &Settings, example: &Example) {
     );
     if let Some(id) = &example.id {
         println!("  curl {base}/fhir/CarePlan/{id}");
+    }
+    if let Some(unit) = &example.unit {
+        println!(
+            "\n7 frågor, samsyn of a unit and its patients (JSON, and a chart for the browser):"
+        );
+        println!("  curl '{base}/fhir/$samsyn?unit={unit}&_pretty=true'");
+        println!("  {base}/fhir/$samsyn?unit={unit}&_format=svg");
     }
     println!("\nStop with Ctrl-C.");
 }

@@ -31,6 +31,7 @@ mod person_id;
 mod personnummer;
 mod phone;
 mod samordningsnummer;
+pub mod samsyn;
 mod status;
 mod transfer;
 mod unit;

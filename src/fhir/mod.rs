@@ -36,6 +36,7 @@ pub mod validate;
 
 use serde_json::{Value, json};
 
+pub use actor::patient_reference;
 pub use appointment::appointment_id;
 pub use expression::expression_for;
 pub use json::MappingError;

@@ -56,6 +56,11 @@ const SQLITE: &[Script] = &[
         "scheduled transfers",
         include_str!("../../migrations/sqlite/0009_scheduled_transfers.sql"),
     ),
+    (
+        10,
+        "questionnaire responses",
+        include_str!("../../migrations/sqlite/0010_questionnaire_responses.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -102,6 +107,11 @@ const POSTGRES: &[Script] = &[
         9,
         "scheduled transfers",
         include_str!("../../migrations/postgres/0009_scheduled_transfers.sql"),
+    ),
+    (
+        10,
+        "questionnaire responses",
+        include_str!("../../migrations/postgres/0010_questionnaire_responses.sql"),
     ),
 ];
 

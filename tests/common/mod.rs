@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod app;
+pub mod browser;
 pub mod fhir;
 pub mod peer;
 

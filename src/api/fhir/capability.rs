@@ -104,6 +104,20 @@ pub fn capability_statement() -> Value {
         "documentation": "The two \"7 frågor\" questionnaires: the patient's and the care provider's",
     }));
     resources.push(json!({
+        "type": "QuestionnaireResponse",
+        "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "search-type" }],
+        "searchParam": [
+            { "name": "_id", "type": "token" },
+            { "name": "patient", "type": "reference", "documentation": "The person who answered: personnummer or samordningsnummer" },
+            { "name": "subject", "type": "reference", "documentation": "The person, or (care's answers) the unit by HSA-id" },
+            { "name": "unit", "type": "token", "documentation": "The unit the answers are about, by HSA-id" },
+            { "name": "based-on", "type": "reference", "documentation": "The CarePlan (Patientkontrakt) the answers are based on" },
+            { "name": "questionnaire", "type": "reference", "documentation": "sju-fragor-patient or sju-fragor-vardgivare" },
+            { "name": "authored", "type": "date", "documentation": "When the answers were given" },
+        ],
+        "documentation": "Answers to the \"7 frågor\": every question answered once from the scale; checked against the Questionnaire (422 otherwise); never changed",
+    }));
+    resources.push(json!({
         "type": "Subscription",
         "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "delete" }, { "code": "search-type" }],
         "documentation": "rest-hook notifications when a person's CarePlan, CareTeam or Appointment changes: criteria `CarePlan?patient=…`",
@@ -126,6 +140,10 @@ pub fn capability_statement() -> Value {
                 "name": "export",
                 "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
                 "documentation": "Bulk export of CarePlan, CareTeam, Goal and Appointment as NDJSON (`Prefer: respond-async`; `_type`, `_since`)"
+            }, {
+                "name": "samsyn",
+                "definition": "https://pkgw.example/fhir/OperationDefinition/samsyn",
+                "documentation": "The samsyn report of a unit's \"7 frågor\" answers beside its patients': `GET /fhir/$samsyn?unit=HSA-id&period=2026` as Parameters, or as an SVG chart (`_format=svg`)"
             }],
         }],
     })

@@ -2,7 +2,8 @@
 //! type history and search (GET and `POST _search`) of the resources each contract maps
 //! to; create, update, conditional create and update, and delete, each of which changes
 //! the contract; transaction and batch Bundles; `$coordinated-plan` for portals; and
-//! bulk `$export` (NDJSON); and rest-hook `Subscription`s.
+//! bulk `$export` (NDJSON); rest-hook `Subscription`s; and the "7 frågor" `Questionnaire`s,
+//! their `QuestionnaireResponse`s and the `$samsyn` report.
 //! Every error is an OperationOutcome.
 //!
 //! Resources are derived from stored contract versions (see [`locate`]); their
@@ -16,8 +17,10 @@ mod error;
 mod export;
 mod locate;
 mod questionnaire;
+mod questionnaire_response;
 mod read;
 mod respond;
+mod samsyn;
 mod search;
 mod subscription;
 mod transaction;
@@ -39,8 +42,17 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/", axum::routing::post(transaction::transaction))
         .route("/metadata", get(capability::metadata))
         .route("/$export", get(export::kick_off))
+        .route("/$samsyn", get(samsyn::samsyn))
         .route("/Questionnaire", get(questionnaire::search))
         .route("/Questionnaire/{id}", get(questionnaire::read))
+        .route(
+            "/QuestionnaireResponse",
+            get(questionnaire_response::search).post(questionnaire_response::create),
+        )
+        .route(
+            "/QuestionnaireResponse/{id}",
+            get(questionnaire_response::read),
+        )
         .route(
             "/Subscription",
             get(subscription::search).post(subscription::create),

@@ -191,39 +191,12 @@ pub(super) async fn searchset(
             || PATIENT.contains(&name)
             || COMMON_SEARCH.iter().chain(own).any(|(n, _, _)| *n == name)
     };
-    let unknown: Vec<&str> = params
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !known(k))
-        .collect();
-    let strict = prefer(headers, "handling") == Some("strict");
-    if strict && !unknown.is_empty() {
-        return Err(FhirError::bad_param(
-            unknown[0],
-            format!(
-                "unknown search parameter {} for {}",
-                unknown[0],
-                kind.name()
-            ),
-        ));
-    }
+    let unknown = unknown_params(headers, kind.name(), params, known)?;
     let get = |name: &str| {
         params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-    };
-    let count: usize = match get("_count") {
-        Some(n) => n
-            .parse()
-            .map_err(|_| FhirError::bad_param("_count", "must be a whole number"))?,
-        None => 50,
-    };
-    let offset: usize = match get("_offset") {
-        Some(n) => n
-            .parse()
-            .map_err(|_| FhirError::bad_param("_offset", "must be a whole number"))?,
-        None => 0,
     };
     let filters = Filters::parse(params)?;
     let include_team = kind == Kind::CarePlan && get("_include") == Some("CarePlan:care-team");
@@ -247,6 +220,62 @@ pub(super) async fn searchset(
                 .extend(of_kind(&state.store, &record, Kind::Provenance, &state.profile).await?);
         }
     }
+    page(headers, kind.name(), params, found, included, &unknown)
+}
+
+/// The parameters a search does not know: an error with `Prefer: handling=strict`,
+/// otherwise ignored (and named in the Bundle, see [`page`]).
+pub(super) fn unknown_params<'a>(
+    headers: &HeaderMap,
+    type_name: &str,
+    params: &'a [(String, String)],
+    known: impl Fn(&str) -> bool,
+) -> Result<Vec<&'a str>, FhirError> {
+    let unknown: Vec<&str> = params
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !known(k))
+        .collect();
+    let strict = prefer(headers, "handling") == Some("strict");
+    match unknown.first() {
+        Some(first) if strict => Err(FhirError::bad_param(
+            first,
+            format!("unknown search parameter {first} for {type_name}"),
+        )),
+        _ => Ok(unknown),
+    }
+}
+
+/// One page of a searchset Bundle of the `found` resources of `type_name` (and those
+/// `included`), by `_count` (default 50) and `_offset`, with `self`, `next` and
+/// `previous` links; `_summary=count` leaves the entries out. Unknown parameters
+/// (ignored) are named in an outcome entry.
+pub(super) fn page(
+    headers: &HeaderMap,
+    type_name: &str,
+    params: &[(String, String)],
+    found: Vec<Value>,
+    included: Vec<Value>,
+    unknown: &[&str],
+) -> Result<Value, FhirError> {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let count: usize = match get("_count") {
+        Some(n) => n
+            .parse()
+            .map_err(|_| FhirError::bad_param("_count", "must be a whole number"))?,
+        None => 50,
+    };
+    let offset: usize = match get("_offset") {
+        Some(n) => n
+            .parse()
+            .map_err(|_| FhirError::bad_param("_offset", "must be a whole number"))?,
+        None => 0,
+    };
     let base = base_url(headers);
     let total = found.len();
     let link = |relation: &str, at: usize| {
@@ -260,7 +289,7 @@ pub(super) async fn searchset(
                     .filter(|_| relation != "self" || at > 0),
             )
             .collect();
-        json!({ "relation": relation, "url": format!("{base}/{}?{}", kind.name(), query.join("&")) })
+        json!({ "relation": relation, "url": format!("{base}/{}?{}", type_name, query.join("&")) })
     };
     let mut links = vec![link("self", offset)];
     if offset + count < total {
@@ -279,7 +308,7 @@ pub(super) async fn searchset(
             .map(|r| {
                 let url = format!(
                     "{base}/{}/{}",
-                    kind.name(),
+                    type_name,
                     r["id"].as_str().unwrap_or_default()
                 );
                 json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })

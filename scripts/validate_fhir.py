@@ -47,6 +47,10 @@ REQUIRED = {
         "status": {"in-progress", "completed", "amended", "entered-in-error", "stopped"},
     },
     "Parameters": {},
+    "AuditEvent": {
+        "action": {"C", "R", "U", "D", "E"},
+        "outcome": {"0", "4", "8", "12"},
+    },
     "Bundle": {
         "type": {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
                  "history", "searchset", "collection"},

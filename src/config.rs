@@ -12,6 +12,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+use crate::auth::AuthSettings;
 use crate::store::{Backend, StoreOptions};
 use crate::sync::{SyncSettings, Target, TargetSettings, targets_from_settings};
 
@@ -23,6 +24,9 @@ const DEFAULTS: &str = r#"
 bind = "127.0.0.1:8080"
 request_timeout_secs = 30
 body_limit_bytes = 1048576
+max_concurrent_requests = 512
+rate_limit_per_sec = 200
+rate_limit_burst = 400
 
 [database]
 url = ""
@@ -31,6 +35,15 @@ max_connections = 10
 
 [log]
 level = "info"
+
+[auth]
+mode = "required"
+issuer = "pkgw-dev"
+audience = "pkgw"
+leeway_secs = 60
+hs256_secret = ""
+jwks_file = ""
+jwks_url = ""
 
 [sync]
 enabled = true
@@ -50,6 +63,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub auth: AuthSettings,
     pub sync: SyncSettings,
     /// The systems that get the contracts (`[[targets]]`).
     #[serde(default)]
@@ -65,6 +79,13 @@ pub struct ServerSettings {
     pub request_timeout_secs: u64,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
+    /// Requests handled at once; more wait their turn (within the request timeout).
+    pub max_concurrent_requests: usize,
+    /// Requests per second one client (token client, or address without a token) may
+    /// make on average; 0 turns rate limiting off. Over it: 429 with Retry-After.
+    pub rate_limit_per_sec: u32,
+    /// How many requests a client may make at once above the average rate.
+    pub rate_limit_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,6 +13,7 @@
 //!   profiles in `mappings/`.
 //! - [`sync`]: delivery of every change to the configured target systems (outbox,
 //!   queues, retries, dead letters).
+//! - [`auth`]: bearer JWTs, SMART scopes, the patient compartment and unit limits.
 //! - [`api`]: the HTTP routers (native JSON contract API, health) over the store.
 //! - [`swedish`]: the contract in Swedish words: dates, times (Europe/Stockholm), labels.
 //! - [`config`]: layered settings (defaults < `pkgw.toml` < `PKGW__*` environment).
@@ -26,6 +27,7 @@
 //! Dependencies flow one way: `cli` → `api` → `store` → `domain`.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;

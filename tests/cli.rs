@@ -404,11 +404,65 @@ async fn serve_demo_prints_working_examples_and_stops_on_sigterm() {
         .find(|l| l.contains("?patient="))
         .expect("a search example");
     let url = search.split('\'').nth(1).unwrap();
-    let found: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let token = |name: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("a {name} is printed: {printed}"))
+            .to_owned()
+    };
+    let client = reqwest::Client::new();
+    let get = |url: String, token: Option<String>| {
+        let mut request = client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let found: serde_json::Value = get(url.to_owned(), Some(token("TOKEN")))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         found["contracts"][0]["contract"]["patient"]["name"],
         "Gunnar Lindqvist"
     );
+    // Without a token: 401 and a challenge.
+    let refused = get(url.to_owned(), None).await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().contains_key("www-authenticate"));
+    // The patient's token sees its own person, and no one else.
+    let base = url.split("/api/").next().unwrap();
+    let own: serde_json::Value = get(url.to_owned(), Some(token("PATIENT_TOKEN")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["contracts"].as_array().unwrap().len(), 1);
+    let other: serde_json::Value = get(
+        format!("{base}/fhir/CarePlan?patient=195208239813"),
+        Some(token("PATIENT_TOKEN")),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(other["total"], 0, "{other}");
+    assert!(
+        other
+            .get("entry")
+            .is_none_or(|e| e.as_array().unwrap().is_empty())
+    );
+    let system: serde_json::Value = get(
+        format!("{base}/fhir/CarePlan?patient=195208239813"),
+        Some(token("TOKEN")),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(system["total"], 1, "{system}");
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -89,6 +89,7 @@ async fn metadata_describes_what_is_served(db: &TestDb) {
             "Provenance",
             "Questionnaire",
             "QuestionnaireResponse",
+            "AuditEvent",
             "Subscription"
         ]
     );

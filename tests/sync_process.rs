@@ -29,6 +29,9 @@ bind = "127.0.0.1:0"
 [database]
 url = "{url}"
 
+[auth]
+mode = "off"
+
 [sync]
 poll_interval_ms = 20
 lease_secs = 1

@@ -34,11 +34,21 @@ const SOURCE: &str = "api";
 
 async fn create(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     JsonBody(contract): JsonBody<Contract>,
 ) -> Result<Response, ApiError> {
+    match crate::auth::may_write(None, &contract, false) {
+        Ok(()) => {}
+        Err(crate::auth::Refusal::Forbidden(m)) => return Err(ApiError::Forbidden(m)),
+        Err(crate::auth::Refusal::NotVisible) => {
+            return Err(ApiError::Forbidden(
+                "this contract is not this caller's to write".into(),
+            ));
+        }
+    }
     let record = state
         .store
-        .create(contract, Change::from_source(SOURCE))
+        .create(contract, Change::from_source(source(&headers)))
         .await?;
     let location = format!("/api/contracts/{}", record.id);
     let mut response = record_response(StatusCode::CREATED, &record);
@@ -49,8 +59,30 @@ async fn create(
 }
 
 async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let record = state.store.get(&contract_id(&id)?).await?;
+    let record = visible(state.store.get(&contract_id(&id)?).await?)?;
     Ok(record_response(StatusCode::OK, &record))
+}
+
+/// The record, if the caller may see whose it is; another person's is "not found".
+fn visible(record: Record) -> Result<Record, ApiError> {
+    if crate::auth::sees(&record.revision.contract.patient.id) {
+        Ok(record)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "contract {} not found",
+            record.id
+        )))
+    }
+}
+
+/// The system a change came from: the authenticated client (the guard sets
+/// `X-Source`), or `api`.
+fn source(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("x-source")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(SOURCE)
+        .to_owned()
 }
 
 /// `GET /contracts/{id}/print`: the contract as a printable Swedish page (see
@@ -59,7 +91,7 @@ async fn print(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = state.store.get(&contract_id(&id)?).await?;
+    let record = visible(state.store.get(&contract_id(&id)?).await?)?;
     let headers = [
         (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
         (
@@ -77,23 +109,31 @@ async fn read_version(
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let version = Version::parse(&version).map_err(|e| ApiError::bad_request("version", e))?;
-    let record = state.store.get_version(&contract_id(&id)?, version).await?;
+    let record = visible(state.store.get_version(&contract_id(&id)?, version).await?)?;
     Ok(record_response(StatusCode::OK, &record))
 }
 
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     IfMatch(expected): IfMatch,
     JsonBody(contract): JsonBody<Contract>,
 ) -> Result<Response, ApiError> {
+    let id = contract_id(&id)?;
+    match super::check_write(&state.store, &id, Some(expected), &contract, false).await {
+        Ok(()) => {}
+        // A stale If-Match is answered by the update itself (412).
+        Err(super::WriteRefused::Store(crate::store::StoreError::NotFound(_))) => {}
+        Err(e) => return Err(e.api(&id)),
+    }
     let record = state
         .store
         .update(
-            &contract_id(&id)?,
+            &id,
             expected,
             contract,
-            Change::from_source(SOURCE),
+            Change::from_source(source(&headers)),
         )
         .await?;
     Ok(record_response(StatusCode::OK, &record))
@@ -127,7 +167,16 @@ async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::store::History>, ApiError> {
-    Ok(Json(state.store.history(&contract_id(&id)?).await?))
+    let id = contract_id(&id)?;
+    let history = state.store.history(&id).await?;
+    if history
+        .versions
+        .last()
+        .is_some_and(|v| !crate::auth::sees(&v.contract.patient.id))
+    {
+        return Err(ApiError::NotFound(format!("contract {id} not found")));
+    }
+    Ok(Json(history))
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,11 +196,19 @@ async fn search(
     query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SearchResult>, ApiError> {
     let Query(params) = query.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
-    let patient = params
+    let named = params
         .patient
+        .map(|p| PersonId::parse(&p).map_err(|e| ApiError::bad_request("patient", e)))
+        .transpose()?;
+    // A patient's token searches its own contracts.
+    let patient = named
+        .or_else(crate::auth::compartment)
         .ok_or_else(|| ApiError::bad_request("patient", "give ?patient=PERSONNUMMER"))?;
-    let patient = PersonId::parse(&patient).map_err(|e| ApiError::bad_request("patient", e))?;
-    let contracts = state.store.find_by_patient(&patient).await?;
+    let contracts = if crate::auth::sees(&patient) {
+        state.store.find_by_patient(&patient).await?
+    } else {
+        Vec::new()
+    };
     Ok(Json(SearchResult { contracts }))
 }
 

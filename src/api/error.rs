@@ -24,6 +24,15 @@ pub enum ApiError {
     /// Well-formed but not a valid contract. 422.
     #[error("the contract is not valid")]
     Invalid(Vec<Issue>),
+    /// 401: no valid bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the token's scopes or limits do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429: too many requests from this client.
+    #[error("too many requests from this client; try again in {0} s")]
+    TooManyRequests(u64),
     /// 404.
     #[error("{0}")]
     NotFound(String),
@@ -70,6 +79,9 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,

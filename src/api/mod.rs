@@ -9,6 +9,7 @@
 mod contracts;
 mod error;
 pub mod fhir;
+mod guard;
 mod health;
 mod json;
 mod metrics;
@@ -24,6 +25,8 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::{ApiError, Issue};
+pub(crate) use guard::entry_allowed;
+pub use guard::{Authentication, Need, RateLimits, need};
 
 use crate::fhir::Profile;
 use crate::store::Store;
@@ -41,6 +44,10 @@ pub struct AppState {
     pub sync: Option<Arc<Engine>>,
     /// Bulk export jobs and where their files go.
     pub exports: Arc<fhir::Exports>,
+    /// How callers prove who they are.
+    pub authentication: Arc<Authentication>,
+    /// Per-client rate limits, if any.
+    pub rate_limits: Option<Arc<RateLimits>>,
 }
 
 impl AppState {
@@ -54,7 +61,21 @@ impl AppState {
             exports: Arc::new(fhir::Exports::new(
                 std::env::temp_dir().join(format!("pkgw-exports-{}", std::process::id())),
             )),
+            authentication: Arc::new(Authentication::Off),
+            rate_limits: None,
         }
+    }
+
+    /// Callers must show a token the verifier accepts.
+    pub fn with_verifier(mut self, verifier: crate::auth::Verifier) -> Self {
+        self.authentication = Arc::new(Authentication::Jwt(Box::new(verifier)));
+        self
+    }
+
+    /// Each client is held to this rate.
+    pub fn with_rate_limits(mut self, limits: Option<RateLimits>) -> Self {
+        self.rate_limits = limits.map(Arc::new);
+        self
     }
 
     /// Bulk export files go to `dir`.
@@ -77,11 +98,77 @@ impl AppState {
     }
 }
 
+/// Whether the caller of the current request may store `after` as the version after
+/// `base` of contract `id` (a new contract when `base` is `None`); see
+/// [`crate::auth::Principal::may_write`]. Reads the earlier version only for callers
+/// limited to a patient or to units.
+pub(crate) async fn check_write(
+    store: &Store,
+    id: &crate::domain::ContractId,
+    base: Option<crate::domain::Version>,
+    after: &crate::domain::Contract,
+    transfer: bool,
+) -> Result<(), WriteRefused> {
+    let Some(caller) = crate::auth::acting() else {
+        return Ok(());
+    };
+    if caller.compartment().is_none() && caller.units.is_none() {
+        return Ok(());
+    }
+    let before = match base {
+        Some(v) => Some(
+            store
+                .get_version(id, v)
+                .await
+                .map_err(WriteRefused::Store)?,
+        ),
+        None => None,
+    };
+    caller
+        .may_write(
+            before.as_ref().map(|r| &r.revision.contract),
+            after,
+            transfer,
+        )
+        .map_err(WriteRefused::Caller)
+}
+
+/// Why [`check_write`] refused.
+#[derive(Debug)]
+pub(crate) enum WriteRefused {
+    Caller(crate::auth::Refusal),
+    Store(crate::store::StoreError),
+}
+
+impl WriteRefused {
+    fn fhir(self, id: &crate::domain::ContractId) -> fhir::FhirError {
+        match self {
+            Self::Caller(crate::auth::Refusal::NotVisible) => {
+                fhir::FhirError::NotFound(format!("CarePlan/{id} is not known"))
+            }
+            Self::Caller(crate::auth::Refusal::Forbidden(m)) => fhir::FhirError::Forbidden(m),
+            Self::Store(e) => e.into(),
+        }
+    }
+
+    fn api(self, id: &crate::domain::ContractId) -> ApiError {
+        match self {
+            Self::Caller(crate::auth::Refusal::NotVisible) => {
+                ApiError::NotFound(format!("contract {id} not found"))
+            }
+            Self::Caller(crate::auth::Refusal::Forbidden(m)) => ApiError::Forbidden(m),
+            Self::Store(e) => e.into(),
+        }
+    }
+}
+
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub body_bytes: usize,
     pub request_timeout: Duration,
+    /// Requests handled at once; more wait.
+    pub max_concurrent: usize,
 }
 
 impl Default for Limits {
@@ -89,6 +176,7 @@ impl Default for Limits {
         Self {
             body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            max_concurrent: 512,
         }
     }
 }
@@ -100,9 +188,17 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/metrics", axum::routing::get(metrics::metrics))
         .merge(contracts::routes())
         .nest("/fhir", fhir::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.max_concurrent.max(1),
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
@@ -118,7 +214,20 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state, limits))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state, limits).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// On every response: no content-type sniffing and no referrer.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    use axum::http::header::{REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
 }

@@ -1,5 +1,6 @@
 //! The `pkgw` command line: one file per command; `main.rs` only parses and calls [`run`].
 
+mod audit;
 mod export;
 mod generate;
 mod import;
@@ -8,6 +9,7 @@ mod print;
 mod samsyn;
 mod serve;
 mod sync;
+mod token;
 mod transfer;
 mod validate;
 
@@ -53,6 +55,10 @@ pub enum Command {
     Transfer(Box<transfer::TransferArgs>),
     /// The samsyn report of a unit's "7 frågor" answers beside its patients'.
     Samsyn(samsyn::SamsynArgs),
+    /// Mint a development token (HS256 with auth.hs256_secret).
+    Token(token::TokenArgs),
+    /// The audit trail: who read, searched or changed whose data.
+    Audit(audit::AuditArgs),
 }
 
 /// Where the data is; overrides the settings file and environment.
@@ -110,6 +116,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Print(args) => print::run(args, settings).await,
         Command::Generate(args) => generate::run(args, settings).await,
         Command::Samsyn(args) => samsyn::run(args, settings).await,
+        Command::Token(args) => token::run(args, &settings),
+        Command::Audit(args) => audit::run(args, settings).await,
     }
 }
 

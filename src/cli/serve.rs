@@ -5,8 +5,9 @@ use clap::Args;
 use tokio::net::TcpListener;
 
 use super::{CliError, DatabaseArgs, init_logging, open_store, shutdown_signal};
-use crate::api::{self, AppState, Limits};
-use crate::config::Settings;
+use crate::api::{self, AppState, Limits, RateLimits};
+use crate::auth::{DevToken, Mode, Verifier, dev_token};
+use crate::config::{Secret, Settings};
 use crate::domain::ContractId;
 use crate::store::{Change, Store};
 use crate::sync::Engine;
@@ -31,6 +32,23 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     }
     settings.validate()?;
     init_logging(&settings)?;
+    let demo_keys = args.demo && settings.auth.mode == Mode::Required && !settings.auth.has_keys();
+    if demo_keys {
+        settings.auth.hs256_secret = Secret::new(crate::auth::random_secret());
+    }
+    let verifier = match settings.auth.mode {
+        Mode::Required => Some(
+            Verifier::from_settings(&settings.auth)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?,
+        ),
+        Mode::Off => {
+            tracing::warn!(
+                "authentication is off (auth.mode = \"off\"): every caller may read and change every contract"
+            );
+            None
+        }
+    };
     let store = open_store(&settings).await?;
     let example = if args.demo {
         Some(load_demo(&store).await?)
@@ -44,9 +62,10 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     tracing::info!(%base, backend = ?store.backend(), "pkgw listening");
     println!("pkgw is listening on {base}");
     if let Some(example) = &example {
-        print_demo_help(&base, &settings, example);
+        print_demo_help(&base, &settings, example, demo_keys)?;
     }
     let limits = Limits {
+        max_concurrent: settings.server.max_concurrent_requests,
         body_bytes: settings.server.body_limit_bytes,
         request_timeout: settings.request_timeout(),
     };
@@ -56,9 +75,16 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         None => (None, None),
     };
     let names = settings.targets()?.into_iter().map(|t| t.name).collect();
-    let state = AppState::new(store.clone())
+    let mut state = AppState::new(store.clone())
         .with_sync(names, engine)
-        .with_export_dir(settings.database.data_dir.join("exports"));
+        .with_export_dir(settings.database.data_dir.join("exports"))
+        .with_rate_limits(RateLimits::new(
+            settings.server.rate_limit_per_sec,
+            settings.server.rate_limit_burst,
+        ));
+    if let Some(verifier) = verifier {
+        state = state.with_verifier(verifier);
+    }
     api::serve(listener, state, limits, shutdown_signal()).await?;
     tracing::info!("shutting down");
     let _ = stop.send(true);
@@ -141,7 +167,12 @@ async fn load_demo(store: &Store) -> Result<Example, CliError> {
     })
 }
 
-fn print_demo_help(base: &str, settings: &Settings, example: &Example) {
+fn print_demo_help(
+    base: &str,
+    settings: &Settings,
+    example: &Example,
+    demo_keys: bool,
+) -> Result<(), CliError> {
     let where_ = if settings.uses_embedded_store() {
         format!(
             "SQLite at {}",
@@ -155,29 +186,92 @@ fn print_demo_help(base: &str, settings: &Settings, example: &Example) {
     } else {
         println!("The store ({where_}) already has contracts; demo data not loaded again.");
     }
+    let auth = if settings.auth.mode == Mode::Off {
+        println!("\nAuthentication is off (auth.mode = \"off\"): no token needed.");
+        String::new()
+    } else if settings.auth.hs256_secret.expose().is_empty() {
+        println!("\nTokens are checked with the configured JWKS; get one from your issuer.");
+        " -H \"Authorization: Bearer $TOKEN\"".to_owned()
+    } else {
+        let hours = std::time::Duration::from_secs(8 * 3600);
+        let token = |client: &str, subject: &str, scope: &str, patient: Option<&str>| {
+            dev_token(
+                &settings.auth,
+                &DevToken {
+                    client: client.into(),
+                    subject: subject.into(),
+                    scope: scope.into(),
+                    patient: patient.map(str::to_owned),
+                    units: None,
+                    valid_for: hours,
+                },
+            )
+            .map_err(CliError::Failed)
+        };
+        if demo_keys {
+            println!("\nDevelopment tokens (HS256 with a key made for this run; valid 8 hours):");
+        } else {
+            println!("\nDevelopment tokens (HS256 with auth.hs256_secret; valid 8 hours):");
+        }
+        println!("  # an EHR system: every interaction on every resource");
+        println!(
+            "  export TOKEN={}",
+            token("demo-ehr", "demo-ehr", "system/*.cruds", None)?
+        );
+        println!("  # a practitioner: read and search");
+        println!(
+            "  export PRACTITIONER_TOKEN={}",
+            token("demo-portal", "practitioner-sara-ek", "user/*.rs", None)?
+        );
+        println!(
+            "  # a patient portal for {}: only that person's data",
+            example.patient
+        );
+        println!(
+            "  export PATIENT_TOKEN={}",
+            token(
+                "demo-1177",
+                "patient-portal-user",
+                "patient/*.rs",
+                Some(&example.patient)
+            )?
+        );
+        println!("  (more with: pkgw token --help)");
+        " -H \"Authorization: Bearer $TOKEN\"".to_owned()
+    };
     println!("\nTry:");
     println!("  curl {base}/health");
-    println!("  curl '{base}/api/contracts?patient={}'", example.patient);
+    println!(
+        "  curl{auth} '{base}/api/contracts?patient={}'",
+        example.patient
+    );
     if let Some(id) = &example.id {
-        println!("  curl -i {base}/api/contracts/{id}");
-        println!("  curl {base}/api/contracts/{id}/history");
-        println!("  curl {base}/api/contracts/{id}/versions/1");
+        println!("  curl{auth} -i {base}/api/contracts/{id}");
+        println!("  curl{auth} {base}/api/contracts/{id}/history");
+        println!("  curl{auth} {base}/api/contracts/{id}/versions/1");
     }
     println!("\nFHIR R4:");
     println!("  curl {base}/fhir/metadata");
     println!(
-        "  curl '{base}/fhir/CarePlan/$coordinated-plan?patient={}'",
+        "  curl{auth} '{base}/fhir/CarePlan/$coordinated-plan?patient={}'",
         example.patient
     );
+    if !auth.is_empty() {
+        println!(
+            "  curl -H \"Authorization: Bearer $PATIENT_TOKEN\" '{base}/fhir/CarePlan?patient={}'",
+            example.patient
+        );
+    }
     if let Some(id) = &example.id {
-        println!("  curl {base}/fhir/CarePlan/{id}");
+        println!("  curl{auth} {base}/fhir/CarePlan/{id}");
     }
     if let Some(unit) = &example.unit {
         println!(
             "\n7 frågor, samsyn of a unit and its patients (JSON, and a chart for the browser):"
         );
-        println!("  curl '{base}/fhir/$samsyn?unit={unit}&_pretty=true'");
-        println!("  {base}/fhir/$samsyn?unit={unit}&_format=svg");
+        println!("  curl{auth} '{base}/fhir/$samsyn?unit={unit}&_pretty=true'");
+        println!("  curl{auth} -o samsyn.svg '{base}/fhir/$samsyn?unit={unit}&_format=svg'");
     }
     println!("\nStop with Ctrl-C.");
+    Ok(())
 }

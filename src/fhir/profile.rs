@@ -40,6 +40,17 @@ pub struct Identifiers {
     pub hsa_id_aliases: Vec<String>,
 }
 
+impl Identifiers {
+    /// Whether `system` names a personnummer or samordningsnummer (or an alias).
+    pub fn is_person_system(&self, system: &str) -> bool {
+        [&self.personnummer, &self.samordningsnummer]
+            .into_iter()
+            .chain(&self.personnummer_aliases)
+            .chain(&self.samordningsnummer_aliases)
+            .any(|s| s == system)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Activities {

@@ -1,9 +1,12 @@
-//! The audit trail: who did what to which contract, when and from where. Rows are only
-//! ever inserted; nothing updates or deletes them.
+//! The audit trail: who did what with whose data, when and from where. A write's row is
+//! inserted in the write's own transaction; every other access to personal data (reads,
+//! searches, refused attempts) gets its rows from the API's guard, one per person whose
+//! data was in the answer. Rows are only ever inserted; nothing updates or deletes them.
 
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{Revision, Store, StoreError, from_micros, micros};
+use super::{Revision, Store, StoreError, from_micros, micros, now};
 use crate::domain::ContractId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +31,57 @@ impl Action {
 /// One audit row as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
+    /// Its place in the trail (increasing).
+    pub seq: i64,
     pub at: jiff::Timestamp,
+    /// Who: the token's subject, or the client.
     pub actor: String,
+    /// `create`, `update`, `delete`, `import` (stored writes), or an access: `read`,
+    /// `vread`, `search-type`, `history-instance`, `operation`, ….
     pub action: String,
     pub contract_id: Option<String>,
     pub version: Option<i64>,
+    /// `success`, or `failure`.
     pub outcome: String,
+    /// The system the change came from (writes), or `request`.
     pub origin: String,
+    /// The calling client.
+    pub client: Option<String>,
+    /// The HTTP status answered (accesses).
+    pub status: Option<i64>,
+    /// The resources given, `Type/id`, space-separated.
+    pub resources: Option<String>,
+    /// The person whose data it was.
+    pub patient: Option<String>,
+    /// The caller's address.
+    pub remote: Option<String>,
 }
+
+/// One access to record (see [`Store::record_access`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    pub client: String,
+    pub subject: Option<String>,
+    pub interaction: String,
+    pub status: u16,
+    pub resources: Vec<String>,
+    /// The persons whose data was in the answer.
+    pub patients: Vec<String>,
+    pub remote: Option<String>,
+}
+
+/// Which rows to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub patient: Option<String>,
+    pub contract_id: Option<String>,
+    pub since: Option<jiff::Timestamp>,
+    /// Only rows after this `seq` (for paging).
+    pub after: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+const COLUMNS: &str = "seq, at, actor, action, contract_id, version, outcome, origin, client, status, resources, patient, remote";
 
 /// Records a successful write, inside the write's own transaction.
 pub(crate) async fn insert(
@@ -44,42 +90,143 @@ pub(crate) async fn insert(
     id: &ContractId,
     revision: &Revision,
 ) -> Result<(), StoreError> {
+    let change = &revision.change;
     sqlx::query(
-        "INSERT INTO audit (at, actor, action, contract_id, version, outcome, origin) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit (at, actor, action, contract_id, version, outcome, origin, client, subject, interaction, resources, patient) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(micros(revision.recorded_at))
-    .bind(revision.change.author.as_deref().unwrap_or("anonymous"))
+    .bind(change.author.as_deref().unwrap_or(change.source.as_str()))
     .bind(action.as_str())
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
     .bind("success")
-    .bind(revision.change.source.as_str())
+    .bind(change.source.as_str())
+    .bind(change.source.as_str())
+    .bind(change.author.as_deref())
+    .bind(action.as_str())
+    .bind(format!("CarePlan/{id}"))
+    .bind(revision.contract.patient.id.to_string())
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 impl Store {
+    /// Records one access: a row per person whose data was given (one row without a
+    /// person when none was), in one transaction.
+    pub async fn record_access(&self, access: &AccessRecord) -> Result<(), StoreError> {
+        let at = micros(now());
+        let outcome = if access.status < 400 {
+            "success"
+        } else {
+            "failure"
+        };
+        let resources = access.resources.join(" ");
+        let patients: Vec<Option<&str>> = if access.patients.is_empty() {
+            vec![None]
+        } else {
+            access.patients.iter().map(|p| Some(p.as_str())).collect()
+        };
+        let mut tx = self.writer.begin().await?;
+        for patient in patients {
+            sqlx::query(
+                "INSERT INTO audit (at, actor, action, outcome, origin, client, subject, interaction, status, resources, patient, remote) VALUES ($1, $2, $3, $4, 'request', $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(at)
+            .bind(access.subject.as_deref().unwrap_or(access.client.as_str()))
+            .bind(access.interaction.as_str())
+            .bind(outcome)
+            .bind(access.client.as_str())
+            .bind(access.subject.as_deref())
+            .bind(access.interaction.as_str())
+            .bind(i64::from(access.status))
+            .bind(resources.as_str())
+            .bind(patient)
+            .bind(access.remote.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The audit rows about one contract, oldest first.
     pub async fn audit_for(&self, id: &ContractId) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, actor, action, contract_id, version, outcome, origin FROM audit WHERE contract_id = $1 ORDER BY seq",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditRow {
-                    at: from_micros(row.try_get("at")?)?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    contract_id: row.try_get("contract_id")?,
-                    version: row.try_get("version")?,
-                    outcome: row.try_get("outcome")?,
-                    origin: row.try_get("origin")?,
-                })
-            })
-            .collect()
+        self.audit(&AuditQuery {
+            contract_id: Some(id.as_str().to_owned()),
+            ..AuditQuery::default()
+        })
+        .await
     }
+
+    /// The rows the query selects, oldest first.
+    pub async fn audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE 1 = 1");
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if q.patient.is_some() {
+            sql.push_str(&format!(" AND patient = ${}", next()));
+        }
+        if q.contract_id.is_some() {
+            sql.push_str(&format!(" AND contract_id = ${}", next()));
+        }
+        if q.since.is_some() {
+            sql.push_str(&format!(" AND at >= ${}", next()));
+        }
+        if q.after.is_some() {
+            sql.push_str(&format!(" AND seq > ${}", next()));
+        }
+        sql.push_str(" ORDER BY seq");
+        if q.limit.is_some() {
+            sql.push_str(&format!(" LIMIT ${}", next()));
+        }
+        let mut query = sqlx::query(&sql);
+        if let Some(p) = &q.patient {
+            query = query.bind(p.clone());
+        }
+        if let Some(c) = &q.contract_id {
+            query = query.bind(c.clone());
+        }
+        if let Some(t) = q.since {
+            query = query.bind(micros(t));
+        }
+        if let Some(a) = q.after {
+            query = query.bind(a);
+        }
+        if let Some(l) = q.limit {
+            query = query.bind(l);
+        }
+        let rows = query.fetch_all(&self.reader).await?;
+        rows.iter().map(row_from).collect()
+    }
+
+    /// One row by its `seq`.
+    pub async fn audit_row(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit WHERE seq = $1"))
+            .bind(seq)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(row_from).transpose()
+    }
+}
+
+fn row_from(row: &AnyRow) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        seq: row.try_get("seq")?,
+        at: from_micros(row.try_get("at")?)?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        contract_id: row.try_get("contract_id")?,
+        version: row.try_get("version")?,
+        outcome: row.try_get("outcome")?,
+        origin: row.try_get("origin")?,
+        client: row.try_get("client")?,
+        status: row.try_get("status")?,
+        resources: row.try_get("resources")?,
+        patient: row.try_get("patient")?,
+        remote: row.try_get("remote")?,
+    })
 }

@@ -61,6 +61,11 @@ const SQLITE: &[Script] = &[
         "questionnaire responses",
         include_str!("../../migrations/sqlite/0010_questionnaire_responses.sql"),
     ),
+    (
+        11,
+        "access audit",
+        include_str!("../../migrations/sqlite/0011_access_audit.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -112,6 +117,11 @@ const POSTGRES: &[Script] = &[
         10,
         "questionnaire responses",
         include_str!("../../migrations/postgres/0010_questionnaire_responses.sql"),
+    ),
+    (
+        11,
+        "access audit",
+        include_str!("../../migrations/postgres/0011_access_audit.sql"),
     ),
 ];
 

@@ -51,6 +51,7 @@ async fn one(
         .as_str()
         .ok_or_else(|| FhirError::bad_param(&format!("{path}.url"), "is missing"))?;
     // An absolute URL is read relative to the FHIR base.
+    crate::api::entry_allowed(request["method"].as_str().unwrap_or_default(), url)?;
     let url = url.split_once("/fhir/").map_or(url, |(_, rest)| rest);
     let (route, query) = url.split_once('?').unwrap_or((url, ""));
     let segments: Vec<&str> = route.trim_matches('/').split('/').collect();

@@ -118,6 +118,15 @@ pub fn capability_statement() -> Value {
         "documentation": "Answers to the \"7 frågor\": every question answered once from the scale; checked against the Questionnaire (422 otherwise); never changed",
     }));
     resources.push(json!({
+        "type": "AuditEvent",
+        "interaction": [{ "code": "read" }, { "code": "search-type" }],
+        "searchParam": [
+            { "name": "patient", "type": "reference", "documentation": "The person whose data was accessed" },
+            { "name": "date", "type": "date", "documentation": "When" },
+        ],
+        "documentation": "The audit trail: every read, search and write of personal data (who, what, about whom, when, from where). Needs AuditEvent.rs; read only",
+    }));
+    resources.push(json!({
         "type": "Subscription",
         "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "delete" }, { "code": "search-type" }],
         "documentation": "rest-hook notifications when a person's CarePlan, CareTeam or Appointment changes: criteria `CarePlan?patient=…`",
@@ -134,6 +143,10 @@ pub fn capability_statement() -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
+            "security": {
+                "service": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR" }] }],
+                "description": "Bearer JWT with SMART App Launch v2 scopes (system/*.cruds, user/CarePlan.rs, patient/*.rs with a patient claim; v1 forms accepted). A patient token sees only its patient's compartment; a token with a units claim writes only its units' contracts. Every access to personal data is audited (AuditEvent).",
+            },
             "resource": resources,
             "interaction": [{ "code": "transaction" }, { "code": "batch" }],
             "operation": [{

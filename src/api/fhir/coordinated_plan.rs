@@ -34,7 +34,7 @@ pub async fn coordinated_plan(
         })?;
     let patient = person(value, name, &state.profile)?;
     let records = state.store.find_by_patient(&patient).await?;
-    if records.is_empty() {
+    if records.is_empty() || !crate::auth::sees(&patient) {
         return Err(FhirError::NotFound(
             "no Patientkontrakt is known for this person".into(),
         ));

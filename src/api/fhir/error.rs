@@ -16,6 +16,15 @@ pub enum FhirError {
         message: String,
         expression: Option<String>,
     },
+    /// 401: no valid bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the token's scopes or limits do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 429: the client made too many requests; try again after the seconds given.
+    #[error("too many requests from this client; try again in {0} s")]
+    TooManyRequests(u64),
     /// 404: no such resource, version or type.
     #[error("{0}")]
     NotFound(String),
@@ -74,6 +83,9 @@ impl FhirError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "login"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             Self::UnknownType(_) => (StatusCode::NOT_FOUND, "not-supported"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "not-supported"),

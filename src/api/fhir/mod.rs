@@ -9,6 +9,7 @@
 //! Resources are derived from stored contract versions (see [`locate`]); their
 //! `meta.versionId` is the contract's version. Writes are in [`write`].
 
+mod audit_event;
 mod batch;
 mod capability;
 mod coordinated_plan;
@@ -30,6 +31,7 @@ mod write;
 use axum::Router;
 use axum::routing::get;
 
+pub use audit_event::audit_event;
 pub use capability::capability_statement;
 pub use error::FhirError;
 pub use export::Exports;
@@ -43,6 +45,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/metadata", get(capability::metadata))
         .route("/$export", get(export::kick_off))
         .route("/$samsyn", get(samsyn::samsyn))
+        .route("/AuditEvent", get(audit_event::search))
+        .route("/AuditEvent/{id}", get(audit_event::read))
         .route("/Questionnaire", get(questionnaire::search))
         .route("/Questionnaire/{id}", get(questionnaire::read))
         .route(

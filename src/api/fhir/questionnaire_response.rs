@@ -54,6 +54,13 @@ pub async fn create(
     let facts = read_response(&resource, &state.profile)
         .map_err(|errors| FhirError::Invalid(errors.iter().map(Issue::from).collect::<Vec<_>>()))?;
     let stored = accept(&state, &mut resource, facts).await?;
+    if let Some(own) = crate::auth::compartment()
+        && stored.patient.as_deref() != Some(own.to_string().as_str())
+    {
+        return Err(FhirError::Forbidden(
+            "a patient token may only answer for its own patient".into(),
+        ));
+    }
     let stored = state.store.create_response(stored).await?;
     let mut response = fhir_json(StatusCode::CREATED, &stored.resource, format.pretty);
     if let Ok(location) = format!("{}/{TYPE}/{}/_history/1", base_url(&headers), stored.id).parse()
@@ -153,6 +160,7 @@ pub async fn read(
         .store
         .response(&id)
         .await?
+        .filter(visible)
         .ok_or_else(|| FhirError::NotFound(format!("{TYPE}/{id} is not known")))?;
     Ok(super::respond::resource(
         &stored.resource,
@@ -238,17 +246,30 @@ pub async fn search(
         .map(|(_, v)| DateParam::parse("authored", v))
         .collect::<Result<_, _>>()?;
     let id = get("_id");
+    // A patient's token finds its own answers only.
+    let mut someone_else = false;
+    if let Some(own) = crate::auth::compartment() {
+        let own = own.to_string();
+        someone_else = query.patient.as_ref().is_some_and(|p| *p != own);
+        query.patient = Some(own);
+    }
     let found: Vec<Value> = state
         .store
         .responses(&query)
         .await?
         .into_iter()
-        .filter(|r| id.is_none_or(|id| r.id == id))
+        .filter(|r| !someone_else && id.is_none_or(|id| r.id == id))
         .filter(|r| authored.iter().all(|d| d.matches(r.authored)))
         .map(|r| r.resource)
         .collect();
     let bundle = page(&headers, TYPE, &params, found, Vec::new(), &unknown)?;
     Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+}
+
+/// Whether the caller may see a stored response: a patient's token only its own.
+fn visible(r: &StoredResponse) -> bool {
+    crate::auth::compartment()
+        .is_none_or(|own| r.patient.as_deref() == Some(own.to_string().as_str()))
 }
 
 /// A unit from a search value: `system|HSA-id`, `Organization/HSA-id` or the bare id.

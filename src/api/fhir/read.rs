@@ -32,6 +32,10 @@ pub(super) async fn record_for(
         None => state.store.get(&contract).await,
     };
     let record = result.map_err(or_not_found(kind, id))?;
+    // Another person's resources do not exist for a patient's token.
+    if !crate::auth::sees(&record.revision.contract.patient.id) {
+        return Err(not_found(kind, id));
+    }
     if record.revision.deleted && kind != Kind::Provenance {
         return Err(FhirError::Gone(format!(
             "{}/{id} was deleted in version {}",
@@ -236,7 +240,9 @@ pub async fn type_history(
             })
         })
         .transpose()?;
-    let records = state.store.versions_since(since, count, offset).await?;
+    let mut records = state.store.versions_since(since, count, offset).await?;
+    let full_page = records.len() == count as usize;
+    records.retain(|r| crate::auth::sees(&r.revision.contract.patient.id));
     let base = base_url(&headers);
     let entries: Vec<Value> = records
         .iter()
@@ -251,7 +257,7 @@ pub async fn type_history(
         )
     };
     links.push(json!({ "relation": "self", "url": page(offset) }));
-    if records.len() == count as usize {
+    if full_page {
         links.push(json!({ "relation": "next", "url": page(offset + count) }));
     }
     let bundle =

@@ -78,10 +78,17 @@ async fn contracts(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    if let Some((name, value)) = params.iter().find(|(k, _)| PATIENT.contains(&k.as_str())) {
-        let mut found = store
-            .find_by_patient(&person(value, name, profile)?)
-            .await?;
+    let named = params
+        .iter()
+        .find(|(k, _)| PATIENT.contains(&k.as_str()))
+        .map(|(name, value)| person(value, name, profile))
+        .transpose()?;
+    // A patient's token searches its own compartment, whatever else it names.
+    if let Some(person) = named.or_else(crate::auth::compartment) {
+        if !crate::auth::sees(&person) {
+            return Ok(Vec::new());
+        }
+        let mut found = store.find_by_patient(&person).await?;
         found.retain(|r| !r.revision.deleted);
         return Ok(found);
     }

@@ -79,6 +79,11 @@ pub async fn create(
         ));
     };
     let patient = person(patient, "Subscription.criteria", &state.profile)?;
+    if !crate::auth::sees(&patient) {
+        return Err(FhirError::Forbidden(
+            "a patient token may only subscribe to its own patient".into(),
+        ));
+    }
     let id = uuid::Uuid::new_v4().to_string();
     resource["id"] = json!(id);
     resource["status"] = json!("active");
@@ -101,7 +106,7 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
-    match state.store.subscription(&id).await? {
+    match state.store.subscription(&id).await?.filter(visible) {
         Some(s) if s.status == "off" => {
             Err(FhirError::Gone(format!("Subscription/{id} was deleted")))
         }
@@ -123,6 +128,7 @@ pub async fn search(
         .subscriptions()
         .await?
         .iter()
+        .filter(|s| visible(s))
         .map(|s| json!({ "fullUrl": format!("{base}/Subscription/{}", s.id), "resource": served(s), "search": { "mode": "match" } }))
         .collect();
     let bundle = json!({ "resourceType": "Bundle", "type": "searchset", "total": entries.len(), "entry": entries });
@@ -133,16 +139,28 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, FhirError> {
-    if !state
+    let known = state
         .store
-        .set_subscription_status(&id, "off", None)
+        .subscription(&id)
         .await?
+        .filter(visible)
+        .is_some();
+    if !known
+        || !state
+            .store
+            .set_subscription_status(&id, "off", None)
+            .await?
     {
         return Err(FhirError::NotFound(format!(
             "Subscription/{id} is not known"
         )));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Whether the caller may see a subscription: a patient's token only its own.
+fn visible(s: &StoredSubscription) -> bool {
+    crate::domain::PersonId::parse(&s.patient).is_ok_and(|p| crate::auth::sees(&p))
 }
 
 /// The resource as served: its status (and error) as they are now.

@@ -63,6 +63,13 @@ pub async fn transaction(
             ));
         }
     }
+    for entry in &entries {
+        let request = &entry["request"];
+        crate::api::entry_allowed(
+            request["method"].as_str().unwrap_or_default(),
+            request["url"].as_str().unwrap_or_default(),
+        )?;
+    }
     let plans: Vec<usize> = entries
         .iter()
         .enumerate()

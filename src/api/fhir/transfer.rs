@@ -59,6 +59,15 @@ pub async fn transfer(
     let next = contract
         .transfer(&t)
         .map_err(|v| store_error(StoreError::Invalid(v), &base, Some(contract)))?;
+    crate::api::check_write(
+        &state.store,
+        &current.id,
+        Some(current.revision.version),
+        &next,
+        true,
+    )
+    .await
+    .map_err(|e| e.fhir(&current.id))?;
     if t.at > jiff::Timestamp::now() {
         return schedule(&state, &headers, &current.id, &t, format).await;
     }

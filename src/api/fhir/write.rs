@@ -636,6 +636,16 @@ pub(super) async fn remove(
     let base = base(if_match, &current)?;
     match kind {
         Kind::CarePlan => {
+            let contract = &current.revision.contract;
+            crate::api::check_write(
+                &state.store,
+                &current.id,
+                Some(current.revision.version),
+                contract,
+                false,
+            )
+            .await
+            .map_err(|e| e.fhir(&current.id))?;
             let change = Change {
                 source,
                 author: None,
@@ -833,6 +843,13 @@ async fn store_contract(
         reason: None,
         transfer: None,
     };
+    let before = match base {
+        Base::Read(v) | Base::Named(v) => Some(v),
+        Base::Nothing => None,
+    };
+    crate::api::check_write(&state.store, contract_id, before, &contract, false)
+        .await
+        .map_err(|e| e.fhir(contract_id))?;
     let written = match base {
         Base::Read(v) | Base::Named(v) => {
             state

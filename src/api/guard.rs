@@ -1,0 +1,570 @@
+//! The guard in front of every handler: who is calling (bearer JWT, see [`crate::auth`]),
+//! whether their scopes allow the interaction, whether they are within their rate, and
+//! afterwards the audit row and the access log line.
+//!
+//! What a request needs is read from its method and path ([`need`]): `GET
+//! /fhir/CarePlan/{id}` needs `CarePlan` **r**, `POST /fhir/CarePlan` needs **c**, a search
+//! **s**, and so on; `/health`, `/ready`, `/metrics` and `/fhir/metadata` need nothing.
+//! The handler then runs [`crate::auth::acting_as`] the caller, so the places that find
+//! contracts keep a patient token to its own compartment.
+//!
+//! The access log names the route (its template, not the URL, whose query may hold a
+//! personnummer), the status, the time taken and a hash of the client, never personal
+//! data.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+
+use super::fhir::FhirError;
+use super::{ApiError, AppState};
+use crate::auth::{Letter, Principal, TokenError, Verifier, acting_as};
+use crate::store::AccessRecord;
+
+/// How callers are authenticated.
+#[derive(Debug)]
+pub enum Authentication {
+    /// Every caller may do everything (a closed network, tests). The client is named by
+    /// `X-Source`, or `anonymous`.
+    Off,
+    /// Bearer JWTs checked by the verifier.
+    Jwt(Box<Verifier>),
+}
+
+/// Per-client rate limits.
+pub struct RateLimits {
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimits")
+    }
+}
+
+impl RateLimits {
+    /// `per_sec` requests a second on average, `burst` at once; `None` when `per_sec`
+    /// is 0 (no limit).
+    pub fn new(per_sec: u32, burst: u32) -> Option<RateLimits> {
+        let per_sec = NonZeroU32::new(per_sec)?;
+        let burst = NonZeroU32::new(burst).unwrap_or(per_sec);
+        Some(RateLimits {
+            limiter: RateLimiter::keyed(Quota::per_second(per_sec).allow_burst(burst)),
+        })
+    }
+
+    /// `Err(seconds to wait)` when `client` is over its rate.
+    fn check(&self, client: &str) -> Result<(), u64> {
+        if self.limiter.len() > 10_000 {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&client.to_owned())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+            })
+    }
+}
+
+/// What a request needs from its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: health, readiness, metrics, the CapabilityStatement.
+    Open,
+    /// A letter on a resource type.
+    Scope {
+        resource: String,
+        letter: Letter,
+        interaction: &'static str,
+        /// Refused to tokens limited to one patient (reports and exports that span
+        /// many persons).
+        all_persons: bool,
+    },
+    /// Any valid token; the handler checks each part (transaction and batch Bundles).
+    Entries,
+}
+
+/// What `method` on `path` needs.
+pub fn need(method: &Method, path: &str) -> Need {
+    let scope = |resource: &str, letter, interaction| Need::Scope {
+        resource: resource.to_owned(),
+        letter,
+        interaction,
+        all_persons: false,
+    };
+    let (get, post, put, delete) = (
+        method == Method::GET || method == Method::HEAD,
+        method == Method::POST,
+        method == Method::PUT,
+        method == Method::DELETE,
+    );
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api", "contracts"] if post => scope("CarePlan", Letter::Create, "create"),
+        ["api", "contracts"] => scope("CarePlan", Letter::Search, "search-type"),
+        ["api", "contracts", _] if put => scope("CarePlan", Letter::Update, "update"),
+        ["api", "contracts", ..] => scope("CarePlan", Letter::Read, "read"),
+        ["contracts", _, "print"] => scope("CarePlan", Letter::Read, "read"),
+        ["fhir"] if post => Need::Entries,
+        ["fhir", "metadata"] => Need::Open,
+        ["fhir", op, ..] if op.starts_with("$export") => Need::Scope {
+            resource: "CarePlan".into(),
+            letter: Letter::Read,
+            interaction: "operation",
+            all_persons: true,
+        },
+        ["fhir", "$samsyn"] => Need::Scope {
+            resource: "QuestionnaireResponse".into(),
+            letter: Letter::Search,
+            interaction: "operation",
+            all_persons: true,
+        },
+        ["fhir", kind] if post => scope(kind, Letter::Create, "create"),
+        ["fhir", kind] if put => scope(kind, Letter::Update, "update"),
+        ["fhir", kind] if get => scope(kind, Letter::Search, "search-type"),
+        ["fhir", kind, "_search"] => scope(kind, Letter::Search, "search-type"),
+        ["fhir", kind, "_history"] => scope(kind, Letter::Search, "history-type"),
+        ["fhir", _, "$coordinated-plan"] => scope("CarePlan", Letter::Read, "operation"),
+        ["fhir", kind, _, "$transfer"] => scope(kind, Letter::Update, "operation"),
+        ["fhir", kind, _, "$transfer", _] if delete => scope(kind, Letter::Update, "operation"),
+        ["fhir", kind, _, "$transfer", _] => scope(kind, Letter::Read, "operation"),
+        ["fhir", kind, _, "_history"] => scope(kind, Letter::Read, "history-instance"),
+        ["fhir", kind, _, "_history", _] => scope(kind, Letter::Read, "vread"),
+        ["fhir", kind, _] if put => scope(kind, Letter::Update, "update"),
+        ["fhir", kind, _] if delete => scope(kind, Letter::Delete, "delete"),
+        ["fhir", kind, _] => scope(kind, Letter::Read, "read"),
+        ["fhir", ..] => Need::Entries,
+        _ => Need::Open,
+    }
+}
+
+/// Whether the current caller's scopes allow one entry of a batch or transaction Bundle
+/// (`method` and `url` as in `Bundle.entry.request`).
+pub(crate) fn entry_allowed(method: &str, url: &str) -> Result<(), FhirError> {
+    let Some(caller) = crate::auth::acting() else {
+        return Ok(());
+    };
+    let url = url.split_once("/fhir/").map_or(url, |(_, rest)| rest);
+    let route = url.split_once('?').map_or(url, |(r, _)| r);
+    let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+    match allowed(
+        &caller,
+        &need(&method, &format!("/fhir/{}", route.trim_start_matches('/'))),
+    ) {
+        Ok(()) => Ok(()),
+        Err(Refused::Scope(needed)) => Err(FhirError::Forbidden(format!(
+            "the token's scopes do not allow this entry: it needs {needed}"
+        ))),
+        Err(_) => Err(FhirError::Forbidden("not allowed".into())),
+    }
+}
+
+/// Resource types whose content is no one's personal data (reads are not audited).
+const NOT_PERSONAL: &[&str] = &["Questionnaire"];
+
+/// The guard, as an axum middleware over [`AppState`].
+pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let needed = need(&method, &path);
+    if needed == Need::Open {
+        return next.run(request).await;
+    }
+    let fhir = path.starts_with("/fhir");
+    let principal = match authenticate(&state, request.headers()).await {
+        Ok(p) => p,
+        Err(refused) => {
+            log_access(&method, &route, refused.status(), started, "-");
+            return refused.respond(fhir);
+        }
+    };
+    let client_tag = hash(&principal.client);
+    if let Some(limits) = &state.rate_limits
+        && let Err(wait) = limits.check(&principal.client)
+    {
+        log_access(
+            &method,
+            &route,
+            StatusCode::TOO_MANY_REQUESTS,
+            started,
+            &client_tag,
+        );
+        return Refused::TooMany(wait).respond(fhir);
+    }
+    if let Err(refused) = allowed(&principal, &needed) {
+        log_access(&method, &route, refused.status(), started, &client_tag);
+        audit(
+            &state,
+            &principal,
+            &needed,
+            &method,
+            refused.status(),
+            &Value::Null,
+            remote,
+        )
+        .await;
+        return refused.respond(fhir);
+    }
+    // The authenticated client is the source of what it changes.
+    if matches!(*state.authentication, Authentication::Jwt(_))
+        && let Ok(client) = HeaderValue::from_str(&principal.client)
+    {
+        request.headers_mut().insert("x-source", client);
+    }
+    let principal = Arc::new(principal);
+    let response = acting_as(principal.clone(), next.run(request)).await;
+    let status = response.status();
+    let personal = match &needed {
+        Need::Scope { resource, .. } => !NOT_PERSONAL.contains(&resource.as_str()),
+        _ => true,
+    };
+    let response = if personal {
+        let (mut parts, body) = response.into_parts();
+        let is_json = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.contains("json") && !t.contains("ndjson"));
+        let (body, value) = if is_json {
+            match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(bytes) => {
+                    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    (Body::from(bytes), value)
+                }
+                Err(_) => (Body::empty(), Value::Null),
+            }
+        } else {
+            (body, Value::Null)
+        };
+        audit(&state, &principal, &needed, &method, status, &value, remote).await;
+        parts
+            .headers
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Response::from_parts(parts, body)
+    } else {
+        response
+    };
+    log_access(&method, &route, status, started, &client_tag);
+    response
+}
+
+/// Why a request is turned away before its handler.
+enum Refused {
+    NoToken,
+    BadToken(TokenError),
+    NoPatient,
+    Scope(String),
+    TooMany(u64),
+}
+
+impl Refused {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refused::NoToken | Refused::BadToken(_) | Refused::NoPatient => {
+                StatusCode::UNAUTHORIZED
+            }
+            Refused::Scope(_) => StatusCode::FORBIDDEN,
+            Refused::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    fn respond(self, fhir: bool) -> Response {
+        let (message, challenge, retry) = match &self {
+            Refused::NoToken => (
+                "send a bearer token: Authorization: Bearer <JWT>".to_owned(),
+                Some("Bearer realm=\"pkgw\"".to_owned()),
+                None,
+            ),
+            Refused::BadToken(e) => (
+                e.to_string(),
+                Some(format!(
+                    "Bearer realm=\"pkgw\", error=\"invalid_token\", error_description=\"{e}\""
+                )),
+                None,
+            ),
+            Refused::NoPatient => (
+                "a token with patient/ scopes must carry a patient claim".to_owned(),
+                Some("Bearer realm=\"pkgw\", error=\"invalid_token\"".to_owned()),
+                None,
+            ),
+            Refused::Scope(needed) => (
+                format!("the token's scopes do not allow this: it needs {needed}"),
+                Some(format!(
+                    "Bearer realm=\"pkgw\", error=\"insufficient_scope\", scope=\"{needed}\""
+                )),
+                None,
+            ),
+            Refused::TooMany(wait) => (String::new(), None, Some(*wait)),
+        };
+        let status = self.status();
+        let mut response = match (fhir, status) {
+            (true, StatusCode::UNAUTHORIZED) => FhirError::Unauthorized(message).into_response(),
+            (true, StatusCode::FORBIDDEN) => FhirError::Forbidden(message).into_response(),
+            (true, _) => FhirError::TooManyRequests(retry.unwrap_or(1)).into_response(),
+            (false, StatusCode::UNAUTHORIZED) => ApiError::Unauthorized(message).into_response(),
+            (false, StatusCode::FORBIDDEN) => ApiError::Forbidden(message).into_response(),
+            (false, _) => ApiError::TooManyRequests(retry.unwrap_or(1)).into_response(),
+        };
+        if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(wait) = retry {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(wait.max(1)));
+        }
+        response
+    }
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Refused> {
+    match &*state.authentication {
+        Authentication::Off => {
+            let client = headers
+                .get("x-source")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("anonymous");
+            Ok(Principal::unrestricted(client))
+        }
+        Authentication::Jwt(verifier) => {
+            let token = headers
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .ok_or(Refused::NoToken)?;
+            let principal = verifier.verify(token).await.map_err(Refused::BadToken)?;
+            if principal.scopes.has_patient_context() && principal.patient.is_none() {
+                return Err(Refused::NoPatient);
+            }
+            Ok(principal)
+        }
+    }
+}
+
+fn allowed(principal: &Principal, needed: &Need) -> Result<(), Refused> {
+    match needed {
+        Need::Open | Need::Entries => Ok(()),
+        Need::Scope {
+            resource,
+            letter,
+            all_persons,
+            ..
+        } => {
+            if !principal.scopes.allows(resource, *letter) {
+                return Err(Refused::Scope(format!("{resource}.{letter}")));
+            }
+            if *all_persons && principal.compartment().is_some() {
+                return Err(Refused::Scope(format!(
+                    "system/{resource}.{letter} or user/{resource}.{letter}"
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Records who was given what: the resources in the answer and the persons they are
+/// about (every personnummer or samordningsnummer identifier in it).
+async fn audit(
+    state: &AppState,
+    principal: &Principal,
+    needed: &Need,
+    method: &Method,
+    status: StatusCode,
+    body: &Value,
+    remote: Option<String>,
+) {
+    let interaction = match needed {
+        Need::Scope { interaction, .. } => *interaction,
+        _ if method == Method::POST => "transaction",
+        _ => "operation",
+    };
+    let mut resources = Vec::new();
+    let mut patients = Vec::new();
+    collect(body, state, &mut resources, &mut patients);
+    patients.sort();
+    patients.dedup();
+    let record = AccessRecord {
+        client: principal.client.clone(),
+        subject: principal.subject.clone(),
+        interaction: interaction.to_owned(),
+        status: status.as_u16(),
+        resources,
+        patients,
+        remote,
+    };
+    if let Err(e) = state.store.record_access(&record).await {
+        tracing::error!(error = %e, "could not write the audit row");
+    }
+}
+
+/// The `Type/id` of every resource in `v` and every person identified in it.
+fn collect(v: &Value, state: &AppState, resources: &mut Vec<String>, patients: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if let (Some(kind), Some(id)) = (
+                map.get("resourceType").and_then(Value::as_str),
+                map.get("id").and_then(Value::as_str),
+            ) && resources.len() < 1000
+            {
+                resources.push(format!("{kind}/{id}"));
+            }
+            if let Some(ident) = map.get("identifier")
+                && let (Some(system), Some(value)) = (
+                    ident.get("system").and_then(Value::as_str),
+                    ident.get("value").and_then(Value::as_str),
+                )
+                && state.profile.identifiers.is_person_system(system)
+            {
+                patients.push(value.to_owned());
+            }
+            // The native contract JSON: `"patient": { "id": "…" }`.
+            if let Some(id) = map
+                .get("patient")
+                .and_then(|p| p.get("id"))
+                .and_then(Value::as_str)
+                && crate::domain::PersonId::parse(id).is_ok()
+            {
+                patients.push(id.to_owned());
+            }
+            for value in map.values() {
+                collect(value, state, resources, patients);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect(item, state, resources, patients);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn log_access(method: &Method, route: &str, status: StatusCode, started: Instant, client: &str) {
+    tracing::info!(
+        %method,
+        route,
+        status = status.as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        client,
+        "request"
+    );
+}
+
+/// A short, stable tag for a client in logs (FNV-1a; not for secrets).
+fn hash(s: &str) -> String {
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{:08x}", h >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(resource: &str, letter: Letter) -> (String, Letter) {
+        (resource.to_owned(), letter)
+    }
+
+    fn of(method: Method, path: &str) -> Option<(String, Letter)> {
+        match need(&method, path) {
+            Need::Scope {
+                resource, letter, ..
+            } => Some((resource, letter)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn each_interaction_needs_its_letter() {
+        use Letter::*;
+        let cases = [
+            (Method::GET, "/fhir/CarePlan/abc", scope("CarePlan", Read)),
+            (
+                Method::GET,
+                "/fhir/CarePlan/abc/_history/2",
+                scope("CarePlan", Read),
+            ),
+            (
+                Method::GET,
+                "/fhir/CarePlan/abc/_history",
+                scope("CarePlan", Read),
+            ),
+            (
+                Method::GET,
+                "/fhir/Appointment",
+                scope("Appointment", Search),
+            ),
+            (
+                Method::POST,
+                "/fhir/CareTeam/_search",
+                scope("CareTeam", Search),
+            ),
+            (Method::GET, "/fhir/Goal/_history", scope("Goal", Search)),
+            (Method::POST, "/fhir/CarePlan", scope("CarePlan", Create)),
+            (Method::PUT, "/fhir/CarePlan", scope("CarePlan", Update)),
+            (Method::PUT, "/fhir/CarePlan/abc", scope("CarePlan", Update)),
+            (
+                Method::DELETE,
+                "/fhir/CarePlan/abc",
+                scope("CarePlan", Delete),
+            ),
+            (
+                Method::GET,
+                "/fhir/CarePlan/$coordinated-plan",
+                scope("CarePlan", Read),
+            ),
+            (
+                Method::POST,
+                "/fhir/CarePlan/abc/$transfer",
+                scope("CarePlan", Update),
+            ),
+            (Method::GET, "/fhir/AuditEvent", scope("AuditEvent", Search)),
+            (
+                Method::GET,
+                "/fhir/$samsyn",
+                scope("QuestionnaireResponse", Search),
+            ),
+            (Method::GET, "/fhir/$export", scope("CarePlan", Read)),
+            (Method::GET, "/api/contracts/abc", scope("CarePlan", Read)),
+            (Method::PUT, "/api/contracts/abc", scope("CarePlan", Update)),
+            (Method::POST, "/api/contracts", scope("CarePlan", Create)),
+            (Method::GET, "/contracts/abc/print", scope("CarePlan", Read)),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(of(method.clone(), path), Some(expected), "{method} {path}");
+        }
+        for open in ["/health", "/ready", "/metrics", "/fhir/metadata"] {
+            assert_eq!(need(&Method::GET, open), Need::Open, "{open}");
+        }
+        assert_eq!(need(&Method::POST, "/fhir"), Need::Entries);
+    }
+}

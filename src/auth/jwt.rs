@@ -1,0 +1,320 @@
+//! Bearer JWTs: checked with the configured keys — an HS256 shared secret (development),
+//! RS256 and ES256 public keys from a JWKS file or URL (production) — and their `iss`,
+//! `aud`, `exp` and `nbf` with a small clock-skew leeway. The crypto is the
+//! `jsonwebtoken` crate's (on `ring`).
+//!
+//! Claims read: `scope` (space-separated SMART scopes), `client_id` (else `azp`, else
+//! `sub`) for the client, `sub` for the user, `patient` (the person a `patient/` scope
+//! is about: personnummer or samordningsnummer) and `units` (HSA-ids an EHR's writes are
+//! limited to).
+
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::{AuthSettings, Principal, Scopes};
+use crate::domain::{HsaId, PersonId};
+
+/// Why a token is refused; the message is safe to show the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    #[error("the token is for another audience (aud)")]
+    WrongAudience,
+    #[error("the token is from another issuer (iss)")]
+    WrongIssuer,
+    #[error("the token is signed with {0}, which this server does not accept")]
+    Algorithm(String),
+    #[error("no key for the token's kid '{0}'")]
+    UnknownKey(String),
+    #[error("the token is malformed: {0}")]
+    Malformed(String),
+    #[error("the patient claim is not a personnummer or samordningsnummer")]
+    BadPatient,
+    #[error("the units claim holds something that is not an HSA-id")]
+    BadUnits,
+}
+
+/// Why the keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("auth: {0}")]
+pub struct KeyError(pub String);
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    patient: Option<String>,
+    #[serde(default)]
+    units: Option<Vec<String>>,
+}
+
+/// One public key from a JWKS.
+struct PublicKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Checks tokens. Cheap to share.
+pub struct Verifier {
+    secret: Option<DecodingKey>,
+    keys: RwLock<Vec<PublicKey>>,
+    jwks_url: Option<String>,
+    last_fetch: RwLock<Option<Instant>>,
+    issuer: String,
+    audience: String,
+    leeway: u64,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("hs256", &self.secret.is_some())
+            .field(
+                "public_keys",
+                &self.keys.read().map(|k| k.len()).unwrap_or(0),
+            )
+            .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+/// A JWKS URL is fetched again for an unknown `kid` at most this often.
+const REFETCH_AFTER: Duration = Duration::from_secs(60);
+
+impl Verifier {
+    /// The keys the settings name; fails when there are none, or one cannot be read.
+    pub async fn from_settings(s: &AuthSettings) -> Result<Verifier, KeyError> {
+        let secret = s.hs256_secret.expose();
+        let mut keys = Vec::new();
+        if !s.jwks_file.is_empty() {
+            let text = std::fs::read_to_string(&s.jwks_file)
+                .map_err(|e| KeyError(format!("auth.jwks_file {}: {e}", s.jwks_file)))?;
+            keys.extend(parse_jwks(&text).map_err(|e| KeyError(format!("auth.jwks_file: {e}")))?);
+        }
+        let jwks_url = (!s.jwks_url.is_empty()).then(|| s.jwks_url.clone());
+        let verifier = Verifier {
+            secret: (!secret.is_empty()).then(|| DecodingKey::from_secret(secret.as_bytes())),
+            keys: RwLock::new(keys),
+            jwks_url,
+            last_fetch: RwLock::new(None),
+            issuer: s.issuer.clone(),
+            audience: s.audience.clone(),
+            leeway: s.leeway_secs,
+        };
+        if verifier.jwks_url.is_some() {
+            verifier.fetch().await?;
+        }
+        let has_keys = verifier.secret.is_some()
+            || verifier.keys.read().map(|k| !k.is_empty()).unwrap_or(false);
+        if !has_keys {
+            return Err(KeyError(
+                "no keys to check tokens with: set auth.hs256_secret (development), auth.jwks_file or auth.jwks_url, or auth.mode = \"off\" on a closed network".into(),
+            ));
+        }
+        Ok(verifier)
+    }
+
+    /// Fetches the JWKS URL and replaces the keys it gave before.
+    async fn fetch(&self) -> Result<(), KeyError> {
+        let Some(url) = &self.jwks_url else {
+            return Ok(());
+        };
+        if let Ok(mut at) = self.last_fetch.write() {
+            *at = Some(Instant::now());
+        }
+        let text = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| KeyError(format!("auth.jwks_url {url}: {e}")))?
+            .text()
+            .await
+            .map_err(|e| KeyError(format!("auth.jwks_url {url}: {e}")))?;
+        let fetched =
+            parse_jwks(&text).map_err(|e| KeyError(format!("auth.jwks_url {url}: {e}")))?;
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = fetched;
+        }
+        Ok(())
+    }
+
+    /// Checks a token and says who it speaks for.
+    pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        let claims = match header.alg {
+            Algorithm::HS256 => {
+                let key = self
+                    .secret
+                    .as_ref()
+                    .ok_or_else(|| TokenError::Algorithm("HS256".into()))?;
+                self.decode(token, key, Algorithm::HS256)?
+            }
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let kid = header.kid.clone().unwrap_or_default();
+                if self.key_for(&kid, header.alg).is_none() && self.may_refetch() {
+                    let _ = self.fetch().await;
+                }
+                let keys = self
+                    .keys
+                    .read()
+                    .map_err(|_| TokenError::UnknownKey(kid.clone()))?;
+                let key = keys
+                    .iter()
+                    .find(|k| {
+                        k.algorithm == header.alg
+                            && (kid.is_empty() || k.kid.as_deref() == Some(kid.as_str()))
+                    })
+                    .ok_or(TokenError::UnknownKey(kid.clone()))?;
+                self.decode(token, &key.key, header.alg)?
+            }
+            other => return Err(TokenError::Algorithm(format!("{other:?}"))),
+        };
+        principal(claims)
+    }
+
+    fn key_for(&self, kid: &str, alg: Algorithm) -> Option<()> {
+        let keys = self.keys.read().ok()?;
+        keys.iter()
+            .any(|k| k.algorithm == alg && (kid.is_empty() || k.kid.as_deref() == Some(kid)))
+            .then_some(())
+    }
+
+    fn may_refetch(&self) -> bool {
+        self.jwks_url.is_some()
+            && self
+                .last_fetch
+                .read()
+                .map(|at| at.is_none_or(|t| t.elapsed() > REFETCH_AFTER))
+                .unwrap_or(false)
+    }
+
+    fn decode(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(alg);
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
+        validation.set_audience(&[&self.audience]);
+        if !self.issuer.is_empty() {
+            validation.set_issuer(&[&self.issuer]);
+        }
+        validation.set_required_spec_claims(&["exp", "aud"]);
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                ErrorKind::InvalidAlgorithm => TokenError::Algorithm(format!("{alg:?}")),
+                _ => TokenError::Malformed(e.to_string()),
+            })
+    }
+}
+
+fn principal(claims: Claims) -> Result<Principal, TokenError> {
+    let patient = claims
+        .patient
+        .as_deref()
+        .map(|p| {
+            PersonId::parse(p.trim_start_matches("Patient/")).map_err(|_| TokenError::BadPatient)
+        })
+        .transpose()?;
+    let units = claims
+        .units
+        .map(|units| {
+            units
+                .iter()
+                .map(|u| HsaId::parse(u).map_err(|_| TokenError::BadUnits))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let client = claims
+        .client_id
+        .or(claims.azp)
+        .or_else(|| claims.sub.clone())
+        .unwrap_or_else(|| "unnamed-client".into());
+    Ok(Principal {
+        client,
+        subject: claims.sub,
+        scopes: Scopes::parse(&claims.scope),
+        patient,
+        units,
+    })
+}
+
+/// The RS256 and ES256 (P-256) keys of a JWKS document.
+fn parse_jwks(text: &str) -> Result<Vec<PublicKey>, String> {
+    let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("not a JWKS: {e}"))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let algorithm = match (&jwk.algorithm, jwk.common.key_algorithm) {
+            (AlgorithmParameters::RSA(_), None | Some(KeyAlgorithm::RS256)) => Algorithm::RS256,
+            (AlgorithmParameters::EllipticCurve(ec), None | Some(KeyAlgorithm::ES256))
+                if ec.curve == EllipticCurve::P256 =>
+            {
+                Algorithm::ES256
+            }
+            _ => continue,
+        };
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("a key cannot be used: {e}"))?;
+        keys.push(PublicKey {
+            kid: jwk.common.key_id.clone(),
+            algorithm,
+            key,
+        });
+    }
+    if keys.is_empty() {
+        return Err("no RS256 or ES256 (P-256) key in it".into());
+    }
+    Ok(keys)
+}
+
+/// What a development token says.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub client_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<Vec<String>>,
+}
+
+/// Signs a development token with the HS256 secret.
+pub fn mint(secret: &str, claims: &TokenClaims) -> Result<String, String> {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(|e| e.to_string())
+}

@@ -45,6 +45,9 @@ fn every_command_has_help() {
         &["transfer", "--help"],
         &["print", "--help"],
         &["generate", "--help"],
+        &["samsyn", "--help"],
+        &["token", "--help"],
+        &["audit", "--help"],
     ] {
         let out = pkgw(command);
         assert!(out.status.success(), "{command:?}");
@@ -360,7 +363,112 @@ async fn generated_contracts_load_with_import(db: &TestDb) {
     assert_eq!(first["resourceType"], "CarePlan");
 }
 
+/// `pkgw audit` shows the trail: here the imports, each under its person, as text and as
+/// FHIR AuditEvents; `pkgw token` mints a token the gateway's verifier takes.
+async fn the_audit_trail_and_tokens_from_the_command_line(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gen.ndjson");
+    let out = pkgw(&[
+        "generate",
+        "--contracts",
+        "3",
+        "--seed",
+        "5",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = pkgw(&["import", file.to_str().unwrap(), "--database-url", &db.url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: serde_json::Value = serde_json::from_slice(
+        std::fs::read(&file)
+            .unwrap()
+            .split(|b| *b == b'\n')
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let person = first["versions"][0]["contract"]["patient"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let all = pkgw(&["audit", "--database-url", &db.url, "--format", "fhir"]);
+    assert!(all.status.success(), "{}", text(&all.stderr));
+    let events: Vec<serde_json::Value> = text(&all.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["resourceType"] == "AuditEvent" && e["action"] == "C")
+    );
+    let one = pkgw(&["audit", "--database-url", &db.url, "--patient", &person]);
+    assert!(one.status.success());
+    let lines: Vec<String> = text(&one.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("import") && lines[0].contains(&person),
+        "{lines:?}"
+    );
+    let bad = pkgw(&["audit", "--database-url", &db.url, "--patient", "123"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--patient"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    // A development token, checked by the same verifier the server uses.
+    let minted = Command::new(env!("CARGO_BIN_EXE_pkgw"))
+        .args([
+            "token",
+            "--scope",
+            "patient/*.rs",
+            "--patient",
+            &person,
+            "--client",
+            "1177",
+        ])
+        .env("PKGW__AUTH__HS256_SECRET", "cli-test-secret")
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{}", text(&minted.stderr));
+    let settings = pkgw::auth::AuthSettings {
+        mode: pkgw::auth::Mode::Required,
+        issuer: "pkgw-dev".into(),
+        audience: "pkgw".into(),
+        leeway_secs: 0,
+        hs256_secret: pkgw::config::Secret::new("cli-test-secret"),
+        jwks_file: String::new(),
+        jwks_url: String::new(),
+    };
+    let verifier = pkgw::auth::Verifier::from_settings(&settings)
+        .await
+        .unwrap();
+    let principal = verifier.verify(text(&minted.stdout).trim()).await.unwrap();
+    assert_eq!(principal.client, "1177");
+    assert_eq!(
+        principal.compartment().map(ToString::to_string),
+        Some(person)
+    );
+    let no_secret = Command::new(env!("CARGO_BIN_EXE_pkgw"))
+        .args(["token", "--scope", "system/*.rs"])
+        .env_remove("PKGW__AUTH__HS256_SECRET")
+        .output()
+        .unwrap();
+    assert!(!no_secret.status.success());
+    assert!(
+        text(&no_secret.stderr).contains("hs256_secret"),
+        "{}",
+        text(&no_secret.stderr)
+    );
+}
+
 on_both_backends!(
+    the_audit_trail_and_tokens_from_the_command_line,
     generated_contracts_load_with_import,
     a_transfer_from_the_command_line,
     fhir_ndjson_export_and_import_carry_the_contracts,

@@ -121,8 +121,9 @@ pub fn need(method: &Method, path: &str) -> Need {
         ["contracts", _, "print"] => scope("CarePlan", Letter::Read, "read"),
         ["fhir"] if post => Need::Entries,
         ["fhir", "metadata"] => Need::Open,
+        // Every exported type: only a wildcard scope (`system/*.rs`) will do.
         ["fhir", op, ..] if op.starts_with("$export") => Need::Scope {
-            resource: "CarePlan".into(),
+            resource: "*".into(),
             letter: Letter::Read,
             interaction: "operation",
             all_persons: true,
@@ -553,7 +554,7 @@ mod tests {
                 "/fhir/$samsyn",
                 scope("QuestionnaireResponse", Search),
             ),
-            (Method::GET, "/fhir/$export", scope("CarePlan", Read)),
+            (Method::GET, "/fhir/$export", scope("*", Read)),
             (Method::GET, "/api/contracts/abc", scope("CarePlan", Read)),
             (Method::PUT, "/api/contracts/abc", scope("CarePlan", Update)),
             (Method::POST, "/api/contracts", scope("CarePlan", Create)),

@@ -182,6 +182,13 @@ pub async fn history(
         .history(&contract)
         .await
         .map_err(or_not_found(kind, &id))?;
+    if history
+        .versions
+        .iter()
+        .any(|v| !crate::auth::sees(&v.contract.patient.id))
+    {
+        return Err(not_found(kind, &id));
+    }
     let base = base_url(&headers);
     let entries: Vec<Value> = history
         .versions

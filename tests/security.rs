@@ -1,0 +1,950 @@
+//! Security over real sockets: every endpoint × every kind of token — none, expired,
+//! badly signed, for another audience, each scope kind, patient A, patient B, an EHR
+//! limited to one unit, RS256 and ES256 from a JWKS — answers the status it should, and
+//! no answer holds a byte of another person's data. Every access leaves an audit row,
+//! readable as AuditEvents; a client over its rate gets 429 with Retry-After.
+
+// Tests panic on what they did not expect; helpers outside #[test] functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestDb;
+use common::app::{TestApp, spawn_state};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use pkgw::api::{AppState, Limits, RateLimits};
+use pkgw::auth::{AuthSettings, Mode, TokenClaims, Verifier};
+use pkgw::config::Secret;
+use pkgw::store::Change;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const SECRET: &str = "test-secret-for-the-security-tests-only";
+const ISSUER: &str = "https://idp.region.example";
+const AUDIENCE: &str = "pkgw";
+
+fn settings() -> AuthSettings {
+    AuthSettings {
+        mode: Mode::Required,
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        leeway_secs: 30,
+        hs256_secret: Secret::new(SECRET),
+        jwks_file: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/jwks.json").into(),
+        jwks_url: String::new(),
+    }
+}
+
+/// The two persons and what is stored about them.
+struct World {
+    app: TestApp,
+    /// Patient A: contract id, personnummer, name, unit.
+    a: Person,
+    b: Person,
+}
+
+struct Person {
+    contract: String,
+    pnr: String,
+    name: String,
+    unit: String,
+}
+
+impl Person {
+    /// What of this person must never reach another person's token; the contract's
+    /// id only when the request did not name it itself.
+    fn secrets(&self, request: &str) -> Vec<&str> {
+        let mut secrets = vec![self.pnr.as_str(), self.name.as_str()];
+        if !request.contains(&self.contract) {
+            secrets.push(&self.contract);
+        }
+        secrets
+    }
+}
+
+async fn world(db: &TestDb, rate: Option<RateLimits>) -> World {
+    let store = db.store().await;
+    let verifier = Verifier::from_settings(&settings()).await.unwrap();
+    let state = AppState::new(store)
+        .with_verifier(verifier)
+        .with_rate_limits(rate);
+    let app = spawn_state(state, Limits::default()).await;
+    let mut people = Vec::new();
+    for fixture in ["hjartsvikt-primarvard", "cancer-min-vardplan"] {
+        let contract = common::fixture(fixture);
+        let record = app
+            .store
+            .create(contract, Change::from_source("test"))
+            .await
+            .unwrap();
+        let c = &record.revision.contract;
+        people.push(Person {
+            contract: record.id.to_string(),
+            pnr: c.patient.id.to_string(),
+            name: c.patient.name.clone().unwrap(),
+            unit: c.responsible_unit.as_ref().unwrap().hsa_id.to_string(),
+        });
+    }
+    let b = people.pop().unwrap();
+    let a = people.pop().unwrap();
+    // Each person's 7 frågor answers.
+    for p in [&a, &b] {
+        let answers = json!({
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": "https://pkgw.example/fhir/Questionnaire/sju-fragor-patient",
+            "status": "completed",
+            "basedOn": [{ "reference": format!("CarePlan/{}", p.contract) }],
+            "item": (1..=7).map(|i| json!({ "linkId": i.to_string(), "answer": [{ "valueCoding": { "system": "https://pkgw.example/fhir/CodeSystem/sju-fragor-svar", "code": "ja" } }] })).collect::<Vec<_>>(),
+        });
+        let reply = call(
+            &app,
+            Method::POST,
+            "/fhir/QuestionnaireResponse",
+            Some(&token(&Kind::System)),
+            Some(&answers),
+        )
+        .await;
+        assert_eq!(reply.0, StatusCode::CREATED, "{}", reply.1);
+    }
+    World { app, a, b }
+}
+
+/// The kinds of caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    NoToken,
+    Expired,
+    WrongSignature,
+    WrongAudience,
+    System,
+    UserCarePlanRead,
+    PatientA,
+    PatientB,
+    PatientAWrites,
+    PatientV1,
+    UnitEhr,
+    SystemRs256,
+    SystemEs256,
+}
+
+const KINDS: [Kind; 13] = [
+    Kind::NoToken,
+    Kind::Expired,
+    Kind::WrongSignature,
+    Kind::WrongAudience,
+    Kind::System,
+    Kind::UserCarePlanRead,
+    Kind::PatientA,
+    Kind::PatientB,
+    Kind::PatientAWrites,
+    Kind::PatientV1,
+    Kind::UnitEhr,
+    Kind::SystemRs256,
+    Kind::SystemEs256,
+];
+
+const A_PNR: &str = "194003129865";
+const B_PNR: &str = "195208239813";
+const A_UNIT: &str = "SE2321000016-1A2B";
+
+fn claims(scope: &str, patient: Option<&str>, units: Option<Vec<&str>>) -> TokenClaims {
+    let now = jiff::Timestamp::now().as_second();
+    TokenClaims {
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        sub: "caller".into(),
+        client_id: "test-client".into(),
+        scope: scope.into(),
+        iat: now,
+        nbf: now,
+        exp: now + 600,
+        patient: patient.map(str::to_owned),
+        units: units.map(|u| u.into_iter().map(str::to_owned).collect()),
+    }
+}
+
+fn sign(claims: &TokenClaims, alg: Algorithm, key: &EncodingKey, kid: Option<&str>) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+fn hs256(claims: &TokenClaims) -> String {
+    sign(
+        claims,
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+        None,
+    )
+}
+
+fn key_file(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn token(kind: &Kind) -> String {
+    let all = "system/*.cruds";
+    match kind {
+        Kind::NoToken => String::new(),
+        Kind::Expired => {
+            let mut c = claims(all, None, None);
+            c.exp -= 3600;
+            c.nbf -= 7200;
+            c.iat -= 7200;
+            hs256(&c)
+        }
+        Kind::WrongSignature => sign(
+            &claims(all, None, None),
+            Algorithm::HS256,
+            &EncodingKey::from_secret(b"another secret"),
+            None,
+        ),
+        Kind::WrongAudience => {
+            let mut c = claims(all, None, None);
+            c.aud = "another-service".into();
+            hs256(&c)
+        }
+        Kind::System => hs256(&claims(all, None, None)),
+        Kind::UserCarePlanRead => hs256(&claims("user/CarePlan.rs", None, None)),
+        Kind::PatientA => hs256(&claims("patient/*.rs", Some(A_PNR), None)),
+        Kind::PatientB => hs256(&claims("patient/*.rs", Some(B_PNR), None)),
+        Kind::PatientAWrites => hs256(&claims("patient/*.cruds", Some(A_PNR), None)),
+        Kind::PatientV1 => hs256(&claims(
+            "launch/patient openid patient/*.read",
+            Some(A_PNR),
+            None,
+        )),
+        Kind::UnitEhr => hs256(&claims(all, None, Some(vec![A_UNIT]))),
+        Kind::SystemRs256 => sign(
+            &claims(all, None, None),
+            Algorithm::RS256,
+            &EncodingKey::from_rsa_der(&key_file("rsa-private.der")),
+            Some("test-rsa"),
+        ),
+        Kind::SystemEs256 => sign(
+            &claims(all, None, None),
+            Algorithm::ES256,
+            &EncodingKey::from_ec_der(&key_file("ec-private.der")),
+            Some("test-ec"),
+        ),
+    }
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        request = request.bearer_auth(t);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, response.text().await.unwrap(), headers)
+}
+
+/// One endpoint: how to call it, and the status for each kind, in [`KINDS`]' order.
+struct Endpoint {
+    what: &'static str,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    expected: [u16; 13],
+}
+
+/// The current CarePlan of a contract, as a body to PUT back, and its version.
+async fn care_plan(app: &TestApp, id: &str) -> (Value, String) {
+    let (status, text, headers) = call(
+        app,
+        Method::GET,
+        &format!("/fhir/CarePlan/{id}"),
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    (
+        serde_json::from_str(&text).unwrap(),
+        headers["etag"].to_str().unwrap().to_owned(),
+    )
+}
+
+async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
+    let (a, b) = (&w.a, &w.b);
+    let (plan_a, etag_a) = care_plan(&w.app, &a.contract).await;
+    let (plan_b, etag_b) = care_plan(&w.app, &b.contract).await;
+    //                          none exp sig aud  sys  user pA   pB   pAw  pV1  unit rs   es
+    let e = |what,
+             method,
+             path: String,
+             body: Option<Value>,
+             expected: [u16; 13],
+             if_match: Option<&str>| {
+        (
+            Endpoint {
+                what,
+                method,
+                path,
+                body,
+                expected,
+            },
+            if_match.map(str::to_owned),
+        )
+    };
+    let batch = json!({ "resourceType": "Bundle", "type": "batch", "entry": [
+        { "request": { "method": "GET", "url": format!("CarePlan/{}", b.contract) } },
+    ] });
+    vec![
+        e(
+            "metadata",
+            Method::GET,
+            "/fhir/metadata".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "health",
+            Method::GET,
+            "/health".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "read A's CarePlan",
+            Method::GET,
+            format!("/fhir/CarePlan/{}", a.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 200, 404, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "read B's CarePlan",
+            Method::GET,
+            format!("/fhir/CarePlan/{}", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B's history",
+            Method::GET,
+            format!("/fhir/CarePlan/{}/_history", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B's first version",
+            Method::GET,
+            format!("/fhir/CarePlan/{}/_history/1", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B's CareTeam",
+            Method::GET,
+            format!("/fhir/CareTeam/{}", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "search CarePlan by B",
+            Method::GET,
+            format!("/fhir/CarePlan?patient={}", b.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "search CarePlan by A",
+            Method::GET,
+            format!("/fhir/CarePlan?patient={}", a.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "search CarePlan without a person",
+            Method::GET,
+            "/fhir/CarePlan?status=active".into(),
+            None,
+            [
+                401, 401, 401, 401, 400, 400, 200, 200, 200, 200, 400, 400, 400,
+            ],
+            None,
+        ),
+        e(
+            "search Appointments of B",
+            Method::GET,
+            format!("/fhir/Appointment?patient={}", b.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B's coordinated plan",
+            Method::GET,
+            format!("/fhir/CarePlan/$coordinated-plan?patient={}", b.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "A's coordinated plan",
+            Method::GET,
+            format!("/fhir/CarePlan/$coordinated-plan?patient={}", a.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 200, 404, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "CarePlan history of all",
+            Method::GET,
+            "/fhir/CarePlan/_history".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "native read of B",
+            Method::GET,
+            format!("/api/contracts/{}", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "native search of B",
+            Method::GET,
+            format!("/api/contracts?patient={}", b.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B printed",
+            Method::GET,
+            format!("/contracts/{}/print", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B's 7 frågor answers",
+            Method::GET,
+            format!("/fhir/QuestionnaireResponse?patient={}", b.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "the questionnaire",
+            Method::GET,
+            "/fhir/Questionnaire/sju-fragor-patient".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "samsyn of B's unit",
+            Method::GET,
+            format!("/fhir/$samsyn?unit={}", b.unit),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "the audit trail",
+            Method::GET,
+            "/fhir/AuditEvent".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "bulk export",
+            Method::GET,
+            "/fhir/$export".into(),
+            None,
+            [
+                401, 401, 401, 401, 202, 403, 403, 403, 403, 403, 202, 202, 202,
+            ],
+            None,
+        ),
+        e(
+            "subscriptions",
+            Method::GET,
+            "/fhir/Subscription".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "a batch reading B",
+            Method::POST,
+            "/fhir".into(),
+            Some(batch),
+            [
+                401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "update A's CarePlan",
+            Method::PUT,
+            format!("/fhir/CarePlan/{}", a.contract),
+            Some(plan_a),
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 200, 403, 200, 200, 200,
+            ],
+            Some(&etag_a),
+        ),
+        e(
+            "update B's CarePlan",
+            Method::PUT,
+            format!("/fhir/CarePlan/{}", b.contract),
+            Some(plan_b),
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 403, 200, 200,
+            ],
+            Some(&etag_b),
+        ),
+        e(
+            "delete B's CarePlan (stale If-Match)",
+            Method::DELETE,
+            format!("/fhir/CarePlan/{}", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 412, 403, 403, 403, 404, 403, 412, 412, 412,
+            ],
+            Some("W/\"99\""),
+        ),
+    ]
+}
+
+/// Whose data each kind may be given: `None` for anyone's.
+fn may_see(kind: Kind) -> Option<char> {
+    match kind {
+        Kind::PatientA | Kind::PatientAWrites | Kind::PatientV1 => Some('A'),
+        Kind::PatientB => Some('B'),
+        Kind::NoToken | Kind::Expired | Kind::WrongSignature | Kind::WrongAudience => Some('-'),
+        _ => None,
+    }
+}
+
+/// The answer without the links that echo the request's own query.
+fn without_links(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(mut v) => {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("link");
+            }
+            v.to_string()
+        }
+        Err(_) => text.to_owned(),
+    }
+}
+
+async fn every_endpoint_answers_every_kind_of_token_as_it_should(db: &TestDb) {
+    let mut failures = Vec::new();
+    for (k, kind) in KINDS.iter().enumerate() {
+        // A world of its own for each kind, so one kind's writes do not change another's.
+        let fresh = db.another().await;
+        let w = world(&fresh, None).await;
+        let t = token(kind);
+        for (endpoint, if_match) in endpoints(&w).await {
+            let mut request = w
+                .app
+                .client
+                .request(endpoint.method.clone(), w.app.url(&endpoint.path));
+            if !t.is_empty() {
+                request = request.bearer_auth(&t);
+            }
+            if let Some(tag) = &if_match {
+                request = request.header("if-match", tag);
+            }
+            if let Some(body) = &endpoint.body {
+                request = request
+                    .header("content-type", "application/fhir+json")
+                    .body(body.to_string());
+            }
+            if endpoint.what == "bulk export" {
+                request = request.header("prefer", "respond-async");
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let challenge = response.headers().get("www-authenticate").is_some();
+            let text = without_links(&response.text().await.unwrap());
+            let expected = endpoint.expected[k];
+            if status != expected {
+                failures.push(format!(
+                    "{kind:?} {}: {status}, expected {expected}: {}",
+                    endpoint.what,
+                    text.chars().take(300).collect::<String>()
+                ));
+            }
+            if status == 401 && !challenge {
+                failures.push(format!(
+                    "{kind:?} {}: 401 without WWW-Authenticate",
+                    endpoint.what
+                ));
+            }
+            let request = format!(
+                "{} {}",
+                endpoint.path,
+                endpoint
+                    .body
+                    .as_ref()
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+            );
+            let forbidden: Vec<&str> = match may_see(*kind) {
+                None => Vec::new(),
+                Some('A') => w.b.secrets(&request),
+                Some('B') => w.a.secrets(&request),
+                Some(_) => {
+                    w.a.secrets(&request)
+                        .into_iter()
+                        .chain(w.b.secrets(&request))
+                        .collect()
+                }
+            };
+            for secret in forbidden {
+                if text.contains(secret) {
+                    failures.push(format!(
+                        "{kind:?} {}: the answer holds another person's data ({secret})",
+                        endpoint.what
+                    ));
+                }
+            }
+            if *kind == Kind::PatientA && endpoint.what == "a batch reading B" {
+                let bundle: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(
+                    bundle["entry"][0]["response"]["status"], "404 Not Found",
+                    "{bundle}"
+                );
+            }
+        }
+        fresh.cleanup().await;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+async fn every_access_leaves_an_audit_row(db: &TestDb) {
+    let w = world(db, None).await;
+    let auditor = hs256(&claims("system/AuditEvent.rs", None, None));
+    // A system reads B; patient A tries to read B and is told it does not exist.
+    let read = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/CarePlan/{}", w.b.contract),
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert_eq!(read.0, StatusCode::OK);
+    let tried = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/CarePlan/{}", w.b.contract),
+        Some(&token(&Kind::PatientA)),
+        None,
+    )
+    .await;
+    assert_eq!(tried.0, StatusCode::NOT_FOUND);
+    let (plan, etag) = care_plan(&w.app, &w.a.contract).await;
+    let mut request = w
+        .app
+        .client
+        .put(w.app.url(&format!("/fhir/CarePlan/{}", w.a.contract)));
+    request = request
+        .bearer_auth(token(&Kind::UnitEhr))
+        .header("if-match", etag)
+        .header("content-type", "application/fhir+json")
+        .body(plan.to_string());
+    assert_eq!(request.send().await.unwrap().status(), StatusCode::OK);
+
+    let (status, text, _) = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/AuditEvent?patient={}", w.b.pnr),
+        Some(&auditor),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let bundle: Value = serde_json::from_str(&text).unwrap();
+    let events: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let reads: Vec<&&Value> = events
+        .iter()
+        .filter(|e| e["subtype"][0]["code"] == "read" && e["outcome"] == "0")
+        .collect();
+    assert!(
+        reads.iter().any(|e| e["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["what"]["reference"] == format!("CarePlan/{}", w.b.contract))),
+        "the system's read of B is in the trail: {text}"
+    );
+    let read = reads[0];
+    assert_eq!(
+        read["agent"][0]["who"]["identifier"]["value"],
+        "test-client"
+    );
+    assert_eq!(read["agent"][0]["network"]["address"], "127.0.0.1");
+    assert!(read["recorded"].is_string());
+
+    // The write is in the trail twice: the stored version (in the write's transaction)
+    // and the request.
+    let rows = w
+        .app
+        .store
+        .audit(&pkgw::store::AuditQuery {
+            patient: Some(w.a.pnr.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.action == "update" && r.version == Some(2) && r.origin == "test-client"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.action == "update"
+            && r.status == Some(200)
+            && r.remote.as_deref() == Some("127.0.0.1")),
+        "{rows:?}"
+    );
+    // Patient A's failed attempt is recorded (no data was given, so under no person).
+    let all = w
+        .app
+        .store
+        .audit(&pkgw::store::AuditQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        all.iter().any(|r| r.status == Some(404)
+            && r.outcome == "failure"
+            && r.client.as_deref() == Some("test-client")),
+        "{all:?}"
+    );
+
+    // A patient's token sees the rows about its own person only.
+    let own = call(
+        &w.app,
+        Method::GET,
+        "/fhir/AuditEvent",
+        Some(&hs256(&claims("patient/AuditEvent.rs", Some(A_PNR), None))),
+        None,
+    )
+    .await;
+    assert_eq!(own.0, StatusCode::OK);
+    assert!(
+        own.1.contains(&w.a.pnr) && !own.1.contains(&w.b.pnr),
+        "{}",
+        own.1
+    );
+
+    // The trail is valid R4, and read only.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &text).unwrap();
+    let out = std::process::Command::new(common::test_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/validate_fhir.py"
+        ))
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let id = events[0]["id"].as_str().unwrap();
+    for method in [Method::PUT, Method::DELETE] {
+        let (status, _, _) = call(
+            &w.app,
+            method,
+            &format!("/fhir/AuditEvent/{id}"),
+            Some(&token(&Kind::System)),
+            Some(&json!({ "resourceType": "AuditEvent" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let before = all.len();
+    let after = w
+        .app
+        .store
+        .audit(&pkgw::store::AuditQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        after.len() >= before && after[..before] == all[..],
+        "rows are never changed"
+    );
+}
+
+async fn a_client_over_its_rate_is_told_when_to_come_back(db: &TestDb) {
+    let w = world(db, RateLimits::new(1, 3)).await;
+    let path = format!("/fhir/CarePlan/{}", w.a.contract);
+    let mine = hs256(&TokenClaims {
+        client_id: "busy-client".into(),
+        ..claims("system/*.cruds", None, None)
+    });
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let (status, _, headers) = call(&w.app, Method::GET, &path, Some(&mine), None).await;
+        statuses.push(status.as_u16());
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = headers
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        }
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() >= 3,
+        "the burst is allowed: {statuses:?}"
+    );
+    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+    // Another client is not held back by this one.
+    let other = hs256(&TokenClaims {
+        client_id: "another-client".into(),
+        ..claims("system/*.cruds", None, None)
+    });
+    assert_eq!(
+        call(&w.app, Method::GET, &path, Some(&other), None).await.0,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        call(&w.app, Method::GET, &path, Some(&mine), None).await.0,
+        StatusCode::OK
+    );
+}
+
+/// Keys from the issuer's JWKS URL: fetched at start, over HTTP (a small server here).
+async fn keys_come_from_a_jwks_url(db: &TestDb) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let jwks = String::from_utf8(key_file("jwks.json")).unwrap();
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || async move { jwks }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let verifier = Verifier::from_settings(&AuthSettings {
+        hs256_secret: Secret::new(""),
+        jwks_file: String::new(),
+        jwks_url: url,
+        ..settings()
+    })
+    .await
+    .unwrap();
+    let state = AppState::new(db.store().await).with_verifier(verifier);
+    let app = spawn_state(state, Limits::default()).await;
+    for kind in [Kind::SystemEs256, Kind::SystemRs256] {
+        let (status, text, _) = call(
+            &app,
+            Method::GET,
+            "/fhir/CarePlan?patient=194003129865",
+            Some(&token(&kind)),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{kind:?}: {text}");
+    }
+    // The HS256 secret is not configured here: such tokens are refused.
+    let (status, text, _) = call(
+        &app,
+        Method::GET,
+        "/fhir/CarePlan?patient=194003129865",
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    assert!(text.contains("HS256"), "{text}");
+    // No keys at all: the gateway does not start.
+    let none = Verifier::from_settings(&AuthSettings {
+        hs256_secret: Secret::new(""),
+        jwks_file: String::new(),
+        ..settings()
+    })
+    .await;
+    assert!(none.unwrap_err().to_string().contains("no keys"));
+}
+
+on_both_backends!(
+    keys_come_from_a_jwks_url,
+    every_endpoint_answers_every_kind_of_token_as_it_should,
+    every_access_leaves_an_audit_row,
+    a_client_over_its_rate_is_told_when_to_come_back,
+);

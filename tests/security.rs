@@ -302,6 +302,37 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             if_match.map(str::to_owned),
         )
     };
+    let string = |name: &str, value: &str| json!({ "name": name, "valueString": value });
+    // B's contract handed over to A's unit: the unit-limited EHR receives it.
+    let transfer_to_a_unit = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "unit", "part": [
+            string("hsaId", A_UNIT), string("name", "Vårdcentralen Björkhagen"), string("phone", "08-123 456 00"),
+            string("phoneHours", "mon-fri 08:00-10:00"),
+        ] },
+        { "name": "fastVardkontakt", "part": [string("name", "Anna Berg"), string("title", "Distriktssköterska"), string("phone", "08-123 456 10")] },
+        { "name": "handover", "valueInstant": "2026-11-01T08:00:00Z" },
+        { "name": "kind", "valueCode": "hospital-to-primary-care" },
+    ] });
+    let b_fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/contracts/cancer-min-vardplan.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let answers_b = json!({
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "https://pkgw.example/fhir/Questionnaire/sju-fragor-patient",
+        "status": "completed",
+        "basedOn": [{ "reference": format!("CarePlan/{}", b.contract) }],
+        "item": (1..=7).map(|i| json!({ "linkId": i.to_string(), "answer": [{ "valueCoding": { "system": "https://pkgw.example/fhir/CodeSystem/sju-fragor-svar", "code": "nej" } }] })).collect::<Vec<_>>(),
+    });
+    let subscribe_b = json!({
+        "resourceType": "Subscription", "status": "requested", "reason": "portal",
+        "criteria": format!("CarePlan?patient={}", b.pnr),
+        "channel": { "type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook", "payload": "application/fhir+json" },
+    });
     let batch = json!({ "resourceType": "Bundle", "type": "batch", "entry": [
         { "request": { "method": "GET", "url": format!("CarePlan/{}", b.contract) } },
     ] });
@@ -576,6 +607,56 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             ],
             Some("W/\"99\""),
         ),
+        e(
+            "search B's Goals by POST",
+            Method::POST,
+            "/fhir/Goal/_search".into(),
+            Some(Value::String(format!("patient={}", b.pnr))),
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "answer 7 frågor for B",
+            Method::POST,
+            "/fhir/QuestionnaireResponse".into(),
+            Some(answers_b),
+            [
+                401, 401, 401, 401, 201, 403, 403, 403, 403, 403, 201, 201, 201,
+            ],
+            None,
+        ),
+        e(
+            "subscribe to B",
+            Method::POST,
+            "/fhir/Subscription".into(),
+            Some(subscribe_b),
+            [
+                401, 401, 401, 401, 201, 403, 403, 403, 403, 403, 201, 201, 201,
+            ],
+            None,
+        ),
+        e(
+            "native create for B",
+            Method::POST,
+            "/api/contracts".into(),
+            Some(b_fixture),
+            [
+                401, 401, 401, 401, 201, 403, 403, 403, 403, 403, 403, 201, 201,
+            ],
+            None,
+        ),
+        e(
+            "transfer B to A's unit",
+            Method::POST,
+            format!("/fhir/CarePlan/{}/$transfer", b.contract),
+            Some(transfer_to_a_unit),
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 200, 200, 200,
+            ],
+            None,
+        ),
     ]
 }
 
@@ -620,10 +701,18 @@ async fn every_endpoint_answers_every_kind_of_token_as_it_should(db: &TestDb) {
             if let Some(tag) = &if_match {
                 request = request.header("if-match", tag);
             }
-            if let Some(body) = &endpoint.body {
-                request = request
-                    .header("content-type", "application/fhir+json")
-                    .body(body.to_string());
+            match &endpoint.body {
+                Some(Value::String(form)) => {
+                    request = request
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(form.clone());
+                }
+                Some(body) => {
+                    request = request
+                        .header("content-type", "application/fhir+json")
+                        .body(body.to_string());
+                }
+                None => {}
             }
             if endpoint.what == "bulk export" {
                 request = request.header("prefer", "respond-async");

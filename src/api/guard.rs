@@ -34,6 +34,14 @@ use super::{ApiError, AppState};
 use crate::auth::{Letter, Principal, TokenError, Verifier, acting_as};
 use crate::store::AccessRecord;
 
+/// What a response gave, for its audit row, when the handler knows it (so the guard need
+/// not read the body): the resources (`Type/id`) and the persons they are about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditInfo {
+    pub resources: Vec<String>,
+    pub patients: Vec<String>,
+}
+
 /// How callers are authenticated.
 #[derive(Debug)]
 pub enum Authentication {
@@ -244,6 +252,14 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     };
     let response = if personal {
         let (mut parts, body) = response.into_parts();
+        if let Some(known) = parts.extensions.remove::<AuditInfo>() {
+            audit_known(&state, &principal, &needed, &method, status, known, remote).await;
+            parts
+                .headers
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            log_access(&method, &route, status, started, &client_tag);
+            return Response::from_parts(parts, body);
+        }
         let is_json = parts
             .headers
             .get(CONTENT_TYPE)
@@ -402,14 +418,35 @@ async fn audit(
     body: &Value,
     remote: Option<String>,
 ) {
+    let mut resources = Vec::new();
+    let mut patients = Vec::new();
+    collect(body, state, &mut resources, &mut patients);
+    let known = AuditInfo {
+        resources,
+        patients,
+    };
+    audit_known(state, principal, needed, method, status, known, remote).await;
+}
+
+/// Records an access whose resources and persons are known.
+async fn audit_known(
+    state: &AppState,
+    principal: &Principal,
+    needed: &Need,
+    method: &Method,
+    status: StatusCode,
+    known: AuditInfo,
+    remote: Option<String>,
+) {
     let interaction = match needed {
         Need::Scope { interaction, .. } => *interaction,
         _ if method == Method::POST => "transaction",
         _ => "operation",
     };
-    let mut resources = Vec::new();
-    let mut patients = Vec::new();
-    collect(body, state, &mut resources, &mut patients);
+    let AuditInfo {
+        resources,
+        mut patients,
+    } = known;
     patients.sort();
     patients.dedup();
     let record = AccessRecord {
@@ -421,7 +458,7 @@ async fn audit(
         patients,
         remote,
     };
-    if let Err(e) = state.store.record_access(&record).await {
+    if let Err(e) = state.audit.record(record).await {
         tracing::error!(error = %e, "could not write the audit row");
     }
 }

@@ -26,7 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::{ApiError, Issue};
 pub(crate) use guard::entry_allowed;
-pub use guard::{Authentication, Need, RateLimits, need};
+pub use guard::{AuditInfo, Authentication, Need, RateLimits, need};
 
 use crate::fhir::Profile;
 use crate::store::Store;
@@ -48,12 +48,17 @@ pub struct AppState {
     pub authentication: Arc<Authentication>,
     /// Per-client rate limits, if any.
     pub rate_limits: Option<Arc<RateLimits>>,
+    /// Where the guard writes the audit rows of requests (group commit).
+    pub audit: crate::store::AuditLog,
+    /// Serialized resources of stored versions, for repeated reads.
+    pub read_cache: Arc<fhir::ReadCache>,
 }
 
 impl AppState {
     /// State over `store` with the gateway's own mapping profile, without sync.
     pub fn new(store: Store) -> Self {
         Self {
+            audit: crate::store::AuditLog::start(store.clone()),
             store,
             profile: Arc::new(Profile::default_profile()),
             sync_targets: Arc::default(),
@@ -62,6 +67,7 @@ impl AppState {
                 std::env::temp_dir().join(format!("pkgw-exports-{}", std::process::id())),
             )),
             authentication: Arc::new(Authentication::Off),
+            read_cache: Arc::default(),
             rate_limits: None,
         }
     }

@@ -1,10 +1,12 @@
 //! Who does something (the person, their network, a care role) as a FHIR Reference, and
 //! the person's identity as a Patient reference by identifier.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Profile;
-use super::json::{MappingError, complex, ext_str, extension, identifier, opt_string, put, str_of};
+use super::json::{
+    MappingError, complex, ext_str, extension, identifier, object, opt_string, put, str_of,
+};
 use crate::domain::{Actor, HsaId, Patient, PersonId};
 
 /// A reference to the person, by personnummer or samordningsnummer.
@@ -14,7 +16,7 @@ pub fn patient_reference(patient: &Patient, profile: &Profile) -> Value {
         PersonId::Samordningsnummer(_) => &profile.identifiers.samordningsnummer,
     };
     let mut r =
-        json!({ "type": "Patient", "identifier": identifier(system, &patient.id.to_string()) });
+        object! { "type": "Patient", "identifier": identifier(system, &patient.id.to_string()) };
     put(
         &mut r,
         "display",
@@ -67,14 +69,18 @@ pub fn actor_reference(actor: &Actor, patient: &Patient, profile: &Profile) -> V
     match actor {
         Actor::Patient => patient_reference(patient, profile),
         Actor::Network { name, relation } => {
-            let mut r = json!({ "type": "RelatedPerson", "display": name });
+            let mut r = object! { "type": "RelatedPerson", "display": name.as_str() };
             if let Some(rel) = opt_string("relation", relation.as_deref()) {
-                put(&mut r, "extension", json!([complex(url, vec![rel])]));
+                put(
+                    &mut r,
+                    "extension",
+                    Value::Array(vec![complex(url, vec![rel])]),
+                );
             }
             r
         }
         Actor::Care { role, name, unit } => {
-            let mut r = json!({ "type": "PractitionerRole", "display": role });
+            let mut r = object! { "type": "PractitionerRole", "display": role.as_str() };
             let parts: Vec<Value> = [
                 opt_string("name", name.as_deref()),
                 opt_string("unit", unit.as_ref().map(HsaId::as_str)),
@@ -83,7 +89,7 @@ pub fn actor_reference(actor: &Actor, patient: &Patient, profile: &Profile) -> V
             .flatten()
             .collect();
             if !parts.is_empty() {
-                put(&mut r, "extension", json!([complex(url, parts)]));
+                put(&mut r, "extension", Value::Array(vec![complex(url, parts)]));
             }
             r
         }

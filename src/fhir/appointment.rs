@@ -1,12 +1,14 @@
 //! Agreed times as `Appointment`s: booked when both the person and care have accepted,
 //! with the person's and care's participation status telling who has.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Profile;
 use super::actor::{patient_from, patient_reference};
 use super::care_plan::array;
-use super::json::{MappingError, concept, has_coding, identifier, parse_at, put, str_of, text_at};
+use super::json::{
+    MappingError, concept, has_coding, identifier, object, parse_at, put, str_of, text_at,
+};
 use crate::domain::{AgreedTime, AgreedTimeStatus, ContractId, MeetingMode, Patient};
 
 /// The Appointment's resource id: the contract's id and a stable hash of the time's id.
@@ -25,28 +27,32 @@ pub fn to_appointment(
     profile: &Profile,
 ) -> Value {
     let accepted = |yes: bool| if yes { "accepted" } else { "needs-action" };
-    let mut care = json!({ "required": "required", "status": accepted(t.accepted_by_care) });
+    let mut care = object! { "required": "required", "status": accepted(t.accepted_by_care) };
     match &t.with {
         Some(with) => put(
             &mut care,
             "actor",
-            json!({ "type": "PractitionerRole", "display": with }),
+            object! { "type": "PractitionerRole", "display": with.as_str() },
         ),
-        None => put(&mut care, "type", json!([{ "text": "Vården" }])),
+        None => put(
+            &mut care,
+            "type",
+            Value::Array(vec![object! { "text": "Vården" }]),
+        ),
     }
     let mut participants = vec![
-        json!({ "actor": patient_reference(patient, profile), "required": "required", "status": accepted(t.accepted_by_patient) }),
+        object! { "actor": patient_reference(patient, profile), "required": "required", "status": accepted(t.accepted_by_patient) },
         care,
     ];
     if let Some(location) = &t.location {
         participants.push(
-            json!({ "actor": { "type": "Location", "display": location }, "status": "accepted" }),
+            object! { "actor": object! { "type": "Location", "display": location.as_str() }, "status": "accepted" },
         );
     }
-    json!({
+    object! {
         "resourceType": "Appointment",
         "id": appointment_id(contract, &t.id),
-        "identifier": [identifier(&profile.identifiers.agreed_time, &t.id)],
+        "identifier": vec![identifier(&profile.identifiers.agreed_time, &t.id)],
         "status": match t.status {
             AgreedTimeStatus::Proposed => "proposed",
             AgreedTimeStatus::Agreed => "booked",
@@ -54,12 +60,12 @@ pub fn to_appointment(
             AgreedTimeStatus::Fulfilled => "fulfilled",
         },
         "appointmentType": concept(mode_code(t.mode, profile)),
-        "description": t.what,
+        "description": t.what.as_str(),
         "start": t.start.to_string(),
         "end": t.end.to_string(),
-        "basedOn": [{ "reference": format!("CarePlan/{contract}") }],
+        "basedOn": vec![object! { "reference": format!("CarePlan/{contract}") }],
         "participant": participants,
-    })
+    }
 }
 
 fn mode_code(mode: MeetingMode, profile: &Profile) -> &super::Code {

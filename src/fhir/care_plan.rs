@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::actor::{actor_from, actor_reference, patient_from, patient_reference};
 use super::json::{
-    MappingError, complex, concept, ext, ext_str, extension, has_coding, identifier, opt_string,
-    parse_at, put, str_of, text_at,
+    MappingError, complex, concept, ext, ext_str, extension, has_coding, identifier, object,
+    opt_string, parse_at, put, str_of, text_at,
 };
 use super::{Code, Profile};
 use crate::domain::{
@@ -24,18 +24,18 @@ pub fn to_care_plan(
     profile: &Profile,
 ) -> Value {
     let patient = patient_reference(&contract.patient, profile);
-    let mut plan = json!({
+    let mut plan = object! {
         "resourceType": "CarePlan",
         "id": id.as_str(),
-        "identifier": [identifier(&profile.identifiers.contract, id.as_str())],
+        "identifier": vec![identifier(&profile.identifiers.contract, id.as_str())],
         "status": contract.status.as_str(),
         "intent": "plan",
-        "category": [concept(&profile.category)],
+        "category": vec![concept(&profile.category)],
         "title": "Patientkontrakt",
-        "text": { "status": "generated", "div": super::narrative::care_plan_div(contract) },
+        "text": object! { "status": "generated", "div": super::narrative::care_plan_div(contract) },
         "subject": patient,
-        "careTeam": [{ "reference": format!("CareTeam/{id}") }],
-    });
+        "careTeam": vec![object! { "reference": format!("CareTeam/{id}") }],
+    };
     let mut extension = vec![ext(
         &profile.extensions.initiated_by,
         "valueCode",
@@ -61,7 +61,7 @@ pub fn to_care_plan(
         "goal",
         goal_ids
             .iter()
-            .map(|g| json!({ "reference": format!("Goal/{g}") }))
+            .map(|g| object! { "reference": format!("Goal/{g}") })
             .collect(),
     );
     let plans: Vec<Value> = contract
@@ -154,26 +154,26 @@ pub(super) fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 }
 
 fn next_step_activity(step: &NextStep, contract: &Contract, profile: &Profile) -> Value {
-    let mut detail = json!({
+    let mut detail = object! {
         "code": concept(&profile.activities.next_step),
         "status": "not-started",
-        "description": step.description,
-    });
+        "description": step.description.as_str(),
+    };
     if let Some(due) = step.due {
         put(
             &mut detail,
             "scheduledPeriod",
-            json!({ "end": due.to_string() }),
+            object! { "end": due.to_string() },
         );
     }
     if let Some(who) = &step.who {
         put(
             &mut detail,
             "performer",
-            json!([actor_reference(who, &contract.patient, profile)]),
+            Value::Array(vec![actor_reference(who, &contract.patient, profile)]),
         );
     }
-    json!({ "detail": detail })
+    object! { "detail": detail }
 }
 
 fn next_step_from(detail: &Value, path: &str, profile: &Profile) -> Result<NextStep, MappingError> {
@@ -211,16 +211,16 @@ fn situation_code(situation: Situation, profile: &Profile) -> &Code {
 }
 
 fn commitment_activity(c: &Commitment, contract: &Contract, profile: &Profile) -> Value {
-    let mut detail = json!({
+    let mut detail = object! {
         "code": concept(situation_code(c.situation, profile)),
         "status": match c.status {
             CommitmentStatus::Active => "in-progress",
             CommitmentStatus::Completed => "completed",
             CommitmentStatus::Cancelled => "cancelled",
         },
-        "description": c.what,
-        "performer": [actor_reference(&c.who, &contract.patient, profile)],
-    });
+        "description": c.what.as_str(),
+        "performer": vec![actor_reference(&c.who, &contract.patient, profile)],
+    };
     if let Some(when) = &c.when {
         put(&mut detail, "scheduledString", json!(when));
     }
@@ -228,14 +228,14 @@ fn commitment_activity(c: &Commitment, contract: &Contract, profile: &Profile) -
         put(
             &mut detail,
             "extension",
-            json!([ext(
+            Value::Array(vec![ext(
                 &profile.extensions.where_to_turn,
                 "valueString",
-                json!(turn)
+                json!(turn),
             )]),
         );
     }
-    json!({ "id": c.id, "detail": detail })
+    object! { "id": c.id.as_str(), "detail": detail }
 }
 
 /// Whether an activity is one of the profile's commitment kinds (or the next step).
@@ -360,11 +360,11 @@ fn linked_plan_reference(p: &LinkedPlan, profile: &Profile) -> Value {
         .collect();
         sub.push(complex("coordinator", parts));
     }
-    let mut r = json!({
+    let mut r = object! {
         "identifier": identifier(&profile.identifiers.linked_plan, &p.id),
-        "display": p.title,
-        "extension": [complex(&profile.extensions.linked_plan, sub)],
-    });
+        "display": p.title.as_str(),
+        "extension": vec![complex(&profile.extensions.linked_plan, sub)],
+    };
     if let Some(reference) = &p.reference {
         put(&mut r, "reference", json!(reference));
     }

@@ -15,7 +15,7 @@ use super::actor::patient_reference;
 use super::care_plan::array;
 use super::json::{
     MappingError, complex, concept, ext, ext_str, extension, extensions, has_coding, identifier,
-    opt_string, parse_at, put, str_of, text_at,
+    object, opt_string, parse_at, put, str_of, text_at,
 };
 use crate::domain::{
     CareContact, Channel, ContactRole, Contract, ContractId, HsaId, Period, PhoneHours,
@@ -24,7 +24,7 @@ use crate::domain::{
 
 /// A reference to the responsible unit, by HSA-id.
 pub fn unit_reference(unit: &ResponsibleUnit, profile: &Profile) -> Value {
-    json!({ "type": "Organization", "identifier": identifier(&profile.identifiers.hsa_id, unit.hsa_id.as_str()), "display": unit.name })
+    object! { "type": "Organization", "identifier": identifier(&profile.identifiers.hsa_id, unit.hsa_id.as_str()), "display": unit.name.as_str() }
 }
 
 pub fn to_care_team(id: &ContractId, contract: &Contract, profile: &Profile) -> Value {
@@ -34,15 +34,15 @@ pub fn to_care_team(id: &ContractId, contract: &Contract, profile: &Profile) -> 
         Status::OnHold => "suspended",
         Status::Completed | Status::Revoked => "inactive",
     };
-    let mut team = json!({
+    let mut team = object! {
         "resourceType": "CareTeam",
         "id": id.as_str(),
-        "identifier": [identifier(&profile.identifiers.contract, id.as_str())],
+        "identifier": vec![identifier(&profile.identifiers.contract, id.as_str())],
         "status": status,
-        "category": [concept(&profile.category)],
+        "category": vec![concept(&profile.category)],
         "name": "Fast vårdkontakt och ansvarig enhet",
         "subject": patient_reference(&contract.patient, profile),
-    });
+    };
     let participants: Vec<Value> = contract
         .care_contacts
         .iter()
@@ -53,15 +53,15 @@ pub fn to_care_team(id: &ContractId, contract: &Contract, profile: &Profile) -> 
         put(
             &mut team,
             "managingOrganization",
-            json!([unit_reference(unit, profile)]),
+            Value::Array(vec![unit_reference(unit, profile)]),
         );
-        let mut phone = json!({ "system": "phone", "value": unit.phone.as_str(), "use": "work" });
+        let mut phone = object! { "system": "phone", "value": unit.phone.as_str(), "use": "work" };
         put(
             &mut phone,
             "extension",
             hours_extensions(&unit.phone_hours, profile),
         );
-        put(&mut team, "telecom", json!([phone]));
+        put(&mut team, "telecom", Value::Array(vec![phone]));
     }
     team
 }
@@ -121,7 +121,7 @@ fn participant(c: &CareContact, profile: &Profile) -> Value {
         ContactRole::FastVardkontakt => &profile.roles.fast_vardkontakt,
         ContactRole::FastLakarkontakt => &profile.roles.fast_lakarkontakt,
     };
-    let mut member = json!({ "type": "Practitioner", "display": c.name });
+    let mut member = object! { "type": "Practitioner", "display": c.name.as_str() };
     if let Some(hsa) = &c.hsa_id {
         put(
             &mut member,
@@ -133,19 +133,19 @@ fn participant(c: &CareContact, profile: &Profile) -> Value {
         put(
             &mut member,
             "extension",
-            json!([complex(&profile.extensions.actor_detail, vec![title])]),
+            Value::Array(vec![complex(&profile.extensions.actor_detail, vec![title])]),
         );
     }
-    let mut period = json!({ "start": c.period.start.to_string() });
+    let mut period = object! { "start": c.period.start.to_string() };
     if let Some(end) = c.period.end {
         put(&mut period, "end", json!(end.to_string()));
     }
-    let mut p = json!({ "id": c.id, "role": [concept(role)], "member": member, "period": period });
+    let mut p = object! { "id": c.id.as_str(), "role": vec![concept(role)], "member": member, "period": period };
     if let Some(unit) = &c.unit {
         put(
             &mut p,
             "onBehalfOf",
-            json!({ "type": "Organization", "identifier": identifier(&profile.identifiers.hsa_id, unit.as_str()) }),
+            object! { "type": "Organization", "identifier": identifier(&profile.identifiers.hsa_id, unit.as_str()) },
         );
     }
     let mut ext_list = vec![ext(

@@ -1,10 +1,10 @@
 //! What matters to the person ("Vad är viktigt för dig?") as `Goal`s, in their own words.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Profile;
 use super::actor::patient_reference;
-use super::json::{MappingError, text_at};
+use super::json::{MappingError, object, text_at};
 use crate::domain::{ContractId, Patient};
 
 pub fn goal_id(contract: &ContractId, index: usize) -> String {
@@ -13,14 +13,14 @@ pub fn goal_id(contract: &ContractId, index: usize) -> String {
 
 pub fn to_goal(id: &str, patient: &Patient, what_matters: &str, profile: &Profile) -> Value {
     let person = patient_reference(patient, profile);
-    json!({
+    object! {
         "resourceType": "Goal",
         "id": id,
         "lifecycleStatus": "active",
-        "description": { "text": what_matters },
-        "subject": person,
+        "description": object! { "text": what_matters },
+        "subject": person.clone(),
         "expressedBy": person,
-    })
+    }
 }
 
 pub fn from_goal(goal: &Value, path: &str) -> Result<String, MappingError> {

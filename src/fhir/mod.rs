@@ -139,18 +139,25 @@ impl ContractResources {
 
     /// A `collection` Bundle of the resources, each entry with its `fullUrl`.
     pub fn to_bundle(&self) -> Value {
-        let entries: Vec<Value> = self
-            .all()
+        self.clone().into_bundle()
+    }
+
+    /// [`Self::to_bundle`], moving the resources into the Bundle.
+    pub fn into_bundle(self) -> Value {
+        let entries: Vec<Value> = std::iter::once(self.care_plan)
+            .chain(std::iter::once(self.care_team))
+            .chain(self.goals)
+            .chain(self.appointments)
             .map(|r| {
                 let url = format!(
                     "{}/{}",
                     r["resourceType"].as_str().unwrap_or_default(),
                     r["id"].as_str().unwrap_or_default()
                 );
-                json!({ "fullUrl": url, "resource": r })
+                json::object! { "fullUrl": url, "resource": r }
             })
             .collect();
-        json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+        json::object! { "resourceType": "Bundle", "type": "collection", "entry": entries }
     }
 
     /// The resources of a Bundle, sorted by type; other resource types are refused.

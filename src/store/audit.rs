@@ -115,36 +115,14 @@ impl Store {
     /// Records one access: a row per person whose data was given (one row without a
     /// person when none was), in one transaction.
     pub async fn record_access(&self, access: &AccessRecord) -> Result<(), StoreError> {
-        let at = micros(now());
-        let outcome = if access.status < 400 {
-            "success"
-        } else {
-            "failure"
-        };
-        let resources = access.resources.join(" ");
-        let patients: Vec<Option<&str>> = if access.patients.is_empty() {
-            vec![None]
-        } else {
-            access.patients.iter().map(|p| Some(p.as_str())).collect()
-        };
+        self.record_accesses(std::slice::from_ref(access)).await
+    }
+
+    /// Records several accesses in one transaction: one commit for them all.
+    pub async fn record_accesses(&self, accesses: &[AccessRecord]) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        for patient in patients {
-            sqlx::query(
-                "INSERT INTO audit (at, actor, action, outcome, origin, client, subject, interaction, status, resources, patient, remote) VALUES ($1, $2, $3, $4, 'request', $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(at)
-            .bind(access.subject.as_deref().unwrap_or(access.client.as_str()))
-            .bind(access.interaction.as_str())
-            .bind(outcome)
-            .bind(access.client.as_str())
-            .bind(access.subject.as_deref())
-            .bind(access.interaction.as_str())
-            .bind(i64::from(access.status))
-            .bind(resources.as_str())
-            .bind(patient)
-            .bind(access.remote.as_deref())
-            .execute(&mut *tx)
-            .await?;
+        for access in accesses {
+            insert_access(&mut tx, access).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -213,6 +191,44 @@ impl Store {
     }
 }
 
+/// The rows of one access, inside `tx`.
+async fn insert_access(
+    tx: &mut Transaction<'_, Any>,
+    access: &AccessRecord,
+) -> Result<(), StoreError> {
+    let at = micros(now());
+    let outcome = if access.status < 400 {
+        "success"
+    } else {
+        "failure"
+    };
+    let resources = access.resources.join(" ");
+    let patients: Vec<Option<&str>> = if access.patients.is_empty() {
+        vec![None]
+    } else {
+        access.patients.iter().map(|p| Some(p.as_str())).collect()
+    };
+    for patient in patients {
+        sqlx::query(
+            "INSERT INTO audit (at, actor, action, outcome, origin, client, subject, interaction, status, resources, patient, remote) VALUES ($1, $2, $3, $4, 'request', $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(at)
+        .bind(access.subject.as_deref().unwrap_or(access.client.as_str()))
+        .bind(access.interaction.as_str())
+        .bind(outcome)
+        .bind(access.client.as_str())
+        .bind(access.subject.as_deref())
+        .bind(access.interaction.as_str())
+        .bind(i64::from(access.status))
+        .bind(resources.as_str())
+        .bind(patient)
+        .bind(access.remote.as_deref())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 fn row_from(row: &AnyRow) -> Result<AuditRow, StoreError> {
     Ok(AuditRow {
         seq: row.try_get("seq")?,
@@ -229,4 +245,60 @@ fn row_from(row: &AnyRow) -> Result<AuditRow, StoreError> {
         patient: row.try_get("patient")?,
         remote: row.try_get("remote")?,
     })
+}
+
+/// The audit rows of requests, written with group commit: each request waits until its
+/// rows are committed (nothing is answered without its trace), and every request that
+/// arrives while one commit is under way shares the next one, so a busy gateway pays
+/// one commit for many requests instead of one each.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    queue: tokio::sync::mpsc::Sender<Pending>,
+}
+
+type Pending = (
+    AccessRecord,
+    tokio::sync::oneshot::Sender<Result<(), String>>,
+);
+
+/// Most accesses written in one commit.
+const MOST_PER_COMMIT: usize = 512;
+
+impl AuditLog {
+    /// Starts the writer on `store` (on the current tokio runtime).
+    pub fn start(store: Store) -> AuditLog {
+        let (queue, mut incoming) = tokio::sync::mpsc::channel::<Pending>(8192);
+        tokio::spawn(async move {
+            while let Some(first) = incoming.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MOST_PER_COMMIT {
+                    match incoming.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let records: Vec<AccessRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
+                let result = store
+                    .record_accesses(&records)
+                    .await
+                    .map_err(|e| e.to_string());
+                for (_, done) in batch {
+                    let _ = done.send(result.clone());
+                }
+            }
+        });
+        AuditLog { queue }
+    }
+
+    /// Writes the rows of one access; returns once they are committed.
+    pub async fn record(&self, access: AccessRecord) -> Result<(), String> {
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((access, done))
+            .await
+            .map_err(|_| "the audit writer has stopped".to_owned())?;
+        committed
+            .await
+            .map_err(|_| "the audit writer has stopped".to_owned())?
+    }
 }

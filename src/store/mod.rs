@@ -29,7 +29,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
-pub use audit::{AccessRecord, AuditQuery, AuditRow};
+pub use audit::{AccessRecord, AuditLog, AuditQuery, AuditRow};
 pub use error::StoreError;
 pub use outbox::OutboxRow;
 pub use record::{Change, History, Record, Revision};

@@ -20,6 +20,7 @@ mod locate;
 mod questionnaire;
 mod questionnaire_response;
 mod read;
+mod read_cache;
 mod respond;
 mod samsyn;
 mod search;
@@ -35,6 +36,7 @@ pub use audit_event::audit_event;
 pub use capability::capability_statement;
 pub use error::FhirError;
 pub use export::Exports;
+pub use read_cache::ReadCache;
 
 use super::AppState;
 

@@ -87,7 +87,8 @@ impl WriteReply<'_> {
     }
 }
 
-fn version_headers(response: &mut Response, version: Version, last_modified: jiff::Timestamp) {
+/// `ETag` and `Last-Modified` of a version.
+pub fn version_headers(response: &mut Response, version: Version, last_modified: jiff::Timestamp) {
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&version.etag()) {
         headers.insert(ETAG, v);

@@ -1,0 +1,65 @@
+-- PUT CarePlans with If-Match: each thread owns its share of the contracts in
+-- $PKGW_LOAD_BODIES (lines "id<TAB>CarePlan JSON"), sends each with the version it last
+-- saw, and takes the new version from the answer's Location (Prefer: return=minimal).
+-- A contract is not sent again until its answer is back, so no request is stale. Each
+-- run takes its own slice of the file ($PKGW_LOAD_SLICE of $PKGW_LOAD_SLICES), so no run
+-- starts from versions an earlier run moved on.
+local ids, bodies, etags, index, ready = {}, {}, {}, {}, {}
+local head = 1
+
+function setup(thread)
+  counter = (counter or 0) + 1
+  thread:set("tid", counter)
+  thread:set("threads", tonumber(os.getenv("PKGW_LOAD_THREADS") or "2"))
+end
+
+function init(args)
+  local lines = {}
+  for line in io.lines(os.getenv("PKGW_LOAD_BODIES")) do
+    lines[#lines + 1] = line
+  end
+  local slices = tonumber(os.getenv("PKGW_LOAD_SLICES") or "1")
+  local slice = tonumber(os.getenv("PKGW_LOAD_SLICE") or "0")
+  local per = math.floor(#lines / slices)
+  for n = slice * per + 1, (slice + 1) * per do
+    local line = lines[n]
+    if n % threads == tid - 1 then
+      local id, body = line:match("^([^\t]+)\t(.*)$")
+      ids[#ids + 1] = id
+      bodies[#bodies + 1] = body
+      etags[#etags + 1] = 'W/"1"'
+      index[id] = #ids
+      ready[#ready + 1] = #ids
+    end
+  end
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("PKGW_LOAD_TOKEN")
+  wrk.headers["Content-Type"] = "application/fhir+json"
+  wrk.headers["Prefer"] = "return=minimal"
+end
+
+function request()
+  local k = ready[head]
+  if k == nil then
+    k = 1
+  else
+    ready[head] = nil
+    head = head + 1
+  end
+  wrk.headers["If-Match"] = etags[k]
+  return wrk.format("PUT", "/fhir/CarePlan/" .. ids[k], nil, bodies[k])
+end
+
+function response(status, headers, body)
+  local location = headers["Location"] or headers["location"] or ""
+  local id, version = location:match("/CarePlan/([^/]+)/_history/(%d+)")
+  if id and index[id] then
+    local k = index[id]
+    etags[k] = 'W/"' .. version .. '"'
+    ready[#ready + 1] = k
+    if #ready - head > 100000 then
+      local fresh = {}
+      for j = head, #ready do fresh[#fresh + 1] = ready[j] end
+      ready, head = fresh, 1
+    end
+  end
+end

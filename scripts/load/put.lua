@@ -5,7 +5,9 @@
 -- run takes its own slice of the file ($PKGW_LOAD_SLICE of $PKGW_LOAD_SLICES), so no run
 -- starts from versions an earlier run moved on.
 local ids, bodies, etags, index, ready = {}, {}, {}, {}, {}
-local head = 1
+-- The queue of contracts ready to send is ready[head .. tail] (Lua's # is not reliable
+-- once the front of a table is nil).
+local head, tail = 1, 0
 
 function setup(thread)
   counter = (counter or 0) + 1
@@ -29,7 +31,8 @@ function init(args)
       bodies[#bodies + 1] = body
       etags[#etags + 1] = 'W/"1"'
       index[id] = #ids
-      ready[#ready + 1] = #ids
+      tail = tail + 1
+      ready[tail] = #ids
     end
   end
   wrk.headers["Authorization"] = "Bearer " .. os.getenv("PKGW_LOAD_TOKEN")
@@ -39,7 +42,8 @@ end
 
 function request()
   local k = ready[head]
-  if k == nil then
+  if head > tail or k == nil then
+    -- Every contract of this thread is in flight: more connections than contracts.
     k = 1
   else
     ready[head] = nil
@@ -55,11 +59,7 @@ function response(status, headers, body)
   if id and index[id] then
     local k = index[id]
     etags[k] = 'W/"' .. version .. '"'
-    ready[#ready + 1] = k
-    if #ready - head > 100000 then
-      local fresh = {}
-      for j = head, #ready do fresh[#fresh + 1] = ready[j] end
-      ready, head = fresh, 1
-    end
+    tail = tail + 1
+    ready[tail] = k
   end
 end

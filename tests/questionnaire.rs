@@ -102,23 +102,7 @@ async fn the_seven_questions_are_served_in_the_seeds_words(db: &TestDb) {
     );
 
     // Valid R4, by the independent validator.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("questionnaires.json");
-    std::fs::write(&file, all.to_string()).unwrap();
-    let out = std::process::Command::new(common::test_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/validate_fhir.py"
-        ))
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_valid_r4(&[&all]);
 }
 
 /// The seven items, answered with these codes in order.
@@ -666,32 +650,8 @@ async fn samsyn_scores_are_the_hand_computed_ones(db: &TestDb) {
     }
 
     // The report and the answers are valid R4, by the independent validator.
-    let dir = tempfile::tempdir().unwrap();
     let answers = fhir_get(&app, "/fhir/QuestionnaireResponse").await.body;
-    let mut files = Vec::new();
-    for (name, value) in [
-        ("report.json", &report),
-        ("empty.json", &empty),
-        ("answers.json", &answers),
-    ] {
-        let file = dir.path().join(name);
-        std::fs::write(&file, value.to_string()).unwrap();
-        files.push(file);
-    }
-    let out = std::process::Command::new(common::test_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/validate_fhir.py"
-        ))
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_valid_r4(&[&report, &empty, &answers]);
 }
 
 async fn the_chart_shows_all_seven_questions_in_a_browser(db: &TestDb) {

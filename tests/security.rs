@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::TestDb;
 use common::app::{TestApp, spawn_state};
+use common::fhir::send_text;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use pkgw::api::{AppState, Limits, RateLimits};
 use pkgw::auth::{AuthSettings, Mode, TokenClaims, Verifier};
@@ -232,6 +233,7 @@ fn token(kind: &Kind) -> String {
     }
 }
 
+/// One request with a bearer token (none when empty): status, text, headers.
 async fn call(
     app: &TestApp,
     method: Method,
@@ -239,19 +241,12 @@ async fn call(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (StatusCode, String, reqwest::header::HeaderMap) {
-    let mut request = app.client.request(method, app.url(path));
-    if let Some(t) = token.filter(|t| !t.is_empty()) {
-        request = request.bearer_auth(t);
-    }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/fhir+json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    (status, response.text().await.unwrap(), headers)
+    let auth = token
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let (status, headers, text) = send_text(app, method, path, &headers, body).await;
+    (status, text, headers)
 }
 
 /// One endpoint: how to call it, and the status for each kind, in [`KINDS`]' order.
@@ -899,21 +894,7 @@ async fn every_access_leaves_an_audit_row(db: &TestDb) {
     );
 
     // The trail is valid R4, and read only.
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), &text).unwrap();
-    let out = std::process::Command::new(common::test_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/validate_fhir.py"
-        ))
-        .arg(file.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    common::assert_valid_r4(&[&bundle]);
     let id = events[0]["id"].as_str().unwrap();
     for method in [Method::PUT, Method::DELETE] {
         let (status, _, _) = call(

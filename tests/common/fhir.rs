@@ -30,6 +30,27 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> Reply {
+    let (status, headers, text) = send_text(app, method, path, headers, body).await;
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// [`send`], with the answer as text (for answers that may not be JSON).
+pub async fn send_text(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (StatusCode, HeaderMap, String) {
     let mut request = app.client.request(method, app.url(path));
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -42,17 +63,7 @@ pub async fn send(
     let response = request.send().await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    (status, headers, response.text().await.unwrap())
 }
 
 pub async fn fhir_get(app: &TestApp, path: &str) -> Reply {

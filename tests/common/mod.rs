@@ -252,6 +252,35 @@ pub fn test_python() -> std::path::PathBuf {
     path
 }
 
+/// Asserts that each value is valid FHIR R4 by the independent validator
+/// (`scripts/validate_fhir.py`, with `fhir.resources`), showing what it found if not.
+pub fn assert_valid_r4(values: &[&serde_json::Value]) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let files: Vec<std::path::PathBuf> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let file = dir.path().join(format!("resource-{i}.json"));
+            std::fs::write(&file, v.to_string()).expect("write");
+            file
+        })
+        .collect();
+    let out = std::process::Command::new(test_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/validate_fhir.py"
+        ))
+        .args(&files)
+        .output()
+        .expect("run the validator");
+    assert!(
+        out.status.success(),
+        "not valid R4: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Stores `next` as the version after `record` (a change from `api`); the new version.
 pub async fn next_version(
     store: &Store,

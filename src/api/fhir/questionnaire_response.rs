@@ -20,7 +20,7 @@ use super::date_param::DateParam;
 use super::error::FhirError;
 use super::respond::{Format, base_url, fhir_json};
 use super::search::{page, person, unknown_params};
-use super::write::json_body;
+use super::write::body_of;
 use crate::api::AppState;
 use crate::domain::{ContractId, HsaId};
 use crate::fhir::outcome::Issue;
@@ -44,13 +44,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
-    let mut resource = json_body(&headers, body)?;
-    if fhir_wire::resource_type(&resource) != Some(TYPE) {
-        return Err(FhirError::bad_param(
-            "resourceType",
-            "the body must be a QuestionnaireResponse",
-        ));
-    }
+    let mut resource = body_of(&headers, body, TYPE)?;
     let facts = read_response(&resource, &state.profile)
         .map_err(|errors| FhirError::Invalid(errors.iter().map(Issue::from).collect::<Vec<_>>()))?;
     let stored = accept(&state, &mut resource, facts).await?;

@@ -62,7 +62,10 @@ mod tests {
         };
         cache.put(ReadCache::key("c", 1, "CarePlan/c"), entry(1));
         assert_eq!(
-            cache.get(&ReadCache::key("c", 1, "CarePlan/c")).unwrap().bytes,
+            cache
+                .get(&ReadCache::key("c", 1, "CarePlan/c"))
+                .unwrap()
+                .bytes,
             entry(1).bytes
         );
         assert!(cache.get(&ReadCache::key("c", 2, "CarePlan/c")).is_none());

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::error::FhirError;
 use super::respond::{Format, base_url, fhir_json};
 use super::search::person;
-use super::write::json_body;
+use super::write::body_of;
 use crate::api::AppState;
 use crate::fhir::outcome::Issue;
 use crate::store::StoredSubscription;
@@ -37,13 +37,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
-    let mut resource = json_body(&headers, body)?;
-    if fhir_wire::resource_type(&resource) != Some("Subscription") {
-        return Err(FhirError::bad_param(
-            "resourceType",
-            "the body must be a Subscription",
-        ));
-    }
+    let mut resource = body_of(&headers, body, "Subscription")?;
     let channel = &resource["channel"];
     if channel["type"] != "rest-hook" {
         return Err(invalid(

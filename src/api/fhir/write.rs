@@ -726,6 +726,22 @@ pub(super) fn json_body(
     })
 }
 
+/// A JSON body that must be a `type_name` resource (400 otherwise).
+pub(super) fn body_of(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    type_name: &str,
+) -> Result<Value, FhirError> {
+    let resource = json_body(headers, body)?;
+    if fhir_wire::resource_type(&resource) != Some(type_name) {
+        return Err(FhirError::bad_param(
+            "resourceType",
+            format!("the body must be a {type_name}"),
+        ));
+    }
+    Ok(resource)
+}
+
 /// `If-Match`, as a version.
 pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<Version>, FhirError> {
     headers

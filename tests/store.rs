@@ -123,6 +123,36 @@ async fn a_stale_update_fails_and_changes_nothing(db: &TestDb) {
     assert_eq!(store.get(&id).await.unwrap().revision.contract, contract);
 }
 
+/// The head (version, person, when, deleted) follows every write, without the contract.
+async fn the_head_is_the_current_version(db: &TestDb) {
+    let store = db.store().await;
+    let unknown = ContractId::parse("no-such-contract").unwrap();
+    assert_eq!(store.head(&unknown).await.unwrap(), None);
+    let id = a_stored_contract(&store).await;
+    let first = store.get(&id).await.unwrap();
+    let head = store.head(&id).await.unwrap().unwrap();
+    assert_eq!(head.version, Version::FIRST);
+    assert_eq!(head.patient, first.revision.contract.patient.id.to_string());
+    assert_eq!(head.recorded_at, first.revision.recorded_at);
+    assert!(!head.deleted);
+    let second = store
+        .update(&id, Version::FIRST, first.revision.contract.clone(), api())
+        .await
+        .unwrap();
+    let head = store.head(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (head.version, head.recorded_at),
+        (second.revision.version, second.revision.recorded_at)
+    );
+    store
+        .delete(&id, second.revision.version, api())
+        .await
+        .unwrap();
+    let head = store.head(&id).await.unwrap().unwrap();
+    assert!(head.deleted);
+    assert_eq!(head.version.get(), 3);
+}
+
 async fn unknown_contracts_are_not_found(db: &TestDb) {
     let store = db.store().await;
     let id = ContractId::parse("no-such-contract").unwrap();
@@ -393,6 +423,7 @@ async fn foreign_fhir_content_is_kept_with_its_version(db: &TestDb) {
 }
 
 on_both_backends!(
+    the_head_is_the_current_version,
     create_reads_back_as_version_one,
     updates_make_new_versions_and_keep_the_old,
     a_stale_update_fails_and_changes_nothing,

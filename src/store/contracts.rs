@@ -20,6 +20,16 @@ macro_rules! revision_columns {
 
 const REVISION_COLUMNS: &str = revision_columns!();
 
+/// A contract's current version, as [`Store::head`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub version: crate::domain::Version,
+    /// The person (personnummer or samordningsnummer).
+    pub patient: String,
+    pub recorded_at: jiff::Timestamp,
+    pub deleted: bool,
+}
+
 const SELECT_CURRENT: &str = concat!(
     "SELECT ",
     revision_columns!(),
@@ -200,6 +210,26 @@ impl Store {
             .map(record_from_row)
             .transpose()?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// What the current version is, without reading the contract itself: for readers
+    /// that already hold what they need of that version (the API's read cache).
+    pub async fn head(&self, id: &ContractId) -> Result<Option<Head>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.version, c.patient, v.recorded_at, v.deleted FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version WHERE c.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| {
+            Ok(Head {
+                version: version_of(row.try_get("version")?)?,
+                patient: row.try_get("patient")?,
+                recorded_at: from_micros(row.try_get("recorded_at")?)?,
+                deleted: row.try_get::<i64, _>("deleted")? != 0,
+            })
+        })
+        .transpose()
     }
 
     /// One version of a contract.

@@ -93,7 +93,8 @@ pub(super) async fn read_resource(
 }
 
 /// `read` through the [`super::ReadCache`]: the current version is looked up in the
-/// store as always, and its resource mapped and serialized only the first time.
+/// store as always (only its number and person, [`crate::store::Store::head`]), and its
+/// resource read, mapped and serialized only the first time.
 async fn read_cached(
     state: &AppState,
     kind: Kind,
@@ -101,13 +102,34 @@ async fn read_cached(
     headers: &HeaderMap,
 ) -> Result<Response, FhirError> {
     use super::read_cache::{Cached, ReadCache};
+    let resource = format!("{}/{id}", kind.name());
+    // A version in the cache needs only the head; anything else takes the full path
+    // (which also answers every error).
+    if let Some((contract, None)) = kind.locate(id)
+        && let Some(head) = state.store.head(&contract).await?
+        && !head.deleted
+        && let Some(hit) = state.read_cache.get(&ReadCache::key(
+            contract.as_str(),
+            head.version.get(),
+            &resource,
+        ))
+    {
+        let visible =
+            crate::domain::PersonId::parse(&head.patient).is_ok_and(|p| crate::auth::sees(&p));
+        if !visible {
+            return Err(not_found(kind, id));
+        }
+        return Ok(cached_response(
+            &hit,
+            head.version,
+            head.recorded_at,
+            &resource,
+            headers,
+        ));
+    }
     let record = record_for(state, kind, id, None).await?;
     let version = record.revision.version;
-    let key = ReadCache::key(
-        record.id.as_str(),
-        version.get(),
-        &format!("{}/{id}", kind.name()),
-    );
+    let key = ReadCache::key(record.id.as_str(), version.get(), &resource);
     let cached = match state.read_cache.get(&key) {
         Some(c) => c,
         None => {
@@ -124,6 +146,24 @@ async fn read_cached(
             )
         }
     };
+    Ok(cached_response(
+        &cached,
+        version,
+        record.revision.recorded_at,
+        &resource,
+        headers,
+    ))
+}
+
+/// A cached resource as the answer to a read (304 when the client holds the version),
+/// with what the audit row needs.
+fn cached_response(
+    cached: &super::read_cache::Cached,
+    version: Version,
+    recorded_at: jiff::Timestamp,
+    resource: &str,
+    headers: &HeaderMap,
+) -> Response {
     let held = headers
         .get(axum::http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -140,12 +180,12 @@ async fn read_cached(
         )
             .into_response()
     };
-    super::respond::version_headers(&mut response, version, record.revision.recorded_at);
+    super::respond::version_headers(&mut response, version, recorded_at);
     response.extensions_mut().insert(crate::api::AuditInfo {
-        resources: vec![format!("{}/{id}", kind.name())],
+        resources: vec![resource.to_owned()],
         patients: vec![cached.patient.clone()],
     });
-    Ok(response)
+    response
 }
 
 /// Why a Goal or Appointment is not in the current version: it was removed (410, with

@@ -225,13 +225,14 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     }
     if let Err(refused) = allowed(&principal, &needed) {
         log_access(&method, &route, refused.status(), started, &client_tag);
+        let nothing = AuditInfo::default();
         audit(
             &state,
             &principal,
             &needed,
             &method,
             refused.status(),
-            &Value::Null,
+            nothing,
             remote,
         )
         .await;
@@ -252,31 +253,11 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     };
     let response = if personal {
         let (mut parts, body) = response.into_parts();
-        if let Some(known) = parts.extensions.remove::<AuditInfo>() {
-            audit_known(&state, &principal, &needed, &method, status, known, remote).await;
-            parts
-                .headers
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            log_access(&method, &route, status, started, &client_tag);
-            return Response::from_parts(parts, body);
-        }
-        let is_json = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.contains("json") && !t.contains("ndjson"));
-        let (body, value) = if is_json {
-            match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(bytes) => {
-                    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    (Body::from(bytes), value)
-                }
-                Err(_) => (Body::empty(), Value::Null),
-            }
-        } else {
-            (body, Value::Null)
+        let (body, given) = match parts.extensions.remove::<AuditInfo>() {
+            Some(known) => (body, known),
+            None => read_given(&state, &parts.headers, body).await,
         };
-        audit(&state, &principal, &needed, &method, status, &value, remote).await;
+        audit(&state, &principal, &needed, &method, status, given, remote).await;
         parts
             .headers
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -407,29 +388,28 @@ fn allowed(principal: &Principal, needed: &Need) -> Result<(), Refused> {
     }
 }
 
-/// Records who was given what: the resources in the answer and the persons they are
-/// about (every personnummer or samordningsnummer identifier in it).
-async fn audit(
-    state: &AppState,
-    principal: &Principal,
-    needed: &Need,
-    method: &Method,
-    status: StatusCode,
-    body: &Value,
-    remote: Option<String>,
-) {
-    let mut resources = Vec::new();
-    let mut patients = Vec::new();
-    collect(body, state, &mut resources, &mut patients);
-    let known = AuditInfo {
-        resources,
-        patients,
+/// What a JSON answer gave, read from its body (which is handed back whole): the
+/// resources in it and the persons they are about (every personnummer or
+/// samordningsnummer identifier in it). Other answers gave nothing to name.
+async fn read_given(state: &AppState, headers: &HeaderMap, body: Body) -> (Body, AuditInfo) {
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("json") && !t.contains("ndjson"));
+    if !is_json {
+        return (body, AuditInfo::default());
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (Body::empty(), AuditInfo::default());
     };
-    audit_known(state, principal, needed, method, status, known, remote).await;
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let mut given = AuditInfo::default();
+    collect(&value, state, &mut given.resources, &mut given.patients);
+    (Body::from(bytes), given)
 }
 
-/// Records an access whose resources and persons are known.
-async fn audit_known(
+/// Records who was given what.
+async fn audit(
     state: &AppState,
     principal: &Principal,
     needed: &Need,

@@ -57,7 +57,7 @@ pub struct AuditRow {
     pub remote: Option<String>,
 }
 
-/// One access to record (see [`Store::record_access`]).
+/// One access to record (see [`Store::record_accesses`] and [`AuditLog`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRecord {
     pub client: String,
@@ -112,13 +112,8 @@ pub(crate) async fn insert(
 }
 
 impl Store {
-    /// Records one access: a row per person whose data was given (one row without a
-    /// person when none was), in one transaction.
-    pub async fn record_access(&self, access: &AccessRecord) -> Result<(), StoreError> {
-        self.record_accesses(std::slice::from_ref(access)).await
-    }
-
-    /// Records several accesses in one transaction: one commit for them all.
+    /// Records accesses in one transaction (one commit for them all): a row per person
+    /// whose data was given, one row without a person when none was.
     pub async fn record_accesses(&self, accesses: &[AccessRecord]) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
         for access in accesses {

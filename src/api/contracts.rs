@@ -200,14 +200,15 @@ async fn search(
         .patient
         .map(|p| PersonId::parse(&p).map_err(|e| ApiError::bad_request("patient", e)))
         .transpose()?;
-    // A patient's token searches its own contracts.
-    let patient = named
-        .or_else(crate::auth::compartment)
-        .ok_or_else(|| ApiError::bad_request("patient", "give ?patient=PERSONNUMMER"))?;
-    let contracts = if crate::auth::sees(&patient) {
-        state.store.find_by_patient(&patient).await?
-    } else {
-        Vec::new()
+    let contracts = match crate::auth::searched(named) {
+        crate::auth::Searched::Person(patient) => state.store.find_by_patient(&patient).await?,
+        crate::auth::Searched::Nobody => Vec::new(),
+        crate::auth::Searched::Anyone => {
+            return Err(ApiError::bad_request(
+                "patient",
+                "give ?patient=PERSONNUMMER",
+            ));
+        }
     };
     Ok(Json(SearchResult { contracts }))
 }

@@ -227,6 +227,37 @@ pub fn may_write(
     acting().map_or(Ok(()), |p| p.may_write(before, after, transfer))
 }
 
+/// Whom a search may find for the current caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Searched {
+    /// Whoever the other parameters select.
+    Anyone,
+    /// This person only.
+    Person(PersonId),
+    /// No one: the search names a person outside the caller's compartment.
+    Nobody,
+}
+
+impl Searched {
+    /// The one person, if the search is limited to one.
+    pub fn person(self) -> Option<PersonId> {
+        match self {
+            Searched::Person(p) => Some(p),
+            Searched::Anyone | Searched::Nobody => None,
+        }
+    }
+}
+
+/// Whom a search that names `named` (or no one) may find: a patient's token finds its
+/// own person, whatever else the search names.
+pub fn searched(named: Option<PersonId>) -> Searched {
+    match (named, compartment()) {
+        (Some(n), Some(own)) if n != own => Searched::Nobody,
+        (Some(p), _) | (None, Some(p)) => Searched::Person(p),
+        (None, None) => Searched::Anyone,
+    }
+}
+
 /// The person the current caller is limited to, if any.
 pub fn compartment() -> Option<PersonId> {
     acting().and_then(|p| p.compartment().copied())

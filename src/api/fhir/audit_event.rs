@@ -12,6 +12,7 @@ use super::error::FhirError;
 use super::respond::{Format, fhir_json};
 use super::search::{page, person, unknown_params};
 use crate::api::AppState;
+use crate::auth::Searched;
 use crate::fhir::Profile;
 use crate::store::{AuditQuery, AuditRow};
 
@@ -41,16 +42,14 @@ pub async fn search(
         .filter(|(k, _)| k == "date")
         .map(|(_, v)| DateParam::parse("date", v))
         .collect::<Result<_, _>>()?;
-    let compartment = crate::auth::compartment();
-    let someone_else = compartment.is_some_and(|own| named.is_some_and(|n| n != own));
-    let patient = compartment.or(named).map(|p| p.to_string());
-    let rows = if someone_else {
+    let searched = crate::auth::searched(named);
+    let rows = if searched == Searched::Nobody {
         Vec::new()
     } else {
         state
             .store
             .audit(&AuditQuery {
-                patient,
+                patient: searched.person().map(|p| p.to_string()),
                 ..AuditQuery::default()
             })
             .await?

@@ -241,12 +241,18 @@ pub async fn search(
         .collect::<Result<_, _>>()?;
     let id = get("_id");
     // A patient's token finds its own answers only.
-    let mut someone_else = false;
-    if let Some(own) = crate::auth::compartment() {
-        let own = own.to_string();
-        someone_else = query.patient.as_ref().is_some_and(|p| *p != own);
-        query.patient = Some(own);
-    }
+    let named = query
+        .patient
+        .as_deref()
+        .and_then(|p| crate::domain::PersonId::parse(p).ok());
+    let someone_else = match crate::auth::searched(named) {
+        crate::auth::Searched::Nobody => true,
+        crate::auth::Searched::Person(p) => {
+            query.patient = Some(p.to_string());
+            false
+        }
+        crate::auth::Searched::Anyone => false,
+    };
     let found: Vec<Value> = state
         .store
         .responses(&query)

@@ -15,6 +15,7 @@ use super::error::FhirError;
 use super::locate::{Kind, provenance_of, resources_of_kind};
 use super::respond::{Format, base_url, fhir_json, prefer};
 use crate::api::AppState;
+use crate::auth::Searched;
 use crate::domain::{ContractId, PersonId};
 use crate::fhir::Profile;
 use crate::fhir::outcome::{Issue, operation_outcome};
@@ -83,14 +84,14 @@ async fn contracts(
         .find(|(k, _)| PATIENT.contains(&k.as_str()))
         .map(|(name, value)| person(value, name, profile))
         .transpose()?;
-    // A patient's token searches its own compartment, whatever else it names.
-    if let Some(person) = named.or_else(crate::auth::compartment) {
-        if !crate::auth::sees(&person) {
-            return Ok(Vec::new());
+    match crate::auth::searched(named) {
+        Searched::Nobody => return Ok(Vec::new()),
+        Searched::Person(person) => {
+            let mut found = store.find_by_patient(&person).await?;
+            found.retain(|r| !r.revision.deleted);
+            return Ok(found);
         }
-        let mut found = store.find_by_patient(&person).await?;
-        found.retain(|r| !r.revision.deleted);
-        return Ok(found);
+        Searched::Anyone => {}
     }
     let by_id = match (get("_id"), get("identifier")) {
         (Some(id), _) => kind.locate(id).map(|(c, _)| c),

@@ -60,9 +60,13 @@ pub struct ImportReport {
     pub rejected: Vec<Rejected>,
 }
 
+/// Contracts stored with one commit by [`import`].
+pub const IMPORT_BATCH: usize = 256;
+
 /// Imports every line; each contract is stored whole or not at all. Lines that fail
 /// (bad JSON, a broken invariant, an id already in the store) are reported and skipped.
-/// `tick` is called after each line.
+/// Contracts are stored [`IMPORT_BATCH`] at a time, one commit each batch
+/// ([`Store::import_batch`]). `tick` is called after each line.
 pub async fn import<R: AsyncBufRead + Unpin>(
     store: &Store,
     input: R,
@@ -70,6 +74,7 @@ pub async fn import<R: AsyncBufRead + Unpin>(
 ) -> Result<ImportReport, NdjsonError> {
     let mut lines = input.lines();
     let mut report = ImportReport::default();
+    let mut batch: Vec<(u64, History)> = Vec::with_capacity(IMPORT_BATCH);
     let mut number = 0;
     while let Some(line) = lines.next_line().await? {
         number += 1;
@@ -77,23 +82,45 @@ pub async fn import<R: AsyncBufRead + Unpin>(
         if line.trim().is_empty() {
             continue;
         }
-        let outcome = match serde_json::from_str::<History>(&line) {
-            Err(e) => Err(format!("not a contract history: {e}")),
-            Ok(history) => match store.import(history).await {
-                Ok(_) => Ok(()),
-                Err(e @ (StoreError::Database(_) | StoreError::Corrupt(_))) => return Err(e.into()),
-                Err(e) => Err(e.to_string()),
-            },
-        };
-        match outcome {
-            Ok(()) => report.imported += 1,
-            Err(reason) => report.rejected.push(Rejected {
+        match serde_json::from_str::<History>(&line) {
+            Ok(history) => batch.push((number, history)),
+            Err(e) => report.rejected.push(Rejected {
                 line: number,
-                reason,
+                reason: format!("not a contract history: {e}"),
+            }),
+        }
+        if batch.len() == IMPORT_BATCH {
+            store_batch(store, std::mem::take(&mut batch), &mut report).await?;
+        }
+    }
+    store_batch(store, batch, &mut report).await?;
+    report.rejected.sort_by_key(|r| r.line);
+    Ok(report)
+}
+
+async fn store_batch(
+    store: &Store,
+    batch: Vec<(u64, History)>,
+    report: &mut ImportReport,
+) -> Result<(), NdjsonError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let (numbers, histories): (Vec<u64>, Vec<History>) = batch.into_iter().unzip();
+    for (line, outcome) in numbers
+        .into_iter()
+        .zip(store.import_batch(histories).await?)
+    {
+        match outcome {
+            Ok(_) => report.imported += 1,
+            Err(e @ (StoreError::Database(_) | StoreError::Corrupt(_))) => return Err(e.into()),
+            Err(e) => report.rejected.push(Rejected {
+                line,
+                reason: e.to_string(),
             }),
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Writes the current version of every contract as FHIR NDJSON, mapped with `profile`:

@@ -10,7 +10,7 @@ mod common;
 use common::{TestDb, fixture};
 use futures_util::TryStreamExt;
 use pkgw::domain::{ContractId, PersonId, Status, Version, Violation};
-use pkgw::store::{Change, History, Store, StoreError};
+use pkgw::store::{AccessRecord, AuditQuery, Change, History, Store, StoreError};
 
 fn api() -> Change {
     Change {
@@ -390,6 +390,117 @@ async fn import_refuses_taken_ids_and_broken_histories(db: &TestDb) {
     assert_eq!(store.count().await.unwrap(), 1);
 }
 
+async fn a_batch_imports_each_contract_whole_or_not_at_all(db: &TestDb) {
+    let store = db.store().await;
+    let taken = a_stored_contract(&store).await;
+    let stored = store.history(&taken).await.unwrap();
+    let named = |id: &str| {
+        let mut h = stored.clone();
+        h.id = ContractId::parse(id).unwrap();
+        h
+    };
+    let mut broken = named("trasig");
+    let mut gap = broken.versions[0].clone();
+    gap.version = Version::FIRST.next().next();
+    broken.versions.push(gap);
+    let batch = vec![
+        named("forsta"),
+        broken,
+        stored.clone(),
+        named("andra"),
+        named("forsta"),
+    ];
+    let outcomes = store.import_batch(batch).await.unwrap();
+    let kinds: Vec<&str> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(_) => "stored",
+            Err(StoreError::Invalid(_)) => "invalid",
+            Err(StoreError::AlreadyExists(_)) => "taken",
+            Err(_) => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["stored", "invalid", "taken", "stored", "taken"]);
+    assert_eq!(store.count().await.unwrap(), 3);
+    assert_eq!(
+        db.count("outbox").await,
+        3,
+        "one outbox row per stored contract"
+    );
+
+    let clean = store
+        .import_batch(vec![named("tredje"), named("fjarde")])
+        .await
+        .unwrap();
+    assert!(clean.iter().all(Result::is_ok), "{clean:?}");
+    assert_eq!(
+        store
+            .history(&ContractId::parse("fjarde").unwrap())
+            .await
+            .unwrap()
+            .versions,
+        stored.versions
+    );
+    assert_eq!(store.count().await.unwrap(), 5);
+}
+
+async fn accesses_are_recorded_a_row_per_person_given(db: &TestDb) {
+    let store = db.store().await;
+    let access = |n: usize, patients: &[&str], status: u16| AccessRecord {
+        client: format!("portal-{n}"),
+        subject: n.is_multiple_of(2).then(|| format!("user-{n}")),
+        interaction: "read".into(),
+        status,
+        resources: vec![format!("CarePlan/k{n}"), format!("CareTeam/k{n}")],
+        patients: patients.iter().map(|p| (*p).to_owned()).collect(),
+        remote: Some("127.0.0.1".into()),
+    };
+    // More rows than one INSERT statement carries.
+    let mut accesses: Vec<AccessRecord> = (0..600)
+        .map(|n| access(n, &["194003129865"], 200))
+        .collect();
+    accesses.push(access(600, &["194003129865", "200806159836"], 200));
+    accesses.push(access(601, &[], 403));
+    store.record_accesses(&accesses).await.unwrap();
+
+    let rows = store.audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(rows.len(), 600 + 2 + 1);
+    assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
+    let first = &rows[0];
+    assert_eq!(
+        (
+            first.actor.as_str(),
+            first.client.as_deref(),
+            first.action.as_str()
+        ),
+        ("user-0", Some("portal-0"), "read")
+    );
+    assert_eq!(first.resources.as_deref(), Some("CarePlan/k0 CareTeam/k0"));
+    assert_eq!(
+        (first.status, first.outcome.as_str(), first.origin.as_str()),
+        (Some(200), "success", "request")
+    );
+    assert_eq!(first.remote.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        rows[1].actor, "portal-1",
+        "no subject: the client is the actor"
+    );
+    let both: Vec<Option<&str>> = rows[600..602]
+        .iter()
+        .map(|r| r.patient.as_deref())
+        .collect();
+    assert_eq!(both, [Some("194003129865"), Some("200806159836")]);
+    let refused = &rows[602];
+    assert_eq!(
+        (
+            refused.patient.as_deref(),
+            refused.outcome.as_str(),
+            refused.status
+        ),
+        (None, "failure", Some(403))
+    );
+}
+
 async fn foreign_fhir_content_is_kept_with_its_version(db: &TestDb) {
     let store = db.store().await;
     let id = a_stored_contract(&store).await;
@@ -435,5 +546,7 @@ on_both_backends!(
     finds_contracts_by_person,
     export_then_import_gives_the_same_contracts_and_histories,
     import_refuses_taken_ids_and_broken_histories,
+    a_batch_imports_each_contract_whole_or_not_at_all,
+    accesses_are_recorded_a_row_per_person_given,
     foreign_fhir_content_is_kept_with_its_version,
 );

@@ -253,9 +253,12 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     };
     let response = if personal {
         let (mut parts, body) = response.into_parts();
-        let (body, given) = match parts.extensions.remove::<AuditInfo>() {
-            Some(known) => (body, known),
-            None => read_given(&state, &parts.headers, body).await,
+        let known = parts.extensions.remove::<AuditInfo>();
+        let gathered = parts.extensions.remove::<Given>();
+        let (body, given) = match (known, gathered) {
+            (Some(known), _) => (body, known),
+            (None, Some(gathered)) => (body, gathered.audit_info(&state.profile)),
+            (None, None) => read_given(&state, &parts.headers, body).await,
         };
         audit(&state, &principal, &needed, &method, status, given, remote).await;
         parts
@@ -403,9 +406,10 @@ async fn read_given(state: &AppState, headers: &HeaderMap, body: Body) -> (Body,
         return (Body::empty(), AuditInfo::default());
     };
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let mut given = AuditInfo::default();
-    collect(&value, state, &mut given.resources, &mut given.patients);
-    (Body::from(bytes), given)
+    (
+        Body::from(bytes),
+        Given::of(&value).audit_info(&state.profile),
+    )
 }
 
 /// Records who was given what.
@@ -443,45 +447,79 @@ async fn audit(
     }
 }
 
-/// The `Type/id` of every resource in `v` and every person identified in it.
-fn collect(v: &Value, state: &AppState, resources: &mut Vec<String>, patients: &mut Vec<String>) {
-    match v {
-        Value::Object(map) => {
-            if let (Some(kind), Some(id)) = (
-                map.get("resourceType").and_then(Value::as_str),
-                map.get("id").and_then(Value::as_str),
-            ) && resources.len() < 1000
-            {
-                resources.push(format!("{kind}/{id}"));
+/// What a JSON answer gives, gathered where the answer is built from its `Value`
+/// ([`crate::api::fhir::respond::fhir_json`] attaches it to the response), so the guard
+/// need not parse the body again: the `Type/id` of every resource in it, and every
+/// identifier and native patient id, which the guard keeps when they name a person.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    resources: Vec<String>,
+    identifiers: Vec<(String, String)>,
+    patient_ids: Vec<String>,
+}
+
+impl Given {
+    pub fn of(value: &Value) -> Given {
+        let mut given = Given::default();
+        given.collect(value);
+        given
+    }
+
+    fn collect(&mut self, v: &Value) {
+        match v {
+            Value::Object(map) => {
+                if let (Some(kind), Some(id)) = (
+                    map.get("resourceType").and_then(Value::as_str),
+                    map.get("id").and_then(Value::as_str),
+                ) && self.resources.len() < 1000
+                {
+                    self.resources.push(format!("{kind}/{id}"));
+                }
+                if let Some(ident) = map.get("identifier")
+                    && let (Some(system), Some(value)) = (
+                        ident.get("system").and_then(Value::as_str),
+                        ident.get("value").and_then(Value::as_str),
+                    )
+                {
+                    self.identifiers.push((system.to_owned(), value.to_owned()));
+                }
+                // The native contract JSON: `"patient": { "id": "…" }`.
+                if let Some(id) = map
+                    .get("patient")
+                    .and_then(|p| p.get("id"))
+                    .and_then(Value::as_str)
+                {
+                    self.patient_ids.push(id.to_owned());
+                }
+                for value in map.values() {
+                    self.collect(value);
+                }
             }
-            if let Some(ident) = map.get("identifier")
-                && let (Some(system), Some(value)) = (
-                    ident.get("system").and_then(Value::as_str),
-                    ident.get("value").and_then(Value::as_str),
-                )
-                && state.profile.identifiers.is_person_system(system)
-            {
-                patients.push(value.to_owned());
+            Value::Array(items) => {
+                for item in items {
+                    self.collect(item);
+                }
             }
-            // The native contract JSON: `"patient": { "id": "…" }`.
-            if let Some(id) = map
-                .get("patient")
-                .and_then(|p| p.get("id"))
-                .and_then(Value::as_str)
-                && crate::domain::PersonId::parse(id).is_ok()
-            {
-                patients.push(id.to_owned());
-            }
-            for value in map.values() {
-                collect(value, state, resources, patients);
-            }
+            _ => {}
         }
-        Value::Array(items) => {
-            for item in items {
-                collect(item, state, resources, patients);
-            }
+    }
+
+    /// The resources, and the persons among the identifiers (by the profile's
+    /// personnummer and samordningsnummer systems) and the patient ids.
+    fn audit_info(self, profile: &crate::fhir::Profile) -> AuditInfo {
+        let identified = self
+            .identifiers
+            .into_iter()
+            .filter(|(system, _)| profile.identifiers.is_person_system(system))
+            .map(|(_, value)| value);
+        let native = self
+            .patient_ids
+            .into_iter()
+            .filter(|id| crate::domain::PersonId::parse(id).is_ok());
+        AuditInfo {
+            resources: self.resources,
+            patients: identified.chain(native).collect(),
         }
-        _ => {}
     }
 }
 

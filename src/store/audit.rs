@@ -116,9 +116,7 @@ impl Store {
     /// whose data was given, one row without a person when none was.
     pub async fn record_accesses(&self, accesses: &[AccessRecord]) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        for access in accesses {
-            insert_access(&mut tx, access).await?;
-        }
+        insert_accesses(&mut tx, accesses).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -186,40 +184,76 @@ impl Store {
     }
 }
 
-/// The rows of one access, inside `tx`.
-async fn insert_access(
+/// Rows written by one `INSERT` (11 parameters each, well under SQLite's limit of
+/// 32 766).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// The rows of the accesses, inside `tx`: one row per person given (one without a person
+/// when none was), as few multi-row `INSERT`s as will hold them.
+async fn insert_accesses(
     tx: &mut Transaction<'_, Any>,
-    access: &AccessRecord,
+    accesses: &[AccessRecord],
 ) -> Result<(), StoreError> {
     let at = micros(now());
-    let outcome = if access.status < 400 {
-        "success"
-    } else {
-        "failure"
-    };
-    let resources = access.resources.join(" ");
-    let patients: Vec<Option<&str>> = if access.patients.is_empty() {
-        vec![None]
-    } else {
-        access.patients.iter().map(|p| Some(p.as_str())).collect()
-    };
-    for patient in patients {
-        sqlx::query(
-            "INSERT INTO audit (at, actor, action, outcome, origin, client, subject, interaction, status, resources, patient, remote) VALUES ($1, $2, $3, $4, 'request', $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(at)
-        .bind(access.subject.as_deref().unwrap_or(access.client.as_str()))
-        .bind(access.interaction.as_str())
-        .bind(outcome)
-        .bind(access.client.as_str())
-        .bind(access.subject.as_deref())
-        .bind(access.interaction.as_str())
-        .bind(i64::from(access.status))
-        .bind(resources.as_str())
-        .bind(patient)
-        .bind(access.remote.as_deref())
-        .execute(&mut **tx)
-        .await?;
+    let rows: Vec<(&AccessRecord, Option<&str>, String)> = accesses
+        .iter()
+        .flat_map(|access| {
+            let resources = access.resources.join(" ");
+            let patients: Vec<Option<&str>> = if access.patients.is_empty() {
+                vec![None]
+            } else {
+                access.patients.iter().map(|p| Some(p.as_str())).collect()
+            };
+            patients
+                .into_iter()
+                .map(move |patient| (access, patient, resources.clone()))
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO audit (at, actor, action, outcome, origin, client, subject, interaction, status, resources, patient, remote) VALUES ",
+        );
+        for n in 0..chunk.len() {
+            let p = n * 11;
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, 'request', ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9,
+                p + 10,
+                p + 11
+            ));
+        }
+        let mut query = sqlx::query(&sql);
+        for (access, patient, resources) in chunk {
+            let outcome = if access.status < 400 {
+                "success"
+            } else {
+                "failure"
+            };
+            query = query
+                .bind(at)
+                .bind(access.subject.as_deref().unwrap_or(access.client.as_str()))
+                .bind(access.interaction.as_str())
+                .bind(outcome)
+                .bind(access.client.as_str())
+                .bind(access.subject.as_deref())
+                .bind(access.interaction.as_str())
+                .bind(i64::from(access.status))
+                .bind(resources.as_str())
+                .bind(*patient)
+                .bind(access.remote.as_deref());
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -360,37 +360,100 @@ impl Store {
     /// versions must follow each other and each must keep the invariants; the newest gets
     /// an outbox row so targets learn of it.
     pub async fn import(&self, history: History) -> Result<Record, StoreError> {
-        let mut previous: Option<&Revision> = None;
-        for revision in &history.versions {
-            match previous {
-                None => revision.contract.validate()?,
-                Some(p) => {
-                    revision
-                        .contract
-                        .validate_change(revision.version, &p.contract, p.version)?
-                }
-            }
-            previous = Some(revision);
-        }
-        let latest = previous.ok_or_else(|| {
-            Violations::from(crate::domain::Violation::EmptyText {
-                field: "versions".into(),
-            })
-        })?;
+        let latest = checked_latest(&history)?;
         let mut tx = self.writer.begin().await?;
-        insert_head(&mut tx, &history.id, latest).await?;
-        for revision in &history.versions {
-            insert_revision(&mut tx, &history.id, revision).await?;
-        }
-        let before = history.versions.iter().rev().nth(1).map(|r| &r.contract);
-        enqueue(&mut tx, &history.id, latest, before).await?;
-        audit::insert(&mut tx, Action::Import, &history.id, latest).await?;
+        insert_history(&mut tx, &history, latest).await?;
         tx.commit().await?;
         Ok(Record {
             id: history.id.clone(),
             revision: latest.clone(),
         })
     }
+
+    /// Stores many histories as [`Store::import`] does, each whole or not at all, with one
+    /// commit for all that are accepted (a bulk load pays one durable commit per batch,
+    /// not per contract). The answer has one result per history, in order. When a history
+    /// the checks passed still fails in the database (an id already stored), the batch is
+    /// rolled back and its histories are stored one by one, so that one's failure takes
+    /// nothing else with it.
+    pub async fn import_batch(
+        &self,
+        histories: Vec<History>,
+    ) -> Result<Vec<Result<Record, StoreError>>, StoreError> {
+        let checked: Vec<Result<&Revision, StoreError>> =
+            histories.iter().map(checked_latest).collect();
+        let mut tx = self.writer.begin().await?;
+        let mut all_stored = true;
+        for (history, latest) in histories.iter().zip(&checked) {
+            if let Ok(latest) = latest {
+                match insert_history(&mut tx, history, latest).await {
+                    Ok(()) => {}
+                    Err(e @ (StoreError::Database(_) | StoreError::Corrupt(_))) => return Err(e),
+                    Err(_) => {
+                        all_stored = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if !all_stored {
+            tx.rollback().await?;
+            let mut one_by_one = Vec::with_capacity(histories.len());
+            for history in histories {
+                one_by_one.push(self.import(history).await);
+            }
+            return Ok(one_by_one);
+        }
+        tx.commit().await?;
+        Ok(histories
+            .iter()
+            .zip(checked)
+            .map(|(history, latest)| {
+                latest.map(|latest| Record {
+                    id: history.id.clone(),
+                    revision: latest.clone(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// The newest version of a history whose versions follow each other and each keep the
+/// invariants.
+fn checked_latest(history: &History) -> Result<&Revision, StoreError> {
+    let mut previous: Option<&Revision> = None;
+    for revision in &history.versions {
+        match previous {
+            None => revision.contract.validate()?,
+            Some(p) => {
+                revision
+                    .contract
+                    .validate_change(revision.version, &p.contract, p.version)?
+            }
+        }
+        previous = Some(revision);
+    }
+    Ok(previous.ok_or_else(|| {
+        Violations::from(crate::domain::Violation::EmptyText {
+            field: "versions".into(),
+        })
+    })?)
+}
+
+/// The rows of an imported history: its head, every version, the newest's outbox row and
+/// the audit row.
+async fn insert_history(
+    tx: &mut Transaction<'_, Any>,
+    history: &History,
+    latest: &Revision,
+) -> Result<(), StoreError> {
+    insert_head(tx, &history.id, latest).await?;
+    for revision in &history.versions {
+        insert_revision(tx, &history.id, revision).await?;
+    }
+    let before = history.versions.iter().rev().nth(1).map(|r| &r.contract);
+    enqueue(tx, &history.id, latest, before).await?;
+    audit::insert(tx, Action::Import, &history.id, latest).await
 }
 
 /// Inserts the contract's head row, pointing at `revision`.

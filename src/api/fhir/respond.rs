@@ -7,12 +7,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::error::FhirError;
+use crate::api::guard::Given;
 use crate::domain::Version;
 use crate::fhir::outcome::{Issue, operation_outcome};
 
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
-/// A JSON body with the FHIR content type.
+/// A JSON body with the FHIR content type, and what it gives for the guard's audit row
+/// (gathered from `body` here, so the guard does not parse the bytes again).
 pub fn fhir_json(status: StatusCode, body: &Value, pretty: bool) -> Response {
     let bytes = if pretty {
         serde_json::to_vec_pretty(body)
@@ -20,12 +22,14 @@ pub fn fhir_json(status: StatusCode, body: &Value, pretty: bool) -> Response {
         serde_json::to_vec(body)
     }
     .unwrap_or_default();
-    (
+    let mut response = (
         status,
         [(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
         bytes,
     )
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(Given::of(body));
+    response
 }
 
 /// A resource with its version's `ETag` and `Last-Modified`.

@@ -9,17 +9,23 @@ use crate::swedish;
 
 /// Escapes text for XHTML.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut plain = 0;
+    for (at, byte) in s.bytes().enumerate() {
+        let entity = match byte {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        // The five are ASCII, so `at` is always at a character boundary.
+        out.push_str(&s[plain..at]);
+        out.push_str(entity);
+        plain = at + 1;
     }
+    out.push_str(&s[plain..]);
     out
 }
 
@@ -288,4 +294,21 @@ fn agreed_times(out: &mut String, c: &Contract) {
         );
     }
     out.push_str("</tbody></table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escape_replaces_the_five_markup_characters_and_keeps_the_rest() {
+        assert_eq!(escape(""), "");
+        assert_eq!(escape("Åsa & Örjan"), "Åsa &amp; Örjan");
+        assert_eq!(
+            escape(r#"<b>"väl" 'så'</b>"#),
+            "&lt;b&gt;&quot;väl&quot; &#39;så&#39;&lt;/b&gt;"
+        );
+        assert_eq!(escape("&&"), "&amp;&amp;");
+        assert_eq!(escape("ingen märkning"), "ingen märkning");
+    }
 }

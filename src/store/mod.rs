@@ -110,6 +110,11 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(options.acquire_timeout)
+                // No ping before each use of a SQLite connection: every statement is a
+                // hand-off to the connection's thread and back, and the ping doubled
+                // them; a file does not go away as a server can. PostgreSQL connections
+                // are checked, so a restarted server costs no failed request.
+                .test_before_acquire(backend == Backend::Postgres)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {

@@ -204,7 +204,10 @@ pub(super) async fn put(
     };
     let mut resources = resources_of(&current, &state.profile);
     place(&mut resources, kind, id, body.clone(), &state.profile)?;
-    let record = match store_resources(state, &current.id, base, &resources, source.clone()).await {
+    crate::fhir::check_resource(kind.name(), &body)
+        .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
+    let stored = store_placed(state, &current.id, base, &resources, source.clone()).await;
+    let record = match stored {
         // Another change won the race to the version it named: merged, for a syncing system.
         Err(FhirError::PreconditionFailed { .. }) if state.is_sync_source(&source) => {
             let (Some(seen), now) = (if_match, state.store.get(&current.id).await?) else {
@@ -839,6 +842,22 @@ pub(super) async fn store_resources(
     source: String,
 ) -> Result<Record, FhirError> {
     let contract = from_fhir(resources, &state.profile)
+        .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
+    let foreign = Residue::stored(resources, &state.profile);
+    store_contract(state, contract_id, base, contract, foreign, source).await
+}
+
+/// [`store_resources`] for the gateway's own mapping of `base` with the resource just
+/// received placed in it, which the caller has checked against the typed R4 model
+/// ([`crate::fhir::check_resource`]): the rest need no check.
+async fn store_placed(
+    state: &AppState,
+    contract_id: &ContractId,
+    base: Base,
+    resources: &ContractResources,
+    source: String,
+) -> Result<Record, FhirError> {
+    let contract = crate::fhir::from_fhir_checked(resources, &state.profile)
         .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
     let foreign = Residue::stored(resources, &state.profile);
     store_contract(state, contract_id, base, contract, foreign, source).await

@@ -23,9 +23,13 @@ const MONTHS: [&str; 12] = [
     "december",
 ];
 
-/// Sweden's time zone (bundled, so it does not depend on the host's tz database).
+/// Sweden's time zone (bundled, so it does not depend on the host's tz database), looked
+/// up once: every narrative and agreed time needs it.
 pub fn stockholm() -> TimeZone {
-    TimeZone::get("Europe/Stockholm").unwrap_or(TimeZone::UTC)
+    static STOCKHOLM: std::sync::OnceLock<TimeZone> = std::sync::OnceLock::new();
+    STOCKHOLM
+        .get_or_init(|| TimeZone::get("Europe/Stockholm").unwrap_or(TimeZone::UTC))
+        .clone()
 }
 
 /// `8 december 2026`.

@@ -8,7 +8,7 @@ mod common;
 
 use common::app::{TestApp, spawn_app};
 use common::{TestDb, fixture};
-use pkgw::domain::{ContractId, Version};
+use pkgw::domain::{ContractId, Status, Version};
 use pkgw::store::Change;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -310,6 +310,52 @@ async fn coordinated_plan_for_a_portal(db: &TestDb) {
         plan["supportingInfo"][0]["display"],
         "SIP med hemsjukvården i Stockholms stad"
     );
+    assert_eq!(plan["meta"]["versionId"], "2");
+
+    // A change shows at once (the answer is built from the current version, however
+    // often it was asked for before); a contract no longer in force is left out, and
+    // so is a booked time that has passed.
+    let mut changed = app.store.get(&record.id).await.unwrap().revision.contract;
+    changed
+        .agreement
+        .what_matters
+        .push("Att orka gå till affären".into());
+    changed.agreed_times[0].start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    changed.agreed_times[0].end =
+        changed.agreed_times[0].start + jiff::SignedDuration::from_mins(30);
+    app.store
+        .update(
+            &record.id,
+            Version::FIRST.next(),
+            changed.clone(),
+            Change::from_source("api"),
+        )
+        .await
+        .unwrap();
+    let mut ended = changed;
+    ended.status = Status::Completed;
+    app.store
+        .create(ended, Change::from_source("api"))
+        .await
+        .unwrap();
+    let path = format!("/fhir/CarePlan/$coordinated-plan?patient={PNR}|194003129865");
+    let (status, bundle) = get(&app, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        types(&bundle),
+        ["CarePlan", "CareTeam", "Goal", "Goal", "Goal", "Goal"]
+    );
+    assert_eq!(bundle["entry"][0]["resource"]["meta"]["versionId"], "3");
+    assert!(
+        bundle["entry"][0]["fullUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/fhir/CarePlan/{}", record.id)),
+        "{bundle}"
+    );
+    let (_, pretty) = get(&app, &format!("{path}&_pretty=true")).await;
+    assert_eq!(pretty["entry"], bundle["entry"]);
+
     let (status, outcome) = get(
         &app,
         "/fhir/CarePlan/$coordinated-plan?patient=191212121212",

@@ -151,6 +151,27 @@ async fn the_head_is_the_current_version(db: &TestDb) {
     let head = store.head(&id).await.unwrap().unwrap();
     assert!(head.deleted);
     assert_eq!(head.version.get(), 3);
+    let deleted = store.get_version(&id, head.version).await.unwrap();
+    assert_eq!(head.status, deleted.revision.contract.status);
+    let deleted_status = head.status;
+
+    let person = first.revision.contract.patient.id;
+    let mut other = first.revision.contract.clone();
+    other.status = Status::OnHold;
+    let second_contract = store.create(other, api()).await.unwrap();
+    let heads = store.heads_by_patient(&person).await.unwrap();
+    let mut expected = vec![
+        (id.clone(), 3, deleted_status, true),
+        (second_contract.id.clone(), 1, Status::OnHold, false),
+    ];
+    expected.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let got: Vec<_> = heads
+        .iter()
+        .map(|(id, h)| (id.clone(), h.version.get(), h.status, h.deleted))
+        .collect();
+    assert_eq!(got, expected);
+    let nobody = PersonId::parse("191212121212").unwrap();
+    assert!(store.heads_by_patient(&nobody).await.unwrap().is_empty());
 }
 
 async fn unknown_contracts_are_not_found(db: &TestDb) {

@@ -26,10 +26,11 @@ impl MappingError {
 /// A JSON object whose values are moved in (`Value::from`), where `json!` would copy
 /// each interpolated value through serde again: the mapping builds every resource with
 /// it, which makes mapping a contract several times faster (see `benches/mapping.rs`).
+/// The map is made with room for its keys, so it never grows while it is filled.
 macro_rules! object {
     ($($key:literal : $value:expr),* $(,)?) => {{
         #[allow(unused_mut)]
-        let mut map = serde_json::Map::new();
+        let mut map = serde_json::Map::with_capacity(<[&str]>::len(&[$($key),*]));
         $( map.insert(String::from($key), serde_json::Value::from($value)); )*
         serde_json::Value::Object(map)
     }};
@@ -62,7 +63,7 @@ pub fn identifier(system: &str, value: &str) -> Value {
 
 /// `{"url": url, key: value}`.
 pub fn ext(url: &str, key: &str, value: Value) -> Value {
-    let mut m = Map::new();
+    let mut m = Map::with_capacity(2);
     m.insert("url".into(), Value::String(url.to_owned()));
     m.insert(key.into(), value);
     Value::Object(m)

@@ -24,10 +24,25 @@ const REVISION_COLUMNS: &str = revision_columns!();
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     pub version: crate::domain::Version,
+    pub status: Status,
     /// The person (personnummer or samordningsnummer).
     pub patient: String,
     pub recorded_at: jiff::Timestamp,
     pub deleted: bool,
+}
+
+const SELECT_HEAD: &str = "SELECT c.id, c.version, c.status, c.patient, v.recorded_at, v.deleted FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version";
+
+fn head_from_row(row: &AnyRow) -> Result<Head, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Head {
+        version: version_of(row.try_get("version")?)?,
+        status: Status::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown status '{status}'")))?,
+        patient: row.try_get("patient")?,
+        recorded_at: from_micros(row.try_get("recorded_at")?)?,
+        deleted: row.try_get::<i64, _>("deleted")? != 0,
+    })
 }
 
 const SELECT_CURRENT: &str = concat!(
@@ -215,21 +230,30 @@ impl Store {
     /// What the current version is, without reading the contract itself: for readers
     /// that already hold what they need of that version (the API's read cache).
     pub async fn head(&self, id: &ContractId) -> Result<Option<Head>, StoreError> {
-        let row = sqlx::query(
-            "SELECT c.version, c.patient, v.recorded_at, v.deleted FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version WHERE c.id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|row| {
-            Ok(Head {
-                version: version_of(row.try_get("version")?)?,
-                patient: row.try_get("patient")?,
-                recorded_at: from_micros(row.try_get("recorded_at")?)?,
-                deleted: row.try_get::<i64, _>("deleted")? != 0,
+        let row = sqlx::query(&format!("{SELECT_HEAD} WHERE c.id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(head_from_row).transpose()
+    }
+
+    /// The current version of each of a person's contracts, without reading the
+    /// contracts themselves, in id order.
+    pub async fn heads_by_patient(
+        &self,
+        patient: &PersonId,
+    ) -> Result<Vec<(ContractId, Head)>, StoreError> {
+        let rows = sqlx::query(&format!("{SELECT_HEAD} WHERE c.patient = $1 ORDER BY c.id"))
+            .bind(patient.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                let id = ContractId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((id, head_from_row(row)?))
             })
-        })
-        .transpose()
+            .collect()
     }
 
     /// One version of a contract.

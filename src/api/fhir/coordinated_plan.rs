@@ -2,17 +2,22 @@
 //! the person's contracts in force (active or on hold) as CarePlans — next step first
 //! among the activities, linked plans in `supportingInfo` — their CareTeams, Goals and the
 //! agreed Appointments still ahead. A person with no contract gets 404.
+//!
+//! The portal's most frequent call is answered from the read cache: the person's
+//! contracts are looked up by head only (id, version, status), and each version's
+//! resources, serialized once, are written into the Bundle as they are.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use serde_json::{Value, json};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 
 use super::error::FhirError;
-use super::locate::resources_of;
-use super::respond::{Format, base_url, fhir_json};
+use super::read_cache::CachedResource;
+use super::respond::{FHIR_JSON, Format, base_url, fhir_json};
 use super::search::person;
-use crate::api::AppState;
+use crate::api::{AppState, AuditInfo};
 use crate::domain::Status;
 
 pub async fn coordinated_plan(
@@ -33,40 +38,82 @@ pub async fn coordinated_plan(
             FhirError::bad_param("patient", "give the person: ?patient=system|personnummer")
         })?;
     let patient = person(value, name, &state.profile)?;
-    let records = state.store.find_by_patient(&patient).await?;
-    if records.is_empty() || !crate::auth::sees(&patient) {
+    let heads = state.store.heads_by_patient(&patient).await?;
+    if heads.is_empty() || !crate::auth::sees(&patient) {
         return Err(FhirError::NotFound(
             "no Patientkontrakt is known for this person".into(),
         ));
     }
-    let now = jiff::Timestamp::now();
-    let base = base_url(&headers);
-    let entry = |r: Value| {
-        let url = format!(
-            "{base}/{}/{}",
-            r["resourceType"].as_str().unwrap_or_default(),
-            r["id"].as_str().unwrap_or_default()
-        );
-        json!({ "fullUrl": url, "resource": r })
+    let in_force = |status: Status, deleted: bool| {
+        !deleted && matches!(status, Status::Active | Status::OnHold)
     };
-    let mut entries = Vec::new();
-    for record in records
-        .iter()
-        .filter(|r| matches!(r.revision.contract.status, Status::Active | Status::OnHold))
-    {
-        let r = resources_of(record, &state.profile);
-        entries.push(entry(r.care_plan));
-        entries.push(entry(r.care_team));
-        entries.extend(r.goals.into_iter().map(entry));
-        let upcoming = r.appointments.into_iter().filter(|a| {
-            a["status"] == "booked"
-                && a["start"]
-                    .as_str()
-                    .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-                    .is_some_and(|t| t >= now)
-        });
-        entries.extend(upcoming.map(entry));
+    let mut contracts = Vec::new();
+    for (id, head) in heads {
+        if !in_force(head.status, head.deleted) {
+            continue;
+        }
+        let cached = match state.read_cache.get(id.as_str(), head.version.get()) {
+            Some(hit) => hit,
+            None => {
+                // Read whole only the first time; a version written since the head was
+                // read is taken as it is.
+                let record = state.store.get(&id).await?;
+                let revision = &record.revision;
+                if !in_force(revision.contract.status, revision.deleted) {
+                    continue;
+                }
+                state.read_cache.get_or_map(&record, &state.profile)
+            }
+        };
+        contracts.push(cached);
     }
-    let bundle = json!({ "resourceType": "Bundle", "type": "collection", "timestamp": now.to_string(), "entry": entries });
-    Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+    let now = jiff::Timestamp::now();
+    let given = contracts
+        .iter()
+        .flat_map(|c| &c.resources)
+        .filter(|r| r.kind != "Appointment" || r.booked_start.is_some_and(|start| start >= now));
+    let bundle = collection(&base_url(&headers), now, given.clone());
+    let audit = AuditInfo {
+        resources: given.map(|r| r.reference()).collect(),
+        patients: vec![patient.to_string()],
+    };
+    let mut response = if format.pretty {
+        let value: Value = serde_json::from_slice(&bundle).map_err(|_| FhirError::Internal)?;
+        fhir_json(StatusCode::OK, &value, true)
+    } else {
+        (
+            [(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+            bundle,
+        )
+            .into_response()
+    };
+    response.extensions_mut().insert(audit);
+    Ok(response)
+}
+
+/// A `collection` Bundle of serialized resources, each entry with its `fullUrl`, written
+/// around their bytes.
+fn collection<'a>(
+    base: &str,
+    now: jiff::Timestamp,
+    resources: impl Iterator<Item = &'a CachedResource>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 * 1024);
+    out.extend_from_slice(br#"{"resourceType":"Bundle","type":"collection","timestamp":""#);
+    out.extend_from_slice(now.to_string().as_bytes());
+    out.extend_from_slice(br#"","entry":["#);
+    for (n, resource) in resources.enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#"{"fullUrl":"#);
+        let url = format!("{base}/{}/{}", resource.kind, resource.id);
+        // A string always serializes.
+        let _ = serde_json::to_writer(&mut out, &url);
+        out.extend_from_slice(br#","resource":"#);
+        out.extend_from_slice(&resource.bytes);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
 }

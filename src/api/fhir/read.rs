@@ -94,25 +94,20 @@ pub(super) async fn read_resource(
 
 /// `read` through the [`super::ReadCache`]: the current version is looked up in the
 /// store as always (only its number and person, [`crate::store::Store::head`]), and its
-/// resource read, mapped and serialized only the first time.
+/// resources read, mapped and serialized only the first time.
 async fn read_cached(
     state: &AppState,
     kind: Kind,
     id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, FhirError> {
-    use super::read_cache::{Cached, ReadCache};
-    let resource = format!("{}/{id}", kind.name());
     // A version in the cache needs only the head; anything else takes the full path
     // (which also answers every error).
     if let Some((contract, None)) = kind.locate(id)
         && let Some(head) = state.store.head(&contract).await?
         && !head.deleted
-        && let Some(hit) = state.read_cache.get(&ReadCache::key(
-            contract.as_str(),
-            head.version.get(),
-            &resource,
-        ))
+        && let Some(hit) = state.read_cache.get(contract.as_str(), head.version.get())
+        && let Some(resource) = hit.find(kind.name(), id)
     {
         let visible =
             crate::domain::PersonId::parse(&head.patient).is_ok_and(|p| crate::auth::sees(&p));
@@ -120,37 +115,23 @@ async fn read_cached(
             return Err(not_found(kind, id));
         }
         return Ok(cached_response(
-            &hit,
+            resource,
+            &hit.patient,
             head.version,
             head.recorded_at,
-            &resource,
             headers,
         ));
     }
     let record = record_for(state, kind, id, None).await?;
-    let version = record.revision.version;
-    let key = ReadCache::key(record.id.as_str(), version.get(), &resource);
-    let cached = match state.read_cache.get(&key) {
-        Some(c) => c,
-        None => {
-            let Some(body) = find(&record, kind, id, &state.profile) else {
-                return Err(gone_or_not_found(state, &record, kind, id).await);
-            };
-            let bytes = serde_json::to_vec(&body).map_err(|_| FhirError::Internal)?;
-            state.read_cache.put(
-                key,
-                Cached {
-                    bytes: bytes.into(),
-                    patient: record.revision.contract.patient.id.to_string(),
-                },
-            )
-        }
+    let cached = state.read_cache.get_or_map(&record, &state.profile);
+    let Some(resource) = cached.find(kind.name(), id) else {
+        return Err(gone_or_not_found(state, &record, kind, id).await);
     };
     Ok(cached_response(
-        &cached,
-        version,
+        resource,
+        &cached.patient,
+        record.revision.version,
         record.revision.recorded_at,
-        &resource,
         headers,
     ))
 }
@@ -158,10 +139,10 @@ async fn read_cached(
 /// A cached resource as the answer to a read (304 when the client holds the version),
 /// with what the audit row needs.
 fn cached_response(
-    cached: &super::read_cache::Cached,
+    resource: &super::read_cache::CachedResource,
+    patient: &str,
     version: Version,
     recorded_at: jiff::Timestamp,
-    resource: &str,
     headers: &HeaderMap,
 ) -> Response {
     let held = headers
@@ -176,14 +157,14 @@ fn cached_response(
                 axum::http::header::CONTENT_TYPE,
                 axum::http::HeaderValue::from_static(super::respond::FHIR_JSON),
             )],
-            cached.bytes.clone(),
+            resource.bytes.clone(),
         )
             .into_response()
     };
     super::respond::version_headers(&mut response, version, recorded_at);
     response.extensions_mut().insert(crate::api::AuditInfo {
-        resources: vec![resource.to_owned()],
-        patients: vec![cached.patient.clone()],
+        resources: vec![resource.reference()],
+        patients: vec![patient.to_owned()],
     });
     response
 }

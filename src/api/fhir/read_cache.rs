@@ -1,24 +1,85 @@
-//! Serialized resources of stored versions, kept for the next read of the same one.
+//! The serialized resources of stored versions, kept for the next read of the same one.
 //!
-//! A stored version never changes, so a resource mapped from it never does either: the
-//! key is the contract, its version, and the resource. A write makes a new version, so
-//! nothing needs invalidating, on this replica or any other: a read always looks up the
-//! current version in the database first and only then asks here. The cache holds at
-//! most [`CAPACITY`] entries; when full, an arbitrary one makes room.
+//! A stored version never changes, so the resources mapped from it never do either: the
+//! key is the contract and its version, and the entry holds every resource of that
+//! version as JSON bytes. A write makes a new version, so nothing needs invalidating, on
+//! this replica or any other: a read always looks up the current version in the database
+//! first and only then asks here. Reads by id take one resource from the entry;
+//! `$coordinated-plan` splices several entries' bytes into its Bundle without mapping or
+//! parsing anything. The cache holds at most [`CAPACITY`] versions; when full, an
+//! arbitrary one makes room.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 
-/// Entries kept (a CarePlan is a few kB serialized: some tens of MB at most).
+use crate::fhir::Profile;
+use crate::fhir::stored::resources_of;
+use crate::store::Record;
+
+/// Versions kept (a contract's resources are some 15 kB serialized: some tens of MB at
+/// most).
 pub const CAPACITY: usize = 4096;
 
-/// One cached resource: its bytes and the person it is about.
+/// One resource of a cached version.
+#[derive(Debug, Clone)]
+pub struct CachedResource {
+    /// `CarePlan`, `CareTeam`, `Goal` or `Appointment`.
+    pub kind: String,
+    pub id: String,
+    pub bytes: Bytes,
+    /// For an Appointment that is booked: when it starts.
+    pub booked_start: Option<jiff::Timestamp>,
+}
+
+impl CachedResource {
+    /// `Type/id`.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.kind, self.id)
+    }
+}
+
+/// Every resource of one stored version, and the person they are about.
 #[derive(Debug, Clone)]
 pub struct Cached {
-    pub bytes: Bytes,
     pub patient: String,
+    /// CarePlan, CareTeam, Goals, Appointments, in that order.
+    pub resources: Vec<CachedResource>,
+}
+
+impl Cached {
+    /// Maps and serializes every resource of `record`.
+    pub fn of(record: &Record, profile: &Profile) -> Cached {
+        let resources = resources_of(record, profile)
+            .all()
+            .map(|r| {
+                let text = |key: &str| r[key].as_str().unwrap_or_default().to_owned();
+                let booked_start = (r["resourceType"] == "Appointment" && r["status"] == "booked")
+                    .then(|| r["start"].as_str().and_then(|s| s.parse().ok()))
+                    .flatten();
+                CachedResource {
+                    kind: text("resourceType"),
+                    id: text("id"),
+                    bytes: serde_json::to_vec(r).unwrap_or_default().into(),
+                    booked_start,
+                }
+            })
+            .collect();
+        Cached {
+            patient: record.revision.contract.patient.id.to_string(),
+            resources,
+        }
+    }
+
+    /// The resource of `kind` with `id`: a CarePlan or CareTeam by kind alone (its id is
+    /// the contract's), a Goal or Appointment by its own id.
+    pub fn find(&self, kind: &str, id: &str) -> Option<&CachedResource> {
+        let one_per_contract = matches!(kind, "CarePlan" | "CareTeam");
+        self.resources
+            .iter()
+            .find(|r| r.kind == kind && (one_per_contract || r.id == id))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -27,15 +88,28 @@ pub struct ReadCache {
 }
 
 impl ReadCache {
-    pub fn key(contract: &str, version: u64, resource: &str) -> String {
-        format!("{contract}@{version}/{resource}")
+    fn key(contract: &str, version: u64) -> String {
+        format!("{contract}@{version}")
     }
 
-    pub fn get(&self, key: &str) -> Option<Arc<Cached>> {
-        self.entries.lock().ok()?.get(key).cloned()
+    pub fn get(&self, contract: &str, version: u64) -> Option<Arc<Cached>> {
+        self.entries
+            .lock()
+            .ok()?
+            .get(&Self::key(contract, version))
+            .cloned()
     }
 
-    pub fn put(&self, key: String, value: Cached) -> Arc<Cached> {
+    /// The cached resources of `record`'s version, mapped and kept if they were not yet.
+    pub fn get_or_map(&self, record: &Record, profile: &Profile) -> Arc<Cached> {
+        let version = record.revision.version.get();
+        if let Some(hit) = self.get(record.id.as_str(), version) {
+            return hit;
+        }
+        self.put(record.id.as_str(), version, Cached::of(record, profile))
+    }
+
+    pub fn put(&self, contract: &str, version: u64, value: Cached) -> Arc<Cached> {
         let value = Arc::new(value);
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CAPACITY
@@ -43,7 +117,7 @@ impl ReadCache {
             {
                 entries.remove(&old);
             }
-            entries.insert(key, value.clone());
+            entries.insert(Self::key(contract, version), value.clone());
         }
         value
     }
@@ -53,24 +127,31 @@ impl ReadCache {
 mod tests {
     use super::*;
 
+    fn entry(n: usize) -> Cached {
+        Cached {
+            patient: "194003129865".into(),
+            resources: vec![CachedResource {
+                kind: "CarePlan".into(),
+                id: "c".into(),
+                bytes: Bytes::from(format!("{{\"n\":{n}}}")),
+                booked_start: None,
+            }],
+        }
+    }
+
     #[test]
     fn it_keeps_what_it_was_given_and_no_more_than_its_capacity() {
         let cache = ReadCache::default();
-        let entry = |n: usize| Cached {
-            bytes: Bytes::from(format!("{{\"n\":{n}}}")),
-            patient: "194003129865".into(),
-        };
-        cache.put(ReadCache::key("c", 1, "CarePlan/c"), entry(1));
+        cache.put("c", 1, entry(1));
+        let hit = cache.get("c", 1).unwrap();
         assert_eq!(
-            cache
-                .get(&ReadCache::key("c", 1, "CarePlan/c"))
-                .unwrap()
-                .bytes,
-            entry(1).bytes
+            hit.find("CarePlan", "c").unwrap().bytes,
+            entry(1).resources[0].bytes
         );
-        assert!(cache.get(&ReadCache::key("c", 2, "CarePlan/c")).is_none());
+        assert!(hit.find("Goal", "c").is_none());
+        assert!(cache.get("c", 2).is_none());
         for n in 0..CAPACITY + 10 {
-            cache.put(ReadCache::key("c", n as u64, "CarePlan/c"), entry(n));
+            cache.put("c", n as u64, entry(n));
         }
         assert_eq!(cache.entries.lock().unwrap().len(), CAPACITY);
     }

@@ -3,6 +3,8 @@
 //! no listing of everyone's data. Unknown parameters are reported in the Bundle (lenient,
 //! the default) or refused with 400 under `Prefer: handling=strict`.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +14,8 @@ use serde_json::{Value, json};
 use super::capability::{COMMON_SEARCH, served};
 use super::date_param::DateParam;
 use super::error::FhirError;
-use super::locate::{Kind, provenance_of, resources_of_kind};
+use super::locate::{Kind, provenance_of};
+use super::read_cache::Cached;
 use super::respond::{Format, base_url, fhir_json, prefer};
 use crate::api::AppState;
 use crate::auth::Searched;
@@ -66,13 +69,15 @@ pub fn person(value: &str, name: &str, profile: &Profile) -> Result<PersonId, Fh
     PersonId::parse(number).map_err(|e| FhirError::bad_param(name, format!("{number}: {e}")))
 }
 
-/// The contracts a search selects, current versions.
+/// The contracts a search selects: each current version's resources, from the read
+/// cache (a person's contracts are looked up by head, and read whole only when their
+/// version is not cached).
 async fn contracts(
-    store: &Store,
+    state: &AppState,
     params: &[(String, String)],
-    profile: &Profile,
     kind: Kind,
-) -> Result<Vec<Record>, FhirError> {
+) -> Result<Vec<(ContractId, Arc<Cached>)>, FhirError> {
+    let (store, profile) = (&state.store, &state.profile);
     let get = |name: &str| {
         params
             .iter()
@@ -87,8 +92,20 @@ async fn contracts(
     match crate::auth::searched(named) {
         Searched::Nobody => return Ok(Vec::new()),
         Searched::Person(person) => {
-            let mut found = store.find_by_patient(&person).await?;
-            found.retain(|r| !r.revision.deleted);
+            let mut found = Vec::new();
+            for (id, head) in store.heads_by_patient(&person).await? {
+                if head.deleted {
+                    continue;
+                }
+                if let Some(hit) = state.read_cache.get(id.as_str(), head.version.get()) {
+                    found.push((id, hit));
+                    continue;
+                }
+                let record = store.get(&id).await?;
+                if !record.revision.deleted {
+                    found.push((id, state.read_cache.get_or_map(&record, profile)));
+                }
+            }
             return Ok(found);
         }
         Searched::Anyone => {}
@@ -119,30 +136,35 @@ async fn contracts(
     };
     match store.get(&id).await {
         Ok(record) if record.revision.deleted => Ok(Vec::new()),
-        Ok(record) => Ok(vec![record]),
+        Ok(record) => Ok(vec![(id, state.read_cache.get_or_map(&record, profile))]),
         Err(crate::store::StoreError::NotFound(_)) => Ok(Vec::new()),
         Err(e) => Err(e.into()),
     }
 }
 
-/// The resources of `kind` in a record, as the search sees them: a contract's
-/// Provenances are those of all its versions.
+/// The resources of `kind` in a contract's current version, as the search sees them: a
+/// contract's Provenances are those of all its versions.
 async fn of_kind(
     store: &Store,
-    record: &Record,
+    id: &ContractId,
+    cached: &Cached,
     kind: Kind,
-    profile: &Profile,
 ) -> Result<Vec<Value>, FhirError> {
     if kind != Kind::Provenance {
-        return Ok(resources_of_kind(record, kind, profile));
+        return Ok(cached
+            .resources
+            .iter()
+            .filter(|r| r.kind == kind.name())
+            .filter_map(|r| serde_json::from_slice(&r.bytes).ok())
+            .collect());
     }
-    let history = store.history(&record.id).await?;
+    let history = store.history(id).await?;
     Ok(history
         .versions
         .into_iter()
         .map(|revision| {
             provenance_of(&Record {
-                id: record.id.clone(),
+                id: id.clone(),
                 revision,
             })
         })
@@ -212,20 +234,19 @@ pub(super) async fn searchset(
     let revinclude_provenance =
         kind == Kind::CarePlan && get("_revinclude") == Some("Provenance:target");
     let (mut found, mut included) = (Vec::new(), Vec::new());
-    for record in contracts(&state.store, params, &state.profile, kind).await? {
+    for (id, cached) in contracts(state, params, kind).await? {
         let mut matched = false;
-        for resource in of_kind(&state.store, &record, kind, &state.profile).await? {
+        for resource in of_kind(&state.store, &id, &cached, kind).await? {
             if filters.matches(&resource) {
                 found.push(resource);
                 matched = true;
             }
         }
         if matched && include_team {
-            included.extend(of_kind(&state.store, &record, Kind::CareTeam, &state.profile).await?);
+            included.extend(of_kind(&state.store, &id, &cached, Kind::CareTeam).await?);
         }
         if matched && revinclude_provenance {
-            included
-                .extend(of_kind(&state.store, &record, Kind::Provenance, &state.profile).await?);
+            included.extend(of_kind(&state.store, &id, &cached, Kind::Provenance).await?);
         }
     }
     page(headers, kind.name(), params, found, included, &unknown)

@@ -804,6 +804,22 @@ async fn every_access_leaves_an_audit_row(db: &TestDb) {
         .header("content-type", "application/fhir+json")
         .body(plan.to_string());
     assert_eq!(request.send().await.unwrap().status(), StatusCode::OK);
+    // An answer without a body still names the person in the request's row.
+    let (plan, etag) = care_plan(&w.app, &w.a.contract).await;
+    let minimal = w
+        .app
+        .client
+        .put(w.app.url(&format!("/fhir/CarePlan/{}", w.a.contract)))
+        .bearer_auth(token(&Kind::UnitEhr))
+        .header("if-match", etag)
+        .header("content-type", "application/fhir+json")
+        .header("prefer", "return=minimal")
+        .body(plan.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(minimal.status(), StatusCode::OK);
+    assert_eq!(minimal.bytes().await.unwrap().len(), 0);
 
     let (status, text, _) = call(
         &w.app,
@@ -857,11 +873,24 @@ async fn every_access_leaves_an_audit_row(db: &TestDb) {
             .any(|r| r.action == "update" && r.version == Some(2) && r.origin == "test-client"),
         "{rows:?}"
     );
+    let requests: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            r.action == "update"
+                && r.status == Some(200)
+                && r.remote.as_deref() == Some("127.0.0.1")
+        })
+        .collect();
+    assert_eq!(
+        requests.len(),
+        2,
+        "both updates' requests, under A: {rows:?}"
+    );
     assert!(
-        rows.iter().any(|r| r.action == "update"
-            && r.status == Some(200)
-            && r.remote.as_deref() == Some("127.0.0.1")),
-        "{rows:?}"
+        requests
+            .iter()
+            .all(|r| r.resources.as_deref() == Some(&format!("CarePlan/{}", w.a.contract))),
+        "{requests:?}"
     );
     // Patient A's failed attempt is recorded (no data was given, so under no person).
     let all = w

@@ -22,7 +22,7 @@ use super::capability::served;
 use super::error::FhirError;
 use super::locate::{Kind, find, resources_of};
 use super::read::record_for;
-use super::respond::{Format, WriteReply, base_url};
+use super::respond::{Format, WriteReply, base_url, prefer};
 use crate::api::AppState;
 use crate::domain::{ContractId, Version, merge};
 use crate::fhir::outcome::Issue;
@@ -71,10 +71,16 @@ impl Written {
         )
     }
 
+    /// The answer `Prefer: return=` asks for, naming for the audit row the resource
+    /// written and its person (also when the answer has no body).
     fn reply(&self, state: &AppState, headers: &HeaderMap, format: Format) -> Response {
-        let body = self.resource(&state.profile);
+        // The resource is mapped only when the answer carries it.
+        let body = match prefer(headers, "return") {
+            Some("minimal" | "OperationOutcome") => Value::Null,
+            _ => self.resource(&state.profile),
+        };
         let done = if self.created { "created" } else { "stored" };
-        WriteReply {
+        let mut response = WriteReply {
             status: self.status(),
             body: &body,
             version: self.record.revision.version,
@@ -82,7 +88,12 @@ impl Written {
             location: Some(format!("{}/{}", base_url(headers), self.location())),
             message: format!("{} {done}", self.location()),
         }
-        .into_response(headers, format)
+        .into_response(headers, format);
+        response.extensions_mut().insert(crate::api::AuditInfo {
+            resources: vec![format!("{}/{}", self.kind.name(), self.id)],
+            patients: vec![self.record.revision.contract.patient.id.to_string()],
+        });
+        response
     }
 }
 

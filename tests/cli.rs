@@ -331,7 +331,7 @@ async fn generated_contracts_load_with_import(db: &TestDb) {
         pkgw(&[
             "generate",
             "--contracts",
-            "250",
+            "600",
             "--seed",
             "11",
             "--out",
@@ -348,14 +348,25 @@ async fn generated_contracts_load_with_import(db: &TestDb) {
         std::fs::read(&again).unwrap(),
         "the same seed gives the same contracts"
     );
-    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 250);
+    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 600);
     let out = pkgw(&["import", file.to_str().unwrap(), "--database-url", &db.url]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         db.count("contracts").await,
-        250,
-        "every generated contract is valid"
+        600,
+        "every generated contract is valid, over several batches"
     );
+    // The planner's statistics are there after a bulk load.
+    let analyzed = if db.is_postgres() {
+        db.count_where(
+            "pg_class",
+            "oid = 'contracts'::regclass AND reltuples >= 600",
+        )
+        .await
+    } else {
+        db.count_where("sqlite_stat1", "tbl = 'contracts'").await
+    };
+    assert!(analyzed > 0, "no statistics after import");
     let fhir = pkgw(&["generate", "--contracts", "3", "--format", "fhir"]);
     assert!(fhir.status.success());
     let first: serde_json::Value =

@@ -1,6 +1,8 @@
 //! `pkgw import FILE.ndjson`: load contracts — with their histories, as `export` wrote
 //! them (`--format history`, the default), or from FHIR NDJSON (`--format fhir`: each
-//! contract's CarePlan followed by its CareTeam, Goals and Appointments).
+//! contract's CarePlan followed by its CareTeam, Goals and Appointments). Histories are
+//! stored 256 to a commit, each whole or not at all; afterwards the database's planner
+//! statistics are refreshed (`ANALYZE`), as after any bulk load.
 
 use std::path::PathBuf;
 
@@ -43,6 +45,9 @@ pub(super) async fn run(args: ImportArgs, mut settings: Settings) -> Result<(), 
         let lines = count_lines(&args.file).await.unwrap_or(0);
         read(&store, &args, tokio::io::BufReader::new(file), lines).await?
     };
+    if report.imported > 0 {
+        store.analyze().await?;
+    }
     store.close().await;
     for r in &report.rejected {
         eprintln!("line {}: {}", r.line, r.reason);

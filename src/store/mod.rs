@@ -158,6 +158,14 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes the query planner's statistics (`ANALYZE`), as after a bulk load: until
+    /// they exist (PostgreSQL's autovacuum may be off, or not yet round), the planner
+    /// guesses how many rows a person has and may choose a scan of the whole table.
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE").execute(&self.writer).await?;
+        Ok(())
+    }
+
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.writer.close().await;

@@ -27,7 +27,9 @@ use crate::api::AppState;
 use crate::domain::{ContractId, Version, merge};
 use crate::fhir::outcome::Issue;
 use crate::fhir::residue::Residue;
-use crate::fhir::{ContractResources, Profile, appointment_id, expression_for, from_fhir};
+use crate::fhir::{
+    ContractResources, MappingError, Profile, appointment_id, expression_for, from_fhir,
+};
 use crate::store::{Change, Record, StoreError};
 
 /// Changes through the FHIR API are recorded with this source unless the request names
@@ -852,10 +854,7 @@ pub(super) async fn store_resources(
     resources: &ContractResources,
     source: String,
 ) -> Result<Record, FhirError> {
-    let contract = from_fhir(resources, &state.profile)
-        .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
-    let foreign = Residue::stored(resources, &state.profile);
-    store_contract(state, contract_id, base, contract, foreign, source).await
+    store_mapped(state, contract_id, base, resources, source, from_fhir).await
 }
 
 /// [`store_resources`] for the gateway's own mapping of `base` with the resource just
@@ -868,8 +867,22 @@ async fn store_placed(
     resources: &ContractResources,
     source: String,
 ) -> Result<Record, FhirError> {
-    let contract = crate::fhir::from_fhir_checked(resources, &state.profile)
-        .map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
+    let map = crate::fhir::from_fhir_checked;
+    store_mapped(state, contract_id, base, resources, source, map).await
+}
+
+type Mapping = fn(&ContractResources, &Profile) -> Result<crate::domain::Contract, MappingError>;
+
+async fn store_mapped(
+    state: &AppState,
+    contract_id: &ContractId,
+    base: Base,
+    resources: &ContractResources,
+    source: String,
+    map: Mapping,
+) -> Result<Record, FhirError> {
+    let contract =
+        map(resources, &state.profile).map_err(|e| FhirError::Invalid(vec![Issue::from(&e)]))?;
     let foreign = Residue::stored(resources, &state.profile);
     store_contract(state, contract_id, base, contract, foreign, source).await
 }

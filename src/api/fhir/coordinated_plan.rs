@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::error::FhirError;
 use super::read_cache::CachedResource;
 use super::respond::{FHIR_JSON, Format, base_url, fhir_json};
-use super::search::person;
+use super::search::{person, persons_versions};
 use crate::api::{AppState, AuditInfo};
 use crate::domain::Status;
 
@@ -47,30 +47,11 @@ pub async fn coordinated_plan(
     let in_force = |status: Status, deleted: bool| {
         !deleted && matches!(status, Status::Active | Status::OnHold)
     };
-    let mut contracts = Vec::new();
-    for (id, head) in heads {
-        if !in_force(head.status, head.deleted) {
-            continue;
-        }
-        let cached = match state.read_cache.get(id.as_str(), head.version.get()) {
-            Some(hit) => hit,
-            None => {
-                // Read whole only the first time; a version written since the head was
-                // read is taken as it is.
-                let record = state.store.get(&id).await?;
-                let revision = &record.revision;
-                if !in_force(revision.contract.status, revision.deleted) {
-                    continue;
-                }
-                state.read_cache.get_or_map(&record, &state.profile)
-            }
-        };
-        contracts.push(cached);
-    }
+    let contracts = persons_versions(&state, &patient, in_force).await?;
     let now = jiff::Timestamp::now();
     let given = contracts
         .iter()
-        .flat_map(|c| &c.resources)
+        .flat_map(|(_, c)| &c.resources)
         .filter(|r| r.kind != "Appointment" || r.booked_start.is_some_and(|start| start >= now));
     let bundle = collection(&base_url(&headers), now, given.clone());
     let audit = AuditInfo {

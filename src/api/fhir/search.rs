@@ -19,7 +19,7 @@ use super::read_cache::Cached;
 use super::respond::{Format, base_url, fhir_json, prefer};
 use crate::api::AppState;
 use crate::auth::Searched;
-use crate::domain::{ContractId, PersonId};
+use crate::domain::{ContractId, PersonId, Status};
 use crate::fhir::Profile;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::store::{Record, Store};
@@ -92,21 +92,7 @@ async fn contracts(
     match crate::auth::searched(named) {
         Searched::Nobody => return Ok(Vec::new()),
         Searched::Person(person) => {
-            let mut found = Vec::new();
-            for (id, head) in store.heads_by_patient(&person).await? {
-                if head.deleted {
-                    continue;
-                }
-                if let Some(hit) = state.read_cache.get(id.as_str(), head.version.get()) {
-                    found.push((id, hit));
-                    continue;
-                }
-                let record = store.get(&id).await?;
-                if !record.revision.deleted {
-                    found.push((id, state.read_cache.get_or_map(&record, profile)));
-                }
-            }
-            return Ok(found);
+            return persons_versions(state, &person, |_, deleted| !deleted).await;
         }
         Searched::Anyone => {}
     }
@@ -140,6 +126,32 @@ async fn contracts(
         Err(crate::store::StoreError::NotFound(_)) => Ok(Vec::new()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The current versions of a person's contracts that `keep` (given status and whether
+/// deleted) selects, each with its resources from the read cache: looked up by head,
+/// read whole and mapped only when the version is not cached (a version written since
+/// the head was read is taken as it is).
+pub(super) async fn persons_versions(
+    state: &AppState,
+    person: &PersonId,
+    keep: impl Fn(Status, bool) -> bool,
+) -> Result<Vec<(ContractId, Arc<Cached>)>, FhirError> {
+    let mut found = Vec::new();
+    for (id, head) in state.store.heads_by_patient(person).await? {
+        if !keep(head.status, head.deleted) {
+            continue;
+        }
+        if let Some(hit) = state.read_cache.get(id.as_str(), head.version.get()) {
+            found.push((id, hit));
+            continue;
+        }
+        let record = state.store.get(&id).await?;
+        if keep(record.revision.contract.status, record.revision.deleted) {
+            found.push((id, state.read_cache.get_or_map(&record, &state.profile)));
+        }
+    }
+    Ok(found)
 }
 
 /// The resources of `kind` in a contract's current version, as the search sees them: a

@@ -40,3 +40,4 @@ pub mod samsyn;
 pub mod store;
 pub mod swedish;
 pub mod sync;
+pub mod write;

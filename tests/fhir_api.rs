@@ -660,23 +660,35 @@ async fn concurrent_updates_with_one_if_match_lose_nothing(db: &TestDb) {
     );
 }
 
-/// A transaction Bundle pushing a whole contract, as an EHR would: every resource a
-/// `POST` with a `urn:uuid:` fullUrl, or the CarePlan a `PUT` to its id.
+/// A transaction Bundle pushing a whole contract, as an EHR would: a new contract as
+/// `POST`s with `urn:uuid:` fullUrls; a change of contract `put` (its id and the
+/// contract as stored) as a `PUT` of each resource it has, and a `POST` of each new one.
 fn transaction(
     contract: &pkgw::domain::Contract,
-    put_id: Option<&str>,
+    put: Option<(&str, &pkgw::domain::Contract)>,
     if_match: Option<&str>,
 ) -> Value {
-    let id = ContractId::parse(put_id.unwrap_or("tillfalligt-id")).unwrap();
-    let resources = pkgw::fhir::to_fhir(&id, contract, &pkgw::fhir::Profile::default_profile());
+    let profile = pkgw::fhir::Profile::default_profile();
+    let id = ContractId::parse(put.map_or("tillfalligt-id", |(id, _)| id)).unwrap();
+    let resources = pkgw::fhir::to_fhir(&id, contract, &profile);
+    let stored: Vec<Value> = put
+        .map(|(_, before)| {
+            pkgw::fhir::to_fhir(&id, before, &profile)
+                .all()
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     let entries: Vec<Value> = resources
         .all()
         .enumerate()
         .map(|(n, r)| {
             let kind = r["resourceType"].as_str().unwrap();
-            let mut request = match (kind, put_id) {
-                ("CarePlan", Some(id)) => serde_json::json!({ "method": "PUT", "url": format!("CarePlan/{id}") }),
-                _ => serde_json::json!({ "method": "POST", "url": kind }),
+            let known = stored.iter().any(|s| s["resourceType"] == kind && s["id"] == r["id"]);
+            let mut request = if known {
+                serde_json::json!({ "method": "PUT", "url": format!("{kind}/{}", r["id"].as_str().unwrap()) })
+            } else {
+                serde_json::json!({ "method": "POST", "url": kind })
             };
             if let (Some(tag), "CarePlan") = (if_match, kind) {
                 request["ifMatch"] = tag.into();
@@ -731,11 +743,17 @@ async fn an_ehr_pushes_a_whole_contract_in_one_transaction(db: &TestDb) {
         .agreement
         .what_matters
         .push("Att kunna resa till min syster i Umeå".into());
-    let (status, outcome) =
-        post_bundle(&app, &transaction(&changed, Some(&id), Some("W/\"2\""))).await;
+    let (status, outcome) = post_bundle(
+        &app,
+        &transaction(&changed, Some((&id, &contract)), Some("W/\"2\"")),
+    )
+    .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{outcome}");
-    let (status, response) =
-        post_bundle(&app, &transaction(&changed, Some(&id), Some("W/\"1\""))).await;
+    let (status, response) = post_bundle(
+        &app,
+        &transaction(&changed, Some((&id, &contract)), Some("W/\"1\"")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{response}");
     assert_eq!(response["entry"][0]["response"]["etag"], "W/\"2\"");
     assert_eq!(

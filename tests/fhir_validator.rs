@@ -166,12 +166,15 @@ async fn what_the_server_answers_is_valid_r4() {
         ("not-found", get("/fhir/CarePlan/finns-inte".into()).await),
     ];
     let plan = answers[1].1.clone();
+    // A change (a write that changes nothing makes no version), then a stale one.
+    let mut changed = plan.clone();
+    changed["note"] = serde_json::json!([{ "text": "Ringer på fredag" }]);
     let batch = serde_json::json!({
         "resourceType": "Bundle",
         "type": "batch",
         "entry": [
             { "request": { "method": "GET", "url": format!("CareTeam/{id}") } },
-            { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{id}"), "ifMatch": "W/\"1\"" } },
+            { "resource": changed, "request": { "method": "PUT", "url": format!("CarePlan/{id}"), "ifMatch": "W/\"1\"" } },
             { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{id}"), "ifMatch": "W/\"1\"" } },
         ],
     });

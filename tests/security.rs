@@ -793,7 +793,9 @@ async fn every_access_leaves_an_audit_row(db: &TestDb) {
     )
     .await;
     assert_eq!(tried.0, StatusCode::NOT_FOUND);
-    let (plan, etag) = care_plan(&w.app, &w.a.contract).await;
+    let (mut plan, etag) = care_plan(&w.app, &w.a.contract).await;
+    // A change: a write that changes nothing makes no version.
+    plan["note"] = serde_json::json!([{ "text": "Ringer på fredag" }]);
     let mut request = w
         .app
         .client

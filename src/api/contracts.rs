@@ -3,7 +3,9 @@
 //!
 //! Request bodies are a bare contract (the domain's JSON form). Responses are records:
 //! `{ "id", "version", "recordedAt", "change", "contract" }`, with the version's ETag.
-//! Updates must send `If-Match` with the version they change.
+//! Updates must send `If-Match` with the version they change. Writes go through the
+//! write path ([`crate::write::Writer::save`]); changes are recorded with the source
+//! `api`, or the authenticated client.
 
 use axum::Json;
 use axum::Router;
@@ -18,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::json::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::{Contract, ContractId, PersonId, Version};
-use crate::store::{Change, Record, Revision};
+use crate::store::{Record, Revision};
+use crate::write::Caller;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -29,27 +32,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/contracts/{id}/print", get(print))
 }
 
-/// Changes through this API are recorded with this source.
-const SOURCE: &str = "api";
-
 async fn create(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    caller: Caller,
     JsonBody(contract): JsonBody<Contract>,
 ) -> Result<Response, ApiError> {
-    match crate::auth::may_write(None, &contract, false) {
-        Ok(()) => {}
-        Err(crate::auth::Refusal::Forbidden(m)) => return Err(ApiError::Forbidden(m)),
-        Err(crate::auth::Refusal::NotVisible) => {
-            return Err(ApiError::Forbidden(
-                "this contract is not this caller's to write".into(),
-            ));
-        }
-    }
-    let record = state
-        .store
-        .create(contract, Change::from_source(source(&headers)))
-        .await?;
+    let id =
+        ContractId::parse(&uuid::Uuid::new_v4().to_string()).map_err(|_| ApiError::Internal)?;
+    let (record, _) = state.writer().save(&caller, &id, None, contract).await?;
     let location = format!("/api/contracts/{}", record.id);
     let mut response = record_response(StatusCode::CREATED, &record);
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -73,16 +63,6 @@ fn visible(record: Record) -> Result<Record, ApiError> {
             record.id
         )))
     }
-}
-
-/// The system a change came from: the authenticated client (the guard sets
-/// `X-Source`), or `api`.
-fn source(headers: &axum::http::HeaderMap) -> String {
-    headers
-        .get("x-source")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(SOURCE)
-        .to_owned()
 }
 
 /// `GET /contracts/{id}/print`: the contract as a printable Swedish page (see
@@ -115,28 +95,17 @@ async fn read_version(
 
 async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
     IfMatch(expected): IfMatch,
     JsonBody(contract): JsonBody<Contract>,
 ) -> Result<Response, ApiError> {
     let id = contract_id(&id)?;
-    match super::check_write(&state.store, &id, Some(expected), &contract, false).await {
-        Ok(()) => {}
-        // A stale If-Match is answered by the update itself (412).
-        Err(super::WriteRefused::Store(crate::store::StoreError::NotFound(_))) => {}
-        Err(e) => return Err(e.api(&id)),
-    }
-    let record = state
-        .store
-        .update(
-            &id,
-            expected,
-            contract,
-            Change::from_source(source(&headers)),
-        )
+    let written = state
+        .writer()
+        .save(&caller, &id, Some(expected), contract)
         .await?;
-    Ok(record_response(StatusCode::OK, &record))
+    Ok(record_response(StatusCode::OK, &written.0))
 }
 
 /// The version an update is based on, from the required `If-Match` header. Checked

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::domain::{Version, Violations};
 use crate::store::StoreError;
+use crate::write::WriteError;
 
 /// One problem with a request: the field (a JSON path, a header or a parameter) and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,6 +115,35 @@ impl From<Violations> for ApiError {
                 })
                 .collect(),
         )
+    }
+}
+
+/// Renders the write path's errors; the table of statuses is on [`WriteError`].
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::BadRequest { field, message } => Self::bad_request(field, message),
+            WriteError::Forbidden(m) => Self::Forbidden(m),
+            WriteError::NotFound(m) => Self::NotFound(m),
+            WriteError::NotSupported(_) => Self::MethodNotAllowed,
+            WriteError::Conflict(m) => Self::Conflict(m),
+            WriteError::MergeConflict(issues) | WriteError::Invalid(issues) => Self::Invalid(
+                issues
+                    .into_iter()
+                    .map(|i| Issue {
+                        field: i.expression.unwrap_or_default(),
+                        message: i.diagnostics,
+                    })
+                    .collect(),
+            ),
+            WriteError::Gone(m) => Self::Gone(m),
+            WriteError::Stale { named, current, .. } => Self::Stale {
+                expected: named,
+                current,
+            },
+            WriteError::Rules(violations, _) => violations.into(),
+            WriteError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -163,15 +163,12 @@ pub fn need(method: &Method, path: &str) -> Need {
 
 /// Whether the current caller's scopes allow one entry of a batch or transaction Bundle
 /// (`method` and `url` as in `Bundle.entry.request`).
-pub(crate) fn entry_allowed(method: &str, url: &str) -> Result<(), FhirError> {
-    let Some(caller) = crate::auth::acting() else {
-        return Ok(());
-    };
+pub(crate) fn entry_allowed(caller: &Principal, method: &str, url: &str) -> Result<(), FhirError> {
     let url = url.split_once("/fhir/").map_or(url, |(_, rest)| rest);
     let route = url.split_once('?').map_or(url, |(r, _)| r);
     let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
     match allowed(
-        &caller,
+        caller,
         &need(&method, &format!("/fhir/{}", route.trim_start_matches('/'))),
     ) {
         Ok(()) => Ok(()),
@@ -245,6 +242,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         request.headers_mut().insert("x-source", client);
     }
     let principal = Arc::new(principal);
+    request.extensions_mut().insert(principal.clone());
     let response = acting_as(principal.clone(), next.run(request)).await;
     let status = response.status();
     let personal = match &needed {

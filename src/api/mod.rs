@@ -6,6 +6,7 @@
 //! [`router`] builds the app without serving it, so tests can call it; [`serve`] runs it
 //! until the shutdown future resolves.
 
+mod caller;
 mod contracts;
 mod error;
 pub mod fhir;
@@ -90,10 +91,13 @@ impl AppState {
         self
     }
 
-    /// Whether a change's source is a configured sync target (whose stale edits are
-    /// merged rather than refused).
-    pub fn is_sync_source(&self, source: &str) -> bool {
-        self.sync_targets.iter().any(|t| t == source)
+    /// The write path, over this state's store, profile and sync targets.
+    pub fn writer(&self) -> crate::write::Writer {
+        crate::write::Writer::new(
+            self.store.clone(),
+            self.profile.clone(),
+            self.sync_targets.clone(),
+        )
     }
 
     /// With the sync targets (and the engine, when it runs in this process).
@@ -101,70 +105,6 @@ impl AppState {
         self.sync_targets = Arc::new(targets);
         self.sync = engine;
         self
-    }
-}
-
-/// Whether the caller of the current request may store `after` as the version after
-/// `base` of contract `id` (a new contract when `base` is `None`); see
-/// [`crate::auth::Principal::may_write`]. Reads the earlier version only for callers
-/// limited to a patient or to units.
-pub(crate) async fn check_write(
-    store: &Store,
-    id: &crate::domain::ContractId,
-    base: Option<crate::domain::Version>,
-    after: &crate::domain::Contract,
-    transfer: bool,
-) -> Result<(), WriteRefused> {
-    let Some(caller) = crate::auth::acting() else {
-        return Ok(());
-    };
-    if caller.compartment().is_none() && caller.units.is_none() {
-        return Ok(());
-    }
-    let before = match base {
-        Some(v) => Some(
-            store
-                .get_version(id, v)
-                .await
-                .map_err(WriteRefused::Store)?,
-        ),
-        None => None,
-    };
-    caller
-        .may_write(
-            before.as_ref().map(|r| &r.revision.contract),
-            after,
-            transfer,
-        )
-        .map_err(WriteRefused::Caller)
-}
-
-/// Why [`check_write`] refused.
-#[derive(Debug)]
-pub(crate) enum WriteRefused {
-    Caller(crate::auth::Refusal),
-    Store(crate::store::StoreError),
-}
-
-impl WriteRefused {
-    fn fhir(self, id: &crate::domain::ContractId) -> fhir::FhirError {
-        match self {
-            Self::Caller(crate::auth::Refusal::NotVisible) => {
-                fhir::FhirError::NotFound(format!("CarePlan/{id} is not known"))
-            }
-            Self::Caller(crate::auth::Refusal::Forbidden(m)) => fhir::FhirError::Forbidden(m),
-            Self::Store(e) => e.into(),
-        }
-    }
-
-    fn api(self, id: &crate::domain::ContractId) -> ApiError {
-        match self {
-            Self::Caller(crate::auth::Refusal::NotVisible) => {
-                ApiError::NotFound(format!("contract {id} not found"))
-            }
-            Self::Caller(crate::auth::Refusal::Forbidden(m)) => ApiError::Forbidden(m),
-            Self::Store(e) => e.into(),
-        }
     }
 }
 

@@ -25,6 +25,7 @@ mod care_team;
 mod expression;
 mod goal;
 mod json;
+mod kind;
 pub mod narrative;
 pub mod outcome;
 pub mod profile;
@@ -39,7 +40,9 @@ use serde_json::{Value, json};
 pub use actor::patient_reference;
 pub use appointment::appointment_id;
 pub use expression::expression_for;
+pub use goal::goal_id;
 pub use json::MappingError;
+pub use kind::{Kind, UnknownType};
 pub use profile::{Code, Profile, ProfileError};
 pub use provenance::{VersionProvenance, from_provenance, provenance_id, to_provenance};
 

@@ -51,6 +51,108 @@ const SELECT_CURRENT: &str = concat!(
     " FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version"
 );
 
+/// One change of a contract for [`Store::commit`]: a new contract (no `base`) or the
+/// version after `base`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: ContractId,
+    /// The version the change is based on; `None` for a new contract.
+    pub base: Option<Version>,
+    pub contract: Contract,
+    pub change: Change,
+    /// FHIR content received with the contract that it does not model (see
+    /// `fhir::residue`).
+    pub foreign_fhir: Option<serde_json::Value>,
+    /// The change deletes the contract (see [`Store::delete`]).
+    pub deleted: bool,
+}
+
+impl Pending {
+    /// The deletion of `current`: revoked (a completed contract stays completed), what
+    /// it kept of FHIR kept with it, and marked deleted.
+    pub fn deletion(current: &Record, change: Change) -> Pending {
+        let mut contract = current.revision.contract.clone();
+        if contract.status.can_become(Status::Revoked) {
+            contract.status = Status::Revoked;
+        }
+        Pending {
+            id: current.id.clone(),
+            base: Some(current.revision.version),
+            contract,
+            change,
+            foreign_fhir: current.revision.foreign_fhir.clone(),
+            deleted: true,
+        }
+    }
+}
+
+/// Writes one change inside `tx`: the head row (inserted, or moved from `base` — the
+/// conditional write comes first, so it takes the row or SQLite's write lock before
+/// anything is read, and two changes from one version cannot both pass), the version,
+/// its outbox row and its audit row.
+async fn write_pending(
+    tx: &mut Transaction<'_, Any>,
+    pending: Pending,
+    recorded_at: jiff::Timestamp,
+) -> Result<Record, StoreError> {
+    let Pending {
+        id,
+        base,
+        contract,
+        change,
+        foreign_fhir,
+        deleted,
+    } = pending;
+    let revision = Revision {
+        version: base.map_or(Version::FIRST, Version::next),
+        recorded_at,
+        change,
+        contract,
+        foreign_fhir,
+        deleted,
+    };
+    let Some(expected) = base else {
+        insert_head(tx, &id, &revision).await?;
+        insert_revision(tx, &id, &revision).await?;
+        enqueue(tx, &id, &revision, None).await?;
+        audit::insert(tx, Action::Create, &id, &revision).await?;
+        return Ok(Record { id, revision });
+    };
+    let moved = sqlx::query(
+        "UPDATE contracts SET version = $1, status = $2, patient = $3, unit_hsa_id = $4, updated_at = $5 \
+         WHERE id = $6 AND version = $7",
+    )
+    .bind(revision.version.get() as i64)
+    .bind(revision.contract.status.as_str())
+    .bind(revision.contract.patient.id.to_string())
+    .bind(revision.contract.responsible_unit.as_ref().map(|u| u.hsa_id.to_string()))
+    .bind(micros(revision.recorded_at))
+    .bind(id.as_str())
+    .bind(expected.get() as i64)
+    .execute(&mut **tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Err(not_moved(tx, &id, expected).await);
+    }
+    let previous = revision_in(tx, &id, expected).await?;
+    if previous.deleted {
+        return Err(StoreError::Deleted(id));
+    }
+    let action = if deleted {
+        Action::Delete
+    } else {
+        revision
+            .contract
+            .validate_change(revision.version, &previous.contract, expected)?;
+        Action::Update
+    };
+    insert_revision(tx, &id, &revision).await?;
+    let previous = (!deleted).then_some(&previous.contract);
+    enqueue(tx, &id, &revision, previous).await?;
+    audit::insert(tx, action, &id, &revision).await?;
+    Ok(Record { id, revision })
+}
+
 impl Store {
     /// Stores a new contract under a fresh id, as version 1.
     pub async fn create(&self, contract: Contract, change: Change) -> Result<Record, StoreError> {
@@ -78,22 +180,15 @@ impl Store {
         change: Change,
         foreign_fhir: Option<serde_json::Value>,
     ) -> Result<Record, StoreError> {
-        contract.validate()?;
-        let revision = Revision {
-            version: Version::FIRST,
-            recorded_at: now(),
-            change,
+        let pending = Pending {
+            id,
+            base: None,
             contract,
+            change,
             foreign_fhir,
             deleted: false,
         };
-        let mut tx = self.writer.begin().await?;
-        insert_head(&mut tx, &id, &revision).await?;
-        insert_revision(&mut tx, &id, &revision).await?;
-        enqueue(&mut tx, &id, &revision, None).await?;
-        audit::insert(&mut tx, Action::Create, &id, &revision).await?;
-        tx.commit().await?;
-        Ok(Record { id, revision })
+        self.commit_one(pending).await
     }
 
     /// Stores `contract` as the version after `expected`. Fails, changing nothing, when the
@@ -118,49 +213,15 @@ impl Store {
         change: Change,
         foreign_fhir: Option<serde_json::Value>,
     ) -> Result<Record, StoreError> {
-        contract.validate()?;
-        let revision = Revision {
-            version: expected.next(),
-            recorded_at: now(),
-            change,
+        let pending = Pending {
+            id: id.clone(),
+            base: Some(expected),
             contract,
+            change,
             foreign_fhir,
             deleted: false,
         };
-        let mut tx = self.writer.begin().await?;
-        // The conditional write comes first, so it takes the row (or SQLite's write) lock
-        // before anything is read: two updates from one version cannot both pass.
-        let moved = sqlx::query(
-            "UPDATE contracts SET version = $1, status = $2, patient = $3, unit_hsa_id = $4, updated_at = $5 \
-             WHERE id = $6 AND version = $7",
-        )
-        .bind(revision.version.get() as i64)
-        .bind(revision.contract.status.as_str())
-        .bind(revision.contract.patient.id.to_string())
-        .bind(revision.contract.responsible_unit.as_ref().map(|u| u.hsa_id.to_string()))
-        .bind(micros(revision.recorded_at))
-        .bind(id.as_str())
-        .bind(expected.get() as i64)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            return Err(not_moved(&mut tx, id, expected).await);
-        }
-        let previous = revision_in(&mut tx, id, expected).await?;
-        if previous.deleted {
-            return Err(StoreError::Deleted(id.clone()));
-        }
-        revision
-            .contract
-            .validate_change(revision.version, &previous.contract, expected)?;
-        insert_revision(&mut tx, id, &revision).await?;
-        enqueue(&mut tx, id, &revision, Some(&previous.contract)).await?;
-        audit::insert(&mut tx, Action::Update, id, &revision).await?;
-        tx.commit().await?;
-        Ok(Record {
-            id: id.clone(),
-            revision,
-        })
+        self.commit_one(pending).await
     }
 
     /// Deletes a contract the FHIR way: a new version, based on `expected`, that revokes
@@ -173,46 +234,45 @@ impl Store {
         expected: Version,
         change: Change,
     ) -> Result<Record, StoreError> {
-        let recorded_at = now();
-        let mut tx = self.writer.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE contracts SET version = $1, updated_at = $2, \
-             status = CASE WHEN status IN ('completed', 'revoked') THEN status ELSE 'revoked' END \
-             WHERE id = $3 AND version = $4",
-        )
-        .bind(expected.next().get() as i64)
-        .bind(micros(recorded_at))
-        .bind(id.as_str())
-        .bind(expected.get() as i64)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            return Err(not_moved(&mut tx, id, expected).await);
+        let current = self.get(id).await?;
+        if current.revision.version != expected {
+            return Err(StoreError::VersionConflict {
+                id: id.clone(),
+                expected,
+                current: current.revision.version,
+            });
         }
-        let previous = revision_in(&mut tx, id, expected).await?;
-        if previous.deleted {
+        if current.revision.deleted {
             return Err(StoreError::Deleted(id.clone()));
         }
-        let mut contract = previous.contract;
-        if contract.status.can_become(Status::Revoked) {
-            contract.status = Status::Revoked;
+        let pending = Pending::deletion(&current, change);
+        self.commit_one(pending).await
+    }
+
+    async fn commit_one(&self, pending: Pending) -> Result<Record, StoreError> {
+        let mut records = self.commit(vec![pending]).await?;
+        records
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a commit of one change stored none".into()))
+    }
+
+    /// Stores every change in one database transaction: all of them, or (on the first
+    /// error) none. Each is checked against the contract's invariants and, for an update,
+    /// against the version it is based on, which must still be the current one
+    /// ([`StoreError::VersionConflict`] otherwise). Every version gets its outbox row and
+    /// its audit row in the same transaction.
+    pub async fn commit(&self, changes: Vec<Pending>) -> Result<Vec<Record>, StoreError> {
+        for pending in changes.iter().filter(|p| !p.deleted) {
+            pending.contract.validate()?;
         }
-        let revision = Revision {
-            version: expected.next(),
-            recorded_at,
-            change,
-            contract,
-            foreign_fhir: previous.foreign_fhir,
-            deleted: true,
-        };
-        insert_revision(&mut tx, id, &revision).await?;
-        enqueue(&mut tx, id, &revision, None).await?;
-        audit::insert(&mut tx, Action::Delete, id, &revision).await?;
+        let recorded_at = now();
+        let mut tx = self.writer.begin().await?;
+        let mut records = Vec::with_capacity(changes.len());
+        for pending in changes {
+            records.push(write_pending(&mut tx, pending, recorded_at).await?);
+        }
         tx.commit().await?;
-        Ok(Record {
-            id: id.clone(),
-            revision,
-        })
+        Ok(records)
     }
 
     /// The current version of a contract.

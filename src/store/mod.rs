@@ -30,7 +30,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use audit::{AccessRecord, AuditLog, AuditQuery, AuditRow};
-pub use contracts::Head;
+pub use contracts::{Head, Pending};
 pub use error::StoreError;
 pub use outbox::OutboxRow;
 pub use record::{Change, History, Record, Revision};

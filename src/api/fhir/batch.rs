@@ -1,4 +1,5 @@
-//! `POST /fhir` with a `batch` Bundle: each entry is a request of its own (read, vread,
+//! Bundle entries: what one `Bundle.entry.request` asks ([`request_of`]), and `POST
+//! /fhir` with a `batch` Bundle, where each entry is a request of its own (read, vread,
 //! search, create, update, conditional update, delete), done in order and answered in a
 //! `batch-response` entry at the same place. One entry failing does not undo another;
 //! its response carries the status and the OperationOutcome.
@@ -10,48 +11,48 @@ use serde_json::{Value, json};
 use super::error::FhirError;
 use super::locate::Kind;
 use super::read::read_resource;
+use super::respond::{base_url, prefer};
 use super::search::searchset;
-use super::write::{allowed, check_type, contract_in_query, post, put, remove, source};
+use super::write::{allowed, location_of, message_of, resource_of, status_of};
 use crate::api::AppState;
 use crate::domain::Version;
+use crate::fhir::outcome::{Issue, operation_outcome};
+use crate::write::{Action, Caller, Done, Entry, Outcome, contract_in_query};
 
-/// The entries of a `batch-response` for a batch's entries.
-pub(super) async fn batch(state: &AppState, headers: &HeaderMap, entries: &[Value]) -> Value {
-    let mut responses = Vec::with_capacity(entries.len());
-    for (at, entry) in entries.iter().enumerate() {
-        responses.push(match one(state, headers, entry, at).await {
-            Ok(response) => response,
-            Err(e) => {
-                let (status, outcome) = e.outcome();
-                json!({ "response": { "status": status_line(status), "outcome": outcome } })
-            }
-        });
-    }
-    json!({ "resourceType": "Bundle", "type": "batch-response", "entry": responses })
+/// What one entry's request asks.
+pub(super) enum Request {
+    Search {
+        kind: Kind,
+        query: String,
+    },
+    Read {
+        kind: Kind,
+        id: String,
+        version: Option<Version>,
+    },
+    Write(Entry),
 }
 
-fn status_line(status: StatusCode) -> String {
-    format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or_default()
-    )
-}
-
-/// One entry's request, done.
-async fn one(
+/// The request of entry `at`: its method and url (relative to the FHIR base, or
+/// absolute), its conditions, and whether the caller's scopes allow it. In a
+/// transaction a CareTeam or Goal may be created as part of its contract.
+pub(super) fn request_of(
     state: &AppState,
-    headers: &HeaderMap,
+    caller: &Caller,
     entry: &Value,
     at: usize,
-) -> Result<Value, FhirError> {
+    in_transaction: bool,
+) -> Result<Request, FhirError> {
     let path = format!("Bundle.entry[{at}].request");
-    let request = &entry["request"];
+    let request = entry
+        .get("request")
+        .ok_or_else(|| FhirError::bad_param(&path, "is missing"))?;
     let url = request["url"]
         .as_str()
         .ok_or_else(|| FhirError::bad_param(&format!("{path}.url"), "is missing"))?;
+    let method = request["method"].as_str().unwrap_or_default();
+    crate::api::entry_allowed(&caller.principal, method, url)?;
     // An absolute URL is read relative to the FHIR base.
-    crate::api::entry_allowed(request["method"].as_str().unwrap_or_default(), url)?;
     let url = url.split_once("/fhir/").map_or(url, |(_, rest)| rest);
     let (route, query) = url.split_once('?').unwrap_or((url, ""));
     let segments: Vec<&str> = route.trim_matches('/').split('/').collect();
@@ -62,87 +63,180 @@ async fn one(
                 .map_err(|e| FhirError::bad_param(&format!("{path}.ifMatch"), e.to_string()))
         })
         .transpose()?;
-    let resource = &entry["resource"];
-    let source = source(headers);
-    let written = match (request["method"].as_str(), &segments[..]) {
-        (Some("GET"), [kind]) => {
-            let params = form_urlencoded(query)?;
-            let bundle = searchset(state, Kind::parse(kind)?, headers, &params).await?;
-            return Ok(json!({ "resource": bundle, "response": { "status": "200 OK" } }));
-        }
-        (Some("GET"), [kind, id]) | (Some("GET"), [kind, id, "_history", _]) => {
-            let version = match segments.get(3) {
-                Some(v) => Some(
-                    Version::parse(v)
-                        .map_err(|e| FhirError::bad_param(&format!("{path}.url"), e.to_string()))?,
-                ),
-                None => None,
-            };
-            let found = read_resource(state, Kind::parse(kind)?, id, version).await?;
-            return Ok(json!({
-                "resource": found.body,
-                "response": { "status": "200 OK", "etag": found.version.etag(), "lastModified": found.recorded_at.to_string() },
-            }));
-        }
-        (Some("PUT"), [kind, id]) => {
-            let kind = allowed(Kind::parse(kind)?, "update")?;
-            check_type(resource, kind)?;
-            if resource["id"] != *id {
-                return Err(FhirError::bad_param(
-                    &format!("Bundle.entry[{at}].resource.id"),
-                    format!("must be {id}, as in the request's url"),
-                ));
-            }
-            put(state, kind, id, resource.clone(), if_match, source).await?
-        }
-        (Some("PUT"), [kind]) => {
-            let kind = allowed(Kind::parse(kind)?, "update")?;
-            if kind != Kind::CarePlan {
+    let resource = || {
+        entry.get("resource").cloned().ok_or_else(|| {
+            FhirError::bad_param(&format!("Bundle.entry[{at}].resource"), "is missing")
+        })
+    };
+    let write = |action| {
+        Ok(Request::Write(Entry {
+            action,
+            full_url: entry["fullUrl"].as_str().map(str::to_owned),
+            at: Some(at),
+        }))
+    };
+    match (method, &segments[..]) {
+        ("GET", [kind]) => Ok(Request::Search {
+            kind: Kind::parse(kind)?,
+            query: query.to_owned(),
+        }),
+        ("GET", [kind, id]) => Ok(Request::Read {
+            kind: Kind::parse(kind)?,
+            id: (*id).to_owned(),
+            version: None,
+        }),
+        ("GET", [kind, id, "_history", v]) => Ok(Request::Read {
+            kind: Kind::parse(kind)?,
+            id: (*id).to_owned(),
+            version: Some(
+                Version::parse(v)
+                    .map_err(|e| FhirError::bad_param(&format!("{path}.url"), e.to_string()))?,
+            ),
+        }),
+        ("PUT", [kind, id]) => write(Action::Update {
+            kind: allowed(Kind::parse(kind)?, "update")?,
+            id: (*id).to_owned(),
+            resource: resource()?,
+            if_match,
+        }),
+        ("PUT", [kind]) => {
+            if allowed(Kind::parse(kind)?, "update")? != Kind::CarePlan {
                 return Err(FhirError::MethodNotAllowed);
             }
-            check_type(resource, kind)?;
             let id = contract_in_query(query, &state.profile, &format!("{path}.url"))?;
-            let mut resource = resource.clone();
+            let mut resource = resource()?;
             resource["id"] = json!(id.as_str());
-            put(state, kind, id.as_str(), resource, if_match, source).await?
+            write(Action::Update {
+                kind: Kind::CarePlan,
+                id: id.to_string(),
+                resource,
+                if_match,
+            })
         }
-        (Some("POST"), [kind]) => {
-            let kind = allowed(Kind::parse(kind)?, "create")?;
-            check_type(resource, kind)?;
-            let if_none_exist = request["ifNoneExist"].as_str();
-            post(state, kind, resource.clone(), if_none_exist, source).await?
-        }
-        (Some("DELETE"), [kind, id]) => {
-            let kind = allowed(Kind::parse(kind)?, "delete")?;
-            let record = match remove(state, kind, id, if_match, source).await {
-                Ok(record) => Some(record),
-                Err(FhirError::Gone(_)) => None,
-                Err(e) => return Err(e),
-            };
-            let mut response = json!({ "status": "204 No Content" });
-            if let Some(record) = record {
-                response["etag"] = json!(record.revision.version.etag());
+        ("POST", [kind]) => {
+            let kind = Kind::parse(kind)?;
+            let part_of_contract = in_transaction && matches!(kind, Kind::CareTeam | Kind::Goal);
+            if !part_of_contract {
+                allowed(kind, "create")?;
             }
-            return Ok(json!({ "response": response }));
+            write(Action::Create {
+                kind,
+                resource: resource()?,
+                if_none_exist: request["ifNoneExist"].as_str().map(str::to_owned),
+            })
         }
-        _ => {
-            return Err(FhirError::bad_param(
-                &path,
-                "supported: GET, PUT, POST and DELETE of a type, a resource or a version",
-            ));
+        ("DELETE", [kind, id]) => write(Action::Delete {
+            kind: allowed(Kind::parse(kind)?, "delete")?,
+            id: (*id).to_owned(),
+            if_match,
+        }),
+        _ => Err(FhirError::bad_param(
+            &path,
+            "supported: GET, PUT, POST and DELETE of a type, a resource or a version",
+        )),
+    }
+}
+
+/// The entries of a `batch-response` for a batch's entries.
+pub(super) async fn batch(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    entries: &[Value],
+) -> Value {
+    let mut responses = Vec::with_capacity(entries.len());
+    for (at, entry) in entries.iter().enumerate() {
+        let answered = match request_of(state, caller, entry, at, false) {
+            Ok(Request::Write(entry)) => match state.writer().apply_one(caller, entry).await {
+                Ok(done) => Ok(written(state, headers, &done)),
+                Err(e) => Err(e.into()),
+            },
+            Ok(read) => answer(state, headers, read).await,
+            Err(e) => Err(e),
+        };
+        responses.push(answered.unwrap_or_else(|e| failed(&e)));
+    }
+    json!({ "resourceType": "Bundle", "type": "batch-response", "entry": responses })
+}
+
+/// A response entry for an entry that failed: its status and OperationOutcome.
+pub(super) fn failed(e: &FhirError) -> Value {
+    let (status, outcome) = e.outcome();
+    json!({ "response": { "status": status_line(status), "outcome": outcome } })
+}
+
+fn status_line(status: StatusCode) -> String {
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    )
+}
+
+/// The response entry of a read or search.
+pub(super) async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: Request,
+) -> Result<Value, FhirError> {
+    match request {
+        Request::Search { kind, query } => {
+            let params = form_urlencoded(&query)?;
+            let bundle = searchset(state, kind, headers, &params).await?;
+            Ok(json!({ "resource": bundle, "response": { "status": "200 OK" } }))
         }
+        Request::Read { kind, id, version } => {
+            let found = read_resource(state, kind, &id, version).await?;
+            Ok(json!({
+                "resource": found.body,
+                "response": { "status": "200 OK", "etag": found.version.etag(), "lastModified": found.recorded_at.to_string() },
+            }))
+        }
+        Request::Write(_) => Err(FhirError::Internal),
+    }
+}
+
+/// The response entry of a write: status, location, ETag and last modified, and as
+/// `Prefer: return=` asks, the resource (the default), nothing, or an OperationOutcome.
+pub(super) fn written(state: &AppState, headers: &HeaderMap, done: &Done) -> Value {
+    let deleted = matches!(done.outcome, Outcome::Deleted | Outcome::AlreadyDeleted);
+    let mut response = if deleted {
+        json!({ "status": "204 No Content" })
+    } else {
+        json!({
+            "status": status_line(status_of(done)),
+            "location": location_of(done),
+            "lastModified": done.record.revision.recorded_at.to_string(),
+        })
     };
-    let version = written.record.revision.version;
-    Ok(json!({
-        "fullUrl": format!("{}/{}/{}", super::respond::base_url(headers), written.kind.name(), written.id),
-        "resource": written.resource(&state.profile),
-        "response": {
-            "status": status_line(written.status()),
-            "location": written.location(),
-            "etag": version.etag(),
-            "lastModified": written.record.revision.recorded_at.to_string(),
-        },
-    }))
+    if done.outcome != Outcome::AlreadyDeleted {
+        response["etag"] = json!(done.record.revision.version.etag());
+    }
+    let mut entry = json!({});
+    match prefer(headers, "return") {
+        Some("OperationOutcome") => {
+            let issue = Issue {
+                severity: "information",
+                code: "informational",
+                diagnostics: message_of(done),
+                expression: None,
+            };
+            response["outcome"] = operation_outcome(&[issue]);
+        }
+        Some("minimal") => {}
+        _ if !deleted => {
+            entry["fullUrl"] = json!(format!(
+                "{}/{}/{}",
+                base_url(headers),
+                done.kind.name(),
+                done.id
+            ));
+            entry["resource"] = resource_of(done, &state.profile);
+        }
+        _ => {}
+    }
+    entry["response"] = response;
+    entry
 }
 
 /// `a=1&b=2`, decoded.

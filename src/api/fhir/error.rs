@@ -5,8 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::respond::fhir_json;
+use crate::fhir::expression_for;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::store::StoreError;
+use crate::write::WriteError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FhirError {
@@ -114,6 +116,43 @@ impl FhirError {
             _ => vec![Issue::error(code, self.to_string(), None)],
         };
         (status, operation_outcome(&issues))
+    }
+}
+
+/// Renders the write path's errors; the table of statuses and issue codes is on
+/// [`WriteError`].
+impl From<WriteError> for FhirError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::BadRequest { field, message } => Self::bad_param(&field, message),
+            WriteError::Forbidden(m) => Self::Forbidden(m),
+            WriteError::NotFound(m) => Self::NotFound(m),
+            WriteError::NotSupported(_) => Self::MethodNotAllowed,
+            WriteError::Conflict(m) => Self::Conflict(m),
+            WriteError::MergeConflict(issues) => Self::MergeConflict(issues),
+            WriteError::Gone(m) => Self::Gone(m),
+            WriteError::Stale { named, current, .. } => Self::PreconditionFailed {
+                expected: named.to_string(),
+                current: current.to_string(),
+            },
+            WriteError::Invalid(issues) => Self::Invalid(issues),
+            WriteError::Rules(violations, contract) => Self::Invalid(
+                violations
+                    .iter()
+                    .map(|v| {
+                        let expression = expression_for(&v.field(), &contract);
+                        Issue::error("invariant", v.to_string(), Some(expression))
+                    })
+                    .collect(),
+            ),
+            WriteError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::fhir::UnknownType> for FhirError {
+    fn from(e: crate::fhir::UnknownType) -> Self {
+        Self::UnknownType(e.0)
     }
 }
 

@@ -4,75 +4,10 @@
 
 use serde_json::Value;
 
-use super::error::FhirError;
-use crate::domain::{ContractId, Version};
+pub use crate::fhir::Kind;
 pub use crate::fhir::stored::{provenance_of, resources_of};
 use crate::fhir::{ContractResources, Profile};
 use crate::store::Record;
-
-/// The resource types this server serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    CarePlan,
-    CareTeam,
-    Goal,
-    Appointment,
-    Provenance,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 5] = [
-        Kind::CarePlan,
-        Kind::CareTeam,
-        Kind::Goal,
-        Kind::Appointment,
-        Kind::Provenance,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::CarePlan => "CarePlan",
-            Kind::CareTeam => "CareTeam",
-            Kind::Goal => "Goal",
-            Kind::Appointment => "Appointment",
-            Kind::Provenance => "Provenance",
-        }
-    }
-
-    pub fn parse(name: &str) -> Result<Kind, FhirError> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.name() == name)
-            .ok_or_else(|| FhirError::UnknownType(name.to_owned()))
-    }
-
-    /// The contract (and for a Provenance, the version) a resource id belongs to.
-    pub fn locate(self, id: &str) -> Option<(ContractId, Option<Version>)> {
-        let contract = |s: &str| ContractId::parse(s).ok();
-        match self {
-            Kind::CarePlan | Kind::CareTeam => contract(id).map(|c| (c, None)),
-            Kind::Goal => {
-                let (c, n) = id.rsplit_once("-mal-")?;
-                n.parse::<usize>().ok()?;
-                contract(c).map(|c| (c, None))
-            }
-            Kind::Appointment => {
-                let (c, hash) = id.rsplit_once('-')?;
-                let is_hash = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-                if is_hash {
-                    contract(c).map(|c| (c, None))
-                } else {
-                    None
-                }
-            }
-            Kind::Provenance => {
-                let (c, v) = id.rsplit_once("-v")?;
-                let version = Version::parse(v).ok()?;
-                contract(c).map(|c| (c, Some(version)))
-            }
-        }
-    }
-}
 
 /// The resources of `kind` in one stored version.
 pub fn resources_of_kind(record: &Record, kind: Kind, profile: &Profile) -> Vec<Value> {
@@ -106,6 +41,8 @@ pub fn find(record: &Record, kind: Kind, id: &str, profile: &Profile) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::fhir::FhirError;
+    use crate::domain::Version;
 
     #[test]
     fn locates_the_contract_of_every_kind() {
@@ -127,7 +64,7 @@ mod tests {
         let (pc, v) = Kind::Provenance.locate(&format!("{c}-v3")).unwrap();
         assert_eq!((pc.as_str(), v.map(Version::get)), (c, Some(3)));
         assert!(matches!(
-            Kind::parse("Patient"),
+            Kind::parse("Patient").map_err(FhirError::from),
             Err(FhirError::UnknownType(_))
         ));
     }

@@ -27,18 +27,19 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::FhirError;
-use super::locate::{Kind, provenance_of, resources_of};
-use super::read::record_for;
+use super::locate::{provenance_of, resources_of};
 use super::respond::{Format, base_url, fhir_json};
-use super::write::{base, if_match, json_body, source, store_error};
+use super::write::{if_match, json_body};
 use crate::api::AppState;
 use crate::domain::{
-    Channel, HsaId, NewContact, NextStep, PhoneHours, PhoneNumber, ResponsibleUnit, Transfer,
+    Channel, ContractId, HsaId, NewContact, NextStep, PhoneHours, PhoneNumber, ResponsibleUnit,
+    Transfer,
 };
-use crate::store::{Change, StoreError};
+use crate::write::{Caller, Transferred};
 
 pub async fn transfer(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -52,37 +53,24 @@ pub async fn transfer(
         ));
     }
     let t = from_parameters(&parameters)?;
-    let if_match = if_match(&headers)?;
-    let current = record_for(&state, Kind::CarePlan, &id, None).await?;
-    let base = base(if_match, &current)?;
-    let contract = &current.revision.contract;
-    let next = contract
-        .transfer(&t)
-        .map_err(|v| store_error(StoreError::Invalid(v), &base, Some(contract)))?;
-    crate::api::check_write(
-        &state.store,
-        &current.id,
-        Some(current.revision.version),
-        &next,
-        true,
-    )
-    .await
-    .map_err(|e| e.fhir(&current.id))?;
-    if t.at > jiff::Timestamp::now() {
-        return schedule(&state, &headers, &current.id, &t, format).await;
-    }
-    let change = Change::transfer(source(&headers), &t, contract).ok_or(FhirError::Internal)?;
-    let record = state
-        .store
-        .update_with(
-            &current.id,
-            current.revision.version,
-            next,
-            change,
-            current.revision.foreign_fhir.clone(),
+    let id = ContractId::parse(&id)
+        .map_err(|_| FhirError::NotFound(format!("CarePlan/{id} is not known")))?;
+    let transferred = state
+        .writer()
+        .transfer(
+            &caller,
+            &id,
+            if_match(&headers)?,
+            &t,
+            jiff::Timestamp::now(),
         )
-        .await
-        .map_err(|e| store_error(e, &base, Some(contract)))?;
+        .await?;
+    let record = match transferred {
+        Transferred::Done(record) => *record,
+        Transferred::Scheduled(sid) => {
+            return Ok(scheduled_answer(&headers, &id, &t, &sid, format));
+        }
+    };
     let resources = resources_of(&record, &state.profile);
     let base_url = base_url(&headers);
     let entry = |r: Value| {
@@ -105,25 +93,16 @@ pub async fn transfer(
     Ok(response)
 }
 
-/// A handover still ahead: kept until its instant (the sending unit stays responsible
-/// meanwhile), then applied by the gateway itself. 202, with the schedule's URL.
-async fn schedule(
-    state: &AppState,
+/// A handover still ahead was kept until its instant (the sending unit stays
+/// responsible meanwhile), to be applied by the gateway itself: 202, with the
+/// schedule's URL.
+fn scheduled_answer(
     headers: &HeaderMap,
-    contract: &crate::domain::ContractId,
+    contract: &ContractId,
     t: &Transfer,
+    sid: &str,
     format: Format,
-) -> Result<Response, FhirError> {
-    let sid = uuid::Uuid::new_v4().simple().to_string();
-    if !state
-        .store
-        .schedule_transfer(&sid, contract, t, &source(headers))
-        .await?
-    {
-        return Err(FhirError::Conflict(format!(
-            "a transfer of CarePlan/{contract} is already scheduled; cancel it first"
-        )));
-    }
+) -> Response {
     let issue = crate::fhir::outcome::Issue {
         severity: "information",
         code: "informational",
@@ -144,7 +123,7 @@ async fn schedule(
             .headers_mut()
             .insert(axum::http::header::CONTENT_LOCATION, location);
     }
-    Ok(response)
+    response
 }
 
 /// The scheduled transfer `sid` of contract `id`.

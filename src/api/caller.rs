@@ -1,0 +1,38 @@
+//! The caller of a request as the write path takes it: the principal the guard
+//! authenticated (put into the request's extensions) and the system the change comes
+//! from (`X-Source`, which the guard sets to the token's client).
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+
+use crate::auth::Principal;
+use crate::write::Caller;
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    /// Only a route the guard let through has a caller: deny by default.
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // `/api/…` is the native API; the FHIR API is nested, so its paths lose `/fhir`.
+        let default = if parts.uri.path().starts_with("/api/") {
+            "api"
+        } else {
+            "fhir"
+        };
+        let source = parts
+            .headers
+            .get("x-source")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(default)
+            .to_owned();
+        let principal = parts
+            .extensions
+            .get::<Arc<Principal>>()
+            .cloned()
+            .ok_or(StatusCode::UNAUTHORIZED)?;
+        Ok(Caller::new(principal, source))
+    }
+}

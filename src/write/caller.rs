@@ -1,0 +1,56 @@
+//! Who makes a change: passed into every write as a plain value, never read from the
+//! request's context.
+
+use std::sync::Arc;
+
+use crate::auth::{Principal, Refusal};
+use crate::domain::Contract;
+
+use super::WriteError;
+
+/// The caller of a write: the principal its token names (client, subject, scopes, the
+/// patient it is limited to, the units it may write for) and the system the change
+/// comes from, recorded with the version so the change is never sent back there.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Arc<Principal>,
+    pub source: String,
+}
+
+impl Caller {
+    pub fn new(principal: Arc<Principal>, source: impl Into<String>) -> Self {
+        Self {
+            principal,
+            source: source.into(),
+        }
+    }
+
+    /// The gateway itself (sync, the CLI, imports): unrestricted.
+    pub fn gateway(source: impl Into<String>) -> Self {
+        let source = source.into();
+        Self::new(Arc::new(Principal::unrestricted(source.clone())), source)
+    }
+
+    /// Whether the caller may see this contract's person.
+    pub fn sees(&self, contract: &Contract) -> bool {
+        self.principal.sees(&contract.patient.id)
+    }
+
+    /// Whether the caller may store `after` in place of `before` (none for a new
+    /// contract); a contract the caller may not see is "not found", as if it did not
+    /// exist.
+    pub(super) fn may_write(
+        &self,
+        before: Option<&Contract>,
+        after: &Contract,
+        transfer: bool,
+        name: &str,
+    ) -> Result<(), WriteError> {
+        self.principal
+            .may_write(before, after, transfer)
+            .map_err(|refusal| match refusal {
+                Refusal::NotVisible => WriteError::not_known(name),
+                Refusal::Forbidden(why) => WriteError::Forbidden(why),
+            })
+    }
+}

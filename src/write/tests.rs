@@ -1,0 +1,578 @@
+//! The write path alone, without HTTP: each rule and each error, on an embedded store.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::auth::{Principal, Scopes};
+use crate::domain::PersonId;
+use crate::store::StoreOptions;
+
+struct Fixture {
+    writer: Writer,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture(sync_sources: &[&str]) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreOptions::sqlite_in(dir.path()))
+        .await
+        .unwrap();
+    let sources = Arc::new(sync_sources.iter().map(|s| (*s).to_owned()).collect());
+    let writer = Writer::new(store.clone(), Arc::new(Profile::default_profile()), sources);
+    Fixture {
+        writer,
+        store,
+        _dir: dir,
+    }
+}
+
+fn contract(name: &str) -> Contract {
+    let (_, json) = crate::demo::FIXTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap();
+    serde_json::from_str(json).unwrap()
+}
+
+/// Two contracts of two persons, stored as version 1.
+async fn two(f: &Fixture) -> (Record, Record) {
+    let a = f
+        .store
+        .create(contract("cancer-min-vardplan"), Change::from_source("test"))
+        .await
+        .unwrap();
+    let b = f
+        .store
+        .create(
+            contract("hjartsvikt-primarvard"),
+            Change::from_source("test"),
+        )
+        .await
+        .unwrap();
+    (a, b)
+}
+
+fn resources(f: &Fixture, record: &Record) -> ContractResources {
+    resources_of(record, &f.writer.profile)
+}
+
+fn gateway() -> Caller {
+    Caller::gateway("test")
+}
+
+fn patient(record: &Record) -> Caller {
+    let principal = Principal {
+        client: "portal".into(),
+        subject: None,
+        scopes: Scopes::parse("patient/*.cruds"),
+        patient: Some(record.revision.contract.patient.id),
+        units: None,
+    };
+    Caller::new(Arc::new(principal), "portal")
+}
+
+fn update(kind: Kind, resource: Value, if_match: Option<Version>, at: usize) -> Entry {
+    Entry {
+        action: Action::Update {
+            kind,
+            id: resource["id"].as_str().unwrap().to_owned(),
+            resource,
+            if_match,
+        },
+        full_url: None,
+        at: Some(at),
+    }
+}
+
+fn with_note(mut resource: Value, text: &str) -> Value {
+    resource["note"] = json!([{ "text": text }]);
+    resource
+}
+
+async fn versions(f: &Fixture, record: &Record) -> usize {
+    f.store.history(&record.id).await.unwrap().versions.len()
+}
+
+#[tokio::test]
+async fn each_entry_changes_the_contract_its_url_names() {
+    let f = fixture(&[]).await;
+    let (a, b) = two(&f).await;
+    let (ra, rb) = (resources(&f, &a), resources(&f, &b));
+    let entries = vec![
+        update(
+            Kind::CarePlan,
+            with_note(ra.care_plan.clone(), "för A"),
+            Some(a.revision.version),
+            0,
+        ),
+        update(
+            Kind::CareTeam,
+            with_note(rb.care_team.clone(), "för B"),
+            None,
+            1,
+        ),
+    ];
+    let done = f.writer.apply(&gateway(), entries).await.unwrap();
+    assert_eq!(
+        (done[0].id.as_str(), done[1].id.as_str()),
+        (a.id.as_str(), b.id.as_str())
+    );
+    let (a2, b2) = (
+        f.store.get(&a.id).await.unwrap(),
+        f.store.get(&b.id).await.unwrap(),
+    );
+    assert_eq!(
+        a2.revision.contract.care_contacts, a.revision.contract.care_contacts,
+        "A's CareTeam is untouched"
+    );
+    assert_eq!(resources(&f, &a2).care_team["note"], Value::Null);
+    assert_eq!(resources(&f, &a2).care_plan["note"][0]["text"], "för A");
+    assert_eq!(resources(&f, &b2).care_team["note"][0]["text"], "för B");
+    assert_eq!(b2.revision.contract, b.revision.contract);
+}
+
+#[tokio::test]
+async fn another_persons_contract_is_not_found_and_nothing_is_written() {
+    let f = fixture(&[]).await;
+    let (a, b) = two(&f).await;
+    let (ra, rb) = (resources(&f, &a), resources(&f, &b));
+    let entries = vec![
+        update(
+            Kind::CarePlan,
+            with_note(ra.care_plan.clone(), "för A"),
+            Some(a.revision.version),
+            0,
+        ),
+        update(
+            Kind::CareTeam,
+            with_note(rb.care_team.clone(), "för B"),
+            None,
+            1,
+        ),
+    ];
+    let error = f.writer.apply(&patient(&a), entries).await.unwrap_err();
+    assert!(
+        matches!(&error, WriteError::NotFound(m) if m.contains(&format!("CareTeam/{}", b.id))),
+        "{error:?}"
+    );
+    assert_eq!((versions(&f, &a).await, versions(&f, &b).await), (1, 1));
+    assert_eq!(f.store.get(&a.id).await.unwrap().revision, a.revision);
+}
+
+#[tokio::test]
+async fn a_put_of_one_goal_leaves_its_siblings() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let mut goal = resources(&f, &a).goals[0].clone();
+    goal["description"]["text"] = json!("Att orka gå till affären");
+    let done = f
+        .writer
+        .apply_one(&gateway(), update(Kind::Goal, goal, None, 0))
+        .await
+        .unwrap();
+    assert_eq!(done.outcome, Outcome::Updated);
+    let what = &f
+        .store
+        .get(&a.id)
+        .await
+        .unwrap()
+        .revision
+        .contract
+        .agreement
+        .what_matters;
+    assert_eq!(what.len(), 2);
+    assert_eq!(what[0], "Att orka gå till affären");
+    assert_eq!(what[1], a.revision.contract.agreement.what_matters[1]);
+}
+
+#[tokio::test]
+async fn a_write_that_changes_nothing_makes_no_version() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let team = resources(&f, &a).care_team;
+    let done = f
+        .writer
+        .apply_one(
+            &gateway(),
+            update(Kind::CareTeam, team, Some(a.revision.version), 0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.outcome, Outcome::Unchanged);
+    assert_eq!(done.record.revision.version, a.revision.version);
+    assert_eq!(versions(&f, &a).await, 1);
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_refused_and_a_sync_sources_is_merged() {
+    let f = fixture(&["journal-b"]).await;
+    let (a, _) = two(&f).await;
+    let mut goal = resources(&f, &a).goals[0].clone();
+    goal["description"]["text"] = json!("Att orka gå till affären");
+    f.writer
+        .apply_one(&gateway(), update(Kind::Goal, goal, None, 0))
+        .await
+        .unwrap();
+    // An edit of version 1 of another part.
+    let mut time = resources(&f, &a).appointments[0].clone();
+    time["description"] = json!("Återbesök per video");
+    let stale = update(Kind::Appointment, time, Some(a.revision.version), 0);
+    let error = f
+        .writer
+        .apply_one(&gateway(), stale.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, WriteError::Stale { named, current, .. } if named.get() == 1 && current.get() == 2),
+        "{error:?}"
+    );
+    let done = f
+        .writer
+        .apply_one(&Caller::gateway("journal-b"), stale)
+        .await
+        .unwrap();
+    assert_eq!(done.record.revision.version.get(), 3);
+    let now = &done.record.revision.contract;
+    assert_eq!(
+        now.agreement.what_matters[0], "Att orka gå till affären",
+        "the other edit stays"
+    );
+    assert!(
+        now.agreed_times
+            .iter()
+            .any(|t| t.what == "Återbesök per video")
+    );
+}
+
+#[tokio::test]
+async fn a_stale_edit_of_the_same_part_conflicts_naming_it() {
+    let f = fixture(&["journal-b"]).await;
+    let (a, _) = two(&f).await;
+    let goal = resources(&f, &a).goals[0].clone();
+    let mut ours = goal.clone();
+    ours["description"]["text"] = json!("Ett");
+    f.writer
+        .apply_one(&gateway(), update(Kind::Goal, ours, None, 0))
+        .await
+        .unwrap();
+    let mut theirs = goal;
+    theirs["description"]["text"] = json!("Två");
+    let entry = update(Kind::Goal, theirs, Some(a.revision.version), 0);
+    let error = f
+        .writer
+        .apply_one(&Caller::gateway("journal-b"), entry)
+        .await
+        .unwrap_err();
+    let WriteError::MergeConflict(issues) = error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(
+        issues[0].diagnostics.contains("Överenskommelse"),
+        "{issues:?}"
+    );
+    assert!(issues[0].expression.is_some(), "{issues:?}");
+    assert_eq!(versions(&f, &a).await, 2);
+}
+
+#[tokio::test]
+async fn a_resource_unlike_its_url_is_refused_naming_the_entry() {
+    let f = fixture(&[]).await;
+    let (a, b) = two(&f).await;
+    let mut team = resources(&f, &a).care_team;
+    team["id"] = json!(b.id.as_str());
+    let entry = Entry {
+        action: Action::Update {
+            kind: Kind::CareTeam,
+            id: a.id.to_string(),
+            resource: team.clone(),
+            if_match: None,
+        },
+        full_url: None,
+        at: Some(3),
+    };
+    let error = f.writer.apply_one(&gateway(), entry).await.unwrap_err();
+    assert!(
+        matches!(&error, WriteError::BadRequest { field, .. } if field == "Bundle.entry[3].resource.id"),
+        "{error:?}"
+    );
+    let entry = update(Kind::Goal, team, None, 1);
+    let error = f.writer.apply_one(&gateway(), entry).await.unwrap_err();
+    assert!(
+        matches!(&error, WriteError::BadRequest { field, .. } if field == "Bundle.entry[1].resource.resourceType"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_failing_entry_leaves_every_contract_as_it_was() {
+    let f = fixture(&[]).await;
+    let (a, b) = two(&f).await;
+    let plan = with_note(resources(&f, &a).care_plan, "för A");
+    let mut team = resources(&f, &b).care_team;
+    team["managingOrganization"] = Value::Null;
+    team.as_object_mut().unwrap().remove("managingOrganization");
+    let entries = vec![
+        update(Kind::CarePlan, plan, None, 0),
+        update(Kind::CareTeam, team, None, 1),
+    ];
+    let error = f.writer.apply(&gateway(), entries).await.unwrap_err();
+    assert!(
+        matches!(error, WriteError::Rules(..) | WriteError::Invalid(_)),
+        "{error:?}"
+    );
+    assert_eq!((versions(&f, &a).await, versions(&f, &b).await), (1, 1));
+}
+
+#[tokio::test]
+async fn a_delete_entry_removes_one_agreed_time() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let times = resources(&f, &a).appointments;
+    assert_eq!(times.len(), 2);
+    let id = times[1]["id"].as_str().unwrap().to_owned();
+    let entry = Entry::alone(Action::Delete {
+        kind: Kind::Appointment,
+        id: id.clone(),
+        if_match: None,
+    });
+    let done = f.writer.apply_one(&gateway(), entry.clone()).await.unwrap();
+    assert_eq!(done.outcome, Outcome::Deleted);
+    let left = resources(&f, &done.record).appointments;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["id"], times[0]["id"]);
+    let again = f.writer.apply_one(&gateway(), entry).await.unwrap_err();
+    assert!(matches!(again, WriteError::NotFound(_)), "{again:?}");
+}
+
+#[tokio::test]
+async fn urn_references_resolve_and_new_resources_join_their_plan() {
+    let f = fixture(&[]).await;
+    let source = contract("psykiatri-sip");
+    let temporary = ContractId::parse("tillfalligt").unwrap();
+    let mut r = crate::fhir::to_fhir(&temporary, &source, &f.writer.profile);
+    // Without a business identifier, the gateway names the new contract.
+    r.care_plan.as_object_mut().unwrap().remove("identifier");
+    let mut entries = vec![Entry {
+        action: Action::Create {
+            kind: Kind::CarePlan,
+            resource: r.care_plan.clone(),
+            if_none_exist: None,
+        },
+        full_url: Some("urn:uuid:plan".into()),
+        at: Some(0),
+    }];
+    let mut team = r.care_team.clone();
+    team.as_object_mut().unwrap().remove("id");
+    entries.push(Entry {
+        action: Action::Create {
+            kind: Kind::CareTeam,
+            resource: team,
+            if_none_exist: None,
+        },
+        full_url: Some("urn:uuid:team".into()),
+        at: Some(1),
+    });
+    entries[0].action = match entries[0].action.clone() {
+        Action::Create {
+            kind,
+            mut resource,
+            if_none_exist,
+        } => {
+            resource["careTeam"] = json!([{ "reference": "urn:uuid:team" }]);
+            Action::Create {
+                kind,
+                resource,
+                if_none_exist,
+            }
+        }
+        other => other,
+    };
+    for (n, goal) in r.goals.iter().enumerate() {
+        entries.push(Entry {
+            action: Action::Create {
+                kind: Kind::Goal,
+                resource: goal.clone(),
+                if_none_exist: None,
+            },
+            full_url: Some(format!("urn:uuid:goal-{n}")),
+            at: Some(2 + n),
+        });
+    }
+    for (n, time) in r.appointments.iter().enumerate() {
+        let mut time = time.clone();
+        time["basedOn"] = json!([{ "reference": "urn:uuid:plan" }]);
+        entries.push(Entry {
+            action: Action::Create {
+                kind: Kind::Appointment,
+                resource: time,
+                if_none_exist: None,
+            },
+            full_url: Some(format!("urn:uuid:time-{n}")),
+            at: Some(10 + n),
+        });
+    }
+    let done = f.writer.apply(&gateway(), entries).await.unwrap();
+    let id = done[0].record.id.clone();
+    assert_ne!(id, temporary);
+    assert!(
+        done.iter()
+            .all(|d| d.outcome == Outcome::Created && d.record.id == id)
+    );
+    assert_eq!(
+        done[1].id,
+        id.to_string(),
+        "the CareTeam has the contract's id"
+    );
+    assert_eq!(f.store.get(&id).await.unwrap().revision.contract, source);
+}
+
+#[tokio::test]
+async fn a_new_resource_no_plan_references_is_refused() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let goal = resources(&f, &a).goals[0].clone();
+    let entry = Entry {
+        action: Action::Create {
+            kind: Kind::Goal,
+            resource: goal,
+            if_none_exist: None,
+        },
+        full_url: Some("urn:uuid:x".into()),
+        at: Some(0),
+    };
+    let error = f.writer.apply_one(&gateway(), entry).await.unwrap_err();
+    assert!(
+        matches!(&error, WriteError::BadRequest { field, .. } if field == "Bundle.entry[0].fullUrl"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_conditional_create_that_finds_its_contract_does_nothing() {
+    let f = fixture(&[]).await;
+    let plan = crate::fhir::to_fhir(
+        &ContractId::parse("x").unwrap(),
+        &contract("ung-diabetes"),
+        &f.writer.profile,
+    );
+    let entry = || Entry {
+        action: Action::Create {
+            kind: Kind::CarePlan,
+            resource: plan.care_plan.clone(),
+            if_none_exist: Some(
+                "identifier=https://pkgw.example/fhir/sid/patientkontrakt|alva-1".into(),
+            ),
+        },
+        full_url: None,
+        at: None,
+    };
+    let caller = gateway();
+    // The CarePlan alone has no CareTeam, so no responsible unit: a draft is needed.
+    let mut draft = entry();
+    if let Action::Create { resource, .. } = &mut draft.action {
+        resource["status"] = json!("draft");
+    }
+    let first = f.writer.apply_one(&caller, draft.clone()).await.unwrap();
+    assert_eq!(
+        (first.outcome.clone(), first.id.as_str()),
+        (Outcome::Created, "alva-1")
+    );
+    let second = f.writer.apply_one(&caller, draft).await.unwrap();
+    assert_eq!(second.outcome, Outcome::Existing);
+    assert_eq!(versions(&f, &first.record).await, 1);
+}
+
+#[tokio::test]
+async fn writes_to_a_deleted_contract_are_gone_and_deletes_are_idempotent() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let delete = Entry::alone(Action::Delete {
+        kind: Kind::CarePlan,
+        id: a.id.to_string(),
+        if_match: Some(a.revision.version),
+    });
+    let done = f.writer.apply_one(&gateway(), delete).await.unwrap();
+    assert_eq!(done.outcome, Outcome::Deleted);
+    assert!(done.record.revision.deleted);
+    let again = Entry::alone(Action::Delete {
+        kind: Kind::CarePlan,
+        id: a.id.to_string(),
+        if_match: None,
+    });
+    let done = f.writer.apply_one(&gateway(), again).await.unwrap();
+    assert_eq!(done.outcome, Outcome::AlreadyDeleted);
+    let team = resources(&f, &a).care_team;
+    let error = f
+        .writer
+        .apply_one(&gateway(), update(Kind::CareTeam, team, None, 0))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, WriteError::Gone(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_broken_rule_is_refused_with_the_contract_it_would_make() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let mut plan = resources(&f, &a).care_plan;
+    // Active without a next step: drop every activity.
+    plan.as_object_mut().unwrap().remove("activity");
+    let error = f
+        .writer
+        .apply_one(&gateway(), update(Kind::CarePlan, plan, None, 0))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, WriteError::Rules(..)), "{error:?}");
+    assert_eq!(versions(&f, &a).await, 1);
+}
+
+#[tokio::test]
+async fn the_native_save_checks_its_precondition_and_the_callers_person() {
+    let f = fixture(&[]).await;
+    let (a, b) = two(&f).await;
+    let mut changed = a.revision.contract.clone();
+    changed.agreement.what_matters.push("Att kunna resa".into());
+    let stale = Version::parse("W/\"7\"").unwrap();
+    let error = f
+        .writer
+        .save(&gateway(), &a.id, Some(stale), changed.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, WriteError::Stale { .. }), "{error:?}");
+    let error = f
+        .writer
+        .save(
+            &patient(&b),
+            &a.id,
+            Some(a.revision.version),
+            changed.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, WriteError::NotFound(_)), "{error:?}");
+    let (record, outcome) = f
+        .writer
+        .save(
+            &patient(&a),
+            &a.id,
+            Some(a.revision.version),
+            changed.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome, record.revision.version.get()),
+        (Outcome::Updated, 2)
+    );
+    let (_, outcome) = f
+        .writer
+        .save(&patient(&a), &a.id, Some(record.revision.version), changed)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Unchanged);
+    let _: PersonId = b.revision.contract.patient.id;
+}

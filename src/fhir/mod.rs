@@ -33,6 +33,7 @@ mod provenance;
 pub mod questionnaire;
 pub mod residue;
 pub mod stored;
+mod strict;
 pub mod validate;
 
 use serde_json::{Value, json};
@@ -131,13 +132,21 @@ fn check_typed(r: &ContractResources) -> Result<(), MappingError> {
 }
 
 /// Checks one resource of a contract (`CarePlan`, `CareTeam`, `Goal` or `Appointment`)
-/// against the typed R4 model, naming the element that does not fit.
+/// against the typed R4 model, naming the element that does not fit — also an element
+/// R4 does not define, an empty one, or `contained` resources (see [`strict`]), which
+/// the gateway could not keep.
 pub fn check_resource(kind: &str, resource: &Value) -> Result<(), MappingError> {
-    let checked = match kind {
-        "CarePlan" => fhir_wire::parse_care_plan(resource).map(drop),
-        "CareTeam" => fhir_wire::parse_care_team(resource).map(drop),
-        "Goal" => fhir_wire::parse_goal(resource).map(drop),
-        "Appointment" => fhir_wire::parse_appointment(resource).map(drop),
+    let typed = match kind {
+        "CarePlan" => {
+            fhir_wire::parse_care_plan(resource).and_then(|r| fhir_wire::write_care_plan(&r))
+        }
+        "CareTeam" => {
+            fhir_wire::parse_care_team(resource).and_then(|r| fhir_wire::write_care_team(&r))
+        }
+        "Goal" => fhir_wire::parse_goal(resource).and_then(|r| fhir_wire::write_goal(&r)),
+        "Appointment" => {
+            fhir_wire::parse_appointment(resource).and_then(|r| fhir_wire::write_appointment(&r))
+        }
         other => {
             return Err(MappingError::new(
                 other,
@@ -145,7 +154,8 @@ pub fn check_resource(kind: &str, resource: &Value) -> Result<(), MappingError> 
             ));
         }
     };
-    checked.map_err(|e| MappingError::new(format!("{kind}.{}", e.path()), e))
+    let typed = typed.map_err(|e| MappingError::new(format!("{kind}.{}", e.path()), e))?;
+    strict::check(kind, resource, &typed)
 }
 
 impl ContractResources {

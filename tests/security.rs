@@ -1043,9 +1043,96 @@ async fn keys_come_from_a_jwks_url(db: &TestDb) {
     assert!(none.unwrap_err().to_string().contains("no keys"));
 }
 
+/// The report's first bug, tried with the tokens the gateway hands out: a transaction
+/// that changes A's CarePlan and B's CareTeam. Person A's token (and an EHR limited to
+/// A's unit) gets B's contract "not found" or "forbidden", and nothing of either
+/// contract changes; a system token writes each entry to the contract its url names.
+async fn a_transaction_reaches_only_the_contracts_its_caller_may_write(db: &TestDb) {
+    let w = world(db, None).await;
+    let (plan_a, etag_a) = care_plan(&w.app, &w.a.contract).await;
+    let (_, text, _) = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/CareTeam/{}", w.b.contract),
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    let team_b: Value = serde_json::from_str(&text).unwrap();
+    let mut plan = plan_a.clone();
+    plan["note"] = json!([{ "text": "för A" }]);
+    let mut team = team_b.clone();
+    team["note"] = json!([{ "text": "för B" }]);
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{}", w.a.contract), "ifMatch": etag_a } },
+            { "resource": team, "request": { "method": "PUT", "url": format!("CareTeam/{}", w.b.contract) } },
+        ],
+    });
+    for (kind, expected) in [
+        (Kind::PatientAWrites, StatusCode::NOT_FOUND),
+        (Kind::UnitEhr, StatusCode::FORBIDDEN),
+    ] {
+        let (status, text, _) = call(
+            &w.app,
+            Method::POST,
+            "/fhir",
+            Some(&token(&kind)),
+            Some(&bundle),
+        )
+        .await;
+        assert_eq!(status, expected, "{text}");
+        for secret in w.b.secrets(&bundle.to_string()) {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert_eq!(
+            care_plan(&w.app, &w.a.contract).await.1,
+            "W/\"1\"",
+            "A unchanged"
+        );
+        assert_eq!(
+            care_plan(&w.app, &w.b.contract).await.1,
+            "W/\"1\"",
+            "B unchanged"
+        );
+    }
+    let (status, text, _) = call(
+        &w.app,
+        Method::POST,
+        "/fhir",
+        Some(&token(&Kind::System)),
+        Some(&bundle),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (_, text, _) = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/CareTeam/{}", w.a.contract),
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    let team_a: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(team_a["note"], Value::Null, "{text}");
+    assert!(!team_a["participant"].as_array().unwrap().is_empty());
+    let (_, text, _) = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/CareTeam/{}", w.b.contract),
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert!(text.contains("för B"), "{text}");
+}
+
 on_both_backends!(
     keys_come_from_a_jwks_url,
     every_endpoint_answers_every_kind_of_token_as_it_should,
     every_access_leaves_an_audit_row,
     a_client_over_its_rate_is_told_when_to_come_back,
+    a_transaction_reaches_only_the_contracts_its_caller_may_write,
 );

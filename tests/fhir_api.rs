@@ -802,6 +802,7 @@ async fn concurrent_conditional_creates_make_one_contract(db: &TestDb) {
     let mut bundle = transaction(&fixture("ung-diabetes"), None, None);
     bundle["entry"][0]["request"]["ifNoneExist"] =
         "identifier=https://pkgw.example/fhir/sid/patientkontrakt|alva-2026".into();
+    bundle["entry"][0]["resource"]["identifier"][0]["value"] = "alva-2026".into();
     let tasks: Vec<_> = (0..5)
         .map(|_| {
             let (client, url, body) = (app.client.clone(), app.url("/fhir"), bundle.clone());

@@ -5,8 +5,11 @@
 //! and merged back into the resources the next time the contract is written out.
 //!
 //! Scope: the top level of each resource (CarePlan, CareTeam, and each Goal and
-//! Appointment by its id). Content inside mapped elements (an activity, a participant)
-//! is the contract's own and is written from the contract.
+//! Appointment by its id), identifiers of other systems beside the gateway's, and of
+//! `meta` the sender's profiles, security labels and tags. Content inside mapped
+//! elements (an activity, a participant) is the contract's own and is written from the
+//! contract; what a sender puts there that the contract cannot hold is refused by the
+//! write path rather than dropped.
 
 use serde_json::{Map, Value};
 
@@ -58,11 +61,15 @@ impl Residue {
     /// The foreign content of received resources as a store keeps it with the version
     /// (`Revision::foreign_fhir`): `None` when there is none.
     pub fn stored(received: &ContractResources, profile: &Profile) -> Option<serde_json::Value> {
-        let residue = Self::of(received, profile);
-        if residue.is_empty() {
+        Self::of(received, profile).to_stored()
+    }
+
+    /// This residue as a store keeps it: `None` when empty.
+    pub fn to_stored(&self) -> Option<serde_json::Value> {
+        if self.is_empty() {
             None
         } else {
-            serde_json::to_value(&residue).ok()
+            serde_json::to_value(self).ok()
         }
     }
 
@@ -141,6 +148,13 @@ fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
             "category" => items_not(value, |c| {
                 super::json::has_coding(Some(c), &profile.category)
             }),
+            // Identifiers of other systems (an EHR's own ids) beside the gateway's.
+            "identifier" => items_not(value, |i| {
+                i.get("system")
+                    .and_then(Value::as_str)
+                    .is_some_and(|system| ours_identifier(system, profile))
+            }),
+            "meta" => foreign_meta(value, profile),
             k if mapped.contains(&k) => Value::Null,
             _ => value.clone(),
         };
@@ -149,6 +163,35 @@ fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
         }
     }
     kept
+}
+
+/// Whether `system` is one of the identifier systems the mapping writes itself.
+pub fn ours_identifier(system: &str, profile: &Profile) -> bool {
+    let i = &profile.identifiers;
+    [&i.contract, &i.agreed_time, &i.linked_plan].contains(&&system.to_owned())
+}
+
+/// What of `meta` is the sender's own: profiles it claims, security labels, and tags
+/// other than the gateway's origin tag. `versionId`, `lastUpdated` and `source` are the
+/// gateway's, written anew for each version.
+fn foreign_meta(meta: &Value, profile: &Profile) -> Value {
+    let mut kept = Map::new();
+    for key in ["profile", "security"] {
+        if let Some(value) = meta.get(key) {
+            kept.insert(key.to_owned(), value.clone());
+        }
+    }
+    let tags = items_not(&meta["tag"], |t| {
+        t["system"] == profile.identifiers.origin.as_str()
+    });
+    if !tags.is_null() {
+        kept.insert("tag".to_owned(), tags);
+    }
+    if kept.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(kept)
+    }
 }
 
 /// The items of an array that are not `ours`; null when none are left.

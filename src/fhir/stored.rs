@@ -69,10 +69,25 @@ pub fn provenance_of(record: &Record) -> Value {
     v
 }
 
-/// `meta` goes right after `id`, where FHIR JSON puts it.
+/// `meta` goes right after `id`, where FHIR JSON puts it; what the sender's `meta` kept
+/// (profiles, security labels, its own tags: see `residue`) joins the gateway's.
 fn insert_meta(resource: &mut Value, meta: &Value) {
     if let Some(object) = resource.as_object_mut() {
+        let mut meta = meta.clone();
+        if let (Some(Value::Object(theirs)), Some(ours)) =
+            (object.shift_remove("meta"), meta.as_object_mut())
+        {
+            for (key, value) in theirs {
+                match (ours.get_mut(&key), value) {
+                    (Some(Value::Array(items)), Value::Array(more)) => items.extend(more),
+                    (Some(_), _) => {}
+                    (None, value) => {
+                        ours.insert(key, value);
+                    }
+                }
+            }
+        }
         let at = object.keys().position(|k| k == "id").map_or(1, |i| i + 1);
-        object.shift_insert(at, "meta".to_owned(), meta.clone());
+        object.shift_insert(at, "meta".to_owned(), meta);
     }
 }

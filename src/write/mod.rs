@@ -27,6 +27,7 @@ mod caller;
 mod edit;
 mod entry;
 mod error;
+mod kept;
 mod plan;
 #[cfg(test)]
 mod tests;
@@ -171,7 +172,7 @@ impl Writer {
         let foreign = current
             .as_ref()
             .and_then(|c| c.revision.foreign_fhir.clone());
-        let pending = self.checked(caller, id, current.as_ref(), contract, foreign, &name)?;
+        let pending = self.checked(caller, id, current.as_ref(), &contract, foreign, &name)?;
         let Some(pending) = pending else {
             let current = current.ok_or_else(|| WriteError::not_known(&name))?;
             return Ok((current, Outcome::Unchanged));
@@ -378,7 +379,8 @@ impl Writer {
         }
         let theirs = from_fhir_checked(&resources, &self.profile)
             .map_err(|e| WriteError::Invalid(vec![Issue::from(&e)]))?;
-        let foreign = Residue::stored(&resources, &self.profile);
+        let residue = Residue::of(&resources, &self.profile);
+        let foreign = residue.to_stored();
         let after = match (seen, &base, &current) {
             (Some(seen), Some(base), Some(current)) => {
                 self.merge(caller, &ours, base, current, theirs, seen)
@@ -387,7 +389,15 @@ impl Writer {
             _ => theirs,
         };
         let name = name_of(first, id);
-        let pending = self.checked(caller, id, current.as_ref(), after, foreign, &name)?;
+        let pending = self.checked(caller, id, current.as_ref(), &after, foreign, &name)?;
+        // The contract's rules first (the cause), then what of the received content it
+        // would not give back as sent.
+        if seen.is_none() {
+            let lost = self.lost(id, &ours, &edited, &after, &residue);
+            if !lost.is_empty() {
+                return Err(WriteError::Invalid(lost).into());
+            }
+        }
         if pending.is_none() {
             for (_, e) in &mut edited {
                 if e.outcome == Outcome::Updated {
@@ -435,6 +445,47 @@ impl Writer {
             }
         }
         Ok(seen)
+    }
+
+    /// What of the received resources the contract would not give back as sent (see
+    /// [`kept`]). An edit merged into a newer version is not compared: parts others
+    /// changed meanwhile are theirs.
+    fn lost(
+        &self,
+        id: &ContractId,
+        ours: &[(usize, &Entry)],
+        edited: &[(usize, Edited)],
+        contract: &Contract,
+        residue: &Residue,
+    ) -> Vec<Issue> {
+        let mut served = crate::fhir::to_fhir(id, contract, &self.profile);
+        residue.restore(&mut served);
+        let mut issues = Vec::new();
+        for ((_, entry), (_, edited)) in ours.iter().zip(edited) {
+            let Some(received) = entry.resource() else {
+                continue;
+            };
+            if edited.outcome == Outcome::Existing {
+                continue;
+            }
+            let by_id = |r: &&Value| r["id"] == edited.id.as_str();
+            let one = match edited.kind {
+                Kind::CarePlan => Some(&served.care_plan),
+                Kind::CareTeam => Some(&served.care_team),
+                Kind::Goal => served.goals.iter().find(by_id),
+                Kind::Appointment => served.appointments.iter().find(by_id),
+                Kind::Provenance => None,
+            };
+            match one {
+                Some(one) => issues.extend(kept::lost(received, one, &self.profile)),
+                None => issues.push(Issue::error(
+                    "structure",
+                    format!("{} would not be kept", name_of(entry, id)),
+                    Some(entry.field("resource", edited.kind.name())),
+                )),
+            }
+        }
+        issues
     }
 
     /// Version `seen` of a contract (now at `now`), for a merge; 412 when there is no
@@ -511,22 +562,19 @@ impl Writer {
         caller: &Caller,
         id: &ContractId,
         current: Option<&Record>,
-        after: Contract,
+        after: &Contract,
         foreign: Option<Value>,
         name: &str,
     ) -> Result<Option<Pending>, WriteError> {
         let before = current.map(|c| &c.revision.contract);
         // Who may write is asked first: even "it is already so" tells about the contract.
-        caller.may_write(before, &after, false, name)?;
-        if let Some(c) = current
-            && c.revision.contract == after
-            && c.revision.foreign_fhir == foreign
-        {
-            return Ok(None);
-        }
+        caller.may_write(before, after, false, name)?;
         let rules = |v| WriteError::Rules(v, Box::new(after.clone()));
         after.validate().map_err(rules)?;
         if let Some(c) = current {
+            if c.revision.contract == *after && c.revision.foreign_fhir == foreign {
+                return Ok(None);
+            }
             let v = c.revision.version;
             after
                 .validate_change(v.next(), &c.revision.contract, v)
@@ -535,7 +583,7 @@ impl Writer {
         Ok(Some(Pending {
             id: id.clone(),
             base: current.map(|c| c.revision.version),
-            contract: after,
+            contract: after.clone(),
             change: Change::from_source(caller.source.clone()),
             foreign_fhir: foreign,
             deleted: false,

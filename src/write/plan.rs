@@ -42,6 +42,14 @@ pub(super) fn plan(entries: &mut [Entry], profile: &Profile) -> Result<Vec<Group
                     })
                     .transpose()?;
                 let own = own_contract_id(resource, profile, entry.at)?;
+                if let (Some(named), Some(own)) = (&named, &own)
+                    && named != own
+                {
+                    return Err(WriteError::bad(
+                        field(entry.at, "resource.identifier", "CarePlan.identifier"),
+                        format!("names contract {own}, the condition names {named}"),
+                    ));
+                }
                 let id = match named.or(own) {
                     Some(id) => id,
                     None => new_contract_id()?,

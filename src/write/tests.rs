@@ -471,10 +471,16 @@ async fn a_conditional_create_that_finds_its_contract_does_nothing() {
         at: None,
     };
     let caller = gateway();
-    // The CarePlan alone has no CareTeam, so no responsible unit: a draft is needed.
+    // The CarePlan alone has no CareTeam, so no responsible unit (nor the author and care
+    // contributor that come from it) and no Goals: a draft without them.
     let mut draft = entry();
     if let Action::Create { resource, .. } = &mut draft.action {
         resource["status"] = json!("draft");
+        resource["identifier"][0]["value"] = json!("alva-1");
+        resource["contributor"].as_array_mut().unwrap().truncate(1);
+        for element in ["goal", "author"] {
+            resource.as_object_mut().unwrap().remove(element);
+        }
     }
     let first = f.writer.apply_one(&caller, draft.clone()).await.unwrap();
     assert_eq!(
@@ -575,4 +581,97 @@ async fn the_native_save_checks_its_precondition_and_the_callers_person() {
         .unwrap();
     assert_eq!(outcome, Outcome::Unchanged);
     let _: PersonId = b.revision.contract.patient.id;
+}
+
+#[tokio::test]
+async fn what_the_contract_cannot_keep_is_refused_and_the_rest_kept_exactly() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let plan = resources(&f, &a).care_plan;
+    // Kept: an EHR's own identifier, the profile it claims, its own tag.
+    let mut theirs = plan.clone();
+    theirs["identifier"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "system": "urn:oid:1.2.752.29.4.3", "value": "cosmic-4711" }));
+    theirs["meta"]["profile"] = json!(["http://example.org/fhir/StructureDefinition/vardplan"]);
+    theirs["meta"]["tag"] = json!([{ "system": "http://example.org/tags", "code": "granskad" }]);
+    let done = f
+        .writer
+        .apply_one(&gateway(), update(Kind::CarePlan, theirs, None, 0))
+        .await
+        .unwrap();
+    let served = resources(&f, &done.record).care_plan;
+    assert!(
+        served["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["value"] == "cosmic-4711")
+    );
+    assert_eq!(
+        served["meta"]["profile"][0],
+        "http://example.org/fhir/StructureDefinition/vardplan"
+    );
+    let tags: Vec<&str> = served["meta"]["tag"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["code"].as_str())
+        .collect();
+    assert_eq!(tags, ["test", "granskad"]);
+    // Refused: a code the contract would replace, an element inside a mapped one.
+    let mut order = served.clone();
+    order["intent"] = json!("order");
+    let error = f
+        .writer
+        .apply_one(&gateway(), update(Kind::CarePlan, order, None, 0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, WriteError::Invalid(i) if i[0].expression.as_deref() == Some("CarePlan.intent")),
+        "{error:?}"
+    );
+    let mut team = resources(&f, &done.record).care_team;
+    team["participant"][0]["onBehalfOf"] = json!({ "display": "Någon annan" });
+    team["name"] = json!("Mitt team");
+    let error = f
+        .writer
+        .apply_one(&gateway(), update(Kind::CareTeam, team, None, 0))
+        .await
+        .unwrap_err();
+    let WriteError::Invalid(issues) = error else {
+        panic!("{error:?}");
+    };
+    let named: Vec<&str> = issues
+        .iter()
+        .filter_map(|i| i.expression.as_deref())
+        .collect();
+    assert_eq!(
+        named,
+        ["CareTeam.participant[0].onBehalfOf", "CareTeam.name"]
+    );
+    assert_eq!(versions(&f, &a).await, 2);
+}
+
+#[tokio::test]
+async fn a_condition_and_an_identifier_that_disagree_are_refused() {
+    let f = fixture(&[]).await;
+    let plan = crate::fhir::to_fhir(
+        &ContractId::parse("x").unwrap(),
+        &contract("ung-diabetes"),
+        &f.writer.profile,
+    );
+    let entry = Entry::alone(Action::Create {
+        kind: Kind::CarePlan,
+        resource: plan.care_plan,
+        if_none_exist: Some(
+            "identifier=https://pkgw.example/fhir/sid/patientkontrakt|alva-1".into(),
+        ),
+    });
+    let error = f.writer.apply_one(&gateway(), entry).await.unwrap_err();
+    assert!(
+        matches!(&error, WriteError::BadRequest { field, .. } if field == "CarePlan.identifier"),
+        "{error:?}"
+    );
 }

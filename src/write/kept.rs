@@ -1,0 +1,202 @@
+//! Never silent: a received resource is stored only when the contract gives it back as
+//! it was sent — every element the sender gave is in the resource the gateway will
+//! serve, with the value it sent. What the contract cannot hold (an element inside a
+//! mapped one it does not model, a code it would replace) is refused, each element
+//! named, rather than dropped or changed without a word.
+//!
+//! Not compared: what the gateway writes itself for every version (`id`, its own
+//! identifiers, `meta`'s version, time, source and origin tag, the narrative `text`),
+//! what it writes into a resource from the contract's others (see [`derived`]), and the
+//! values of
+//! `reference` and `display` (references are resolved to the contract's ids, names shown
+//! as the contract has them). Instants are compared as instants.
+
+use serde_json::Value;
+
+use crate::fhir::Profile;
+use crate::fhir::outcome::Issue;
+use crate::fhir::residue::ours_identifier;
+
+/// At most this many elements are named in one answer.
+const MOST: usize = 20;
+
+/// The elements of `received` (a resource) that `served` (what the gateway would serve
+/// after the write) does not give back as sent.
+pub(super) fn lost(received: &Value, served: &Value, profile: &Profile) -> Vec<Issue> {
+    let kind = received["resourceType"].as_str().unwrap_or("Resource");
+    let mut received = received.clone();
+    if let Some(object) = received.as_object_mut() {
+        object.remove("id");
+        object.remove("text");
+        for element in derived(kind) {
+            object.remove(*element);
+        }
+        if let Some(Value::Array(identifiers)) = object.get_mut("identifier") {
+            identifiers.retain(|i| {
+                !i["system"]
+                    .as_str()
+                    .is_some_and(|system| ours_identifier(system, profile))
+            });
+            if identifiers.is_empty() {
+                object.remove("identifier");
+            }
+        }
+        if let Some(Value::Object(meta)) = object.get_mut("meta") {
+            for key in ["versionId", "lastUpdated", "source"] {
+                meta.remove(key);
+            }
+            if let Some(Value::Array(tags)) = meta.get_mut("tag") {
+                tags.retain(|t| t["system"] != profile.identifiers.origin.as_str());
+                if tags.is_empty() {
+                    meta.remove("tag");
+                }
+            }
+            if meta.is_empty() {
+                object.remove("meta");
+            }
+        }
+    }
+    let mut issues = Vec::new();
+    walk(&received, served, kind, &mut issues);
+    issues
+}
+
+/// Elements the mapping writes from the contract's other resources (the CarePlan's
+/// author and care contributor are the responsible unit of the CareTeam; its goal and
+/// careTeam references point to those resources; the CareTeam's status follows the
+/// contract's, which the CarePlan carries): a resource sent on its own cannot be
+/// expected to give them back.
+fn derived(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "CarePlan" => &["author", "contributor", "goal", "careTeam"],
+        "CareTeam" => &["status"],
+        _ => &[],
+    }
+}
+
+fn walk(received: &Value, served: &Value, path: &str, issues: &mut Vec<Issue>) {
+    if issues.len() >= MOST {
+        return;
+    }
+    match received {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let here = format!("{path}.{key}");
+                match served.get(key) {
+                    None => issues.push(Issue::error(
+                        "structure",
+                        "the contract cannot keep this element: nothing of it would be stored, so the write is refused",
+                        Some(here),
+                    )),
+                    Some(_) if matches!(key.as_str(), "reference" | "display") => {}
+                    Some(kept) => walk(value, kept, &here, issues),
+                }
+            }
+        }
+        // An item is kept when the served array has it, at its place or at another (the
+        // gateway writes its own identifiers, codings and extensions first).
+        Value::Array(items) => {
+            let served_items = served.as_array().map(Vec::as_slice).unwrap_or_default();
+            for (i, item) in items.iter().enumerate() {
+                let here = format!("{path}[{i}]");
+                let mut at_place = Vec::new();
+                match served_items.get(i) {
+                    Some(kept) => walk(item, kept, &here, &mut at_place),
+                    None => at_place.push(Issue::error(
+                        "structure",
+                        "the contract cannot keep this element: nothing of it would be stored, so the write is refused",
+                        Some(here.clone()),
+                    )),
+                }
+                let elsewhere = || {
+                    served_items.iter().any(|kept| {
+                        let mut found = Vec::new();
+                        walk(item, kept, &here, &mut found);
+                        found.is_empty()
+                    })
+                };
+                if !at_place.is_empty() && !elsewhere() {
+                    issues.extend(at_place);
+                }
+            }
+        }
+        leaf if !same(leaf, served) => issues.push(Issue::error(
+            "value",
+            format!("the contract would store {served} here, not {leaf}: send what it can keep"),
+            Some(path.to_owned()),
+        )),
+        _ => {}
+    }
+}
+
+/// Equal values; instants and numbers by what they mean, not how they are written.
+fn same(a: &Value, b: &Value) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a, b) {
+        (Value::String(a), Value::String(b)) => {
+            match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            }
+        }
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile::default_profile()
+    }
+
+    #[test]
+    fn what_is_given_back_passes() {
+        let received = json!({
+            "resourceType": "Appointment", "id": "x", "status": "booked",
+            "start": "2026-12-10T10:00:00+01:00",
+            "meta": { "versionId": "3", "tag": [{ "system": profile().identifiers.origin, "code": "fhir" }] },
+            "basedOn": [{ "reference": "urn:uuid:1", "display": "Planen" }],
+        });
+        let served = json!({
+            "resourceType": "Appointment", "id": "y", "status": "booked",
+            "start": "2026-12-10T09:00:00Z",
+            "basedOn": [{ "reference": "CarePlan/k", "display": "Patientkontrakt" }],
+        });
+        assert_eq!(lost(&received, &served, &profile()), vec![]);
+    }
+
+    #[test]
+    fn dropped_and_replaced_elements_are_named() {
+        let received = json!({
+            "resourceType": "CarePlan", "intent": "order",
+            "identifier": [{ "system": "a", "value": "1" }, { "system": "b", "value": "2" }],
+            "subject": { "reference": "Patient/p", "extension": [{ "url": "u", "valueString": "v" }] },
+            "meta": { "profile": ["http://example.org/p"] },
+        });
+        let served = json!({
+            "resourceType": "CarePlan", "intent": "plan",
+            "identifier": [{ "system": "a", "value": "1" }],
+            "subject": { "reference": "Patient/p" },
+        });
+        let named: Vec<String> = lost(&received, &served, &profile())
+            .into_iter()
+            .filter_map(|i| i.expression)
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "CarePlan.intent",
+                "CarePlan.identifier[1]",
+                "CarePlan.subject.extension",
+                "CarePlan.meta",
+            ]
+        );
+    }
+}

@@ -4,7 +4,6 @@
 //!
 //! `pkgw.example.toml` documents every key.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +12,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 use crate::auth::AuthSettings;
+pub use crate::secret::Secret;
 use crate::store::{Backend, StoreOptions};
 use crate::sync::{SyncSettings, Target, TargetSettings, targets_from_settings};
 
@@ -103,31 +103,6 @@ pub struct DatabaseSettings {
 pub struct LogSettings {
     /// A filter such as `info` or `warn,pkgw=debug`.
     pub level: String,
-}
-
-/// A value that must not be printed (it may hold a password).
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "[redacted]"
-        })
-    }
 }
 
 /// Why the settings cannot be used.

@@ -17,6 +17,7 @@
 //! - [`api`]: the HTTP routers (native JSON contract API, health) over the store.
 //! - [`swedish`]: the contract in Swedish words: dates, times (Europe/Stockholm), labels.
 //! - [`config`]: layered settings (defaults < `pkgw.toml` < `PKGW__*` environment).
+//! - [`secret`]: values that are never printed (passwords, token secrets).
 //! - [`demo`]: the fixture contracts shipped in the binary for `pkgw serve --demo`.
 //! - [`ndjson`]: streaming export and import of contracts with their histories.
 //! - [`print`]: the contract as a printable Swedish page.
@@ -37,6 +38,7 @@ pub mod generate;
 pub mod ndjson;
 pub mod print;
 pub mod samsyn;
+pub mod secret;
 pub mod store;
 pub mod swedish;
 pub mod sync;

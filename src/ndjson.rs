@@ -5,6 +5,8 @@
 //! directions stream, so a store of millions of contracts needs memory for one contract
 //! at a time.
 
+use std::sync::Arc;
+
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -12,7 +14,8 @@ use crate::domain::ContractId;
 use crate::fhir::residue::Residue;
 use crate::fhir::stored::resources_of;
 use crate::fhir::{ContractResources, Profile, from_fhir};
-use crate::store::{Change, History, Store, StoreError};
+use crate::store::{History, Store, StoreError};
+use crate::write::{Caller, WriteError, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NdjsonError {
@@ -171,6 +174,7 @@ pub async fn import_fhir<R: AsyncBufRead + Unpin>(
     input: R,
     tick: &dyn Fn(),
 ) -> Result<ImportReport, NdjsonError> {
+    let writer = Writer::new(store.clone(), Arc::new(profile.clone()), Arc::default());
     let mut lines = input.lines();
     let mut report = ImportReport::default();
     let mut pending: Option<Pending> = None;
@@ -198,7 +202,7 @@ pub async fn import_fhir<R: AsyncBufRead + Unpin>(
         match (kind.as_str(), pending.as_mut()) {
             ("CarePlan", _) => {
                 if let Some(done) = pending.take() {
-                    store_pending(store, profile, done, &mut report).await?;
+                    store_pending(&writer, profile, done, &mut report).await?;
                 }
                 let id = resource["identifier"]
                     .as_array()
@@ -240,13 +244,13 @@ pub async fn import_fhir<R: AsyncBufRead + Unpin>(
         }
     }
     if let Some(done) = pending.take() {
-        store_pending(store, profile, done, &mut report).await?;
+        store_pending(&writer, profile, done, &mut report).await?;
     }
     Ok(report)
 }
 
 async fn store_pending(
-    store: &Store,
+    writer: &Writer,
     profile: &Profile,
     pending: Pending,
     report: &mut ImportReport,
@@ -272,12 +276,16 @@ async fn store_pending(
         }
     };
     let foreign = Residue::stored(&pending.resources, profile);
-    match store
-        .create_with(id, contract, Change::from_source("import"), foreign)
+    // Through the write path, as the gateway itself: the same rules as every write.
+    match writer
+        .create(&Caller::gateway("import"), &id, contract, foreign)
         .await
     {
         Ok(_) => report.imported += 1,
-        Err(e @ (StoreError::Database(_) | StoreError::Corrupt(_))) => return Err(e.into()),
+        Err(WriteError::Store(e @ (StoreError::Database(_) | StoreError::Corrupt(_)))) => {
+            return Err(e.into());
+        }
+        Err(WriteError::Rules(v, _)) => report.rejected.push(reject(v.to_string())),
         Err(e) => report.rejected.push(reject(e.to_string())),
     }
     Ok(())

@@ -25,8 +25,8 @@ use serde::Deserialize;
 pub use jwt::{KeyError, TokenClaims, TokenError, Verifier, mint};
 pub use scopes::{Context, Grant, Letter, Scopes};
 
-use crate::config::Secret;
 use crate::domain::{Contract, HsaId, PersonId};
+use crate::secret::Secret;
 
 /// `[auth]` in the settings.
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,8 @@
 //! `pkgw transfer ID …`: a care transition from the command line, the same single step as
 //! `POST /fhir/CarePlan/{id}/$transfer` (see `domain::Transfer`).
 
+use std::sync::Arc;
+
 use clap::Args;
 
 use super::{CliError, DatabaseArgs, open_store};
@@ -9,7 +11,7 @@ use crate::domain::{
     Channel, ContractId, HsaId, NewContact, NextStep, PhoneHours, PhoneNumber, ResponsibleUnit,
     Transfer, Version,
 };
-use crate::store::{Change, StoreError};
+use crate::write::{Caller, Transferred, WriteError, Writer};
 
 #[derive(Debug, Args)]
 pub struct TransferArgs {
@@ -106,61 +108,53 @@ pub(super) async fn run(args: TransferArgs, mut settings: Settings) -> Result<()
         }),
     };
     let store = open_store(&settings).await?;
-    let current = store.get(&id).await?;
-    let expected = match args.if_match {
-        Some(v) => Version::try_from(v).map_err(|e| bad("if-match", &e))?,
-        None => current.revision.version,
-    };
-    if expected != current.revision.version {
-        return Err(CliError::Failed(format!(
-            "the contract is at version {}, not {expected}: read it again",
-            current.revision.version
-        )));
-    }
-    let contract = &current.revision.contract;
-    let next = contract.transfer(&transfer).map_err(|v| {
-        let why: Vec<String> = v.iter().map(|v| format!("{}: {v}", v.field())).collect();
-        CliError::Failed(format!("the transfer cannot be done: {}", why.join("; ")))
-    })?;
-    if transfer.at > jiff::Timestamp::now() {
-        // A handover ahead: the gateway applies it at its instant (pkgw serve or sync run).
-        let sid = uuid::Uuid::new_v4().simple().to_string();
-        let scheduled = store.schedule_transfer(&sid, &id, &transfer, "cli").await?;
-        store.close().await;
-        if !scheduled {
-            return Err(CliError::Failed(format!(
-                "a transfer of {id} is already scheduled; cancel it first"
-            )));
-        }
-        eprintln!(
-            "scheduled the transfer of {id} to {} for {} (schedule {sid}); until then the sending unit stays responsible",
-            transfer.to.name, transfer.at
-        );
-        return Ok(());
-    }
-    let change = Change::transfer("cli", &transfer, contract)
-        .ok_or_else(|| CliError::Failed("the contract has no responsible unit".into()))?;
-    let written = store
-        .update_with(
+    let if_match = args
+        .if_match
+        .map(|v| Version::try_from(v).map_err(|e| bad("if-match", &e)))
+        .transpose()?;
+    // The same write as `$transfer`, by the gateway itself for the operator.
+    let writer = Writer::new(
+        store.clone(),
+        Arc::new(crate::fhir::Profile::default_profile()),
+        Arc::default(),
+    );
+    let done = writer
+        .transfer(
+            &Caller::gateway("cli"),
             &id,
-            expected,
-            next,
-            change,
-            current.revision.foreign_fhir.clone(),
+            if_match,
+            &transfer,
+            jiff::Timestamp::now(),
         )
         .await;
     store.close().await;
-    match written {
-        Ok(record) => {
+    match done {
+        Ok(Transferred::Done(record)) => {
             eprintln!(
                 "transferred {id} to {} ({}) as version {}",
                 transfer.to.name, transfer.to.hsa_id, record.revision.version
             );
             Ok(())
         }
-        Err(StoreError::VersionConflict { current, .. }) => Err(CliError::Failed(format!(
-            "the contract is at version {current}, not {expected}: read it again"
+        // A handover ahead: the gateway applies it at its instant (pkgw serve or sync run).
+        Ok(Transferred::Scheduled(sid)) => {
+            eprintln!(
+                "scheduled the transfer of {id} to {} for {} (schedule {sid}); until then the sending unit stays responsible",
+                transfer.to.name, transfer.at
+            );
+            Ok(())
+        }
+        Err(WriteError::Rules(v, _)) => {
+            let why: Vec<String> = v.iter().map(|v| format!("{}: {v}", v.field())).collect();
+            Err(CliError::Failed(format!(
+                "the transfer cannot be done: {}",
+                why.join("; ")
+            )))
+        }
+        Err(WriteError::Stale { named, current, .. }) => Err(CliError::Failed(format!(
+            "the contract is at version {current}, not {named}: read it again"
         ))),
-        Err(e) => Err(e.into()),
+        Err(WriteError::Store(e)) => Err(e.into()),
+        Err(e) => Err(CliError::Failed(e.to_string())),
     }
 }

@@ -13,6 +13,10 @@
 //! - [`CareContact`] (*Fast vårdkontakt*, *fast läkarkontakt*) and how to reach them;
 //! - [`AgreedTime`] (*Överenskommen tid*): times booked together with the person;
 //! - [`LinkedPlan`] (*Sammanhållen plan*): the person's other plans and who coordinates them.
+//!
+//! Each stored version is a [`Record`]: the contract with its number, time and [`Change`]
+//! (where it came from, why); what a sender gave in FHIR that the contract does not model
+//! travels with it as opaque JSON.
 
 mod agreed_time;
 mod agreement;
@@ -30,6 +34,7 @@ mod period;
 mod person_id;
 mod personnummer;
 mod phone;
+mod record;
 mod samordningsnummer;
 pub mod samsyn;
 mod status;
@@ -50,6 +55,7 @@ pub use period::Period;
 pub use person_id::PersonId;
 pub use personnummer::Personnummer;
 pub use phone::{PhoneHours, PhoneNumber, Weekday};
+pub use record::{Change, History, Record, Revision};
 pub use samordningsnummer::Samordningsnummer;
 pub use status::Status;
 pub use transfer::{NewContact, Transfer, TransferNote, UnitRef};

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::residue::Residue;
 use super::{ContractResources, Profile, VersionProvenance, to_fhir, to_provenance};
-use crate::store::Record;
+use crate::domain::Record;
 
 /// `meta` for a resource derived from a stored version.
 /// `meta` for a resource derived from a stored version: the version, when it was stored,

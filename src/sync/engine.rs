@@ -16,6 +16,7 @@ use super::notify;
 use super::retry::{Backoff, Failure};
 use super::settings::{SyncSettings, Target, route};
 use crate::store::{Claim, Store, StoreError};
+use crate::write::{Caller, Transferred, WriteError, Writer};
 
 /// Counters of one target since the process started.
 #[derive(Debug, Default)]
@@ -45,7 +46,7 @@ pub struct Engine {
     /// For subscription notifications.
     notify_http: reqwest::Client,
     /// The gateway's own mapping, for subscription payloads.
-    profile: crate::fhir::Profile,
+    profile: Arc<crate::fhir::Profile>,
 }
 
 impl Engine {
@@ -81,7 +82,7 @@ impl Engine {
             backoff,
             claimer: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             notify_http,
-            profile: crate::fhir::Profile::default_profile(),
+            profile: Arc::new(crate::fhir::Profile::default_profile()),
         })
     }
 
@@ -249,32 +250,16 @@ impl Engine {
                     .await?;
                 continue;
             }
-            let current = self.store.get(&s.contract_id).await?;
-            let contract = &current.revision.contract;
-            let next = match contract.transfer(&s.transfer) {
-                Ok(next) => next,
-                Err(why) => {
-                    self.transfer_failed(&s.id, &why).await?;
-                    tracing::warn!(contract = %s.contract_id, "a scheduled transfer could not be done");
-                    continue;
-                }
-            };
-            let Some(change) = crate::store::Change::transfer(&s.source, &s.transfer, contract)
-            else {
-                continue;
-            };
-            let written = self
-                .store
-                .update_with(
-                    &s.contract_id,
-                    current.revision.version,
-                    next,
-                    change,
-                    current.revision.foreign_fhir.clone(),
-                )
+            // The write path does it as it does every transfer, as the gateway itself on
+            // behalf of whoever scheduled it, at its instant.
+            let writer = Writer::new(self.store.clone(), self.profile.clone(), Arc::default());
+            let caller = Caller::gateway(s.source.clone());
+            let at = s.transfer.at.max(jiff::Timestamp::now());
+            let done = writer
+                .transfer(&caller, &s.contract_id, None, &s.transfer, at)
                 .await;
-            match written {
-                Ok(record) => {
+            match done {
+                Ok(Transferred::Done(record)) => {
                     self.store
                         .finish_transfer(
                             &s.id,
@@ -286,31 +271,30 @@ impl Engine {
                         .await?;
                     tracing::info!(contract = %s.contract_id, version = %record.revision.version, "scheduled transfer applied");
                 }
-                Err(StoreError::VersionConflict { .. }) => {
+                // Lost a race to another change: tried again at the next tick.
+                Ok(Transferred::Scheduled(_)) | Err(WriteError::Stale { .. }) => {
                     self.store
                         .finish_transfer(&s.id, &["applying"], "pending", None, None)
                         .await?;
                 }
-                Err(StoreError::Invalid(why)) => {
-                    self.transfer_failed(&s.id, &why).await?;
+                Err(WriteError::Store(e)) => return Err(e),
+                Err(why) => {
+                    let why = match why {
+                        WriteError::Rules(v, _) => v
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        other => other.to_string(),
+                    };
+                    self.store
+                        .finish_transfer(&s.id, &["applying"], "failed", None, Some(&why))
+                        .await?;
+                    tracing::warn!(contract = %s.contract_id, "a scheduled transfer could not be done");
                 }
-                Err(e) => return Err(e),
             }
         }
         Ok(due.len())
-    }
-
-    /// Marks a scheduled transfer failed, with why.
-    async fn transfer_failed(
-        &self,
-        id: &str,
-        why: &crate::domain::Violations,
-    ) -> Result<(), StoreError> {
-        let why: Vec<String> = why.iter().map(ToString::to_string).collect();
-        self.store
-            .finish_transfer(id, &["applying"], "failed", None, Some(&why.join("; ")))
-            .await?;
-        Ok(())
     }
 
     /// Sends one batch of due subscription notifications; returns how many were tried.

@@ -5,6 +5,8 @@
 //! gateway's own delivery) changes nothing, so a loop through a shared target settles;
 //! a part changed on both sides is a conflict record, and nothing is applied.
 
+use std::sync::Arc;
+
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
@@ -13,10 +15,11 @@ use super::client::TargetClient;
 use super::deliver::same_content;
 use super::settings::Target;
 use super::verify::VerifyError;
-use crate::domain::{ContractId, merge};
+use crate::domain::ContractId;
 use crate::fhir::stored::resources_of;
 use crate::fhir::{ContractResources, from_fhir};
-use crate::store::{Change, Record, Remote, Store, StoreError};
+use crate::store::{Change, Remote, Store, StoreError};
+use crate::write::{Caller, Outcome, WriteError, Writer};
 
 /// What a pull did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -101,22 +104,17 @@ async fn take_change(
         report.skipped += 1;
         return Ok(());
     };
-    let (current, sent) = match (
-        store.get(&contract).await,
+    let sent = match (
+        store.head(&contract).await?,
         store.remote(&target.name, &contract).await?,
     ) {
-        (Ok(current), Some((version, _))) => {
-            (current, store.get_version(&contract, version).await?)
-        }
-        (Err(StoreError::NotFound(_)), _) => {
-            return adopt(store, target, client, plan, contract, report).await;
-        }
+        (Some(_), Some((version, _))) => store.get_version(&contract, version).await?,
+        (None, _) => return adopt(store, target, client, plan, contract, report).await,
         // Never sent there: without a common version, nothing can be merged.
-        (Ok(_), None) => {
+        (Some(_), None) => {
             report.skipped += 1;
             return Ok(());
         }
-        (Err(e), _) => return Err(e.into()),
     };
     let ours_sent = resources_of(&sent, &target.profile);
     let (theirs, remote) = read_copy(client, plan, &ours_sent).await?;
@@ -139,48 +137,43 @@ async fn take_change(
             return Ok(());
         }
     };
-    match merge(&sent.revision.contract, &current.revision.contract, &edited) {
-        Ok(merged) if merged == current.revision.contract => {
-            report.unchanged += 1;
+    // The target's edit of the version it was sent, merged by the write path.
+    let writer = Writer::new(
+        store.clone(),
+        target.profile.clone(),
+        Arc::new(vec![target.name.clone()]),
+    );
+    let caller =
+        Caller::gateway(target.name.clone()).because(format!("pulled from {}", target.name));
+    let foreign = crate::fhir::residue::Residue::stored(&theirs, &target.profile);
+    let merged = writer
+        .merge_copy(
+            &caller,
+            &contract,
+            sent.revision.version,
+            edited,
+            foreign,
+            plan,
+        )
+        .await;
+    match merged {
+        Ok((record, outcome)) => {
             store
-                .holds(&target.name, &contract, current.revision.version, &remote)
+                .holds(&target.name, &contract, record.revision.version, &remote)
                 .await?;
-        }
-        Ok(merged) => {
-            let change = pulled_from(target);
-            let foreign = crate::fhir::residue::Residue::stored(&theirs, &target.profile);
-            match store
-                .update_with(&contract, current.revision.version, merged, change, foreign)
-                .await
-            {
-                Ok(Record { revision, .. }) => {
-                    store
-                        .holds(&target.name, &contract, revision.version, &remote)
-                        .await?;
-                    report.merged.push(id);
-                }
-                // Changed here meanwhile, or the merge breaks a rule: the next pull
-                // (from the same instant) tries again against the new version.
-                Err(e @ (StoreError::VersionConflict { .. } | StoreError::Invalid(_))) => {
-                    tracing::warn!(target_name = %target.name, %contract, error = %e, "a pulled change was not applied");
-                    report.failed.push(id);
-                }
-                Err(e) => return Err(e.into()),
+            if outcome == Outcome::Unchanged {
+                report.unchanged += 1;
+            } else {
+                report.merged.push(id);
             }
         }
-        Err(conflict) => {
-            let parts: Vec<&str> = conflict.sections.iter().map(|s| s.field()).collect();
-            store
-                .record_conflict(
-                    &contract,
-                    &target.name,
-                    sent.revision.version,
-                    current.revision.version,
-                    &parts,
-                    plan,
-                )
-                .await?;
-            report.conflicts.push(id);
+        Err(WriteError::MergeConflict(_)) => report.conflicts.push(id),
+        Err(WriteError::Store(e)) => return Err(e.into()),
+        // Changed here meanwhile, or the merge breaks a rule: the next pull (from the same
+        // instant) tries again against the new version.
+        Err(e) => {
+            tracing::warn!(target_name = %target.name, %contract, error = %e, "a pulled change was not applied");
+            report.failed.push(id);
         }
     }
     Ok(())

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::Secret;
 use crate::fhir::Profile;
+use crate::secret::Secret;
 use crate::store::{Dispatch, Routing};
 
 /// `[sync]`.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::auth::{Principal, Refusal};
-use crate::domain::Contract;
+use crate::domain::{Change, Contract};
 
 use super::WriteError;
 
@@ -15,6 +15,8 @@ use super::WriteError;
 pub struct Caller {
     pub principal: Arc<Principal>,
     pub source: String,
+    /// Why the caller makes its changes, kept with each version it writes.
+    pub reason: Option<String>,
 }
 
 impl Caller {
@@ -22,6 +24,23 @@ impl Caller {
         Self {
             principal,
             source: source.into(),
+            reason: None,
+        }
+    }
+
+    /// With a reason for the changes it makes.
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Where a change by this caller came from and why, as kept with the version.
+    pub fn change(&self) -> Change {
+        Change {
+            source: self.source.clone(),
+            author: None,
+            reason: self.reason.clone(),
+            transfer: None,
         }
     }
 

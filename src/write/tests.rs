@@ -6,8 +6,10 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::auth::{Principal, Scopes};
-use crate::domain::PersonId;
-use crate::store::StoreOptions;
+use crate::domain::{Contract, PersonId, Version};
+use crate::fhir::ContractResources;
+use crate::fhir::stored::resources_of;
+use crate::store::{Change, StoreOptions};
 
 struct Fixture {
     writer: Writer,

@@ -1,10 +1,11 @@
-//! What the store keeps for each version: the contract, its number, when it was recorded
-//! and where the change came from.
+//! What is kept for each version of a contract: the contract, its number, when it was
+//! recorded and where the change came from. Plain data, shared by the store (which
+//! persists it), the mapping (which serves it) and the write path.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Contract, ContractId, Transfer, TransferNote, UnitRef, Version};
+use super::{Contract, ContractId, Transfer, TransferNote, UnitRef, Version};
 
 /// Where a change came from and why; kept with every version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

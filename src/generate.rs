@@ -175,6 +175,7 @@ impl Generator {
                 contract,
                 foreign_fhir: None,
                 deleted: false,
+                unchanged: Default::default(),
             }],
         }
     }

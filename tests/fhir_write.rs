@@ -786,7 +786,96 @@ async fn batch_entries_succeed_or_fail_on_their_own(db: &TestDb) {
     );
 }
 
+/// Each resource has its own version (the contract version at which it last changed):
+/// after one EHR edits a Goal, another EHR's PUT of the CareTeam with the ETag it read
+/// before is not stale; vread and history of the CareTeam show its own versions; a PUT
+/// that changes nothing makes no version and sends nothing.
+async fn each_resource_has_its_own_version(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    let team = fhir_get(&app, &format!("/fhir/CareTeam/{id}")).await;
+    assert_eq!(team.header("etag"), Some("W/\"1\""));
+    let mut goal = fhir_get(&app, &format!("/fhir/Goal/{id}-mal-1")).await.body;
+    goal["description"]["text"] = json!("Att orka gå med hunden till sjön");
+    let edited = put(
+        &app,
+        &format!("/fhir/Goal/{id}-mal-1"),
+        &[("If-Match", "W/\"1\"")],
+        &goal,
+    )
+    .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    assert_eq!(edited.header("etag"), Some("W/\"2\""));
+    let read = fhir_get(&app, &format!("/fhir/CareTeam/{id}")).await;
+    assert_eq!(
+        read.header("etag"),
+        Some("W/\"1\""),
+        "the CareTeam did not change"
+    );
+    assert_eq!(read.body["meta"]["versionId"], "1");
+    let sibling = fhir_get(&app, &format!("/fhir/Goal/{id}-mal-2")).await;
+    assert_eq!(sibling.body["meta"]["versionId"], "1");
+
+    let mut changed = team.body.clone();
+    changed["note"] = json!([{ "text": "Anna har semester vecka 28–31" }]);
+    let updated = put(
+        &app,
+        &format!("/fhir/CareTeam/{id}"),
+        &[("If-Match", "W/\"1\"")],
+        &changed,
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.header("etag"), Some("W/\"3\""));
+    assert_eq!(
+        updated
+            .header("location")
+            .map(|l| l.ends_with(&format!("/CareTeam/{id}/_history/3"))),
+        Some(true)
+    );
+
+    // The CareTeam's versions are 1 and 3: there is no version 2 of it.
+    let vread = fhir_get(&app, &format!("/fhir/CareTeam/{id}/_history/2")).await;
+    assert_eq!(vread.status, StatusCode::NOT_FOUND, "{}", vread.body);
+    let first = fhir_get(&app, &format!("/fhir/CareTeam/{id}/_history/1")).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body["meta"]["versionId"], "1");
+    let history = fhir_get(&app, &format!("/fhir/CareTeam/{id}/_history"))
+        .await
+        .body;
+    let versions: Vec<&str> = history["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["3", "1"]);
+
+    // The same CareTeam again: no new version, nothing for the sync targets.
+    let outbox = db.count("outbox").await;
+    let again = put(
+        &app,
+        &format!("/fhir/CareTeam/{id}"),
+        &[("If-Match", "W/\"3\"")],
+        &updated.body,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.header("etag"), Some("W/\"3\""));
+    assert_eq!(db.count("outbox").await, outbox);
+    assert_eq!(
+        app.store.history(&record.id).await.unwrap().versions.len(),
+        3
+    );
+}
+
 on_both_backends!(
+    each_resource_has_its_own_version,
     a_contract_is_built_resource_by_resource,
     writes_answer_as_prefer_asks,
     bad_writes_are_refused_whole,

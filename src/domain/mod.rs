@@ -55,7 +55,7 @@ pub use period::Period;
 pub use person_id::PersonId;
 pub use personnummer::Personnummer;
 pub use phone::{PhoneHours, PhoneNumber, Weekday};
-pub use record::{Change, History, Record, Revision};
+pub use record::{Change, History, Record, ResourceVersion, Revision};
 pub use samordningsnummer::Samordningsnummer;
 pub use status::Status;
 pub use transfer::{NewContact, Transfer, TransferNote, UnitRef};

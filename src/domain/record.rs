@@ -2,6 +2,8 @@
 //! recorded and where the change came from. Plain data, shared by the store (which
 //! persists it), the mapping (which serves it) and the write path.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +69,40 @@ pub struct Revision {
     /// Written by a delete: the contract was revoked and no longer reads as current.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// The resources (`{type}/{id}`) this version did not change, with the version each
+    /// carries over; every other resource is at this version (see [`Revision::version_of`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unchanged: BTreeMap<String, ResourceVersion>,
+}
+
+/// When one resource of a contract last changed: the contract version, its time and the
+/// system the change came from. A resource's `meta.versionId` and ETag are this version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceVersion {
+    pub version: Version,
+    pub at: Timestamp,
+    pub source: String,
+}
+
+impl Revision {
+    /// The version of the resource `key` (`{type}/{id}`) in this version of the contract:
+    /// the one it carries over when this version did not change it, else this one.
+    pub fn version_of(&self, key: &str) -> ResourceVersion {
+        self.unchanged
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| self.as_resource_version())
+    }
+
+    /// This version, as the version of a resource it changed.
+    pub fn as_resource_version(&self) -> ResourceVersion {
+        ResourceVersion {
+            version: self.version,
+            at: self.recorded_at,
+            source: self.change.source.clone(),
+        }
+    }
 }
 
 /// A stored version together with the contract's id.

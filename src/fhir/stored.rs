@@ -1,53 +1,95 @@
 //! The FHIR resources of a stored contract version, as the gateway serves and sends them:
 //! mapped with a profile, with what the sender sent that the contract does not model put
-//! back, and `meta` (the contract's version, when it was stored, where it came from).
+//! back, and `meta`: each resource's own version (the contract version at which it last
+//! changed), when it was stored and where that change came from.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::residue::Residue;
 use super::{ContractResources, Profile, VersionProvenance, to_fhir, to_provenance};
-use crate::domain::Record;
+use crate::domain::{Contract, ContractId, Record, ResourceVersion};
 
-/// `meta` for a resource derived from a stored version.
-/// `meta` for a resource derived from a stored version: the version, when it was stored,
-/// and where the change came from (`source`, and as a tag a receiver can match on).
-fn meta(record: &Record, profile: &Profile) -> Value {
-    let source = &record.revision.change.source;
+/// `meta` for a resource of a stored version: the version at which it last changed,
+/// when, and where that change came from (`source`, and as a tag a receiver can match
+/// on).
+fn meta(version: &ResourceVersion, profile: &Profile) -> Value {
     json!({
-        "versionId": record.revision.version.to_string(),
-        "lastUpdated": record.revision.recorded_at.to_string(),
-        "source": source,
-        "tag": [{ "system": profile.identifiers.origin, "code": source }],
+        "versionId": version.version.to_string(),
+        "lastUpdated": version.at.to_string(),
+        "source": version.source,
+        "tag": [{ "system": profile.identifiers.origin, "code": version.source }],
     })
 }
 
-/// The resources of one stored version, with `meta`.
-pub fn resources_of(record: &Record, profile: &Profile) -> ContractResources {
-    let mut resources = to_fhir(&record.id, &record.revision.contract, profile);
-    // What the sender sent that the contract does not model goes back out unchanged.
-    let residue = record
-        .revision
-        .foreign_fhir
-        .clone()
-        .and_then(|f| serde_json::from_value::<Residue>(f).ok());
-    if let Some(residue) = residue {
+/// `{type}/{id}`: how a resource is named among a contract's, for its own version.
+pub fn resource_key(resource: &Value) -> String {
+    format!(
+        "{}/{}",
+        resource["resourceType"].as_str().unwrap_or_default(),
+        resource["id"].as_str().unwrap_or_default()
+    )
+}
+
+/// The resources a contract maps to, with what the sender sent that the contract does
+/// not model (`foreign`, as stored) put back — what the gateway serves, without `meta`.
+pub fn served(
+    id: &ContractId,
+    contract: &Contract,
+    foreign: Option<&Value>,
+    profile: &Profile,
+) -> ContractResources {
+    let mut resources = to_fhir(id, contract, profile);
+    if let Some(residue) = foreign.and_then(|f| Residue::deserialize(f).ok()) {
         residue.restore(&mut resources);
     }
-    let meta = meta(record, profile);
+    resources
+}
+
+/// The resources of one stored version, each with its `meta` (its own version: see
+/// [`crate::domain::Revision::version_of`]).
+pub fn resources_of(record: &Record, profile: &Profile) -> ContractResources {
+    let r = &record.revision;
+    let mut resources = served(&record.id, &r.contract, r.foreign_fhir.as_ref(), profile);
     let ContractResources {
         care_plan,
         care_team,
         goals,
         appointments,
     } = &mut resources;
-    for r in [care_plan, care_team]
+    for resource in [care_plan, care_team]
         .into_iter()
         .chain(goals.iter_mut())
         .chain(appointments.iter_mut())
     {
-        insert_meta(r, &meta);
+        let version = r.version_of(&resource_key(resource));
+        insert_meta(resource, &meta(&version, profile));
     }
     resources
+}
+
+/// A resource as the gateway compares it across versions: without what it writes in
+/// `meta` for every version (version, time, source and its origin tag), so only what
+/// the resource says is compared.
+pub fn own_content(resource: &Value, profile: &Profile) -> Value {
+    let mut resource = resource.clone();
+    if let Some(object) = resource.as_object_mut()
+        && let Some(Value::Object(meta)) = object.get_mut("meta")
+    {
+        for key in ["versionId", "lastUpdated", "source"] {
+            meta.remove(key);
+        }
+        if let Some(Value::Array(tags)) = meta.get_mut("tag") {
+            tags.retain(|t| t["system"] != profile.identifiers.origin.as_str());
+            if tags.is_empty() {
+                meta.remove("tag");
+            }
+        }
+        if meta.is_empty() {
+            object.remove("meta");
+        }
+    }
+    resource
 }
 
 /// The Provenance of one stored version (itself never changes: version 1).

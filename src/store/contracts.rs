@@ -9,12 +9,14 @@ use super::audit::{self, Action};
 use super::{
     Change, History, Record, Revision, Store, StoreError, from_micros, micros, now, version_of,
 };
-use crate::domain::{Contract, ContractId, PersonId, Status, Version, Violations};
+use std::collections::BTreeMap;
+
+use crate::domain::{Contract, ContractId, PersonId, ResourceVersion, Status, Version, Violations};
 
 /// The columns of a stored version, as every query that reads one selects them.
 macro_rules! revision_columns {
     () => {
-        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir, v.deleted, v.transfer"
+        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir, v.deleted, v.transfer, v.resource_versions"
     };
 }
 
@@ -65,6 +67,9 @@ pub struct Pending {
     pub foreign_fhir: Option<serde_json::Value>,
     /// The change deletes the contract (see [`Store::delete`]).
     pub deleted: bool,
+    /// The resources the change leaves as they were, with the version each carries over
+    /// (see [`Revision::unchanged`]).
+    pub unchanged: BTreeMap<String, ResourceVersion>,
 }
 
 impl Pending {
@@ -82,6 +87,7 @@ impl Pending {
             change,
             foreign_fhir: current.revision.foreign_fhir.clone(),
             deleted: true,
+            unchanged: BTreeMap::new(),
         }
     }
 }
@@ -102,6 +108,7 @@ async fn write_pending(
         change,
         foreign_fhir,
         deleted,
+        unchanged,
     } = pending;
     let revision = Revision {
         version: base.map_or(Version::FIRST, Version::next),
@@ -110,6 +117,7 @@ async fn write_pending(
         contract,
         foreign_fhir,
         deleted,
+        unchanged,
     };
     let Some(expected) = base else {
         insert_head(tx, &id, &revision).await?;
@@ -187,6 +195,7 @@ impl Store {
             change,
             foreign_fhir,
             deleted: false,
+            unchanged: BTreeMap::new(),
         };
         self.commit_one(pending).await
     }
@@ -220,6 +229,7 @@ impl Store {
             change,
             foreign_fhir,
             deleted: false,
+            unchanged: BTreeMap::new(),
         };
         self.commit_one(pending).await
     }
@@ -582,8 +592,8 @@ async fn insert_revision(
     let document = serde_json::to_string(&revision.contract)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir, deleted, transfer) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir, deleted, transfer, resource_versions) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
@@ -600,6 +610,12 @@ async fn insert_revision(
             .transfer
             .as_ref()
             .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    )
+    .bind(
+        (!revision.unchanged.is_empty())
+            .then(|| serde_json::to_string(&revision.unchanged))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     )
@@ -709,6 +725,12 @@ fn record_from_row(row: &AnyRow) -> Result<Record, StoreError> {
                     StoreError::Corrupt(format!("contract {id}: foreign FHIR content: {e}"))
                 })?,
             deleted: row.try_get::<i64, _>("deleted")? != 0,
+            unchanged: row
+                .try_get::<Option<String>, _>("resource_versions")?
+                .map(|r| serde_json::from_str(&r))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("contract {id}: resource versions: {e}")))?
+                .unwrap_or_default(),
         },
     })
 }

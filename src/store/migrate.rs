@@ -66,6 +66,11 @@ const SQLITE: &[Script] = &[
         "access audit",
         include_str!("../../migrations/sqlite/0011_access_audit.sql"),
     ),
+    (
+        12,
+        "resource versions",
+        include_str!("../../migrations/sqlite/0012_resource_versions.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -122,6 +127,11 @@ const POSTGRES: &[Script] = &[
         11,
         "access audit",
         include_str!("../../migrations/postgres/0011_access_audit.sql"),
+    ),
+    (
+        12,
+        "resource versions",
+        include_str!("../../migrations/postgres/0012_resource_versions.sql"),
     ),
 ];
 

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::domain::Version;
+use crate::domain::{ResourceVersion, Version};
 use crate::fhir::Kind;
 use crate::store::Record;
 
@@ -128,6 +128,16 @@ pub struct Done {
 }
 
 impl Done {
+    /// The resource's own version: the contract version at which it last changed (the
+    /// contract's version, for a deletion).
+    pub fn version(&self) -> ResourceVersion {
+        let revision = &self.record.revision;
+        if revision.deleted {
+            return revision.as_resource_version();
+        }
+        revision.version_of(&format!("{}/{}", self.kind.name(), self.id))
+    }
+
     /// Whether this entry wrote a version.
     pub fn wrote(&self) -> bool {
         matches!(

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::fhir::Profile;
 use crate::fhir::outcome::Issue;
 use crate::fhir::residue::ours_identifier;
+use crate::fhir::stored::own_content;
 
 /// At most this many elements are named in one answer.
 const MOST: usize = 20;
@@ -24,7 +25,7 @@ const MOST: usize = 20;
 /// after the write) does not give back as sent.
 pub(super) fn lost(received: &Value, served: &Value, profile: &Profile) -> Vec<Issue> {
     let kind = received["resourceType"].as_str().unwrap_or("Resource");
-    let mut received = received.clone();
+    let mut received = own_content(received, profile);
     if let Some(object) = received.as_object_mut() {
         object.remove("id");
         object.remove("text");
@@ -39,20 +40,6 @@ pub(super) fn lost(received: &Value, served: &Value, profile: &Profile) -> Vec<I
             });
             if identifiers.is_empty() {
                 object.remove("identifier");
-            }
-        }
-        if let Some(Value::Object(meta)) = object.get_mut("meta") {
-            for key in ["versionId", "lastUpdated", "source"] {
-                meta.remove(key);
-            }
-            if let Some(Value::Array(tags)) = meta.get_mut("tag") {
-                tags.retain(|t| t["system"] != profile.identifiers.origin.as_str());
-                if tags.is_empty() {
-                    meta.remove("tag");
-                }
-            }
-            if meta.is_empty() {
-                object.remove("meta");
             }
         }
     }

@@ -7,6 +7,7 @@ use super::{Caller, Outcome, WriteError, Writer};
 use crate::domain::{Contract, ContractId, Version, merge};
 use crate::fhir::expression_for;
 use crate::fhir::outcome::Issue;
+use crate::fhir::stored::served;
 use crate::store::{Record, StoreError};
 
 impl Writer {
@@ -96,7 +97,8 @@ impl Writer {
         if merged == current.revision.contract {
             return Ok((current, Outcome::Unchanged));
         }
-        let pending = self.checked(caller, id, Some(&current), &merged, foreign, &name)?;
+        let served = served(id, &merged, foreign.as_ref(), &self.profile);
+        let pending = self.checked(caller, id, Some(&current), &merged, foreign, &served, &name)?;
         let Some(pending) = pending else {
             return Ok((current, Outcome::Unchanged));
         };

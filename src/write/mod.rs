@@ -35,6 +35,7 @@ mod save;
 #[cfg(test)]
 mod tests;
 mod transfer;
+mod versions;
 
 use std::sync::Arc;
 

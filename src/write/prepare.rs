@@ -9,7 +9,7 @@ use super::{
     Action, Attempt, Caller, Entry, Outcome, Prepared, WriteError, Writer, kept, name_of,
     refuse_missing,
 };
-use crate::domain::{Contract, ContractId, Version};
+use crate::domain::{ContractId, Version};
 use crate::fhir::outcome::Issue;
 use crate::fhir::residue::Residue;
 use crate::fhir::stored::resources_of;
@@ -148,11 +148,21 @@ impl Writer {
             _ => theirs,
         };
         let name = name_of(first, id);
-        let pending = self.checked(caller, id, current.as_ref(), &after, foreign, &name)?;
+        let mut served = crate::fhir::to_fhir(id, &after, &self.profile);
+        residue.restore(&mut served);
+        let pending = self.checked(
+            caller,
+            id,
+            current.as_ref(),
+            &after,
+            foreign,
+            &served,
+            &name,
+        )?;
         // The contract's rules first (the cause), then what of the received content it
         // would not give back as sent.
         if seen.is_none() {
-            let lost = self.lost(id, &ours, &edited, &after, &residue);
+            let lost = self.lost(id, &ours, &edited, &served);
             if !lost.is_empty() {
                 return Err(WriteError::Invalid(lost).into());
             }
@@ -171,7 +181,8 @@ impl Writer {
         })
     }
 
-    /// The version a stale edit from a sync source was made on: `If-Match` names it.
+    /// The version a stale edit from a sync source was made on: `If-Match` names it, and
+    /// is compared with the resource's own version.
     /// `None` when the edit is not stale; 412 for a stale edit from anyone else.
     fn precondition(
         &self,
@@ -186,9 +197,10 @@ impl Writer {
                 None => Ok(None),
             };
         };
-        let now = current.revision.version;
         let mut seen: Option<Version> = None;
         for (_, entry) in ours {
+            // Each resource has its own version: the one at which it last changed.
+            let now = current.revision.version_of(&name_of(entry, id)).version;
             match entry.action.if_match() {
                 Some(named) if named != now && self.merges(&caller.source) => {
                     seen = Some(seen.map_or(named, |s| s.min(named)));
@@ -214,11 +226,8 @@ impl Writer {
         id: &ContractId,
         ours: &[(usize, &Entry)],
         edited: &[(usize, Edited)],
-        contract: &Contract,
-        residue: &Residue,
+        served: &ContractResources,
     ) -> Vec<Issue> {
-        let mut served = crate::fhir::to_fhir(id, contract, &self.profile);
-        residue.restore(&mut served);
         let mut issues = Vec::new();
         for ((_, entry), (_, edited)) in ours.iter().zip(edited) {
             let Some(received) = entry.resource() else {

@@ -4,8 +4,10 @@
 
 use serde_json::Value;
 
-use super::{Caller, Outcome, WriteError, Writer};
+use super::{Caller, Outcome, WriteError, Writer, versions};
 use crate::domain::{Contract, ContractId, Version};
+use crate::fhir::ContractResources;
+use crate::fhir::stored::served;
 use crate::store::{Pending, Record, StoreError};
 
 impl Writer {
@@ -69,7 +71,16 @@ impl Writer {
         foreign: Option<Value>,
         name: &str,
     ) -> Result<(Record, Outcome), WriteError> {
-        let pending = self.checked(caller, id, current.as_ref(), &contract, foreign, name)?;
+        let served = served(id, &contract, foreign.as_ref(), &self.profile);
+        let pending = self.checked(
+            caller,
+            id,
+            current.as_ref(),
+            &contract,
+            foreign,
+            &served,
+            name,
+        )?;
         let Some(pending) = pending else {
             let current = current.ok_or_else(|| WriteError::not_known(name))?;
             return Ok((current, Outcome::Unchanged));
@@ -102,6 +113,10 @@ impl Writer {
     /// The change that stores `after` (with what it keeps of FHIR, `foreign`) in place of
     /// `current`, once the caller may write it and it keeps the contract's rules; `None`
     /// when it changes nothing.
+    /// `served` is what the gateway will serve of `after` (see
+    /// [`crate::fhir::stored::served`]): the resources it leaves as they were keep their
+    /// versions.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn checked(
         &self,
         caller: &Caller,
@@ -109,6 +124,7 @@ impl Writer {
         current: Option<&Record>,
         after: &Contract,
         foreign: Option<Value>,
+        served: &ContractResources,
         name: &str,
     ) -> Result<Option<Pending>, WriteError> {
         let before = current.map(|c| &c.revision.contract);
@@ -132,6 +148,7 @@ impl Writer {
             change: caller.change(),
             foreign_fhir: foreign,
             deleted: false,
+            unchanged: versions::unchanged(current, served, &self.profile),
         }))
     }
 }

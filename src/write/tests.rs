@@ -209,6 +209,68 @@ async fn a_write_that_changes_nothing_makes_no_version() {
 }
 
 #[tokio::test]
+async fn each_resource_has_its_own_version() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let before = resources(&f, &a);
+    // An EHR edits a Goal: version 2 of the contract, of that Goal and of the CarePlan
+    // (whose narrative names what matters), not of the CareTeam or the Appointments.
+    let mut goal = before.goals[0].clone();
+    goal["description"]["text"] = json!("Att orka gå till affären");
+    let done = f
+        .writer
+        .apply_one(
+            &gateway(),
+            update(Kind::Goal, goal, Some(a.revision.version), 0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.version().version.get(), 2);
+    let after = resources(&f, &done.record);
+    let version = |r: &Value| r["meta"]["versionId"].as_str().unwrap().to_owned();
+    assert_eq!(version(&after.goals[0]), "2");
+    assert_eq!(version(&after.goals[1]), "1");
+    assert_eq!(version(&after.care_team), "1");
+    assert_eq!(version(&after.appointments[0]), "1");
+    assert_eq!(
+        after.care_team["meta"]["lastUpdated"],
+        before.care_team["meta"]["lastUpdated"]
+    );
+    // Another EHR's PUT of the CareTeam with the ETag it read before is not stale.
+    let mut team = before.care_team.clone();
+    team["note"] = json!([{ "text": "Ny kontakt efter årsskiftet" }]);
+    let done = f
+        .writer
+        .apply_one(
+            &gateway(),
+            update(Kind::CareTeam, team.clone(), Some(a.revision.version), 0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            done.version().version.get(),
+            done.record.revision.version.get()
+        ),
+        (3, 3)
+    );
+    // Now the CareTeam is at 3: its version 1 is stale.
+    team["note"] = json!([{ "text": "Något annat" }]);
+    let error = f
+        .writer
+        .apply_one(
+            &gateway(),
+            update(Kind::CareTeam, team, Some(a.revision.version), 0),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, WriteError::Stale { named, current, .. } if named.get() == 1 && current.get() == 3),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_stale_if_match_is_refused_and_a_sync_sources_is_merged() {
     let f = fixture(&["journal-b"]).await;
     let (a, _) = two(&f).await;
@@ -218,10 +280,11 @@ async fn a_stale_if_match_is_refused_and_a_sync_sources_is_merged() {
         .apply_one(&gateway(), update(Kind::Goal, goal, None, 0))
         .await
         .unwrap();
-    // An edit of version 1 of another part.
-    let mut time = resources(&f, &a).appointments[0].clone();
-    time["description"] = json!("Återbesök per video");
-    let stale = update(Kind::Appointment, time, Some(a.revision.version), 0);
+    // An edit of version 1 of the CarePlan (changed since: its narrative names what
+    // matters), in another part: the coordinated plan.
+    let mut plan = resources(&f, &a).care_plan.clone();
+    plan["supportingInfo"][0]["display"] = json!("Min vårdplan – bröstcancer, version 2");
+    let stale = update(Kind::CarePlan, plan, Some(a.revision.version), 0);
     let error = f
         .writer
         .apply_one(&gateway(), stale.clone())
@@ -242,10 +305,9 @@ async fn a_stale_if_match_is_refused_and_a_sync_sources_is_merged() {
         now.agreement.what_matters[0], "Att orka gå till affären",
         "the other edit stays"
     );
-    assert!(
-        now.agreed_times
-            .iter()
-            .any(|t| t.what == "Återbesök per video")
+    assert_eq!(
+        now.linked_plans[0].title, "Min vårdplan – bröstcancer, version 2",
+        "the merged edit applied"
     );
 }
 

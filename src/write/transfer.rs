@@ -2,8 +2,9 @@
 //! version (see [`crate::domain::Contract::transfer`]), or kept to be applied at a
 //! handover still ahead.
 
-use super::{Caller, WriteError, Writer};
+use super::{Caller, WriteError, Writer, versions};
 use crate::domain::{ContractId, Transfer, Version};
+use crate::fhir::stored::served;
 use crate::store::{Change, Pending, Record, StoreError};
 
 /// What a transfer did.
@@ -67,13 +68,16 @@ impl Writer {
                 Box::new(contract.clone()),
             )
         })?;
+        let foreign = current.revision.foreign_fhir.clone();
+        let served = served(id, &next, foreign.as_ref(), &self.profile);
         let pending = Pending {
             id: id.clone(),
             base: Some(version),
             contract: next,
             change,
-            foreign_fhir: current.revision.foreign_fhir.clone(),
+            foreign_fhir: foreign,
             deleted: false,
+            unchanged: versions::unchanged(Some(&current), &served, &self.profile),
         };
         match self.store.commit(vec![pending]).await {
             Ok(mut records) => records

@@ -206,11 +206,11 @@ pub(super) fn written(state: &AppState, headers: &HeaderMap, done: &Done) -> Val
         json!({
             "status": status_line(status_of(done)),
             "location": location_of(done),
-            "lastModified": done.record.revision.recorded_at.to_string(),
+            "lastModified": done.version().at.to_string(),
         })
     };
     if done.outcome != Outcome::AlreadyDeleted {
-        response["etag"] = json!(done.record.revision.version.etag());
+        response["etag"] = json!(done.version().version.etag());
     }
     let mut entry = json!({});
     match prefer(headers, "return") {

@@ -11,6 +11,7 @@ use super::locate::{Kind, find, resources_of_kind};
 use super::respond::{Format, base_url, fhir_json, resource};
 use crate::api::AppState;
 use crate::domain::Version;
+use crate::fhir::stored::resource_key;
 use crate::store::Record;
 
 type Params = Query<Vec<(String, String)>>;
@@ -80,15 +81,26 @@ pub(super) async fn read_resource(
             None => gone_or_not_found(state, &record, kind, id).await,
         });
     };
-    let version = if kind == Kind::Provenance {
-        Version::FIRST
-    } else {
-        record.revision.version
-    };
+    if kind == Kind::Provenance {
+        return Ok(Found {
+            body,
+            version: Version::FIRST,
+            recorded_at: record.revision.recorded_at,
+        });
+    }
+    // Each resource has its own versions: those at which it changed.
+    let own = record.revision.version_of(&format!("{}/{id}", kind.name()));
+    if let Some(v) = version.filter(|v| *v != own.version) {
+        return Err(FhirError::NotFound(format!(
+            "{}/{id} has no version {v}: it did not change then (it was at version {})",
+            kind.name(),
+            own.version
+        )));
+    }
     Ok(Found {
         body,
-        version,
-        recorded_at: record.revision.recorded_at,
+        version: own.version,
+        recorded_at: own.at,
     })
 }
 
@@ -114,26 +126,14 @@ async fn read_cached(
         if !visible {
             return Err(not_found(kind, id));
         }
-        return Ok(cached_response(
-            resource,
-            &hit.patient,
-            head.version,
-            head.recorded_at,
-            headers,
-        ));
+        return Ok(cached_response(resource, &hit.patient, headers));
     }
     let record = record_for(state, kind, id, None).await?;
     let cached = state.read_cache.get_or_map(&record, &state.profile);
     let Some(resource) = cached.find(kind.name(), id) else {
         return Err(gone_or_not_found(state, &record, kind, id).await);
     };
-    Ok(cached_response(
-        resource,
-        &cached.patient,
-        record.revision.version,
-        record.revision.recorded_at,
-        headers,
-    ))
+    Ok(cached_response(resource, &cached.patient, headers))
 }
 
 /// A cached resource as the answer to a read (304 when the client holds the version),
@@ -141,10 +141,9 @@ async fn read_cached(
 fn cached_response(
     resource: &super::read_cache::CachedResource,
     patient: &str,
-    version: Version,
-    recorded_at: jiff::Timestamp,
     headers: &HeaderMap,
 ) -> Response {
+    let (version, recorded_at) = (resource.version, resource.at);
     let held = headers
         .get(axum::http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -353,8 +352,9 @@ pub async fn type_history(
     Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
 }
 
-/// The history entries of one stored version: one per resource of `kind` in it (only
-/// the one with id `only`, if given). A deleted version's entries carry no resource.
+/// The history entries of one stored version: one per resource of `kind` that changed in
+/// it (only the one with id `only`, if given). A deleted version's entries carry no
+/// resource.
 fn history_entries(
     record: &Record,
     kind: Kind,
@@ -373,6 +373,11 @@ fn history_entries(
     resources_of_kind(record, kind, profile)
         .into_iter()
         .filter(|r| only.is_none_or(|id| r["id"] == id))
+        // A resource's history has the versions at which it changed.
+        .filter(|r| {
+            record.revision.deleted
+                || record.revision.version_of(&resource_key(r)).version == version
+        })
         .map(|r| {
             let id = r["id"].as_str().unwrap_or_default().to_owned();
             let mut entry = json!({

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 
 use crate::fhir::Profile;
-use crate::fhir::stored::resources_of;
+use crate::fhir::stored::{resource_key, resources_of};
 use crate::store::Record;
 
 /// Versions kept (a contract's resources are some 15 kB serialized: some tens of MB at
@@ -31,6 +31,10 @@ pub struct CachedResource {
     pub bytes: Bytes,
     /// For an Appointment that is booked: when it starts.
     pub booked_start: Option<jiff::Timestamp>,
+    /// The resource's own version (the contract version at which it last changed), and
+    /// when that was.
+    pub version: crate::domain::Version,
+    pub at: jiff::Timestamp,
 }
 
 impl CachedResource {
@@ -58,11 +62,14 @@ impl Cached {
                 let booked_start = (r["resourceType"] == "Appointment" && r["status"] == "booked")
                     .then(|| r["start"].as_str().and_then(|s| s.parse().ok()))
                     .flatten();
+                let own = record.revision.version_of(&resource_key(r));
                 CachedResource {
                     kind: text("resourceType"),
                     id: text("id"),
                     bytes: serde_json::to_vec(r).unwrap_or_default().into(),
                     booked_start,
+                    version: own.version,
+                    at: own.at,
                 }
             })
             .collect();
@@ -135,6 +142,8 @@ mod tests {
                 id: "c".into(),
                 bytes: Bytes::from(format!("{{\"n\":{n}}}")),
                 booked_start: None,
+                version: crate::domain::Version::FIRST,
+                at: jiff::Timestamp::UNIX_EPOCH,
             }],
         }
     }

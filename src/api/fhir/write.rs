@@ -41,7 +41,7 @@ pub(super) fn location_of(done: &Done) -> String {
         "{}/{}/_history/{}",
         done.kind.name(),
         done.id,
-        done.record.revision.version
+        done.version().version
     )
 }
 
@@ -69,8 +69,8 @@ fn reply(done: &Done, state: &AppState, headers: &HeaderMap, format: Format) -> 
     let mut response = WriteReply {
         status: status_of(done),
         body: &body,
-        version: done.record.revision.version,
-        last_modified: done.record.revision.recorded_at,
+        version: done.version().version,
+        last_modified: done.version().at,
         location: Some(format!("{}/{}", base_url(headers), location_of(done))),
         message: message_of(done),
     }
@@ -231,7 +231,7 @@ pub async fn delete(
         _ => StatusCode::NO_CONTENT.into_response(),
     };
     if done.outcome == Outcome::Deleted
-        && let Ok(tag) = done.record.revision.version.etag().parse()
+        && let Ok(tag) = done.version().version.etag().parse()
     {
         response.headers_mut().insert(axum::http::header::ETAG, tag);
     }

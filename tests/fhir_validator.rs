@@ -77,6 +77,7 @@ fn every_mapped_fixture_is_valid_r4_with_every_profile() {
             author: Some("Anna Berg".into()),
             reason: Some("Ny tid överenskommen".into()),
             transfer,
+            targets: vec![format!("CarePlan/{id}"), format!("CareTeam/{id}")],
         };
         let name = format!("provenance-{version}.json");
         files.push(write(dir.path(), &name, &to_provenance(&id, &provenance)));

@@ -820,6 +820,26 @@ async fn each_resource_has_its_own_version(db: &TestDb) {
     assert_eq!(read.body["meta"]["versionId"], "1");
     let sibling = fhir_get(&app, &format!("/fhir/Goal/{id}-mal-2")).await;
     assert_eq!(sibling.body["meta"]["versionId"], "1");
+    // The version's Provenance names the resource versions it made, and no other.
+    let provenance = fhir_get(&app, &format!("/fhir/Provenance/{id}-v2"))
+        .await
+        .body;
+    let targets: Vec<&str> = provenance["target"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["reference"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&format!("Goal/{id}-mal-1/_history/2").as_str()),
+        "{targets:?}"
+    );
+    assert!(
+        !targets
+            .iter()
+            .any(|t| t.starts_with("CareTeam/") || t.contains("-mal-2")),
+        "{targets:?}"
+    );
 
     let mut changed = team.body.clone();
     changed["note"] = json!([{ "text": "Anna har semester vecka 28–31" }]);

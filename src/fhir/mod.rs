@@ -79,6 +79,22 @@ pub fn to_fhir(id: &ContractId, contract: &Contract, profile: &Profile) -> Contr
     }
 }
 
+/// The resources (`{type}/{id}`) a contract maps to, as [`to_fhir`] names them, without
+/// mapping them.
+pub fn resource_keys(id: &ContractId, contract: &Contract) -> Vec<String> {
+    let goals = (0..contract.agreement.what_matters.len())
+        .map(|i| format!("Goal/{}", goal::goal_id(id, i)));
+    let times = contract
+        .agreed_times
+        .iter()
+        .map(|t| format!("Appointment/{}", appointment::appointment_id(id, &t.id)));
+    [format!("CarePlan/{id}"), format!("CareTeam/{id}")]
+        .into_iter()
+        .chain(goals)
+        .chain(times)
+        .collect()
+}
+
 /// Maps FHIR resources back to a contract. Each resource is first checked against the
 /// typed R4 model; an error names the FHIR element.
 pub fn from_fhir(

@@ -1,4 +1,4 @@
-//! One `Provenance` per stored version: which CarePlan and CareTeam versions it produced,
+//! One `Provenance` per stored version: which resource versions it produced,
 //! when, who made the change, why, and from which system.
 
 use jiff::Timestamp;
@@ -26,6 +26,9 @@ pub struct VersionProvenance {
     pub reason: Option<String>,
     /// For a care transition: from which unit to which, when, of what kind.
     pub transfer: Option<TransferNote>,
+    /// The resources (`{type}/{id}`) the version changed, each then at this version;
+    /// the CarePlan when none is named.
+    pub targets: Vec<String>,
 }
 
 pub fn provenance_id(contract: &ContractId, version: Version) -> String {
@@ -33,8 +36,13 @@ pub fn provenance_id(contract: &ContractId, version: Version) -> String {
 }
 
 pub fn to_provenance(contract: &ContractId, p: &VersionProvenance) -> Value {
-    let target =
-        |kind: &str| json!({ "reference": format!("{kind}/{contract}/_history/{}", p.version) });
+    let target = |key: &str| json!({ "reference": format!("{key}/_history/{}", p.version) });
+    let plan = [format!("CarePlan/{contract}")];
+    let targets: Vec<Value> = if p.targets.is_empty() {
+        plan.iter().map(|k| target(k)).collect()
+    } else {
+        p.targets.iter().map(|k| target(k)).collect()
+    };
     let agent = |code: &str, who: &str| json!({ "type": { "coding": [{ "system": PARTICIPANT_TYPE, "code": code }] }, "who": { "display": who } });
     let mut agents = vec![agent("informant", &p.source)];
     if let Some(author) = &p.author {
@@ -62,7 +70,7 @@ pub fn to_provenance(contract: &ContractId, p: &VersionProvenance) -> Value {
     let mut resource = json!({
         "resourceType": "Provenance",
         "id": provenance_id(contract, p.version),
-        "target": [target("CarePlan"), target("CareTeam")],
+        "target": targets,
         "recorded": p.recorded.to_string(),
         "activity": activity,
         "agent": agents,
@@ -81,6 +89,11 @@ pub fn from_provenance(v: &Value) -> Result<VersionProvenance, MappingError> {
         .first()
         .and_then(|t| str_of(t, "reference"))
         .ok_or_else(|| MappingError::new("Provenance.target", "is missing"))?;
+    let targets = array(v, "target")
+        .iter()
+        .filter_map(|t| str_of(t, "reference")?.rsplit_once("/_history/"))
+        .map(|(key, _)| key.to_owned())
+        .collect();
     let version = target
         .rsplit_once("/_history/")
         .and_then(|(_, n)| Version::parse(n).ok())
@@ -138,6 +151,7 @@ pub fn from_provenance(v: &Value) -> Result<VersionProvenance, MappingError> {
     };
     Ok(VersionProvenance {
         transfer,
+        targets,
         version,
         recorded: parse_at(
             v,

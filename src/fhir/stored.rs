@@ -102,6 +102,7 @@ pub fn provenance_of(record: &Record) -> Value {
         author: r.change.author.clone(),
         reason: r.change.reason.clone(),
         transfer: r.change.transfer.clone(),
+        targets: changed_in(record),
     };
     let mut v = to_provenance(&record.id, &p);
     insert_meta(
@@ -109,6 +110,19 @@ pub fn provenance_of(record: &Record) -> Value {
         &json!({ "versionId": "1", "lastUpdated": r.recorded_at.to_string() }),
     );
     v
+}
+
+/// The resources (`{type}/{id}`) a version changed: those at that version. A deletion
+/// names the CarePlan.
+fn changed_in(record: &Record) -> Vec<String> {
+    let r = &record.revision;
+    if r.deleted {
+        return vec![format!("CarePlan/{}", record.id)];
+    }
+    super::resource_keys(&record.id, &r.contract)
+        .into_iter()
+        .filter(|key| r.version_of(key).version == r.version)
+        .collect()
 }
 
 /// `meta` goes right after `id`, where FHIR JSON puts it; what the sender's `meta` kept

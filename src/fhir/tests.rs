@@ -313,6 +313,7 @@ fn provenance_round_trips_and_fits_the_typed_model() {
             author: author.map(str::to_owned),
             reason: reason.map(str::to_owned),
             transfer,
+            targets: vec![format!("CarePlan/{}", id()), format!("Goal/{}-mal-1", id())],
         };
         let v = to_provenance(&id(), &p);
         assert_eq!(

@@ -6,7 +6,8 @@
 //!
 //! Not compared: what the gateway writes itself for every version (`id`, its own
 //! identifiers, `meta`'s version, time, source and origin tag, the narrative `text`),
-//! what it writes into a resource from the contract's others (see [`derived`]), and the
+//! what it writes into a resource from the contract's others (see [`from_elsewhere`]
+//! and [`following`]), and the
 //! values of
 //! `reference` and `display` (references are resolved to the contract's ids, names shown
 //! as the contract has them). Instants are compared as instants.
@@ -29,7 +30,14 @@ pub(super) fn lost(received: &Value, served: &Value, profile: &Profile) -> Vec<I
     if let Some(object) = received.as_object_mut() {
         object.remove("id");
         object.remove("text");
-        for element in derived(kind) {
+        for element in from_elsewhere(kind) {
+            // Compared when the resource already has it (nothing may come beside it);
+            // not yet there, it comes with the other resource.
+            if served.get(*element).is_none() {
+                object.remove(*element);
+            }
+        }
+        for element in following(kind) {
             object.remove(*element);
         }
         if let Some(Value::Array(identifiers)) = object.get_mut("identifier") {
@@ -48,14 +56,21 @@ pub(super) fn lost(received: &Value, served: &Value, profile: &Profile) -> Vec<I
     issues
 }
 
-/// Elements the mapping writes from the contract's other resources (the CarePlan's
-/// author and care contributor are the responsible unit of the CareTeam; its goal and
-/// careTeam references point to those resources; the CareTeam's status follows the
-/// contract's, which the CarePlan carries): a resource sent on its own cannot be
-/// expected to give them back.
-fn derived(kind: &str) -> &'static [&'static str] {
+/// Elements the mapping writes from the contract's other resources: the CarePlan's
+/// author and care contributor are the responsible unit of the CareTeam, its goal and
+/// careTeam references point to those resources. A CarePlan sent before them (a
+/// contract built resource by resource) cannot yet be given them back.
+fn from_elsewhere(kind: &str) -> &'static [&'static str] {
     match kind {
         "CarePlan" => &["author", "contributor", "goal", "careTeam"],
+        _ => &[],
+    }
+}
+
+/// Elements whose value follows another resource's: the CareTeam's status is the
+/// contract's, which the CarePlan carries.
+fn following(kind: &str) -> &'static [&'static str] {
+    match kind {
         "CareTeam" => &["status"],
         _ => &[],
     }
@@ -80,8 +95,8 @@ fn walk(received: &Value, served: &Value, path: &str, issues: &mut Vec<Issue>) {
                 }
             }
         }
-        // An item is kept when the served array has it, at its place or at another (the
-        // gateway writes its own identifiers, codings and extensions first).
+        // An item is kept when the served array has it at its place, or the very item at
+        // another (the gateway writes its own identifiers, codings and extensions first).
         Value::Array(items) => {
             let served_items = served.as_array().map(Vec::as_slice).unwrap_or_default();
             for (i, item) in items.iter().enumerate() {
@@ -95,13 +110,8 @@ fn walk(received: &Value, served: &Value, path: &str, issues: &mut Vec<Issue>) {
                         Some(here.clone()),
                     )),
                 }
-                let elsewhere = || {
-                    served_items.iter().any(|kept| {
-                        let mut found = Vec::new();
-                        walk(item, kept, &here, &mut found);
-                        found.is_empty()
-                    })
-                };
+                // Elsewhere it must be the very item: a reference is compared too.
+                let elsewhere = || served_items.contains(item);
                 if !at_place.is_empty() && !elsewhere() {
                     issues.extend(at_place);
                 }

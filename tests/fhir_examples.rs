@@ -217,7 +217,7 @@ async fn the_official_examples_are_kept_exactly_or_refused_by_name(db: &TestDb) 
                     reply.body
                 );
                 if graft.items.pop().is_none() {
-                    let last = graft.elements.keys().last().cloned().unwrap();
+                    let last = graft.elements.keys().next_back().cloned().unwrap();
                     graft.elements.remove(&last);
                 }
             }

@@ -14,7 +14,10 @@
 //! - [`sync`]: delivery of every change to the configured target systems (outbox,
 //!   queues, retries, dead letters).
 //! - [`auth`]: bearer JWTs, SMART scopes, the patient compartment and unit limits.
-//! - [`api`]: the HTTP routers (native JSON contract API, health) over the store.
+//! - [`write`]: the one write path: every change to a contract, from any way in, is
+//!   checked (access, precondition, merge, rules, nothing lost) and stored here.
+//! - [`api`]: the HTTP routers (FHIR, native JSON contract API, health): handlers
+//!   translate HTTP to the write path and the store's reads.
 //! - [`swedish`]: the contract in Swedish words: dates, times (Europe/Stockholm), labels.
 //! - [`config`]: layered settings (defaults < `pkgw.toml` < `PKGW__*` environment).
 //! - [`secret`]: values that are never printed (passwords, token secrets).
@@ -25,7 +28,7 @@
 //! - [`generate`]: synthetic contracts for load tests, deterministic by seed.
 //! - [`cli`]: the `pkgw` commands (`serve`, `migrate`, `import`, `export`).
 //!
-//! Dependencies flow one way: `cli` → `api` → `store` → `domain`.
+//! Dependencies flow one way: `cli` → `api`/`sync` → `write` → `fhir`/`store` → `domain`.
 
 pub mod api;
 pub mod auth;

@@ -151,13 +151,7 @@ fn place(
                 .flatten()
                 .find(|i| i["system"] == system)
                 .cloned();
-            let mut identifiers: Vec<Value> = body["identifier"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|i| i["system"] != system)
-                .cloned()
-                .collect();
+            let mut identifiers = identifiers_besides(&body, system);
             identifiers.extend(kept);
             body["identifier"] = Value::Array(identifiers);
             *slot = body;
@@ -169,4 +163,15 @@ fn place(
         }
     }
     Ok(())
+}
+
+/// A resource's identifiers of other systems than `system`.
+pub(super) fn identifiers_besides(resource: &Value, system: &str) -> Vec<Value> {
+    resource["identifier"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["system"] != system)
+        .cloned()
+        .collect()
 }

@@ -81,13 +81,7 @@ impl Writer {
         received: &Value,
     ) -> Result<(Record, Outcome), WriteError> {
         let name = format!("CarePlan/{id}");
-        let current = self
-            .current(caller, id, &name)
-            .await?
-            .ok_or_else(|| WriteError::not_known(&name))?;
-        if current.revision.deleted {
-            return Err(WriteError::Gone(format!("{name} was deleted")));
-        }
+        let current = self.live(caller, id, &name).await?;
         let base = self
             .version_seen(id, seen, current.revision.version)
             .await?;
@@ -102,21 +96,7 @@ impl Writer {
         let Some(pending) = pending else {
             return Ok((current, Outcome::Unchanged));
         };
-        let mut stored = self
-            .store
-            .commit(vec![pending])
-            .await
-            .map_err(|e| match e {
-                StoreError::VersionConflict { current, .. } => WriteError::Stale {
-                    resource: name.clone(),
-                    named: seen,
-                    current,
-                },
-                other => other.into(),
-            })?;
-        let record = stored
-            .pop()
-            .ok_or_else(|| WriteError::Conflict("the merge stored nothing".into()))?;
+        let record = self.commit_one(pending, &name).await?;
         Ok((record, Outcome::Updated))
     }
 }

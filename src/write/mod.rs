@@ -181,6 +181,45 @@ impl Writer {
             .collect()
     }
 
+    /// The current version of contract `id` (`name` in messages), which must exist, be
+    /// the caller's to see, and not be deleted.
+    async fn live(
+        &self,
+        caller: &Caller,
+        id: &ContractId,
+        name: &str,
+    ) -> Result<Record, WriteError> {
+        let current = self
+            .current(caller, id, name)
+            .await?
+            .ok_or_else(|| WriteError::not_known(name))?;
+        if current.revision.deleted {
+            return Err(WriteError::Gone(format!("{name} was deleted")));
+        }
+        Ok(current)
+    }
+
+    /// Stores one change; a concurrent change that came first makes it stale (412).
+    async fn commit_one(&self, pending: Pending, name: &str) -> Result<Record, WriteError> {
+        let mut stored = self
+            .store
+            .commit(vec![pending])
+            .await
+            .map_err(|e| match e {
+                StoreError::VersionConflict {
+                    expected, current, ..
+                } => WriteError::Stale {
+                    resource: name.to_owned(),
+                    named: expected,
+                    current,
+                },
+                other => other.into(),
+            })?;
+        stored
+            .pop()
+            .ok_or_else(|| WriteError::Conflict("the write stored nothing".into()))
+    }
+
     /// The current version of a contract the caller may see; `None` when there is none,
     /// and "not known" when it is another person's.
     async fn current(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::edit::identifiers_besides;
 use super::{Action, Entry, WriteError};
 use crate::domain::ContractId;
 use crate::fhir::{Kind, Profile, appointment_id};
@@ -326,13 +327,7 @@ fn name_agreed_time(
             "the value is empty",
         ));
     }
-    let mut identifiers: Vec<Value> = appointment["identifier"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|i| i["system"] != system)
-        .cloned()
-        .collect();
+    let mut identifiers = identifiers_besides(appointment, system);
     identifiers.push(json!({ "system": system, "value": time_id }));
     appointment["identifier"] = Value::Array(identifiers);
     appointment["id"] = json!(appointment_id(contract, &time_id));

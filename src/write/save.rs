@@ -8,7 +8,7 @@ use super::{Caller, Outcome, WriteError, Writer, versions};
 use crate::domain::{Contract, ContractId, Version};
 use crate::fhir::ContractResources;
 use crate::fhir::stored::served;
-use crate::store::{Pending, Record, StoreError};
+use crate::store::{Pending, Record};
 
 impl Writer {
     /// Stores a whole contract (the native API): as a new contract under `id` when
@@ -25,13 +25,7 @@ impl Writer {
         let Some(v) = if_match else {
             return self.create(caller, id, contract, None).await;
         };
-        let current = self
-            .current(caller, id, &name)
-            .await?
-            .ok_or_else(|| WriteError::not_known(&name))?;
-        if current.revision.deleted {
-            return Err(WriteError::Gone(format!("{name} was deleted")));
-        }
+        let current = self.live(caller, id, &name).await?;
         if current.revision.version != v {
             return Err(WriteError::Stale {
                 resource: name,
@@ -90,30 +84,13 @@ impl Writer {
         } else {
             Outcome::Created
         };
-        let mut records = self
-            .store
-            .commit(vec![pending])
-            .await
-            .map_err(|e| match e {
-                StoreError::VersionConflict {
-                    expected, current, ..
-                } => WriteError::Stale {
-                    resource: name.to_owned(),
-                    named: expected,
-                    current,
-                },
-                other => other.into(),
-            })?;
-        let record = records
-            .pop()
-            .ok_or_else(|| WriteError::Conflict("the write did nothing".into()))?;
+        let record = self.commit_one(pending, name).await?;
         Ok((record, outcome))
     }
 
     /// The change that stores `after` (with what it keeps of FHIR, `foreign`) in place of
     /// `current`, once the caller may write it and it keeps the contract's rules; `None`
-    /// when it changes nothing.
-    /// `served` is what the gateway will serve of `after` (see
+    /// when it changes nothing. `served` is what the gateway will serve of `after` (see
     /// [`crate::fhir::stored::served`]): the resources it leaves as they were keep their
     /// versions.
     #[allow(clippy::too_many_arguments)]

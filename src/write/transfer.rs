@@ -5,7 +5,7 @@
 use super::{Caller, WriteError, Writer, versions};
 use crate::domain::{ContractId, Transfer, Version};
 use crate::fhir::stored::served;
-use crate::store::{Change, Pending, Record, StoreError};
+use crate::store::{Change, Pending, Record};
 
 /// What a transfer did.
 #[derive(Debug, Clone)]
@@ -29,13 +29,7 @@ impl Writer {
         now: jiff::Timestamp,
     ) -> Result<Transferred, WriteError> {
         let name = format!("CarePlan/{id}");
-        let current = self
-            .current(caller, id, &name)
-            .await?
-            .ok_or_else(|| WriteError::not_known(&name))?;
-        if current.revision.deleted {
-            return Err(WriteError::Gone(format!("{name} was deleted")));
-        }
+        let current = self.live(caller, id, &name).await?;
         let version = current.revision.version;
         if let Some(named) = if_match.filter(|v| *v != version) {
             return Err(WriteError::Stale {
@@ -79,17 +73,7 @@ impl Writer {
             deleted: false,
             unchanged: versions::unchanged(Some(&current), &served, &self.profile),
         };
-        match self.store.commit(vec![pending]).await {
-            Ok(mut records) => records
-                .pop()
-                .map(|r| Transferred::Done(Box::new(r)))
-                .ok_or_else(|| WriteError::Conflict("the transfer stored nothing".into())),
-            Err(StoreError::VersionConflict { current, .. }) => Err(WriteError::Stale {
-                resource: name,
-                named: version,
-                current,
-            }),
-            Err(e) => Err(e.into()),
-        }
+        let record = self.commit_one(pending, &name).await?;
+        Ok(Transferred::Done(Box::new(record)))
     }
 }

@@ -336,6 +336,23 @@ async fn an_unchanged_transaction_makes_no_version(db: &TestDb) {
     assert_eq!(db.count("outbox").await, 2, "only the two creates");
 }
 
+/// One request is bounded: a Bundle of more than 1000 entries is refused whole.
+async fn too_many_entries_are_refused(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let (a, _) = two(&app.store).await;
+    let read = json!({ "request": { "method": "GET", "url": format!("CarePlan/{}", a.id) } });
+    for kind in ["transaction", "batch"] {
+        let mut bundle = transaction(vec![read.clone(); 1001]);
+        bundle["type"] = json!(kind);
+        let reply = post(&app, &bundle, &[]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.body["issue"][0]["expression"][0], "Bundle.entry");
+        bundle["entry"].as_array_mut().unwrap().truncate(1000);
+        let reply = post(&app, &bundle, &[]).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+}
+
 // --- The property: random transactions over several contracts -------------------------
 
 /// What an entry of a random transaction does.
@@ -539,5 +556,6 @@ on_both_backends!(
     urn_references_resolve,
     prefer_is_honoured_per_entry,
     an_unchanged_transaction_makes_no_version,
+    too_many_entries_are_refused,
     random_transactions_change_only_what_they_name_all_or_nothing,
 );

@@ -18,7 +18,7 @@ use super::verify::VerifyError;
 use crate::domain::ContractId;
 use crate::fhir::stored::resources_of;
 use crate::fhir::{ContractResources, from_fhir};
-use crate::store::{Change, Remote, Store, StoreError};
+use crate::store::{Remote, Store};
 use crate::write::{Caller, Outcome, WriteError, Writer};
 
 /// What a pull did.
@@ -138,13 +138,7 @@ async fn take_change(
         }
     };
     // The target's edit of the version it was sent, merged by the write path.
-    let writer = Writer::new(
-        store.clone(),
-        target.profile.clone(),
-        Arc::new(vec![target.name.clone()]),
-    );
-    let caller =
-        Caller::gateway(target.name.clone()).because(format!("pulled from {}", target.name));
+    let (writer, caller) = pulling(store, target);
     let foreign = crate::fhir::residue::Residue::stored(&theirs, &target.profile);
     let merged = writer
         .merge_copy(
@@ -200,25 +194,35 @@ async fn adopt(
             return Ok(());
         }
     };
-    let change = pulled_from(target);
     let foreign = crate::fhir::residue::Residue::stored(&theirs, &target.profile);
-    match store
-        .create_with(contract.clone(), copy, change, foreign)
-        .await
-    {
-        Ok(record) => {
+    let (writer, caller) = pulling(store, target);
+    match writer.create(&caller, &contract, copy, foreign).await {
+        Ok((record, _)) => {
             store
                 .holds(&target.name, &contract, record.revision.version, &remote)
                 .await?;
             report.merged.push(id);
         }
-        Err(e @ (StoreError::AlreadyExists(_) | StoreError::Invalid(_))) => {
+        Err(WriteError::Store(e)) => return Err(e.into()),
+        Err(e) => {
             tracing::warn!(target_name = %target.name, %contract, error = %e, "a pulled contract was not stored");
             report.failed.push(id);
         }
-        Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// The write path as a pull writes: as the gateway on behalf of the target, whose
+/// edits of an older version are merged.
+fn pulling(store: &Store, target: &Target) -> (Writer, Caller) {
+    let writer = Writer::new(
+        store.clone(),
+        target.profile.clone(),
+        Arc::new(vec![target.name.clone()]),
+    );
+    let caller =
+        Caller::gateway(target.name.clone()).because(format!("pulled from {}", target.name));
+    (writer, caller)
 }
 
 /// The target's copy of a contract's resources — the CarePlan given, its CareTeam and
@@ -312,14 +316,4 @@ async fn read(
         }
         _ => None,
     })
-}
-
-/// How a change read from a target is recorded: as coming from it.
-fn pulled_from(target: &Target) -> Change {
-    Change {
-        source: target.name.clone(),
-        author: None,
-        reason: Some(format!("pulled from {}", target.name)),
-        transfer: None,
-    }
 }

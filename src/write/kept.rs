@@ -56,21 +56,22 @@ pub(super) fn lost(received: &Value, served: &Value, profile: &Profile) -> Vec<I
     issues
 }
 
-/// Elements the mapping writes from the contract's other resources: the CarePlan's
-/// author and care contributor are the responsible unit of the CareTeam, its goal and
-/// careTeam references point to those resources. A CarePlan sent before them (a
-/// contract built resource by resource) cannot yet be given them back.
+/// References the mapping writes to the contract's other resources (the CarePlan's goal
+/// and careTeam): a CarePlan sent before them (a contract built resource by resource)
+/// cannot yet be given them back; once there, nothing may come beside them.
 fn from_elsewhere(kind: &str) -> &'static [&'static str] {
     match kind {
-        "CarePlan" => &["author", "contributor", "goal", "careTeam"],
+        "CarePlan" => &["goal", "careTeam"],
         _ => &[],
     }
 }
 
-/// Elements whose value follows another resource's: the CareTeam's status is the
-/// contract's, which the CarePlan carries.
+/// Elements whose value the mapping writes from another resource: the CarePlan's author
+/// and care contributor are the CareTeam's responsible unit, the CareTeam's status is
+/// the contract's, which the CarePlan carries.
 fn following(kind: &str) -> &'static [&'static str] {
     match kind {
+        "CarePlan" => &["author", "contributor"],
         "CareTeam" => &["status"],
         _ => &[],
     }

@@ -739,3 +739,53 @@ async fn a_condition_and_an_identifier_that_disagree_are_refused() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_caller_limited_to_other_units_is_forbidden() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let principal = Principal {
+        client: "ehr".into(),
+        subject: None,
+        scopes: Scopes::parse("system/*.cruds"),
+        patient: None,
+        units: Some(vec![
+            crate::domain::HsaId::parse("SE2321000016-1A2B").unwrap(),
+        ]),
+    };
+    let caller = Caller::new(Arc::new(principal), "ehr");
+    let team = with_note(resources(&f, &a).care_team, "x");
+    let error = f
+        .writer
+        .apply_one(&caller, update(Kind::CareTeam, team, None, 0))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, WriteError::Forbidden(_)), "{error:?}");
+    assert_eq!(versions(&f, &a).await, 1);
+}
+
+#[tokio::test]
+async fn a_taken_id_is_a_conflict_and_a_goal_cannot_be_deleted_alone() {
+    let f = fixture(&[]).await;
+    let (a, _) = two(&f).await;
+    let mut plan = resources(&f, &a).care_plan;
+    plan.as_object_mut().unwrap().remove("meta");
+    let entry = Entry::alone(Action::Create {
+        kind: Kind::CarePlan,
+        resource: plan,
+        if_none_exist: None,
+    });
+    let error = f.writer.apply_one(&gateway(), entry).await.unwrap_err();
+    assert!(
+        matches!(&error, WriteError::Conflict(m) if m.contains("already exists")),
+        "{error:?}"
+    );
+    let entry = Entry::alone(Action::Delete {
+        kind: Kind::Goal,
+        id: format!("{}-mal-1", a.id),
+        if_match: None,
+    });
+    let error = f.writer.apply_one(&gateway(), entry).await.unwrap_err();
+    assert!(matches!(error, WriteError::NotSupported(_)), "{error:?}");
+    assert_eq!(versions(&f, &a).await, 1);
+}

@@ -25,6 +25,7 @@ bind = "127.0.0.1:8080"
 request_timeout_secs = 30
 body_limit_bytes = 1048576
 max_concurrent_requests = 512
+bundle_entries = 100
 rate_limit_per_sec = 200
 rate_limit_burst = 400
 
@@ -81,6 +82,8 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Requests handled at once; more wait their turn (within the request timeout).
     pub max_concurrent_requests: usize,
+    /// The most entries one transaction or batch Bundle may carry; more get 413.
+    pub bundle_entries: usize,
     /// Requests per second one client (token client, or address without a token) may
     /// make on average; 0 turns rate limiting off. Over it: 429 with Retry-After.
     pub rate_limit_per_sec: u32,

@@ -336,18 +336,25 @@ async fn an_unchanged_transaction_makes_no_version(db: &TestDb) {
     assert_eq!(db.count("outbox").await, 2, "only the two creates");
 }
 
-/// One request is bounded: a Bundle of more than 1000 entries is refused whole.
+/// One request is bounded: a Bundle of more entries than configured (100 by default) is
+/// refused whole, with 413.
 async fn too_many_entries_are_refused(db: &TestDb) {
     let app = spawn_app(db).await;
     let (a, _) = two(&app.store).await;
     let read = json!({ "request": { "method": "GET", "url": format!("CarePlan/{}", a.id) } });
     for kind in ["transaction", "batch"] {
-        let mut bundle = transaction(vec![read.clone(); 1001]);
+        let mut bundle = transaction(vec![read.clone(); 101]);
         bundle["type"] = json!(kind);
         let reply = post(&app, &bundle, &[]).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{}",
+            reply.body
+        );
         assert_eq!(reply.body["issue"][0]["expression"][0], "Bundle.entry");
-        bundle["entry"].as_array_mut().unwrap().truncate(1000);
+        assert_eq!(reply.body["issue"][0]["code"], "too-costly");
+        bundle["entry"].as_array_mut().unwrap().truncate(100);
         let reply = post(&app, &bundle, &[]).await;
         assert_eq!(reply.status, StatusCode::OK);
     }

@@ -1,5 +1,7 @@
 -- POST transaction Bundles to /fhir, one after another from $PKGW_LOAD_BODIES (lines
--- "id<TAB>Bundle JSON"), with the bearer token $PKGW_LOAD_TOKEN.
+-- "id<TAB>Bundle JSON"), with the bearer token $PKGW_LOAD_TOKEN. Each carries a note of
+-- its own on the CarePlan, so it changes the contract (a transaction that changes
+-- nothing stores nothing and would measure no write).
 local bodies = {}
 local i = 0
 
@@ -16,5 +18,7 @@ end
 
 function request()
   i = i % #bodies + 1
-  return wrk.format("POST", "/fhir", nil, bodies[i])
+  sent = (sent or 0) + 1
+  local body = bodies[i]:gsub('"resourceType":"CarePlan",', '"resourceType":"CarePlan","note":[{"text":"last ' .. sent .. '"}],', 1)
+  return wrk.format("POST", "/fhir", nil, body)
 end

@@ -3,7 +3,9 @@
 -- saw, and takes the new version from the answer's Location (Prefer: return=minimal).
 -- A contract is not sent again until its answer is back, so no request is stale. Each
 -- run takes its own slice of the file ($PKGW_LOAD_SLICE of $PKGW_LOAD_SLICES), so no run
--- starts from versions an earlier run moved on.
+-- starts from versions an earlier run moved on. Each PUT carries a note of its own, so
+-- it changes the contract (a PUT that changes nothing stores nothing and would measure
+-- no write).
 local ids, bodies, etags, index, ready = {}, {}, {}, {}, {}
 -- The queue of contracts ready to send is ready[head .. tail] (Lua's # is not reliable
 -- once the front of a table is nil).
@@ -50,7 +52,9 @@ function request()
     head = head + 1
   end
   wrk.headers["If-Match"] = etags[k]
-  return wrk.format("PUT", "/fhir/CarePlan/" .. ids[k], nil, bodies[k])
+  sent = (sent or 0) + 1
+  local body = bodies[k]:gsub("^{", '{"note":[{"text":"last ' .. tid .. "-" .. sent .. '"}],', 1)
+  return wrk.format("PUT", "/fhir/CarePlan/" .. ids[k], nil, body)
 end
 
 function response(status, headers, body)

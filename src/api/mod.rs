@@ -53,6 +53,8 @@ pub struct AppState {
     pub audit: crate::store::AuditLog,
     /// Serialized resources of stored versions, for repeated reads.
     pub read_cache: Arc<fhir::ReadCache>,
+    /// The most entries one transaction or batch Bundle may carry.
+    pub bundle_entries: usize,
 }
 
 impl AppState {
@@ -70,7 +72,14 @@ impl AppState {
             authentication: Arc::new(Authentication::Off),
             read_cache: Arc::default(),
             rate_limits: None,
+            bundle_entries: 100,
         }
+    }
+
+    /// Transaction and batch Bundles carry at most this many entries.
+    pub fn with_bundle_entries(mut self, most: usize) -> Self {
+        self.bundle_entries = most;
+        self
     }
 
     /// Callers must show a token the verifier accepts.

@@ -78,6 +78,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     let mut state = AppState::new(store.clone())
         .with_sync(names, engine)
         .with_export_dir(settings.database.data_dir.join("exports"))
+        .with_bundle_entries(settings.server.bundle_entries)
         .with_rate_limits(RateLimits::new(
             settings.server.rate_limit_per_sec,
             settings.server.rate_limit_burst,

@@ -57,6 +57,9 @@ pub enum FhirError {
     /// 413.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// 413: a Bundle with more entries than one request may carry.
+    #[error("at most {0} entries in one Bundle; send the rest in another")]
+    TooManyEntries(usize),
     /// 415.
     #[error("send the body as application/fhir+json")]
     UnsupportedMediaType,
@@ -94,7 +97,9 @@ impl FhirError {
             Self::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "conflict"),
             Self::Conflict(_) | Self::MergeConflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Gone(_) => (StatusCode::GONE, "deleted"),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
+            Self::PayloadTooLarge | Self::TooManyEntries(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too-costly")
+            }
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invariant"),
             Self::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not-supported"),
@@ -112,6 +117,13 @@ impl FhirError {
             Self::Invalid(issues) | Self::MergeConflict(issues) => issues.clone(),
             Self::BadRequest { expression, .. } => {
                 vec![Issue::error(code, self.to_string(), expression.clone())]
+            }
+            Self::TooManyEntries(_) => {
+                vec![Issue::error(
+                    code,
+                    self.to_string(),
+                    Some("Bundle.entry".into()),
+                )]
             }
             _ => vec![Issue::error(code, self.to_string(), None)],
         };

@@ -19,9 +19,6 @@ use super::write::json_body;
 use crate::api::AppState;
 use crate::write::Caller;
 
-/// The most entries one transaction or batch Bundle may carry.
-pub const MOST_ENTRIES: usize = 1000;
-
 pub async fn transaction(
     State(state): State<AppState>,
     caller: Caller,
@@ -43,11 +40,8 @@ pub async fn transaction(
         .unwrap_or_default();
     // Every request is bounded: a transaction's entries are written in one database
     // transaction, a batch's answered in one response.
-    if entries.len() > MOST_ENTRIES {
-        return Err(FhirError::bad_param(
-            "Bundle.entry",
-            format!("at most {MOST_ENTRIES} entries in one Bundle; send the rest in another"),
-        ));
+    if entries.len() > state.bundle_entries {
+        return Err(FhirError::TooManyEntries(state.bundle_entries));
     }
     match bundle.get("type").and_then(Value::as_str) {
         Some("transaction") => {}

@@ -69,6 +69,9 @@ pub struct Settings {
     /// The systems that get the contracts (`[[targets]]`).
     #[serde(default)]
     pub targets: Vec<TargetSettings>,
+    /// Where Subscriptions may send notifications (`[subscriptions]`).
+    #[serde(default)]
+    pub subscriptions: crate::sync::outbound::SubscriptionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +158,14 @@ impl Settings {
             ));
         }
         self.log_filter()?;
+        for endpoint in &self.subscriptions.allowed_endpoints {
+            let url = reqwest::Url::parse(endpoint).ok();
+            if !url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+                return Err(ConfigError(format!(
+                    "subscriptions.allowed_endpoints: {endpoint:?} is not an http(s) URL"
+                )));
+            }
+        }
         if self.sync.batch_size == 0
             || self.sync.lease_secs == 0
             || self.sync.request_timeout_secs == 0

@@ -70,7 +70,11 @@ async fn world(db: &TestDb, rate: Option<RateLimits>) -> World {
     let verifier = Verifier::from_settings(&settings()).await.unwrap();
     let state = AppState::new(store)
         .with_verifier(verifier)
-        .with_rate_limits(rate);
+        .with_rate_limits(rate)
+        .with_subscriptions(pkgw::sync::outbound::SubscriptionSettings {
+            allowed_endpoints: vec!["http://127.0.0.1:9/".into()],
+            ..Default::default()
+        });
     let app = spawn_state(state, Limits::default()).await;
     let mut people = Vec::new();
     for fixture in ["hjartsvikt-primarvard", "cancer-min-vardplan"] {

@@ -19,12 +19,14 @@ use common::{TestDb, fixture};
 use pkgw::api::{AppState, Limits};
 use pkgw::store::Change;
 use pkgw::sync::Engine;
+use pkgw::sync::outbound::SubscriptionSettings;
 use serde_json::{Value, json};
 
-/// What the portal's endpoint received: method, path, Authorization, body.
+/// What the portal's endpoint received: method, path, the X-Portal-Key header, body.
 type Received = Arc<Mutex<Vec<(String, String, Option<String>, Value)>>>;
 
-/// A portal's notification endpoint; paths under `/borta` answer 410.
+/// A portal's notification endpoint; paths under `/borta` answer 410, `/flytta` redirects
+/// to `/flyttad`.
 async fn receiver() -> (String, Received) {
     let received: Received = Arc::default();
     let log = received.clone();
@@ -32,15 +34,17 @@ async fn receiver() -> (String, Received) {
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let log = log.clone();
             async move {
-                let auth = headers
-                    .get("authorization")
+                let key = headers
+                    .get("x-portal-key")
                     .map(|v| v.to_str().unwrap().to_owned());
                 let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 log.lock()
                     .unwrap()
-                    .push((method.to_string(), uri.path().to_owned(), auth, body));
+                    .push((method.to_string(), uri.path().to_owned(), key, body));
                 if uri.path().starts_with("/borta") {
                     StatusCode::GONE.into_response()
+                } else if uri.path().starts_with("/flytta") {
+                    (StatusCode::FOUND, [("location", "/flyttad")]).into_response()
                 } else {
                     StatusCode::OK.into_response()
                 }
@@ -53,8 +57,18 @@ async fn receiver() -> (String, Received) {
     (base, received)
 }
 
+/// The operator allows the portal's endpoint (`base`, an IP literal) and its key header.
+fn allowing(base: &str) -> SubscriptionSettings {
+    SubscriptionSettings {
+        allowed_endpoints: vec![format!("{base}/")],
+        allowed_headers: vec!["X-Portal-Key".into()],
+        patient_tokens: false,
+    }
+}
+
 fn subscription(criteria: &str, endpoint: &str, payload: bool) -> Value {
-    let mut channel = json!({ "type": "rest-hook", "endpoint": endpoint, "header": ["Authorization: Bearer portal-1"] });
+    let mut channel =
+        json!({ "type": "rest-hook", "endpoint": endpoint, "header": ["X-Portal-Key: portal-1"] });
     if payload {
         channel["payload"] = "application/fhir+json".into();
     }
@@ -63,9 +77,12 @@ fn subscription(criteria: &str, endpoint: &str, payload: bool) -> Value {
 
 async fn a_portal_is_told_of_its_persons_changes_only(db: &TestDb) {
     let store = db.store().await;
-    let app = spawn_state(AppState::new(store.clone()), Limits::default()).await;
-    let engine = Engine::new(store.clone(), Vec::new(), settings()).unwrap();
     let (portal, received) = receiver().await;
+    let state = AppState::new(store.clone()).with_subscriptions(allowing(&portal));
+    let app = spawn_state(state, Limits::default()).await;
+    let engine = Engine::new(store.clone(), Vec::new(), settings())
+        .unwrap()
+        .with_subscriptions(allowing(&portal));
     let watched = fixture("hjartsvikt-primarvard");
     let person = watched.patient.id.to_string();
 
@@ -139,7 +156,7 @@ async fn a_portal_is_told_of_its_persons_changes_only(db: &TestDb) {
             (method.as_str(), path.as_str()),
             ("PUT", format!("/hook/CarePlan/{}", record.id).as_str())
         );
-        assert_eq!(auth.as_deref(), Some("Bearer portal-1"));
+        assert_eq!(auth.as_deref(), Some("portal-1"));
         assert_eq!(body["resourceType"], "CarePlan");
         assert_eq!(body["meta"]["versionId"], "1");
     }
@@ -185,9 +202,12 @@ async fn a_portal_is_told_of_its_persons_changes_only(db: &TestDb) {
 
 async fn a_subscriber_that_refuses_puts_the_subscription_in_error(db: &TestDb) {
     let store = db.store().await;
-    let app = spawn_state(AppState::new(store.clone()), Limits::default()).await;
-    let engine = Engine::new(store.clone(), Vec::new(), settings()).unwrap();
     let (portal, received) = receiver().await;
+    let state = AppState::new(store.clone()).with_subscriptions(allowing(&portal));
+    let app = spawn_state(state, Limits::default()).await;
+    let engine = Engine::new(store.clone(), Vec::new(), settings())
+        .unwrap()
+        .with_subscriptions(allowing(&portal));
     let contract = fixture("cancer-min-vardplan");
     let person = contract.patient.id.to_string();
     // Without a payload: an empty POST says "look again".
@@ -237,12 +257,146 @@ async fn a_subscriber_that_refuses_puts_the_subscription_in_error(db: &TestDb) {
     )
     .await;
     assert_eq!(status.body["status"], "error", "{}", status.body);
-    assert!(status.body["error"].as_str().unwrap().contains("410"));
+    // The subscriber learns that delivery failed, not what the endpoint answered.
+    let error = status.body["error"].as_str().unwrap();
+    assert!(
+        error.contains("could not be delivered") && !error.contains("410"),
+        "{error}"
+    );
     let listed = send(&app, Method::GET, "/fhir/Subscription", &[], None).await;
     assert_eq!(listed.body["total"], 2);
+}
+
+/// The gateway calls out only where the operator allows: nothing when nothing is
+/// allowed; not a host name that resolves to a private address; no caller-chosen
+/// credentials or Host header; no redirect followed. The receiver must get nothing it
+/// was not meant to.
+async fn notifications_go_only_where_the_operator_allows(db: &TestDb) {
+    let store = db.store().await;
+    let (portal, received) = receiver().await;
+    let person = fixture("psykiatri-sip").patient.id.to_string();
+    let criteria = format!("CarePlan?patient={person}");
+
+    // Nothing allowed (the default): refused, naming the endpoint.
+    let closed = spawn_state(AppState::new(store.clone()), Limits::default()).await;
+    let refused = send(
+        &closed,
+        Method::POST,
+        "/fhir/Subscription",
+        &[],
+        Some(&subscription(&criteria, &format!("{portal}/hook"), true)),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body["issue"][0]["expression"][0],
+        "Subscription.channel.endpoint"
+    );
+    assert!(!refused.body.to_string().contains("could not connect"));
+
+    // A host name the operator lists, but it resolves to loopback; the IP literal is
+    // listed too, for the redirect below.
+    let port = portal.rsplit(':').next().unwrap();
+    let mut open = allowing(&portal);
+    open.allowed_endpoints
+        .push(format!("http://localhost:{port}/"));
+    let app = spawn_state(
+        AppState::new(store.clone()).with_subscriptions(open.clone()),
+        Limits::default(),
+    )
+    .await;
+    let engine = Engine::new(store.clone(), Vec::new(), settings())
+        .unwrap()
+        .with_subscriptions(open);
+    for (header, at) in [
+        ("Authorization: Bearer stolen", 0),
+        ("Host: admin.internal", 0),
+        ("X-Internal-Admin: true", 0),
+    ] {
+        let mut body = subscription(&criteria, &format!("{portal}/hook"), true);
+        body["channel"]["header"] = json!([header]);
+        let reply = send(&app, Method::POST, "/fhir/Subscription", &[], Some(&body)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{header}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["issue"][0]["expression"][0],
+            format!("Subscription.channel.header[{at}]")
+        );
+    }
+    let by_name = send(
+        &app,
+        Method::POST,
+        "/fhir/Subscription",
+        &[],
+        Some(&subscription(
+            &criteria,
+            &format!("http://localhost:{port}/namn"),
+            true,
+        )),
+    )
+    .await;
+    assert_eq!(by_name.status, StatusCode::CREATED, "{}", by_name.body);
+    let redirected = send(
+        &app,
+        Method::POST,
+        "/fhir/Subscription",
+        &[],
+        Some(&subscription(&criteria, &format!("{portal}/flytta"), false)),
+    )
+    .await;
+    assert_eq!(
+        redirected.status,
+        StatusCode::CREATED,
+        "{}",
+        redirected.body
+    );
+
+    store
+        .create(fixture("psykiatri-sip"), Change::from_source("api"))
+        .await
+        .unwrap();
+    engine.run_until_idle().await.unwrap();
+    let got: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, p, _, _)| p.clone())
+        .collect();
+    assert_eq!(
+        got,
+        ["/flytta"],
+        "nothing by name, the redirect not followed"
+    );
+    for created in [by_name, redirected] {
+        let id = created.body["id"].as_str().unwrap();
+        let status = send(
+            &app,
+            Method::GET,
+            &format!("/fhir/Subscription/{id}"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(status.body["status"], "error", "{}", status.body);
+        let error = status.body["error"].as_str().unwrap();
+        assert!(
+            !error.contains("302") && !error.contains("127.0.0.1"),
+            "{error}"
+        );
+    }
 }
 
 on_both_backends!(
     a_portal_is_told_of_its_persons_changes_only,
     a_subscriber_that_refuses_puts_the_subscription_in_error,
+    notifications_go_only_where_the_operator_allows,
 );

@@ -55,6 +55,8 @@ pub struct AppState {
     pub read_cache: Arc<fhir::ReadCache>,
     /// The most entries one transaction or batch Bundle may carry.
     pub bundle_entries: usize,
+    /// Where Subscriptions may send notifications, with which headers, for whom.
+    pub subscriptions: Arc<crate::sync::outbound::SubscriptionSettings>,
 }
 
 impl AppState {
@@ -73,7 +75,17 @@ impl AppState {
             read_cache: Arc::default(),
             rate_limits: None,
             bundle_entries: 100,
+            subscriptions: Arc::default(),
         }
+    }
+
+    /// Subscriptions may notify only as these settings allow (by default: nowhere).
+    pub fn with_subscriptions(
+        mut self,
+        settings: crate::sync::outbound::SubscriptionSettings,
+    ) -> Self {
+        self.subscriptions = Arc::new(settings);
+        self
     }
 
     /// Transaction and batch Bundles carry at most this many entries.

@@ -79,6 +79,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         .with_sync(names, engine)
         .with_export_dir(settings.database.data_dir.join("exports"))
         .with_bundle_entries(settings.server.bundle_entries)
+        .with_subscriptions(settings.subscriptions.clone())
         .with_rate_limits(RateLimits::new(
             settings.server.rate_limit_per_sec,
             settings.server.rate_limit_burst,
@@ -113,7 +114,9 @@ fn start_sync(
     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     tracing::info!(targets = %names.join(","), "sync running");
     let engine = Arc::new(
-        Engine::new(store.clone(), targets, settings.sync.clone()).map_err(CliError::Failed)?,
+        Engine::new(store.clone(), targets, settings.sync.clone())
+            .map_err(CliError::Failed)?
+            .with_subscriptions(settings.subscriptions.clone()),
     );
     let task = tokio::spawn(engine.clone().run(stop));
     Ok(Some((engine, task)))

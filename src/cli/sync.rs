@@ -114,7 +114,8 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
                 eprintln!("no [[targets]] configured: only subscription notifications are sent");
             }
             let engine = Engine::new(store.clone(), targets, settings.sync.clone())
-                .map_err(CliError::Failed)?;
+                .map_err(CliError::Failed)?
+                .with_subscriptions(settings.subscriptions.clone());
             if once {
                 engine.run_until_idle().await?;
             } else {
@@ -173,7 +174,8 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
         SyncCommand::Pull { target, since } => {
             known(&target)?;
             let engine = Engine::new(store.clone(), targets, settings.sync.clone())
-                .map_err(CliError::Failed)?;
+                .map_err(CliError::Failed)?
+                .with_subscriptions(settings.subscriptions.clone());
             let report = engine
                 .pull(&target, since)
                 .await
@@ -197,7 +199,8 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
         SyncCommand::Verify { target, repair } => {
             known(&target)?;
             let engine = Engine::new(store.clone(), targets, settings.sync.clone())
-                .map_err(CliError::Failed)?;
+                .map_err(CliError::Failed)?
+                .with_subscriptions(settings.subscriptions.clone());
             let bar = super::progress(store.count().await?, "contracts");
             let report = engine
                 .verify(&target, repair, &|| bar.inc(1))

@@ -43,8 +43,9 @@ pub struct Engine {
     backoff: Backoff,
     /// Who claims queue rows: unique per process.
     claimer: String,
-    /// For subscription notifications.
-    notify_http: reqwest::Client,
+    /// Where subscription notifications may go, and how long one may take.
+    subscriptions: Arc<super::outbound::SubscriptionSettings>,
+    notify_timeout: std::time::Duration,
     /// The gateway's own mapping, for subscription payloads.
     profile: Arc<crate::fhir::Profile>,
 }
@@ -70,20 +71,23 @@ impl Engine {
             initial: std::time::Duration::from_millis(settings.backoff_initial_ms),
             max: std::time::Duration::from_secs(settings.backoff_max_secs),
         };
-        let notify_http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("pkgw/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("subscription client: {e}"))?;
         Ok(Engine {
             store,
             lanes,
             settings,
             backoff,
             claimer: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
-            notify_http,
+            subscriptions: Arc::default(),
+            notify_timeout: timeout,
             profile: Arc::new(crate::fhir::Profile::default_profile()),
         })
+    }
+
+    /// Subscription notifications go only where these settings allow (by default:
+    /// nowhere).
+    pub fn with_subscriptions(mut self, settings: super::outbound::SubscriptionSettings) -> Self {
+        self.subscriptions = Arc::new(settings);
+        self
     }
 
     pub fn targets(&self) -> impl Iterator<Item = &Target> {
@@ -309,7 +313,11 @@ impl Engine {
             .await?;
         let tried = claims.len();
         for claim in claims {
-            match notify::notify(&self.store, &self.notify_http, &self.profile, &claim).await {
+            let outbound = notify::Outbound {
+                allowed: &self.subscriptions,
+                timeout: self.notify_timeout,
+            };
+            match notify::notify(&self.store, &outbound, &self.profile, &claim).await {
                 Ok(version) => {
                     let version = version.unwrap_or(claim.version);
                     self.store
@@ -330,9 +338,11 @@ impl Engine {
                     self.store
                         .dead_letter(&claim, claim.version, status, &error, outcome.as_ref())
                         .await?;
+                    // The subscriber learns that delivery failed, not what its endpoint
+                    // answered: the detail is in the dead letter, for the operator.
                     let id = claim.target.trim_start_matches("subscription:");
                     self.store
-                        .set_subscription_status(id, "error", Some(&error))
+                        .set_subscription_status(id, "error", Some(notify::FAILED))
                         .await?;
                     tracing::error!(subscription = %claim.target, status = status.unwrap_or_default(), "the subscriber refused: subscription in error");
                 }

@@ -14,6 +14,7 @@ mod client;
 pub mod deliver;
 mod engine;
 pub mod notify;
+pub mod outbound;
 pub mod pull;
 pub mod retry;
 pub mod settings;

@@ -19,6 +19,7 @@ use super::write::body_of;
 use crate::api::AppState;
 use crate::fhir::outcome::Issue;
 use crate::store::StoredSubscription;
+use crate::write::Caller;
 
 /// The resource types a subscription can watch.
 pub const WATCHED: [&str; 3] = ["CarePlan", "CareTeam", "Appointment"];
@@ -33,10 +34,18 @@ fn invalid(expression: &str, message: impl Into<String>) -> FhirError {
 
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
+    let allowed = &state.subscriptions;
+    if caller.principal.compartment().is_some() && !allowed.patient_tokens {
+        return Err(FhirError::Forbidden(
+            "a patient's token may not make Subscriptions here (subscriptions.patient_tokens)"
+                .into(),
+        ));
+    }
     let mut resource = body_of(&headers, body, "Subscription")?;
     let channel = &resource["channel"];
     if channel["type"] != "rest-hook" {
@@ -45,13 +54,27 @@ pub async fn create(
             "only rest-hook subscriptions are supported",
         ));
     }
-    let endpoint = channel["endpoint"].as_str().unwrap_or_default();
-    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-        return Err(invalid(
-            "Subscription.channel.endpoint",
-            "must be an http(s) URL",
-        ));
-    }
+    // Only where the operator allows, and only with headers it allows: the gateway
+    // never calls an address, or sends a header, of a caller's choosing.
+    allowed
+        .endpoint(channel["endpoint"].as_str().unwrap_or_default())
+        .map_err(|why| invalid("Subscription.channel.endpoint", why))?;
+    let sent: Vec<&str> = match &channel["header"] {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items
+            .iter()
+            .map(|h| h.as_str().unwrap_or_default())
+            .collect(),
+        _ => {
+            return Err(invalid(
+                "Subscription.channel.header",
+                "must be a list of `Name: value`",
+            ));
+        }
+    };
+    allowed
+        .headers(&sent)
+        .map_err(|(i, why)| invalid(&format!("Subscription.channel.header[{i}]"), why))?;
     if let Some(payload) = channel["payload"].as_str()
         && !matches!(payload, "application/fhir+json" | "application/json")
     {
@@ -73,7 +96,7 @@ pub async fn create(
         ));
     };
     let patient = person(patient, "Subscription.criteria", &state.profile)?;
-    if !crate::auth::sees(&patient) {
+    if !caller.principal.sees(&patient) {
         return Err(FhirError::Forbidden(
             "a patient token may only subscribe to its own patient".into(),
         ));

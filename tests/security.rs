@@ -651,8 +651,9 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             Method::POST,
             format!("/fhir/CarePlan/{}/$transfer", b.contract),
             Some(transfer_to_a_unit),
+            // The sending unit hands over; a receiving unit cannot take (A's unit's EHR).
             [
-                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 200, 200, 200,
+                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 403, 200, 200,
             ],
             None,
         ),
@@ -1133,10 +1134,86 @@ async fn a_transaction_reaches_only_the_contracts_its_caller_may_write(db: &Test
     assert!(text.contains("för B"), "{text}");
 }
 
+/// A token limited to a person (or to units) cannot tell "not yours" from "not there"
+/// by writing: a PUT to another person's contract and to an id that does not exist
+/// answer the same 404 (and create nothing), a stale `If-Match` on another person's
+/// contract is 404 too, and choosing a new contract's id is refused before any lookup.
+async fn limited_tokens_cannot_tell_not_yours_from_not_there(db: &TestDb) {
+    let w = world(db, None).await;
+    let (plan_b, _) = care_plan(&w.app, &w.b.contract).await;
+    let writer = token(&Kind::PatientAWrites);
+    let mut mine = plan_b.clone();
+    mine["subject"] = care_plan(&w.app, &w.a.contract).await.0["subject"].clone();
+    let new_id = "ett-id-som-inte-finns";
+    let mut fresh = mine.clone();
+    fresh["id"] = json!(new_id);
+    fresh.as_object_mut().unwrap().remove("identifier");
+    let answers = [
+        call(
+            &w.app,
+            Method::PUT,
+            &format!("/fhir/CarePlan/{}", w.b.contract),
+            Some(&writer),
+            Some(&mine),
+        )
+        .await,
+        call(
+            &w.app,
+            Method::PUT,
+            &format!("/fhir/CarePlan/{new_id}"),
+            Some(&writer),
+            Some(&fresh),
+        )
+        .await,
+    ];
+    for (status, text, _) in &answers {
+        assert_eq!(*status, StatusCode::NOT_FOUND, "{text}");
+    }
+    let shape = |text: &str, id: &str| text.replace(id, "ID");
+    assert_eq!(
+        shape(&answers[0].1, &w.b.contract),
+        shape(&answers[1].1, new_id)
+    );
+    assert_eq!(w.app.store.count().await.unwrap(), 2, "nothing was created");
+
+    let mut stale = w
+        .app
+        .client
+        .put(w.app.url(&format!("/fhir/CarePlan/{}", w.b.contract)))
+        .bearer_auth(&writer)
+        .header("if-match", "W/\"7\"")
+        .header("content-type", "application/fhir+json")
+        .body(mine.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+    stale = w
+        .app
+        .client
+        .post(w.app.url("/fhir/CarePlan"))
+        .bearer_auth(&writer)
+        .header(
+            "if-none-exist",
+            format!(
+                "identifier=https://pkgw.example/fhir/sid/patientkontrakt|{}",
+                w.b.contract
+            ),
+        )
+        .header("content-type", "application/fhir+json")
+        .body(fresh.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    assert_eq!(w.app.store.count().await.unwrap(), 2);
+}
+
 on_both_backends!(
     keys_come_from_a_jwks_url,
     every_endpoint_answers_every_kind_of_token_as_it_should,
     every_access_leaves_an_audit_row,
     a_client_over_its_rate_is_told_when_to_come_back,
     a_transaction_reaches_only_the_contracts_its_caller_may_write,
+    limited_tokens_cannot_tell_not_yours_from_not_there,
 );

@@ -7,7 +7,7 @@
 //!   `patient` claim: another person's resources are "not found", searches are limited to
 //!   the person, and writes may only touch their own contract;
 //! - a token with a `units` claim (HSA-ids) may only write contracts one of its units is
-//!   responsible for, or is receiving in a transfer.
+//!   responsible for (a transfer is the responsible unit handing over).
 //!
 //! The API's guard ([`crate::api`]) checks the token and the scope a request needs, then
 //! runs the handler [`acting_as`] the [`Principal`]; the places that find contracts for a
@@ -107,13 +107,11 @@ impl Principal {
     }
 
     /// Whether the caller may store `after` in place of `before` (none for a new
-    /// contract); `transfer` when the write is a care transition.
-    pub fn may_write(
-        &self,
-        before: Option<&Contract>,
-        after: &Contract,
-        transfer: bool,
-    ) -> Result<(), Refusal> {
+    /// contract). A caller limited to units writes only contracts one of its units is
+    /// responsible for (before the change, and after it, unless the change is that
+    /// unit handing the contract over in a transfer): a receiving unit cannot take a
+    /// contract, the sending unit hands it over.
+    pub fn may_write(&self, before: Option<&Contract>, after: &Contract) -> Result<(), Refusal> {
         if before.is_some_and(|b| !self.sees(&b.patient.id)) {
             return Err(Refusal::NotVisible);
         }
@@ -128,14 +126,14 @@ impl Principal {
         let unit_of = |c: &Contract| c.responsible_unit.as_ref().map(|u| u.hsa_id.clone());
         let ours = |c: &Contract| unit_of(c).is_some_and(|u| units.contains(&u));
         let allowed = match before {
-            Some(b) => ours(b) || (transfer && ours(after)),
+            Some(b) => ours(b),
             None => ours(after),
         };
         if allowed {
             Ok(())
         } else {
             Err(Refusal::Forbidden(format!(
-                "this client may only write contracts its units ({}) are responsible for or receive in a transfer",
+                "this client may only write contracts its units ({}) are responsible for",
                 units
                     .iter()
                     .map(HsaId::as_str)
@@ -143,6 +141,13 @@ impl Principal {
                     .join(", ")
             )))
         }
+    }
+
+    /// Whether the caller may choose the id of a new contract (a PUT to an id that does
+    /// not exist, a conditional create): not a caller limited to a patient or to units,
+    /// whose "not there" must read as "not yours" — a new id would tell them apart.
+    pub fn may_choose_ids(&self) -> bool {
+        self.compartment().is_none() && self.units.is_none()
     }
 }
 
@@ -216,15 +221,6 @@ pub fn acting() -> Option<Arc<Principal>> {
 /// Whether the current caller may see this person's data.
 pub fn sees(person: &PersonId) -> bool {
     acting().is_none_or(|p| p.sees(person))
-}
-
-/// Whether the current caller may make this write (see [`Principal::may_write`]).
-pub fn may_write(
-    before: Option<&Contract>,
-    after: &Contract,
-    transfer: bool,
-) -> Result<(), Refusal> {
-    acting().map_or(Ok(()), |p| p.may_write(before, after, transfer))
 }
 
 /// Whom a search may find for the current caller.

@@ -56,17 +56,16 @@ impl Caller {
     }
 
     /// Whether the caller may store `after` in place of `before` (none for a new
-    /// contract); a contract the caller may not see is "not found", as if it did not
-    /// exist.
+    /// contract; see [`Principal::may_write`]); a contract the caller may not see is
+    /// "not found", as if it did not exist.
     pub(super) fn may_write(
         &self,
         before: Option<&Contract>,
         after: &Contract,
-        transfer: bool,
         name: &str,
     ) -> Result<(), WriteError> {
         self.principal
-            .may_write(before, after, transfer)
+            .may_write(before, after)
             .map_err(|refusal| match refusal {
                 Refusal::NotVisible => WriteError::not_known(name),
                 Refusal::Forbidden(why) => WriteError::Forbidden(why),

@@ -117,6 +117,7 @@ impl Writer {
         caller: &Caller,
         entries: Vec<Entry>,
     ) -> Result<Vec<Done>, WriteError> {
+        refuse_chosen_ids(caller, &entries, &self.profile)?;
         let mut attempt = 1;
         loop {
             let mut planned = entries.clone();
@@ -250,20 +251,25 @@ fn name_of(entry: &Entry, contract: &ContractId) -> String {
 }
 
 /// A write to a contract that does not exist is refused unless it makes the contract: a
-/// create of its CarePlan, or an update of it without `If-Match` (update as create).
-fn refuse_missing(ours: &[(usize, &Entry)], id: &ContractId) -> Result<(), WriteError> {
-    let makes = ours.iter().any(|(_, e)| {
-        matches!(
-            e.action,
-            Action::Create {
-                kind: Kind::CarePlan,
-                ..
-            } | Action::Update {
-                kind: Kind::CarePlan,
-                if_match: None,
-                ..
-            }
-        )
+/// create of its CarePlan, or an update of it without `If-Match` (update as create, for a
+/// caller that may choose ids: for others "not there" reads as "not yours", 404).
+fn refuse_missing(
+    ours: &[(usize, &Entry)],
+    id: &ContractId,
+    caller: &Caller,
+) -> Result<(), WriteError> {
+    let chooses = caller.principal.may_choose_ids();
+    let makes = ours.iter().any(|(_, e)| match e.action {
+        Action::Create {
+            kind: Kind::CarePlan,
+            ..
+        } => true,
+        Action::Update {
+            kind: Kind::CarePlan,
+            if_match: None,
+            ..
+        } => chooses,
+        _ => false,
     });
     if makes {
         return Ok(());
@@ -280,4 +286,38 @@ fn refuse_missing(ours: &[(usize, &Entry)], id: &ContractId) -> Result<(), Write
         )),
         _ => Err(WriteError::not_known(&name_of(first, id))),
     }
+}
+
+/// A caller limited to a patient or to units may not choose a new contract's id (by
+/// `ifNoneExist` or the contract's identifier in a created CarePlan): whether the id is
+/// taken would tell it about contracts it may not see. Decided before any lookup.
+fn refuse_chosen_ids(
+    caller: &Caller,
+    entries: &[Entry],
+    profile: &Profile,
+) -> Result<(), WriteError> {
+    if caller.principal.may_choose_ids() {
+        return Ok(());
+    }
+    let system = profile.identifiers.contract.as_str();
+    for entry in entries {
+        if let Action::Create {
+            kind: Kind::CarePlan,
+            resource,
+            if_none_exist,
+        } = &entry.action
+        {
+            let named = resource["identifier"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|i| i["system"] == system);
+            if if_none_exist.is_some() || named {
+                return Err(WriteError::Forbidden(
+                    "a patient's or unit-limited token may not choose a contract's id: create it without ifNoneExist or the contract identifier, and the gateway names it".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -97,7 +97,7 @@ impl Writer {
             }
             Some(c) => Some(c),
             None => {
-                refuse_missing(&ours, id)?;
+                refuse_missing(&ours, id, caller)?;
                 None
             }
         };
@@ -108,7 +108,6 @@ impl Writer {
             caller.may_write(
                 Some(&current.revision.contract),
                 &deletion.contract,
-                false,
                 &format!("CarePlan/{id}"),
             )?;
             return Ok(Prepared {

@@ -106,7 +106,7 @@ impl Writer {
     ) -> Result<Option<Pending>, WriteError> {
         let before = current.map(|c| &c.revision.contract);
         // Who may write is asked first: even "it is already so" tells about the contract.
-        caller.may_write(before, after, false, name)?;
+        caller.may_write(before, after, name)?;
         let rules = |v| WriteError::Rules(v, Box::new(after.clone()));
         after.validate().map_err(rules)?;
         if let Some(c) = current {

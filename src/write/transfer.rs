@@ -42,7 +42,7 @@ impl Writer {
         let next = contract
             .transfer(t)
             .map_err(|v| WriteError::Rules(v, Box::new(contract.clone())))?;
-        caller.may_write(Some(contract), &next, true, &name)?;
+        caller.may_write(Some(contract), &next, &name)?;
         if t.at > now {
             let sid = uuid::Uuid::new_v4().simple().to_string();
             if !self

@@ -894,7 +894,53 @@ async fn each_resource_has_its_own_version(db: &TestDb) {
     );
 }
 
+/// Markup a sender puts in a narrative never reaches those who read the resource: the
+/// narrative is the gateway's own (the CarePlan's written from the contract, the others
+/// none), so a received `text` is not kept.
+async fn a_received_narrative_is_not_kept(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    let evil = json!({
+        "status": "generated",
+        "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(1)</script><img src=\"x\" onerror=\"alert(2)\"/><a href=\"javascript:alert(3)\">x</a></div>"
+    });
+    let times = fhir_get(
+        &app,
+        &format!(
+            "/fhir/Appointment?patient={}",
+            record.revision.contract.patient.id
+        ),
+    )
+    .await
+    .body;
+    let time = times["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        format!("/fhir/Goal/{id}-mal-1"),
+        format!("/fhir/CareTeam/{id}"),
+        format!("/fhir/Appointment/{time}"),
+        format!("/fhir/CarePlan/{id}"),
+    ] {
+        let mut resource = fhir_get(&app, &path).await.body;
+        resource["text"] = evil.clone();
+        let reply = put(&app, &path, &[], &resource).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.body);
+        let served = fhir_get(&app, &path).await.body.to_string();
+        for markup in ["<script", "onerror", "javascript:"] {
+            assert!(!served.contains(markup), "{path}: {served}");
+        }
+    }
+}
+
 on_both_backends!(
+    a_received_narrative_is_not_kept,
     each_resource_has_its_own_version,
     a_contract_is_built_resource_by_resource,
     writes_answer_as_prefer_asks,

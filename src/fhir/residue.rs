@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 use super::{ContractResources, Profile};
 
 /// Elements the mapping writes itself, per resource type; everything else at the top
-/// level is foreign. (`CarePlan.description` is foreign though `Goal.description` is
+/// level is foreign. The narrative (`text`) is the gateway's own in every resource (the
+/// CarePlan's is written from the contract, the others have none): a received one is
+/// never kept, so no markup a sender wrote reaches those who read the resource. (`CarePlan.description` is foreign though `Goal.description` is
 /// ours: the lists must not be merged.)
 #[rustfmt::skip]
 fn mapped(resource_type: &str) -> &'static [&'static str] {
@@ -26,15 +28,15 @@ fn mapped(resource_type: &str) -> &'static [&'static str] {
             "subject", "careTeam", "author", "contributor", "goal", "supportingInfo",
         ],
         "CareTeam" => &[
-            "resourceType", "id", "meta", "identifier", "status", "name", "subject",
+            "resourceType", "id", "meta", "text", "identifier", "status", "name", "subject",
             "participant", "managingOrganization", "telecom",
         ],
         "Goal" => &[
-            "resourceType", "id", "meta", "lifecycleStatus", "description", "subject",
+            "resourceType", "id", "meta", "text", "lifecycleStatus", "description", "subject",
             "expressedBy",
         ],
         "Appointment" => &[
-            "resourceType", "id", "meta", "identifier", "status", "appointmentType",
+            "resourceType", "id", "meta", "text", "identifier", "status", "appointmentType",
             "description", "start", "end", "basedOn", "participant",
         ],
         _ => &["resourceType", "id", "meta"],

@@ -1209,6 +1209,72 @@ async fn limited_tokens_cannot_tell_not_yours_from_not_there(db: &TestDb) {
     assert_eq!(w.app.store.count().await.unwrap(), 2);
 }
 
+/// With `auth.issuer` set, a token must name it: one without `iss` is refused. And the
+/// route table is deny-by-default: a path no route declares open needs a valid token.
+async fn a_token_must_name_the_issuer_and_unknown_paths_are_closed(db: &TestDb) {
+    let w = world(db, None).await;
+    let now = jiff::Timestamp::now().as_second();
+    let mut without = serde_json::to_value(claims("system/*.cruds", None, None)).unwrap();
+    without.as_object_mut().unwrap().remove("iss");
+    let no_iss = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &without,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert!(without["exp"].as_i64().unwrap() > now);
+    let path = format!("/fhir/CarePlan/{}", w.a.contract);
+    let (status, text, _) = call(&w.app, Method::GET, &path, Some(&no_iss), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+    let (status, _, _) = call(
+        &w.app,
+        Method::GET,
+        &path,
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A route the table does not list as open (say one added tomorrow) needs a token.
+    for path in ["/admin", "/openapi.json", "/contracts/x/other"] {
+        assert_ne!(
+            pkgw::api::need(&Method::GET, path),
+            pkgw::api::Need::Open,
+            "{path}"
+        );
+    }
+    for open in ["/health", "/fhir/metadata"] {
+        assert_eq!(
+            call(&w.app, Method::GET, open, None, None).await.0,
+            StatusCode::OK,
+            "{open}"
+        );
+    }
+
+    // The token's client is the source of its changes, exactly (any UTF-8), whatever
+    // X-Source the request says.
+    let mut named = claims("system/*.cruds", None, None);
+    named.client_id = "Journalsystem Åre".into();
+    let (mut plan, etag) = care_plan(&w.app, &w.a.contract).await;
+    plan["note"] = json!([{ "text": "Ändrad av Åre" }]);
+    let reply = w
+        .app
+        .client
+        .put(w.app.url(&path))
+        .bearer_auth(hs256(&named))
+        .header("if-match", etag)
+        .header("x-source", "en-annan-journal")
+        .header("content-type", "application/fhir+json")
+        .body(plan.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let id = pkgw::domain::ContractId::parse(&w.a.contract).unwrap();
+    let stored = w.app.store.get(&id).await.unwrap();
+    assert_eq!(stored.revision.change.source, "Journalsystem Åre");
+}
+
 on_both_backends!(
     keys_come_from_a_jwks_url,
     every_endpoint_answers_every_kind_of_token_as_it_should,
@@ -1216,4 +1282,5 @@ on_both_backends!(
     a_client_over_its_rate_is_told_when_to_come_back,
     a_transaction_reaches_only_the_contracts_its_caller_may_write,
     limited_tokens_cannot_tell_not_yours_from_not_there,
+    a_token_must_name_the_issuer_and_unknown_paths_are_closed,
 );

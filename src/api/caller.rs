@@ -1,6 +1,6 @@
 //! The caller of a request as the write path takes it: the principal the guard
 //! authenticated (put into the request's extensions) and the system the change comes
-//! from (`X-Source`, which the guard sets to the token's client).
+//! from (the token's client; without authentication, `X-Source`).
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 
+use super::guard::Source;
 use crate::auth::Principal;
 use crate::write::Caller;
 
@@ -22,12 +23,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         } else {
             "fhir"
         };
-        let source = parts
-            .headers
-            .get("x-source")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(default)
-            .to_owned();
+        // The token's client, or without authentication the `X-Source` a system names.
+        let source = match parts.extensions.get::<Source>() {
+            Some(Source(client)) => client.clone(),
+            None => parts
+                .headers
+                .get("x-source")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(default)
+                .to_owned(),
+        };
         let principal = parts
             .extensions
             .get::<Arc<Principal>>()

@@ -106,6 +106,10 @@ pub enum Need {
     Entries,
 }
 
+/// The system a request's changes come from, when a token says it (its client).
+#[derive(Debug, Clone)]
+pub struct Source(pub String);
+
 /// What `method` on `path` needs.
 pub fn need(method: &Method, path: &str) -> Need {
     let scope = |resource: &str, letter, interaction| Need::Scope {
@@ -157,7 +161,10 @@ pub fn need(method: &Method, path: &str) -> Need {
         ["fhir", kind, _] if delete => scope(kind, Letter::Delete, "delete"),
         ["fhir", kind, _] => scope(kind, Letter::Read, "read"),
         ["fhir", ..] => Need::Entries,
-        _ => Need::Open,
+        // Open only what is listed as open: a route added without a line here needs a
+        // valid token (deny by default).
+        ["health"] | ["ready"] | ["metrics"] => Need::Open,
+        _ => Need::Entries,
     }
 }
 
@@ -235,11 +242,12 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         .await;
         return refused.respond(fhir);
     }
-    // The authenticated client is the source of what it changes.
-    if matches!(*state.authentication, Authentication::Jwt(_))
-        && let Ok(client) = HeaderValue::from_str(&principal.client)
-    {
-        request.headers_mut().insert("x-source", client);
+    // The authenticated client is the source of what it changes, exactly as its token
+    // names it (any UTF-8): a header it sends cannot say otherwise.
+    if matches!(*state.authentication, Authentication::Jwt(_)) {
+        request.headers_mut().remove("x-source");
+        let client = Source(principal.client.clone());
+        request.extensions_mut().insert(client);
     }
     let principal = Arc::new(principal);
     request.extensions_mut().insert(principal.clone());

@@ -216,10 +216,13 @@ impl Verifier {
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
         validation.set_audience(&[&self.audience]);
-        if !self.issuer.is_empty() {
+        if self.issuer.is_empty() {
+            validation.set_required_spec_claims(&["exp", "aud"]);
+        } else {
+            // A token without `iss` is not from the configured issuer.
             validation.set_issuer(&[&self.issuer]);
+            validation.set_required_spec_claims(&["exp", "aud", "iss"]);
         }
-        validation.set_required_spec_claims(&["exp", "aud"]);
         jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {

@@ -1251,6 +1251,49 @@ async fn a_token_must_name_the_issuer_and_unknown_paths_are_closed(db: &TestDb) 
         );
     }
 
+    // Everyone's contracts leave only to a system: a practitioner's user/*.rs may not
+    // run $export.
+    let practitioner = hs256(&claims("user/*.rs", None, None));
+    let (status, text, _) = call(
+        &w.app,
+        Method::GET,
+        "/fhir/$export",
+        Some(&practitioner),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+
+    // The printed page leaves an audit row with the person.
+    let print = format!("/contracts/{}/print", w.a.contract);
+    let (status, _, _) = call(
+        &w.app,
+        Method::GET,
+        &print,
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = pkgw::domain::ContractId::parse(&w.a.contract).unwrap();
+    let rows = w
+        .app
+        .store
+        .audit(&pkgw::store::AuditQuery {
+            patient: Some(w.a.pnr.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().any(
+            |r| r.resources.as_deref() == Some(&format!("CarePlan/{id}"))
+                && r.status == Some(200)
+                && r.origin == "request"
+        ),
+        "{rows:?}"
+    );
+
     // The token's client is the source of its changes, exactly (any UTF-8), whatever
     // X-Source the request says.
     let mut named = claims("system/*.cruds", None, None);
@@ -1270,7 +1313,6 @@ async fn a_token_must_name_the_issuer_and_unknown_paths_are_closed(db: &TestDb) 
         .await
         .unwrap();
     assert_eq!(reply.status(), StatusCode::OK);
-    let id = pkgw::domain::ContractId::parse(&w.a.contract).unwrap();
     let stored = w.app.store.get(&id).await.unwrap();
     assert_eq!(stored.revision.change.source, "Journalsystem Åre");
 }

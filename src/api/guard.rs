@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use super::fhir::FhirError;
 use super::{ApiError, AppState};
-use crate::auth::{Letter, Principal, TokenError, Verifier, acting_as};
+use crate::auth::{Context, Letter, Principal, TokenError, Verifier, acting_as};
 use crate::store::AccessRecord;
 
 /// What a response gave, for its audit row, when the handler knows it (so the guard need
@@ -98,9 +98,8 @@ pub enum Need {
         resource: String,
         letter: Letter,
         interaction: &'static str,
-        /// Refused to tokens limited to one patient (reports and exports that span
-        /// many persons).
-        all_persons: bool,
+        /// Which tokens with the letter may use it.
+        whom: Whom,
     },
     /// Any valid token; the handler checks each part (transaction and batch Bundles).
     Entries,
@@ -110,13 +109,24 @@ pub enum Need {
 #[derive(Debug, Clone)]
 pub struct Source(pub String);
 
+/// Which tokens may use an interaction, beyond the scope letter it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whom {
+    /// Any token with the letter.
+    Any,
+    /// Not a token limited to one patient (reports that span many persons).
+    NoPatients,
+    /// Only a `system/` grant (the bulk export of everyone's contracts).
+    Systems,
+}
+
 /// What `method` on `path` needs.
 pub fn need(method: &Method, path: &str) -> Need {
     let scope = |resource: &str, letter, interaction| Need::Scope {
         resource: resource.to_owned(),
         letter,
         interaction,
-        all_persons: false,
+        whom: Whom::Any,
     };
     let (get, post, put, delete) = (
         method == Method::GET || method == Method::HEAD,
@@ -138,13 +148,13 @@ pub fn need(method: &Method, path: &str) -> Need {
             resource: "*".into(),
             letter: Letter::Read,
             interaction: "operation",
-            all_persons: true,
+            whom: Whom::Systems,
         },
         ["fhir", "$samsyn"] => Need::Scope {
             resource: "QuestionnaireResponse".into(),
             letter: Letter::Search,
             interaction: "operation",
-            all_persons: true,
+            whom: Whom::NoPatients,
         },
         ["fhir", kind] if post => scope(kind, Letter::Create, "create"),
         ["fhir", kind] if put => scope(kind, Letter::Update, "update"),
@@ -381,18 +391,25 @@ fn allowed(principal: &Principal, needed: &Need) -> Result<(), Refused> {
         Need::Scope {
             resource,
             letter,
-            all_persons,
+            whom,
             ..
         } => {
             if !principal.scopes.allows(resource, *letter) {
                 return Err(Refused::Scope(format!("{resource}.{letter}")));
             }
-            if *all_persons && principal.compartment().is_some() {
-                return Err(Refused::Scope(format!(
-                    "system/{resource}.{letter} or user/{resource}.{letter}"
-                )));
+            match whom {
+                Whom::NoPatients if principal.compartment().is_some() => Err(Refused::Scope(
+                    format!("system/{resource}.{letter} or user/{resource}.{letter}"),
+                )),
+                Whom::Systems
+                    if !principal
+                        .scopes
+                        .allows_as(Context::System, resource, *letter) =>
+                {
+                    Err(Refused::Scope(format!("system/{resource}.{letter}")))
+                }
+                _ => Ok(()),
             }
-            Ok(())
         }
     }
 }

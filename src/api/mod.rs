@@ -27,7 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::{ApiError, Issue};
 pub(crate) use guard::entry_allowed;
-pub use guard::{AuditInfo, Authentication, Need, RateLimits, need};
+pub use guard::{AuditInfo, Authentication, Need, RateLimits, Whom, need};
 
 use crate::fhir::Profile;
 use crate::store::Store;

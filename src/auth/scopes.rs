@@ -148,6 +148,13 @@ impl Scopes {
         self.0.iter().any(|g| g.allows(resource, letter))
     }
 
+    /// Whether some grant of `context` allows `letter` on `resource`.
+    pub fn allows_as(&self, context: Context, resource: &str, letter: Letter) -> bool {
+        self.0
+            .iter()
+            .any(|g| g.context == context && g.allows(resource, letter))
+    }
+
     /// Whether any grant is for the patient context.
     pub fn has_patient_context(&self) -> bool {
         self.0.iter().any(|g| g.context == Context::Patient)

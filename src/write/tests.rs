@@ -98,25 +98,22 @@ async fn versions(f: &Fixture, record: &Record) -> usize {
     f.store.history(&record.id).await.unwrap().versions.len()
 }
 
+/// The report's first transaction: A's CarePlan (with its `If-Match`) and B's CareTeam,
+/// each with a note.
+fn plan_of_a_and_team_of_b(f: &Fixture, a: &Record, b: &Record) -> Vec<Entry> {
+    let plan = with_note(resources(f, a).care_plan, "för A");
+    let team = with_note(resources(f, b).care_team, "för B");
+    vec![
+        update(Kind::CarePlan, plan, Some(a.revision.version), 0),
+        update(Kind::CareTeam, team, None, 1),
+    ]
+}
+
 #[tokio::test]
 async fn each_entry_changes_the_contract_its_url_names() {
     let f = fixture(&[]).await;
     let (a, b) = two(&f).await;
-    let (ra, rb) = (resources(&f, &a), resources(&f, &b));
-    let entries = vec![
-        update(
-            Kind::CarePlan,
-            with_note(ra.care_plan.clone(), "för A"),
-            Some(a.revision.version),
-            0,
-        ),
-        update(
-            Kind::CareTeam,
-            with_note(rb.care_team.clone(), "för B"),
-            None,
-            1,
-        ),
-    ];
+    let entries = plan_of_a_and_team_of_b(&f, &a, &b);
     let done = f.writer.apply(&gateway(), entries).await.unwrap();
     assert_eq!(
         (done[0].id.as_str(), done[1].id.as_str()),
@@ -140,21 +137,7 @@ async fn each_entry_changes_the_contract_its_url_names() {
 async fn another_persons_contract_is_not_found_and_nothing_is_written() {
     let f = fixture(&[]).await;
     let (a, b) = two(&f).await;
-    let (ra, rb) = (resources(&f, &a), resources(&f, &b));
-    let entries = vec![
-        update(
-            Kind::CarePlan,
-            with_note(ra.care_plan.clone(), "för A"),
-            Some(a.revision.version),
-            0,
-        ),
-        update(
-            Kind::CareTeam,
-            with_note(rb.care_team.clone(), "för B"),
-            None,
-            1,
-        ),
-    ];
+    let entries = plan_of_a_and_team_of_b(&f, &a, &b);
     let error = f.writer.apply(&patient(&a), entries).await.unwrap_err();
     assert!(
         matches!(&error, WriteError::NotFound(m) if m.contains(&format!("CareTeam/{}", b.id))),

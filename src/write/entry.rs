@@ -137,12 +137,4 @@ impl Done {
         }
         revision.version_of(&format!("{}/{}", self.kind.name(), self.id))
     }
-
-    /// Whether this entry wrote a version.
-    pub fn wrote(&self) -> bool {
-        matches!(
-            self.outcome,
-            Outcome::Created | Outcome::Updated | Outcome::Deleted
-        )
-    }
 }

@@ -102,10 +102,6 @@ impl Writer {
         }
     }
 
-    pub fn profile(&self) -> &Profile {
-        &self.profile
-    }
-
     /// Whether stale edits from `source` are merged rather than refused.
     fn merges(&self, source: &str) -> bool {
         self.sync_sources.iter().any(|t| t == source)

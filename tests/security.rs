@@ -989,6 +989,20 @@ async fn a_client_over_its_rate_is_told_when_to_come_back(db: &TestDb) {
         call(&w.app, Method::GET, &path, Some(&other), None).await.0,
         StatusCode::OK
     );
+    // Requests without a valid token are held to the rate by their address.
+    let mut anonymous = Vec::new();
+    for _ in 0..6 {
+        anonymous.push(
+            call(&w.app, Method::GET, &path, None, None)
+                .await
+                .0
+                .as_u16(),
+        );
+    }
+    assert!(
+        anonymous.contains(&401) && anonymous.contains(&429),
+        "{anonymous:?}"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         call(&w.app, Method::GET, &path, Some(&mine), None).await.0,

@@ -220,6 +220,15 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     let principal = match authenticate(&state, request.headers()).await {
         Ok(p) => p,
         Err(refused) => {
+            // Without a valid token there is no client: the address is held to the rate.
+            // (A NUL cannot be in a token's client_id, so the keys cannot meet.)
+            let refused = match (&state.rate_limits, &remote) {
+                (Some(limits), Some(address)) => match limits.check(&format!("\0{address}")) {
+                    Err(wait) => Refused::TooMany(wait),
+                    Ok(()) => refused,
+                },
+                _ => refused,
+            };
             log_access(&method, &route, refused.status(), started, "-");
             return refused.respond(fhir);
         }

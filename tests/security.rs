@@ -1221,6 +1221,40 @@ async fn limited_tokens_cannot_tell_not_yours_from_not_there(db: &TestDb) {
         .unwrap();
     assert_eq!(stale.status(), StatusCode::FORBIDDEN);
     assert_eq!(w.app.store.count().await.unwrap(), 2);
+
+    // 7 frågor answers based on another person's plan read as based on none.
+    let answers = |plan: &str| {
+        json!({
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": "https://pkgw.example/fhir/Questionnaire/sju-fragor-patient",
+            "status": "completed",
+            "basedOn": [{ "reference": format!("CarePlan/{plan}") }],
+            "item": (1..=7).map(|i| json!({ "linkId": i.to_string(), "answer": [{ "valueCoding": { "system": "https://pkgw.example/fhir/CodeSystem/sju-fragor-svar", "code": "ja" } }] })).collect::<Vec<_>>(),
+        })
+    };
+    let based = [
+        call(
+            &w.app,
+            Method::POST,
+            "/fhir/QuestionnaireResponse",
+            Some(&writer),
+            Some(&answers(&w.b.contract)),
+        )
+        .await,
+        call(
+            &w.app,
+            Method::POST,
+            "/fhir/QuestionnaireResponse",
+            Some(&writer),
+            Some(&answers(new_id)),
+        )
+        .await,
+    ];
+    assert_eq!(based[0].0, based[1].0, "{} / {}", based[0].1, based[1].1);
+    assert_eq!(
+        shape(&based[0].1, &w.b.contract),
+        shape(&based[1].1, new_id)
+    );
 }
 
 /// With `auth.issuer` set, a token must name it: one without `iss` is refused. And the

@@ -27,6 +27,7 @@ use crate::fhir::outcome::Issue;
 use crate::fhir::patient_reference;
 use crate::fhir::questionnaire::{Respondent, ResponseFacts, UNIT_EXTENSION, read_response};
 use crate::store::{ResponseQuery, StoreError, StoredResponse};
+use crate::write::Caller;
 
 const TYPE: &str = "QuestionnaireResponse";
 
@@ -40,6 +41,7 @@ fn invalid(expression: &str, message: impl Into<String>) -> FhirError {
 
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
@@ -47,8 +49,8 @@ pub async fn create(
     let mut resource = body_of(&headers, body, TYPE)?;
     let facts = read_response(&resource, &state.profile)
         .map_err(|errors| FhirError::Invalid(errors.iter().map(Issue::from).collect::<Vec<_>>()))?;
-    let stored = accept(&state, &mut resource, facts).await?;
-    if let Some(own) = crate::auth::compartment()
+    let stored = accept(&state, &caller, &mut resource, facts).await?;
+    if let Some(own) = caller.principal.compartment()
         && stored.patient.as_deref() != Some(own.to_string().as_str())
     {
         return Err(FhirError::Forbidden(
@@ -73,6 +75,7 @@ pub async fn create(
 /// them) and fills them into the resource.
 async fn accept(
     state: &AppState,
+    caller: &Caller,
     resource: &mut Value,
     facts: ResponseFacts,
 ) -> Result<StoredResponse, FhirError> {
@@ -87,8 +90,11 @@ async fn accept(
         };
         let id = ContractId::parse(plan).map_err(|_| not_known())?;
         let record = match state.store.get(&id).await {
-            Ok(r) => r,
-            Err(StoreError::NotFound(_) | StoreError::Deleted(_)) => return Err(not_known()),
+            // Another person's plan is "not known", as one that does not exist.
+            Ok(r) if caller.principal.sees(&r.revision.contract.patient.id) => r,
+            Ok(_) | Err(StoreError::NotFound(_) | StoreError::Deleted(_)) => {
+                return Err(not_known());
+            }
             Err(e) => return Err(e.into()),
         };
         let contract = &record.revision.contract;

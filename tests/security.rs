@@ -621,8 +621,9 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             Method::POST,
             "/fhir/QuestionnaireResponse".into(),
             Some(answers_b),
+            // Person A's writing token: B's plan is "not known", as a plan that is not.
             [
-                401, 401, 401, 401, 201, 403, 403, 403, 403, 403, 201, 201, 201,
+                401, 401, 401, 401, 201, 403, 403, 403, 422, 403, 201, 201, 201,
             ],
             None,
         ),

@@ -1366,6 +1366,47 @@ async fn a_token_must_name_the_issuer_and_unknown_paths_are_closed(db: &TestDb) 
     assert_eq!(stored.revision.change.source, "Journalsystem Åre");
 }
 
+/// A person's audit trail names only that person's resources: a system's batch that
+/// read A's and B's plans leaves a row about A, but A's token does not learn B's ids.
+async fn a_persons_audit_trail_names_only_their_resources(db: &TestDb) {
+    let w = world(db, None).await;
+    let batch = json!({ "resourceType": "Bundle", "type": "batch", "entry": [
+        { "request": { "method": "GET", "url": format!("CarePlan/{}", w.a.contract) } },
+        { "request": { "method": "GET", "url": format!("CarePlan/{}", w.b.contract) } },
+    ] });
+    let (status, _, _) = call(
+        &w.app,
+        Method::POST,
+        "/fhir",
+        Some(&token(&Kind::System)),
+        Some(&batch),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The system's own view of A's trail names both (it may see everyone).
+    let path = format!("/fhir/AuditEvent?patient={}", w.a.pnr);
+    let (_, all, _) = call(
+        &w.app,
+        Method::GET,
+        &path,
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert!(all.contains(&w.b.contract), "the row names both: {all}");
+    let (status, text, _) = call(
+        &w.app,
+        Method::GET,
+        &path,
+        Some(&token(&Kind::PatientA)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains(&w.a.contract), "{text}");
+    assert!(!text.contains(&w.b.contract), "{text}");
+}
+
 on_both_backends!(
     keys_come_from_a_jwks_url,
     every_endpoint_answers_every_kind_of_token_as_it_should,
@@ -1374,4 +1415,5 @@ on_both_backends!(
     a_transaction_reaches_only_the_contracts_its_caller_may_write,
     limited_tokens_cannot_tell_not_yours_from_not_there,
     a_token_must_name_the_issuer_and_unknown_paths_are_closed,
+    a_persons_audit_trail_names_only_their_resources,
 );

@@ -2,6 +2,8 @@
 //! trail as FHIR R4 `AuditEvent`s, for a client with `AuditEvent` **s**/**r** (a patient's
 //! token sees the rows about its own patient). Read only: the API never changes a row.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -13,7 +15,7 @@ use super::respond::{Format, fhir_json};
 use super::search::{page, person, unknown_params};
 use crate::api::AppState;
 use crate::auth::Searched;
-use crate::fhir::Profile;
+use crate::fhir::{Kind, Profile};
 use crate::store::{AuditQuery, AuditRow};
 
 const TYPE: &str = "AuditEvent";
@@ -54,11 +56,15 @@ pub async fn search(
             })
             .await?
     };
-    let found: Vec<Value> = rows
-        .iter()
+    let mut found = Vec::new();
+    let mut whose = Whose::default();
+    for row in rows
+        .into_iter()
         .filter(|r| dates.iter().all(|d| d.matches(r.at)))
-        .map(|r| audit_event(r, &state.profile))
-        .collect();
+    {
+        let row = only_theirs(&state, &mut whose, row).await?;
+        found.push(audit_event(&row, &state.profile));
+    }
     let bundle = page(&headers, TYPE, &params, found, Vec::new(), &unknown)?;
     Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
 }
@@ -77,11 +83,60 @@ pub async fn read(
     {
         return Err(not_found());
     }
+    let row = only_theirs(&state, &mut Whose::default(), row).await?;
     Ok(fhir_json(
         StatusCode::OK,
         &audit_event(&row, &state.profile),
         format.pretty,
     ))
+}
+
+/// Whose each resource is (the person, as stored), looked up once per request.
+type Whose = HashMap<String, Option<String>>;
+
+/// For a caller limited to one person, the row with only the resources that are that
+/// person's: a row about the person may name others' resources too (an answer that held
+/// several persons' data), and their ids are not the caller's to see.
+async fn only_theirs(
+    state: &AppState,
+    whose: &mut Whose,
+    mut row: AuditRow,
+) -> Result<AuditRow, FhirError> {
+    let Some(own) = crate::auth::compartment().map(|p| p.to_string()) else {
+        return Ok(row);
+    };
+    let mut kept = Vec::new();
+    for reference in row
+        .resources
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        if !whose.contains_key(reference) {
+            let person = person_of(state, reference).await?;
+            whose.insert(reference.to_owned(), person);
+        }
+        if whose.get(reference).and_then(Option::as_deref) == Some(own.as_str()) {
+            kept.push(reference);
+        }
+    }
+    row.resources = (!kept.is_empty()).then(|| kept.join(" "));
+    Ok(row)
+}
+
+/// The person a resource (`Type/id`) is about, if the gateway holds it.
+async fn person_of(state: &AppState, reference: &str) -> Result<Option<String>, FhirError> {
+    let Some((kind, id)) = reference.split_once('/') else {
+        return Ok(None);
+    };
+    Ok(match kind {
+        "QuestionnaireResponse" => state.store.response(id).await?.and_then(|r| r.patient),
+        "Subscription" => state.store.subscription(id).await?.map(|s| s.patient),
+        _ => match Kind::parse(kind).ok().and_then(|k| k.locate(id)) {
+            Some((contract, _)) => state.store.head(&contract).await?.map(|h| h.patient),
+            None => None,
+        },
+    })
 }
 
 /// One audit row as an R4 `AuditEvent`.

@@ -170,7 +170,9 @@ fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
 /// Whether `system` is one of the identifier systems the mapping writes itself.
 pub fn ours_identifier(system: &str, profile: &Profile) -> bool {
     let i = &profile.identifiers;
-    [&i.contract, &i.agreed_time, &i.linked_plan].contains(&&system.to_owned())
+    [&i.contract, &i.agreed_time, &i.linked_plan]
+        .iter()
+        .any(|ours| ours.as_str() == system)
 }
 
 /// What of `meta` is the sender's own: profiles it claims, security labels, and tags

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
+use super::versions::Rendered;
 use super::{Caller, Outcome, WriteError, Writer};
 use crate::domain::{Contract, ContractId, Version, merge};
 use crate::fhir::expression_for;
 use crate::fhir::outcome::Issue;
-use crate::fhir::stored::served;
 use crate::store::{Record, StoreError};
 
 impl Writer {
@@ -91,8 +91,16 @@ impl Writer {
         if merged == current.revision.contract {
             return Ok((current, Outcome::Unchanged));
         }
-        let served = served(id, &merged, foreign.as_ref(), &self.profile);
-        let pending = self.checked(caller, id, Some(&current), &merged, foreign, &served, &name)?;
+        let rendered = Rendered::of(id, &merged, foreign.as_ref(), &self.profile);
+        let pending = self.checked(
+            caller,
+            id,
+            Some(&current),
+            &merged,
+            foreign,
+            &rendered,
+            &name,
+        )?;
         let Some(pending) = pending else {
             return Ok((current, Outcome::Unchanged));
         };

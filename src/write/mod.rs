@@ -295,7 +295,6 @@ fn refuse_chosen_ids(
     if caller.principal.may_choose_ids() {
         return Ok(());
     }
-    let system = profile.identifiers.contract.as_str();
     for entry in entries {
         if let Action::Create {
             kind: Kind::CarePlan,
@@ -303,11 +302,7 @@ fn refuse_chosen_ids(
             if_none_exist,
         } = &entry.action
         {
-            let named = resource["identifier"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|i| i["system"] == system);
+            let named = plan::contract_identifier(resource, profile).is_some();
             if if_none_exist.is_some() || named {
                 return Err(WriteError::Forbidden(
                     "a patient's or unit-limited token may not choose a contract's id: create it without ifNoneExist or the contract identifier, and the gateway names it".into(),

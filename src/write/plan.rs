@@ -185,16 +185,21 @@ pub fn contract_in_query(
 }
 
 /// The contract id a new CarePlan gives as its business identifier, if it gives one.
-fn own_contract_id(
-    plan: &Value,
-    profile: &Profile,
-    at: Option<usize>,
-) -> Result<Option<ContractId>, WriteError> {
+/// The identifier of the contract's own system in a CarePlan, if it has one.
+pub(super) fn contract_identifier<'a>(plan: &'a Value, profile: &Profile) -> Option<&'a Value> {
     plan["identifier"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|i| i["system"] == profile.identifiers.contract.as_str())
+}
+
+fn own_contract_id(
+    plan: &Value,
+    profile: &Profile,
+    at: Option<usize>,
+) -> Result<Option<ContractId>, WriteError> {
+    contract_identifier(plan, profile)
         .and_then(|i| i["value"].as_str())
         .map(|v| {
             ContractId::parse(v).map_err(|e| {

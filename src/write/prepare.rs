@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::edit::{self, Edited};
 use super::plan::Group;
+use super::versions::Rendered;
 use super::{
     Action, Attempt, Caller, Entry, Outcome, Prepared, WriteError, Writer, kept, name_of,
     refuse_missing,
@@ -127,6 +128,9 @@ impl Writer {
             Some(base) => resources_of(base, &self.profile),
             None => ContractResources::with_plan(Value::Null),
         };
+        // Not merged, the resources edited are the current version's: kept as they were,
+        // they say which resources the write leaves unchanged without mapping again.
+        let before = seen.is_none().then(|| resources.clone());
         let new = current.is_none();
         let mut edited = Vec::with_capacity(ours.len());
         for (i, entry) in &ours {
@@ -149,19 +153,23 @@ impl Writer {
         let name = name_of(first, id);
         let mut served = crate::fhir::to_fhir(id, &after, &self.profile);
         residue.restore(&mut served);
+        let rendered = Rendered {
+            after: served,
+            before: before.as_ref(),
+        };
         let pending = self.checked(
             caller,
             id,
             current.as_ref(),
             &after,
             foreign,
-            &served,
+            &rendered,
             &name,
         )?;
         // The contract's rules first (the cause), then what of the received content it
         // would not give back as sent.
         if seen.is_none() {
-            let lost = self.lost(id, &ours, &edited, &served);
+            let lost = self.lost(id, &ours, &edited, &rendered.after);
             if !lost.is_empty() {
                 return Err(WriteError::Invalid(lost).into());
             }

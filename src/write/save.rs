@@ -4,10 +4,9 @@
 
 use serde_json::Value;
 
-use super::{Caller, Outcome, WriteError, Writer, versions};
+use super::versions::{self, Rendered};
+use super::{Caller, Outcome, WriteError, Writer};
 use crate::domain::{Contract, ContractId, Version};
-use crate::fhir::ContractResources;
-use crate::fhir::stored::served;
 use crate::store::{Pending, Record};
 
 impl Writer {
@@ -65,14 +64,14 @@ impl Writer {
         foreign: Option<Value>,
         name: &str,
     ) -> Result<(Record, Outcome), WriteError> {
-        let served = served(id, &contract, foreign.as_ref(), &self.profile);
+        let rendered = Rendered::of(id, &contract, foreign.as_ref(), &self.profile);
         let pending = self.checked(
             caller,
             id,
             current.as_ref(),
             &contract,
             foreign,
-            &served,
+            &rendered,
             name,
         )?;
         let Some(pending) = pending else {
@@ -90,7 +89,7 @@ impl Writer {
 
     /// The change that stores `after` (with what it keeps of FHIR, `foreign`) in place of
     /// `current`, once the caller may write it and it keeps the contract's rules; `None`
-    /// when it changes nothing. `served` is what the gateway will serve of `after` (see
+    /// when it changes nothing. `rendered` is what the gateway will serve of `after` (see
     /// [`crate::fhir::stored::served`]): the resources it leaves as they were keep their
     /// versions.
     #[allow(clippy::too_many_arguments)]
@@ -101,7 +100,7 @@ impl Writer {
         current: Option<&Record>,
         after: &Contract,
         foreign: Option<Value>,
-        served: &ContractResources,
+        rendered: &Rendered<'_>,
         name: &str,
     ) -> Result<Option<Pending>, WriteError> {
         let before = current.map(|c| &c.revision.contract);
@@ -125,7 +124,7 @@ impl Writer {
             change: caller.change(),
             foreign_fhir: foreign,
             deleted: false,
-            unchanged: versions::unchanged(current, served, &self.profile),
+            unchanged: versions::unchanged(current, rendered, &self.profile),
         }))
     }
 }

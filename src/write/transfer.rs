@@ -2,9 +2,9 @@
 //! version (see [`crate::domain::Contract::transfer`]), or kept to be applied at a
 //! handover still ahead.
 
-use super::{Caller, WriteError, Writer, versions};
+use super::versions::{self, Rendered};
+use super::{Caller, WriteError, Writer};
 use crate::domain::{ContractId, Transfer, Version};
-use crate::fhir::stored::served;
 use crate::store::{Change, Pending, Record};
 
 /// What a transfer did.
@@ -63,7 +63,7 @@ impl Writer {
             )
         })?;
         let foreign = current.revision.foreign_fhir.clone();
-        let served = served(id, &next, foreign.as_ref(), &self.profile);
+        let rendered = Rendered::of(id, &next, foreign.as_ref(), &self.profile);
         let pending = Pending {
             id: id.clone(),
             base: Some(version),
@@ -71,7 +71,7 @@ impl Writer {
             change,
             foreign_fhir: foreign,
             deleted: false,
-            unchanged: versions::unchanged(Some(&current), &served, &self.profile),
+            unchanged: versions::unchanged(Some(&current), &rendered, &self.profile),
         };
         let record = self.commit_one(pending, &name).await?;
         Ok(Transferred::Done(Box::new(record)))

@@ -4,22 +4,54 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{Record, ResourceVersion};
-use crate::fhir::stored::{own_content, resource_key, resources_of};
+use serde_json::Value;
+
+use crate::domain::{Contract, ContractId, Record, ResourceVersion};
+use crate::fhir::stored::{own_content, resource_key, resources_of, served};
 use crate::fhir::{ContractResources, Profile};
 
-/// The resources of `served` (what the gateway will serve after a write) that are as
-/// they were in `current`, each with the version it carries over.
+/// A write's resources: what the gateway will serve after it (without `meta`), and what
+/// it served before, when the write has that at hand already (else it is mapped here).
+pub(super) struct Rendered<'a> {
+    pub after: ContractResources,
+    pub before: Option<&'a ContractResources>,
+}
+
+impl Rendered<'static> {
+    /// What the gateway will serve of `contract` with the FHIR content it keeps.
+    pub fn of(
+        id: &ContractId,
+        contract: &Contract,
+        foreign: Option<&Value>,
+        profile: &Profile,
+    ) -> Self {
+        Rendered {
+            after: served(id, contract, foreign, profile),
+            before: None,
+        }
+    }
+}
+
+/// The resources of a write that are as they were in `current`, each with the version
+/// it carries over.
 pub(super) fn unchanged(
     current: Option<&Record>,
-    served: &ContractResources,
+    rendered: &Rendered<'_>,
     profile: &Profile,
 ) -> BTreeMap<String, ResourceVersion> {
     let Some(current) = current else {
         return BTreeMap::new();
     };
-    let before = resources_of(current, profile);
-    served
+    let mapped;
+    let before = match rendered.before {
+        Some(before) => before,
+        None => {
+            mapped = resources_of(current, profile);
+            &mapped
+        }
+    };
+    rendered
+        .after
         .all()
         .filter_map(|after| {
             let key = resource_key(after);

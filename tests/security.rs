@@ -96,13 +96,7 @@ async fn world(db: &TestDb, rate: Option<RateLimits>) -> World {
     let a = people.pop().unwrap();
     // Each person's 7 frågor answers.
     for p in [&a, &b] {
-        let answers = json!({
-            "resourceType": "QuestionnaireResponse",
-            "questionnaire": "https://pkgw.example/fhir/Questionnaire/sju-fragor-patient",
-            "status": "completed",
-            "basedOn": [{ "reference": format!("CarePlan/{}", p.contract) }],
-            "item": (1..=7).map(|i| json!({ "linkId": i.to_string(), "answer": [{ "valueCoding": { "system": "https://pkgw.example/fhir/CodeSystem/sju-fragor-svar", "code": "ja" } }] })).collect::<Vec<_>>(),
-        });
+        let answers = sju_fragor(&p.contract, "ja");
         let reply = call(
             &app,
             Method::POST,
@@ -245,12 +239,49 @@ async fn call(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    call_with(app, method, path, token, &[], body).await
+}
+
+/// [`call`] with more headers (`If-Match`, `Prefer`, …).
+async fn call_with(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    more: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
     let auth = token
         .filter(|t| !t.is_empty())
         .map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> =
+        auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    headers.extend_from_slice(more);
     let (status, headers, text) = send_text(app, method, path, &headers, body).await;
     (status, text, headers)
+}
+
+/// The audit rows about a person.
+async fn rows_about(w: &World, pnr: &str) -> Vec<pkgw::store::AuditRow> {
+    w.app
+        .store
+        .audit(&pkgw::store::AuditQuery {
+            patient: Some(pnr.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// A person's "7 frågor" answers on `plan`, every question answered `code`.
+fn sju_fragor(plan: &str, code: &str) -> Value {
+    json!({
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "https://pkgw.example/fhir/Questionnaire/sju-fragor-patient",
+        "status": "completed",
+        "basedOn": [{ "reference": format!("CarePlan/{plan}") }],
+        "item": (1..=7).map(|i| json!({ "linkId": i.to_string(), "answer": [{ "valueCoding": { "system": "https://pkgw.example/fhir/CodeSystem/sju-fragor-svar", "code": code } }] })).collect::<Vec<_>>(),
+    })
 }
 
 /// One endpoint: how to call it, and the status for each kind, in [`KINDS`]' order.
@@ -320,13 +351,7 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
         .unwrap(),
     )
     .unwrap();
-    let answers_b = json!({
-        "resourceType": "QuestionnaireResponse",
-        "questionnaire": "https://pkgw.example/fhir/Questionnaire/sju-fragor-patient",
-        "status": "completed",
-        "basedOn": [{ "reference": format!("CarePlan/{}", b.contract) }],
-        "item": (1..=7).map(|i| json!({ "linkId": i.to_string(), "answer": [{ "valueCoding": { "system": "https://pkgw.example/fhir/CodeSystem/sju-fragor-svar", "code": "nej" } }] })).collect::<Vec<_>>(),
-    });
+    let answers_b = sju_fragor(&b.contract, "nej");
     let subscribe_b = json!({
         "resourceType": "Subscription", "status": "requested", "reason": "portal",
         "criteria": format!("CarePlan?patient={}", b.pnr),
@@ -867,15 +892,7 @@ async fn every_access_leaves_an_audit_row(db: &TestDb) {
 
     // The write is in the trail twice: the stored version (in the write's transaction)
     // and the request.
-    let rows = w
-        .app
-        .store
-        .audit(&pkgw::store::AuditQuery {
-            patient: Some(w.a.pnr.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let rows = rows_about(&w, &w.a.pnr).await;
     assert!(
         rows.iter()
             .any(|r| r.action == "update" && r.version == Some(2) && r.origin == "test-client"),
@@ -1191,48 +1208,34 @@ async fn limited_tokens_cannot_tell_not_yours_from_not_there(db: &TestDb) {
     );
     assert_eq!(w.app.store.count().await.unwrap(), 2, "nothing was created");
 
-    let mut stale = w
-        .app
-        .client
-        .put(w.app.url(&format!("/fhir/CarePlan/{}", w.b.contract)))
-        .bearer_auth(&writer)
-        .header("if-match", "W/\"7\"")
-        .header("content-type", "application/fhir+json")
-        .body(mine.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
-    stale = w
-        .app
-        .client
-        .post(w.app.url("/fhir/CarePlan"))
-        .bearer_auth(&writer)
-        .header(
-            "if-none-exist",
-            format!(
-                "identifier=https://pkgw.example/fhir/sid/patientkontrakt|{}",
-                w.b.contract
-            ),
-        )
-        .header("content-type", "application/fhir+json")
-        .body(fresh.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    let stale = call_with(
+        &w.app,
+        Method::PUT,
+        &format!("/fhir/CarePlan/{}", w.b.contract),
+        Some(&writer),
+        &[("if-match", "W/\"7\"")],
+        Some(&mine),
+    )
+    .await;
+    assert_eq!(stale.0, StatusCode::NOT_FOUND);
+    let condition = format!(
+        "identifier=https://pkgw.example/fhir/sid/patientkontrakt|{}",
+        w.b.contract
+    );
+    let chosen = call_with(
+        &w.app,
+        Method::POST,
+        "/fhir/CarePlan",
+        Some(&writer),
+        &[("if-none-exist", &condition)],
+        Some(&fresh),
+    )
+    .await;
+    assert_eq!(chosen.0, StatusCode::FORBIDDEN);
     assert_eq!(w.app.store.count().await.unwrap(), 2);
 
     // 7 frågor answers based on another person's plan read as based on none.
-    let answers = |plan: &str| {
-        json!({
-            "resourceType": "QuestionnaireResponse",
-            "questionnaire": "https://pkgw.example/fhir/Questionnaire/sju-fragor-patient",
-            "status": "completed",
-            "basedOn": [{ "reference": format!("CarePlan/{plan}") }],
-            "item": (1..=7).map(|i| json!({ "linkId": i.to_string(), "answer": [{ "valueCoding": { "system": "https://pkgw.example/fhir/CodeSystem/sju-fragor-svar", "code": "ja" } }] })).collect::<Vec<_>>(),
-        })
-    };
+    let answers = |plan: &str| sju_fragor(plan, "ja");
     let based = [
         call(
             &w.app,
@@ -1325,15 +1328,7 @@ async fn a_token_must_name_the_issuer_and_unknown_paths_are_closed(db: &TestDb) 
     .await;
     assert_eq!(status, StatusCode::OK);
     let id = pkgw::domain::ContractId::parse(&w.a.contract).unwrap();
-    let rows = w
-        .app
-        .store
-        .audit(&pkgw::store::AuditQuery {
-            patient: Some(w.a.pnr.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let rows = rows_about(&w, &w.a.pnr).await;
     assert!(
         rows.iter().any(
             |r| r.resources.as_deref() == Some(&format!("CarePlan/{id}"))
@@ -1349,19 +1344,16 @@ async fn a_token_must_name_the_issuer_and_unknown_paths_are_closed(db: &TestDb) 
     named.client_id = "Journalsystem Åre".into();
     let (mut plan, etag) = care_plan(&w.app, &w.a.contract).await;
     plan["note"] = json!([{ "text": "Ändrad av Åre" }]);
-    let reply = w
-        .app
-        .client
-        .put(w.app.url(&path))
-        .bearer_auth(hs256(&named))
-        .header("if-match", etag)
-        .header("x-source", "en-annan-journal")
-        .header("content-type", "application/fhir+json")
-        .body(plan.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), StatusCode::OK);
+    let reply = call_with(
+        &w.app,
+        Method::PUT,
+        &path,
+        Some(&hs256(&named)),
+        &[("if-match", &etag), ("x-source", "en-annan-journal")],
+        Some(&plan),
+    )
+    .await;
+    assert_eq!(reply.0, StatusCode::OK);
     let stored = w.app.store.get(&id).await.unwrap();
     assert_eq!(stored.revision.change.source, "Journalsystem Åre");
 }

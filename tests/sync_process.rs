@@ -146,7 +146,8 @@ async fn killed_mid_delivery_again_and_again_loses_and_duplicates_nothing(db: &T
         let (_, found) = portal.get(&format!("CarePlan?_id={id}")).await;
         assert_eq!(found["total"], 1, "{id}: one copy");
     }
-    assert!(store.dead_letters(None).await.unwrap().is_empty());
+    let dead = store.dead_letters(None).await.unwrap();
+    assert!(dead.is_empty(), "{dead:?}");
 }
 
 /// Runs `pkgw sync …` (off the test's runtime, which serves the proxy meanwhile).

@@ -25,6 +25,9 @@ bind = "127.0.0.1:8080"
 request_timeout_secs = 30
 body_limit_bytes = 1048576
 max_concurrent_requests = 512
+max_concurrent_per_client = 64
+header_timeout_secs = 10
+body_timeout_secs = 10
 bundle_entries = 100
 rate_limit_per_sec = 200
 rate_limit_burst = 400
@@ -85,6 +88,14 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Requests handled at once; more wait their turn (within the request timeout).
     pub max_concurrent_requests: usize,
+    /// Requests one client (token client) may have in flight at once; more get 429, so
+    /// one client cannot take every place.
+    pub max_concurrent_per_client: usize,
+    /// The time a request's headers may take to arrive (and a kept-alive connection may
+    /// stay idle); then the connection is closed.
+    pub header_timeout_secs: u64,
+    /// The time a request's body may take to arrive after its headers; then 408.
+    pub body_timeout_secs: u64,
     /// The most entries one transaction or batch Bundle may carry; more get 413.
     pub bundle_entries: usize,
     /// Requests per second one client (token client, or address without a token) may
@@ -152,9 +163,18 @@ impl Settings {
                 "database.max_connections must be at least 1".into(),
             ));
         }
-        if self.server.request_timeout_secs == 0 {
+        for (key, secs) in [
+            ("request_timeout_secs", self.server.request_timeout_secs),
+            ("header_timeout_secs", self.server.header_timeout_secs),
+            ("body_timeout_secs", self.server.body_timeout_secs),
+        ] {
+            if secs == 0 {
+                return Err(ConfigError(format!("server.{key} must be at least 1")));
+            }
+        }
+        if self.server.max_concurrent_per_client == 0 {
             return Err(ConfigError(
-                "server.request_timeout_secs must be at least 1".into(),
+                "server.max_concurrent_per_client must be at least 1".into(),
             ));
         }
         self.log_filter()?;

@@ -57,6 +57,33 @@ async fn lines(app: &TestApp, url: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The audit rows about `person` of the interaction, once there are any (the guard
+/// writes them just after the answer).
+async fn audit_rows_about(
+    app: &TestApp,
+    person: &str,
+    interaction: &str,
+) -> Vec<pkgw::store::AuditRow> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: Vec<_> = app
+            .store
+            .audit(&pkgw::store::AuditQuery {
+                patient: Some(person.to_owned()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.action == interaction)
+            .collect();
+        if !rows.is_empty() || Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn a_bulk_export_runs_to_files(db: &TestDb) {
     let app = spawn_app(db).await;
     let store = &app.store;
@@ -103,6 +130,27 @@ async fn a_bulk_export_runs_to_files(db: &TestDb) {
     expected.sort_unstable();
     assert_eq!(ids, expected);
     assert!(exported.iter().all(|p| p["resourceType"] == "CarePlan"));
+    // The download left one audit row per person in the file, and none for the person
+    // whose contract was deleted before.
+    for record in [&old, &recent] {
+        let person = record.revision.contract.patient.id.to_string();
+        let rows = audit_rows_about(&app, &person, "operation").await;
+        assert_eq!(rows.len(), 1, "one row for {person}: {rows:?}");
+        assert_eq!(rows[0].status, Some(200));
+    }
+    let deleted = gone.revision.contract.patient.id.to_string();
+    assert!(
+        app.store
+            .audit(&pkgw::store::AuditQuery {
+                patient: Some(deleted),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.action != "operation"),
+        "the deleted contract's person was not in the file"
+    );
     for kind in ["CareTeam", "Goal", "Appointment"] {
         assert!(
             output.iter().any(|o| o["type"] == kind),

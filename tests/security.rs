@@ -66,16 +66,27 @@ impl Person {
 }
 
 async fn world(db: &TestDb, rate: Option<RateLimits>) -> World {
+    world_with(db, rate, Limits::default(), 64).await
+}
+
+/// [`world`] with these limits and this many requests in flight per client.
+async fn world_with(
+    db: &TestDb,
+    rate: Option<RateLimits>,
+    limits: Limits,
+    per_client: usize,
+) -> World {
     let store = db.store().await;
     let verifier = Verifier::from_settings(&settings()).await.unwrap();
     let state = AppState::new(store)
         .with_verifier(verifier)
         .with_rate_limits(rate)
+        .with_client_concurrency(per_client)
         .with_subscriptions(pkgw::sync::outbound::SubscriptionSettings {
             allowed_endpoints: vec!["http://127.0.0.1:9/".into()],
             ..Default::default()
         });
-    let app = spawn_state(state, Limits::default()).await;
+    let app = spawn_state(state, limits).await;
     let mut people = Vec::new();
     for fixture in ["hjartsvikt-primarvard", "cancer-min-vardplan"] {
         let contract = common::fixture(fixture);
@@ -352,6 +363,32 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
     )
     .unwrap();
     let answers_b = sju_fragor(&b.contract, "nej");
+    let (_, answered, _) = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/QuestionnaireResponse?patient={}", b.pnr),
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    let answered: Value = serde_json::from_str(&answered).unwrap();
+    let answer_b = answered["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b_identifier = plan_b["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["value"] == b.contract.as_str())
+        .map(|i| format!("{}|{}", i["system"].as_str().unwrap(), b.contract))
+        .unwrap();
+    // Another contract for B, a draft: B's plan without its id, identifier and goals.
+    let mut new_plan_b = plan_b.clone();
+    new_plan_b["status"] = "draft".into();
+    for field in ["id", "identifier", "goal"] {
+        new_plan_b.as_object_mut().unwrap().remove(field);
+    }
     let subscribe_b = json!({
         "resourceType": "Subscription", "status": "requested", "reason": "portal",
         "criteria": format!("CarePlan?patient={}", b.pnr),
@@ -602,6 +639,126 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "ready",
+            Method::GET,
+            "/ready".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "metrics",
+            Method::GET,
+            "/metrics".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "native history of B",
+            Method::GET,
+            format!("/api/contracts/{}/history", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "native first version of B",
+            Method::GET,
+            format!("/api/contracts/{}/versions/1", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "an export's status",
+            Method::GET,
+            "/fhir/$export-status/no-such-job".into(),
+            None,
+            [
+                401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 404, 404, 404,
+            ],
+            None,
+        ),
+        e(
+            "cancel an export",
+            Method::DELETE,
+            "/fhir/$export-status/no-such-job".into(),
+            None,
+            [
+                401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 404, 404, 404,
+            ],
+            None,
+        ),
+        e(
+            "an export's file",
+            Method::GET,
+            "/fhir/$export-file/no-such-job/CarePlan.ndjson".into(),
+            None,
+            [
+                401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 404, 404, 404,
+            ],
+            None,
+        ),
+        e(
+            "the first audit row (A's contract created)",
+            Method::GET,
+            "/fhir/AuditEvent/1".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 404, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "the questionnaires",
+            Method::GET,
+            "/fhir/Questionnaire".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B's 7 frågor answer",
+            Method::GET,
+            format!("/fhir/QuestionnaireResponse/{answer_b}"),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "a subscription",
+            Method::GET,
+            "/fhir/Subscription/no-such-subscription".into(),
+            None,
+            [
+                401, 401, 401, 401, 404, 403, 404, 404, 404, 404, 404, 404, 404,
+            ],
+            None,
+        ),
+        e(
+            "a scheduled transfer of B",
+            Method::GET,
+            format!("/fhir/CarePlan/{}/$transfer/no-such-transfer", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 404, 404, 404, 404, 404, 404, 404, 404, 404,
+            ],
+            None,
+        ),
+        e(
             "update A's CarePlan",
             Method::PUT,
             format!("/fhir/CarePlan/{}", a.contract),
@@ -615,7 +772,7 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             "update B's CarePlan",
             Method::PUT,
             format!("/fhir/CarePlan/{}", b.contract),
-            Some(plan_b),
+            Some(plan_b.clone()),
             [
                 401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 403, 200, 200,
             ],
@@ -666,9 +823,59 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             "native create for B",
             Method::POST,
             "/api/contracts".into(),
-            Some(b_fixture),
+            Some(b_fixture.clone()),
             [
                 401, 401, 401, 401, 201, 403, 403, 403, 403, 403, 403, 201, 201,
+            ],
+            None,
+        ),
+        e(
+            "native update of B",
+            Method::PUT,
+            format!("/api/contracts/{}", b.contract),
+            Some(b_fixture.clone()),
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 403, 200, 200,
+            ],
+            Some("W/\"1\""),
+        ),
+        e(
+            "conditional update of B's CarePlan",
+            Method::PUT,
+            format!("/fhir/CarePlan?identifier={b_identifier}"),
+            Some(plan_b.clone()),
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 403, 200, 200,
+            ],
+            Some(&etag_b),
+        ),
+        e(
+            "create a CarePlan for B",
+            Method::POST,
+            "/fhir/CarePlan".into(),
+            Some(new_plan_b),
+            [
+                401, 401, 401, 401, 201, 403, 403, 403, 403, 403, 403, 201, 201,
+            ],
+            None,
+        ),
+        e(
+            "cancel a scheduled transfer of B",
+            Method::DELETE,
+            format!("/fhir/CarePlan/{}/$transfer/no-such-transfer", b.contract),
+            None,
+            [
+                401, 401, 401, 401, 404, 403, 403, 403, 404, 403, 404, 404, 404,
+            ],
+            None,
+        ),
+        e(
+            "unsubscribe",
+            Method::DELETE,
+            "/fhir/Subscription/no-such-subscription".into(),
+            None,
+            [
+                401, 401, 401, 401, 404, 403, 403, 403, 404, 403, 404, 404, 404,
             ],
             None,
         ),
@@ -800,6 +1007,29 @@ async fn every_endpoint_answers_every_kind_of_token_as_it_should(db: &TestDb) {
         fresh.cleanup().await;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The matrix above tries every route the gateway has, as the router declares them: a
+/// route added without a line in the matrix fails here.
+async fn the_matrix_tries_every_route(db: &TestDb) {
+    let w = world(db, None).await;
+    let tried: Vec<&pkgw::api::Declared> = endpoints(&w)
+        .await
+        .iter()
+        .filter_map(|(e, _)| {
+            let path = e.path.split('?').next().unwrap_or_default();
+            pkgw::api::route_of(&e.method, path)
+        })
+        .collect();
+    let missing: Vec<String> = pkgw::api::declared()
+        .iter()
+        .filter(|d| !tried.contains(d))
+        .map(|d| format!("{} {}", d.method, d.path))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes the security matrix does not try: {missing:#?}"
+    );
 }
 
 async fn every_access_leaves_an_audit_row(db: &TestDb) {
@@ -1399,9 +1629,177 @@ async fn a_persons_audit_trail_names_only_their_resources(db: &TestDb) {
     assert!(!text.contains(&w.b.contract), "{text}");
 }
 
+/// A raw connection to the gateway that has sent `head` (and nothing more).
+async fn raw(app: &TestApp, head: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Whether the gateway closes `stream` within `within` (whatever it sends first).
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut ignored = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut ignored))
+        .await
+        .is_ok()
+}
+
+/// One whole response (head and a `Content-Length` body) from `stream`, or `None` when
+/// it has not come within `within`.
+async fn response_on(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut received = Vec::new();
+        let mut buffer = vec![0; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&received).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|n| n.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return Some(text);
+                }
+            }
+            match stream.read(&mut buffer).await {
+                Ok(n) if n > 0 => received.extend_from_slice(&buffer[..n]),
+                _ => return None,
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.ok().flatten()
+}
+
+/// The head of a POST whose body says it is `length` bytes long, and its first byte.
+fn slow_post(token: &str, length: usize) -> String {
+    format!(
+        "POST /fhir/CarePlan HTTP/1.1\r\nHost: pkgw\r\nAuthorization: Bearer {token}\r\nContent-Type: application/fhir+json\r\nContent-Length: {length}\r\n\r\n{{"
+    )
+}
+
+/// One client holding many requests whose bodies never come takes only its own share
+/// of the places: its other requests are turned away at once (429), and everyone else,
+/// `/health` included, is answered as usual.
+async fn one_client_holding_slow_bodies_does_not_stall_others(db: &TestDb) {
+    let limits = Limits {
+        max_concurrent: 32,
+        request_timeout: Duration::from_secs(120),
+        body_timeout: Duration::from_secs(120),
+        ..Limits::default()
+    };
+    let w = world_with(db, None, limits, 8).await;
+    let hog = hs256(&TokenClaims {
+        client_id: "hog".into(),
+        ..claims("system/*.cruds", None, None)
+    });
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        held.push(raw(&w.app, &slow_post(&hog, 100_000)).await);
+    }
+    // All but the client's 8 places are answered 429 at once; the 8 wait for bodies.
+    let mut waiting: Vec<usize> = (0..held.len()).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while waiting.len() > 8 && std::time::Instant::now() < deadline {
+        let mut still = Vec::new();
+        for i in waiting {
+            match response_on(&mut held[i], Duration::from_millis(100)).await {
+                Some(answer) => assert!(answer.starts_with("HTTP/1.1 429"), "{answer}"),
+                None => still.push(i),
+            }
+        }
+        waiting = still;
+    }
+    assert_eq!(waiting.len(), 8, "the client's own share is 8");
+    let health = tokio::time::timeout(
+        Duration::from_secs(1),
+        w.app.client.get(w.app.url("/health")).send(),
+    )
+    .await;
+    assert!(
+        health.is_ok_and(|r| r.unwrap().status() == StatusCode::OK),
+        "/health answers while the client holds its places"
+    );
+    let (status, _, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        call(
+            &w.app,
+            Method::GET,
+            &format!("/fhir/CarePlan/{}", w.a.contract),
+            Some(&token(&Kind::System)),
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, StatusCode::OK, "another client is served");
+    drop(held);
+}
+
+/// A body that does not arrive within `server.body_timeout_secs` is answered 408 with
+/// an OperationOutcome, and nothing is written.
+async fn a_body_that_does_not_arrive_gets_408(db: &TestDb) {
+    let limits = Limits {
+        body_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(120),
+        ..Limits::default()
+    };
+    let w = world_with(db, None, limits, 64).await;
+    let before = w.app.store.count().await.unwrap();
+    let mut stream = raw(&w.app, &slow_post(&token(&Kind::System), 100_000)).await;
+    let answer = response_on(&mut stream, Duration::from_secs(20))
+        .await
+        .expect("an answer long before the request timeout");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("OperationOutcome") && answer.contains("did not arrive within 1 s"),
+        "{answer}"
+    );
+    assert_eq!(w.app.store.count().await.unwrap(), before);
+}
+
+/// Headers that do not finish arriving within `server.header_timeout_secs` lose their
+/// connection.
+async fn headers_that_do_not_arrive_lose_the_connection(db: &TestDb) {
+    let limits = Limits {
+        header_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(120),
+        ..Limits::default()
+    };
+    let w = world_with(db, None, limits, 64).await;
+    let mut stream = raw(
+        &w.app,
+        "GET /health HTTP/1.1\r\nHost: pkgw\r\nX-Slow: 1\r\n",
+    )
+    .await;
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(20)).await,
+        "the connection is closed long before the request timeout"
+    );
+    // An idle kept-alive connection is closed after the same time.
+    let mut idle = raw(&w.app, "GET /health HTTP/1.1\r\nHost: pkgw\r\n\r\n").await;
+    let answer = response_on(&mut idle, Duration::from_secs(20)).await;
+    assert!(answer.is_some_and(|a| a.starts_with("HTTP/1.1 200")));
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(20)).await,
+        "closed once idle for the header timeout"
+    );
+}
+
 on_both_backends!(
+    one_client_holding_slow_bodies_does_not_stall_others,
+    a_body_that_does_not_arrive_gets_408,
+    headers_that_do_not_arrive_lose_the_connection,
     keys_come_from_a_jwks_url,
     every_endpoint_answers_every_kind_of_token_as_it_should,
+    the_matrix_tries_every_route,
     every_access_leaves_an_audit_row,
     a_client_over_its_rate_is_told_when_to_come_back,
     a_transaction_reaches_only_the_contracts_its_caller_may_write,

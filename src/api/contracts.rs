@@ -8,28 +8,67 @@
 //! `api`, or the authenticated client.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::{ETAG, IF_MATCH, LAST_MODIFIED, LOCATION};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::json::JsonBody;
+use super::route::{Needs, Routes};
 use super::{ApiError, AppState};
+use crate::auth::Letter;
 use crate::domain::{Contract, ContractId, PersonId, Version};
 use crate::store::{Record, Revision};
 use crate::write::Caller;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/contracts", get(search).post(create))
-        .route("/api/contracts/{id}", get(read).put(update))
-        .route("/api/contracts/{id}/history", get(history))
-        .route("/api/contracts/{id}/versions/{version}", get(read_version))
-        .route("/contracts/{id}/print", get(print))
+/// The native API's routes: a contract is a `CarePlan` to the token's scopes.
+pub(super) fn routes() -> Routes {
+    let on = |letter, interaction| Needs::on("CarePlan", letter, interaction);
+    Routes::new()
+        .route(
+            Method::GET,
+            "/api/contracts",
+            on(Letter::Search, "search-type"),
+            search,
+        )
+        .route(
+            Method::POST,
+            "/api/contracts",
+            on(Letter::Create, "create"),
+            create,
+        )
+        .route(
+            Method::GET,
+            "/api/contracts/{id}",
+            on(Letter::Read, "read"),
+            read,
+        )
+        .route(
+            Method::PUT,
+            "/api/contracts/{id}",
+            on(Letter::Update, "update"),
+            update,
+        )
+        .route(
+            Method::GET,
+            "/api/contracts/{id}/history",
+            on(Letter::Read, "read"),
+            history,
+        )
+        .route(
+            Method::GET,
+            "/api/contracts/{id}/versions/{version}",
+            on(Letter::Read, "read"),
+            read_version,
+        )
+        .route(
+            Method::GET,
+            "/contracts/{id}/print",
+            on(Letter::Read, "read"),
+            print,
+        )
 }
 
 async fn create(

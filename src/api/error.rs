@@ -60,6 +60,9 @@ pub enum ApiError {
     /// A body over the size limit. 413.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// The body did not arrive in time. 408.
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
     /// The database is unreachable. 503.
     #[error("the service is unavailable, try again shortly")]
     Unavailable,
@@ -91,6 +94,7 @@ impl ApiError {
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

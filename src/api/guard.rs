@@ -2,9 +2,11 @@
 //! whether their scopes allow the interaction, whether they are within their rate, and
 //! afterwards the audit row and the access log line.
 //!
-//! What a request needs is read from its method and path ([`need`]): `GET
-//! /fhir/CarePlan/{id}` needs `CarePlan` **r**, `POST /fhir/CarePlan` needs **c**, a search
-//! **s**, and so on; `/health`, `/ready`, `/metrics` and `/fhir/metadata` need nothing.
+//! What a request needs is what its route declared where it was registered
+//! ([`super::route`]): `GET /fhir/CarePlan/{id}` needs `CarePlan` **r**, `POST
+//! /fhir/CarePlan` needs **c**, a search **s**, and so on; `/health`, `/ready`,
+//! `/metrics` and `/fhir/metadata` need nothing; a path no route answers needs a valid
+//! token (and then gets 404).
 //! The handler then runs [`crate::auth::acting_as`] the caller, so the places that find
 //! contracts keep a patient token to its own compartment.
 //!
@@ -30,6 +32,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
 
 use super::fhir::FhirError;
+use super::route::need;
 use super::{ApiError, AppState};
 use crate::auth::{Context, Letter, Principal, TokenError, Verifier, acting_as};
 use crate::store::AccessRecord;
@@ -88,6 +91,42 @@ impl RateLimits {
     }
 }
 
+/// How many requests each client may have in flight at once, so one client's slow or
+/// many requests cannot take every place among those handled at once
+/// (`server.max_concurrent_requests`): over its share a request gets 429 at once.
+#[derive(Debug)]
+pub struct ClientSlots {
+    most: usize,
+    clients: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl ClientSlots {
+    /// At most `most` requests in flight per client (at least one).
+    pub fn new(most: usize) -> ClientSlots {
+        ClientSlots {
+            most: most.max(1),
+            clients: std::sync::Mutex::default(),
+        }
+    }
+
+    /// A place for one request of `client`, held until it is dropped; `None` when the
+    /// client has all its places taken.
+    fn take(&self, client: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            if clients.len() > 10_000 {
+                // Forget the clients with nothing in flight.
+                clients.retain(|_, s| s.available_permits() < self.most);
+            }
+            clients
+                .entry(client.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.most)))
+                .clone()
+        };
+        semaphore.try_acquire_owned().ok()
+    }
+}
+
 /// What a request needs from its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Need {
@@ -118,64 +157,6 @@ pub enum Whom {
     NoPatients,
     /// Only a `system/` grant (the bulk export of everyone's contracts).
     Systems,
-}
-
-/// What `method` on `path` needs.
-pub fn need(method: &Method, path: &str) -> Need {
-    let scope = |resource: &str, letter, interaction| Need::Scope {
-        resource: resource.to_owned(),
-        letter,
-        interaction,
-        whom: Whom::Any,
-    };
-    let (get, post, put, delete) = (
-        method == Method::GET || method == Method::HEAD,
-        method == Method::POST,
-        method == Method::PUT,
-        method == Method::DELETE,
-    );
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["api", "contracts"] if post => scope("CarePlan", Letter::Create, "create"),
-        ["api", "contracts"] => scope("CarePlan", Letter::Search, "search-type"),
-        ["api", "contracts", _] if put => scope("CarePlan", Letter::Update, "update"),
-        ["api", "contracts", ..] => scope("CarePlan", Letter::Read, "read"),
-        ["contracts", _, "print"] => scope("CarePlan", Letter::Read, "read"),
-        ["fhir"] if post => Need::Entries,
-        ["fhir", "metadata"] => Need::Open,
-        // Every exported type: only a wildcard scope (`system/*.rs`) will do.
-        ["fhir", op, ..] if op.starts_with("$export") => Need::Scope {
-            resource: "*".into(),
-            letter: Letter::Read,
-            interaction: "operation",
-            whom: Whom::Systems,
-        },
-        ["fhir", "$samsyn"] => Need::Scope {
-            resource: "QuestionnaireResponse".into(),
-            letter: Letter::Search,
-            interaction: "operation",
-            whom: Whom::NoPatients,
-        },
-        ["fhir", kind] if post => scope(kind, Letter::Create, "create"),
-        ["fhir", kind] if put => scope(kind, Letter::Update, "update"),
-        ["fhir", kind] if get => scope(kind, Letter::Search, "search-type"),
-        ["fhir", kind, "_search"] => scope(kind, Letter::Search, "search-type"),
-        ["fhir", kind, "_history"] => scope(kind, Letter::Search, "history-type"),
-        ["fhir", _, "$coordinated-plan"] => scope("CarePlan", Letter::Read, "operation"),
-        ["fhir", kind, _, "$transfer"] => scope(kind, Letter::Update, "operation"),
-        ["fhir", kind, _, "$transfer", _] if delete => scope(kind, Letter::Update, "operation"),
-        ["fhir", kind, _, "$transfer", _] => scope(kind, Letter::Read, "operation"),
-        ["fhir", kind, _, "_history"] => scope(kind, Letter::Read, "history-instance"),
-        ["fhir", kind, _, "_history", _] => scope(kind, Letter::Read, "vread"),
-        ["fhir", kind, _] if put => scope(kind, Letter::Update, "update"),
-        ["fhir", kind, _] if delete => scope(kind, Letter::Delete, "delete"),
-        ["fhir", kind, _] => scope(kind, Letter::Read, "read"),
-        ["fhir", ..] => Need::Entries,
-        // Open only what is listed as open: a route added without a line here needs a
-        // valid token (deny by default).
-        ["health"] | ["ready"] | ["metrics"] => Need::Open,
-        _ => Need::Entries,
-    }
 }
 
 /// Whether the current caller's scopes allow one entry of a batch or transaction Bundle
@@ -246,6 +227,16 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         );
         return Refused::TooMany(wait).respond(fhir);
     }
+    let Some(_place) = state.client_slots.take(&principal.client) else {
+        log_access(
+            &method,
+            &route,
+            StatusCode::TOO_MANY_REQUESTS,
+            started,
+            &client_tag,
+        );
+        return Refused::TooMany(1).respond(fhir);
+    };
     if let Err(refused) = allowed(&principal, &needed) {
         log_access(&method, &route, refused.status(), started, &client_tag);
         let nothing = AuditInfo::default();

@@ -1,17 +1,24 @@
 //! `/health` (the process is up) and `/ready` (and its database answers).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::Method;
 use serde_json::{Value, json};
 
+use super::route::{Needs, Routes};
 use super::{ApiError, AppState};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
+/// Open to every caller: they tell nothing about anyone's data.
+pub(super) fn routes() -> Routes {
+    Routes::new()
+        .route(Method::GET, "/health", Needs::Open, health)
+        .route(Method::GET, "/ready", Needs::Open, ready)
+        .route(
+            Method::GET,
+            "/metrics",
+            Needs::Open,
+            super::metrics::metrics,
+        )
 }
 
 async fn health() -> Json<Value> {

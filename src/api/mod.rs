@@ -13,7 +13,9 @@ pub mod fhir;
 mod guard;
 mod health;
 mod json;
+mod listen;
 mod metrics;
+pub mod route;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,7 +29,8 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::{ApiError, Issue};
 pub(crate) use guard::entry_allowed;
-pub use guard::{AuditInfo, Authentication, Need, RateLimits, Whom, need};
+pub use guard::{AuditInfo, Authentication, ClientSlots, Need, RateLimits, Whom};
+pub use route::{Declared, Needs, declared, need, route_of};
 
 use crate::fhir::Profile;
 use crate::store::Store;
@@ -49,6 +52,8 @@ pub struct AppState {
     pub authentication: Arc<Authentication>,
     /// Per-client rate limits, if any.
     pub rate_limits: Option<Arc<RateLimits>>,
+    /// How many requests each client may have in flight at once.
+    pub client_slots: Arc<ClientSlots>,
     /// Where the guard writes the audit rows of requests (group commit).
     pub audit: crate::store::AuditLog,
     /// Serialized resources of stored versions, for repeated reads.
@@ -74,6 +79,7 @@ impl AppState {
             authentication: Arc::new(Authentication::Off),
             read_cache: Arc::default(),
             rate_limits: None,
+            client_slots: Arc::new(ClientSlots::new(64)),
             bundle_entries: 100,
             subscriptions: Arc::default(),
         }
@@ -106,6 +112,12 @@ impl AppState {
         self
     }
 
+    /// Each client may have at most `most` requests in flight; more get 429.
+    pub fn with_client_concurrency(mut self, most: usize) -> Self {
+        self.client_slots = Arc::new(ClientSlots::new(most));
+        self
+    }
+
     /// Bulk export files go to `dir`.
     pub fn with_export_dir(mut self, dir: std::path::PathBuf) -> Self {
         self.exports = Arc::new(fhir::Exports::new(dir));
@@ -134,8 +146,14 @@ impl AppState {
 pub struct Limits {
     pub body_bytes: usize,
     pub request_timeout: Duration,
-    /// Requests handled at once; more wait.
+    /// Requests handled at once; more wait. (Each client's own share is
+    /// [`AppState::with_client_concurrency`].)
     pub max_concurrent: usize,
+    /// The time a request's headers may take to arrive (also how long a kept-alive
+    /// connection may stay idle).
+    pub header_timeout: Duration,
+    /// The time a request's body may take to arrive after its headers; later: 408.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -144,17 +162,23 @@ impl Default for Limits {
             body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_concurrent: 512,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState, limits: Limits) -> Router {
-    Router::new()
-        .merge(health::routes())
-        .route("/metrics", axum::routing::get(metrics::metrics))
+/// Every route, with what its caller needs (see [`route`]).
+fn routes() -> route::Routes {
+    health::routes()
         .merge(contracts::routes())
         .nest("/fhir", fhir::routes())
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    routes()
+        .into_router()
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
@@ -163,6 +187,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.body_timeout,
+            listen::body_deadline,
+        ))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent.max(1),
         ))
@@ -174,19 +202,14 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 }
 
 /// Serves the application on `listener` until `shutdown` resolves, then lets requests in
-/// flight finish.
+/// flight finish (see [`listen`] for the deadlines on headers and bodies).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state, limits).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    listen::serve_app(listener, router(state, limits), limits, shutdown).await
 }
 
 /// On every response: no content-type sniffing and no referrer.

@@ -68,6 +68,8 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         max_concurrent: settings.server.max_concurrent_requests,
         body_bytes: settings.server.body_limit_bytes,
         request_timeout: settings.request_timeout(),
+        header_timeout: std::time::Duration::from_secs(settings.server.header_timeout_secs),
+        body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_secs),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (engine, sync) = match start_sync(&store, &settings, stopped)? {
@@ -79,6 +81,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         .with_sync(names, engine)
         .with_export_dir(settings.database.data_dir.join("exports"))
         .with_bundle_entries(settings.server.bundle_entries)
+        .with_client_concurrency(settings.server.max_concurrent_per_client)
         .with_subscriptions(settings.subscriptions.clone())
         .with_rate_limits(RateLimits::new(
             settings.server.rate_limit_per_sec,

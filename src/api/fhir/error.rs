@@ -60,6 +60,9 @@ pub enum FhirError {
     /// 413: a Bundle with more entries than one request may carry.
     #[error("at most {0} entries in one Bundle; send the rest in another")]
     TooManyEntries(usize),
+    /// 408: the body did not arrive within the seconds given.
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
     /// 415.
     #[error("send the body as application/fhir+json")]
     UnsupportedMediaType,
@@ -101,6 +104,7 @@ impl FhirError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too-costly")
             }
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
+            Self::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invariant"),
             Self::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not-supported"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "transient"),

@@ -8,6 +8,8 @@
 //!
 //! Files are written under the export directory (`data/exports` for `pkgw serve`) while
 //! the contracts stream from the store, so memory stays bounded however many there are.
+//! Beside each file the export keeps the list of persons in it: each download of the
+//! file leaves one audit row per person (`AuditEvent?patient=` shows it).
 //! Jobs live as long as the process.
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,7 +28,7 @@ use tokio::io::AsyncWriteExt;
 use super::error::FhirError;
 use super::locate::{Kind, resources_of_kind};
 use super::respond::base_url;
-use crate::api::AppState;
+use crate::api::{AppState, AuditInfo};
 
 /// The types an export can hold.
 const TYPES: [Kind; 4] = [
@@ -170,7 +172,8 @@ async fn run(
                 manifest: json!({
                     "transactionTime": started.to_string(),
                     "request": request,
-                    "requiresAccessToken": false,
+                    // The files need the same bearer token as the rest of the API.
+                    "requiresAccessToken": matches!(*state.authentication, crate::api::Authentication::Jwt(_)),
                     "output": output,
                     "error": [],
                 }),
@@ -199,10 +202,17 @@ async fn write_files(
         .map_err(|e| e.to_string())?;
     let mut files = BTreeMap::new();
     for kind in types {
-        let file = tokio::fs::File::create(dir.join(format!("{}.ndjson", kind.name())))
-            .await
-            .map_err(|e| e.to_string())?;
-        files.insert(kind.name(), (tokio::io::BufWriter::new(file), 0_usize));
+        let create = |extension: &str| {
+            tokio::fs::File::create(dir.join(format!("{}.{extension}", kind.name())))
+        };
+        let file = create("ndjson").await.map_err(|e| e.to_string())?;
+        let persons = create("persons").await.map_err(|e| e.to_string())?;
+        let file = ExportFile {
+            lines: tokio::io::BufWriter::new(file),
+            persons: tokio::io::BufWriter::new(persons),
+            count: 0,
+        };
+        files.insert(kind.name(), file);
     }
     let mut records = state.store.current();
     let mut done = 0;
@@ -218,23 +228,44 @@ async fn write_files(
             continue;
         }
         for kind in types {
-            let Some((writer, count)) = files.get_mut(kind.name()) else {
+            let Some(file) = files.get_mut(kind.name()) else {
                 continue;
             };
+            let before = file.count;
             for resource in resources_of_kind(&record, *kind, &state.profile) {
                 let mut line = serde_json::to_vec(&resource).map_err(|e| e.to_string())?;
                 line.push(b'\n');
-                writer.write_all(&line).await.map_err(|e| e.to_string())?;
-                *count += 1;
+                file.lines
+                    .write_all(&line)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                file.count += 1;
+            }
+            if file.count > before {
+                let person = format!("{}\n", record.revision.contract.patient.id);
+                file.persons
+                    .write_all(person.as_bytes())
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
     }
     let mut counts = BTreeMap::new();
-    for (name, (mut writer, count)) in files {
-        writer.flush().await.map_err(|e| e.to_string())?;
-        counts.insert(name, count);
+    for (name, mut file) in files {
+        file.lines.flush().await.map_err(|e| e.to_string())?;
+        file.persons.flush().await.map_err(|e| e.to_string())?;
+        counts.insert(name, file.count);
     }
     Ok(counts)
+}
+
+/// One file of an export being written: its NDJSON lines, and beside them (in
+/// `{type}.persons`) the persons whose data is in it, for the audit rows of its
+/// downloads.
+struct ExportFile {
+    lines: tokio::io::BufWriter<tokio::fs::File>,
+    persons: tokio::io::BufWriter<tokio::fs::File>,
+    count: usize,
 }
 
 pub async fn status(
@@ -301,8 +332,21 @@ pub async fn file(
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| FhirError::NotFound(format!("no export file {id}/{name}")))?;
+    // Every download leaves one audit row per person whose data is in the file.
+    let persons = tokio::fs::read_to_string(path.with_extension("persons"))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the export file's persons cannot be read");
+            FhirError::Internal
+        })?;
+    let given = AuditInfo {
+        resources: Vec::new(),
+        patients: persons.lines().map(str::to_owned).collect(),
+    };
     let body = Body::from_stream(tokio_util_stream(file));
-    Ok(([(CONTENT_TYPE, "application/fhir+ndjson")], body).into_response())
+    let mut response = ([(CONTENT_TYPE, "application/fhir+ndjson")], body).into_response();
+    response.extensions_mut().insert(given);
+    Ok(response)
 }
 
 /// A file as a stream of chunks.

@@ -29,8 +29,7 @@ mod transaction;
 mod transfer;
 mod write;
 
-use axum::Router;
-use axum::routing::get;
+use axum::http::Method;
 
 pub use audit_event::audit_event;
 pub use capability::capability_statement;
@@ -38,66 +37,175 @@ pub use error::FhirError;
 pub use export::Exports;
 pub use read_cache::ReadCache;
 
-use super::AppState;
+use super::guard::Whom;
+use super::route::{Needs, Routes};
+use crate::auth::Letter;
 
-/// The routes under `/fhir`.
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", axum::routing::post(transaction::transaction))
-        .route("/metadata", get(capability::metadata))
-        .route("/$export", get(export::kick_off))
-        .route("/$samsyn", get(samsyn::samsyn))
-        .route("/AuditEvent", get(audit_event::search))
-        .route("/AuditEvent/{id}", get(audit_event::read))
-        .route("/Questionnaire", get(questionnaire::search))
-        .route("/Questionnaire/{id}", get(questionnaire::read))
+/// The routes under `/fhir`, each with what its caller needs: a scope letter on the
+/// resource type (the path's `{kind}`, or the type an operation works on).
+pub(super) fn routes() -> Routes {
+    use Letter::{Create, Delete, Read, Search, Update};
+    use Method as M;
+    let kind = Needs::kind;
+    let on = Needs::on;
+    // Bulk export spans every person and type: only a wildcard `system/` grant will do.
+    let export = on("*", Read, "operation").only(Whom::Systems);
+    Routes::new()
+        .route(M::POST, "/", Needs::Entries, transaction::transaction)
+        .route(M::GET, "/metadata", Needs::Open, capability::metadata)
+        .route(M::GET, "/$export", export, export::kick_off)
+        .route(M::GET, "/$export-status/{job}", export, export::status)
+        .route(M::DELETE, "/$export-status/{job}", export, export::cancel)
+        .route(M::GET, "/$export-file/{job}/{file}", export, export::file)
         .route(
+            M::GET,
+            "/$samsyn",
+            on("QuestionnaireResponse", Search, "operation").only(Whom::NoPatients),
+            samsyn::samsyn,
+        )
+        .route(
+            M::GET,
+            "/AuditEvent",
+            on("AuditEvent", Search, "search-type"),
+            audit_event::search,
+        )
+        .route(
+            M::GET,
+            "/AuditEvent/{id}",
+            on("AuditEvent", Read, "read"),
+            audit_event::read,
+        )
+        .route(
+            M::GET,
+            "/Questionnaire",
+            on("Questionnaire", Search, "search-type"),
+            questionnaire::search,
+        )
+        .route(
+            M::GET,
+            "/Questionnaire/{id}",
+            on("Questionnaire", Read, "read"),
+            questionnaire::read,
+        )
+        .route(
+            M::GET,
             "/QuestionnaireResponse",
-            get(questionnaire_response::search).post(questionnaire_response::create),
+            on("QuestionnaireResponse", Search, "search-type"),
+            questionnaire_response::search,
         )
         .route(
+            M::POST,
+            "/QuestionnaireResponse",
+            on("QuestionnaireResponse", Create, "create"),
+            questionnaire_response::create,
+        )
+        .route(
+            M::GET,
             "/QuestionnaireResponse/{id}",
-            get(questionnaire_response::read),
+            on("QuestionnaireResponse", Read, "read"),
+            questionnaire_response::read,
         )
         .route(
+            M::GET,
             "/Subscription",
-            get(subscription::search).post(subscription::create),
+            on("Subscription", Search, "search-type"),
+            subscription::search,
         )
         .route(
+            M::POST,
+            "/Subscription",
+            on("Subscription", Create, "create"),
+            subscription::create,
+        )
+        .route(
+            M::GET,
             "/Subscription/{id}",
-            get(subscription::read).delete(subscription::delete),
+            on("Subscription", Read, "read"),
+            subscription::read,
         )
         .route(
-            "/$export-status/{job}",
-            get(export::status).delete(export::cancel),
+            M::DELETE,
+            "/Subscription/{id}",
+            on("Subscription", Delete, "delete"),
+            subscription::delete,
         )
-        .route("/$export-file/{job}/{file}", get(export::file))
         .route(
+            M::GET,
             "/CarePlan/$coordinated-plan",
-            get(coordinated_plan::coordinated_plan),
+            on("CarePlan", Read, "operation"),
+            coordinated_plan::coordinated_plan,
         )
         .route(
+            M::POST,
             "/CarePlan/{id}/$transfer",
-            axum::routing::post(transfer::transfer),
+            on("CarePlan", Update, "operation"),
+            transfer::transfer,
         )
         .route(
+            M::GET,
             "/CarePlan/{id}/$transfer/{scheduled}",
-            get(transfer::scheduled).delete(transfer::cancel),
+            on("CarePlan", Read, "operation"),
+            transfer::scheduled,
         )
         .route(
+            M::DELETE,
+            "/CarePlan/{id}/$transfer/{scheduled}",
+            on("CarePlan", Update, "operation"),
+            transfer::cancel,
+        )
+        .route(
+            M::GET,
             "/{kind}",
-            get(search::search)
-                .post(write::create)
-                .put(write::conditional_update),
+            kind(Search, "search-type"),
+            search::search,
+        )
+        .route(M::POST, "/{kind}", kind(Create, "create"), write::create)
+        .route(
+            M::PUT,
+            "/{kind}",
+            kind(Update, "update"),
+            write::conditional_update,
+        )
+        .route(M::GET, "/{kind}/{id}", kind(Read, "read"), read::read)
+        .route(
+            M::PUT,
+            "/{kind}/{id}",
+            kind(Update, "update"),
+            write::update,
         )
         .route(
+            M::DELETE,
             "/{kind}/{id}",
-            get(read::read).put(write::update).delete(write::delete),
+            kind(Delete, "delete"),
+            write::delete,
         )
-        .route("/{kind}/_history", get(read::type_history))
-        .route("/{kind}/_search", axum::routing::post(search::search_post))
-        .route("/{kind}/{id}/_history", get(read::history))
-        .route("/{kind}/{id}/_history/{vid}", get(read::vread))
-        .fallback(|| async { FhirError::NotFound("no such FHIR endpoint".into()) })
-        .method_not_allowed_fallback(|| async { FhirError::MethodNotAllowed })
+        .route(
+            M::GET,
+            "/{kind}/_history",
+            kind(Search, "history-type"),
+            read::type_history,
+        )
+        .route(
+            M::POST,
+            "/{kind}/_search",
+            kind(Search, "search-type"),
+            search::search_post,
+        )
+        .route(
+            M::GET,
+            "/{kind}/{id}/_history",
+            kind(Read, "history-instance"),
+            read::history,
+        )
+        .route(
+            M::GET,
+            "/{kind}/{id}/_history/{vid}",
+            kind(Read, "vread"),
+            read::vread,
+        )
+        .finish(|router| {
+            router
+                .fallback(|| async { FhirError::NotFound("no such FHIR endpoint".into()) })
+                .method_not_allowed_fallback(|| async { FhirError::MethodNotAllowed })
+        })
 }

@@ -29,6 +29,7 @@ max_concurrent_per_client = 64
 header_timeout_secs = 10
 body_timeout_secs = 10
 bundle_entries = 100
+answer_limit_bytes = 16777216
 rate_limit_per_sec = 200
 rate_limit_burst = 400
 
@@ -98,6 +99,9 @@ pub struct ServerSettings {
     pub body_timeout_secs: u64,
     /// The most entries one transaction or batch Bundle may carry; more get 413.
     pub bundle_entries: usize,
+    /// The largest answer given, in bytes; a search page, batch or read over it is
+    /// refused (400 `too-costly`) and should ask for less.
+    pub answer_limit_bytes: usize,
     /// Requests per second one client (token client, or address without a token) may
     /// make on average; 0 turns rate limiting off. Over it: 429 with Retry-After.
     pub rate_limit_per_sec: u32,

@@ -66,22 +66,19 @@ impl Person {
 }
 
 async fn world(db: &TestDb, rate: Option<RateLimits>) -> World {
-    world_with(db, rate, Limits::default(), 64).await
+    world_with(db, Limits::default(), |state| state.with_rate_limits(rate)).await
 }
 
-/// [`world`] with these limits and this many requests in flight per client.
+/// [`world`] with these limits and the state as `configure` leaves it.
 async fn world_with(
     db: &TestDb,
-    rate: Option<RateLimits>,
     limits: Limits,
-    per_client: usize,
+    configure: impl FnOnce(AppState) -> AppState,
 ) -> World {
     let store = db.store().await;
     let verifier = Verifier::from_settings(&settings()).await.unwrap();
-    let state = AppState::new(store)
+    let state = configure(AppState::new(store))
         .with_verifier(verifier)
-        .with_rate_limits(rate)
-        .with_client_concurrency(per_client)
         .with_subscriptions(pkgw::sync::outbound::SubscriptionSettings {
             allowed_endpoints: vec!["http://127.0.0.1:9/".into()],
             ..Default::default()
@@ -1695,7 +1692,7 @@ async fn one_client_holding_slow_bodies_does_not_stall_others(db: &TestDb) {
         body_timeout: Duration::from_secs(120),
         ..Limits::default()
     };
-    let w = world_with(db, None, limits, 8).await;
+    let w = world_with(db, limits, |state| state.with_client_concurrency(8)).await;
     let hog = hs256(&TokenClaims {
         client_id: "hog".into(),
         ..claims("system/*.cruds", None, None)
@@ -1751,7 +1748,7 @@ async fn a_body_that_does_not_arrive_gets_408(db: &TestDb) {
         request_timeout: Duration::from_secs(120),
         ..Limits::default()
     };
-    let w = world_with(db, None, limits, 64).await;
+    let w = world_with(db, limits, |state| state).await;
     let before = w.app.store.count().await.unwrap();
     let mut stream = raw(&w.app, &slow_post(&token(&Kind::System), 100_000)).await;
     let answer = response_on(&mut stream, Duration::from_secs(20))
@@ -1773,7 +1770,7 @@ async fn headers_that_do_not_arrive_lose_the_connection(db: &TestDb) {
         request_timeout: Duration::from_secs(120),
         ..Limits::default()
     };
-    let w = world_with(db, None, limits, 64).await;
+    let w = world_with(db, limits, |state| state).await;
     let mut stream = raw(
         &w.app,
         "GET /health HTTP/1.1\r\nHost: pkgw\r\nX-Slow: 1\r\n",
@@ -1793,7 +1790,112 @@ async fn headers_that_do_not_arrive_lose_the_connection(db: &TestDb) {
     );
 }
 
+/// No answer is larger than `server.answer_limit_bytes`: a search whose `_revinclude`
+/// would pass it is refused, naming the parameter; a batch stops giving reads once its
+/// answer is full (each such entry says so) and still answers each write it did;
+/// `_count` pages at 1000.
+async fn answers_stay_under_the_size_limit(db: &TestDb) {
+    const LIMIT: usize = 128 * 1024;
+    let w = world_with(db, Limits::default(), |state| {
+        state.with_answer_limit(LIMIT)
+    })
+    .await;
+    let system = token(&Kind::System);
+    // B's contract with many versions: a Provenance each.
+    let mut record = w
+        .app
+        .store
+        .get(&pkgw::domain::ContractId::parse(&w.b.contract).unwrap())
+        .await
+        .unwrap();
+    for n in 0..150 {
+        let mut next = record.revision.contract.clone();
+        next.next_step = Some(pkgw::domain::NextStep {
+            description: format!("Steg {n}: ring mottagningen"),
+            due: None,
+            who: None,
+        });
+        record = common::next_version(&w.app.store, &record, next).await;
+    }
+    let path = format!(
+        "/fhir/CarePlan?patient={}&_revinclude=Provenance:target",
+        w.b.pnr
+    );
+    let (status, text, _) = call(&w.app, Method::GET, &path, Some(&system), None).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    let outcome: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(outcome["issue"][0]["code"], "too-costly", "{outcome}");
+    assert_eq!(outcome["issue"][0]["expression"][0], "_revinclude");
+    // Any other answer over the limit (here a history of 150 versions) is refused too.
+    let path = format!("/fhir/CarePlan/{}/_history?_count=1000", w.b.contract);
+    let (status, text, _) = call(&w.app, Method::GET, &path, Some(&system), None).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    assert!(
+        text.contains("too-costly") && text.contains("answer_limit_bytes"),
+        "{text}"
+    );
+    // A batch of reads: the first ones answered, the rest not, the whole under the limit.
+    let read_a =
+        json!({ "request": { "method": "GET", "url": format!("CarePlan/{}", w.a.contract) } });
+    let batch = json!({ "resourceType": "Bundle", "type": "batch", "entry": vec![read_a; 100] });
+    let (status, text, _) = call(&w.app, Method::POST, "/fhir", Some(&system), Some(&batch)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.len() <= LIMIT, "{} bytes", text.len());
+    let answered: Value = serde_json::from_str(&text).unwrap();
+    let statuses: Vec<&str> = answered["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    let given = statuses.iter().take_while(|s| s.starts_with("200")).count();
+    assert!(given >= 1, "{statuses:?}");
+    assert!(
+        statuses[given..].iter().all(|s| s.starts_with("400")),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        answered["entry"][99]["response"]["outcome"]["issue"][0]["code"],
+        "too-costly"
+    );
+    // A batch of writes: each done and answered, the resources left out once full.
+    let (plan_a, _) = care_plan(&w.app, &w.a.contract).await;
+    let write_a = json!({ "resource": plan_a, "request": { "method": "PUT", "url": format!("CarePlan/{}", w.a.contract) } });
+    let batch = json!({ "resourceType": "Bundle", "type": "batch", "entry": vec![write_a; 60] });
+    let (status, text, _) = call(&w.app, Method::POST, "/fhir", Some(&system), Some(&batch)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.len() <= LIMIT, "{} bytes", text.len());
+    let answered: Value = serde_json::from_str(&text).unwrap();
+    let entries = answered["entry"].as_array().unwrap();
+    assert!(entries.iter().all(|e| e["response"]["status"] == "200 OK"));
+    assert!(entries[0].get("resource").is_some());
+    let last = &entries[59];
+    assert!(last.get("resource").is_none(), "{last}");
+    assert_eq!(
+        last["response"]["outcome"]["issue"][0]["severity"],
+        "warning"
+    );
+    // `_count` beyond 1000 gets pages of 1000, and the self link says so.
+    let path = format!("/fhir/Goal?patient={}&_count=5000", w.a.pnr);
+    let (status, text, _) = call(&w.app, Method::GET, &path, Some(&system), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let page: Value = serde_json::from_str(&text).unwrap();
+    let this = page["link"][0]["url"].as_str().unwrap();
+    assert!(this.ends_with("_count=1000"), "{this}");
+}
+
 on_both_backends!(
+    answers_stay_under_the_size_limit,
     one_client_holding_slow_bodies_does_not_stall_others,
     a_body_that_does_not_arrive_gets_408,
     headers_that_do_not_arrive_lose_the_connection,

@@ -6,6 +6,7 @@
 //! [`router`] builds the app without serving it, so tests can call it; [`serve`] runs it
 //! until the shutdown future resolves.
 
+pub(crate) mod answer;
 mod caller;
 mod contracts;
 mod error;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub read_cache: Arc<fhir::ReadCache>,
     /// The most entries one transaction or batch Bundle may carry.
     pub bundle_entries: usize,
+    /// The largest answer the gateway gives, in bytes (see [`answer`]).
+    pub answer_bytes: usize,
     /// Where Subscriptions may send notifications, with which headers, for whom.
     pub subscriptions: Arc<crate::sync::outbound::SubscriptionSettings>,
 }
@@ -81,6 +84,7 @@ impl AppState {
             rate_limits: None,
             client_slots: Arc::new(ClientSlots::new(64)),
             bundle_entries: 100,
+            answer_bytes: 16 * 1024 * 1024,
             subscriptions: Arc::default(),
         }
     }
@@ -97,6 +101,12 @@ impl AppState {
     /// Transaction and batch Bundles carry at most this many entries.
     pub fn with_bundle_entries(mut self, most: usize) -> Self {
         self.bundle_entries = most;
+        self
+    }
+
+    /// Answers are at most `bytes` long; longer ones are refused (see [`answer`]).
+    pub fn with_answer_limit(mut self, bytes: usize) -> Self {
+        self.answer_bytes = bytes;
         self
     }
 
@@ -179,6 +189,10 @@ fn routes() -> route::Routes {
 pub fn router(state: AppState, limits: Limits) -> Router {
     routes()
         .into_router()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            answer::cap,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,

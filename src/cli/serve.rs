@@ -81,6 +81,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         .with_sync(names, engine)
         .with_export_dir(settings.database.data_dir.join("exports"))
         .with_bundle_entries(settings.server.bundle_entries)
+        .with_answer_limit(settings.server.answer_limit_bytes)
         .with_client_concurrency(settings.server.max_concurrent_per_client)
         .with_subscriptions(settings.subscriptions.clone())
         .with_rate_limits(RateLimits::new(

@@ -15,6 +15,7 @@ use super::respond::{base_url, prefer};
 use super::search::searchset;
 use super::write::{allowed, location_of, message_of, resource_of, status_of};
 use crate::api::AppState;
+use crate::api::answer::{json_len, too_large};
 use crate::domain::Version;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::write::{Action, Caller, Done, Entry, Outcome, contract_in_query};
@@ -145,18 +146,88 @@ pub(super) async fn batch(
     entries: &[Value],
 ) -> Value {
     let mut responses = Vec::with_capacity(entries.len());
+    let mut budget = Budget::of(state);
     for (at, entry) in entries.iter().enumerate() {
         let answered = match request_of(state, caller, entry, at, false) {
             Ok(Request::Write(entry)) => match state.writer().apply_one(caller, entry).await {
-                Ok(done) => Ok(written(state, headers, &done)),
-                Err(e) => Err(e.into()),
+                Ok(done) => budget.written(written(state, headers, &done)),
+                Err(e) => failed(&e.into()),
             },
-            Ok(read) => answer(state, headers, read).await,
-            Err(e) => Err(e),
+            Ok(read) => budget.read(state, headers, read).await,
+            Err(e) => failed(&e),
         };
-        responses.push(answered.unwrap_or_else(|e| failed(&e)));
+        responses.push(answered);
     }
     json!({ "resourceType": "Bundle", "type": "batch-response", "entry": responses })
+}
+
+/// What is left of the answer's size limit (`server.answer_limit_bytes`) while a batch
+/// or transaction answers entry by entry, so the whole answer stays under it: a read
+/// that does not fit is not given (its entry says so), nor done once nothing is left; a
+/// write is always done and answered, without its resource when that does not fit.
+pub(super) struct Budget {
+    left: usize,
+    limit: usize,
+}
+
+impl Budget {
+    /// What the entries may take: the limit less room for the Bundle around them and
+    /// the short answers of writes after the budget is spent.
+    pub(super) fn of(state: &AppState) -> Budget {
+        Budget {
+            left: state.answer_bytes.saturating_sub(64 * 1024),
+            limit: state.answer_bytes,
+        }
+    }
+
+    /// The answer of a read, or why it is not given.
+    pub(super) async fn read(
+        &mut self,
+        state: &AppState,
+        headers: &HeaderMap,
+        read: Request,
+    ) -> Value {
+        if self.left == 0 {
+            return failed(&FhirError::TooCostly {
+                message: "not done: the answer has reached the gateway's size limit (server.answer_limit_bytes); send this entry in another request".into(),
+                expression: None,
+            });
+        }
+        let entry = answer(state, headers, read)
+            .await
+            .unwrap_or_else(|e| failed(&e));
+        let size = json_len(&entry);
+        if size > self.left {
+            self.left = 0;
+            return failed(&FhirError::TooCostly {
+                message: too_large(size, self.limit),
+                expression: None,
+            });
+        }
+        self.left -= size;
+        entry
+    }
+
+    /// The answer of a write that was done; without the resource (and saying so) when
+    /// it does not fit.
+    pub(super) fn written(&mut self, mut entry: Value) -> Value {
+        let size = json_len(&entry);
+        if size > self.left
+            && let Some(fields) = entry.as_object_mut()
+            && fields.remove("resource").is_some()
+        {
+            fields.remove("fullUrl");
+            let issue = Issue {
+                severity: "warning",
+                code: "too-costly",
+                diagnostics: "done; the resource is left out of the answer, which has reached the gateway's size limit (server.answer_limit_bytes): read it".into(),
+                expression: None,
+            };
+            entry["response"]["outcome"] = operation_outcome(&[issue]);
+        }
+        self.left = self.left.saturating_sub(json_len(&entry));
+        entry
+    }
 }
 
 /// A response entry for an entry that failed: its status and OperationOutcome.

@@ -63,6 +63,12 @@ pub enum FhirError {
     /// 408: the body did not arrive within the seconds given.
     #[error("the request body did not arrive within {0} s")]
     RequestTimeout(u64),
+    /// 400 `too-costly`: the answer would be over the gateway's size limit.
+    #[error("{message}")]
+    TooCostly {
+        message: String,
+        expression: Option<String>,
+    },
     /// 415.
     #[error("send the body as application/fhir+json")]
     UnsupportedMediaType,
@@ -91,6 +97,7 @@ impl FhirError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid"),
+            Self::TooCostly { .. } => (StatusCode::BAD_REQUEST, "too-costly"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "login"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
@@ -119,7 +126,7 @@ impl FhirError {
         let (status, code) = self.status_and_code();
         let issues = match self {
             Self::Invalid(issues) | Self::MergeConflict(issues) => issues.clone(),
-            Self::BadRequest { expression, .. } => {
+            Self::BadRequest { expression, .. } | Self::TooCostly { expression, .. } => {
                 vec![Issue::error(code, self.to_string(), expression.clone())]
             }
             Self::TooManyEntries(_) => {

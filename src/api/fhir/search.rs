@@ -18,6 +18,7 @@ use super::locate::{Kind, provenance_of};
 use super::read_cache::Cached;
 use super::respond::{Format, base_url, fhir_json, prefer};
 use crate::api::AppState;
+use crate::api::answer::{json_len, too_large};
 use crate::auth::Searched;
 use crate::domain::{ContractId, PersonId, Status};
 use crate::fhir::Profile;
@@ -245,23 +246,77 @@ pub(super) async fn searchset(
     // Every version's Provenance targets the contract's CarePlan.
     let revinclude_provenance =
         kind == Kind::CarePlan && get("_revinclude") == Some("Provenance:target");
-    let (mut found, mut included) = (Vec::new(), Vec::new());
-    for (id, cached) in contracts(state, params, kind).await? {
-        let mut matched = false;
-        for resource in of_kind(&state.store, &id, &cached, kind).await? {
+    let selected = contracts(state, params, kind).await?;
+    // Each match, and the contract (in `selected`) it is from.
+    let mut found = Vec::new();
+    for (at, (id, cached)) in selected.iter().enumerate() {
+        for resource in of_kind(&state.store, id, cached, kind).await? {
             if filters.matches(&resource) {
-                found.push(resource);
-                matched = true;
+                found.push((at, resource));
             }
         }
-        if matched && include_team {
-            included.extend(of_kind(&state.store, &id, &cached, Kind::CareTeam).await?);
-        }
-        if matched && revinclude_provenance {
-            included.extend(of_kind(&state.store, &id, &cached, Kind::Provenance).await?);
-        }
     }
+    // Included: what the matches on this page reference, or what references them,
+    // counted against the answer's size limit as they are gathered.
+    let (count, offset) = window(params)?;
+    let mut on_page: Vec<usize> = found
+        .iter()
+        .skip(offset)
+        .take(count)
+        .map(|(at, _)| *at)
+        .collect();
+    on_page.dedup();
+    let mut included = Vec::new();
+    let mut size = 0;
+    for at in on_page {
+        let (id, cached) = &selected[at];
+        let mut more = Vec::new();
+        if include_team {
+            more.extend(of_kind(&state.store, id, cached, Kind::CareTeam).await?);
+        }
+        if revinclude_provenance {
+            more.extend(of_kind(&state.store, id, cached, Kind::Provenance).await?);
+        }
+        size += more.iter().map(json_len).sum::<usize>();
+        if size > state.answer_bytes {
+            return Err(FhirError::TooCostly {
+                message: too_large(size, state.answer_bytes),
+                expression: Some(
+                    if revinclude_provenance {
+                        "_revinclude"
+                    } else {
+                        "_include"
+                    }
+                    .into(),
+                ),
+            });
+        }
+        included.extend(more);
+    }
+    let found = found.into_iter().map(|(_, resource)| resource).collect();
     page(headers, kind.name(), params, found, included, &unknown)
+}
+
+/// The most entries one search page holds: a larger `_count` gets pages of this many
+/// (as R4 allows), each with the link to the next.
+const MOST_PER_PAGE: usize = 1000;
+
+/// The page a search asks for: `_count` (default 50, at most [`MOST_PER_PAGE`]) and
+/// `_offset`.
+fn window(params: &[(String, String)]) -> Result<(usize, usize), FhirError> {
+    let number = |name: &str, default: usize| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(Ok(default), |(_, v)| {
+                v.parse::<usize>()
+                    .map_err(|_| FhirError::bad_param(name, "must be a whole number"))
+            })
+    };
+    Ok((
+        number("_count", 50)?.min(MOST_PER_PAGE),
+        number("_offset", 0)?,
+    ))
 }
 
 /// The parameters a search does not know: an error with `Prefer: handling=strict`,
@@ -305,29 +360,21 @@ pub(super) fn page(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let count: usize = match get("_count") {
-        Some(n) => n
-            .parse()
-            .map_err(|_| FhirError::bad_param("_count", "must be a whole number"))?,
-        None => 50,
-    };
-    let offset: usize = match get("_offset") {
-        Some(n) => n
-            .parse()
-            .map_err(|_| FhirError::bad_param("_offset", "must be a whole number"))?,
-        None => 0,
-    };
+    let (count, offset) = window(params)?;
     let base = base_url(headers);
     let total = found.len();
+    // The page's own `_offset` and `_count` (the `_count` used, which may be less than
+    // the one asked for) end every link.
+    let counted = get("_count").is_some();
     let link = |relation: &str, at: usize| {
         let query: Vec<String> = params
             .iter()
-            .filter(|(k, _)| k != "_offset")
+            .filter(|(k, _)| k != "_offset" && k != "_count")
             .map(|(k, v)| format!("{k}={v}"))
             .chain(
                 [format!("_offset={at}"), format!("_count={count}")]
                     .into_iter()
-                    .filter(|_| relation != "self" || at > 0),
+                    .filter(|_| relation != "self" || at > 0 || counted),
             )
             .collect();
         json!({ "relation": relation, "url": format!("{base}/{}?{}", type_name, query.join("&")) })

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::batch::{Request, answer, batch, failed, request_of, written};
+use super::batch::{Budget, Request, batch, request_of, written};
 use super::error::FhirError;
 use super::respond::{Format, fhir_json};
 use super::write::json_body;
@@ -64,18 +64,17 @@ pub async fn transaction(
         }
     }
     let mut responses = vec![Value::Null; entries.len()];
+    let mut budget = Budget::of(&state);
     if !writes.is_empty() {
         let places: Vec<usize> = writes.iter().filter_map(|e| e.at).collect();
         let done = state.writer().apply(&caller, writes).await?;
         for (at, done) in places.into_iter().zip(&done) {
-            responses[at] = written(&state, &headers, done);
+            responses[at] = budget.written(written(&state, &headers, done));
         }
     }
     // Reads come after the writes (R4's order of processing), answered as in a batch.
     for (at, read) in reads {
-        responses[at] = answer(&state, &headers, read)
-            .await
-            .unwrap_or_else(|e| failed(&e));
+        responses[at] = budget.read(&state, &headers, read).await;
     }
     let bundle =
         json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": responses });

@@ -225,6 +225,17 @@ impl Writer {
         id: &ContractId,
         name: &str,
     ) -> Result<Option<Record>, WriteError> {
+        // A caller limited to one person learns from the head alone whether the contract
+        // is theirs: another person's and none take the same one lookup.
+        if let Some(own) = caller.principal.compartment() {
+            match self.store.head(id).await? {
+                None => return Ok(None),
+                Some(head) if head.patient != own.to_string() => {
+                    return Err(WriteError::not_known(name));
+                }
+                Some(_) => {}
+            }
+        }
         match self.store.get(id).await {
             Ok(record) if caller.sees(&record.revision.contract) => Ok(Some(record)),
             Ok(_) => Err(WriteError::not_known(name)),

@@ -89,6 +89,10 @@ async fn accept(
             )
         };
         let id = ContractId::parse(plan).map_err(|_| not_known())?;
+        let own = caller.principal.compartment();
+        if !super::read::visible_head(state, own, &id).await? {
+            return Err(not_known());
+        }
         let record = match state.store.get(&id).await {
             // Another person's plan is "not known", as one that does not exist.
             Ok(r) if caller.principal.sees(&r.revision.contract.patient.id) => r,

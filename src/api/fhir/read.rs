@@ -28,6 +28,9 @@ pub(super) async fn record_for(
     version: Option<Version>,
 ) -> Result<Record, FhirError> {
     let (contract, own_version) = kind.locate(id).ok_or_else(|| not_found(kind, id))?;
+    if !visible_head(state, crate::auth::compartment().as_ref(), &contract).await? {
+        return Err(not_found(kind, id));
+    }
     let result = match own_version.or(version) {
         Some(v) => state.store.get_version(&contract, v).await,
         None => state.store.get(&contract).await,
@@ -45,6 +48,22 @@ pub(super) async fn record_for(
         )));
     }
     Ok(record)
+}
+
+/// For a caller limited to one person (`own`): whether the contract exists and is
+/// theirs, decided from its head alone, so that another person's contract and none at
+/// all take the same one lookup and get the same answer. Other callers: always (the
+/// full read tells).
+pub(super) async fn visible_head(
+    state: &AppState,
+    own: Option<&crate::domain::PersonId>,
+    contract: &crate::domain::ContractId,
+) -> Result<bool, FhirError> {
+    let Some(own) = own else {
+        return Ok(true);
+    };
+    let head = state.store.head(contract).await?;
+    Ok(head.is_some_and(|h| h.patient == own.to_string()))
 }
 
 /// Store errors as FHIR errors, with a missing contract reported as this resource.
@@ -115,18 +134,23 @@ async fn read_cached(
 ) -> Result<Response, FhirError> {
     // A version in the cache needs only the head; anything else takes the full path
     // (which also answers every error).
-    if let Some((contract, None)) = kind.locate(id)
-        && let Some(head) = state.store.head(&contract).await?
-        && !head.deleted
-        && let Some(hit) = state.read_cache.get(contract.as_str(), head.version.get())
-        && let Some(resource) = hit.find(kind.name(), id)
-    {
-        let visible =
-            crate::domain::PersonId::parse(&head.patient).is_ok_and(|p| crate::auth::sees(&p));
-        if !visible {
+    if let Some((contract, None)) = kind.locate(id) {
+        let head = state.store.head(&contract).await?;
+        // Another person's and none: the same one lookup, the same answer.
+        let visible = head.as_ref().is_some_and(|h| {
+            crate::domain::PersonId::parse(&h.patient).is_ok_and(|p| crate::auth::sees(&p))
+        });
+        if !visible && crate::auth::compartment().is_some() {
             return Err(not_found(kind, id));
         }
-        return Ok(cached_response(resource, &hit.patient, headers));
+        if let Some(head) = head
+            && visible
+            && !head.deleted
+            && let Some(hit) = state.read_cache.get(contract.as_str(), head.version.get())
+            && let Some(resource) = hit.find(kind.name(), id)
+        {
+            return Ok(cached_response(resource, &hit.patient, headers));
+        }
     }
     let record = record_for(state, kind, id, None).await?;
     let cached = state.read_cache.get_or_map(&record, &state.profile);
@@ -257,6 +281,9 @@ pub async fn history(
         return Err(FhirError::MethodNotAllowed);
     }
     let (contract, _) = kind.locate(&id).ok_or_else(|| not_found(kind, &id))?;
+    if !visible_head(&state, crate::auth::compartment().as_ref(), &contract).await? {
+        return Err(not_found(kind, &id));
+    }
     let history = state
         .store
         .history(&contract)

@@ -1259,12 +1259,32 @@ async fn a_client_over_its_rate_is_told_when_to_come_back(db: &TestDb) {
 async fn keys_come_from_a_jwks_url(db: &TestDb) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
     let jwks = String::from_utf8(key_file("jwks.json")).unwrap();
-    let app = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(move || async move { jwks }),
-    );
+    let moved = |to: String| move || async move { (StatusCode::FOUND, [("location", to)]) };
+    let app = axum::Router::new()
+        .route(
+            "/jwks.json",
+            axum::routing::get(move || async move { jwks }),
+        )
+        .route("/here", axum::routing::get(moved("/jwks.json".into())))
+        .route(
+            "/elsewhere",
+            axum::routing::get(moved(format!("http://localhost:{port}/jwks.json"))),
+        );
     tokio::spawn(async move { axum::serve(listener, app).await });
+    // Redirects are followed only to the same scheme, host and port.
+    let from = |path: &str| AuthSettings {
+        hs256_secret: Secret::new(""),
+        jwks_file: String::new(),
+        jwks_url: format!("http://127.0.0.1:{port}{path}"),
+        ..settings()
+    };
+    assert!(Verifier::from_settings(&from("/here")).await.is_ok());
+    let refused = Verifier::from_settings(&from("/elsewhere"))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("not followed"), "{refused}");
     let verifier = Verifier::from_settings(&AuthSettings {
         hs256_secret: Secret::new(""),
         jwks_file: String::new(),

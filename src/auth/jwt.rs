@@ -142,13 +142,21 @@ impl Verifier {
         if let Ok(mut at) = self.last_fetch.write() {
             *at = Some(Instant::now());
         }
-        let text = reqwest::Client::new()
+        let text = crate::sync::outbound::operator_client(Duration::from_secs(10))
+            .build()
+            .map_err(|e| KeyError(format!("auth.jwks_url {url}: {e}")))?
             .get(url)
-            .timeout(Duration::from_secs(10))
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| KeyError(format!("auth.jwks_url {url}: {e}")))?
+            .map_err(|e| KeyError(format!("auth.jwks_url {url}: {e}")))?;
+        if text.status().is_redirection() {
+            return Err(KeyError(format!(
+                "auth.jwks_url {url}: redirects to another host are not followed (answered {})",
+                text.status()
+            )));
+        }
+        let text = text
             .text()
             .await
             .map_err(|e| KeyError(format!("auth.jwks_url {url}: {e}")))?;

@@ -37,10 +37,7 @@ pub struct TargetClient {
 
 impl TargetClient {
     pub fn new(target: &Target, timeout: Duration) -> Result<TargetClient, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("pkgw/", env!("CARGO_PKG_VERSION")))
+        let http = super::outbound::operator_client(timeout)
             .build()
             .map_err(|e| format!("target {}: {e}", target.name))?;
         Ok(TargetClient {

@@ -11,8 +11,13 @@
 //! - headers only with a name on `allowed_headers`, and never `Host`, `Authorization`,
 //!   `Cookie`, `Proxy-*` or a hop-by-hop header, whatever the list says;
 //! - no redirects are followed.
+//!
+//! The places the operator names (sync targets, their OAuth token URLs, the JWKS URL)
+//! are called with [`operator_client`]: a timeout, and redirects only within the same
+//! scheme, host and port.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -170,6 +175,35 @@ pub fn public(ip: IpAddr) -> bool {
             }
         },
     }
+}
+
+/// The HTTP client for the addresses the operator configures (sync targets, OAuth token
+/// URLs, the JWKS URL): `timeout` on each call (connecting within at most 5 s), and at
+/// most 5 redirects, each to the same scheme, host and port as the address named.
+pub fn operator_client(timeout: Duration) -> reqwest::ClientBuilder {
+    let same_origin = reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first();
+        let origin = |u: &Url| {
+            (
+                u.scheme().to_owned(),
+                u.host_str().map(str::to_owned),
+                u.port_or_known_default(),
+            )
+        };
+        match first {
+            Some(first)
+                if attempt.previous().len() <= 5 && origin(first) == origin(attempt.url()) =>
+            {
+                attempt.follow()
+            }
+            _ => attempt.stop(),
+        }
+    });
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(same_origin)
+        .user_agent(concat!("pkgw/", env!("CARGO_PKG_VERSION")))
 }
 
 #[cfg(test)]

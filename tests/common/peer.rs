@@ -75,6 +75,11 @@ impl FhirPeer {
 
     /// Starts the process again (after [`FhirPeer::stop`]), on the same port and data.
     pub async fn resume(&mut self) {
+        // sekmet's workflow simulator plays the EHR's staff: two seconds after an
+        // Appointment arrives "proposed" it books it. The tests compare what the gateway
+        // sent with what the peer holds, so the peer keeps exactly what it is sent.
+        let config = self.db.with_file_name("settings.yaml");
+        std::fs::write(&config, "simulator:\n  enabled: false\n").unwrap();
         let child = Command::new(sekmet())
             .args([
                 "serve",
@@ -85,6 +90,7 @@ impl FhirPeer {
             ])
             .env("SEKMET_BASE_URL", &self.base)
             .env("SEKMET_DB", &self.db)
+            .env("SEKMET_CONFIG", &config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

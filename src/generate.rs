@@ -232,6 +232,7 @@ impl Generator {
                         role: "Distriktssköterska".into(),
                         name: None,
                         unit: None,
+                        organization: None,
                     },
                 },
                 what: (*what).to_owned(),

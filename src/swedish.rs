@@ -41,8 +41,11 @@ pub fn date(d: Date) -> String {
     format!("{} {month} {}", d.day(), d.year())
 }
 
-/// `09.30`, as Språkrådet recommends.
+/// `09.30`, as Språkrådet recommends; the end of the day is `24.00`.
 pub fn clock(t: Time) -> String {
+    if t == Time::MAX {
+        return "24.00".into();
+    }
     format!("{:02}.{:02}", t.hour(), t.minute())
 }
 
@@ -127,6 +130,9 @@ pub fn phone_hours(h: &PhoneHours) -> String {
     } else {
         days.join(", ")
     };
+    if h.opens() == Time::MIN && h.closes() == Time::MAX {
+        return format!("{days} dygnet runt");
+    }
     format!("{days} {}–{}", clock(h.opens()), clock(h.closes()))
 }
 
@@ -233,5 +239,9 @@ mod tests {
             ])),
             "mån–ons, fre 08.00–10.00"
         );
+        let around = PhoneHours::from_words("mon-sun 00:00-24:00").unwrap();
+        assert_eq!(phone_hours(&around), "mån–sön dygnet runt");
+        let evening = PhoneHours::from_words("sat,sun 16:00-24:00").unwrap();
+        assert_eq!(phone_hours(&evening), "lör, sön 16.00–24.00");
     }
 }

@@ -30,9 +30,10 @@ pub struct TransferArgs {
     /// The receiving unit's phone hours, e.g. "mon-fri 08:00-10:00" (repeat for more).
     #[arg(long = "unit-hours", value_name = "HOURS")]
     unit_hours: Vec<String>,
-    /// The new fast vårdkontakt's name.
+    /// The new fast vårdkontakt's name (left out only when the contract records that a
+    /// fast vårdkontakt does not apply).
     #[arg(long, value_name = "NAME")]
-    contact: String,
+    contact: Option<String>,
     #[arg(long, value_name = "TITLE")]
     contact_title: Option<String>,
     #[arg(long, value_name = "PHONE")]
@@ -79,17 +80,20 @@ pub(super) async fn run(args: TransferArgs, mut settings: Settings) -> Result<()
                 .map(|h| PhoneHours::from_words(h).map_err(|e| bad("unit-hours", &e)))
                 .collect::<Result<_, _>>()?,
         },
-        contact: NewContact {
-            name: args.contact.clone(),
-            title: args.contact_title.clone(),
-            hsa_id: None,
-            channels: match &args.contact_phone {
-                Some(p) => vec![Channel::Phone {
-                    number: phone("contact-phone", p)?,
-                    hours: Vec::new(),
-                }],
-                None => Vec::new(),
-            },
+        contact: match &args.contact {
+            Some(name) => Some(NewContact {
+                name: name.clone(),
+                title: args.contact_title.clone(),
+                hsa_id: None,
+                channels: match &args.contact_phone {
+                    Some(p) => vec![Channel::Phone {
+                        number: phone("contact-phone", p)?,
+                        hours: Vec::new(),
+                    }],
+                    None => Vec::new(),
+                },
+            }),
+            None => None,
         },
         physician: args.physician.as_ref().map(|name| NewContact {
             name: name.clone(),

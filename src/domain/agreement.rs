@@ -30,7 +30,10 @@ pub enum Actor {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         relation: Option<String>,
     },
-    /// A role in care, e.g. "Distriktssköterska", optionally a named person and unit.
+    /// A role in care or omsorg, e.g. "Distriktssköterska", optionally a named person,
+    /// and who carries it: a unit (by HSA-id), or an organisation without one (the
+    /// municipality's hemtjänst or boendestöd, a private provider); neither means the
+    /// responsible unit.
     #[serde(rename_all = "camelCase")]
     Care {
         role: String,
@@ -38,6 +41,10 @@ pub enum Actor {
         name: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unit: Option<HsaId>,
+        /// The organisation carrying it when it is not a unit with an HSA-id, e.g.
+        /// "Danderyds kommun, hemtjänsten".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        organization: Option<String>,
     },
 }
 

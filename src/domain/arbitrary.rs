@@ -75,11 +75,14 @@ fn actor() -> impl Strategy<Value = Actor> {
     prop_oneof![
         Just(Actor::Patient),
         (text(), of(text())).prop_map(|(name, relation)| Actor::Network { name, relation }),
-        (text(), of(text()), of(hsa_id())).prop_map(|(role, name, unit)| Actor::Care {
-            role,
-            name,
-            unit
-        }),
+        (text(), of(text()), of(hsa_id()), of(text())).prop_map(
+            |(role, name, unit, organization)| Actor::Care {
+                role,
+                name,
+                unit,
+                organization,
+            }
+        ),
     ]
 }
 

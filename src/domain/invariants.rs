@@ -1,15 +1,29 @@
 //! The rules every contract version keeps, checked on every change.
+//!
+//! They are the rules care can keep without writing anything untrue: a fast
+//! vårdkontakt may leave before the next one begins (the gap is shown, with where to
+//! turn meanwhile, not refused; only a `$transfer` hands over without one), a part that
+//! does not apply now may have history (ended contacts, past times), and phone hours
+//! are given when the unit has them.
 
 use std::collections::HashSet;
+
+use jiff::Timestamp;
 
 use super::{ContactRole, Contract, Part, Situation, Status, Version, Violation, Violations};
 
 impl Contract {
-    /// Checks every invariant of a single version; returns all violations found.
+    /// Checks every invariant of a single version, as of now; returns all violations
+    /// found.
     pub fn validate(&self) -> Result<(), Violations> {
+        self.validate_at(Timestamp::now())
+    }
+
+    /// [`Contract::validate`] as of `now` (what "applies now" is judged by).
+    pub fn validate_at(&self, now: Timestamp) -> Result<(), Violations> {
         let mut found = Vec::new();
         self.check_in_force(&mut found);
-        self.check_discussed(&mut found);
+        self.check_discussed(&mut found, now);
         self.check_texts_and_ids(&mut found);
         self.check_contacts(&mut found);
         self.check_agreed_times(&mut found);
@@ -52,16 +66,14 @@ impl Contract {
         if self.next_step.is_none() {
             found.push(Violation::ActiveWithoutNextStep);
         }
-        match &self.responsible_unit {
-            None => found.push(Violation::ActiveWithoutResponsibleUnit),
-            Some(unit) if unit.phone_hours.is_empty() => {
-                found.push(Violation::UnitWithoutPhoneHours)
-            }
-            Some(_) => {}
+        // Phone hours are shown when the unit has them (a line open around the clock,
+        // or a unit that gives none, is not made to invent any).
+        if self.responsible_unit.is_none() {
+            found.push(Violation::ActiveWithoutResponsibleUnit);
         }
     }
 
-    fn check_discussed(&self, found: &mut Vec<Violation>) {
+    fn check_discussed(&self, found: &mut Vec<Violation>, now: Timestamp) {
         for part in Part::ALL {
             let d = self.discussed.get(part);
             if d.not_applicable.is_some() && !d.discussed {
@@ -71,19 +83,24 @@ impl Contract {
             } else if !d.discussed && self.status == Status::Active {
                 found.push(Violation::PartNotDiscussed(part));
             }
-            if d.not_applicable.is_some() && self.has_content(part) {
+            if d.not_applicable.is_some() && self.applies_at(part, now) {
                 found.push(Violation::NotApplicableButPresent(part));
             }
         }
     }
 
-    fn has_content(&self, part: Part) -> bool {
+    /// Whether the part has content that applies at `now`: history (a contact that has
+    /// ended, a time that is over) does not make a part apply.
+    pub fn applies_at(&self, part: Part, now: Timestamp) -> bool {
         match part {
             Part::Agreement => {
                 !self.agreement.what_matters.is_empty() || !self.agreement.commitments.is_empty()
             }
-            Part::FixedCareContact => !self.care_contacts.is_empty(),
-            Part::AgreedTime => !self.agreed_times.is_empty(),
+            Part::FixedCareContact => self
+                .care_contacts
+                .iter()
+                .any(|c| c.period.end.is_none_or(|end| end > now)),
+            Part::AgreedTime => self.agreed_times.iter().any(|t| t.end > now),
             Part::CoordinatedPlan => !self.linked_plans.is_empty(),
         }
     }
@@ -162,16 +179,6 @@ impl Contract {
                     index: *i,
                     other: *j,
                 });
-            }
-        }
-        // One after the other, the primary fast vårdkontakter hand over without a gap:
-        // each period ends exactly when the next begins.
-        let mut timeline = primaries.clone();
-        timeline.sort_by_key(|(_, c)| c.period.start);
-        for pair in timeline.windows(2) {
-            let ((i, a), (j, b)) = (pair[0], pair[1]);
-            if !a.period.overlaps(&b.period) && a.period.end != Some(b.period.start) {
-                found.push(Violation::GapBetweenPrimaryContacts { index: i, next: j });
             }
         }
     }

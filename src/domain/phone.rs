@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::violation::IdentifierError;
 
 /// A phone number as people write it (`010-241 00 00`, `+46 10 241 00 00`), checked to
-/// hold 6–20 digits and nothing but digits, spaces, hyphens and a leading `+`.
+/// hold 6–20 digits and nothing but digits, spaces, hyphens and a leading `+`; or one of
+/// Sweden's short national numbers (3–5 digits beginning with 1: `1177`, `112`,
+/// `114 14`, `113 13`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
@@ -21,7 +23,8 @@ impl PhoneNumber {
         let allowed = body
             .bytes()
             .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
-        if allowed && (6..=20).contains(&digits) {
+        let short = !s.starts_with('+') && body.starts_with('1') && (3..=5).contains(&digits);
+        if allowed && ((6..=20).contains(&digits) || short) {
             Ok(Self(s.to_owned()))
         } else {
             Err(IdentifierError::PhoneShape)
@@ -65,7 +68,8 @@ impl Weekday {
     pub const WORKDAYS: [Weekday; 5] = [Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri];
 }
 
-/// When a phone line is open: on these days, from `opens` until `closes` (local time).
+/// When a phone line is open: on these days, from `opens` until `closes` (local time);
+/// `closes` may be the end of the day, written `24:00` (`00:00–24:00` is "dygnet runt").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "PhoneHoursJson", into = "PhoneHoursJson")]
 pub struct PhoneHours {
@@ -145,7 +149,11 @@ struct PhoneHoursJson {
     closes: String,
 }
 
+/// `hh:mm`; `24:00` is the end of the day ([`Time::MAX`]).
 fn parse_clock(s: &str) -> Result<Time, IdentifierError> {
+    if s == "24:00" {
+        return Ok(Time::MAX);
+    }
     let b = s.as_bytes();
     let digit = |i: usize| {
         b.get(i)
@@ -161,6 +169,9 @@ fn parse_clock(s: &str) -> Result<Time, IdentifierError> {
 }
 
 fn format_clock(t: Time) -> String {
+    if t == Time::MAX {
+        return "24:00".into();
+    }
     format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
@@ -191,12 +202,19 @@ mod tests {
 
     #[test]
     fn phone_numbers_as_people_write_them() {
-        for s in ["010-241 00 00", "+46 10 241 00 00", "1177", "0771-11 77 00"] {
-            let ok = PhoneNumber::parse(s).is_ok();
-            assert_eq!(ok, s != "1177", "{s}");
+        for s in [
+            "010-241 00 00",
+            "+46 10 241 00 00",
+            "0771-11 77 00",
+            "1177",
+            "112",
+            "114 14",
+        ] {
+            assert!(PhoneNumber::parse(s).is_ok(), "{s}");
         }
-        assert!(PhoneNumber::parse("ring oss").is_err());
-        assert!(PhoneNumber::parse("+46+10 241").is_err());
+        for s in ["ring oss", "+46+10 241", "12", "+1177", "2345", "011 77"] {
+            assert!(PhoneNumber::parse(s).is_err(), "{s}");
+        }
     }
 
     #[test]
@@ -214,9 +232,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("close after they open"), "{err}");
-        for t in ["8", "8:00:00", "24:00", "08:60", "-1:00", "08.00"] {
+        for t in ["8", "8:00:00", "24:01", "25:00", "08:60", "-1:00", "08.00"] {
             assert!(parse_clock(t).is_err(), "{t}");
         }
+    }
+
+    /// "Dygnet runt": a line open until midnight is written `24:00`.
+    #[test]
+    fn hours_may_run_to_midnight() {
+        let json = r#"{"days":["mon","tue","wed","thu","fri","sat","sun"],"opens":"00:00","closes":"24:00"}"#;
+        let h: PhoneHours = serde_json::from_str(json).unwrap();
+        assert_eq!(h.closes(), Time::MAX);
+        assert_eq!(serde_json::to_string(&h).unwrap(), json);
+        assert!(PhoneHours::from_words("mon-sun 00:00-24:00").is_ok());
+        assert!(PhoneHours::from_words("mon 24:00-24:00").is_err());
     }
 }
 

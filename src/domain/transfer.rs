@@ -2,10 +2,12 @@
 //! texts name transitions between care forms and units as the weak link for patient
 //! safety; here a transfer is one step that
 //! - makes the receiving unit responsible;
-//! - ends the current fast vårdkontakt (and, if a new one is named, the fast
-//!   läkarkontakt) exactly when the new one begins — no gap, no overlap;
-//! - reassigns the sending unit's commitments that move, and closes the others
-//!   explicitly (never drops them);
+//! - ends the sending unit's contacts (fast vårdkontakt and fast läkarkontakt) at the
+//!   handover, exactly when the new ones begin — no gap, no overlap; a new fast
+//!   vårdkontakt is needed unless the part does not apply (then none is named);
+//! - reassigns the sending unit's commitments that move, and closes its others
+//!   explicitly (never drops them); commitments carried by another unit or
+//!   organisation (the municipality's hemtjänst, say) stay as they are;
 //! - keeps the next step and the agreed times (or takes the receiving unit's next step);
 //! - keeps the linked plans.
 
@@ -36,8 +38,10 @@ pub struct NewContact {
 pub struct Transfer {
     /// The receiving unit, with its phone and phone hours for the first page.
     pub to: ResponsibleUnit,
-    /// The new fast vårdkontakt.
-    pub contact: NewContact,
+    /// The new fast vårdkontakt; none only when the contract records that the part
+    /// does not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<NewContact>,
     /// The new fast läkarkontakt, when that changes too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub physician: Option<NewContact>,
@@ -102,13 +106,9 @@ impl Contract {
             }
             Some(u) => Some(u.hsa_id.clone()),
         };
-        let current = |role: ContactRole| {
-            self.care_contacts.iter().position(|c| {
-                c.role == role
-                    && c.period.contains(t.at)
-                    && (role != ContactRole::FastVardkontakt || c.primary)
-            })
-        };
+        if t.contact.is_none() && self.discussed.fixed_care_contact.not_applicable.is_none() {
+            refused.push(Violation::TransferWithoutContact);
+        }
         let starts_later = self
             .care_contacts
             .iter()
@@ -126,10 +126,14 @@ impl Contract {
 
         let mut next = self.clone();
         next.responsible_unit = Some(t.to.clone());
-        let mut end_and_add = |role: ContactRole, new: &NewContact, primary: bool| {
-            if let Some(i) = current(role) {
-                next.care_contacts[i].period.end = Some(t.at);
+        // The sending unit's contacts end at the handover (those of another unit stay).
+        for c in &mut next.care_contacts {
+            let sending = c.unit.as_ref().is_none_or(|u| *u == from);
+            if sending && c.period.contains(t.at) {
+                c.period.end = Some(t.at);
             }
+        }
+        let mut add = |role: ContactRole, new: &NewContact, primary: bool| {
             let id = unique_id(&next, &format!("{}-{}", role_key(role), t.at.as_second()));
             next.care_contacts.push(CareContact {
                 id,
@@ -143,16 +147,26 @@ impl Contract {
                 channels: new.channels.clone(),
             });
         };
-        end_and_add(ContactRole::FastVardkontakt, &t.contact, true);
+        if let Some(contact) = &t.contact {
+            add(ContactRole::FastVardkontakt, contact, true);
+        }
         if let Some(physician) = &t.physician {
-            end_and_add(ContactRole::FastLakarkontakt, physician, false);
+            add(ContactRole::FastLakarkontakt, physician, false);
         }
         for c in &mut next.agreement.commitments {
-            let Actor::Care { unit, .. } = &mut c.who else {
+            let Actor::Care {
+                unit, organization, ..
+            } = &mut c.who
+            else {
                 continue;
             };
-            // Care commitments without a unit are the responsible unit's.
-            let sending = unit.as_ref().is_none_or(|u| *u == from);
+            // Care commitments that name neither a unit nor an organisation are the
+            // responsible unit's; another unit's or an organisation's stay.
+            let sending = match (unit.as_ref(), organization) {
+                (Some(u), _) => *u == from,
+                (None, Some(_)) => false,
+                (None, None) => true,
+            };
             if !sending || c.status != CommitmentStatus::Active {
                 continue;
             }
@@ -192,7 +206,7 @@ fn unique_id(contract: &Contract, base: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{PhoneNumber, Situation};
+    use crate::domain::{Commitment, PhoneNumber, Situation};
 
     fn contract() -> Contract {
         crate::demo::contracts()
@@ -211,12 +225,12 @@ mod tests {
                 phone: PhoneNumber::parse("08-123 550 00").unwrap(),
                 phone_hours: contract().responsible_unit.unwrap().phone_hours,
             },
-            contact: NewContact {
+            contact: Some(NewContact {
                 name: "Eva Lind".into(),
                 title: Some("Sjuksköterska".into()),
                 hsa_id: None,
                 channels: Vec::new(),
-            },
+            }),
             physician: None,
             at: at.parse().unwrap(),
             kind: "primary-care-to-hospital".into(),
@@ -449,22 +463,88 @@ mod tests {
         }
     }
 
+    /// From the hospital home: the ward's fast läkarkontakt ends at the handover though
+    /// no new physician is named; a physician at another unit stays.
     #[test]
-    fn a_gap_between_fast_vardkontakter_breaks_the_rules() {
-        let mut c = contract()
-            .transfer(&to_hospital("2027-01-10T08:00:00Z"))
-            .unwrap();
-        let first = c
-            .care_contacts
-            .iter()
-            .position(|c| c.primary && c.period.end.is_some())
-            .unwrap();
-        c.care_contacts[first].period.end = Some("2027-01-09T08:00:00Z".parse().unwrap());
-        let why = c.validate().unwrap_err();
+    fn the_sending_units_contacts_end_at_the_handover() {
+        let mut before = contract();
+        let mut physician = before.care_contacts[0].clone();
+        physician.id = "flk-avdelningen".into();
+        physician.role = ContactRole::FastLakarkontakt;
+        physician.primary = false;
+        physician.unit = None;
+        let mut elsewhere = physician.clone();
+        elsewhere.id = "flk-reumatologen".into();
+        elsewhere.unit = Some(HsaId::parse("SE2321000016-REUM").unwrap());
+        before.care_contacts.extend([physician, elsewhere]);
+        let at: Timestamp = "2027-01-10T08:00:00Z".parse().unwrap();
+        let after = before.transfer(&to_hospital(&at.to_string())).unwrap();
+        let contact = |id: &str| after.care_contacts.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(contact("flk-avdelningen").period.end, Some(at));
+        assert_eq!(contact("flk-reumatologen").period.end, None);
+    }
+
+    /// From children's to adult diabetes care with no fast vårdkontakt (the part does
+    /// not apply): the contract moves without one. Otherwise a new one is needed.
+    #[test]
+    fn a_contract_without_a_fast_vardkontakt_can_move() {
+        let mut before = contract();
+        for c in &mut before.care_contacts {
+            c.period.end = Some("2026-06-01T00:00:00Z".parse().unwrap());
+        }
+        before.discussed.fixed_care_contact.not_applicable =
+            Some("Behöver ingen fast vårdkontakt just nu".into());
+        before.validate().unwrap();
+        let mut t = to_hospital("2027-01-10T08:00:00Z");
+        t.contact = None;
+        let after = before.transfer(&t).unwrap();
+        assert_eq!(after.care_contacts, before.care_contacts);
+        let mut needs = contract();
+        needs.discussed.fixed_care_contact.not_applicable = None;
+        let why = needs.transfer(&t).unwrap_err();
         assert!(
             why.iter()
-                .any(|v| matches!(v, Violation::GapBetweenPrimaryContacts { .. })),
+                .any(|v| matches!(v, Violation::TransferWithoutContact)),
             "{why:?}"
         );
+    }
+
+    /// The municipality's hemtjänst and another unit's commitment are not the sending
+    /// unit's: a transfer leaves them as they are.
+    #[test]
+    fn other_organisations_commitments_stay() {
+        let mut before = contract();
+        let template = before.agreement.commitments[0].clone();
+        let carried = |id: &str, unit: Option<&str>, organization: Option<&str>| Commitment {
+            id: id.into(),
+            who: Actor::Care {
+                role: "Hemtjänst".into(),
+                name: None,
+                unit: unit.map(|u| HsaId::parse(u).unwrap()),
+                organization: organization.map(str::to_owned),
+            },
+            status: CommitmentStatus::Active,
+            ..template.clone()
+        };
+        before.agreement.commitments.extend([
+            carried("kommunen", None, Some("Danderyds kommun, hemtjänsten")),
+            carried("reumatologen", Some("SE2321000016-REUM"), None),
+            carried("vardcentralen", None, None),
+        ]);
+        let after = before
+            .transfer(&to_hospital("2027-01-10T08:00:00Z"))
+            .unwrap();
+        let status = |id: &str| {
+            after
+                .agreement
+                .commitments
+                .iter()
+                .find(|c| c.id == id)
+                .unwrap()
+                .status
+        };
+        assert_eq!(status("kommunen"), CommitmentStatus::Active);
+        assert_eq!(status("reumatologen"), CommitmentStatus::Active);
+        assert_eq!(status("vardcentralen"), CommitmentStatus::Cancelled);
     }
 }

@@ -46,10 +46,6 @@ pub enum Violation {
     ActiveWithoutNextStep,
     #[error("an active contract must name the responsible unit")]
     ActiveWithoutResponsibleUnit,
-    #[error(
-        "the responsible unit's phone hours must be given; they belong on the contract's first page"
-    )]
-    UnitWithoutPhoneHours,
     #[error("an active contract must record that each part was discussed with the person")]
     PartNotDiscussed(Part),
     #[error("a part marked as discussed needs the date it was discussed")]
@@ -74,10 +70,6 @@ pub enum Violation {
     VersionNotIncreasing { previous: Version, next: Version },
     #[error("a {from} contract cannot become {to}")]
     StatusTransition { from: Status, to: Status },
-    #[error(
-        "the primary fast vårdkontakt's period must end exactly when the next one's begins (with careContacts[{next}]): no gap, no overlap"
-    )]
-    GapBetweenPrimaryContacts { index: usize, next: usize },
     #[error("only an active contract can be transferred (this one is {0})")]
     TransferNotActive(Status),
     #[error("the receiving unit must differ from the unit responsible now")]
@@ -88,6 +80,10 @@ pub enum Violation {
     HandoverBeforeCurrentContact,
     #[error("no commitment '{0}' to move")]
     UnknownCommitment(String),
+    #[error(
+        "a transfer names the new fast vårdkontakt, unless the contract records that the part does not apply (discussed.fixedCareContact.notApplicable)"
+    )]
+    TransferWithoutContact,
 }
 
 impl Violation {
@@ -96,7 +92,6 @@ impl Violation {
         match self {
             Self::ActiveWithoutNextStep => "nextStep".into(),
             Self::ActiveWithoutResponsibleUnit => "responsibleUnit".into(),
-            Self::UnitWithoutPhoneHours => "responsibleUnit.phoneHours".into(),
             Self::PartNotDiscussed(p) => format!("discussed.{}.discussed", p.key()),
             Self::DiscussedWithoutDate(p) => format!("discussed.{}.date", p.key()),
             Self::NotApplicableWithoutDiscussion(p) | Self::NotApplicableButPresent(p) => {
@@ -114,12 +109,10 @@ impl Violation {
             }
             Self::VersionNotIncreasing { .. } => "version".into(),
             Self::StatusTransition { .. } | Self::TransferNotActive(_) => "status".into(),
-            Self::GapBetweenPrimaryContacts { index, .. } => {
-                format!("careContacts[{index}].period.end")
-            }
             Self::TransferToSameUnit | Self::TransferWithoutUnit => "responsibleUnit".into(),
             Self::HandoverBeforeCurrentContact => "careContacts".into(),
             Self::UnknownCommitment(_) => "agreement.commitments".into(),
+            Self::TransferWithoutContact => "contact".into(),
         }
     }
 }

@@ -79,11 +79,17 @@ pub fn actor_reference(actor: &Actor, patient: &Patient, profile: &Profile) -> V
             }
             r
         }
-        Actor::Care { role, name, unit } => {
+        Actor::Care {
+            role,
+            name,
+            unit,
+            organization,
+        } => {
             let mut r = object! { "type": "PractitionerRole", "display": role.as_str() };
             let parts: Vec<Value> = [
                 opt_string("name", name.as_deref()),
                 opt_string("unit", unit.as_ref().map(HsaId::as_str)),
+                opt_string("organization", organization.as_deref()),
             ]
             .into_iter()
             .flatten()
@@ -128,6 +134,7 @@ pub fn actor_from(
                 role: display()?,
                 name: sub("name"),
                 unit,
+                organization: sub("organization"),
             })
         }
         other => Err(MappingError::new(

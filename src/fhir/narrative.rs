@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::domain::{Actor, AgreedTimeStatus, CommitmentStatus, Contract, Part, Situation};
+use crate::domain::{
+    Actor, AgreedTimeStatus, CommitmentStatus, ContactRole, Contract, Part, Situation,
+};
 use crate::swedish;
 
 /// Escapes text for XHTML.
@@ -54,12 +56,19 @@ fn who(actor: &Actor) -> String {
         } => name.clone(),
         Actor::Care {
             role,
-            name: Some(n),
+            name,
+            organization,
             ..
-        } => format!("{n}, {role}"),
-        Actor::Care {
-            role, name: None, ..
-        } => role.clone(),
+        } => {
+            let mut s = match name {
+                Some(n) => format!("{n}, {role}"),
+                None => role.clone(),
+            };
+            if let Some(o) = organization {
+                let _ = write!(s, " ({o})");
+            }
+            s
+        }
     }
 }
 
@@ -161,7 +170,47 @@ pub fn first_page(c: &Contract) -> String {
     if contacts.is_empty() {
         not_applicable(&mut out, "Min fasta vårdkontakt", c, Part::FixedCareContact);
     }
+    if let Some(meanwhile) = meanwhile(c) {
+        let _ = write!(out, "<p>{}</p>", escape(&meanwhile));
+    }
     out
+}
+
+/// Where to turn while there is no fast vårdkontakt: between the one who left and the
+/// next (the gap before the latest one), or after the last one has left. The unit's
+/// phone is the answer.
+fn meanwhile(c: &Contract) -> Option<String> {
+    if c.discussed.fixed_care_contact.not_applicable.is_some() {
+        return None;
+    }
+    let mut primaries: Vec<_> = c
+        .care_contacts
+        .iter()
+        .filter(|k| k.primary && k.role == ContactRole::FastVardkontakt)
+        .collect();
+    primaries.sort_by_key(|k| k.period.start);
+    let turn_to = match &c.responsible_unit {
+        Some(unit) => format!("vänd dig till {}, telefon {}", unit.name, unit.phone),
+        None => "vänd dig till din vårdenhet".to_owned(),
+    };
+    let day = |t: jiff::Timestamp| swedish::date(t.to_zoned(swedish::stockholm()).date());
+    let last = primaries.last()?;
+    if let Some(end) = last.period.end {
+        return Some(format!(
+            "Din fasta vårdkontakt {} slutar {}. Tills en ny fast vårdkontakt är utsedd: {turn_to}.",
+            last.name,
+            day(end)
+        ));
+    }
+    let before = primaries.iter().rev().nth(1)?;
+    match before.period.end {
+        Some(end) if end < last.period.start => Some(format!(
+            "Mellan {} och {} har du ingen fast vårdkontakt. Under den tiden: {turn_to}.",
+            day(end),
+            day(last.period.start)
+        )),
+        _ => None,
+    }
 }
 
 /// Everything after the first page, in the words of the seeds' "Hemma" list: what
@@ -298,7 +347,62 @@ fn agreed_times(out: &mut String, c: &Contract) {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, first_page};
+    use crate::domain::{ContactRole, Contract};
+
+    fn contract() -> Contract {
+        crate::demo::contracts()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(n, _)| *n == "hjartsvikt-primarvard")
+            .map(|(_, c)| c)
+            .unwrap_or_else(|| panic!("the demo has hjartsvikt-primarvard"))
+    }
+
+    fn at(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    /// Between the fast vårdkontakt who left and the next, and after the last one has
+    /// left, the first page says to turn to the unit, with its phone.
+    #[test]
+    fn the_first_page_says_where_to_turn_while_there_is_no_fast_vardkontakt() {
+        let mut c = contract();
+        let unit = c
+            .responsible_unit
+            .clone()
+            .unwrap_or_else(|| panic!("a unit"));
+        let i = c
+            .care_contacts
+            .iter()
+            .position(|k| k.primary && k.role == ContactRole::FastVardkontakt)
+            .unwrap_or_else(|| panic!("a fast vårdkontakt"));
+        let mut next = c.care_contacts[i].clone();
+        c.care_contacts[i].period.end = Some(at("2026-03-01T09:00:00Z"));
+        next.id = "fvk-ny".into();
+        next.name = "Maria Holm".into();
+        next.period.start = at("2026-03-15T09:00:00Z");
+        next.period.end = None;
+        c.care_contacts.push(next);
+        let page = first_page(&c);
+        let turn = format!(
+            "Mellan 1 mars 2026 och 15 mars 2026 har du ingen fast vårdkontakt. Under den tiden: vänd dig till {}, telefon {}.",
+            unit.name, unit.phone
+        );
+        assert!(page.contains(&escape(&turn)), "{page}");
+        // The last one has left and no one is named yet.
+        c.care_contacts.pop();
+        let page = first_page(&c);
+        assert!(
+            page.contains(
+                "slutar 1 mars 2026. Tills en ny fast vårdkontakt är utsedd: vänd dig till"
+            ),
+            "{page}"
+        );
+        // Without a gap nothing is said.
+        c.care_contacts[i].period.end = None;
+        assert!(!first_page(&c).contains("vänd dig till"));
+    }
 
     #[test]
     fn escape_replaces_the_five_markup_characters_and_keeps_the_rest() {

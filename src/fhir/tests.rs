@@ -409,3 +409,42 @@ fn content_the_contract_does_not_model_survives_the_next_version() {
     // Without foreign content there is no residue.
     assert!(residue::Residue::of(&to_fhir(&id(), &contract, &profile), &profile).is_empty());
 }
+
+/// What a real unit records round-trips: a phone line open around the clock (`24:00`),
+/// 1177 as a number, no phone hours at all, a commitment carried by the municipality.
+#[test]
+fn what_real_units_record_round_trips() {
+    use crate::domain::{Actor, PhoneHours, PhoneNumber};
+    let (_, mut contract) = demo::contracts()
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| *n == "hjartsvikt-primarvard")
+        .unwrap();
+    let unit = contract.responsible_unit.as_mut().unwrap();
+    unit.phone = PhoneNumber::parse("1177").unwrap();
+    unit.phone_hours = vec![PhoneHours::from_words("mon-sun 00:00-24:00").unwrap()];
+    contract.agreement.commitments[0].who = Actor::Care {
+        role: "Hemtjänst".into(),
+        name: None,
+        unit: None,
+        organization: Some("Danderyds kommun, hemtjänsten".into()),
+    };
+    let profile = Profile::default_profile();
+    let resources = to_fhir(&id(), &contract, &profile);
+    assert_eq!(from_fhir(&resources, &profile).unwrap(), contract);
+    let div = resources.care_plan["text"]["div"].as_str().unwrap();
+    assert!(
+        div.contains("telefon 1177, telefontider mån–sön dygnet runt"),
+        "{div}"
+    );
+    assert!(div.contains("Danderyds kommun, hemtjänsten"), "{div}");
+    contract
+        .responsible_unit
+        .as_mut()
+        .unwrap()
+        .phone_hours
+        .clear();
+    contract.validate().unwrap();
+    let resources = to_fhir(&id(), &contract, &profile);
+    assert_eq!(from_fhir(&resources, &profile).unwrap(), contract);
+}

@@ -7,7 +7,7 @@
 //! | parameter | |
 //! |---|---|
 //! | `unit` (parts `hsaId`, `name`, `phone`, `phoneHours`…) | the receiving unit |
-//! | `fastVardkontakt` (parts `name`, `title`, `hsaId`, `phone`) | the new fast vårdkontakt |
+//! | `fastVardkontakt` (parts `name`, `title`, `hsaId`, `phone`) | the new fast vårdkontakt (left out only when the part does not apply) |
 //! | `fastLakarkontakt` (same parts), optional | the new fast läkarkontakt |
 //! | `handover` (instant) | when responsibility passes |
 //! | `kind` (code) | e.g. `hospital-to-primary-care` |
@@ -265,12 +265,7 @@ pub fn from_parameters(p: &Value) -> Result<Transfer, FhirError> {
     let at = required("handover")?;
     Ok(Transfer {
         to,
-        contact: contact("fastVardkontakt")?.ok_or_else(|| {
-            bad(
-                "fastVardkontakt",
-                "the new fast vårdkontakt is required".into(),
-            )
-        })?,
+        contact: contact("fastVardkontakt")?,
         physician: contact("fastLakarkontakt")?,
         at: at.parse().map_err(|e| {
             bad(

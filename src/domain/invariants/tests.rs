@@ -102,8 +102,10 @@ fn active() -> Contract {
     }
 }
 
+/// The violations as of a fixed instant before the sample's agreed time (what applies
+/// "now" depends on it).
 fn violations(c: &Contract) -> Vec<Violation> {
-    c.validate()
+    c.validate_at(ts("2026-11-20T12:00:00Z"))
         .err()
         .map(|v| v.iter().cloned().collect())
         .unwrap_or_default()
@@ -133,11 +135,50 @@ fn an_active_contract_has_a_next_step_and_a_unit() {
     assert_eq!(violations(&c), vec![]);
 }
 
+/// A unit that gives no phone hours (a line open around the clock, or hours it keeps
+/// elsewhere) is not made to invent any.
 #[test]
-fn the_unit_needs_phone_hours() {
+fn phone_hours_are_given_when_the_unit_has_them() {
     let mut c = active();
     c.responsible_unit.as_mut().unwrap().phone_hours.clear();
-    assert_eq!(violations(&c), vec![Violation::UnitWithoutPhoneHours]);
+    assert_eq!(violations(&c), vec![]);
+}
+
+/// A fast vårdkontakt leaves 1 March and the next begins 15 March: the unit records
+/// exactly that (the narrative says where to turn meanwhile).
+#[test]
+fn a_gap_between_fast_vardkontakter_is_recorded_as_it_is() {
+    let mut c = active();
+    c.care_contacts = vec![
+        contact("k1", "2026-01-01T00:00:00Z", Some("2026-03-01T00:00:00Z")),
+        contact("k2", "2026-03-15T00:00:00Z", None),
+    ];
+    assert_eq!(violations(&c), vec![]);
+}
+
+/// "Behöver ingen fast vårdkontakt nu" after the last one has ended, and "no agreed
+/// times now" when only past ones are left: history does not make a part apply.
+#[test]
+fn a_part_that_does_not_apply_now_may_have_history() {
+    let now = ts("2026-12-01T12:00:00Z");
+    let mut c = active();
+    c.care_contacts[0].period.end = Some(ts("2026-06-01T00:00:00Z"));
+    c.discussed.fixed_care_contact.not_applicable =
+        Some("Behöver ingen fast vårdkontakt nu".into());
+    c.discussed.agreed_time.not_applicable = Some("Inga fler besök planerade".into());
+    assert_eq!(c.validate_at(now), Ok(()));
+    // What is current still counts: a contact that has not ended, a time to come.
+    c.care_contacts[0].period.end = Some(ts("2027-01-01T00:00:00Z"));
+    c.agreed_times[0].start = ts("2026-12-02T08:00:00Z");
+    c.agreed_times[0].end = ts("2026-12-02T08:30:00Z");
+    let found: Vec<Violation> = c.validate_at(now).unwrap_err().iter().cloned().collect();
+    assert_eq!(
+        found,
+        vec![
+            Violation::NotApplicableButPresent(Part::FixedCareContact),
+            Violation::NotApplicableButPresent(Part::AgreedTime),
+        ]
+    );
 }
 
 #[test]

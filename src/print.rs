@@ -31,7 +31,8 @@ footer { margin-top: 2rem; font-size: 0.9rem; color: #333; }
 }
 ";
 
-/// The printable page of one stored version.
+/// The printable page of one stored version, as of now: its first page names the next
+/// agreed time from now and the contacts who have not left.
 pub fn page(record: &Record) -> String {
     let c = &record.revision.contract;
     let name = c.patient.name.as_deref().unwrap_or("personen");
@@ -49,7 +50,7 @@ pub fn page(record: &Record) -> String {
         ),
         name = escape(name),
         style = STYLE,
-        first = first_page(c),
+        first = first_page(c, Some(jiff::Timestamp::now())),
         rest = rest(c),
         version = record.revision.version,
         updated = escape(&updated),

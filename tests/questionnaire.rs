@@ -1,5 +1,6 @@
 //! "7 frågor": the gateway serves the patient's and care's questionnaires with the seven
-//! questions in the seeds' own words (checked against `shared/seeds`), linked item by
+//! questions in the seeds' own words (checked against the seed's text, quoted in
+//! `fixtures/seeds/sju-fragor.txt`), linked item by
 //! item, answered from one coded scale, and valid R4; takes answers only when they fit
 //! the questionnaire; finds them again; and reports samsyn per unit with scores computed
 //! by hand here, as Parameters and as an SVG chart a headless browser shows.
@@ -26,12 +27,8 @@ const OTHER_UNIT: &str = "SE2321000016-KARD";
 
 /// The seven questions under a heading of the seed text, as its bullets.
 fn seed_questions(heading: &str) -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/seeds/002_4278d79e5ee39a16.txt"
-    );
-    let seed = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("the seed texts are beside the project (../shared/seeds): {e}"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/seeds/sju-fragor.txt");
+    let seed = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     seed.lines()
         .skip_while(|l| l.trim() != heading)
         .skip(1)

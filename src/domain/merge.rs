@@ -177,6 +177,52 @@ mod tests {
     use super::*;
     use crate::domain::arbitrary::contract;
 
+    /// Every section, in the order a conflict names them.
+    const SECTIONS: [Section; 8] = [
+        Section::Status,
+        Section::Patient,
+        Section::InitiatedBy,
+        Section::NextStep,
+        Section::Part(Part::Agreement),
+        Section::Part(Part::FixedCareContact),
+        Section::Part(Part::AgreedTime),
+        Section::Part(Part::CoordinatedPlan),
+    ];
+
+    /// Copies one section of `from` into `to`.
+    fn copy(section: Section, from: &Contract, to: &mut Contract) {
+        match section {
+            Section::Status => to.status = from.status,
+            Section::Patient => to.patient = from.patient.clone(),
+            Section::InitiatedBy => to.initiated_by = from.initiated_by,
+            Section::NextStep => to.next_step = from.next_step.clone(),
+            Section::Part(Part::Agreement) => {
+                to.agreement = from.agreement.clone();
+                to.discussed.agreement = from.discussed.agreement.clone();
+            }
+            Section::Part(Part::FixedCareContact) => {
+                to.responsible_unit = from.responsible_unit.clone();
+                to.care_contacts = from.care_contacts.clone();
+                to.discussed.fixed_care_contact = from.discussed.fixed_care_contact.clone();
+            }
+            Section::Part(Part::AgreedTime) => {
+                to.agreed_times = from.agreed_times.clone();
+                to.discussed.agreed_time = from.discussed.agreed_time.clone();
+            }
+            Section::Part(Part::CoordinatedPlan) => {
+                to.linked_plans = from.linked_plans.clone();
+                to.discussed.coordinated_plan = from.discussed.coordinated_plan.clone();
+            }
+        }
+    }
+
+    /// Whether `a` and `b` hold the same section.
+    fn same(section: Section, a: &Contract, b: &Contract) -> bool {
+        let mut with_b = a.clone();
+        copy(section, b, &mut with_b);
+        with_b == *a
+    }
+
     fn sample() -> Contract {
         crate::demo::contracts().unwrap().remove(0).1
     }
@@ -224,17 +270,37 @@ mod tests {
             prop_assert_eq!(merge(&base, &other, &base).unwrap(), other);
         }
 
+        /// Ours and theirs are edits of base, each taking some sections from another
+        /// contract: the merge conflicts exactly on the sections both changed
+        /// differently, and otherwise takes each section from the side that changed it.
         #[test]
-        fn a_merge_never_loses_either_sides_change(base in contract(), ours in contract(), theirs in contract()) {
-            if let Ok(merged) = merge(&base, &ours, &theirs) {
-                // Every section equals one side's, and a side's change is kept.
-                prop_assert!(merged.agreement == ours.agreement || merged.agreement == theirs.agreement);
-                if ours.agreement != base.agreement {
-                    prop_assert_eq!(&merged.agreement, &ours.agreement);
+        fn merges_exactly_as_the_sections_say(
+            base in contract(),
+            donors in (contract(), contract()),
+            masks in (any::<[bool; 8]>(), any::<[bool; 8]>()),
+        ) {
+            let (mut ours, mut theirs) = (base.clone(), base.clone());
+            for (i, section) in SECTIONS.into_iter().enumerate() {
+                if masks.0[i] {
+                    copy(section, &donors.0, &mut ours);
                 }
-                if theirs.agreed_times != base.agreed_times {
-                    prop_assert_eq!(&merged.agreed_times, &theirs.agreed_times);
+                if masks.1[i] {
+                    copy(section, &donors.1, &mut theirs);
                 }
+            }
+            let expected: Vec<Section> = SECTIONS
+                .into_iter()
+                .filter(|s| !same(*s, &ours, &base) && !same(*s, &theirs, &base) && !same(*s, &ours, &theirs))
+                .collect();
+            match merge(&base, &ours, &theirs) {
+                Ok(merged) => {
+                    prop_assert!(expected.is_empty(), "{expected:?}");
+                    for section in SECTIONS {
+                        let changed = if same(section, &theirs, &base) { &ours } else { &theirs };
+                        prop_assert!(same(section, &merged, changed), "{section}");
+                    }
+                }
+                Err(conflict) => prop_assert_eq!(conflict.sections, expected),
             }
         }
     }

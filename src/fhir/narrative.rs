@@ -88,7 +88,7 @@ fn not_applicable(out: &mut String, heading: &str, c: &Contract, part: Part) {
 pub fn care_plan_div(c: &Contract) -> String {
     format!(
         r#"<div xmlns="http://www.w3.org/1999/xhtml" lang="sv" xml:lang="sv">{}{}</div>"#,
-        first_page(c),
+        first_page(c, None),
         rest(c)
     )
 }
@@ -96,7 +96,12 @@ pub fn care_plan_div(c: &Contract) -> String {
 /// What belongs on the first page: who the contract is with, the responsible unit with
 /// its phone number and phone hours, the next step, the next agreed time and the fixed
 /// contacts with how to reach them.
-pub fn first_page(c: &Contract) -> String {
+///
+/// On paper (`now` given) the next agreed time is the next one from now and the
+/// contacts are those who have not left by now (a planned end included). The CarePlan's
+/// narrative (`None`) is a versioned document and does not change as time passes: it
+/// shows the earliest agreed time and the contacts without an end.
+pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
     let mut out = String::new();
     let name = c.patient.name.as_deref().unwrap_or("personen");
     let _ = write!(out, "<h1>Patientkontrakt för {}</h1>", escape(name));
@@ -129,6 +134,7 @@ pub fn first_page(c: &Contract) -> String {
         .agreed_times
         .iter()
         .filter(|t| t.status == AgreedTimeStatus::Agreed)
+        .filter(|t| now.is_none_or(|now| t.is_agreed() && t.start >= now))
         .collect();
     upcoming.sort_by_key(|t| t.start);
     if let Some(t) = upcoming.first() {
@@ -153,9 +159,19 @@ pub fn first_page(c: &Contract) -> String {
     let contacts: Vec<String> = c
         .care_contacts
         .iter()
-        .filter(|k| k.period.end.is_none())
+        .filter(|k| match now {
+            Some(now) => k.period.end.is_none_or(|end| end > now),
+            None => k.period.end.is_none(),
+        })
         .map(|k| {
+            let day = |t: jiff::Timestamp| swedish::date(t.to_zoned(swedish::stockholm()).date());
             let mut s = format!("{} – {}", k.name, swedish::role(k.role));
+            if now.is_some_and(|now| k.period.start > now) {
+                let _ = write!(s, " (från {})", day(k.period.start));
+            }
+            if let Some(end) = k.period.end {
+                let _ = write!(s, " (till {})", day(end));
+            }
             if let Some(t) = &k.title {
                 let _ = write!(s, ", {t}");
             }
@@ -363,6 +379,30 @@ mod tests {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
+    /// On paper, as of now: the next agreed time is the next one from now (not a past
+    /// visit), and a contact shows until the day they leave.
+    #[test]
+    fn the_first_page_on_paper_is_as_of_now() {
+        let mut c = contract();
+        let i = c
+            .care_contacts
+            .iter()
+            .position(|k| k.primary && k.role == ContactRole::FastVardkontakt)
+            .unwrap_or_else(|| panic!("a fast vårdkontakt"));
+        let name = c.care_contacts[i].name.clone();
+        c.care_contacts[i].period.end = Some(at("2027-01-01T12:00:00Z"));
+        let before = first_page(&c, Some(at("2026-12-01T12:00:00Z")));
+        assert!(before.contains("Nästa överenskomna tid"), "{before}");
+        assert!(before.contains("10 december 2026"), "{before}");
+        assert!(before.contains("(till 1 januari 2027)"), "{before}");
+        let after = first_page(&c, Some(at("2027-02-01T12:00:00Z")));
+        assert!(!after.contains("10 december 2026"), "{after}");
+        assert!(!after.contains(&format!("<li>{name}")), "{after}");
+        // The versioned narrative does not change with time.
+        assert_eq!(first_page(&c, None), first_page(&c, None));
+        assert!(!first_page(&c, None).contains(&format!("<li>{name}")));
+    }
+
     /// Between the fast vårdkontakt who left and the next, and after the last one has
     /// left, the first page says to turn to the unit, with its phone.
     #[test]
@@ -384,7 +424,7 @@ mod tests {
         next.period.start = at("2026-03-15T09:00:00Z");
         next.period.end = None;
         c.care_contacts.push(next);
-        let page = first_page(&c);
+        let page = first_page(&c, None);
         let turn = format!(
             "Mellan 1 mars 2026 och 15 mars 2026 har du ingen fast vårdkontakt. Under den tiden: vänd dig till {}, telefon {}.",
             unit.name, unit.phone
@@ -392,7 +432,7 @@ mod tests {
         assert!(page.contains(&escape(&turn)), "{page}");
         // The last one has left and no one is named yet.
         c.care_contacts.pop();
-        let page = first_page(&c);
+        let page = first_page(&c, None);
         assert!(
             page.contains(
                 "slutar 1 mars 2026. Tills en ny fast vårdkontakt är utsedd: vänd dig till"
@@ -401,7 +441,7 @@ mod tests {
         );
         // Without a gap nothing is said.
         c.care_contacts[i].period.end = None;
-        assert!(!first_page(&c).contains("vänd dig till"));
+        assert!(!first_page(&c, None).contains("vänd dig till"));
     }
 
     #[test]

@@ -832,7 +832,198 @@ async fn concurrent_conditional_creates_make_one_contract(db: &TestDb) {
     assert_eq!(db.count("contracts").await, 1);
 }
 
+/// What a search answers is exactly what it was asked: a parameter the type does not
+/// have is ignored and named (never half-applied), or refused under handling=strict;
+/// repeated and listed values mean AND and OR as R4 says; token systems count; dates at
+/// every precision; links that, followed, give the next page.
+async fn searches_answer_exactly_what_was_asked(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let a = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let b = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let person = "194003129865";
+    let total = |bundle: &Value| bundle["total"].as_u64().unwrap();
+    let goals = a.revision.contract.agreement.what_matters.len() as u64 * 2;
+    // Goal has no `status` (R4 calls it lifecycle-status): ignored and said so, not applied.
+    let (status, bundle) = get(&app, &format!("/fhir/Goal?patient={person}&status=active")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(total(&bundle), goals, "{bundle}");
+    assert!(
+        bundle
+            .to_string()
+            .contains("ignored unknown search parameters: status")
+    );
+    assert!(
+        !bundle["link"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("status"),
+        "the self link says what was done"
+    );
+    let strict = app
+        .client
+        .get(app.url(&format!("/fhir/Goal?patient={person}&status=active")))
+        .header("prefer", "handling=strict")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(strict.status(), StatusCode::BAD_REQUEST);
+    // An identifier beside the person narrows to that contract.
+    let contract = format!("https://pkgw.example/fhir/sid/patientkontrakt|{}", a.id);
+    let (_, one) = get(
+        &app,
+        &format!(
+            "/fhir/CarePlan?patient={person}&identifier={}",
+            urlencode(&contract)
+        ),
+    )
+    .await;
+    assert_eq!(total(&one), 1, "{one}");
+    let (_, none) = get(
+        &app,
+        &format!("/fhir/CarePlan?patient={person}&identifier=not-a-contract"),
+    )
+    .await;
+    assert_eq!(total(&none), 0);
+    // `_id=a,b` is either; `patient=A&patient=B` is both (nobody).
+    let (_, both) = get(
+        &app,
+        &format!("/fhir/CarePlan?patient={person}&_id={},{}", a.id, b.id),
+    )
+    .await;
+    assert_eq!(total(&both), 2, "{both}");
+    let (_, nobody) = get(
+        &app,
+        &format!("/fhir/CarePlan?patient={person}&patient=195208239813"),
+    )
+    .await;
+    assert_eq!(total(&nobody), 0);
+    // Token systems: the right one matches, another does not.
+    let (_, booked) = get(
+        &app,
+        &format!(
+            "/fhir/Appointment?patient={person}&status={}",
+            urlencode("http://hl7.org/fhir/appointmentstatus|booked")
+        ),
+    )
+    .await;
+    assert_eq!(total(&booked), 2, "{booked}");
+    let (_, other) = get(
+        &app,
+        &format!(
+            "/fhir/Appointment?patient={person}&status={}",
+            urlencode("http://example.org/status|booked")
+        ),
+    )
+    .await;
+    assert_eq!(total(&other), 0);
+    // Dates at every precision (the booked time is 2026-12-10 09.30 Swedish time).
+    for (date, expected) in [
+        ("2026", 2),
+        ("2026-12", 2),
+        ("2026-12-10T09:30", 2),
+        ("2026-12-10T23:00", 0),
+        ("2026-12-10T08:30Z", 2),
+    ] {
+        let (status, found) = get(
+            &app,
+            &format!(
+                "/fhir/Appointment?patient={person}&status=booked&date={}",
+                urlencode(date)
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, total(&found)),
+            (StatusCode::OK, expected),
+            "{date}: {found}"
+        );
+    }
+    // An _include the gateway does not do is named, or refused under strict.
+    let (_, included) = get(
+        &app,
+        &format!("/fhir/CarePlan?patient={person}&_include=CarePlan:goal"),
+    )
+    .await;
+    assert!(included.to_string().contains("_include"), "{included}");
+    // Paging: the next link, followed as given, is page 2 (the `|` and `+` survive).
+    let first = format!(
+        "/fhir/Appointment?patient={}&date={}&_count=1",
+        urlencode(&format!("{PNR}|{person}")),
+        urlencode("ge2026-01-01T00:00:00+01:00")
+    );
+    let (_, page1) = get(&app, &first).await;
+    assert_eq!(page1["entry"].as_array().unwrap().len(), 1);
+    let next = page1["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(next.matches("_count=").count(), 1, "{next}");
+    let response = app.client.get(&next).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{next}");
+    let page2: Value = response.json().await.unwrap();
+    assert_eq!(page2["entry"].as_array().unwrap().len(), 1, "{page2}");
+    assert_ne!(page1["entry"][0]["fullUrl"], page2["entry"][0]["fullUrl"]);
+    // `_count=0`: the total only, and no link to itself as "next".
+    let (_, counted) = get(&app, &format!("/fhir/CarePlan?patient={person}&_count=0")).await;
+    assert_eq!(total(&counted), 2);
+    assert!(counted.get("entry").is_none(), "{counted}");
+    assert!(
+        counted["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["relation"] != "next")
+    );
+}
+
+/// The base with a trailing slash takes a batch, as fhir-kit-client sends it.
+async fn the_base_takes_a_trailing_slash(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let batch = serde_json::json!({ "resourceType": "Bundle", "type": "batch", "entry": [
+        { "request": { "method": "GET", "url": "CarePlan?patient=194003129865" } },
+    ] });
+    let response = app
+        .client
+        .post(app.url("/fhir/"))
+        .header("content-type", "application/fhir+json")
+        .body(batch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["type"], "batch-response", "{answer}");
+}
+
+/// Percent-encodes a query value.
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 on_both_backends!(
+    searches_answer_exactly_what_was_asked,
+    the_base_takes_a_trailing_slash,
     metadata_describes_what_is_served,
     read_vread_and_history,
     search_by_person_id_and_identifier,

@@ -64,6 +64,7 @@ pub(super) async fn serve_app(
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(remote));
+            base_without_slash(&mut request);
             let mut app = app.clone();
             async move {
                 std::future::poll_fn(|cx| {
@@ -90,6 +91,21 @@ pub(super) async fn serve_app(
     drop(closing);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// `POST /fhir/` (the base with a trailing slash, as some clients send batches) is
+/// `POST /fhir`.
+fn base_without_slash<B>(request: &mut Request<B>) {
+    if request.uri().path() != "/fhir/" {
+        return;
+    }
+    let rest = request
+        .uri()
+        .query()
+        .map_or_else(String::new, |q| format!("?{q}"));
+    if let Ok(uri) = format!("/fhir{rest}").parse() {
+        *request.uri_mut() = uri;
+    }
 }
 
 /// Answers 408 when the request's body has not fully arrived within the time given.

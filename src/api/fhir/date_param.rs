@@ -1,6 +1,9 @@
 //! Date search parameters (`_lastUpdated`, `date`): a prefix (`eq`, `ne`, `gt`, `ge`,
-//! `lt`, `le`; `eq` when absent) and a date or dateTime. A date without a time is the
-//! whole day in Swedish time (Europe/Stockholm), the server's time zone.
+//! `lt`, `le`; `eq` when absent) and a date or dateTime at any of R4's precisions — a
+//! year (`2026`), a month (`2026-12`), a day (`2026-12-10`), a minute
+//! (`2026-12-10T23:00`), a second or a fraction of one — each naming the whole interval
+//! it covers. Without a time zone the value is Swedish time (Europe/Stockholm), the
+//! server's time zone.
 
 use jiff::{Timestamp, ToSpan};
 
@@ -30,7 +33,9 @@ impl DateParam {
         let bad = || {
             FhirError::bad_param(
                 name,
-                format!("'{value}' is not [eq|ne|gt|ge|lt|le]YYYY-MM-DD[Thh:mm:ss+zz:zz]"),
+                format!(
+                    "'{value}' is not [eq|ne|gt|ge|lt|le] followed by YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.fff]][Z|+hh:mm]"
+                ),
             )
         };
         let (prefix, rest) = match value.get(..2) {
@@ -42,14 +47,7 @@ impl DateParam {
             Some("le") => (Prefix::Le, &value[2..]),
             _ => (Prefix::Eq, value),
         };
-        let (low, high) = if let Ok(t) = rest.parse::<Timestamp>() {
-            (t, t.checked_add(1.nanosecond()).map_err(|_| bad())?)
-        } else {
-            let day: jiff::civil::Date = rest.parse().map_err(|_| bad())?;
-            let start = day.to_zoned(stockholm()).map_err(|_| bad())?;
-            let end = start.tomorrow().map_err(|_| bad())?;
-            (start.timestamp(), end.timestamp())
-        };
+        let (low, high) = interval(rest).ok_or_else(bad)?;
         Ok(DateParam { prefix, low, high })
     }
 
@@ -65,6 +63,80 @@ impl DateParam {
             Prefix::Le => t < self.high,
         }
     }
+}
+
+/// The interval `[low, high)` a date or dateTime names, at its precision.
+fn interval(value: &str) -> Option<(Timestamp, Timestamp)> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (date, time) = match value.split_once('T') {
+        Some((date, time)) => (date, Some(time)),
+        None => (value, None),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let number = |i: usize, len: usize| {
+        parts
+            .get(i)
+            .filter(|p| p.len() == len && digits(p))
+            .and_then(|p| p.parse::<i16>().ok())
+    };
+    let year = number(0, 4)?;
+    let Some(time) = time else {
+        let zone = stockholm();
+        let (start, step) = match parts.len() {
+            1 => (jiff::civil::date(year, 1, 1), 1.year()),
+            2 => (
+                jiff::civil::Date::new(year, number(1, 2)? as i8, 1).ok()?,
+                1.month(),
+            ),
+            3 => (
+                jiff::civil::Date::new(year, number(1, 2)? as i8, number(2, 2)? as i8).ok()?,
+                1.day(),
+            ),
+            _ => return None,
+        };
+        let low = start.to_zoned(zone.clone()).ok()?;
+        let high = start.checked_add(step).ok()?.to_zoned(zone).ok()?;
+        return Some((low.timestamp(), high.timestamp()));
+    };
+    if parts.len() != 3 {
+        return None;
+    }
+    // The zone: `Z`, `+hh:mm` or `-hh:mm` at the end, or none (Swedish time).
+    let (clock, zone) = if let Some(clock) = time.strip_suffix('Z') {
+        (clock, Some(jiff::tz::TimeZone::UTC))
+    } else if let Some(at) = time.rfind(['+', '-']) {
+        let (clock, offset) = time.split_at(at);
+        let sign = if offset.starts_with('-') { -1 } else { 1 };
+        let (h, m) = offset[1..].split_once(':')?;
+        if !(h.len() == 2 && m.len() == 2 && digits(h) && digits(m)) {
+            return None;
+        }
+        let seconds = sign * (h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60);
+        let offset = jiff::tz::Offset::from_seconds(seconds).ok()?;
+        (clock, Some(jiff::tz::TimeZone::fixed(offset)))
+    } else {
+        (time, None)
+    };
+    // The precision: a minute, a second, or the last digit of the fraction.
+    let step = match clock.len() {
+        5 => jiff::SignedDuration::from_secs(60),
+        8 => jiff::SignedDuration::from_secs(1),
+        n if n > 9 && clock.as_bytes().get(8) == Some(&b'.') && n - 9 <= 9 => {
+            jiff::SignedDuration::from_nanos(10_i64.pow(9 - (n - 9) as u32))
+        }
+        _ => return None,
+    };
+    let full = if clock.len() == 5 {
+        format!("{date}T{clock}:00")
+    } else {
+        format!("{date}T{clock}")
+    };
+    let civil: jiff::civil::DateTime = full.parse().ok()?;
+    let low = civil
+        .to_zoned(zone.unwrap_or_else(stockholm))
+        .ok()?
+        .timestamp();
+    Some((low, low.checked_add(step).ok()?))
 }
 
 #[cfg(test)]
@@ -106,5 +178,29 @@ mod tests {
         );
         assert!(DateParam::parse("date", "yesterday").is_err());
         assert!(DateParam::parse("date", "xx2026-12-10").is_err());
+    }
+
+    /// Each precision names its whole interval, in Swedish time unless a zone is given.
+    #[test]
+    fn every_precision_names_its_interval() {
+        let at = t("2026-12-10T08:30:00Z"); // 09:30 in Stockholm
+        let case = |v: &str| DateParam::parse("date", v).unwrap().matches(at);
+        assert!(case("2026") && !case("2025") && case("ge2026") && !case("gt2026"));
+        assert!(case("2026-12") && !case("2026-11") && case("lt2027-01"));
+        assert!(case("2026-12-10T09:30") && !case("2026-12-10T23:00"));
+        assert!(case("2026-12-10T08:30Z") && !case("2026-12-10T08:31Z"));
+        assert!(case("2026-12-10T09:30:00") && case("2026-12-10T09:30:00.0"));
+        assert!(case("2026-12-10T03:30-05:00"));
+        assert!(!case("2026-12-10T08:30:01Z") && case("lt2026-12-10T08:30:01Z"));
+        for bad in [
+            "2026-1",
+            "26-12-10",
+            "2026-12-10T9:30",
+            "2026-12-10T09:30+1",
+            "2026-13",
+            "2026-12-10T25:00",
+        ] {
+            assert!(DateParam::parse("date", bad).is_err(), "{bad}");
+        }
     }
 }

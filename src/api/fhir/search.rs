@@ -85,11 +85,26 @@ async fn contracts(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    // The person, named once or more (repeated, they must all be the same one: a
+    // resource is about one person).
     let named = params
         .iter()
-        .find(|(k, _)| PATIENT.contains(&k.as_str()))
-        .map(|(name, value)| person(value, name, profile))
-        .transpose()?;
+        .filter(|(k, _)| PATIENT.contains(&k.as_str()))
+        .map(|(name, value)| {
+            if value.contains(',') {
+                return Err(FhirError::bad_param(
+                    name,
+                    "one person per search: search each person on their own",
+                ));
+            }
+            person(value, name, profile)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let named = match named.split_first() {
+        None => None,
+        Some((first, rest)) if rest.iter().all(|p| p == first) => Some(*first),
+        Some(_) => return Ok(Vec::new()),
+    };
     match crate::auth::searched(named) {
         Searched::Nobody => return Ok(Vec::new()),
         Searched::Person(person) => {
@@ -234,18 +249,35 @@ pub(super) async fn searchset(
             || PATIENT.contains(&name)
             || COMMON_SEARCH.iter().chain(own).any(|(n, _, _)| *n == name)
     };
-    let unknown = unknown_params(headers, kind.name(), params, known)?;
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let filters = Filters::parse(params)?;
-    let include_team = kind == Kind::CarePlan && get("_include") == Some("CarePlan:care-team");
+    let mut unknown = unknown_params(headers, kind.name(), params, known)?;
+    // A result-shaping parameter with a value the gateway does not do is ignored as
+    // an unknown one is (named in the Bundle), or refused under handling=strict.
+    let strict = prefer(headers, "handling") == Some("strict");
+    for (name, value) in params {
+        let supported = match name.as_str() {
+            "_summary" => ["count", "false"].contains(&value.as_str()),
+            "_include" => kind == Kind::CarePlan && value == "CarePlan:care-team",
+            "_revinclude" => kind == Kind::CarePlan && value == "Provenance:target",
+            _ => true,
+        };
+        if supported {
+            continue;
+        }
+        if strict {
+            return Err(FhirError::bad_param(
+                name,
+                format!("{name}={value} is not supported for {}", kind.name()),
+            ));
+        }
+        if !unknown.contains(&name.as_str()) {
+            unknown.push(name);
+        }
+    }
+    let has = |name: &str, value: &str| params.iter().any(|(k, v)| k == name && v == value);
+    let filters = Filters::parse(params, own)?;
+    let include_team = kind == Kind::CarePlan && has("_include", "CarePlan:care-team");
     // Every version's Provenance targets the contract's CarePlan.
-    let revinclude_provenance =
-        kind == Kind::CarePlan && get("_revinclude") == Some("Provenance:target");
+    let revinclude_provenance = kind == Kind::CarePlan && has("_revinclude", "Provenance:target");
     let selected = contracts(state, params, kind).await?;
     // Each match, and the contract (in `selected`) it is from.
     let mut found = Vec::new();
@@ -366,11 +398,13 @@ pub(super) fn page(
     // The page's own `_offset` and `_count` (the `_count` used, which may be less than
     // the one asked for) end every link.
     let counted = get("_count").is_some();
+    // Links hold what the search did: not the parameters it ignored; each value
+    // percent-encoded, so `|`, `+` and `:` come back as they were sent.
     let link = |relation: &str, at: usize| {
         let query: Vec<String> = params
             .iter()
-            .filter(|(k, _)| k != "_offset" && k != "_count")
-            .map(|(k, v)| format!("{k}={v}"))
+            .filter(|(k, _)| k != "_offset" && k != "_count" && !unknown.contains(&k.as_str()))
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .chain(
                 [format!("_offset={at}"), format!("_count={count}")]
                     .into_iter()
@@ -380,7 +414,7 @@ pub(super) fn page(
         json!({ "relation": relation, "url": format!("{base}/{}?{}", type_name, query.join("&")) })
     };
     let mut links = vec![link("self", offset)];
-    if offset + count < total {
+    if count > 0 && offset + count < total {
         links.push(link("next", offset + count));
     }
     if offset > 0 {
@@ -388,7 +422,7 @@ pub(super) fn page(
     }
     let mut bundle =
         json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "link": links });
-    if get("_summary") != Some("count") {
+    if get("_summary") != Some("count") && count > 0 {
         let mut entries: Vec<Value> = found
             .into_iter()
             .skip(offset)
@@ -424,10 +458,15 @@ pub(super) fn page(
     Ok(bundle)
 }
 
-/// The filters a search applies to each resource of the selected contracts.
+/// The filters a search applies to each resource of the selected contracts: only the
+/// parameters the type declares (the others are reported as ignored, or refused).
 struct Filters {
-    id: Option<String>,
-    status: Option<Vec<String>>,
+    /// `_id`: any of these.
+    id: Option<Vec<String>>,
+    /// `status`: any of these codes, each with the system it must be in (if given).
+    status: Option<Vec<(Option<String>, String)>>,
+    /// `identifier`: `system|value` or a bare value.
+    identifier: Option<String>,
     category: Option<String>,
     last_updated: Vec<DateParam>,
     date: Vec<DateParam>,
@@ -437,12 +476,17 @@ struct Filters {
 }
 
 impl Filters {
-    fn parse(params: &[(String, String)]) -> Result<Filters, FhirError> {
+    fn parse(
+        params: &[(String, String)],
+        own: &[super::capability::SearchParam],
+    ) -> Result<Filters, FhirError> {
+        let declared = |name: &str| own.iter().any(|(n, _, _)| *n == name);
         let get = |name: &str| {
             params
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
+                .filter(|_| declared(name) || name == "_id")
         };
         let dates = |name: &str| -> Result<Vec<DateParam>, FhirError> {
             params
@@ -451,23 +495,56 @@ impl Filters {
                 .map(|(_, v)| DateParam::parse(name, v))
                 .collect()
         };
+        let status = get("status").map(|s| {
+            s.split(',')
+                .map(|one| match one.split_once('|') {
+                    Some((system, code)) => (
+                        Some(system.to_owned()).filter(|s| !s.is_empty()),
+                        code.to_owned(),
+                    ),
+                    None => (None, one.to_owned()),
+                })
+                .collect()
+        });
         Ok(Filters {
-            id: get("_id"),
-            status: get("status").map(|s| s.split(',').map(str::to_owned).collect()),
+            id: get("_id").map(|ids| ids.split(',').map(str::to_owned).collect()),
+            status,
+            identifier: get("identifier"),
             category: get("category"),
             last_updated: dates("_lastUpdated")?,
-            date: dates("date")?,
+            date: if declared("date") {
+                dates("date")?
+            } else {
+                Vec::new()
+            },
             participant: get("participant").or_else(|| get("actor")),
         })
     }
 
     fn matches(&self, r: &Value) -> bool {
         let instant = |v: &Value| v.as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok());
-        let id_ok = self.id.as_ref().is_none_or(|id| r["id"] == id.as_str());
-        let status_ok = self
-            .status
+        let id_ok = self
+            .id
             .as_ref()
-            .is_none_or(|s| s.iter().any(|s| r["status"] == s.as_str()));
+            .is_none_or(|ids| ids.iter().any(|id| r["id"] == id.as_str()));
+        let status_system = r["resourceType"].as_str().and_then(status_system);
+        let status_ok = self.status.as_ref().is_none_or(|wanted| {
+            wanted.iter().any(|(system, code)| {
+                r["status"] == code.as_str()
+                    && system.as_deref().is_none_or(|s| Some(s) == status_system)
+            })
+        });
+        let identifier_ok =
+            self.identifier.as_ref().is_none_or(|wanted| {
+                r["identifier"].as_array().into_iter().flatten().any(|i| {
+                    match wanted.split_once('|') {
+                        Some((system, value)) => {
+                            i["value"] == value && (system.is_empty() || i["system"] == system)
+                        }
+                        None => i["value"] == wanted.as_str(),
+                    }
+                })
+            });
         let category_ok = self.category.as_ref().is_none_or(|c| {
             let (system, code) = c
                 .split_once('|')
@@ -498,7 +575,23 @@ impl Filters {
                 .filter_map(|x| x.get("member").or_else(|| x.get("actor")))
                 .any(|who| names(who, p))
         });
-        id_ok && status_ok && category_ok && updated_ok && date_ok && participant_ok
+        id_ok
+            && status_ok
+            && identifier_ok
+            && category_ok
+            && updated_ok
+            && date_ok
+            && participant_ok
+    }
+}
+
+/// The code system of a type's `status` (a token's `system|code` must name it).
+fn status_system(resource_type: &str) -> Option<&'static str> {
+    match resource_type {
+        "CarePlan" => Some("http://hl7.org/fhir/request-status"),
+        "CareTeam" => Some("http://hl7.org/fhir/care-team-status"),
+        "Appointment" => Some("http://hl7.org/fhir/appointmentstatus"),
+        _ => None,
     }
 }
 
@@ -515,4 +608,18 @@ fn names(reference: &Value, wanted: &str) -> bool {
         }
         None => identifier["value"] == wanted,
     }
+}
+
+/// Percent-encodes a query key or value (RFC 3986 unreserved characters stay).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

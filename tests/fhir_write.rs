@@ -939,7 +939,57 @@ async fn a_received_narrative_is_not_kept(db: &TestDb) {
     }
 }
 
+/// R4 ids are at most 64 characters, and a contract's resources add to its id (a
+/// Provenance `-v` and its version): a new contract's id is at most 42, longer ones are
+/// refused naming the id, and every resource of one at the limit fits.
+async fn every_id_fits_r4(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let long = "k".repeat(43);
+    let refused = put(
+        &app,
+        &format!("/fhir/CarePlan?identifier={CONTRACT}|{long}"),
+        &[],
+        &draft_plan("ung-diabetes", &long),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.to_string().contains("at most 42"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(db.count("contracts").await, 0);
+    let longest = "k".repeat(42);
+    let created = put(
+        &app,
+        &format!("/fhir/CarePlan?identifier={CONTRACT}|{longest}"),
+        &[],
+        &draft_plan("ung-diabetes", &longest),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let stored = app
+        .store
+        .get(&ContractId::parse(&longest).unwrap())
+        .await
+        .unwrap();
+    let resources = pkgw::fhir::stored::resources_of(&stored, &Profile::default_profile());
+    for r in resources.all() {
+        let id = r["id"].as_str().unwrap();
+        assert!(id.len() <= 64, "{id}");
+    }
+    // The Provenance of the furthest version there can be.
+    let provenance = format!("{}-v{}", stored.id, u64::MAX);
+    assert!(provenance.len() <= 64, "{provenance}");
+}
+
 on_both_backends!(
+    every_id_fits_r4,
     a_received_narrative_is_not_kept,
     each_resource_has_its_own_version,
     a_contract_is_built_resource_by_resource,

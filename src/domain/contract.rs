@@ -32,6 +32,10 @@ impl ContractId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The longest id a new contract may get: its resources' ids add up to 22
+    /// characters (`-v` and a version for a Provenance), and R4 ids are at most 64.
+    pub const MAX_NEW: usize = 42;
 }
 
 impl fmt::Display for ContractId {

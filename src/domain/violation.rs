@@ -84,6 +84,10 @@ pub enum Violation {
         "a transfer names the new fast vårdkontakt, unless the contract records that the part does not apply (discussed.fixedCareContact.notApplicable)"
     )]
     TransferWithoutContact,
+    #[error(
+        "a new contract's id is at most 42 characters, so the ids of its resources fit R4's 64 (this one has {0})"
+    )]
+    ContractIdTooLong(usize),
 }
 
 impl Violation {
@@ -113,6 +117,7 @@ impl Violation {
             Self::HandoverBeforeCurrentContact => "careContacts".into(),
             Self::UnknownCommitment(_) => "agreement.commitments".into(),
             Self::TransferWithoutContact => "contact".into(),
+            Self::ContractIdTooLong(_) => "id".into(),
         }
     }
 }

@@ -274,6 +274,12 @@ impl Store {
     pub async fn commit(&self, changes: Vec<Pending>) -> Result<Vec<Record>, StoreError> {
         for pending in changes.iter().filter(|p| !p.deleted) {
             pending.contract.validate()?;
+            let length = pending.id.as_str().len();
+            if pending.base.is_none() && length > ContractId::MAX_NEW {
+                return Err(
+                    Violations::from(crate::domain::Violation::ContractIdTooLong(length)).into(),
+                );
+            }
         }
         let recorded_at = now();
         let mut tx = self.writer.begin().await?;

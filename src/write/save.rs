@@ -108,6 +108,10 @@ impl Writer {
         caller.may_write(before, after, name)?;
         let rules = |v| WriteError::Rules(v, Box::new(after.clone()));
         after.validate().map_err(rules)?;
+        if current.is_none() && id.as_str().len() > ContractId::MAX_NEW {
+            let long = crate::domain::Violation::ContractIdTooLong(id.as_str().len());
+            return Err(rules(long.into()));
+        }
         if let Some(c) = current {
             if c.revision.contract == *after && c.revision.foreign_fhir == foreign {
                 return Ok(None);

@@ -355,6 +355,37 @@ async fn coordinated_plan_for_a_portal(db: &TestDb) {
     );
     let (_, pretty) = get(&app, &format!("{path}&_pretty=true")).await;
     assert_eq!(pretty["entry"], bundle["entry"]);
+    // The operation invoked by POST, the person in a Parameters resource.
+    let post = |parameters: Value| {
+        app.client
+            .post(app.url("/fhir/CarePlan/$coordinated-plan"))
+            .header("content-type", "application/fhir+json")
+            .body(parameters.to_string())
+            .send()
+    };
+    let by_post = post(
+        serde_json::json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "patient", "valueIdentifier": { "system": PNR, "value": "194003129865" } },
+    ] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_post.status(), StatusCode::OK);
+    let posted: Value = by_post.json().await.unwrap();
+    assert_eq!(posted["entry"], bundle["entry"]);
+    let wrong = post(
+        serde_json::json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "person", "valueString": "194003129865" },
+    ] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let outcome: Value = wrong.json().await.unwrap();
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Parameters.parameter[0].name"
+    );
 
     let (status, outcome) = get(
         &app,

@@ -516,6 +516,18 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "B's coordinated plan by POST",
+            Method::POST,
+            "/fhir/CarePlan/$coordinated-plan".into(),
+            Some(json!({ "resourceType": "Parameters", "parameter": [
+                { "name": "patient", "valueIdentifier": { "system": "http://electronichealth.se/identifier/personnummer", "value": b.pnr } },
+            ] })),
+            [
+                401, 401, 401, 401, 200, 200, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
             "A's coordinated plan",
             Method::GET,
             format!("/fhir/CarePlan/$coordinated-plan?patient={}", a.pnr),

@@ -83,7 +83,7 @@ pub fn capability_statement() -> Value {
                 r["operation"] = json!([{
                     "name": "coordinated-plan",
                     "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-coordinated-plan",
-                    "documentation": "The person's whole coordinated plan in one Bundle: `GET /fhir/CarePlan/$coordinated-plan?patient=…`"
+                    "documentation": "The person's whole coordinated plan in one Bundle: `GET /fhir/CarePlan/$coordinated-plan?patient=…`, or `POST` with a Parameters body naming the patient"
                 }, {
                     "name": "transfer",
                     "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-transfer",

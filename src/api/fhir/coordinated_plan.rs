@@ -1,4 +1,5 @@
-//! `GET /fhir/CarePlan/$coordinated-plan?patient=…`: the portal's call. One Bundle with
+//! `GET /fhir/CarePlan/$coordinated-plan?patient=…` (or `POST` with a `Parameters` body
+//! naming the `patient`): the portal's call. One Bundle with
 //! the person's contracts in force (active or on hold) as CarePlans — next step first
 //! among the activities, linked plans in `supportingInfo` — their CareTeams, Goals and the
 //! agreed Appointments still ahead. A person with no contract gets 404.
@@ -25,7 +26,68 @@ pub async fn coordinated_plan(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, FhirError> {
-    let format = Format::negotiate(&headers, &params)?;
+    answer(&state, &headers, &params).await
+}
+
+/// The operation invoked by `POST`, its parameters in a `Parameters` resource: `patient`
+/// as `valueString` (`system|number` or the number), `valueIdentifier` or
+/// `valueReference` (by `reference` or `identifier`).
+pub async fn coordinated_plan_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(mut params): Query<Vec<(String, String)>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, FhirError> {
+    let parameters = super::write::json_body(&headers, body)?;
+    if fhir_wire::resource_type(&parameters) != Some("Parameters") {
+        return Err(FhirError::bad_param(
+            "resourceType",
+            "the body must be a Parameters resource",
+        ));
+    }
+    let identifier = |i: &Value| {
+        let value = i["value"].as_str()?;
+        Some(match i["system"].as_str() {
+            Some(system) => format!("{system}|{value}"),
+            None => value.to_owned(),
+        })
+    };
+    for (at, p) in parameters["parameter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = p["name"].as_str().unwrap_or_default();
+        if name != "patient" {
+            return Err(FhirError::bad_param(
+                &format!("Parameters.parameter[{at}].name"),
+                format!("{name} is not a parameter of $coordinated-plan (patient is)"),
+            ));
+        }
+        let value = p["valueString"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| identifier(&p["valueIdentifier"]))
+            .or_else(|| p["valueReference"]["reference"].as_str().map(str::to_owned))
+            .or_else(|| identifier(&p["valueReference"]["identifier"]))
+            .ok_or_else(|| {
+                FhirError::bad_param(
+                    &format!("Parameters.parameter[{at}]"),
+                    "give the person as valueString, valueIdentifier or valueReference",
+                )
+            })?;
+        params.push(("patient".into(), value));
+    }
+    answer(&state, &headers, &params).await
+}
+
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<Response, FhirError> {
+    let format = Format::negotiate(headers, params)?;
     let (name, value) = params
         .iter()
         .find(|(k, _)| {
@@ -38,8 +100,14 @@ pub async fn coordinated_plan(
             FhirError::bad_param("patient", "give the person: ?patient=system|personnummer")
         })?;
     let patient = person(value, name, &state.profile)?;
+    // Another person's plan is not looked up at all: "none known", as for nobody.
+    if !crate::auth::sees(&patient) {
+        return Err(FhirError::NotFound(
+            "no Patientkontrakt is known for this person".into(),
+        ));
+    }
     let heads = state.store.heads_by_patient(&patient).await?;
-    if heads.is_empty() || !crate::auth::sees(&patient) {
+    if heads.is_empty() {
         return Err(FhirError::NotFound(
             "no Patientkontrakt is known for this person".into(),
         ));
@@ -47,13 +115,13 @@ pub async fn coordinated_plan(
     let in_force = |status: Status, deleted: bool| {
         !deleted && matches!(status, Status::Active | Status::OnHold)
     };
-    let contracts = persons_versions(&state, &patient, in_force).await?;
+    let contracts = persons_versions(state, &patient, in_force).await?;
     let now = jiff::Timestamp::now();
     let given = contracts
         .iter()
         .flat_map(|(_, c)| &c.resources)
         .filter(|r| r.kind != "Appointment" || r.booked_start.is_some_and(|start| start >= now));
-    let bundle = collection(&base_url(&headers), now, given.clone());
+    let bundle = collection(&base_url(headers), now, given.clone());
     let audit = AuditInfo {
         resources: given.map(|r| r.reference()).collect(),
         patients: vec![patient.to_string()],

@@ -137,6 +137,12 @@ pub(super) fn routes() -> Routes {
         )
         .route(
             M::POST,
+            "/CarePlan/$coordinated-plan",
+            on("CarePlan", Read, "operation"),
+            coordinated_plan::coordinated_plan_post,
+        )
+        .route(
+            M::POST,
             "/CarePlan/{id}/$transfer",
             on("CarePlan", Update, "operation"),
             transfer::transfer,

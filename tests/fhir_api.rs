@@ -1052,7 +1052,65 @@ fn urlencode(value: &str) -> String {
         .collect()
 }
 
+/// A read answers 304 when the client holds the version: `If-None-Match` with the ETag,
+/// in a list, or `*`; or, without it, `If-Modified-Since` no earlier than the version.
+async fn conditional_reads_follow_rfc_9110(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let id = two_versions(&app).await;
+    let path = app.url(&format!("/fhir/CarePlan/{id}"));
+    let first = app.client.get(&path).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let modified = first.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(etag, "W/\"2\"");
+    let status = |headers: Vec<(&'static str, String)>| {
+        let mut request = app.client.get(&path);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    let earlier = "Mon, 01 Jan 2024 00:00:00 GMT".to_owned();
+    for (headers, expected) in [
+        (
+            vec![("if-none-match", etag.clone())],
+            StatusCode::NOT_MODIFIED,
+        ),
+        (
+            vec![("if-none-match", format!("W/\"1\", {etag}"))],
+            StatusCode::NOT_MODIFIED,
+        ),
+        (
+            vec![("if-none-match", "*".to_owned())],
+            StatusCode::NOT_MODIFIED,
+        ),
+        (
+            vec![("if-none-match", "W/\"1\"".to_owned())],
+            StatusCode::OK,
+        ),
+        (
+            vec![("if-modified-since", modified.clone())],
+            StatusCode::NOT_MODIFIED,
+        ),
+        (vec![("if-modified-since", earlier.clone())], StatusCode::OK),
+        // If-None-Match decides when both are sent.
+        (
+            vec![
+                ("if-none-match", "W/\"1\"".to_owned()),
+                ("if-modified-since", modified.clone()),
+            ],
+            StatusCode::OK,
+        ),
+    ] {
+        let shown = format!("{headers:?}");
+        assert_eq!(status(headers).await, expected, "{shown}");
+    }
+}
+
 on_both_backends!(
+    conditional_reads_follow_rfc_9110,
     searches_answer_exactly_what_was_asked,
     the_base_takes_a_trailing_slash,
     metadata_describes_what_is_served,

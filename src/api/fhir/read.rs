@@ -168,11 +168,7 @@ fn cached_response(
     headers: &HeaderMap,
 ) -> Response {
     let (version, recorded_at) = (resource.version, resource.at);
-    let held = headers
-        .get(axum::http::header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Version::parse(v).ok());
-    let mut response = if held == Some(version) {
+    let mut response = if super::respond::not_modified(headers, version, recorded_at) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (

@@ -106,6 +106,28 @@ pub fn version_headers(response: &mut Response, version: Version, last_modified:
     }
 }
 
+/// Whether the client already holds this version (a read answers 304): `If-None-Match`
+/// names it (one ETag, a list, or `*`), or, without `If-None-Match`, it was stored no
+/// later than `If-Modified-Since` (an HTTP date, to the second), as RFC 9110 has them.
+pub fn not_modified(headers: &HeaderMap, version: Version, recorded_at: jiff::Timestamp) -> bool {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(tags) = header(axum::http::header::IF_NONE_MATCH) {
+        return tags
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || Version::parse(tag).is_ok_and(|held| held == version));
+    }
+    let since = header(axum::http::header::IF_MODIFIED_SINCE).and_then(|date| {
+        jiff::fmt::strtime::parse("%a, %d %b %Y %H:%M:%S GMT", date)
+            .ok()?
+            .to_datetime()
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+    });
+    since.is_some_and(|since| recorded_at.as_second() <= since.timestamp().as_second())
+}
+
 /// Output options every read takes: `_format` / `Accept` and `_pretty`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Format {

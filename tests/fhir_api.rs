@@ -908,53 +908,53 @@ async fn searches_answer_exactly_what_was_asked(db: &TestDb) {
     assert_eq!(strict.status(), StatusCode::BAD_REQUEST);
     // An identifier beside the person narrows to that contract.
     let contract = format!("https://pkgw.example/fhir/sid/patientkontrakt|{}", a.id);
-    let (_, one) = get(
-        &app,
-        &format!(
-            "/fhir/CarePlan?patient={person}&identifier={}",
-            urlencode(&contract)
-        ),
-    )
-    .await;
-    assert_eq!(total(&one), 1, "{one}");
-    let (_, none) = get(
-        &app,
-        &format!("/fhir/CarePlan?patient={person}&identifier=not-a-contract"),
-    )
-    .await;
-    assert_eq!(total(&none), 0);
+    assert_eq!(
+        total_of(
+            &app,
+            &format!(
+                "/fhir/CarePlan?patient={person}&identifier={}",
+                urlencode(&contract)
+            )
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        total_of(
+            &app,
+            &format!("/fhir/CarePlan?patient={person}&identifier=not-a-contract")
+        )
+        .await,
+        0
+    );
     // `_id=a,b` is either; `patient=A&patient=B` is both (nobody).
-    let (_, both) = get(
-        &app,
-        &format!("/fhir/CarePlan?patient={person}&_id={},{}", a.id, b.id),
-    )
-    .await;
-    assert_eq!(total(&both), 2, "{both}");
-    let (_, nobody) = get(
-        &app,
-        &format!("/fhir/CarePlan?patient={person}&patient=195208239813"),
-    )
-    .await;
-    assert_eq!(total(&nobody), 0);
+    assert_eq!(
+        total_of(
+            &app,
+            &format!("/fhir/CarePlan?patient={person}&_id={},{}", a.id, b.id)
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        total_of(
+            &app,
+            &format!("/fhir/CarePlan?patient={person}&patient=195208239813")
+        )
+        .await,
+        0
+    );
     // Token systems: the right one matches, another does not.
-    let (_, booked) = get(
-        &app,
-        &format!(
+    for (token, expected) in [
+        ("http://hl7.org/fhir/appointmentstatus|booked", 2),
+        ("http://example.org/status|booked", 0),
+    ] {
+        let path = format!(
             "/fhir/Appointment?patient={person}&status={}",
-            urlencode("http://hl7.org/fhir/appointmentstatus|booked")
-        ),
-    )
-    .await;
-    assert_eq!(total(&booked), 2, "{booked}");
-    let (_, other) = get(
-        &app,
-        &format!(
-            "/fhir/Appointment?patient={person}&status={}",
-            urlencode("http://example.org/status|booked")
-        ),
-    )
-    .await;
-    assert_eq!(total(&other), 0);
+            urlencode(token)
+        );
+        assert_eq!(total_of(&app, &path).await, expected, "{token}");
+    }
     // Dates at every precision (the booked time is 2026-12-10 09.30 Swedish time).
     for (date, expected) in [
         ("2026", 2),
@@ -1037,6 +1037,13 @@ async fn the_base_takes_a_trailing_slash(db: &TestDb) {
     assert_eq!(response.status(), StatusCode::OK);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["type"], "batch-response", "{answer}");
+}
+
+/// The `total` a search answers.
+async fn total_of(app: &TestApp, path: &str) -> u64 {
+    let (status, bundle) = get(app, path).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {bundle}");
+    bundle["total"].as_u64().unwrap()
 }
 
 /// Percent-encodes a query value.

@@ -215,9 +215,16 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         }
     };
     let client_tag = hash(&principal.client);
-    if let Some(limits) = &state.rate_limits
-        && let Err(wait) = limits.check(&principal.client)
-    {
+    // Over its rate, or with all its places among the requests in flight taken: 429.
+    let over_rate = state
+        .rate_limits
+        .as_ref()
+        .and_then(|limits| limits.check(&principal.client).err());
+    let place = match over_rate {
+        None => state.client_slots.take(&principal.client),
+        Some(_) => None,
+    };
+    let Some(_place) = place else {
         log_access(
             &method,
             &route,
@@ -225,17 +232,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             started,
             &client_tag,
         );
-        return Refused::TooMany(wait).respond(fhir);
-    }
-    let Some(_place) = state.client_slots.take(&principal.client) else {
-        log_access(
-            &method,
-            &route,
-            StatusCode::TOO_MANY_REQUESTS,
-            started,
-            &client_tag,
-        );
-        return Refused::TooMany(1).respond(fhir);
+        return Refused::TooMany(over_rate.unwrap_or(1)).respond(fhir);
     };
     if let Err(refused) = allowed(&principal, &needed) {
         log_access(&method, &route, refused.status(), started, &client_tag);

@@ -906,6 +906,11 @@ async fn searches_answer_exactly_what_was_asked(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(strict.status(), StatusCode::BAD_REQUEST);
+    // R4's name for a Goal's status is lifecycle-status.
+    let path = format!("/fhir/Goal?patient={person}&lifecycle-status=active");
+    assert_eq!(total_of(&app, &path).await, goals);
+    let path = format!("/fhir/Goal?patient={person}&lifecycle-status=completed");
+    assert_eq!(total_of(&app, &path).await, 0);
     // An identifier beside the person narrows to that contract.
     let contract = format!("https://pkgw.example/fhir/sid/patientkontrakt|{}", a.id);
     assert_eq!(

@@ -44,7 +44,9 @@ pub const RESOURCES: &[(Kind, &[&str], &[SearchParam])] = &[
         ("status", "token", "proposed | active | suspended | inactive"),
         ("participant", "reference", "A member, by HSA-id (system|value or value) or reference"),
     ]),
-    (Kind::Goal, &["read", "vread", "update", "history-instance", "history-type", "search-type"], &[]),
+    (Kind::Goal, &["read", "vread", "update", "history-instance", "history-type", "search-type"], &[
+        ("lifecycle-status", "token", "proposed | planned | accepted | active | on-hold | completed | cancelled | entered-in-error | rejected"),
+    ]),
     (Kind::Appointment, &["read", "vread", "update", "create", "delete", "history-instance", "history-type", "search-type"], &[
         ("status", "token", "proposed | booked | cancelled | fulfilled"),
         ("date", "date", "The agreed time's start; prefixes eq, ne, gt, ge, lt, le"),

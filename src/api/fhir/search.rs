@@ -467,6 +467,8 @@ struct Filters {
     status: Option<Vec<(Option<String>, String)>>,
     /// `identifier`: `system|value` or a bare value.
     identifier: Option<String>,
+    /// `lifecycle-status` (Goal): any of these.
+    lifecycle: Option<Vec<String>>,
     category: Option<String>,
     last_updated: Vec<DateParam>,
     date: Vec<DateParam>,
@@ -510,6 +512,7 @@ impl Filters {
             id: get("_id").map(|ids| ids.split(',').map(str::to_owned).collect()),
             status,
             identifier: get("identifier"),
+            lifecycle: get("lifecycle-status").map(|s| s.split(',').map(str::to_owned).collect()),
             category: get("category"),
             last_updated: dates("_lastUpdated")?,
             date: if declared("date") {
@@ -532,6 +535,12 @@ impl Filters {
             wanted.iter().any(|(system, code)| {
                 r["status"] == code.as_str()
                     && system.as_deref().is_none_or(|s| Some(s) == status_system)
+            })
+        });
+        let lifecycle_ok = self.lifecycle.as_ref().is_none_or(|wanted| {
+            wanted.iter().any(|code| {
+                let code = code.rsplit_once('|').map_or(code.as_str(), |(_, c)| c);
+                r["lifecycleStatus"] == code
             })
         });
         let identifier_ok =
@@ -578,6 +587,7 @@ impl Filters {
         id_ok
             && status_ok
             && identifier_ok
+            && lifecycle_ok
             && category_ok
             && updated_ok
             && date_ok

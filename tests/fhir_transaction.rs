@@ -264,7 +264,7 @@ async fn urn_references_resolve(db: &TestDb) {
         .remove("identifier");
     let mut time = resources.appointments[0].clone();
     time.as_object_mut().unwrap().remove("id");
-    time["basedOn"] = json!([{ "reference": "urn:uuid:0f7a" }]);
+    time["supportingInformation"] = json!([{ "reference": "urn:uuid:0f7a" }]);
     let bundle = transaction(vec![
         json!({ "fullUrl": "urn:uuid:0f7a", "resource": resources.care_plan, "request": { "method": "POST", "url": "CarePlan" } }),
         json!({ "fullUrl": "urn:uuid:71e2", "resource": time, "request": { "method": "POST", "url": "Appointment" } }),
@@ -276,7 +276,7 @@ async fn urn_references_resolve(db: &TestDb) {
     assert_ne!(plan, "tillfalligt");
     assert_eq!(entries[1]["response"]["status"], "201 Created");
     assert_eq!(
-        entries[1]["resource"]["basedOn"][0]["reference"],
+        entries[1]["resource"]["supportingInformation"][0]["reference"],
         format!("CarePlan/{plan}"),
         "the urn:uuid: reference resolved"
     );

@@ -122,13 +122,23 @@ async fn a_contract_is_built_resource_by_resource(db: &TestDb) {
         team["managingOrganization"][0]["display"]
     );
 
-    // An agreed time is added to the contract its basedOn names.
+    // An agreed time is added to the contract it names: in supportingInformation, or in
+    // basedOn as older clients send it (served back in supportingInformation: R4's
+    // basedOn may only name a ServiceRequest).
     let mut time = resources("hjartsvikt-primarvard", "kontrakt-1").appointments[0].clone();
     time.as_object_mut().unwrap().remove("id");
     time["identifier"] = json!([]);
+    time.as_object_mut()
+        .unwrap()
+        .remove("supportingInformation");
     time["basedOn"] = json!([{ "reference": "CarePlan/kontrakt-1" }]);
     let added = post(&app, "/fhir/Appointment", &[], &time).await;
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert_eq!(
+        added.body["supportingInformation"][0]["reference"],
+        "CarePlan/kontrakt-1"
+    );
+    assert!(added.body.get("basedOn").is_none(), "{}", added.body);
     let appointment = added.body["id"].as_str().unwrap().to_owned();
     assert!(appointment.starts_with("kontrakt-1-"), "{appointment}");
     assert_eq!(added.header("etag"), Some("W/\"3\""));
@@ -253,14 +263,22 @@ async fn bad_writes_are_refused_whole(db: &TestDb) {
     assert_eq!(issue_expression(&wrong_type.body), "resourceType");
 
     let mut time = resources("cancer-min-vardplan", &id).appointments[0].clone();
-    time.as_object_mut().unwrap().remove("basedOn");
+    time.as_object_mut()
+        .unwrap()
+        .remove("supportingInformation");
     let orphan = post(&app, "/fhir/Appointment", &[], &time).await;
     assert_eq!(orphan.status, StatusCode::BAD_REQUEST);
-    assert_eq!(issue_expression(&orphan.body), "Appointment.basedOn");
-    time["basedOn"] = json!([{ "reference": "CarePlan/finns-inte" }]);
+    assert_eq!(
+        issue_expression(&orphan.body),
+        "Appointment.supportingInformation"
+    );
+    time["supportingInformation"] = json!([{ "reference": "CarePlan/finns-inte" }]);
     let unknown_plan = post(&app, "/fhir/Appointment", &[], &time).await;
     assert_eq!(unknown_plan.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(issue_expression(&unknown_plan.body), "Appointment.basedOn");
+    assert_eq!(
+        issue_expression(&unknown_plan.body),
+        "Appointment.supportingInformation"
+    );
 
     // An active contract may not lose its responsible unit: 422 naming the element.
     let mut team = resources("cancer-min-vardplan", &id).care_team;

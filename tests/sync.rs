@@ -742,7 +742,7 @@ async fn conditional_update_by_identifier_writes_each_resource_once(db: &TestDb)
     assert!(
         seen.iter()
             .any(|r| r.starts_with("PUT /fhir/Appointment?identifier=")
-                && r.contains("&based-on=CarePlan/")),
+                && r.contains("&supporting-info=CarePlan/")),
         "{seen:?}"
     );
     let (_, plans) = ehr
@@ -753,7 +753,10 @@ async fn conditional_update_by_identifier_writes_each_resource_once(db: &TestDb)
         .await;
     assert_eq!(plans["total"], 1);
     let (_, times) = ehr
-        .get(&format!("Appointment?based-on=CarePlan/{}", record.id))
+        .get(&format!(
+            "Appointment?supporting-info=CarePlan/{}",
+            record.id
+        ))
         .await;
     assert_eq!(times["total"], record.revision.contract.agreed_times.len());
     let ours = resources_of(&record, &Profile::default_profile());

@@ -1,5 +1,8 @@
 //! Agreed times as `Appointment`s: booked when both the person and care have accepted,
-//! with the person's and care's participation status telling who has.
+//! with the person's and care's participation status telling who has. The contract's
+//! CarePlan is in `supportingInformation` (R4's `basedOn` may only name a
+//! ServiceRequest); an older client's `basedOn` naming the CarePlan is taken as the same
+//! link.
 
 use serde_json::Value;
 
@@ -63,7 +66,7 @@ pub fn to_appointment(
         "description": t.what.as_str(),
         "start": t.start.to_string(),
         "end": t.end.to_string(),
-        "basedOn": vec![object! { "reference": format!("CarePlan/{contract}") }],
+        "supportingInformation": vec![object! { "reference": format!("CarePlan/{contract}") }],
         "participant": participants,
     }
 }

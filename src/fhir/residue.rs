@@ -37,7 +37,7 @@ fn mapped(resource_type: &str) -> &'static [&'static str] {
         ],
         "Appointment" => &[
             "resourceType", "id", "meta", "text", "identifier", "status", "appointmentType",
-            "description", "start", "end", "basedOn", "participant",
+            "description", "start", "end", "supportingInformation", "basedOn", "participant",
         ],
         _ => &["resourceType", "id", "meta"],
     }

@@ -128,7 +128,7 @@ fn by_identifier(target: &Target, contract: &ContractId, key: &str, body: &Value
     if kind == "Appointment" {
         // An agreed time's identifier is unique only within its contract.
         path.push_str(&format!(
-            "&based-on={}",
+            "&supporting-info={}",
             encode(&format!("CarePlan/{contract}"))
         ));
     }

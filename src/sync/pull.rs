@@ -265,9 +265,9 @@ async fn read_copy(
     {
         goals.extend(read(client, path.to_owned(), &mut remote).await?);
     }
-    // The Appointments based on the CarePlan there, and those the gateway sent.
+    // The Appointments that name the CarePlan there, and those the gateway sent.
     let mut paths: Vec<String> = sent.appointments.iter().map(key).collect();
-    let search = format!("Appointment?based-on={}&_count=100", key(plan));
+    let search = format!("Appointment?supporting-info={}&_count=100", key(plan));
     let found = client.send(Method::GET, &search, None, None, &[]).await?;
     for entry in found
         .body

@@ -68,7 +68,7 @@ pub enum WriteBy {
     #[default]
     Id,
     /// Conditional update by the gateway's business identifier:
-    /// `PUT CarePlan?identifier=…` (an Appointment also `&based-on=CarePlan/…`; a Goal,
+    /// `PUT CarePlan?identifier=…` (an Appointment also `&supporting-info=CarePlan/…`; a Goal,
     /// which has no identifier, by id).
     Identifier,
 }

@@ -30,6 +30,28 @@ pub(super) fn lost(received: &Value, served: &Value, profile: &Profile) -> Vec<I
     if let Some(object) = received.as_object_mut() {
         object.remove("id");
         object.remove("text");
+        // An Appointment's link to its CarePlan as older clients send it (in basedOn),
+        // which the gateway gives back in supportingInformation; anything else in
+        // basedOn is compared as sent (and refused, as the contract does not keep it).
+        if kind == "Appointment"
+            && let Some(Value::Array(mut based_on)) = object.remove("basedOn")
+        {
+            let plan = |item: &Value| {
+                item["reference"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("CarePlan/"))
+            };
+            let links: Vec<Value> = based_on.iter().filter(|i| plan(i)).cloned().collect();
+            based_on.retain(|i| !plan(i));
+            if !links.is_empty() {
+                object
+                    .entry("supportingInformation")
+                    .or_insert(Value::Array(links));
+            }
+            if !based_on.is_empty() {
+                object.insert("basedOn".into(), Value::Array(based_on));
+            }
+        }
         for element in from_elsewhere(kind) {
             // Compared when the resource already has it (nothing may come beside it);
             // not yet there, it comes with the other resource.
@@ -160,14 +182,19 @@ mod tests {
             "resourceType": "Appointment", "id": "x", "status": "booked",
             "start": "2026-12-10T10:00:00+01:00",
             "meta": { "versionId": "3", "tag": [{ "system": profile().identifiers.origin, "code": "fhir" }] },
-            "basedOn": [{ "reference": "urn:uuid:1", "display": "Planen" }],
+            "basedOn": [{ "reference": "CarePlan/k", "display": "Planen" }],
         });
         let served = json!({
             "resourceType": "Appointment", "id": "y", "status": "booked",
             "start": "2026-12-10T09:00:00Z",
-            "basedOn": [{ "reference": "CarePlan/k", "display": "Patientkontrakt" }],
+            "supportingInformation": [{ "reference": "CarePlan/k", "display": "Patientkontrakt" }],
         });
         assert_eq!(lost(&received, &served, &profile()), vec![]);
+        // basedOn naming anything else is not the link: it is named as not kept.
+        let mut order = received.clone();
+        order["basedOn"] = json!([{ "reference": "ServiceRequest/remiss" }]);
+        let issues = lost(&order, &served, &profile());
+        assert_eq!(issues.len(), 1, "{issues:?}");
     }
 
     #[test]

@@ -289,7 +289,7 @@ fn refuse_missing(
         } => Err(WriteError::invalid(
             "not-found",
             format!("CarePlan/{id} is not known"),
-            first.resource_field("basedOn"),
+            first.resource_field("supportingInformation"),
         )),
         _ => Err(WriteError::not_known(&name_of(first, id))),
     }

@@ -250,8 +250,10 @@ fn owner(
     let kind = entry.action.kind();
     let resource = entry.resource().cloned().unwrap_or_default();
     if kind == Kind::Appointment {
-        let based_on = references(&resource["basedOn"]);
-        let plan = based_on.iter().find_map(|r| {
+        // Its CarePlan: in supportingInformation, or basedOn as older clients send it.
+        let mut links = references(&resource["supportingInformation"]);
+        links.extend(references(&resource["basedOn"]));
+        let plan = links.iter().find_map(|r| {
             plan_names.get(*r).cloned().or_else(|| {
                 r.strip_prefix("CarePlan/")
                     .and_then(|id| ContractId::parse(id).ok())
@@ -259,8 +261,8 @@ fn owner(
         });
         return plan.ok_or_else(|| {
             WriteError::bad(
-                entry.resource_field("basedOn"),
-                "an agreed time belongs to a contract: basedOn must reference CarePlan/{id}",
+                entry.resource_field("supportingInformation"),
+                "an agreed time belongs to a contract: supportingInformation must reference CarePlan/{id}",
             )
         });
     }

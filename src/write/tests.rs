@@ -451,7 +451,7 @@ async fn urn_references_resolve_and_new_resources_join_their_plan() {
     }
     for (n, time) in r.appointments.iter().enumerate() {
         let mut time = time.clone();
-        time["basedOn"] = json!([{ "reference": "urn:uuid:plan" }]);
+        time["supportingInformation"] = json!([{ "reference": "urn:uuid:plan" }]);
         entries.push(Entry {
             action: Action::Create {
                 kind: Kind::Appointment,

@@ -1006,7 +1006,36 @@ async fn every_id_fits_r4(db: &TestDb) {
     assert!(provenance.len() <= 64, "{provenance}");
 }
 
+/// `DELETE /fhir/CarePlan?identifier=…` revokes the contract the gateway's identifier
+/// names, as `DELETE CarePlan/{id}` does; none is 404; other conditions are refused.
+async fn a_contract_is_deleted_by_its_identifier(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("ung-diabetes"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let by_identifier = format!("/fhir/CarePlan?identifier={CONTRACT}|{}", record.id);
+    let deleted = delete(&app, &by_identifier, &[]).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let gone = fhir_get(&app, &format!("/fhir/CarePlan/{}", record.id)).await;
+    assert_eq!(gone.status, StatusCode::GONE);
+    let none = delete(
+        &app,
+        &format!("/fhir/CarePlan?identifier={CONTRACT}|finns-inte"),
+        &[],
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
+    let other = delete(&app, "/fhir/CarePlan?status=active", &[]).await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", other.body);
+    assert_eq!(issue_expression(&other.body), "identifier");
+    let goal = delete(&app, "/fhir/Goal?identifier=x", &[]).await;
+    assert_eq!(goal.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
 on_both_backends!(
+    a_contract_is_deleted_by_its_identifier,
     every_id_fits_r4,
     a_received_narrative_is_not_kept,
     each_resource_has_its_own_version,

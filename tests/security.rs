@@ -899,6 +899,16 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             ],
             None,
         ),
+        e(
+            "conditional delete of B's contract",
+            Method::DELETE,
+            format!("/fhir/CarePlan?identifier={b_identifier}"),
+            None,
+            [
+                401, 401, 401, 401, 204, 403, 403, 403, 404, 403, 403, 204, 204,
+            ],
+            None,
+        ),
     ]
 }
 

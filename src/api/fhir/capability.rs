@@ -80,6 +80,9 @@ pub fn capability_statement() -> Value {
                 "searchParam": search,
             });
             if *kind == Kind::CarePlan {
+                r["conditionalCreate"] = json!(true);
+                r["conditionalUpdate"] = json!(true);
+                r["conditionalDelete"] = json!("single");
                 r["searchInclude"] = json!(["CarePlan:care-team"]);
                 r["searchRevInclude"] = json!(["Provenance:target"]);
                 r["operation"] = json!([{

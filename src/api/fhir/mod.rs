@@ -172,6 +172,12 @@ pub(super) fn routes() -> Routes {
             kind(Update, "update"),
             write::conditional_update,
         )
+        .route(
+            M::DELETE,
+            "/{kind}",
+            kind(Delete, "delete"),
+            write::conditional_delete,
+        )
         .route(M::GET, "/{kind}/{id}", kind(Read, "read"), read::read)
         .route(
             M::PUT,

@@ -203,18 +203,47 @@ pub async fn delete(
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let format = Format::negotiate(&headers, &[])?;
     let kind = allowed(Kind::parse(&kind)?, "delete")?;
+    delete_one(&state, &caller, kind, id, &headers).await
+}
+
+/// `DELETE /fhir/CarePlan?identifier=system|id`: conditional delete (R4 "single"): the
+/// contract the gateway's identifier names is revoked as by `DELETE CarePlan/{id}`; none
+/// is 404; anything but one `identifier` of the contract system is refused (400).
+pub async fn conditional_delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, FhirError> {
+    let kind = allowed(Kind::parse(&kind)?, "delete")?;
+    if kind != Kind::CarePlan {
+        return Err(FhirError::MethodNotAllowed);
+    }
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let id = contract_in_query(&query.join("&"), &state.profile, "identifier")?;
+    delete_one(&state, &caller, kind, id.to_string(), &headers).await
+}
+
+async fn delete_one(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    id: String,
+    headers: &HeaderMap,
+) -> Result<Response, FhirError> {
+    let format = Format::negotiate(headers, &[])?;
     let action = Action::Delete {
         kind,
         id,
-        if_match: if_match(&headers)?,
+        if_match: if_match(headers)?,
     };
     let done = state
         .writer()
-        .apply_one(&caller, Entry::alone(action))
+        .apply_one(caller, Entry::alone(action))
         .await?;
-    let mut response = match prefer(&headers, "return") {
+    let mut response = match prefer(headers, "return") {
         Some("OperationOutcome") => {
             let issue = Issue {
                 severity: "information",

@@ -36,6 +36,14 @@ impl ContractId {
     /// The longest id a new contract may get: its resources' ids add up to 22
     /// characters (`-v` and a version for a Provenance), and R4 ids are at most 64.
     pub const MAX_NEW: usize = 42;
+
+    /// Whether a new contract may have this id (see [`ContractId::MAX_NEW`]).
+    pub fn check_new(&self) -> Result<(), super::Violation> {
+        match self.0.len() {
+            n if n > Self::MAX_NEW => Err(super::Violation::ContractIdTooLong(n)),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl fmt::Display for ContractId {

@@ -33,6 +33,13 @@ pub struct Head {
     pub deleted: bool,
 }
 
+impl Head {
+    /// Whether the contract is about `person`.
+    pub fn is_about(&self, person: &crate::domain::PersonId) -> bool {
+        self.patient == person.to_string()
+    }
+}
+
 const SELECT_HEAD: &str = "SELECT c.id, c.version, c.status, c.patient, v.recorded_at, v.deleted FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version";
 
 fn head_from_row(row: &AnyRow) -> Result<Head, StoreError> {
@@ -274,11 +281,8 @@ impl Store {
     pub async fn commit(&self, changes: Vec<Pending>) -> Result<Vec<Record>, StoreError> {
         for pending in changes.iter().filter(|p| !p.deleted) {
             pending.contract.validate()?;
-            let length = pending.id.as_str().len();
-            if pending.base.is_none() && length > ContractId::MAX_NEW {
-                return Err(
-                    Violations::from(crate::domain::Violation::ContractIdTooLong(length)).into(),
-                );
+            if pending.base.is_none() {
+                pending.id.check_new().map_err(Violations::from)?;
             }
         }
         let recorded_at = now();

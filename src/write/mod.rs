@@ -230,7 +230,7 @@ impl Writer {
         if let Some(own) = caller.principal.compartment() {
             match self.store.head(id).await? {
                 None => return Ok(None),
-                Some(head) if head.patient != own.to_string() => {
+                Some(head) if !head.is_about(own) => {
                     return Err(WriteError::not_known(name));
                 }
                 Some(_) => {}

@@ -108,9 +108,8 @@ impl Writer {
         caller.may_write(before, after, name)?;
         let rules = |v| WriteError::Rules(v, Box::new(after.clone()));
         after.validate().map_err(rules)?;
-        if current.is_none() && id.as_str().len() > ContractId::MAX_NEW {
-            let long = crate::domain::Violation::ContractIdTooLong(id.as_str().len());
-            return Err(rules(long.into()));
+        if current.is_none() {
+            id.check_new().map_err(|v| rules(v.into()))?;
         }
         if let Some(c) = current {
             if c.revision.contract == *after && c.revision.foreign_fhir == foreign {

@@ -211,7 +211,7 @@ impl Budget {
     /// The answer of a write that was done; without the resource (and saying so) when
     /// it does not fit.
     pub(super) fn written(&mut self, mut entry: Value) -> Value {
-        let size = json_len(&entry);
+        let mut size = json_len(&entry);
         if size > self.left
             && let Some(fields) = entry.as_object_mut()
             && fields.remove("resource").is_some()
@@ -224,8 +224,9 @@ impl Budget {
                 expression: None,
             };
             entry["response"]["outcome"] = operation_outcome(&[issue]);
+            size = json_len(&entry);
         }
-        self.left = self.left.saturating_sub(json_len(&entry));
+        self.left = self.left.saturating_sub(size);
         entry
     }
 }

@@ -100,17 +100,13 @@ async fn answer(
             FhirError::bad_param("patient", "give the person: ?patient=system|personnummer")
         })?;
     let patient = person(value, name, &state.profile)?;
+    let none_known = || FhirError::NotFound("no Patientkontrakt is known for this person".into());
     // Another person's plan is not looked up at all: "none known", as for nobody.
     if !crate::auth::sees(&patient) {
-        return Err(FhirError::NotFound(
-            "no Patientkontrakt is known for this person".into(),
-        ));
+        return Err(none_known());
     }
-    let heads = state.store.heads_by_patient(&patient).await?;
-    if heads.is_empty() {
-        return Err(FhirError::NotFound(
-            "no Patientkontrakt is known for this person".into(),
-        ));
+    if state.store.heads_by_patient(&patient).await?.is_empty() {
+        return Err(none_known());
     }
     let in_force = |status: Status, deleted: bool| {
         !deleted && matches!(status, Status::Active | Status::OnHold)

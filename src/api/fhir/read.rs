@@ -63,7 +63,7 @@ pub(super) async fn visible_head(
         return Ok(true);
     };
     let head = state.store.head(contract).await?;
-    Ok(head.is_some_and(|h| h.patient == own.to_string()))
+    Ok(head.is_some_and(|h| h.is_about(own)))
 }
 
 /// Store errors as FHIR errors, with a missing contract reported as this resource.
@@ -137,10 +137,11 @@ async fn read_cached(
     if let Some((contract, None)) = kind.locate(id) {
         let head = state.store.head(&contract).await?;
         // Another person's and none: the same one lookup, the same answer.
-        let visible = head.as_ref().is_some_and(|h| {
-            crate::domain::PersonId::parse(&h.patient).is_ok_and(|p| crate::auth::sees(&p))
-        });
-        if !visible && crate::auth::compartment().is_some() {
+        let own = crate::auth::compartment();
+        let visible = head
+            .as_ref()
+            .is_some_and(|h| own.as_ref().is_none_or(|own| h.is_about(own)));
+        if !visible && own.is_some() {
             return Err(not_found(kind, id));
         }
         if let Some(head) = head

@@ -127,11 +127,7 @@ pub async fn conditional_update(
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
     let kind = allowed(Kind::parse(&kind)?, "update")?;
-    if kind != Kind::CarePlan {
-        return Err(FhirError::MethodNotAllowed);
-    }
-    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let id = contract_in_query(&query.join("&"), &state.profile, "identifier")?;
+    let id = conditional_target(&state, kind, &params)?;
     let mut resource = resource_body(&headers, body, kind)?;
     match resource.get("id").and_then(Value::as_str) {
         Some(given) if given != id.as_str() => {
@@ -218,12 +214,26 @@ pub async fn conditional_delete(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, FhirError> {
     let kind = allowed(Kind::parse(&kind)?, "delete")?;
+    let id = conditional_target(&state, kind, &params)?;
+    delete_one(&state, &caller, kind, id.to_string(), &headers).await
+}
+
+/// The contract a conditional update or delete names: only a CarePlan's (405 for the
+/// other types), by the gateway's contract identifier.
+fn conditional_target(
+    state: &AppState,
+    kind: Kind,
+    params: &[(String, String)],
+) -> Result<crate::domain::ContractId, FhirError> {
     if kind != Kind::CarePlan {
         return Err(FhirError::MethodNotAllowed);
     }
     let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let id = contract_in_query(&query.join("&"), &state.profile, "identifier")?;
-    delete_one(&state, &caller, kind, id.to_string(), &headers).await
+    Ok(contract_in_query(
+        &query.join("&"),
+        &state.profile,
+        "identifier",
+    )?)
 }
 
 async fn delete_one(

@@ -49,6 +49,10 @@ leeway_secs = 60
 hs256_secret = ""
 jwks_file = ""
 jwks_url = ""
+authorize_url = ""
+token_url = ""
+grant_types = []
+smart_capabilities = []
 
 [sync]
 enabled = true
@@ -107,6 +111,10 @@ pub struct ServerSettings {
     pub rate_limit_per_sec: u32,
     /// How many requests a client may make at once above the average rate.
     pub rate_limit_burst: u32,
+    /// The origins browsers may call the API from (`https://portal.region.se`); empty:
+    /// none (see `api::cors`).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +190,7 @@ impl Settings {
             ));
         }
         self.log_filter()?;
+        crate::api::Cors::new(&self.server.cors_origins).map_err(ConfigError)?;
         for endpoint in &self.subscriptions.allowed_endpoints {
             let url = reqwest::Url::parse(endpoint).ok();
             if !url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {

@@ -455,6 +455,10 @@ async fn the_audit_trail_and_tokens_from_the_command_line(db: &TestDb) {
         hs256_secret: pkgw::config::Secret::new("cli-test-secret"),
         jwks_file: String::new(),
         jwks_url: String::new(),
+        authorize_url: String::new(),
+        token_url: String::new(),
+        grant_types: Vec::new(),
+        smart_capabilities: Vec::new(),
     };
     let verifier = pkgw::auth::Verifier::from_settings(&settings)
         .await

@@ -15,7 +15,7 @@ use common::TestDb;
 use common::app::{TestApp, spawn_state};
 use common::fhir::send_text;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use pkgw::api::{AppState, Limits, RateLimits};
+use pkgw::api::{AppState, Cors, Limits, RateLimits};
 use pkgw::auth::{AuthSettings, Mode, TokenClaims, Verifier};
 use pkgw::config::Secret;
 use pkgw::store::Change;
@@ -35,8 +35,15 @@ fn settings() -> AuthSettings {
         hs256_secret: Secret::new(SECRET),
         jwks_file: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys/jwks.json").into(),
         jwks_url: String::new(),
+        authorize_url: format!("{ISSUER}/authorize"),
+        token_url: format!("{ISSUER}/token"),
+        grant_types: vec!["authorization_code".into(), "client_credentials".into()],
+        smart_capabilities: vec!["launch-standalone".into(), "client-public".into()],
     }
 }
+
+/// The one origin the world's gateway lets browsers call from.
+const PORTAL: &str = "https://portal.region.example";
 
 /// The two persons and what is stored about them.
 struct World {
@@ -79,6 +86,8 @@ async fn world_with(
     let verifier = Verifier::from_settings(&settings()).await.unwrap();
     let state = configure(AppState::new(store))
         .with_verifier(verifier)
+        .with_discovery(&settings())
+        .with_cors(Cors::new(&[PORTAL.into()]).unwrap())
         .with_subscriptions(pkgw::sync::outbound::SubscriptionSettings {
             allowed_endpoints: vec!["http://127.0.0.1:9/".into()],
             ..Default::default()
@@ -399,6 +408,26 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             "metadata",
             Method::GET,
             "/fhir/metadata".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "SMART discovery",
+            Method::GET,
+            "/.well-known/smart-configuration".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "SMART discovery at the FHIR base",
+            Method::GET,
+            "/fhir/.well-known/smart-configuration".into(),
             None,
             [
                 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
@@ -1943,7 +1972,202 @@ async fn answers_stay_under_the_size_limit(db: &TestDb) {
     assert!(this.ends_with("_count=1000"), "{this}");
 }
 
+/// SMART discovery says what `[auth]` says, to anyone, at the root and the FHIR base;
+/// the CapabilityStatement names the same endpoints; with auth off there is none.
+async fn smart_discovery_comes_from_the_auth_settings(db: &TestDb) {
+    let w = world(db, None).await;
+    for path in [
+        "/.well-known/smart-configuration",
+        "/fhir/.well-known/smart-configuration",
+    ] {
+        let (status, text, headers) = call(&w.app, Method::GET, path, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {text}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let smart: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(smart["issuer"], ISSUER);
+        assert_eq!(
+            smart["authorization_endpoint"],
+            format!("{ISSUER}/authorize")
+        );
+        assert_eq!(smart["token_endpoint"], format!("{ISSUER}/token"));
+        assert_eq!(
+            smart["grant_types_supported"],
+            json!(["authorization_code", "client_credentials"])
+        );
+        assert_eq!(smart["code_challenge_methods_supported"], json!(["S256"]));
+        let capabilities = smart["capabilities"].as_array().unwrap();
+        for wanted in [
+            "launch-standalone",
+            "client-public",
+            "permission-v2",
+            "permission-patient",
+        ] {
+            assert!(capabilities.contains(&json!(wanted)), "{wanted}: {text}");
+        }
+        let scopes = smart["scopes_supported"].as_array().unwrap();
+        assert!(scopes.contains(&json!("patient/*.rs")), "{text}");
+        // The scopes listed are the ones the gateway grants something for.
+        for scope in scopes {
+            assert!(
+                pkgw::auth::Grant::parse(scope.as_str().unwrap()).is_some(),
+                "{scope} grants nothing"
+            );
+        }
+    }
+    let (_, text, _) = call(&w.app, Method::GET, "/fhir/metadata", None, None).await;
+    let statement: Value = serde_json::from_str(&text).unwrap();
+    let security = &statement["rest"][0]["security"];
+    assert_eq!(
+        security["service"][0]["coding"][0]["code"], "SMART-on-FHIR",
+        "{security}"
+    );
+    let uris = &security["extension"][0];
+    assert_eq!(
+        uris["url"],
+        "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+    );
+    assert_eq!(
+        uris["extension"],
+        json!([
+            { "url": "authorize", "valueUri": format!("{ISSUER}/authorize") },
+            { "url": "token", "valueUri": format!("{ISSUER}/token") },
+        ])
+    );
+
+    // Auth off: nothing to discover, and the statement does not claim SMART.
+    let open = spawn_state(AppState::new(db.store().await), Limits::default()).await;
+    let (status, text, _) = call(
+        &open,
+        Method::GET,
+        "/.well-known/smart-configuration",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    assert!(
+        text.contains("OperationOutcome") && text.contains("auth.mode"),
+        "{text}"
+    );
+    let (_, text, _) = call(&open, Method::GET, "/fhir/metadata", None, None).await;
+    assert!(!text.contains("SMART-on-FHIR"), "{text}");
+}
+
+/// Browsers may call only from the configured origins: their preflight is answered
+/// without a token, any other origin's is refused, and a real request still needs its
+/// token.
+async fn browsers_may_call_only_from_allowed_origins(db: &TestDb) {
+    let w = world(db, None).await;
+    let preflight = |origin: &'static str| {
+        let app = &w.app;
+        async move {
+            app.client
+                .request(Method::OPTIONS, app.url("/fhir/CarePlan"))
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+                .header(
+                    "access-control-request-headers",
+                    "authorization, if-none-match",
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let allowed = preflight(PORTAL).await;
+    assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(&allowed, "access-control-allow-origin"), PORTAL);
+    let allowed_headers = header(&allowed, "access-control-allow-headers").to_lowercase();
+    assert!(allowed_headers.contains("authorization") && allowed_headers.contains("if-none-match"));
+    assert!(header(&allowed, "access-control-allow-methods").contains("PUT"));
+    assert!(header(&allowed, "access-control-allow-credentials").is_empty());
+
+    let other = preflight("https://evil.example").await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    assert!(header(&other, "access-control-allow-origin").is_empty());
+
+    // The real request from the portal: readable by the page, and still needs a token.
+    let search = format!("/fhir/CarePlan?patient={}", w.a.pnr);
+    let (status, _, headers) = call_with(
+        &w.app,
+        Method::GET,
+        &search,
+        Some(&token(&Kind::PatientA)),
+        &[("origin", PORTAL)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["access-control-allow-origin"], PORTAL);
+    assert!(
+        headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("ETag")
+    );
+    let (status, _, headers) = call_with(
+        &w.app,
+        Method::GET,
+        &search,
+        None,
+        &[("origin", PORTAL)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["access-control-allow-origin"], PORTAL);
+    let (status, _, headers) = call_with(
+        &w.app,
+        Method::GET,
+        &search,
+        Some(&token(&Kind::PatientA)),
+        &[("origin", "https://evil.example")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a server-side caller is not a browser"
+    );
+    assert!(!headers.contains_key("access-control-allow-origin"));
+    assert_eq!(headers["vary"], "Origin");
+
+    // By default no origin is allowed.
+    let closed = spawn_state(AppState::new(db.store().await), Limits::default()).await;
+    let refused = closed
+        .client
+        .request(Method::OPTIONS, closed.url("/fhir/CarePlan"))
+        .header("origin", PORTAL)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // And what is not an origin is refused when configured.
+    for bad in ["*", "https://portal.example/app", "portal.example"] {
+        let error = Cors::new(&[bad.into()]).unwrap_err();
+        assert!(
+            error.contains("server.cors_origins") && error.contains(bad),
+            "{error}"
+        );
+    }
+}
+
 on_both_backends!(
+    smart_discovery_comes_from_the_auth_settings,
+    browsers_may_call_only_from_allowed_origins,
     answers_stay_under_the_size_limit,
     one_client_holding_slow_bodies_does_not_stall_others,
     a_body_that_does_not_arrive_gets_408,

@@ -9,6 +9,7 @@
 pub(crate) mod answer;
 mod caller;
 mod contracts;
+mod cors;
 mod error;
 pub mod fhir;
 mod guard;
@@ -17,6 +18,7 @@ mod json;
 mod listen;
 mod metrics;
 pub mod route;
+mod smart;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,10 +30,12 @@ use axum::http::StatusCode;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
+pub use cors::Cors;
 pub use error::{ApiError, Issue};
 pub(crate) use guard::entry_allowed;
 pub use guard::{AuditInfo, Authentication, ClientSlots, Need, RateLimits, Whom};
 pub use route::{Declared, Needs, declared, need, route_of};
+pub use smart::Discovery;
 
 use crate::fhir::Profile;
 use crate::store::Store;
@@ -65,6 +69,10 @@ pub struct AppState {
     pub answer_bytes: usize,
     /// Where Subscriptions may send notifications, with which headers, for whom.
     pub subscriptions: Arc<crate::sync::outbound::SubscriptionSettings>,
+    /// What SMART discovery and the CapabilityStatement say about authorization.
+    pub discovery: Arc<Discovery>,
+    /// The origins browsers may call from (by default none).
+    pub cors: Arc<Cors>,
 }
 
 impl AppState {
@@ -86,6 +94,8 @@ impl AppState {
             bundle_entries: 100,
             answer_bytes: 16 * 1024 * 1024,
             subscriptions: Arc::default(),
+            discovery: Arc::new(Discovery::off()),
+            cors: Arc::default(),
         }
     }
 
@@ -113,6 +123,18 @@ impl AppState {
     /// Callers must show a token the verifier accepts.
     pub fn with_verifier(mut self, verifier: crate::auth::Verifier) -> Self {
         self.authentication = Arc::new(Authentication::Jwt(Box::new(verifier)));
+        self
+    }
+
+    /// Browsers may call from these origins (see [`cors`]).
+    pub fn with_cors(mut self, cors: Cors) -> Self {
+        self.cors = Arc::new(cors);
+        self
+    }
+
+    /// SMART discovery and the CapabilityStatement say what these settings say.
+    pub fn with_discovery(mut self, settings: &crate::auth::AuthSettings) -> Self {
+        self.discovery = Arc::new(Discovery::from_settings(settings));
         self
     }
 
@@ -181,8 +203,9 @@ impl Default for Limits {
 /// Every route, with what its caller needs (see [`route`]).
 fn routes() -> route::Routes {
     health::routes()
+        .merge(smart::routes())
         .merge(contracts::routes())
-        .nest("/fhir", fhir::routes())
+        .nest("/fhir", fhir::routes().merge(smart::routes()))
 }
 
 /// The whole HTTP application.
@@ -199,6 +222,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         ))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::cors,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(axum::middleware::from_fn_with_state(

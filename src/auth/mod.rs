@@ -47,6 +47,21 @@ pub struct AuthSettings {
     pub jwks_file: String,
     /// The issuer's JWKS URL, fetched at start and again for an unknown `kid`.
     pub jwks_url: String,
+    /// The identity provider's authorization endpoint, for SMART discovery.
+    #[serde(default)]
+    pub authorize_url: String,
+    /// The identity provider's token endpoint, for SMART discovery.
+    #[serde(default)]
+    pub token_url: String,
+    /// The grant types the identity provider supports (`authorization_code`,
+    /// `client_credentials`), as discovery lists them.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// The SMART capabilities of the identity provider and apps' launch
+    /// (`launch-standalone`, `client-public`, `context-standalone-patient`, …); the
+    /// gateway adds the `permission-*` ones it enforces itself.
+    #[serde(default)]
+    pub smart_capabilities: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -5,7 +5,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 
 use super::{CliError, DatabaseArgs, init_logging, open_store, shutdown_signal};
-use crate::api::{self, AppState, Limits, RateLimits};
+use crate::api::{self, AppState, Cors, Limits, RateLimits};
 use crate::auth::{DevToken, Mode, Verifier, dev_token};
 use crate::config::{Secret, Settings};
 use crate::domain::ContractId;
@@ -84,12 +84,13 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         .with_answer_limit(settings.server.answer_limit_bytes)
         .with_client_concurrency(settings.server.max_concurrent_per_client)
         .with_subscriptions(settings.subscriptions.clone())
+        .with_cors(Cors::new(&settings.server.cors_origins).map_err(CliError::Failed)?)
         .with_rate_limits(RateLimits::new(
             settings.server.rate_limit_per_sec,
             settings.server.rate_limit_burst,
         ));
     if let Some(verifier) = verifier {
-        state = state.with_verifier(verifier);
+        state = state.with_verifier(verifier).with_discovery(&settings.auth);
     }
     api::serve(listener, state, limits, shutdown_signal()).await?;
     tracing::info!("shutting down");

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::error::FhirError;
 use super::locate::Kind;
 use super::respond::{Format, fhir_json};
-use crate::api::AppState;
+use crate::api::{AppState, Authentication};
 
 /// When this statement of capabilities was last changed.
 const PUBLISHED: &str = "2026-11-23";
@@ -168,14 +168,19 @@ pub fn capability_statement() -> Value {
 }
 
 pub async fn metadata(
-    State(_): State<AppState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
-    Ok(fhir_json(
-        StatusCode::OK,
-        &capability_statement(),
-        format.pretty,
-    ))
+    let mut statement = capability_statement();
+    let security = &mut statement["rest"][0]["security"];
+    if matches!(*state.authentication, Authentication::Off) {
+        *security = json!({
+            "description": "Authorization is off (auth.mode = \"off\"): every caller may do everything. Only on a closed network.",
+        });
+    } else if let Some(uris) = state.discovery.oauth_uris() {
+        security["extension"] = json!([uris]);
+    }
+    Ok(fhir_json(StatusCode::OK, &statement, format.pretty))
 }

@@ -1034,7 +1034,111 @@ async fn a_contract_is_deleted_by_its_identifier(db: &TestDb) {
     assert_eq!(goal.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
+/// `$validate` makes every check a write makes and stores nothing: its issues are the
+/// ones the write answers.
+async fn validate_checks_as_a_write_does_and_stores_nothing(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+
+    // A new contract that would be accepted: information only, and no contract made.
+    let plan = draft_plan("eget-initiativ", "x");
+    let fine = post(&app, "/fhir/CarePlan/$validate", &[], &plan).await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.body);
+    assert_eq!(fine.body["resourceType"], "OperationOutcome");
+    assert_eq!(
+        fine.body["issue"][0]["severity"], "information",
+        "{}",
+        fine.body
+    );
+    assert_eq!(db.count("contracts").await, 1, "$validate stored nothing");
+
+    // An update that breaks a rule: the same issues as the PUT, but 200 and nothing stored.
+    let mut team = resources("cancer-min-vardplan", &id).care_team;
+    team.as_object_mut().unwrap().remove("managingOrganization");
+    let checked = post(&app, &format!("/fhir/CareTeam/{id}/$validate"), &[], &team).await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert_eq!(checked.body["issue"][0]["severity"], "error");
+    assert_eq!(
+        issue_expression(&checked.body),
+        "CareTeam.managingOrganization"
+    );
+    let written = put(&app, &format!("/fhir/CareTeam/{id}"), &[], &team).await;
+    assert_eq!(written.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(checked.body["issue"], written.body["issue"]);
+    // The same, as Parameters; the id may come from the resource (type level, mode update).
+    let parameters = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "mode", "valueCode": "update" },
+        { "name": "resource", "resource": team },
+    ] });
+    let by_parameters = post(&app, "/fhir/CareTeam/$validate", &[], &parameters).await;
+    assert_eq!(by_parameters.status, StatusCode::OK);
+    assert_eq!(by_parameters.body["issue"], written.body["issue"]);
+
+    // Content the typed R4 model refuses: the element is named.
+    let mut bad = resources("cancer-min-vardplan", &id).care_plan;
+    bad["status"] = "halvklar".into();
+    let structure = post(&app, &format!("/fhir/CarePlan/{id}/$validate"), &[], &bad).await;
+    assert_eq!(structure.status, StatusCode::OK);
+    assert_eq!(structure.body["issue"][0]["severity"], "error");
+    assert!(
+        structure.body.to_string().contains("CarePlan.status"),
+        "{}",
+        structure.body
+    );
+
+    // A delete is checked on the instance.
+    let deleting = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "mode", "valueCode": "delete" },
+    ] });
+    let delete_ok = post(
+        &app,
+        &format!("/fhir/CarePlan/{id}/$validate"),
+        &[],
+        &deleting,
+    )
+    .await;
+    assert_eq!(delete_ok.status, StatusCode::OK);
+    assert_eq!(delete_ok.body["issue"][0]["severity"], "information");
+
+    // What cannot be checked is an error status, naming why.
+    let unknown = post(&app, "/fhir/CareTeam/finns-inte/$validate", &[], &team).await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::BAD_REQUEST,
+        "the ids differ: {}",
+        unknown.body
+    );
+    let mut elsewhere = team.clone();
+    elsewhere["id"] = "finns-inte".into();
+    let unknown = post(&app, "/fhir/CareTeam/finns-inte/$validate", &[], &elsewhere).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    let profile = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "profile", "valueUri": "http://example.org/StructureDefinition/x" },
+        { "name": "resource", "resource": plan },
+    ] });
+    let refused = post(&app, "/fhir/CarePlan/$validate", &[], &profile).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        issue_expression(&refused.body),
+        "Parameters.parameter[0].name"
+    );
+    let wrong_type = post(&app, "/fhir/CarePlan/$validate", &[], &team).await;
+    assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
+    assert_eq!(issue_expression(&wrong_type.body), "resourceType");
+    assert_eq!(
+        app.store.history(&record.id).await.unwrap().versions.len(),
+        1,
+        "nothing was written"
+    );
+}
+
 on_both_backends!(
+    validate_checks_as_a_write_does_and_stores_nothing,
     a_contract_is_deleted_by_its_identifier,
     every_id_fits_r4,
     a_received_narrative_is_not_kept,

@@ -888,6 +888,26 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             Some(&etag_b),
         ),
         e(
+            "check a new CarePlan for B",
+            Method::POST,
+            "/fhir/CarePlan/$validate".into(),
+            Some(new_plan_b.clone()),
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 403, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "check an update of B's CarePlan",
+            Method::POST,
+            format!("/fhir/CarePlan/{}/$validate", b.contract),
+            Some(plan_b.clone()),
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 403, 200, 200,
+            ],
+            None,
+        ),
+        e(
             "create a CarePlan for B",
             Method::POST,
             "/fhir/CarePlan".into(),

@@ -131,6 +131,22 @@ impl Writer {
         }
     }
 
+    /// Every step of [`Writer::apply`] but storing: `Ok` when the write would be done
+    /// as asked now, else the error it would answer (`$validate`). Nothing is stored.
+    pub async fn check(&self, caller: &Caller, entries: Vec<Entry>) -> Result<(), WriteError> {
+        refuse_chosen_ids(caller, &entries, &self.profile)?;
+        let mut planned = entries;
+        let groups = plan::plan(&mut planned, &self.profile)?;
+        for group in &groups {
+            match self.prepare(caller, &planned, group).await {
+                // A concurrent change came first: the write would start again.
+                Ok(_) | Err(Attempt::Raced) => {}
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// [`Writer::apply`] of one entry.
     pub async fn apply_one(&self, caller: &Caller, entry: Entry) -> Result<Done, WriteError> {
         let mut done = self.apply(caller, vec![entry]).await?;

@@ -79,13 +79,21 @@ pub fn capability_statement() -> Value {
                 "readHistory": interactions.contains(&"vread"),
                 "searchParam": search,
             });
+            if interactions.contains(&"update") {
+                r["operation"] = json!([{
+                    "name": "validate",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                    "documentation": "`POST [type]/$validate` (create) or `[type]/{id}/$validate` (update; delete with mode): every check of the write, nothing stored; 200 with the issues the write would answer"
+                }]);
+            }
             if *kind == Kind::CarePlan {
                 r["conditionalCreate"] = json!(true);
                 r["conditionalUpdate"] = json!(true);
                 r["conditionalDelete"] = json!("single");
                 r["searchInclude"] = json!(["CarePlan:care-team"]);
                 r["searchRevInclude"] = json!(["Provenance:target"]);
-                r["operation"] = json!([{
+                let validate = r["operation"][0].take();
+                r["operation"] = json!([validate, {
                     "name": "coordinated-plan",
                     "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-coordinated-plan",
                     "documentation": "The person's whole coordinated plan in one Bundle: `GET /fhir/CarePlan/$coordinated-plan?patient=…`, or `POST` with a Parameters body naming the patient"

@@ -123,8 +123,13 @@ impl FhirError {
 impl FhirError {
     /// The status and the `OperationOutcome` this error answers with.
     pub fn outcome(&self) -> (StatusCode, serde_json::Value) {
-        let (status, code) = self.status_and_code();
-        let issues = match self {
+        (self.status_and_code().0, operation_outcome(&self.issues()))
+    }
+
+    /// The issues of the OperationOutcome this error answers with.
+    pub fn issues(&self) -> Vec<Issue> {
+        let (_, code) = self.status_and_code();
+        match self {
             Self::Invalid(issues) | Self::MergeConflict(issues) => issues.clone(),
             Self::BadRequest { expression, .. } | Self::TooCostly { expression, .. } => {
                 vec![Issue::error(code, self.to_string(), expression.clone())]
@@ -137,8 +142,7 @@ impl FhirError {
                 )]
             }
             _ => vec![Issue::error(code, self.to_string(), None)],
-        };
-        (status, operation_outcome(&issues))
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! type history and search (GET and `POST _search`) of the resources each contract maps
 //! to; create, update, conditional create and update, and delete, each of which changes
 //! the contract; transaction and batch Bundles; `$coordinated-plan` for portals; and
-//! bulk `$export` (NDJSON); rest-hook `Subscription`s; and the "7 frågor" `Questionnaire`s,
+//! `$validate` (a write checked, nothing stored); bulk `$export` (NDJSON); rest-hook `Subscription`s; and the "7 frågor" `Questionnaire`s,
 //! their `QuestionnaireResponse`s and the `$samsyn` report.
 //! Every error is an OperationOutcome.
 //!
@@ -27,6 +27,7 @@ mod search;
 mod subscription;
 mod transaction;
 mod transfer;
+mod validate;
 mod write;
 
 use axum::http::Method;
@@ -158,6 +159,18 @@ pub(super) fn routes() -> Routes {
             "/CarePlan/{id}/$transfer/{scheduled}",
             on("CarePlan", Update, "operation"),
             transfer::cancel,
+        )
+        .route(
+            M::POST,
+            "/{kind}/$validate",
+            kind(Create, "operation"),
+            validate::on_type,
+        )
+        .route(
+            M::POST,
+            "/{kind}/{id}/$validate",
+            kind(Update, "operation"),
+            validate::on_instance,
         )
         .route(
             M::GET,

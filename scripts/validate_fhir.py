@@ -67,6 +67,12 @@ REQUIRED = {
                        "transient", "lock-error", "no-store", "exception", "timeout", "incomplete",
                        "throttled", "informational"},
     },
+    "OperationDefinition": {
+        "status": {"draft", "active", "retired", "unknown"},
+        "kind": {"operation", "query"},
+        "parameter.use": {"in", "out"},
+        "parameter.part.use": {"in", "out"},
+    },
     "CapabilityStatement": {
         "status": {"draft", "active", "retired", "unknown"},
         "kind": {"instance", "capability", "requirements"},

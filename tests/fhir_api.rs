@@ -90,8 +90,215 @@ async fn metadata_describes_what_is_served(db: &TestDb) {
             "Questionnaire",
             "QuestionnaireResponse",
             "AuditEvent",
-            "Subscription"
+            "Subscription",
+            "OperationDefinition"
         ]
+    );
+}
+
+/// A value for an operation's input parameter, as its definition types it.
+fn value_of(name: &str, kind: &str, person: &str, unit: &str) -> Option<Value> {
+    let text = match name {
+        "patient" => person.to_owned(),
+        "unit" => unit.to_owned(),
+        "hsaId" => "SE2321000016-9ZZZ".into(),
+        "name" => "Vårdcentralen Norra".into(),
+        "phone" => "08-123 400 00".into(),
+        "handover" => jiff::Timestamp::now().to_string(),
+        "kind" => "hospital-to-primary-care".into(),
+        _ => return None,
+    };
+    let key = match kind {
+        "instant" => "valueInstant",
+        "code" => "valueCode",
+        _ => "valueString",
+    };
+    Some(serde_json::json!({ "name": name, key: text }))
+}
+
+/// The Parameters an operation's definition asks for: every input it requires, and
+/// any part of one the test has a value for.
+fn parameters_for(definition: &Value, person: &str, unit: &str, contact: &str) -> Value {
+    let mut parameter = Vec::new();
+    for p in definition["parameter"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        if p["use"] != "in" || (p["min"] == 0 && name != "fastVardkontakt") {
+            continue;
+        }
+        if let Some(parts) = p["part"].as_array() {
+            let part: Vec<Value> = parts
+                .iter()
+                .filter_map(|q| {
+                    let part = q["name"].as_str().unwrap();
+                    let part = if name == "fastVardkontakt" && part == "name" {
+                        return Some(serde_json::json!({ "name": "name", "valueString": contact }));
+                    } else {
+                        part
+                    };
+                    value_of(part, q["type"].as_str().unwrap(), person, unit)
+                })
+                .collect();
+            parameter.push(serde_json::json!({ "name": name, "part": part }));
+        } else {
+            let value = value_of(name, p["type"].as_str().unwrap(), person, unit);
+            parameter.push(value.unwrap_or_else(|| panic!("no test value for {name}")));
+        }
+    }
+    serde_json::json!({ "resourceType": "Parameters", "parameter": parameter })
+}
+
+/// Every operation the CapabilityStatement declares has its definition where it says,
+/// and works when invoked as the definition says.
+async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let contract = &record.revision.contract;
+    let person = contract.patient.id.to_string();
+    let unit = contract
+        .responsible_unit
+        .as_ref()
+        .unwrap()
+        .hsa_id
+        .to_string();
+    let (_, cs) = get(&app, "/fhir/metadata").await;
+    let rest = &cs["rest"][0];
+    let mut declared: Vec<(Option<String>, Value)> = rest["operation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (None, o.clone()))
+        .collect();
+    for resource in rest["resource"].as_array().unwrap() {
+        for o in resource["operation"].as_array().into_iter().flatten() {
+            declared.push((
+                Some(resource["type"].as_str().unwrap().to_owned()),
+                o.clone(),
+            ));
+        }
+    }
+    let mut tried = Vec::new();
+    for (on, operation) in declared {
+        let code = operation["name"].as_str().unwrap();
+        let url = operation["definition"].as_str().unwrap();
+        let definition: Option<Value> = if url.starts_with(&app.url("/fhir/")) {
+            let response = app.client.get(url).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            let definition: Value = response.json().await.unwrap();
+            assert_eq!(definition["resourceType"], "OperationDefinition");
+            assert_eq!(
+                (definition["url"].as_str(), definition["code"].as_str()),
+                (Some(url), Some(code))
+            );
+            if let Some(on) = &on {
+                assert_eq!(definition["resource"], serde_json::json!([on]), "{code}");
+            }
+            Some(definition)
+        } else {
+            // Defined by FHIR itself.
+            assert!(url.starts_with("http://hl7.org/fhir/"), "{url}");
+            None
+        };
+        let type_path = on
+            .as_deref()
+            .map(|t| format!("/fhir/{t}"))
+            .unwrap_or("/fhir".into());
+        let request = match (code, &definition) {
+            (_, Some(d)) if d["instance"] == true => {
+                let body = parameters_for(d, &person, &unit, "Karin Lind");
+                app.client
+                    .post(app.url(&format!("{type_path}/{}/${code}", record.id)))
+                    .header("content-type", "application/fhir+json")
+                    .header("if-match", record.revision.version.etag())
+                    .body(body.to_string())
+            }
+            (_, Some(d)) => {
+                let body = parameters_for(d, &person, &unit, "Karin Lind");
+                let query: Vec<(String, String)> = body["parameter"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p["name"].as_str().unwrap().to_owned(),
+                            p["valueString"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                app.client
+                    .get(app.url(&format!("{type_path}/${code}")))
+                    .query(&query)
+            }
+            ("validate", None) => {
+                let plan = pkgw::fhir::to_fhir(
+                    &record.id,
+                    contract,
+                    &pkgw::fhir::Profile::default_profile(),
+                );
+                let resource = match on.as_deref() {
+                    Some("CarePlan") => plan.care_plan,
+                    Some("CareTeam") => plan.care_team,
+                    Some("Goal") => plan.goals[0].clone(),
+                    Some("Appointment") => plan.appointments[0].clone(),
+                    other => panic!("$validate on {other:?}"),
+                };
+                let id = resource["id"].as_str().unwrap().to_owned();
+                app.client
+                    .post(app.url(&format!("{type_path}/{id}/$validate")))
+                    .header("content-type", "application/fhir+json")
+                    .body(resource.to_string())
+            }
+            ("export", None) => app
+                .client
+                .get(app.url("/fhir/$export"))
+                .header("prefer", "respond-async"),
+            (other, None) => panic!("no way to try ${other}"),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        assert!(status.is_success(), "${code} on {on:?}: {status} {body}");
+        if let Some(d) = &definition {
+            let returns = d["parameter"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["use"] == "out" && p["name"] == "return")
+                .unwrap();
+            assert_eq!(body["resourceType"], returns["type"], "${code}: {body}");
+        } else if code == "validate" {
+            assert_eq!(
+                body["issue"][0]["severity"], "information",
+                "{on:?}: {body}"
+            );
+        }
+        tried.push(code.to_owned());
+    }
+    tried.sort();
+    tried.dedup();
+    assert_eq!(
+        tried,
+        [
+            "coordinated-plan",
+            "export",
+            "samsyn",
+            "transfer",
+            "validate"
+        ]
+    );
+    // The definitions are found by their URL too.
+    let url = format!("{}/OperationDefinition/samsyn", app.url("/fhir"));
+    let (status, found) = get(&app, &format!("/fhir/OperationDefinition?url={url}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["entry"][0]["resource"]["url"], url.as_str());
+    let (status, unknown) = get(&app, "/fhir/OperationDefinition/finns-inte").await;
+    assert_eq!(
+        (status, unknown["resourceType"].as_str()),
+        (StatusCode::NOT_FOUND, Some("OperationOutcome"))
     );
 }
 
@@ -1126,6 +1333,7 @@ on_both_backends!(
     searches_answer_exactly_what_was_asked,
     the_base_takes_a_trailing_slash,
     metadata_describes_what_is_served,
+    every_declared_operation_is_defined_and_works,
     read_vread_and_history,
     search_by_person_id_and_identifier,
     unknown_parameters_warn_or_fail,

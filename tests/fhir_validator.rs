@@ -192,6 +192,10 @@ async fn what_the_server_answers_is_valid_r4() {
         answers[9].1["entry"][2]["response"]["status"], "412 Precondition Failed",
         "the batch holds an outcome too"
     );
+    answers.push((
+        "operation-definitions",
+        get("/fhir/OperationDefinition".into()).await,
+    ));
 
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<PathBuf> = answers

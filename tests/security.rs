@@ -415,6 +415,26 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "the operations' definitions",
+            Method::GET,
+            "/fhir/OperationDefinition".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "$transfer's definition",
+            Method::GET,
+            "/fhir/OperationDefinition/CarePlan-transfer".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
             "SMART discovery",
             Method::GET,
             "/.well-known/smart-configuration".into(),

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::error::FhirError;
 use super::locate::Kind;
-use super::respond::{Format, fhir_json};
+use super::operation_definition::url_of;
+use super::respond::{Format, base_url, fhir_json};
 use crate::api::{AppState, Authentication};
 
 /// When this statement of capabilities was last changed.
@@ -63,7 +64,9 @@ pub fn served(kind: Kind) -> (&'static [&'static str], &'static [SearchParam]) {
         .map_or((&[], &[]), |(_, i, s)| (*i, *s))
 }
 
-pub fn capability_statement() -> Value {
+/// The statement of the server at `base` (the FHIR base URL its operations' definitions
+/// are under).
+pub fn capability_statement(base: &str) -> Value {
     let resources: Vec<Value> = RESOURCES
         .iter()
         .map(|(kind, interactions, params)| {
@@ -95,11 +98,11 @@ pub fn capability_statement() -> Value {
                 let validate = r["operation"][0].take();
                 r["operation"] = json!([validate, {
                     "name": "coordinated-plan",
-                    "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-coordinated-plan",
+                    "definition": url_of(base, "CarePlan-coordinated-plan"),
                     "documentation": "The person's whole coordinated plan in one Bundle: `GET /fhir/CarePlan/$coordinated-plan?patient=…`, or `POST` with a Parameters body naming the patient"
                 }, {
                     "name": "transfer",
-                    "definition": "https://pkgw.example/fhir/OperationDefinition/CarePlan-transfer",
+                    "definition": url_of(base, "CarePlan-transfer"),
                     "documentation": "A care transition: `POST /fhir/CarePlan/{id}/$transfer` with Parameters (unit, fastVardkontakt, handover, kind, …) and If-Match"
                 }]);
             }
@@ -144,6 +147,16 @@ pub fn capability_statement() -> Value {
         "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "delete" }, { "code": "search-type" }],
         "documentation": "rest-hook notifications when a person's CarePlan, CareTeam or Appointment changes: criteria `CarePlan?patient=…`",
     }));
+    resources.push(json!({
+        "type": "OperationDefinition",
+        "interaction": [{ "code": "read" }, { "code": "search-type" }],
+        "searchParam": [
+            { "name": "_id", "type": "token" },
+            { "name": "url", "type": "uri", "documentation": "The definition's canonical URL" },
+            { "name": "code", "type": "token", "documentation": "The operation's name" },
+        ],
+        "documentation": "The definitions of the gateway's own operations ($coordinated-plan, $transfer, $samsyn), at the URLs this statement names; open to every caller",
+    }));
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -168,7 +181,7 @@ pub fn capability_statement() -> Value {
                 "documentation": "Bulk export of CarePlan, CareTeam, Goal and Appointment as NDJSON (`Prefer: respond-async`; `_type`, `_since`)"
             }, {
                 "name": "samsyn",
-                "definition": "https://pkgw.example/fhir/OperationDefinition/samsyn",
+                "definition": url_of(base, "samsyn"),
                 "documentation": "The samsyn report of a unit's \"7 frågor\" answers beside its patients': `GET /fhir/$samsyn?unit=HSA-id&period=2026` as Parameters, or as an SVG chart (`_format=svg`)"
             }],
         }],
@@ -181,7 +194,7 @@ pub async fn metadata(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
-    let mut statement = capability_statement();
+    let mut statement = capability_statement(&base_url(&headers));
     let security = &mut statement["rest"][0]["security"];
     if matches!(*state.authentication, Authentication::Off) {
         *security = json!({

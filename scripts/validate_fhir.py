@@ -67,6 +67,10 @@ REQUIRED = {
                        "transient", "lock-error", "no-store", "exception", "timeout", "incomplete",
                        "throttled", "informational"},
     },
+    "Subscription": {
+        "status": {"requested", "active", "error", "off"},
+        "channel.type": {"rest-hook", "websocket", "email", "sms", "message"},
+    },
     "OperationDefinition": {
         "status": {"draft", "active", "retired", "unknown"},
         "kind": {"operation", "query"},
@@ -131,7 +135,7 @@ def check(resource, where):
 
 def count_resources(resource):
     entries = resource.get("entry", []) if resource.get("resourceType") == "Bundle" else []
-    return 1 + sum(count_resources(e["resource"]) for e in entries if "resource" in e)
+    return 1 + sum(count_resources(e["resource"]) for e in entries if isinstance(e.get("resource"), dict))
 
 
 def main(paths):

@@ -39,6 +39,7 @@ pub mod domain;
 pub mod fhir;
 pub mod generate;
 pub mod ndjson;
+pub mod percent;
 pub mod print;
 pub mod samsyn;
 pub mod secret;

@@ -1064,7 +1064,30 @@ async fn concurrent_conditional_creates_make_one_contract(db: &TestDb) {
             response["entry"][0]["response"]["location"],
             "CarePlan/alva-2026/_history/1"
         );
-        created += usize::from(response["entry"][0]["response"]["status"] == "201 Created");
+        let made = response["entry"][0]["response"]["status"] == "201 Created";
+        created += usize::from(made);
+        if !made {
+            // Nothing of the contract was written: its Goals are not named as if they were.
+            for entry in response["entry"].as_array().unwrap() {
+                assert!(
+                    !entry["resource"].is_null() || entry.get("resource").is_none(),
+                    "{entry}"
+                );
+                if entry["response"]["location"].is_null() {
+                    assert!(
+                        entry["response"]["outcome"]["issue"][0]["diagnostics"]
+                            .as_str()
+                            .unwrap()
+                            .contains("was not written")
+                    );
+                } else {
+                    let location = entry["response"]["location"].as_str().unwrap();
+                    let (status, _) = get(&app, &format!("/fhir/{location}")).await;
+                    assert_eq!(status, StatusCode::OK, "{location} is named but not there");
+                }
+            }
+            common::assert_valid_r4(&[&response]);
+        }
     }
     assert_eq!(created, 1);
     assert_eq!(db.count("contracts").await, 1);

@@ -1,7 +1,10 @@
-//! Every resource the mapping writes is valid FHIR R4 according to an independent
-//! validator: Python `fhir.resources` 6.1.0 (FHIR 4.0.1) plus the required value sets
-//! (`scripts/validate_fhir.py`). `scripts/test.sh` installs it into
-//! `target/fhir-validator`; `PKGW_FHIR_PYTHON` may point at another interpreter.
+//! Every resource the mapping writes is valid FHIR R4 according to two independent
+//! validators: Python `fhir.resources` 6.1.0 (FHIR 4.0.1) plus the required value sets
+//! (`scripts/validate_fhir.py`), and Medplum's (`@medplum/core` 5.2.13 with the R4
+//! definitions: reference targets, cardinalities, invariants, bindings and ids;
+//! `scripts/validate_fhir_medplum.mjs`). `scripts/test.sh` installs them into
+//! `target/fhir-validator` and `target/fhir-node`; `PKGW_FHIR_PYTHON` and
+//! `PKGW_FHIR_NODE` may point elsewhere.
 
 // Tests panic on what they did not expect; helpers outside #[test] functions too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,17 +22,9 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs the validator on `files`; returns (success, what it printed).
+/// Runs both validators on `files`; returns (success, what they printed).
 fn validate(files: &[PathBuf]) -> (bool, String) {
-    let out = Command::new(common::test_python())
-        .arg(root().join("scripts/validate_fhir.py"))
-        .args(files)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    common::validate_files(files)
 }
 
 fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
@@ -106,6 +101,54 @@ fn the_validator_catches_codes_outside_required_value_sets() {
         output.contains("Appointment.participant.status = 'yes'"),
         "{output}"
     );
+}
+
+/// The second validator catches what `fhir.resources` lets pass — a reference to a type
+/// the element may not name, a broken invariant — and, as the first does, an id longer
+/// than R4 allows and a missing required element.
+#[test]
+fn the_second_validator_catches_what_the_first_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = ContractId::parse("3f1c9a52-7d1e-4c1b-9a0e-5b6d7c8e9f01").unwrap();
+    let contract = pkgw::demo::contracts().unwrap().remove(0).1;
+    let mut resources = to_fhir(&id, &contract, &Profile::default_profile());
+    resources.appointments[0]["basedOn"] =
+        serde_json::json!([{ "reference": format!("CarePlan/{id}") }]);
+    resources.care_team["id"] = "x".repeat(65).into();
+    resources
+        .care_plan
+        .as_object_mut()
+        .unwrap()
+        .remove("subject");
+    // gol-1: a target's detail needs its measure.
+    resources.goals[0]["target"] = serde_json::json!([{ "detailString": "x" }]);
+    let files = [write(dir.path(), "bad.json", &resources.to_bundle())];
+    let first = Command::new(common::test_python())
+        .arg(root().join("scripts/validate_fhir.py"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&first.stdout).into_owned();
+    let (ok, output) = validate(&files);
+    assert!(!ok, "{output}");
+    for (what, found, first_too) in [
+        (
+            "the reference target",
+            "Invalid reference: got \"CarePlan\"",
+            false,
+        ),
+        ("the invariant", "gol-1", false),
+        ("the id's length", "is not an R4 id", true),
+        ("the missing subject", "Missing required property", true),
+    ] {
+        assert!(output.contains(found), "{what}: {output}");
+        if !first_too {
+            assert!(
+                !first.contains(found),
+                "{what} was caught by the first already: {first}"
+            );
+        }
+    }
 }
 
 /// What the running server answers — its CapabilityStatement, resources, search,

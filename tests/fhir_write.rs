@@ -751,10 +751,12 @@ async fn batch_entries_succeed_or_fail_on_their_own(db: &TestDb) {
             { "request": { "method": "GET", "url": format!("CarePlan/{id}") } },
             { "request": { "method": "GET", "url": format!("CarePlan?patient={PNR}|{person}") } },
             { "resource": draft_plan("eget-initiativ", "x"), "request": { "method": "POST", "url": "CarePlan", "ifNoneExist": format!("identifier={CONTRACT}|ny-i-batch") } },
-            { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{id}"), "ifMatch": "W/\"9\"" } },
+            { "resource": plan.clone(), "request": { "method": "PUT", "url": format!("CarePlan/{id}"), "ifMatch": "W/\"9\"" } },
             { "request": { "method": "GET", "url": format!("Goal/{id}-mal-9") } },
             { "request": { "method": "DELETE", "url": format!("{}/fhir/Appointment/{id}-0000000000000000", app.base) } },
             { "request": { "method": "PATCH", "url": format!("CarePlan/{id}") } },
+            { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{id}") } },
+            { "resource": plan, "request": { "method": "PUT", "url": format!("CarePlan/{id}") } },
         ],
     });
     let reply = post(&app, "/fhir", &[], &bundle).await;
@@ -774,9 +776,19 @@ async fn batch_entries_succeed_or_fail_on_their_own(db: &TestDb) {
             "412 Precondition Failed",
             "404 Not Found",
             "404 Not Found",
-            "400 Bad Request"
+            "400 Bad Request",
+            "200 OK",
+            "200 OK"
         ]
     );
+    // The same version of the same resource twice: R4's bdl-7 allows its fullUrl once.
+    assert_eq!(
+        entries[7]["fullUrl"],
+        app.url(&format!("/fhir/CarePlan/{id}"))
+    );
+    assert!(entries[8].get("fullUrl").is_none(), "{}", entries[8]);
+    assert_eq!(entries[8]["resource"]["id"], id.as_str());
+    common::assert_valid_r4(&[&reply.body]);
     assert_eq!(entries[0]["resource"]["id"], id.as_str());
     assert_eq!(entries[1]["resource"]["total"], 1);
     assert_eq!(

@@ -1694,6 +1694,12 @@ async fn a_token_must_name_the_issuer_and_unknown_paths_are_closed(db: &TestDb) 
     assert_eq!(reply.0, StatusCode::OK);
     let stored = w.app.store.get(&id).await.unwrap();
     assert_eq!(stored.revision.change.source, "Journalsystem Åre");
+    // Served as R4 has it: meta.source is a uri, so the name is percent-encoded; the
+    // origin tag's code keeps it as written.
+    let written: Value = serde_json::from_str(&reply.1).unwrap();
+    assert_eq!(written["meta"]["source"], "Journalsystem%20%C3%85re");
+    assert_eq!(written["meta"]["tag"][0]["code"], "Journalsystem Åre");
+    common::assert_valid_r4(&[&written]);
 }
 
 /// A person's audit trail names only that person's resources: a system's batch that

@@ -250,7 +250,17 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    listen::serve_app(listener, router(state, limits), limits, shutdown).await
+    serve_router(listener, router(state, limits), limits, shutdown).await
+}
+
+/// [`serve`] of a router built by [`router`] (and, say, wrapped by a test's own layer).
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listen::serve_app(listener, router, limits, shutdown).await
 }
 
 /// On every response: no content-type sniffing and no referrer.

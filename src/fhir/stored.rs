@@ -17,7 +17,8 @@ fn meta(version: &ResourceVersion, profile: &Profile) -> Value {
     json!({
         "versionId": version.version.to_string(),
         "lastUpdated": version.at.to_string(),
-        "source": version.source,
+        // A uri: a source (a client's name) may hold spaces and any letter.
+        "source": crate::percent::encode(&version.source, b":/"),
         "tag": [{ "system": profile.identifiers.origin, "code": version.source }],
     })
 }

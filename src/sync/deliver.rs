@@ -18,6 +18,7 @@ use super::retry::Failure;
 use super::settings::{Mode, RESOURCE_TYPES, Target, WriteBy};
 use crate::domain::{ContractId, Version};
 use crate::fhir::stored::resources_of;
+use crate::percent::encode;
 use crate::store::{Remote, Store, StoreError};
 
 /// Sends the contract as it is now; returns the version sent and what the target then
@@ -124,28 +125,18 @@ fn by_identifier(target: &Target, contract: &ContractId, key: &str, body: &Value
     let Some(value) = value else {
         return key.to_owned();
     };
-    let mut path = format!("{kind}?identifier={}", encode(&format!("{system}|{value}")));
+    let mut path = format!(
+        "{kind}?identifier={}",
+        encode(&format!("{system}|{value}"), b"/:")
+    );
     if kind == "Appointment" {
         // An agreed time's identifier is unique only within its contract.
         path.push_str(&format!(
             "&supporting-info={}",
-            encode(&format!("CarePlan/{contract}"))
+            encode(&format!("CarePlan/{contract}"), b"/:")
         ));
     }
     path
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Writes one resource (to `path`: its own, or a conditional update's); its version at

@@ -2,6 +2,9 @@
 
 #![allow(clippy::expect_used)]
 
+use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::Response;
 use pkgw::api::{self, AppState, Limits};
 use pkgw::store::Store;
 use tokio::net::TcpListener;
@@ -42,14 +45,46 @@ pub async fn spawn_app_with(db: &TestDb, limits: Limits) -> TestApp {
     spawn_state(AppState::new(store), limits).await
 }
 
+/// Keeps a copy of every FHIR JSON answer in `dir` (one file per distinct answer), for
+/// `scripts/test.sh` to check with both FHIR validators after the tests.
+async fn keep_answer(dir: std::path::PathBuf, response: Response) -> Response {
+    use std::hash::{Hash, Hasher};
+    let is_fhir = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/fhir+json"));
+    if !is_fhir {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    // One file per distinct answer, named by its hash.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    let file = dir.join(format!("{:016x}.json", hasher.finish()));
+    if !bytes.is_empty() && std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(file, &bytes);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
 /// Serves the gateway with the given state (e.g. with a sync engine).
 pub async fn spawn_state(state: AppState, limits: Limits) -> TestApp {
     let store = state.store.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = oneshot::channel::<()>();
+    let mut router = api::router(state, limits);
+    if let Some(dir) = std::env::var_os("PKGW_TEST_ANSWERS") {
+        router = router.layer(axum::middleware::map_response(move |r| {
+            keep_answer(std::path::PathBuf::from(dir.clone()), r)
+        }));
+    }
     tokio::spawn(async move {
-        let _ = api::serve(listener, state, limits, async move {
+        let _ = api::serve_router(listener, router, limits, async move {
             let _ = stopped.await;
         })
         .await;

@@ -252,8 +252,53 @@ pub fn test_python() -> std::path::PathBuf {
     path
 }
 
-/// Asserts that each value is valid FHIR R4 by the independent validator
-/// (`scripts/validate_fhir.py`, with `fhir.resources`), showing what it found if not.
+/// The folder with the Node test tools `scripts/test.sh` installs (Medplum's validator and
+/// client, fhir-kit-client): `PKGW_FHIR_NODE`, or `target/fhir-node`.
+pub fn test_node_tools() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = std::env::var_os("PKGW_FHIR_NODE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/fhir-node"));
+    assert!(
+        path.join("node_modules/@medplum/core").exists(),
+        "no Node test tools at {}: run scripts/test.sh (it installs @medplum/core and fhir-kit-client), or set PKGW_FHIR_NODE",
+        path.display()
+    );
+    path
+}
+
+/// Runs both independent FHIR R4 validators on `files` — `scripts/validate_fhir.py`
+/// (`fhir.resources` and the required value sets) and `scripts/validate_fhir_medplum.mjs`
+/// (Medplum's: reference targets, cardinalities, invariants, bindings, ids) — and
+/// returns whether both passed and what they printed.
+pub fn validate_files(files: &[std::path::PathBuf]) -> (bool, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::process::Command::new(test_python())
+        .arg(root.join("scripts/validate_fhir.py"))
+        .args(files)
+        .output()
+        .expect("run the Python validator");
+    let node = std::process::Command::new("node")
+        .arg(root.join("scripts/validate_fhir_medplum.mjs"))
+        .args(files)
+        .env("PKGW_FHIR_NODE", test_node_tools())
+        .output()
+        .expect("run the Medplum validator");
+    let text = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    (
+        python.status.success() && node.status.success(),
+        format!(
+            "fhir.resources:\n{}medplum:\n{}",
+            text(&python),
+            text(&node)
+        ),
+    )
+}
+
+/// Asserts that each value is valid FHIR R4 by both independent validators
+/// ([`validate_files`]), showing what they found if not.
 pub fn assert_valid_r4(values: &[&serde_json::Value]) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let files: Vec<std::path::PathBuf> = values
@@ -265,20 +310,8 @@ pub fn assert_valid_r4(values: &[&serde_json::Value]) {
             file
         })
         .collect();
-    let out = std::process::Command::new(test_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/validate_fhir.py"
-        ))
-        .args(&files)
-        .output()
-        .expect("run the validator");
-    assert!(
-        out.status.success(),
-        "not valid R4: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, output) = validate_files(&files);
+    assert!(ok, "not valid R4: {output}");
 }
 
 /// Stores `next` as the version after `record` (a change from `api`); the new version.

@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 
 use super::error::FhirError;
 use super::locate::Kind;
+use super::locate::find;
 use super::read::read_resource;
 use super::respond::{base_url, prefer};
 use super::search::searchset;
-use super::write::{allowed, location_of, message_of, resource_of, status_of};
+use super::write::{allowed, location_of, message_of, status_of};
 use crate::api::AppState;
 use crate::api::answer::{json_len, too_large};
 use crate::domain::Version;
@@ -158,7 +159,25 @@ pub(super) async fn batch(
         };
         responses.push(answered);
     }
-    json!({ "resourceType": "Bundle", "type": "batch-response", "entry": responses })
+    response_bundle("batch-response", responses)
+}
+
+/// The `batch-response` or `transaction-response` of these entries. An entry that
+/// repeats another's resource version (the same resource written twice, unchanged the
+/// second time) leaves out its `fullUrl`: R4's bdl-7 allows one entry per `fullUrl` and
+/// version; its `response.location` still names it.
+pub(super) fn response_bundle(kind: &str, mut entries: Vec<Value>) -> Value {
+    let mut seen = std::collections::HashSet::new();
+    for entry in &mut entries {
+        let version = entry["resource"]["meta"]["versionId"].clone();
+        if let Some(fields) = entry.as_object_mut()
+            && let Some(url) = fields.get("fullUrl").cloned()
+            && !seen.insert((url.to_string(), version.to_string()))
+        {
+            fields.remove("fullUrl");
+        }
+    }
+    json!({ "resourceType": "Bundle", "type": kind, "entry": entries })
 }
 
 /// What is left of the answer's size limit (`server.answer_limit_bytes`) while a batch
@@ -284,6 +303,26 @@ pub(super) fn written(state: &AppState, headers: &HeaderMap, done: &Done) -> Val
     if done.outcome != Outcome::AlreadyDeleted {
         response["etag"] = json!(done.version().version.etag());
     }
+    let resource = if deleted {
+        None
+    } else {
+        find(&done.record, done.kind, &done.id, &state.profile)
+    };
+    if done.outcome == Outcome::Existing && resource.is_none() {
+        // A resource of a contract the CarePlan's condition found: nothing of the
+        // contract was written, so this resource was not made either.
+        let issue = Issue {
+            severity: "information",
+            code: "informational",
+            diagnostics: format!(
+                "{}/{} was not written: the CarePlan's condition found the contract, so nothing of it was created",
+                done.kind.name(),
+                done.id
+            ),
+            expression: None,
+        };
+        return json!({ "response": { "status": "200 OK", "outcome": operation_outcome(&[issue]) } });
+    }
     let mut entry = json!({});
     match prefer(headers, "return") {
         Some("OperationOutcome") => {
@@ -296,16 +335,17 @@ pub(super) fn written(state: &AppState, headers: &HeaderMap, done: &Done) -> Val
             response["outcome"] = operation_outcome(&[issue]);
         }
         Some("minimal") => {}
-        _ if !deleted => {
-            entry["fullUrl"] = json!(format!(
-                "{}/{}/{}",
-                base_url(headers),
-                done.kind.name(),
-                done.id
-            ));
-            entry["resource"] = resource_of(done, &state.profile);
+        _ => {
+            if let Some(resource) = resource {
+                entry["fullUrl"] = json!(format!(
+                    "{}/{}/{}",
+                    base_url(headers),
+                    done.kind.name(),
+                    done.id
+                ));
+                entry["resource"] = resource;
+            }
         }
-        _ => {}
     }
     entry["response"] = response;
     entry

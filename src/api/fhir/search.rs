@@ -23,6 +23,7 @@ use crate::auth::Searched;
 use crate::domain::{ContractId, PersonId, Status};
 use crate::fhir::Profile;
 use crate::fhir::outcome::{Issue, operation_outcome};
+use crate::percent::encode;
 use crate::store::{Record, Store};
 
 /// Parameters that shape the result rather than select it.
@@ -404,7 +405,7 @@ pub(super) fn page(
         let query: Vec<String> = params
             .iter()
             .filter(|(k, _)| k != "_offset" && k != "_count" && !unknown.contains(&k.as_str()))
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .map(|(k, v)| format!("{}={}", encode(k, &[]), encode(v, &[])))
             .chain(
                 [format!("_offset={at}"), format!("_count={count}")]
                     .into_iter()
@@ -618,18 +619,4 @@ fn names(reference: &Value, wanted: &str) -> bool {
         }
         None => identifier["value"] == wanted,
     }
-}
-
-/// Percent-encodes a query key or value (RFC 3986 unreserved characters stay).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(b));
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

@@ -10,9 +10,9 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::batch::{Budget, Request, batch, request_of, written};
+use super::batch::{Budget, Request, batch, request_of, response_bundle, written};
 use super::error::FhirError;
 use super::respond::{Format, fhir_json};
 use super::write::json_body;
@@ -76,7 +76,6 @@ pub async fn transaction(
     for (at, read) in reads {
         responses[at] = budget.read(&state, &headers, read).await;
     }
-    let bundle =
-        json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": responses });
+    let bundle = response_bundle("transaction-response", responses);
     Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
 }

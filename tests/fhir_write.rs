@@ -1149,7 +1149,256 @@ async fn validate_checks_as_a_write_does_and_stores_nothing(db: &TestDb) {
     );
 }
 
+async fn patch_with(
+    app: &TestApp,
+    path: &str,
+    media: &str,
+    if_match: Option<&str>,
+    body: &Value,
+) -> Reply {
+    let mut request = app
+        .client
+        .patch(app.url(path))
+        .header("content-type", media)
+        .body(body.to_string());
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}
+
+/// PATCH, as JSON Patch or FHIRPath Patch, changes exactly what it says of one resource
+/// and goes through every rule of a PUT; what cannot be applied is refused, naming the
+/// operation, and nothing is stored.
+async fn patch_changes_one_resource_through_the_write_rules(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let record = app
+        .store
+        .create(fixture("cancer-min-vardplan"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let id = record.id.to_string();
+    const JSON_PATCH: &str = "application/json-patch+json";
+    const FHIR: &str = "application/fhir+json";
+
+    // JSON Patch of a Goal: what matters to the person, in their words.
+    let goal = format!("/fhir/Goal/{id}-mal-1");
+    let before = fhir_get(&app, &goal).await.body;
+    let patched = patch_with(
+        &app,
+        &goal,
+        JSON_PATCH,
+        Some("W/\"1\""),
+        &json!([
+            { "op": "test", "path": "/description/text", "value": before["description"]["text"] },
+            { "op": "replace", "path": "/description/text", "value": "Att orka leka med barnbarnen" },
+        ]),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(
+        patched.body["description"]["text"],
+        "Att orka leka med barnbarnen"
+    );
+    assert_eq!(patched.header("etag"), Some("W/\"2\""));
+    let stored = app.store.get(&record.id).await.unwrap();
+    assert!(
+        stored
+            .revision
+            .contract
+            .agreement
+            .what_matters
+            .iter()
+            .any(|w| w == "Att orka leka med barnbarnen"),
+        "the contract holds the patched words"
+    );
+
+    // FHIRPath Patch of the CarePlan: a note added, kept beside the contract.
+    let note = json!({ "resourceType": "Parameters", "parameter": [{ "name": "operation", "part": [
+        { "name": "type", "valueCode": "add" },
+        { "name": "path", "valueString": "CarePlan" },
+        { "name": "name", "valueString": "note" },
+        { "name": "value", "valueAnnotation": { "text": "Ringer på fredag" } },
+    ] }] });
+    let noted = patch_with(&app, &format!("/fhir/CarePlan/{id}"), FHIR, None, &note).await;
+    assert_eq!(noted.status, StatusCode::OK, "{}", noted.body);
+    assert_eq!(noted.body["note"][0]["text"], "Ringer på fredag");
+    assert_eq!(noted.body["meta"]["versionId"], "3");
+    common::assert_valid_r4(&[&patched.body, &noted.body]);
+
+    // Concurrent patches without If-Match: each one that is answered 200 is in the
+    // result (a concurrent change makes a patch apply again, never overwrite).
+    let tasks: Vec<_> = (0..4)
+        .map(|n| {
+            let (client, url) = (app.client.clone(), app.url(&format!("/fhir/CarePlan/{id}")));
+            let mut body = note.clone();
+            body["parameter"][0]["part"][3]["valueAnnotation"]["text"] =
+                format!("Samtidig {n}").into();
+            tokio::spawn(async move {
+                client
+                    .patch(url)
+                    .header("content-type", FHIR)
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut landed = 0;
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(
+            matches!(status, StatusCode::OK | StatusCode::CONFLICT),
+            "{status}"
+        );
+        landed += usize::from(status == StatusCode::OK);
+    }
+    let plan = fhir_get(&app, &format!("/fhir/CarePlan/{id}")).await.body;
+    let notes = plan["note"].as_array().unwrap();
+    assert_eq!(notes.len(), 1 + landed, "{notes:?}");
+    assert!(landed >= 1);
+    let versions = 3 + landed;
+
+    // A stale If-Match: 412, nothing stored.
+    let stale = patch_with(
+        &app,
+        &goal,
+        JSON_PATCH,
+        Some("W/\"1\""),
+        &json!([
+            { "op": "replace", "path": "/description/text", "value": "x" },
+        ]),
+    )
+    .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.body
+    );
+
+    // The contract's rules hold: an active contract keeps its responsible unit.
+    let team = format!("/fhir/CareTeam/{id}");
+    let broken = patch_with(
+        &app,
+        &team,
+        JSON_PATCH,
+        None,
+        &json!([
+            { "op": "remove", "path": "/managingOrganization" },
+        ]),
+    )
+    .await;
+    assert_eq!(
+        broken.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        broken.body
+    );
+    assert_eq!(
+        issue_expression(&broken.body),
+        "CareTeam.managingOrganization"
+    );
+
+    // What cannot be applied, or is not a patch, is refused by name.
+    let failed_test = patch_with(
+        &app,
+        &goal,
+        JSON_PATCH,
+        None,
+        &json!([
+            { "op": "test", "path": "/description/text", "value": "något annat" },
+        ]),
+    )
+    .await;
+    assert_eq!(
+        failed_test.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        failed_test.body
+    );
+    assert_eq!(issue_expression(&failed_test.body), "JSON Patch[0]");
+    let unknown_op = patch_with(
+        &app,
+        &goal,
+        JSON_PATCH,
+        None,
+        &json!([{ "op": "merge", "path": "/x" }]),
+    )
+    .await;
+    assert_eq!(
+        unknown_op.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        unknown_op.body
+    );
+    assert_eq!(issue_expression(&unknown_op.body), "JSON Patch[0].op");
+    let where_path = json!({ "resourceType": "Parameters", "parameter": [{ "name": "operation", "part": [
+        { "name": "type", "valueCode": "delete" },
+        { "name": "path", "valueString": "CarePlan.note.where(text = 'x')" },
+    ] }] });
+    let refused = patch_with(
+        &app,
+        &format!("/fhir/CarePlan/{id}"),
+        FHIR,
+        None,
+        &where_path,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(
+        issue_expression(&refused.body),
+        "Parameters.parameter[0].part(path)"
+    );
+    let new_id = patch_with(
+        &app,
+        &goal,
+        JSON_PATCH,
+        None,
+        &json!([{ "op": "replace", "path": "/id", "value": "annat" }]),
+    )
+    .await;
+    assert_eq!(new_id.status, StatusCode::BAD_REQUEST);
+    assert_eq!(issue_expression(&new_id.body), "id");
+    let text = patch_with(&app, &goal, "text/plain", None, &json!([])).await;
+    assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let provenance = patch_with(
+        &app,
+        &format!("/fhir/Provenance/{id}-v1"),
+        JSON_PATCH,
+        None,
+        &json!([]),
+    )
+    .await;
+    assert_eq!(provenance.status, StatusCode::METHOD_NOT_ALLOWED);
+    let nobody = patch_with(
+        &app,
+        "/fhir/Goal/finns-inte-mal-1",
+        JSON_PATCH,
+        None,
+        &json!([]),
+    )
+    .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.store.history(&record.id).await.unwrap().versions.len(),
+        versions,
+        "only the patches that could be applied were stored"
+    );
+}
+
 on_both_backends!(
+    patch_changes_one_resource_through_the_write_rules,
     validate_checks_as_a_write_does_and_stores_nothing,
     a_contract_is_deleted_by_its_identifier,
     every_id_fits_r4,

@@ -908,6 +908,22 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             Some(&etag_b),
         ),
         e(
+            "patch B's CarePlan (as it is: no new version)",
+            Method::PATCH,
+            format!("/fhir/CarePlan/{}", b.contract),
+            Some(
+                json!({ "resourceType": "Parameters", "parameter": [{ "name": "operation", "part": [
+                { "name": "type", "valueCode": "replace" },
+                { "name": "path", "valueString": "CarePlan.status" },
+                { "name": "value", "valueCode": plan_b["status"] },
+            ] }] }),
+            ),
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 403, 200, 200,
+            ],
+            None,
+        ),
+        e(
             "check a new CarePlan for B",
             Method::POST,
             "/fhir/CarePlan/$validate".into(),

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::fhir::FhirError;
 
-const METHODS: &str = "GET, HEAD, POST, PUT, DELETE";
+const METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
 const REQUEST_HEADERS: &str = "Authorization, Content-Type, Accept, If-Match, If-None-Match, \
      If-Modified-Since, If-None-Exist, Prefer, X-Request-Id";
 const EXPOSED: &str =

@@ -116,6 +116,7 @@ impl Routes {
             Method::POST => MethodFilter::POST,
             Method::PUT => MethodFilter::PUT,
             Method::DELETE => MethodFilter::DELETE,
+            Method::PATCH => MethodFilter::PATCH,
             _ => MethodFilter::GET,
         };
         self.router = self.router.route(path, on(filter, handler));

@@ -28,6 +28,7 @@ mod json;
 mod kind;
 pub mod narrative;
 pub mod outcome;
+pub mod patch;
 pub mod profile;
 mod provenance;
 pub mod questionnaire;

@@ -134,7 +134,7 @@ pub(super) fn request_of(
         }),
         _ => Err(FhirError::bad_param(
             &path,
-            "supported: GET, PUT, POST and DELETE of a type, a resource or a version",
+            "supported: GET, PUT, POST and DELETE of a type, a resource or a version (PATCH only as a request of its own)",
         )),
     }
 }

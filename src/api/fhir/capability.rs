@@ -36,19 +36,19 @@ pub const COMMON_SEARCH: &[SearchParam] = &[
 /// The types served, their interactions and their own search parameters.
 #[rustfmt::skip]
 pub const RESOURCES: &[(Kind, &[&str], &[SearchParam])] = &[
-    (Kind::CarePlan, &["read", "vread", "update", "create", "delete", "history-instance", "history-type", "search-type"], &[
+    (Kind::CarePlan, &["read", "vread", "update", "patch", "create", "delete", "history-instance", "history-type", "search-type"], &[
         ("identifier", "token", "The contract's business identifier"),
         ("status", "token", "draft | active | on-hold | completed | revoked"),
         ("category", "token", "The Patientkontrakt category, system|code"),
     ]),
-    (Kind::CareTeam, &["read", "vread", "update", "history-instance", "history-type", "search-type"], &[
+    (Kind::CareTeam, &["read", "vread", "update", "patch", "history-instance", "history-type", "search-type"], &[
         ("status", "token", "proposed | active | suspended | inactive"),
         ("participant", "reference", "A member, by HSA-id (system|value or value) or reference"),
     ]),
-    (Kind::Goal, &["read", "vread", "update", "history-instance", "history-type", "search-type"], &[
+    (Kind::Goal, &["read", "vread", "update", "patch", "history-instance", "history-type", "search-type"], &[
         ("lifecycle-status", "token", "proposed | planned | accepted | active | on-hold | completed | cancelled | entered-in-error | rejected"),
     ]),
-    (Kind::Appointment, &["read", "vread", "update", "create", "delete", "history-instance", "history-type", "search-type"], &[
+    (Kind::Appointment, &["read", "vread", "update", "patch", "create", "delete", "history-instance", "history-type", "search-type"], &[
         ("status", "token", "proposed | booked | cancelled | fulfilled"),
         ("date", "date", "The agreed time's start; prefixes eq, ne, gt, ge, lt, le"),
         ("actor", "reference", "A participant, by identifier (system|value or value) or reference"),

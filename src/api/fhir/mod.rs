@@ -18,6 +18,7 @@ mod error;
 mod export;
 mod locate;
 mod operation_definition;
+mod patch;
 mod questionnaire;
 mod questionnaire_response;
 mod read;
@@ -210,6 +211,12 @@ pub(super) fn routes() -> Routes {
             "/{kind}/{id}",
             kind(Update, "update"),
             write::update,
+        )
+        .route(
+            M::PATCH,
+            "/{kind}/{id}",
+            kind(Update, "patch"),
+            patch::patch,
         )
         .route(
             M::DELETE,

@@ -60,7 +60,12 @@ pub(super) fn message_of(done: &Done) -> String {
 
 /// The answer `Prefer: return=` asks for, naming for the audit row the resource
 /// written and its person (also when the answer has no body).
-fn reply(done: &Done, state: &AppState, headers: &HeaderMap, format: Format) -> Response {
+pub(super) fn reply(
+    done: &Done,
+    state: &AppState,
+    headers: &HeaderMap,
+    format: Format,
+) -> Response {
     // The resource is mapped only when the answer carries it.
     let body = match prefer(headers, "return") {
         Some("minimal" | "OperationOutcome") => Value::Null,

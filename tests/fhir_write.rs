@@ -1397,7 +1397,170 @@ async fn patch_changes_one_resource_through_the_write_rules(db: &TestDb) {
     );
 }
 
+/// An EHR creates, finds, updates and deletes a contract by its own identifier, as
+/// integrators do: the identifier is kept on the CarePlan, names one contract only (also
+/// when creates race), and is free again once that contract is deleted.
+async fn an_ehr_works_by_its_own_identifier(db: &TestDb) {
+    let app = spawn_app(db).await;
+    const EHR: &str = "http://cosmic.example/sid/vardplan";
+    let plan_with = |value: &str| {
+        let mut plan = draft_plan("eget-initiativ", "x");
+        plan["identifier"] = json!([{ "system": EHR, "value": value }]);
+        plan
+    };
+    let encoded = |value: &str| {
+        format!(
+            "identifier={}",
+            pkgw::percent::encode(&format!("{EHR}|{value}"), &[])
+        )
+    };
+
+    // Conditional create, URL-encoded the first time and not the second: one contract.
+    let created = post(
+        &app,
+        "/fhir/CarePlan",
+        &[("If-None-Exist", &encoded("vp-1"))],
+        &plan_with("vp-1"),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(
+        created.body["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["system"] == EHR && i["value"] == "vp-1")
+    );
+    let again = post(
+        &app,
+        "/fhir/CarePlan",
+        &[("If-None-Exist", &format!("identifier={EHR}|vp-1"))],
+        &plan_with("vp-1"),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["id"], id.as_str());
+    assert_eq!(db.count("contracts").await, 1);
+
+    // Found by it.
+    let found = fhir_get(&app, &format!("/fhir/CarePlan?{}", encoded("vp-1"))).await;
+    assert_eq!(found.body["total"], 1, "{}", found.body);
+    assert_eq!(found.body["entry"][0]["resource"]["id"], id.as_str());
+    let none = fhir_get(&app, &format!("/fhir/CarePlan?identifier={EHR}|finns-inte")).await;
+    assert_eq!(none.body["total"], 0);
+
+    // Conditional update: the same contract, a new version.
+    let mut changed = plan_with("vp-1");
+    changed["description"] = "Uppdaterad av journalen".into();
+    let updated = put(
+        &app,
+        &format!("/fhir/CarePlan?{}", encoded("vp-1")),
+        &[],
+        &changed,
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(
+        (
+            updated.body["id"].as_str(),
+            updated.body["meta"]["versionId"].as_str()
+        ),
+        (Some(id.as_str()), Some("2"))
+    );
+    // ... and a create when none carries it; the new CarePlan must carry it.
+    let made = put(
+        &app,
+        &format!("/fhir/CarePlan?identifier={EHR}|vp-2"),
+        &[],
+        &plan_with("vp-2"),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_ne!(made.body["id"], id.as_str());
+    let not_carried = put(
+        &app,
+        &format!("/fhir/CarePlan?identifier={EHR}|vp-3"),
+        &[],
+        &plan_with("vp-4"),
+    )
+    .await;
+    assert_eq!(
+        not_carried.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        not_carried.body
+    );
+    assert_eq!(issue_expression(&not_carried.body), "CarePlan.identifier");
+
+    // One identifier names one contract.
+    let taken = post(&app, "/fhir/CarePlan", &[], &plan_with("vp-1")).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert_eq!(db.count("contracts").await, 2);
+
+    // Concurrent conditional updates of a new identifier make one contract.
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (client, url, body) = (
+                app.client.clone(),
+                app.url(&format!("/fhir/CarePlan?identifier={EHR}|vp-samtidig")),
+                plan_with("vp-samtidig"),
+            );
+            tokio::spawn(async move {
+                client
+                    .put(url)
+                    .header("content-type", "application/fhir+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(status.is_success(), "{status}");
+    }
+    let raced = fhir_get(
+        &app,
+        &format!("/fhir/CarePlan?identifier={EHR}|vp-samtidig"),
+    )
+    .await;
+    assert_eq!(raced.body["total"], 1, "{}", raced.body);
+    assert_eq!(db.count("contracts").await, 3);
+
+    // Conditional update inside a transaction.
+    let mut in_bundle = plan_with("vp-2");
+    in_bundle["description"] = "Ändrad i en transaktion".into();
+    let bundle = json!({ "resourceType": "Bundle", "type": "transaction", "entry": [
+        { "resource": in_bundle, "request": { "method": "PUT", "url": format!("CarePlan?{}", encoded("vp-2")) } },
+    ] });
+    let reply = post(&app, "/fhir", &[], &bundle).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(reply.body["entry"][0]["resource"]["id"], made.body["id"]);
+
+    // Conditional delete; then the identifier names nothing, and may name a new contract.
+    let deleted = delete(&app, &format!("/fhir/CarePlan?{}", encoded("vp-1")), &[]).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let gone = fhir_get(&app, &format!("/fhir/CarePlan?identifier={EHR}|vp-1")).await;
+    assert_eq!(gone.body["total"], 0);
+    let missing = delete(&app, &format!("/fhir/CarePlan?identifier={EHR}|vp-1"), &[]).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let anew = post(
+        &app,
+        "/fhir/CarePlan",
+        &[("If-None-Exist", &encoded("vp-1"))],
+        &plan_with("vp-1"),
+    )
+    .await;
+    assert_eq!(anew.status, StatusCode::CREATED, "{}", anew.body);
+    assert_ne!(anew.body["id"], id.as_str());
+}
+
 on_both_backends!(
+    an_ehr_works_by_its_own_identifier,
     patch_changes_one_resource_through_the_write_rules,
     validate_checks_as_a_write_does_and_stores_nothing,
     a_contract_is_deleted_by_its_identifier,

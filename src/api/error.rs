@@ -162,6 +162,7 @@ impl From<StoreError> for ApiError {
                 Self::Conflict(format!("contract {id} already exists"))
             }
             StoreError::Deleted(id) => Self::Gone(format!("contract {id} was deleted")),
+            e @ StoreError::IdentifierTaken { .. } => Self::Conflict(e.to_string()),
             StoreError::Invalid(v) => v.into(),
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database error");

@@ -167,6 +167,22 @@ fn foreign(resource: &Value, profile: &Profile) -> Map<String, Value> {
     kept
 }
 
+/// The identifiers of other systems (an EHR's own) a stored version's CarePlan carries,
+/// as `(system, value)`, from its foreign content (`Revision::foreign_fhir`).
+pub fn plan_identifiers(foreign: Option<&Value>) -> Vec<(String, String)> {
+    foreign
+        .and_then(|f| f["care_plan"]["identifier"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            Some((
+                i["system"].as_str()?.to_owned(),
+                i["value"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// Whether `system` is one of the identifier systems the mapping writes itself.
 pub fn ours_identifier(system: &str, profile: &Profile) -> bool {
     let i = &profile.identifiers;

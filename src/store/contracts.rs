@@ -129,6 +129,7 @@ async fn write_pending(
     let Some(expected) = base else {
         insert_head(tx, &id, &revision).await?;
         insert_revision(tx, &id, &revision).await?;
+        index_identifiers(tx, &id, &revision).await?;
         enqueue(tx, &id, &revision, None).await?;
         audit::insert(tx, Action::Create, &id, &revision).await?;
         return Ok(Record { id, revision });
@@ -162,6 +163,7 @@ async fn write_pending(
         Action::Update
     };
     insert_revision(tx, &id, &revision).await?;
+    index_identifiers(tx, &id, &revision).await?;
     let previous = (!deleted).then_some(&previous.contract);
     enqueue(tx, &id, &revision, previous).await?;
     audit::insert(tx, action, &id, &revision).await?;
@@ -293,6 +295,24 @@ impl Store {
         }
         tx.commit().await?;
         Ok(records)
+    }
+
+    /// The live contract whose CarePlan carries the identifier `system|value` of another
+    /// system (an EHR's own), if any.
+    pub async fn contract_with_identifier(
+        &self,
+        system: &str,
+        value: &str,
+    ) -> Result<Option<ContractId>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT contract_id FROM contract_identifiers WHERE system = $1 AND value = $2",
+        )
+        .bind(system)
+        .bind(value)
+        .fetch_optional(&self.reader)
+        .await?;
+        id.map(|id| ContractId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
     }
 
     /// The current version of a contract.
@@ -565,6 +585,7 @@ async fn insert_history(
     for revision in &history.versions {
         insert_revision(tx, &history.id, revision).await?;
     }
+    index_identifiers(tx, &history.id, latest).await?;
     let before = history.versions.iter().rev().nth(1).map(|r| &r.contract);
     enqueue(tx, &history.id, latest, before).await?;
     audit::insert(tx, Action::Import, &history.id, latest).await
@@ -631,6 +652,53 @@ async fn insert_revision(
     )
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Makes the identifier index say what this version's CarePlan carries: its identifiers
+/// of other systems name this contract (none, once it is deleted). One another live
+/// contract holds is [`StoreError::IdentifierTaken`].
+async fn index_identifiers(
+    tx: &mut Transaction<'_, Any>,
+    id: &ContractId,
+    revision: &Revision,
+) -> Result<(), StoreError> {
+    let identifiers = if revision.deleted {
+        Vec::new()
+    } else {
+        crate::fhir::residue::plan_identifiers(revision.foreign_fhir.as_ref())
+    };
+    if identifiers.is_empty() && revision.version == Version::FIRST {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM contract_identifiers WHERE contract_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    for (system, value) in identifiers {
+        let inserted = sqlx::query(
+            "INSERT INTO contract_identifiers (system, value, contract_id) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&system)
+        .bind(&value)
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            let owner: Option<String> = sqlx::query_scalar(
+                "SELECT contract_id FROM contract_identifiers WHERE system = $1 AND value = $2",
+            )
+            .bind(&system)
+            .bind(&value)
+            .fetch_optional(&mut **tx)
+            .await?;
+            // The same identifier twice in one CarePlan is this contract's already.
+            if owner.as_deref() != Some(id.as_str()) {
+                return Err(StoreError::IdentifierTaken { system, value });
+            }
+        }
+    }
     Ok(())
 }
 

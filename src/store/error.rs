@@ -21,6 +21,9 @@ pub enum StoreError {
     /// The contract id is taken. HTTP 409.
     #[error("contract {0} already exists")]
     AlreadyExists(ContractId),
+    /// Another live contract's CarePlan carries this business identifier. HTTP 409.
+    #[error("the identifier {system}|{value} is another contract's")]
+    IdentifierTaken { system: String, value: String },
     /// The contract breaks an invariant. HTTP 422.
     #[error("{0}")]
     Invalid(#[from] Violations),

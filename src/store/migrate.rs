@@ -71,6 +71,11 @@ const SQLITE: &[Script] = &[
         "resource versions",
         include_str!("../../migrations/sqlite/0012_resource_versions.sql"),
     ),
+    (
+        13,
+        "identifiers",
+        include_str!("../../migrations/sqlite/0013_identifiers.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -132,6 +137,11 @@ const POSTGRES: &[Script] = &[
         12,
         "resource versions",
         include_str!("../../migrations/postgres/0012_resource_versions.sql"),
+    ),
+    (
+        13,
+        "identifiers",
+        include_str!("../../migrations/postgres/0013_identifiers.sql"),
     ),
 ];
 

@@ -24,6 +24,7 @@ impl Edited {
                 (Kind::CarePlan | Kind::CareTeam, _) | (_, None) => contract.to_string(),
                 (_, Some(id)) => id.to_owned(),
             },
+            Action::Upsert { .. } => contract.to_string(),
         };
         Self { kind, id, outcome }
     }
@@ -100,6 +101,7 @@ pub(super) fn edit(
             }
             done(contract.to_string(), Outcome::Created)
         }
+        Action::Upsert { .. } => Err(unresolved()),
         Action::Delete { id, .. } => match kind {
             Kind::Appointment => {
                 let before = resources.appointments.len();
@@ -115,6 +117,11 @@ pub(super) fn edit(
             ))),
         },
     }
+}
+
+/// A conditional update the writer did not resolve before planning: a bug.
+pub(super) fn unresolved() -> WriteError {
+    WriteError::Conflict("a conditional update was not resolved to its contract".into())
 }
 
 /// Checks a received resource against the typed R4 model, naming the element that does

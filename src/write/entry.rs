@@ -28,6 +28,16 @@ pub enum Action {
         resource: Value,
         if_match: Option<Version>,
     },
+    /// `PUT CarePlan?identifier=…`: the update of the contract the condition finds, or,
+    /// when it finds none, a new contract (which must carry the identifier). The writer
+    /// turns it into an `Update` or a `Create` before anything else, each time it tries.
+    Upsert {
+        kind: Kind,
+        /// The condition, `identifier=system|value` (percent-encoded or not).
+        condition: String,
+        resource: Value,
+        if_match: Option<Version>,
+    },
     /// `DELETE {type}/{id}`: a CarePlan's deletion revokes the contract; an
     /// Appointment's removes the agreed time.
     Delete {
@@ -42,20 +52,25 @@ impl Action {
         match self {
             Action::Create { kind, .. }
             | Action::Update { kind, .. }
+            | Action::Upsert { kind, .. }
             | Action::Delete { kind, .. } => *kind,
         }
     }
 
     pub fn if_match(&self) -> Option<Version> {
         match self {
-            Action::Update { if_match, .. } | Action::Delete { if_match, .. } => *if_match,
+            Action::Update { if_match, .. }
+            | Action::Upsert { if_match, .. }
+            | Action::Delete { if_match, .. } => *if_match,
             Action::Create { .. } => None,
         }
     }
 
     fn resource(&self) -> Option<&Value> {
         match self {
-            Action::Create { resource, .. } | Action::Update { resource, .. } => Some(resource),
+            Action::Create { resource, .. }
+            | Action::Update { resource, .. }
+            | Action::Upsert { resource, .. } => Some(resource),
             Action::Delete { .. } => None,
         }
     }

@@ -91,6 +91,7 @@ impl From<StoreError> for WriteError {
             StoreError::AlreadyExists(id) => {
                 Self::Conflict(format!("CarePlan/{id} already exists"))
             }
+            e @ StoreError::IdentifierTaken { .. } => Self::Conflict(e.to_string()),
             other => Self::Store(other),
         }
     }

@@ -27,6 +27,7 @@ mod caller;
 mod edit;
 mod entry;
 mod error;
+mod identify;
 mod kept;
 mod merge;
 mod plan;
@@ -42,7 +43,8 @@ use std::sync::Arc;
 pub use caller::Caller;
 pub use entry::{Action, Done, Entry, Outcome};
 pub use error::WriteError;
-pub use plan::contract_in_query;
+pub use identify::Target;
+pub use plan::{Condition, condition_in_query, contract_in_query};
 pub use transfer::Transferred;
 
 use crate::domain::ContractId;
@@ -79,7 +81,11 @@ impl From<WriteError> for Attempt {
 impl From<StoreError> for Attempt {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::VersionConflict { .. } | StoreError::AlreadyExists(_) => Attempt::Raced,
+            // A concurrent write took the contract, its id or one of its identifiers
+            // first: start again, and see what it did.
+            StoreError::VersionConflict { .. }
+            | StoreError::AlreadyExists(_)
+            | StoreError::IdentifierTaken { .. } => Attempt::Raced,
             other => Attempt::Failed(other.into()),
         }
     }
@@ -117,7 +123,9 @@ impl Writer {
         let mut attempt = 1;
         loop {
             let mut planned = entries.clone();
+            self.resolve(&mut planned).await?;
             let groups = plan::plan(&mut planned, &self.profile)?;
+            self.check_identifiers(&planned, &groups).await?;
             match self.attempt(caller, &planned, &groups).await {
                 Ok(done) => return Ok(done),
                 Err(Attempt::Raced) if attempt < ATTEMPTS => attempt += 1,
@@ -136,7 +144,9 @@ impl Writer {
     pub async fn check(&self, caller: &Caller, entries: Vec<Entry>) -> Result<(), WriteError> {
         refuse_chosen_ids(caller, &entries, &self.profile)?;
         let mut planned = entries;
+        self.resolve(&mut planned).await?;
         let groups = plan::plan(&mut planned, &self.profile)?;
+        self.check_identifiers(&planned, &groups).await?;
         for group in &groups {
             match self.prepare(caller, &planned, group).await {
                 // A concurrent change came first: the write would start again.
@@ -270,6 +280,7 @@ fn name_of(entry: &Entry, contract: &ContractId) -> String {
             Some(id) if kind != Kind::Goal => format!("{}/{id}", kind.name()),
             _ => format!("{} of CarePlan/{contract}", kind.name()),
         },
+        Action::Upsert { .. } => format!("CarePlan/{contract}"),
     }
 }
 
@@ -329,8 +340,15 @@ fn refuse_chosen_ids(
             if_none_exist,
         } = &entry.action
         {
+            // A condition on another system's identifier (the EHR's own) names no id.
+            let chosen = if_none_exist.as_deref().is_some_and(|q| {
+                !matches!(
+                    plan::condition_in_query(q, profile, "If-None-Exist"),
+                    Ok(plan::Condition::Identifier { .. })
+                )
+            });
             let named = plan::contract_identifier(resource, profile).is_some();
-            if if_none_exist.is_some() || named {
+            if chosen || named {
                 return Err(WriteError::Forbidden(
                     "a patient's or unit-limited token may not choose a contract's id: create it without ifNoneExist or the contract identifier, and the gateway names it".into(),
                 ));

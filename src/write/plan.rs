@@ -62,6 +62,7 @@ pub(super) fn plan(entries: &mut [Entry], profile: &Profile) -> Result<Vec<Group
                 Some(id)
             }
             Action::Create { .. } => None,
+            Action::Upsert { .. } => return Err(super::edit::unresolved()),
         };
         if entry.action.kind() == Kind::CarePlan
             && let Some(c) = &contract
@@ -157,31 +158,84 @@ fn check_resource_matches(entry: &Entry) -> Result<(), WriteError> {
     Ok(())
 }
 
-/// The contract a query such as `identifier=system|id` names (`If-None-Exist`, a
-/// conditional update's url). Only the contract's own identifier system (or none) is
-/// understood; anything else is refused rather than guessed at.
+/// What a condition (`If-None-Exist`, a conditional update's or delete's url) names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The gateway's own contract identifier (or a bare value): the contract id itself.
+    Contract(ContractId),
+    /// An identifier of another system (an EHR's own), found through the store's index.
+    Identifier { system: String, value: String },
+}
+
+/// The condition a query `identifier=system|value` states, percent-encoded or not. Only
+/// `identifier` is understood; anything else is refused rather than guessed at.
+pub fn condition_in_query(
+    query: &str,
+    profile: &Profile,
+    name: &str,
+) -> Result<Condition, WriteError> {
+    let system = &profile.identifiers.contract;
+    let refused = || {
+        WriteError::bad(
+            name,
+            format!(
+                "supported: identifier=SYSTEM|VALUE (the contract's own, {system}|<contract id>, or another system's)"
+            ),
+        )
+    };
+    let value = query
+        .strip_prefix("identifier=")
+        .filter(|v| !v.contains('&'))
+        .map(decode)
+        .ok_or_else(refused)?;
+    match value.split_once('|') {
+        Some((s, id)) if s.is_empty() || s == system => ContractId::parse(id)
+            .map(Condition::Contract)
+            .map_err(|_| refused()),
+        Some((s, v)) if !v.is_empty() => Ok(Condition::Identifier {
+            system: s.to_owned(),
+            value: v.to_owned(),
+        }),
+        Some(_) => Err(refused()),
+        None => ContractId::parse(&value)
+            .map(Condition::Contract)
+            .map_err(|_| refused()),
+    }
+}
+
+/// The contract a query names by the gateway's own identifier (see
+/// [`condition_in_query`]); another system's identifier is refused here.
 pub fn contract_in_query(
     query: &str,
     profile: &Profile,
     name: &str,
 ) -> Result<ContractId, WriteError> {
-    let system = &profile.identifiers.contract;
-    let value = query
-        .strip_prefix("identifier=")
-        .filter(|v| !v.contains('&'))
-        .and_then(|v| match v.split_once('|') {
-            Some((s, id)) if s.is_empty() || s == system => Some(id),
-            Some(_) => None,
-            None => Some(v),
-        });
-    value
-        .and_then(|id| ContractId::parse(id).ok())
-        .ok_or_else(|| {
-            WriteError::bad(
-                name,
-                format!("supported: identifier={system}|<contract id>"),
-            )
-        })
+    match condition_in_query(query, profile, name)? {
+        Condition::Contract(id) => Ok(id),
+        Condition::Identifier { .. } => Err(super::edit::unresolved()),
+    }
+}
+
+/// A query value with its `%XX` escapes decoded (RFC 3986; a `+` stays a plus); left
+/// as it is when they do not make UTF-8.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2))
+            && let (Some(h), Some(l)) = (hex(h), hex(l))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
 }
 
 /// The contract id a new CarePlan gives as its business identifier, if it gives one.
@@ -408,7 +462,7 @@ fn refuse_repeats(entries: &[Entry]) -> Result<(), WriteError> {
                 Some(id) => (*kind, id),
                 None => continue,
             },
-            Action::Create { .. } => continue,
+            Action::Create { .. } | Action::Upsert { .. } => continue,
         };
         if let Some(first) = seen.insert(named, i) {
             return Err(WriteError::bad(

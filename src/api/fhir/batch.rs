@@ -19,7 +19,7 @@ use crate::api::AppState;
 use crate::api::answer::{json_len, too_large};
 use crate::domain::Version;
 use crate::fhir::outcome::{Issue, operation_outcome};
-use crate::write::{Action, Caller, Done, Entry, Outcome, contract_in_query};
+use crate::write::{Action, Caller, Done, Entry, Outcome};
 
 /// What one entry's request asks.
 pub(super) enum Request {
@@ -39,7 +39,6 @@ pub(super) enum Request {
 /// absolute), its conditions, and whether the caller's scopes allow it. In a
 /// transaction a CareTeam or Goal may be created as part of its contract.
 pub(super) fn request_of(
-    state: &AppState,
     caller: &Caller,
     entry: &Value,
     at: usize,
@@ -105,13 +104,10 @@ pub(super) fn request_of(
             if allowed(Kind::parse(kind)?, "update")? != Kind::CarePlan {
                 return Err(FhirError::MethodNotAllowed);
             }
-            let id = contract_in_query(query, &state.profile, &format!("{path}.url"))?;
-            let mut resource = resource()?;
-            resource["id"] = json!(id.as_str());
-            write(Action::Update {
+            write(Action::Upsert {
                 kind: Kind::CarePlan,
-                id: id.to_string(),
-                resource,
+                condition: query.to_owned(),
+                resource: resource()?,
                 if_match,
             })
         }
@@ -149,7 +145,7 @@ pub(super) async fn batch(
     let mut responses = Vec::with_capacity(entries.len());
     let mut budget = Budget::of(state);
     for (at, entry) in entries.iter().enumerate() {
-        let answered = match request_of(state, caller, entry, at, false) {
+        let answered = match request_of(caller, entry, at, false) {
             Ok(Request::Write(entry)) => match state.writer().apply_one(caller, entry).await {
                 Ok(done) => budget.written(written(state, headers, &done)),
                 Err(e) => failed(&e.into()),

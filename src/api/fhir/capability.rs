@@ -37,7 +37,7 @@ pub const COMMON_SEARCH: &[SearchParam] = &[
 #[rustfmt::skip]
 pub const RESOURCES: &[(Kind, &[&str], &[SearchParam])] = &[
     (Kind::CarePlan, &["read", "vread", "update", "patch", "create", "delete", "history-instance", "history-type", "search-type"], &[
-        ("identifier", "token", "The contract's business identifier"),
+        ("identifier", "token", "The contract's identifier (the gateway's contract id), or another system's identifier its CarePlan carries (an EHR's own): system|value"),
         ("status", "token", "draft | active | on-hold | completed | revoked"),
         ("category", "token", "The Patientkontrakt category, system|code"),
     ]),

@@ -188,6 +188,7 @@ impl From<StoreError> for FhirError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             StoreError::Deleted(id) => Self::Gone(format!("contract {id} was deleted")),
+            e @ StoreError::IdentifierTaken { .. } => Self::Conflict(e.to_string()),
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database error");
                 Self::Unavailable

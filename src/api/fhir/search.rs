@@ -115,18 +115,17 @@ async fn contracts(
     }
     let by_id = match (get("_id"), get("identifier")) {
         (Some(id), _) => kind.locate(id).map(|(c, _)| c),
-        (None, Some(identifier)) => {
-            let value = identifier
-                .split_once('|')
-                .map_or(identifier, |(system, v)| {
-                    if system.is_empty() || system == profile.identifiers.contract {
-                        v
-                    } else {
-                        ""
-                    }
-                });
-            ContractId::parse(value).ok()
-        }
+        (None, Some(identifier)) => match identifier.split_once('|') {
+            // Another system's identifier (an EHR's own): the contract whose CarePlan
+            // carries it, from the store's index.
+            Some((system, value))
+                if !system.is_empty() && system != profile.identifiers.contract =>
+            {
+                store.contract_with_identifier(system, value).await?
+            }
+            Some((_, value)) => ContractId::parse(value).ok(),
+            None => ContractId::parse(identifier).ok(),
+        },
         (None, None) => {
             return Err(FhirError::bad_param(
                 "patient",

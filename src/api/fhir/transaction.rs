@@ -58,7 +58,7 @@ pub async fn transaction(
     }
     let (mut writes, mut reads) = (Vec::new(), Vec::new());
     for (at, entry) in entries.iter().enumerate() {
-        match request_of(&state, &caller, entry, at, true)? {
+        match request_of(&caller, entry, at, true)? {
             Request::Write(entry) => writes.push(entry),
             read => reads.push((at, read)),
         }

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, IF_MATCH};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::capability::served;
 use super::error::FhirError;
@@ -19,7 +19,7 @@ use crate::api::AppState;
 use crate::domain::Version;
 use crate::fhir::Profile;
 use crate::fhir::outcome::Issue;
-use crate::write::{Action, Caller, Done, Entry, Outcome, contract_in_query};
+use crate::write::{Action, Caller, Done, Entry, Outcome, Target};
 
 /// The resource an entry was about, as its version now has it.
 pub(super) fn resource_of(done: &Done, profile: &Profile) -> Value {
@@ -120,8 +120,10 @@ pub async fn update(
     Ok(reply(&done, &state, &headers, format))
 }
 
-/// `PUT /fhir/CarePlan?identifier=system|value`: updates the contract with that
-/// identifier, or creates it when there is none.
+/// `PUT /fhir/CarePlan?identifier=system|value`: updates the contract the identifier
+/// names — the gateway's contract id, or another system's identifier (an EHR's own) the
+/// contract's CarePlan carries — or creates it when there is none (the new CarePlan must
+/// carry the identifier; two such PUTs at once make one contract).
 pub async fn conditional_update(
     State(state): State<AppState>,
     caller: Caller,
@@ -132,21 +134,11 @@ pub async fn conditional_update(
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
     let kind = allowed(Kind::parse(&kind)?, "update")?;
-    let id = conditional_target(&state, kind, &params)?;
-    let mut resource = resource_body(&headers, body, kind)?;
-    match resource.get("id").and_then(Value::as_str) {
-        Some(given) if given != id.as_str() => {
-            return Err(FhirError::bad_param(
-                "CarePlan.id",
-                format!("must be {id}, the contract the identifier names, or left out"),
-            ));
-        }
-        _ => resource["id"] = json!(id.as_str()),
-    }
-    let action = Action::Update {
+    let condition = condition_of(kind, &params)?;
+    let action = Action::Upsert {
         kind,
-        id: id.to_string(),
-        resource,
+        condition,
+        resource: resource_body(&headers, body, kind)?,
         if_match: if_match(&headers)?,
     };
     let done = state
@@ -169,12 +161,11 @@ pub async fn create(
     let format = Format::negotiate(&headers, &params)?;
     let kind = allowed(Kind::parse(&kind)?, "create")?;
     let resource = resource_body(&headers, body, kind)?;
-    let in_url: Vec<String> = params
-        .iter()
+    let conditions: Vec<(String, String)> = params
+        .into_iter()
         .filter(|(k, _)| !matches!(k.as_str(), "_format" | "_pretty"))
-        .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let in_url = in_url.join("&");
+    let in_url = query_of(&conditions);
     let if_none_exist = match headers.get("if-none-exist") {
         Some(v) => Some(v.to_str().map_err(|_| {
             FhirError::bad_param("If-None-Exist", "must be a search query, e.g. identifier=…")
@@ -208,9 +199,10 @@ pub async fn delete(
     delete_one(&state, &caller, kind, id, &headers).await
 }
 
-/// `DELETE /fhir/CarePlan?identifier=system|id`: conditional delete (R4 "single"): the
-/// contract the gateway's identifier names is revoked as by `DELETE CarePlan/{id}`; none
-/// is 404; anything but one `identifier` of the contract system is refused (400).
+/// `DELETE /fhir/CarePlan?identifier=system|value`: conditional delete (R4 "single"):
+/// the contract the identifier names (the gateway's contract id, or another system's
+/// identifier its CarePlan carries) is revoked as by `DELETE CarePlan/{id}`; none is 404;
+/// anything but one `identifier` is refused (400).
 pub async fn conditional_delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -219,26 +211,35 @@ pub async fn conditional_delete(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, FhirError> {
     let kind = allowed(Kind::parse(&kind)?, "delete")?;
-    let id = conditional_target(&state, kind, &params)?;
+    let condition = condition_of(kind, &params)?;
+    let id = match state.writer().target(&condition, "identifier").await? {
+        Target::Named(id) | Target::Found(id) => id,
+        Target::Missing { system, value } => {
+            return Err(FhirError::NotFound(format!(
+                "no contract carries the identifier {system}|{value}"
+            )));
+        }
+    };
     delete_one(&state, &caller, kind, id.to_string(), &headers).await
 }
 
-/// The contract a conditional update or delete names: only a CarePlan's (405 for the
-/// other types), by the gateway's contract identifier.
-fn conditional_target(
-    state: &AppState,
-    kind: Kind,
-    params: &[(String, String)],
-) -> Result<crate::domain::ContractId, FhirError> {
+/// The condition of a conditional update or delete, as a query: only a CarePlan's (405
+/// for the other types). The values are encoded again, so an identifier holding `&`,
+/// `%` or `|` stays as it was sent.
+fn condition_of(kind: Kind, params: &[(String, String)]) -> Result<String, FhirError> {
     if kind != Kind::CarePlan {
         return Err(FhirError::MethodNotAllowed);
     }
-    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    Ok(contract_in_query(
-        &query.join("&"),
-        &state.profile,
-        "identifier",
-    )?)
+    Ok(query_of(params))
+}
+
+/// `params` as a query, each value percent-encoded (`|` kept, as conditions split on it).
+pub(super) fn query_of(params: &[(String, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::percent::encode(v, b"|:/")))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 async fn delete_one(

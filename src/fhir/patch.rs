@@ -1,5 +1,7 @@
-//! The two patch formats R4 names for `PATCH`: JSON Patch (RFC 6902) and FHIRPath Patch
-//! (a `Parameters` resource of `operation`s). Each turns a resource and a patch into the
+//! The patch formats `PATCH` takes: the two R4 names, JSON Patch (RFC 6902) and FHIRPath
+//! Patch (a `Parameters` resource of `operation`s), and JSON Merge Patch (RFC 7386: the
+//! elements to change, `null` to remove one), which clients such as fhirpy send. Each
+//! turns a resource and a patch into the
 //! patched resource, or an error naming the operation and why; the result is then
 //! written like any update (the write path checks it as it checks a PUT).
 //!
@@ -94,6 +96,40 @@ pub fn json_patch(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
         }
     }
     Ok(doc)
+}
+
+/// Applies a JSON Merge Patch (RFC 7386): each member of the patch replaces the
+/// resource's (objects merged member by member), and `null` removes it.
+pub fn merge_patch(doc: &Value, patch: &Value) -> Result<Value, PatchError> {
+    if !patch.is_object() {
+        return Err(bad(
+            "body",
+            "a JSON Merge Patch is an object of the elements to change",
+        ));
+    }
+    let mut doc = doc.clone();
+    merge(&mut doc, patch);
+    prune(&mut doc);
+    Ok(doc)
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(fields) = target {
+        for (name, change) in changes {
+            if change.is_null() {
+                fields.remove(name);
+            } else {
+                merge(fields.entry(name.clone()).or_insert(Value::Null), change);
+            }
+        }
+    }
 }
 
 /// A JSON Pointer's reference tokens (`/note/0/text` → `note`, `0`, `text`).
@@ -559,6 +595,21 @@ mod tests {
         assert!(json_patch(&doc, &json!([{ "op": "remove", "path": "/nope" }])).is_err());
         assert!(json_patch(&doc, &json!([{ "op": "frob", "path": "/note" }])).is_err());
         assert!(json_patch(&doc, &json!([{ "op": "remove", "path": "" }])).is_err());
+    }
+
+    #[test]
+    fn merge_patch_replaces_merges_and_removes() {
+        let doc = json!({ "resourceType": "CarePlan", "description": "a", "period": { "start": "2026", "end": "2027" }, "note": [{ "text": "n" }] });
+        let patched = merge_patch(
+            &doc,
+            &json!({ "description": "b", "period": { "end": null }, "note": null }),
+        )
+        .unwrap();
+        assert_eq!(
+            patched,
+            json!({ "resourceType": "CarePlan", "description": "b", "period": { "start": "2026" } })
+        );
+        assert!(merge_patch(&doc, &json!([])).unwrap_err().malformed);
     }
 
     fn operation(parts: Value) -> Value {

@@ -1,6 +1,8 @@
 //! `PATCH /fhir/{type}/{id}`: a change of one resource, as JSON Patch
-//! (`application/json-patch+json`) or FHIRPath Patch (a `Parameters` resource as
-//! `application/fhir+json`; see [`crate::fhir::patch`]). The patch is applied to the
+//! (`application/json-patch+json`), FHIRPath Patch (a `Parameters` resource as
+//! `application/fhir+json` or `application/json`) or JSON Merge Patch
+//! (`application/merge-patch+json`, or any other JSON object as `application/json`, as
+//! fhirpy sends it); see [`crate::fhir::patch`]. The patch is applied to the
 //! resource as it is now, and the result goes through the write path as a PUT of it
 //! would — every check, the contract's rules, the caller's rights — conditional on the
 //! version patched, so no concurrent change is lost: with `If-Match`, a stale version is
@@ -26,7 +28,7 @@ use super::respond::Format;
 use super::write::{allowed, if_match, reply};
 use crate::api::AppState;
 use crate::fhir::outcome::Issue;
-use crate::fhir::patch::{PatchError, fhirpath_patch, json_patch};
+use crate::fhir::patch::{PatchError, fhirpath_patch, json_patch, merge_patch};
 use crate::write::{Action, Caller, Entry, WriteError};
 
 /// How often a patch without `If-Match` is applied again after a concurrent change.
@@ -38,6 +40,7 @@ const JSON_PATCH: &str = "application/json-patch+json";
 enum Patch {
     Json(Value),
     FhirPath(Value),
+    Merge(Value),
 }
 
 impl Patch {
@@ -66,15 +69,19 @@ impl Patch {
         };
         match media.as_str() {
             JSON_PATCH => Ok(Patch::Json(parsed()?)),
+            "application/merge-patch+json" => Ok(Patch::Merge(parsed()?)),
             "application/fhir+json" | "application/json" => {
-                let parameters = parsed()?;
-                if fhir_wire::resource_type(&parameters) != Some("Parameters") {
-                    return Err(FhirError::bad_param(
+                let body = parsed()?;
+                match fhir_wire::resource_type(&body) {
+                    Some("Parameters") => Ok(Patch::FhirPath(body)),
+                    None if media == "application/json" && body.is_object() => {
+                        Ok(Patch::Merge(body))
+                    }
+                    _ => Err(FhirError::bad_param(
                         "resourceType",
-                        "a FHIRPath Patch is a Parameters resource (or send a JSON Patch as application/json-patch+json)",
-                    ));
+                        "a FHIRPath Patch is a Parameters resource (a JSON Patch is sent as application/json-patch+json, a JSON Merge Patch as application/merge-patch+json)",
+                    )),
                 }
-                Ok(Patch::FhirPath(parameters))
             }
             _ => Err(FhirError::UnsupportedMediaType),
         }
@@ -84,6 +91,7 @@ impl Patch {
         match self {
             Patch::Json(operations) => json_patch(resource, operations),
             Patch::FhirPath(parameters) => fhirpath_patch(resource, parameters),
+            Patch::Merge(changes) => merge_patch(resource, changes),
         }
     }
 }
@@ -147,7 +155,7 @@ pub async fn patch(
 fn unapplied(patch: &Patch, e: PatchError) -> FhirError {
     let expression = match patch {
         Patch::Json(_) => format!("JSON Patch{}", e.at),
-        Patch::FhirPath(_) => e.at.clone(),
+        Patch::FhirPath(_) | Patch::Merge(_) => e.at.clone(),
     };
     if e.malformed {
         FhirError::bad_param(&expression, e.message)

@@ -1215,10 +1215,22 @@ async fn searches_answer_exactly_what_was_asked(db: &TestDb) {
     // An _include the gateway does not do is named, or refused under strict.
     let (_, included) = get(
         &app,
-        &format!("/fhir/CarePlan?patient={person}&_include=CarePlan:goal"),
+        &format!("/fhir/CarePlan?patient={person}&_include=CarePlan:author"),
     )
     .await;
-    assert!(included.to_string().contains("_include"), "{included}");
+    assert!(
+        included
+            .to_string()
+            .contains("ignored unknown search parameters: _include"),
+        "{included}"
+    );
+    assert!(
+        !included["link"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("_include"),
+        "{included}"
+    );
     // Paging: the next link, followed as given, is page 2 (the `|` and `+` survive).
     let first = format!(
         "/fhir/Appointment?patient={}&date={}&_count=1",
@@ -1252,6 +1264,205 @@ async fn searches_answer_exactly_what_was_asked(db: &TestDb) {
             .unwrap()
             .iter()
             .all(|l| l["relation"] != "next")
+    );
+}
+
+/// The ids of a searchset's matches, in order.
+fn match_ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `_sort`, `_summary`, `_elements` and the includes shape what a search returns as R4
+/// says: ordered by instants, subsets marked SUBSETTED (and never taken back as a
+/// write), what cannot be done named or refused.
+async fn searches_sort_subset_and_include(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let first = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let mut later = fixture("hjartsvikt-primarvard");
+    later
+        .agreement
+        .what_matters
+        .push("Att resa till Gotland i sommar".into());
+    let second = app
+        .store
+        .create(later, Change::from_source("api"))
+        .await
+        .unwrap();
+    let person = first.revision.contract.patient.id.to_string();
+    let search = |query: &str| format!("/fhir/CarePlan?patient={person}&{query}");
+
+    let (_, newest) = get(&app, &search("_sort=-_lastUpdated")).await;
+    assert_eq!(
+        match_ids(&newest),
+        [second.id.to_string(), first.id.to_string()]
+    );
+    let (_, oldest) = get(&app, &search("_sort=_lastUpdated")).await;
+    assert_eq!(
+        match_ids(&oldest),
+        [first.id.to_string(), second.id.to_string()]
+    );
+    assert!(
+        oldest["link"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("_sort=_lastUpdated")
+    );
+    let starts = |bundle: &Value| -> Vec<jiff::Timestamp> {
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["start"].as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (_, soonest) = get(
+        &app,
+        &format!("/fhir/Appointment?patient={person}&_sort=date"),
+    )
+    .await;
+    let times = starts(&soonest);
+    assert!(
+        times.len() >= 4 && times.windows(2).all(|w| w[0] <= w[1]),
+        "{times:?}"
+    );
+    let (_, latest) = get(
+        &app,
+        &format!("/fhir/Appointment?patient={person}&_sort=-date"),
+    )
+    .await;
+    let times = starts(&latest);
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+    // A sort the gateway cannot do: named and not applied, or refused under strict.
+    let (_, unsorted) = get(&app, &search("_sort=title")).await;
+    assert!(
+        unsorted
+            .to_string()
+            .contains("ignored unknown search parameters: _sort"),
+        "{unsorted}"
+    );
+    assert!(
+        !unsorted["link"][0]["url"]
+            .as_str()
+            .unwrap()
+            .contains("_sort")
+    );
+    let strict = app
+        .client
+        .get(app.url(&search("_sort=title")))
+        .header("prefer", "handling=strict")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(strict.status(), StatusCode::BAD_REQUEST);
+
+    // Subsets: what R4 lists for each, marked SUBSETTED.
+    let subsetted = |r: &Value| r["meta"]["tag"].to_string().contains("SUBSETTED");
+    let (_, summary) = get(&app, &search("_summary=true")).await;
+    let plan = &summary["entry"][0]["resource"];
+    assert!(
+        subsetted(plan) && plan.get("text").is_none() && plan.get("activity").is_none(),
+        "{plan}"
+    );
+    assert_eq!(
+        (plan["status"].as_str(), plan["title"].as_str()),
+        (Some("active"), Some("Patientkontrakt"))
+    );
+    let (_, text) = get(&app, &search("_summary=text")).await;
+    let plan = &text["entry"][0]["resource"];
+    assert!(
+        subsetted(plan) && plan.get("text").is_some() && plan.get("title").is_none(),
+        "{plan}"
+    );
+    let (_, data) = get(&app, &search("_summary=data")).await;
+    let plan = &data["entry"][0]["resource"];
+    assert!(
+        subsetted(plan) && plan.get("text").is_none() && plan.get("activity").is_some(),
+        "{plan}"
+    );
+    let (_, elements) = get(&app, &search("_elements=title")).await;
+    let plan = &elements["entry"][0]["resource"];
+    let mut keys: Vec<&String> = plan.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "intent",
+            "meta",
+            "resourceType",
+            "status",
+            "subject",
+            "title"
+        ]
+    );
+    let (status, bad) = get(&app, &search("_elements=rubrik")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad.to_string().contains("rubrik"), "{bad}");
+    // A read takes them too; a subset is never taken back as a write.
+    let (_, read) = get(&app, &format!("/fhir/CarePlan/{}?_summary=true", first.id)).await;
+    assert!(subsetted(&read) && read.get("activity").is_none(), "{read}");
+    let refused = app
+        .client
+        .put(app.url(&format!("/fhir/CarePlan/{}", first.id)))
+        .header("content-type", "application/fhir+json")
+        .body(read.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let outcome: Value = refused.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["expression"][0], "CarePlan.meta.tag");
+    common::assert_valid_r4(&[&summary, &text, &data, &elements, &read]);
+
+    // Includes: the Goals a plan references, the Appointments that name it.
+    let (_, with_goals) = get(&app, &search("_count=1&_include=CarePlan:goal")).await;
+    let included: Vec<&str> = with_goals["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    let goals = with_goals["entry"][0]["resource"]["goal"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(included, vec!["Goal"; goals]);
+    let (_, with_times) = get(
+        &app,
+        &search("_count=1&_revinclude=Appointment:supporting-info"),
+    )
+    .await;
+    let times: Vec<&Value> = with_times["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| &e["resource"])
+        .collect();
+    let plan_id = with_times["entry"][0]["resource"]["id"].as_str().unwrap();
+    assert!(!times.is_empty());
+    for time in times {
+        assert_eq!(time["resourceType"], "Appointment");
+        assert_eq!(
+            time["supportingInformation"][0]["reference"],
+            format!("CarePlan/{plan_id}")
+        );
+    }
+    let (_, cs) = get(&app, "/fhir/metadata").await;
+    assert_eq!(
+        cs["rest"][0]["resource"][0]["searchInclude"],
+        serde_json::json!(["CarePlan:care-team", "CarePlan:goal"])
     );
 }
 
@@ -1356,6 +1567,7 @@ on_both_backends!(
     searches_answer_exactly_what_was_asked,
     the_base_takes_a_trailing_slash,
     metadata_describes_what_is_served,
+    searches_sort_subset_and_include,
     every_declared_operation_is_defined_and_works,
     read_vread_and_history,
     search_by_person_id_and_identifier,

@@ -1507,20 +1507,20 @@ async fn an_ehr_works_by_its_own_identifier(db: &TestDb) {
                 plan_with("vp-samtidig"),
             );
             tokio::spawn(async move {
-                client
+                let reply = client
                     .put(url)
                     .header("content-type", "application/fhir+json")
                     .body(body.to_string())
                     .send()
                     .await
-                    .unwrap()
-                    .status()
+                    .unwrap();
+                (reply.status(), reply.text().await.unwrap())
             })
         })
         .collect();
     for task in tasks {
-        let status = task.await.unwrap();
-        assert!(status.is_success(), "{status}");
+        let (status, text) = task.await.unwrap();
+        assert!(status.is_success(), "{status} {text}");
     }
     let raced = fhir_get(
         &app,

@@ -257,3 +257,7 @@ impl ContractResources {
 
 #[cfg(test)]
 mod tests;
+
+/// The system of the `SUBSETTED` tag, which marks a resource returned in part
+/// (`_summary`, `_elements`).
+pub const SUBSETTED_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";

@@ -41,7 +41,14 @@ impl Writer {
     /// Turns each conditional update into the update of the contract its condition
     /// finds, or the create of a new one, and each create's condition naming another
     /// system's identifier into one naming the contract found (or none, when none is).
-    pub(super) async fn resolve(&self, entries: &mut [Entry]) -> Result<(), WriteError> {
+    /// Returns the identifiers conditions found nothing for: a contract made for one of
+    /// them that meets another one at the store lost a race ([`Writer::check_identifiers`]
+    /// leaves those to the store's unique key, and the write starts again).
+    pub(super) async fn resolve(
+        &self,
+        entries: &mut [Entry],
+    ) -> Result<Vec<(String, String)>, WriteError> {
+        let mut missing = Vec::new();
         for entry in entries.iter_mut() {
             let id_field = entry.resource_field("id");
             let identifier_field = entry.resource_field("identifier");
@@ -81,6 +88,7 @@ impl Writer {
                             )));
                         }
                         require_carries(&resource, &system, &value, identifier_field)?;
+                        missing.push((system, value));
                         if let Some(fields) = resource.as_object_mut() {
                             fields.remove("id");
                         }
@@ -108,6 +116,7 @@ impl Writer {
                     )),
                     Target::Missing { system, value } => {
                         require_carries(resource, &system, &value, identifier_field)?;
+                        missing.push((system, value));
                         None
                     }
                 };
@@ -116,15 +125,18 @@ impl Writer {
                 }
             }
         }
-        Ok(())
+        Ok(missing)
     }
 
     /// Refuses a CarePlan that would carry an identifier of another system that another
-    /// live contract carries: one identifier names one contract.
+    /// live contract carries: one identifier names one contract. Those in `raced` (a
+    /// condition found nothing for them a moment ago) are left to the store, whose
+    /// unique key makes the write start again and find the contract made meanwhile.
     pub(super) async fn check_identifiers(
         &self,
         entries: &[Entry],
         groups: &[Group],
+        raced: &[(String, String)],
     ) -> Result<(), WriteError> {
         for group in groups {
             for entry in group.entries.iter().map(|&i| &entries[i]) {
@@ -140,7 +152,9 @@ impl Writer {
                     else {
                         continue;
                     };
-                    if ours_identifier(system, &self.profile) {
+                    if ours_identifier(system, &self.profile)
+                        || raced.iter().any(|(s, v)| s == system && v == value)
+                    {
                         continue;
                     }
                     let owner = self.store.contract_with_identifier(system, value).await?;

@@ -123,9 +123,10 @@ impl Writer {
         let mut attempt = 1;
         loop {
             let mut planned = entries.clone();
-            self.resolve(&mut planned).await?;
+            let conditioned = self.resolve(&mut planned).await?;
             let groups = plan::plan(&mut planned, &self.profile)?;
-            self.check_identifiers(&planned, &groups).await?;
+            self.check_identifiers(&planned, &groups, &conditioned)
+                .await?;
             match self.attempt(caller, &planned, &groups).await {
                 Ok(done) => return Ok(done),
                 Err(Attempt::Raced) if attempt < ATTEMPTS => attempt += 1,
@@ -144,9 +145,10 @@ impl Writer {
     pub async fn check(&self, caller: &Caller, entries: Vec<Entry>) -> Result<(), WriteError> {
         refuse_chosen_ids(caller, &entries, &self.profile)?;
         let mut planned = entries;
-        self.resolve(&mut planned).await?;
+        let conditioned = self.resolve(&mut planned).await?;
         let groups = plan::plan(&mut planned, &self.profile)?;
-        self.check_identifiers(&planned, &groups).await?;
+        self.check_identifiers(&planned, &groups, &conditioned)
+            .await?;
         for group in &groups {
             match self.prepare(caller, &planned, group).await {
                 // A concurrent change came first: the write would start again.

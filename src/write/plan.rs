@@ -135,11 +135,24 @@ fn condition_field(at: Option<usize>) -> String {
     field(at, "request.ifNoneExist", "If-None-Exist")
 }
 
-/// The resource is of the type the url names and, for an update, has its id.
+/// The resource is of the type the url names and, for an update, has its id; and it is
+/// whole: a subset (tagged `SUBSETTED`, as `_summary` and `_elements` answer) would drop
+/// what it left out.
 fn check_resource_matches(entry: &Entry) -> Result<(), WriteError> {
     let Some(resource) = entry.resource() else {
         return Ok(());
     };
+    let subsetted = resource["meta"]["tag"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["code"] == "SUBSETTED" && t["system"] == crate::fhir::SUBSETTED_SYSTEM);
+    if subsetted {
+        return Err(WriteError::bad(
+            entry.resource_field("meta.tag"),
+            "the resource is a subset (SUBSETTED, from _summary or _elements): read it whole and write that",
+        ));
+    }
     let kind = entry.action.kind();
     if fhir_wire::resource_type(resource) != Some(kind.name()) {
         return Err(WriteError::bad(

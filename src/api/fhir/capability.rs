@@ -10,6 +10,7 @@ use super::error::FhirError;
 use super::locate::Kind;
 use super::operation_definition::url_of;
 use super::respond::{Format, base_url, fhir_json};
+use super::search::{INCLUDES, REVINCLUDES};
 use crate::api::{AppState, Authentication};
 
 /// When this statement of capabilities was last changed.
@@ -93,8 +94,11 @@ pub fn capability_statement(base: &str) -> Value {
                 r["conditionalCreate"] = json!(true);
                 r["conditionalUpdate"] = json!(true);
                 r["conditionalDelete"] = json!("single");
-                r["searchInclude"] = json!(["CarePlan:care-team"]);
-                r["searchRevInclude"] = json!(["Provenance:target"]);
+                let of = |list: &[(Kind, &'static str)]| -> Vec<&'static str> {
+                    list.iter().filter(|(k, _)| k == kind).map(|(_, v)| *v).collect()
+                };
+                r["searchInclude"] = json!(of(INCLUDES));
+                r["searchRevInclude"] = json!(of(REVINCLUDES));
                 let validate = r["operation"][0].take();
                 r["operation"] = json!([validate, {
                     "name": "coordinated-plan",

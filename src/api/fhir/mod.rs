@@ -26,6 +26,7 @@ mod read_cache;
 mod respond;
 mod samsyn;
 mod search;
+mod shape;
 mod subscription;
 mod transaction;
 mod transfer;

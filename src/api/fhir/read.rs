@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::error::FhirError;
 use super::locate::{Kind, find, resources_of_kind};
 use super::respond::{Format, base_url, fhir_json, resource};
+use super::shape::Subset;
 use crate::api::AppState;
 use crate::domain::Version;
 use crate::fhir::stored::resource_key;
@@ -225,10 +226,12 @@ pub async fn read(
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
     let kind = Kind::parse(&kind)?;
-    if !format.pretty && kind != Kind::Provenance {
+    let subset = Subset::from_params(kind, &params)?;
+    if !format.pretty && kind != Kind::Provenance && subset == Subset::Whole {
         return read_cached(&state, kind, &id, &headers).await;
     }
-    let found = read_resource(&state, kind, &id, None).await?;
+    let mut found = read_resource(&state, kind, &id, None).await?;
+    subset.apply(kind, &mut found.body);
     // A client holding this version already (`If-None-Match: W/"3"`) gets 304.
     let held = headers
         .get(axum::http::header::IF_NONE_MATCH)
@@ -257,7 +260,10 @@ pub async fn vread(
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
     let version = Version::parse(&vid).map_err(|e| FhirError::bad_param("vid", e.to_string()))?;
-    let found = read_resource(&state, Kind::parse(&kind)?, &id, Some(version)).await?;
+    let kind = Kind::parse(&kind)?;
+    let subset = Subset::from_params(kind, &params)?;
+    let mut found = read_resource(&state, kind, &id, Some(version)).await?;
+    subset.apply(kind, &mut found.body);
     Ok(resource(
         &found.body,
         found.version,

@@ -17,6 +17,7 @@ use super::error::FhirError;
 use super::locate::{Kind, provenance_of};
 use super::read_cache::Cached;
 use super::respond::{Format, base_url, fhir_json, prefer};
+use super::shape::{Subset, sort, sort_keys};
 use crate::api::AppState;
 use crate::api::answer::{json_len, too_large};
 use crate::auth::Searched;
@@ -35,6 +36,8 @@ const CONTROL: &[&str] = &[
     "_pretty",
     "_include",
     "_revinclude",
+    "_sort",
+    "_elements",
 ];
 
 /// Spellings that all mean "the person".
@@ -255,9 +258,9 @@ pub(super) async fn searchset(
     let strict = prefer(headers, "handling") == Some("strict");
     for (name, value) in params {
         let supported = match name.as_str() {
-            "_summary" => ["count", "false"].contains(&value.as_str()),
-            "_include" => kind == Kind::CarePlan && value == "CarePlan:care-team",
-            "_revinclude" => kind == Kind::CarePlan && value == "Provenance:target",
+            "_include" => INCLUDES.contains(&(kind, value.as_str())),
+            "_revinclude" => REVINCLUDES.contains(&(kind, value.as_str())),
+            "_sort" => sort_keys(kind, value).1.is_empty(),
             _ => true,
         };
         if supported {
@@ -275,9 +278,20 @@ pub(super) async fn searchset(
     }
     let has = |name: &str, value: &str| params.iter().any(|(k, v)| k == name && v == value);
     let filters = Filters::parse(params, own)?;
-    let include_team = kind == Kind::CarePlan && has("_include", "CarePlan:care-team");
-    // Every version's Provenance targets the contract's CarePlan.
-    let revinclude_provenance = kind == Kind::CarePlan && has("_revinclude", "Provenance:target");
+    let subset = Subset::from_params(kind, params)?;
+    // What each match on the page brings along: the contract's resources of these kinds
+    // (each is what the CarePlan references, or what references it: every version's
+    // Provenance and every Appointment name the CarePlan).
+    let included_kinds: Vec<Kind> = INCLUDES
+        .iter()
+        .filter(|(k, v)| *k == kind && has("_include", v))
+        .chain(
+            REVINCLUDES
+                .iter()
+                .filter(|(k, v)| *k == kind && has("_revinclude", v)),
+        )
+        .filter_map(|(_, v)| included_kind(v))
+        .collect();
     let selected = contracts(state, params, kind).await?;
     // Each match, and the contract (in `selected`) it is from.
     let mut found = Vec::new();
@@ -288,9 +302,17 @@ pub(super) async fn searchset(
             }
         }
     }
+    if let Some((_, value)) = params.iter().find(|(k, _)| k == "_sort")
+        && !unknown.contains(&"_sort")
+    {
+        sort(&mut found, &sort_keys(kind, value).0, |(_, r)| r);
+    }
     // Included: what the matches on this page reference, or what references them,
     // counted against the answer's size limit as they are gathered.
     let (count, offset) = window(params)?;
+    for (_, resource) in found.iter_mut().skip(offset).take(count) {
+        subset.apply(kind, resource);
+    }
     let mut on_page: Vec<usize> = found
         .iter()
         .skip(offset)
@@ -303,30 +325,48 @@ pub(super) async fn searchset(
     for at in on_page {
         let (id, cached) = &selected[at];
         let mut more = Vec::new();
-        if include_team {
-            more.extend(of_kind(&state.store, id, cached, Kind::CareTeam).await?);
-        }
-        if revinclude_provenance {
-            more.extend(of_kind(&state.store, id, cached, Kind::Provenance).await?);
+        for &included_kind in &included_kinds {
+            more.extend(of_kind(&state.store, id, cached, included_kind).await?);
         }
         size += more.iter().map(json_len).sum::<usize>();
         if size > state.answer_bytes {
+            let asked = if params.iter().any(|(k, _)| k == "_revinclude") {
+                "_revinclude"
+            } else {
+                "_include"
+            };
             return Err(FhirError::TooCostly {
                 message: too_large(size, state.answer_bytes),
-                expression: Some(
-                    if revinclude_provenance {
-                        "_revinclude"
-                    } else {
-                        "_include"
-                    }
-                    .into(),
-                ),
+                expression: Some(asked.into()),
             });
         }
         included.extend(more);
     }
     let found = found.into_iter().map(|(_, resource)| resource).collect();
     page(headers, kind.name(), params, found, included, &unknown)
+}
+
+/// The `_include`s served: on a type, its reference to include.
+pub const INCLUDES: &[(Kind, &str)] = &[
+    (Kind::CarePlan, "CarePlan:care-team"),
+    (Kind::CarePlan, "CarePlan:goal"),
+];
+
+/// The `_revinclude`s served: on a type, the references to it to include.
+pub const REVINCLUDES: &[(Kind, &str)] = &[
+    (Kind::CarePlan, "Provenance:target"),
+    (Kind::CarePlan, "Appointment:supporting-info"),
+];
+
+/// The kind of resource an `_include` or `_revinclude` value brings.
+fn included_kind(value: &str) -> Option<Kind> {
+    match value {
+        "CarePlan:care-team" => Some(Kind::CareTeam),
+        "CarePlan:goal" => Some(Kind::Goal),
+        "Provenance:target" => Some(Kind::Provenance),
+        "Appointment:supporting-info" => Some(Kind::Appointment),
+        _ => None,
+    }
 }
 
 /// The most entries one search page holds: a larger `_count` gets pages of this many

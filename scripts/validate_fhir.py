@@ -67,6 +67,11 @@ REQUIRED = {
                        "transient", "lock-error", "no-store", "exception", "timeout", "incomplete",
                        "throttled", "informational"},
     },
+    "Patient": {
+        "gender": {"male", "female", "other", "unknown"},
+        "identifier.use": {"usual", "official", "temp", "secondary", "old"},
+        "name.use": {"usual", "official", "temp", "nickname", "anonymous", "old", "maiden"},
+    },
     "Subscription": {
         "status": {"requested", "active", "error", "off"},
         "channel.type": {"rest-hook", "websocket", "email", "sms", "message"},

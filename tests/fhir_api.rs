@@ -91,6 +91,7 @@ async fn metadata_describes_what_is_served(db: &TestDb) {
             "QuestionnaireResponse",
             "AuditEvent",
             "Subscription",
+            "Patient",
             "OperationDefinition"
         ]
     );
@@ -255,6 +256,9 @@ async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
                 .client
                 .get(app.url("/fhir/$export"))
                 .header("prefer", "respond-async"),
+            ("everything", None) => app
+                .client
+                .get(app.url(&format!("/fhir/Patient/{person}/$everything"))),
             (other, None) => panic!("no way to try ${other}"),
         };
         let response = request.send().await.unwrap();
@@ -283,6 +287,7 @@ async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
         tried,
         [
             "coordinated-plan",
+            "everything",
             "export",
             "samsyn",
             "transfer",
@@ -1267,6 +1272,120 @@ async fn searches_answer_exactly_what_was_asked(db: &TestDb) {
     );
 }
 
+/// A read-only Patient per person with a live contract: read, searched by identifier,
+/// included from a CarePlan search, and `$everything`, the person's compartment.
+async fn a_patient_per_person_with_a_contract(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let first = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let second = app
+        .store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let other = app
+        .store
+        .create(fixture("ung-diabetes"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let person = first.revision.contract.patient.id.to_string();
+
+    let (status, patient) = get(&app, &format!("/fhir/Patient/{person}")).await;
+    assert_eq!(status, StatusCode::OK, "{patient}");
+    assert_eq!(patient["identifier"][0]["system"], PNR);
+    assert_eq!(patient["identifier"][0]["value"], person.as_str());
+    assert_eq!(patient["name"][0]["text"], "Gunnar Lindqvist");
+    for nobody in ["199001012389", "finns-inte"] {
+        let (status, outcome) = get(&app, &format!("/fhir/Patient/{nobody}")).await;
+        assert_eq!(
+            (status, outcome["resourceType"].as_str()),
+            (StatusCode::NOT_FOUND, Some("OperationOutcome"))
+        );
+    }
+
+    assert_eq!(
+        total_of(&app, &format!("/fhir/Patient?identifier={PNR}|{person}")).await,
+        1
+    );
+    assert_eq!(
+        total_of(&app, &format!("/fhir/Patient?_id={person}")).await,
+        1
+    );
+    assert_eq!(
+        total_of(
+            &app,
+            &format!("/fhir/Patient?identifier=http://annat.example|{person}")
+        )
+        .await,
+        0
+    );
+    for refused in ["/fhir/Patient", "/fhir/Patient?name=Gunnar"] {
+        let (status, _) = get(&app, refused).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    }
+
+    // Included once from a search of the person's plans.
+    let (_, plans) = get(
+        &app,
+        &format!("/fhir/CarePlan?patient={person}&_include=CarePlan:subject"),
+    )
+    .await;
+    let included: Vec<&Value> = plans["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| &e["resource"])
+        .collect();
+    assert_eq!(included, [&patient]);
+
+    // $everything: the Patient and every resource of both contracts, nothing of others.
+    let (status, everything) = get(&app, &format!("/fhir/Patient/{person}/$everything")).await;
+    assert_eq!(status, StatusCode::OK, "{everything}");
+    let kinds: Vec<&str> = everything["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(
+        (
+            count("Patient"),
+            count("CarePlan"),
+            count("CareTeam"),
+            count("Provenance")
+        ),
+        (1, 2, 2, 2)
+    );
+    let goals = first.revision.contract.agreement.what_matters.len();
+    assert_eq!(count("Goal"), 2 * goals);
+    assert_eq!(everything["total"].as_u64().unwrap() as usize, kinds.len());
+    let text = everything.to_string();
+    assert!(
+        !text.contains(other.id.as_str())
+            && !text.contains(&other.revision.contract.patient.id.to_string())
+    );
+    common::assert_valid_r4(&[&patient, &everything, &plans]);
+
+    // Without a live contract, no Patient.
+    for record in [&first, &second] {
+        app.store
+            .delete(
+                &record.id,
+                record.revision.version,
+                Change::from_source("api"),
+            )
+            .await
+            .unwrap();
+    }
+    let (status, _) = get(&app, &format!("/fhir/Patient/{person}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 /// The ids of a searchset's matches, in order.
 fn match_ids(bundle: &Value) -> Vec<String> {
     bundle["entry"]
@@ -1462,7 +1581,7 @@ async fn searches_sort_subset_and_include(db: &TestDb) {
     let (_, cs) = get(&app, "/fhir/metadata").await;
     assert_eq!(
         cs["rest"][0]["resource"][0]["searchInclude"],
-        serde_json::json!(["CarePlan:care-team", "CarePlan:goal"])
+        serde_json::json!(["CarePlan:care-team", "CarePlan:goal", "CarePlan:subject"])
     );
 }
 
@@ -1568,6 +1687,7 @@ on_both_backends!(
     the_base_takes_a_trailing_slash,
     metadata_describes_what_is_served,
     searches_sort_subset_and_include,
+    a_patient_per_person_with_a_contract,
     every_declared_operation_is_defined_and_works,
     read_vread_and_history,
     search_by_person_id_and_identifier,

@@ -555,6 +555,36 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "B's Patient",
+            Method::GET,
+            format!("/fhir/Patient/{}", b.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B's compartment ($everything)",
+            Method::GET,
+            format!("/fhir/Patient/{}/$everything", b.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "search B's Patient",
+            Method::GET,
+            format!("/fhir/Patient?identifier={}", b.pnr),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
             "B's coordinated plan",
             Method::GET,
             format!("/fhir/CarePlan/$coordinated-plan?patient={}", b.pnr),

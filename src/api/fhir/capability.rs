@@ -152,6 +152,21 @@ pub fn capability_statement(base: &str) -> Value {
         "documentation": "rest-hook notifications when a person's CarePlan, CareTeam or Appointment changes: criteria `CarePlan?patient=…`",
     }));
     resources.push(json!({
+        "type": "Patient",
+        "interaction": [{ "code": "read" }, { "code": "search-type" }],
+        "versioning": "no-version",
+        "searchParam": [
+            { "name": "_id", "type": "token", "documentation": "The personnummer or samordningsnummer" },
+            { "name": "identifier", "type": "token", "documentation": "system|number in the personnummer or samordningsnummer system, or the number" },
+        ],
+        "operation": [{
+            "name": "everything",
+            "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+            "documentation": "`GET /fhir/Patient/{id}/$everything`: the person's compartment, every resource of their live contracts"
+        }],
+        "documentation": "Read only: one Patient per person with a live contract, its id the personnummer or samordningsnummer. The contracts' resources name their subject by identifier",
+    }));
+    resources.push(json!({
         "type": "OperationDefinition",
         "interaction": [{ "code": "read" }, { "code": "search-type" }],
         "searchParam": [

@@ -2,7 +2,8 @@
 //! type history and search (GET and `POST _search`) of the resources each contract maps
 //! to; create, update, conditional create and update, and delete, each of which changes
 //! the contract; transaction and batch Bundles; `$coordinated-plan` for portals; and
-//! `$validate` (a write checked, nothing stored); bulk `$export` (NDJSON); rest-hook `Subscription`s; and the "7 frågor" `Questionnaire`s,
+//! a read-only `Patient` per person with a contract (and `$everything`); `$validate` (a
+//! write checked, nothing stored); bulk `$export` (NDJSON); rest-hook `Subscription`s; and the "7 frågor" `Questionnaire`s,
 //! their `QuestionnaireResponse`s and the `$samsyn` report.
 //! Every error is an OperationOutcome.
 //!
@@ -19,6 +20,7 @@ mod export;
 mod locate;
 mod operation_definition;
 mod patch;
+mod patient;
 mod questionnaire;
 mod questionnaire_response;
 mod read;
@@ -90,6 +92,24 @@ pub(super) fn routes() -> Routes {
             "/OperationDefinition/{id}",
             Needs::Open,
             operation_definition::read,
+        )
+        .route(
+            M::GET,
+            "/Patient",
+            on("Patient", Search, "search-type"),
+            patient::search,
+        )
+        .route(
+            M::GET,
+            "/Patient/{id}",
+            on("Patient", Read, "read"),
+            patient::read,
+        )
+        .route(
+            M::GET,
+            "/Patient/{id}/$everything",
+            on("Patient", Read, "operation"),
+            patient::everything,
         )
         .route(
             M::GET,

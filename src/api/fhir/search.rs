@@ -15,6 +15,7 @@ use super::capability::{COMMON_SEARCH, served};
 use super::date_param::DateParam;
 use super::error::FhirError;
 use super::locate::{Kind, provenance_of};
+use super::patient::patient_of_plan;
 use super::read_cache::Cached;
 use super::respond::{Format, base_url, fhir_json, prefer};
 use super::shape::{Subset, sort, sort_keys};
@@ -175,7 +176,7 @@ pub(super) async fn persons_versions(
 
 /// The resources of `kind` in a contract's current version, as the search sees them: a
 /// contract's Provenances are those of all its versions.
-async fn of_kind(
+pub(super) async fn of_kind(
     store: &Store,
     id: &ContractId,
     cached: &Cached,
@@ -292,6 +293,7 @@ pub(super) async fn searchset(
         )
         .filter_map(|(_, v)| included_kind(v))
         .collect();
+    let include_subject = kind == Kind::CarePlan && has("_include", "CarePlan:subject");
     let selected = contracts(state, params, kind).await?;
     // Each match, and the contract (in `selected`) it is from.
     let mut found = Vec::new();
@@ -328,6 +330,16 @@ pub(super) async fn searchset(
         for &included_kind in &included_kinds {
             more.extend(of_kind(&state.store, id, cached, included_kind).await?);
         }
+        // The person, once however many of their plans are on the page.
+        if include_subject
+            && let Some(patient) = of_kind(&state.store, id, cached, Kind::CarePlan)
+                .await?
+                .first()
+                .and_then(|plan| patient_of_plan(plan, &state.profile))
+            && !included.iter().chain(&more).any(|r| *r == patient)
+        {
+            more.push(patient);
+        }
         size += more.iter().map(json_len).sum::<usize>();
         if size > state.answer_bytes {
             let asked = if params.iter().any(|(k, _)| k == "_revinclude") {
@@ -350,6 +362,7 @@ pub(super) async fn searchset(
 pub const INCLUDES: &[(Kind, &str)] = &[
     (Kind::CarePlan, "CarePlan:care-team"),
     (Kind::CarePlan, "CarePlan:goal"),
+    (Kind::CarePlan, "CarePlan:subject"),
 ];
 
 /// The `_revinclude`s served: on a type, the references to it to include.

@@ -1386,6 +1386,58 @@ async fn a_patient_per_person_with_a_contract(db: &TestDb) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// The README's table of search parameters, as the code serves them.
+fn search_parameters_table() -> String {
+    let statement = pkgw::api::fhir::capability_statement("http://localhost/fhir");
+    let cell = |text: &str| text.replace('|', "\\|");
+    let mut out = String::from("| type | parameter | kind | what it finds |\n|---|---|---|---|\n");
+    for resource in statement["rest"][0]["resource"].as_array().unwrap() {
+        for param in resource["searchParam"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "| {} | `{}` | {} | {} |\n",
+                resource["type"].as_str().unwrap(),
+                param["name"].as_str().unwrap(),
+                param["type"].as_str().unwrap(),
+                cell(param["documentation"].as_str().unwrap_or_default()),
+            ));
+        }
+    }
+    let list = |items: Vec<String>| items.join(", ");
+    let code = |items: &[&str]| list(items.iter().map(|i| format!("`{i}`")).collect());
+    out.push_str(&format!(
+        "\nThe person, on every contract resource: {}. Date prefixes: {}. `_include`: {}. `_revinclude`: {}. Shaping the result: `_count`, `_offset`, `_sort` (`-` for descending), `_summary`, `_elements`, `_format`, `_pretty`.\n",
+        code(pkgw::api::fhir::PATIENT_SPELLINGS),
+        code(pkgw::api::fhir::DATE_PREFIXES),
+        code(&pkgw::api::fhir::INCLUDES.iter().map(|(_, v)| *v).collect::<Vec<_>>()),
+        code(&pkgw::api::fhir::REVINCLUDES.iter().map(|(_, v)| *v).collect::<Vec<_>>()),
+    ));
+    out
+}
+
+/// The README lists exactly the search parameters, prefixes and includes the server
+/// declares (`PKGW_UPDATE_README=1` writes the table anew).
+#[test]
+fn the_readme_lists_the_search_parameters_served() {
+    const START: &str = "<!-- search-parameters: made by tests/fhir_api.rs -->\n";
+    const END: &str = "<!-- /search-parameters -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
+        panic!("README.md has no {START:?} … {END:?} section");
+    };
+    let listed = &readme[start + START.len()..end];
+    let served = search_parameters_table();
+    if listed != served && std::env::var_os("PKGW_UPDATE_README").is_some() {
+        let updated = format!("{}{START}{served}{}", &readme[..start], &readme[end..]);
+        std::fs::write(path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        listed, served,
+        "README.md's search parameters differ from what is served: PKGW_UPDATE_README=1 cargo test the_readme_lists writes them"
+    );
+}
+
 /// The ids of a searchset's matches, in order.
 fn match_ids(bundle: &Value) -> Vec<String> {
     bundle["entry"]

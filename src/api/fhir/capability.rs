@@ -127,7 +127,7 @@ pub fn capability_statement(base: &str) -> Value {
         "type": "QuestionnaireResponse",
         "interaction": [{ "code": "create" }, { "code": "read" }, { "code": "search-type" }],
         "searchParam": [
-            { "name": "_id", "type": "token" },
+            { "name": "_id", "type": "token", "documentation": "The resource id" },
             { "name": "patient", "type": "reference", "documentation": "The person who answered: personnummer or samordningsnummer" },
             { "name": "subject", "type": "reference", "documentation": "The person, or (care's answers) the unit by HSA-id" },
             { "name": "unit", "type": "token", "documentation": "The unit the answers are about, by HSA-id" },
@@ -170,7 +170,7 @@ pub fn capability_statement(base: &str) -> Value {
         "type": "OperationDefinition",
         "interaction": [{ "code": "read" }, { "code": "search-type" }],
         "searchParam": [
-            { "name": "_id", "type": "token" },
+            { "name": "_id", "type": "token", "documentation": "The definition's id" },
             { "name": "url", "type": "uri", "documentation": "The definition's canonical URL" },
             { "name": "code", "type": "token", "documentation": "The operation's name" },
         ],

@@ -10,6 +10,9 @@ use jiff::{Timestamp, ToSpan};
 use super::error::FhirError;
 use crate::swedish::stockholm;
 
+/// The prefixes a date parameter takes (R4's `sa`, `eb` and `ap` are refused).
+pub const PREFIXES: &[&str] = &["eq", "ne", "gt", "ge", "lt", "le"];
+
 /// A parsed date search value: the prefix and the interval `[low, high)` it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateParam {

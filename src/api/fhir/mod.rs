@@ -39,9 +39,11 @@ use axum::http::Method;
 
 pub use audit_event::audit_event;
 pub use capability::capability_statement;
+pub use date_param::PREFIXES as DATE_PREFIXES;
 pub use error::FhirError;
 pub use export::Exports;
 pub use read_cache::ReadCache;
+pub use search::{INCLUDES, PATIENT as PATIENT_SPELLINGS, REVINCLUDES};
 
 use super::guard::Whom;
 use super::route::{Needs, Routes};

@@ -42,7 +42,7 @@ const CONTROL: &[&str] = &[
 ];
 
 /// Spellings that all mean "the person".
-const PATIENT: &[&str] = &[
+pub const PATIENT: &[&str] = &[
     "patient",
     "subject",
     "patient.identifier",

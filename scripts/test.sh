@@ -30,6 +30,15 @@ if ! "$validator/bin/python" -c 'import fhir.resources, pydantic, fhirpy' >/dev/
 fi
 export PKGW_FHIR_PYTHON="$PWD/$validator/bin/python"
 
+# - an independent OpenAPI validator for /api/openapi.json: openapi-spec-validator 0.9.0
+#   (with jsonschema), in its own environment (it needs pydantic 2).
+openapi=target/openapi-validator
+if ! "$openapi/bin/python" -c 'import openapi_spec_validator, jsonschema, referencing' >/dev/null 2>&1; then
+    python3 -m venv "$openapi"
+    "$openapi/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==0.9.0"
+fi
+export PKGW_OPENAPI_PYTHON="$PWD/$openapi/bin/python"
+
 # - a separate FHIR server the sync tests deliver to, playing the EHRs and the portal:
 #   sekmet-fhir 0.1.1 (FastAPI + SQLite), in its own environment (it needs pydantic 2).
 peer=target/fhir-peer

@@ -330,7 +330,100 @@ async fn health_and_readiness(db: &TestDb) {
     assert_eq!(not_ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
+/// `/api/openapi.json` is OpenAPI 3.1 that an independent validator accepts, names every
+/// route of the native API, and describes what the API really answers: real answers
+/// validate against its schemas.
+async fn the_openapi_document_describes_the_api(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let spec: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for declared in pkgw::api::declared() {
+        let documented =
+            declared.path.starts_with("/api/contracts") || declared.path.starts_with("/contracts/");
+        if documented {
+            let method = declared.method.as_str().to_lowercase();
+            assert!(
+                spec["paths"][&declared.path][&method].is_object(),
+                "{} {} is not in the OpenAPI document",
+                declared.method,
+                declared.path
+            );
+        }
+    }
+    let id = created(&app, "hjartsvikt-primarvard").await;
+    let person = contract_json("hjartsvikt-primarvard")["patient"]["id"].clone();
+    let answer = |path: String| {
+        let (client, url) = (app.client.clone(), app.url(&path));
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mut invalid = contract_json("hjartsvikt-primarvard");
+    invalid["patient"]["id"] = "19400312-0000".into();
+    let refused: Value = post(&app, &invalid).await.json().await.unwrap();
+    let answers = [
+        ("Record", answer(format!("/api/contracts/{id}")).await),
+        (
+            "History",
+            answer(format!("/api/contracts/{id}/history")).await,
+        ),
+        (
+            "SearchResult",
+            answer(format!(
+                "/api/contracts?patient={}",
+                person.as_str().unwrap()
+            ))
+            .await,
+        ),
+        ("ErrorBody", refused),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, value: &Value| {
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::write(&file, value.to_string()).unwrap();
+        file
+    };
+    let spec_file = write("openapi", &spec);
+    let pairs: Vec<String> = answers
+        .iter()
+        .map(|(schema, value)| format!("{schema}={}", write(schema, value).display()))
+        .collect();
+    let output = std::process::Command::new(common::test_openapi_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/check_openapi.py"
+        ))
+        .arg(&spec_file)
+        .args(&pairs)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(seen["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(seen["answers"].as_array().unwrap().len(), 4);
+}
+
 on_both_backends!(
+    the_openapi_document_describes_the_api,
     create_and_read_back,
     an_invalid_personnummer_is_refused_naming_the_field,
     an_active_contract_without_next_step_is_refused,

@@ -435,6 +435,16 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "the native API's OpenAPI document",
+            Method::GET,
+            "/api/openapi.json".into(),
+            None,
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
             "SMART discovery",
             Method::GET,
             "/.well-known/smart-configuration".into(),

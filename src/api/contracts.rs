@@ -15,12 +15,13 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::error::ErrorBody;
 use super::json::JsonBody;
 use super::route::{Needs, Routes};
 use super::{ApiError, AppState};
 use crate::auth::Letter;
 use crate::domain::{Contract, ContractId, PersonId, Version};
-use crate::store::{Record, Revision};
+use crate::store::{History, Record, Revision};
 use crate::write::Caller;
 
 /// The native API's routes: a contract is a `CarePlan` to the token's scopes.
@@ -71,7 +72,23 @@ pub(super) fn routes() -> Routes {
         )
 }
 
-async fn create(
+/// Stores a new contract as version 1, under a new id.
+#[utoipa::path(
+    post,
+    path = "/api/contracts",
+    tag = "contracts",
+    request_body(content = Contract, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored as version 1", body = Record,
+            headers(("ETag" = String, description = "The version, W/\"1\""), ("Location" = String, description = "Where the contract is"))),
+        (status = 400, description = "Not JSON, or a field is malformed", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Not a valid contract: one issue per rule broken", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody), (status = 403, description = "The token's scopes or limits do not allow it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(contract): JsonBody<Contract>,
@@ -87,7 +104,24 @@ async fn create(
     Ok(response)
 }
 
-async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// The current version of a contract.
+#[utoipa::path(
+    get,
+    path = "/api/contracts/{id}",
+    tag = "contracts",
+    params(("id" = String, Path, description = "The contract id")),
+    responses(
+        (status = 200, description = "The current version", body = Record,
+            headers(("ETag" = String, description = "The version, W/\"n\""))),
+        (status = 404, description = "No such contract, or another person's", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody), (status = 403, description = "The token's scopes or limits do not allow it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let record = visible(state.store.get(&contract_id(&id)?).await?)?;
     Ok(record_response(StatusCode::OK, &record))
 }
@@ -106,7 +140,20 @@ fn visible(record: Record) -> Result<Record, ApiError> {
 
 /// `GET /contracts/{id}/print`: the contract as a printable Swedish page (see
 /// [`crate::print`]), self-contained: the security policy lets it load nothing.
-async fn print(
+/// The contract as a printable Swedish page (HTML).
+#[utoipa::path(
+    get,
+    path = "/contracts/{id}/print",
+    tag = "contracts",
+    params(("id" = String, Path, description = "The contract id")),
+    responses(
+        (status = 200, description = "A self-contained HTML page", content_type = "text/html", body = String),
+        (status = 404, description = "No such contract, or another person's", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody), (status = 403, description = "The token's scopes or limits do not allow it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn print(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -129,7 +176,24 @@ async fn print(
     Ok(response)
 }
 
-async fn read_version(
+/// One version of a contract.
+#[utoipa::path(
+    get,
+    path = "/api/contracts/{id}/versions/{version}",
+    tag = "contracts",
+    params(
+        ("id" = String, Path, description = "The contract id"),
+        ("version" = u64, Path, description = "The version number, from 1"),
+    ),
+    responses(
+        (status = 200, description = "That version", body = Record),
+        (status = 400, description = "Not a version number", body = ErrorBody),
+        (status = 404, description = "No such contract or version, or another person's", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody), (status = 403, description = "The token's scopes or limits do not allow it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn read_version(
     State(state): State<AppState>,
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -138,7 +202,31 @@ async fn read_version(
     Ok(record_response(StatusCode::OK, &record))
 }
 
-async fn update(
+/// Stores the contract as the version after the one `If-Match` names.
+#[utoipa::path(
+    put,
+    path = "/api/contracts/{id}",
+    tag = "contracts",
+    params(
+        ("id" = String, Path, description = "The contract id"),
+        ("If-Match" = String, Header, description = "The ETag of the version changed, e.g. W/\"3\""),
+    ),
+    request_body(content = Contract, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored as the next version", body = Record,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "Not JSON, or a field or If-Match is malformed", body = ErrorBody),
+        (status = 404, description = "No such contract, or another person's", body = ErrorBody),
+        (status = 410, description = "The contract was deleted", body = ErrorBody),
+        (status = 412, description = "If-Match names an older version", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Not a valid contract, or not a valid change of it", body = ErrorBody),
+        (status = 428, description = "No If-Match", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody), (status = 403, description = "The token's scopes or limits do not allow it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -155,7 +243,7 @@ async fn update(
 
 /// The version an update is based on, from the required `If-Match` header. Checked
 /// before the body is read, so a missing header is reported first.
-struct IfMatch(Version);
+pub(super) struct IfMatch(Version);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
@@ -177,10 +265,22 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 }
 
 /// Every version of the contract, oldest first.
-async fn history(
+#[utoipa::path(
+    get,
+    path = "/api/contracts/{id}/history",
+    tag = "contracts",
+    params(("id" = String, Path, description = "The contract id")),
+    responses(
+        (status = 200, description = "Every version, oldest first", body = History),
+        (status = 404, description = "No such contract, or another person's", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody), (status = 403, description = "The token's scopes or limits do not allow it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<crate::store::History>, ApiError> {
+) -> Result<Json<History>, ApiError> {
     let id = contract_id(&id)?;
     let history = state.store.history(&id).await?;
     if history
@@ -193,19 +293,35 @@ async fn history(
     Ok(Json(history))
 }
 
-#[derive(Debug, Deserialize)]
-struct SearchParams {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SearchParams {
+    /// The person: personnummer or samordningsnummer (required: there is no listing of
+    /// everyone).
     patient: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct SearchResult {
+/// The contracts of one person.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct SearchResult {
     contracts: Vec<Record>,
 }
 
 /// Contracts with one person: `?patient=PERSONNUMMER` (or samordningsnummer). There is
 /// no unfiltered listing: it would hand out every person's data in one call.
-async fn search(
+#[utoipa::path(
+    get,
+    path = "/api/contracts",
+    tag = "contracts",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "The person's contracts (none for a person the token may not see)", body = SearchResult),
+        (status = 400, description = "No patient, or not a personnummer or samordningsnummer", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody), (status = 403, description = "The token's scopes or limits do not allow it", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn search(
     State(state): State<AppState>,
     query: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SearchResult>, ApiError> {

@@ -11,7 +11,7 @@ use crate::store::StoreError;
 use crate::write::WriteError;
 
 /// One problem with a request: the field (a JSON path, a header or a parameter) and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Issue {
     pub field: String,
     pub message: String,
@@ -176,16 +176,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every error's body: `{"error": {status, message, issues}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ErrorBody<'a> {
     error: Detail<'a>,
 }
 
-#[derive(Serialize)]
+/// What went wrong: the HTTP status, a message, and for a bad or invalid request the
+/// field of each problem.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Detail<'a> {
     status: u16,
     message: String,
     #[serde(skip_serializing_if = "<[Issue]>::is_empty")]
+    #[schema(value_type = Vec<Issue>)]
     issues: &'a [Issue],
 }
 
@@ -193,7 +197,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let issues = self.issues();
-        let body = Body {
+        let body = ErrorBody {
             error: Detail {
                 status: status.as_u16(),
                 message: self.to_string(),

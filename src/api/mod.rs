@@ -17,6 +17,7 @@ mod health;
 mod json;
 mod listen;
 mod metrics;
+pub mod openapi;
 pub mod route;
 mod smart;
 
@@ -205,6 +206,7 @@ fn routes() -> route::Routes {
     health::routes()
         .merge(smart::routes())
         .merge(contracts::routes())
+        .merge(openapi::routes())
         .nest("/fhir", fhir::routes().merge(smart::routes()))
 }
 

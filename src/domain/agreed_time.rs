@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum AgreedTimeStatus {
     /// Suggested by one side, not yet agreed.
@@ -14,7 +14,7 @@ pub enum AgreedTimeStatus {
     Fulfilled,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum MeetingMode {
     InPerson,
@@ -24,12 +24,14 @@ pub enum MeetingMode {
 }
 
 /// A time for a contact between the person and care.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgreedTime {
     pub id: String,
+    #[schema(value_type = String, format = DateTime)]
     pub start: Timestamp,
     /// When it ends; a booked time has both ends (as FHIR's Appointment requires).
+    #[schema(value_type = String, format = DateTime)]
     pub end: Timestamp,
     /// What the contact is for ("Uppföljning av blodtryck").
     pub what: String,

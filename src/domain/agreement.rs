@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::HsaId;
 
 /// The agreement part: what matters to the person and the commitments made around it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Agreement {
     /// "Vad är viktigt för dig?" in the person's own words.
@@ -18,7 +18,7 @@ pub struct Agreement {
 }
 
 /// Who does something: the person, someone in their network, or care.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Actor {
     /// The person themselves.
@@ -49,7 +49,7 @@ pub enum Actor {
 }
 
 /// The situation a commitment is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Situation {
     /// What is done to feel well ("för att må bra").
@@ -60,7 +60,7 @@ pub enum Situation {
     WarningSign,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CommitmentStatus {
     #[default]
@@ -71,7 +71,7 @@ pub enum CommitmentStatus {
 }
 
 /// One promise in the agreement: who does what, when, and for which situation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Commitment {
     /// Stable within the contract, so versions and systems can refer to it.
@@ -90,11 +90,12 @@ pub struct Commitment {
 }
 
 /// The person's next step: what happens next, and by when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NextStep {
     pub description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
     pub due: Option<Date>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub who: Option<Actor>,

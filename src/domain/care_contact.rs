@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{HsaId, Period, PhoneHours, PhoneNumber};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ContactRole {
     /// Fast vårdkontakt: coordinates, gives continuity.
@@ -16,7 +16,7 @@ pub enum ContactRole {
 
 /// A way to reach a contact, as listed in the seeds: phone (with hours), message,
 /// video, web booking, the unit's e-services.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Channel {
     Phone {
@@ -44,7 +44,7 @@ pub enum Channel {
 }
 
 /// A named fixed contact, valid for a period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CareContact {
     pub id: String,

@@ -11,7 +11,9 @@ use super::{
 };
 
 /// A contract's identity; also its FHIR resource id, so it keeps FHIR's id rules.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct ContractId(String);
 
@@ -53,7 +55,7 @@ impl fmt::Display for ContractId {
 }
 
 /// Who took the initiative to the contract: either staff or the person can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Initiator {
     Staff,
@@ -61,7 +63,7 @@ pub enum Initiator {
 }
 
 /// The person the contract is with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Patient {
     pub id: PersonId,
@@ -73,7 +75,7 @@ pub struct Patient {
 ///
 /// The identity and version number live beside it (the store keeps them), so the same
 /// content can be compared across versions and systems.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Contract {
     pub status: Status,

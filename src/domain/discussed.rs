@@ -56,11 +56,12 @@ impl fmt::Display for Part {
 }
 
 /// Whether one part was discussed, when, and if it was found not to apply, why.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Discussion {
     pub discussed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
     pub date: Option<Date>,
     /// Why the part does not apply to this person (e.g. "Behöver ingen fast vårdkontakt nu").
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,7 +69,7 @@ pub struct Discussion {
 }
 
 /// The discussion record for each of the four parts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Discussed {
     #[serde(default)]

@@ -12,7 +12,9 @@ const MAX_LEN: usize = 31;
 
 /// A well-formed HSA-id: a two-letter country code, the issuing organisation's number
 /// (10 or 12 digits), a hyphen and an alphanumeric suffix. Held in upper case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct HsaId(String);
 

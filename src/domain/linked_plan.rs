@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{HsaId, PhoneNumber};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PlanKind {
     /// Samordnad individuell plan (psychiatry, elderly care, municipal care).
@@ -16,7 +16,7 @@ pub enum PlanKind {
 }
 
 /// Who coordinates a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Coordinator {
     pub name: String,
@@ -30,7 +30,7 @@ pub struct Coordinator {
     pub phone: Option<PhoneNumber>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LinkedPlan {
     pub id: String,

@@ -37,6 +37,21 @@ impl fmt::Display for PersonId {
     }
 }
 
+/// In OpenAPI: the 12-digit number, as it is written.
+impl utoipa::PartialSchema for PersonId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some(r"^\d{8}-?\d{4}$"))
+            .description(Some(
+                "Personnummer or samordningsnummer, 12 digits (YYYYMMDDNNNN, a hyphen allowed)",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PersonId {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

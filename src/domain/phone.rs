@@ -11,7 +11,7 @@ use super::violation::IdentifierError;
 /// hold 6–20 digits and nothing but digits, spaces, hyphens and a leading `+`; or one of
 /// Sweden's short national numbers (3–5 digits beginning with 1: `1177`, `112`,
 /// `114 14`, `113 13`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
 
@@ -43,7 +43,19 @@ impl fmt::Display for PhoneNumber {
 }
 
 /// A day of the week, with FHIR's `days-of-week` codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Weekday {
     Mon,
@@ -141,7 +153,7 @@ impl PhoneHours {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PhoneHoursJson {
     days: Vec<Weekday>,
@@ -193,6 +205,28 @@ impl From<PhoneHours> for PhoneHoursJson {
             opens: format_clock(h.opens),
             closes: format_clock(h.closes),
         }
+    }
+}
+
+/// In OpenAPI: as it is written in JSON (days, and `hh:mm` opening and closing).
+impl utoipa::PartialSchema for PhoneHours {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        PhoneHoursJson::schema()
+    }
+}
+
+impl utoipa::ToSchema for PhoneHours {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <PhoneHoursJson as utoipa::ToSchema>::schemas(schemas);
+        schemas.push((
+            "Weekday".into(),
+            <Weekday as utoipa::PartialSchema>::schema(),
+        ));
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Contract, ContractId, Transfer, TransferNote, UnitRef, Version};
 
 /// Where a change came from and why; kept with every version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Change {
     /// The system the change came from (`api`, `import`, a sync target's name, …).
@@ -55,16 +55,18 @@ impl Change {
 }
 
 /// One stored version of a contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Revision {
     pub version: Version,
+    #[schema(value_type = String, format = DateTime)]
     pub recorded_at: Timestamp,
     pub change: Change,
     pub contract: Contract,
     /// FHIR content received with this version that the contract does not model, kept
     /// to be sent back out (see `fhir::residue`); opaque to the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub foreign_fhir: Option<serde_json::Value>,
     /// Written by a delete: the contract was revoked and no longer reads as current.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -77,10 +79,11 @@ pub struct Revision {
 
 /// When one resource of a contract last changed: the contract version, its time and the
 /// system the change came from. A resource's `meta.versionId` and ETag are this version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceVersion {
     pub version: Version,
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     pub source: String,
 }
@@ -114,8 +117,38 @@ pub struct Record {
     pub revision: Revision,
 }
 
+/// In OpenAPI: the version's object with the contract's `id` among its properties (as
+/// serde flattens it; an `allOf` would clash with the version's closed object).
+impl utoipa::PartialSchema for Record {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let mut schema = <Revision as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object
+                .properties
+                .insert("id".into(), <ContractId as utoipa::PartialSchema>::schema());
+            object.required.push("id".into());
+            object.description =
+                Some("A stored version of a contract, with the contract's id".into());
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for Record {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <Revision as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 /// A contract with all its versions, oldest first: one line of an NDJSON export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct History {
     pub id: ContractId,

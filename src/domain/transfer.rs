@@ -62,17 +62,18 @@ pub struct Transfer {
 }
 
 /// What the history keeps of a transfer: from which unit to which, when, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransferNote {
     pub from: UnitRef,
     pub to: UnitRef,
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     pub kind: String,
 }
 
 /// A unit by HSA-id and name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnitRef {
     pub hsa_id: HsaId,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{HsaId, PhoneHours, PhoneNumber};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResponsibleUnit {
     pub hsa_id: HsaId,

@@ -252,6 +252,22 @@ pub fn test_python() -> std::path::PathBuf {
     path
 }
 
+/// The Python with the OpenAPI validator `scripts/test.sh` installs
+/// (openapi-spec-validator, in its own environment: it needs pydantic 2):
+/// `PKGW_OPENAPI_PYTHON`, or `target/openapi-validator`.
+pub fn test_openapi_python() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = std::env::var_os("PKGW_OPENAPI_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/openapi-validator/bin/python"));
+    assert!(
+        path.exists(),
+        "no OpenAPI validator at {}: run scripts/test.sh, or set PKGW_OPENAPI_PYTHON",
+        path.display()
+    );
+    path
+}
+
 /// The folder with the Node test tools `scripts/test.sh` installs (Medplum's validator and
 /// client, fhir-kit-client): `PKGW_FHIR_NODE`, or `target/fhir-node`.
 pub fn test_node_tools() -> std::path::PathBuf {

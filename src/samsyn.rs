@@ -289,8 +289,8 @@ impl Report {
         };
         let heading = format!("Samsyn, 7 frågor: {unit}");
         let summary = format!(
-            "{} patienters svar jämförda med enhetens egna svar ({period}).",
-            self.patients
+            "Svar från {} jämförda med enhetens egna svar ({period}).",
+            crate::swedish::count(self.patients, "patient", "patienter")
         );
         let mut s = String::new();
         let _ = write!(

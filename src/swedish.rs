@@ -140,13 +140,40 @@ pub fn all_phone_hours(hours: &[PhoneHours]) -> String {
     hours.iter().map(phone_hours).collect::<Vec<_>>().join(", ")
 }
 
+/// The status as one word ("gällande"). A contract is an agreement, not a legal
+/// document: one that no longer applies has "upphört", not been "återkallat".
 pub fn status(s: Status) -> &'static str {
     match s {
         Status::Draft => "utkast",
         Status::Active => "gällande",
         Status::OnHold => "vilande",
         Status::Completed => "avslutat",
-        Status::Revoked => "återkallat",
+        Status::Revoked => "upphört",
+    }
+}
+
+/// The status as the person reads it on the first page: a whole sentence.
+pub fn status_sentence(s: Status) -> &'static str {
+    match s {
+        Status::Draft => "Kontraktet är ett utkast som vi inte har kommit överens om än.",
+        Status::Active => "Kontraktet gäller.",
+        Status::OnHold => "Kontraktet vilar just nu.",
+        Status::Completed => "Kontraktet är avslutat.",
+        Status::Revoked => "Kontraktet gäller inte längre.",
+    }
+}
+
+/// `n` and the word in the number it takes: "1 patient", "5 patienter".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `text` with its first letter small: a title or role in the middle of a sentence.
+pub fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -1992,6 +1992,7 @@ async fn answers_stay_under_the_size_limit(db: &TestDb) {
         next.next_step = Some(pkgw::domain::NextStep {
             description: format!("Steg {n}: ring mottagningen"),
             due: None,
+            on: None,
             who: None,
         });
         record = common::next_version(&w.app.store, &record, next).await;

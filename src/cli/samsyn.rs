@@ -76,10 +76,10 @@ fn text(report: &Report) -> String {
     let percent =
         |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{:.0} %", v * 100.0));
     let mut s = format!(
-        "Samsyn, 7 frågor: {} ({}), {} patienters svar, {}\n\n",
+        "Samsyn, 7 frågor: {} ({}), svar från {}, {}\n\n",
         report.unit_name.as_deref().unwrap_or("enheten"),
         report.unit.as_str(),
-        report.patients,
+        crate::swedish::count(report.patients, "patient", "patienter"),
         if report.period.text.is_empty() {
             "alla svar".to_owned()
         } else {
@@ -87,7 +87,7 @@ fn text(report: &Report) -> String {
         },
     );
     s.push_str(
-        "fråga  svar  ja/delvis/nej/vet inte  patienterna  enheten   samsyn  exakt   skillnad\n",
+        "fråga  svar  ja/delvis/nej/vet inte  patienterna  enheten   samsyn  exakt    skillnad\n",
     );
     for (i, q) in report.questions.iter().enumerate() {
         let c = &q.comparison;
@@ -103,7 +103,9 @@ fn text(report: &Report) -> String {
                 .map_or_else(|| "–".to_owned(), |a| a.to_string()),
             percent(c.weighted_agreement),
             percent(c.exact_agreement),
-            c.gap.map_or_else(|| "–".to_owned(), |g| format!("{g:+.2}")),
+            // In percentage points, as the other figures are percentages.
+            c.gap
+                .map_or_else(|| "–".to_owned(), |g| format!("{:+.0} p.e.", g * 100.0)),
             if report.largest_gaps.contains(&i) {
                 "  ← störst skillnad"
             } else {

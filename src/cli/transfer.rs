@@ -108,6 +108,7 @@ pub(super) async fn run(args: TransferArgs, mut settings: Settings) -> Result<()
         next_step: args.next_step.as_ref().map(|d| NextStep {
             description: d.clone(),
             due: None,
+            on: None,
             who: None,
         }),
     };

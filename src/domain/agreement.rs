@@ -89,14 +89,20 @@ pub struct Commitment {
     pub status: CommitmentStatus,
 }
 
-/// The person's next step: what happens next, and by when.
+/// The person's next step: what happens next, and by when — a deadline (`due`: "senast
+/// 8 december") or the fixed day it happens (`on`: "den 3 december"), not both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NextStep {
     pub description: String,
+    /// The last day to do it by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Date)]
     pub due: Option<Date>,
+    /// The day it happens, when that is fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub on: Option<Date>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub who: Option<Actor>,
 }

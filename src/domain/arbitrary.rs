@@ -251,7 +251,7 @@ pub fn contract() -> impl Strategy<Value = Contract> {
         of(text()),
         select(vec![Initiator::Staff, Initiator::Patient]),
         of((hsa_id(), text(), phone(), vec(hours(), 0..3))),
-        of((text(), of(date()), of(actor()))),
+        of((text(), of(date()), any::<bool>(), of(actor()))),
     );
     let parts = (
         vec(text(), 0..4),
@@ -276,9 +276,11 @@ pub fn contract() -> impl Strategy<Value = Contract> {
                     phone,
                     phone_hours,
                 }),
-                next_step: step.map(|(description, due, who)| NextStep {
+                // The day is a deadline (`due`) or the fixed day (`on`).
+                next_step: step.map(|(description, day, fixed, who)| NextStep {
                     description,
-                    due,
+                    due: day.filter(|_| !fixed),
+                    on: day.filter(|_| fixed),
                     who,
                 }),
                 agreement: Agreement {

@@ -117,6 +117,10 @@ impl Contract {
         for (i, c) in self.agreement.commitments.iter().enumerate() {
             text(format!("agreement.commitments[{i}].what"), &c.what);
         }
+        let both_days = self
+            .next_step
+            .as_ref()
+            .is_some_and(|step| step.due.is_some() && step.on.is_some());
         if let Some(step) = &self.next_step {
             text("nextStep.description".into(), &step.description);
         }
@@ -152,6 +156,9 @@ impl Contract {
             "linkedPlans",
             self.linked_plans.iter().map(|c| c.id.as_str()),
         );
+        if both_days {
+            found.push(Violation::NextStepDueAndOn);
+        }
     }
 
     fn check_contacts(&self, found: &mut Vec<Violation>) {

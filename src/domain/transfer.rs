@@ -443,7 +443,7 @@ mod tests {
                             t.moving = c.agreement.commitments.iter().map(|x| x.id.clone()).collect();
                         }
                         if new_step {
-                            t.next_step = Some(NextStep { description: "Ring mottagningen".into(), due: None, who: None });
+                            t.next_step = Some(NextStep { description: "Ring mottagningen".into(), due: None, on: None, who: None });
                         }
                         match c.transfer(&t) {
                             Ok(next) => {

@@ -88,6 +88,8 @@ pub enum Violation {
         "a new contract's id is at most 42 characters, so the ids of its resources fit R4's 64 (this one has {0})"
     )]
     ContractIdTooLong(usize),
+    #[error("a next step has a deadline (due) or a fixed day (on), not both")]
+    NextStepDueAndOn,
 }
 
 impl Violation {
@@ -118,6 +120,7 @@ impl Violation {
             Self::UnknownCommitment(_) => "agreement.commitments".into(),
             Self::TransferWithoutContact => "contact".into(),
             Self::ContractIdTooLong(_) => "id".into(),
+            Self::NextStepDueAndOn => "nextStep.on".into(),
         }
     }
 }

@@ -159,11 +159,19 @@ fn next_step_activity(step: &NextStep, contract: &Contract, profile: &Profile) -
         "status": "not-started",
         "description": step.description.as_str(),
     };
+    // A deadline ends the period; a fixed day is the period from that day to that day.
     if let Some(due) = step.due {
         put(
             &mut detail,
             "scheduledPeriod",
             object! { "end": due.to_string() },
+        );
+    }
+    if let Some(on) = step.on {
+        put(
+            &mut detail,
+            "scheduledPeriod",
+            object! { "start": on.to_string(), "end": on.to_string() },
         );
     }
     if let Some(who) = &step.who {
@@ -178,14 +186,29 @@ fn next_step_activity(step: &NextStep, contract: &Contract, profile: &Profile) -
 
 fn next_step_from(detail: &Value, path: &str, profile: &Profile) -> Result<NextStep, MappingError> {
     let description = text_at(detail, "description", &format!("{path}.detail.description"))?;
-    let due = match detail.get("scheduledPeriod").and_then(|p| str_of(p, "end")) {
-        Some(end) => Some(end.get(..10).unwrap_or(end).parse().map_err(|e| {
-            MappingError::new(
-                format!("{path}.detail.scheduledPeriod.end"),
-                format!("not a date: {e}"),
-            )
-        })?),
-        None => None,
+    let day = |key: &str| -> Result<Option<jiff::civil::Date>, MappingError> {
+        match detail.get("scheduledPeriod").and_then(|p| str_of(p, key)) {
+            Some(text) => Ok(Some(text.get(..10).unwrap_or(text).parse().map_err(
+                |e| {
+                    MappingError::new(
+                        format!("{path}.detail.scheduledPeriod.{key}"),
+                        format!("not a date: {e}"),
+                    )
+                },
+            )?)),
+            None => Ok(None),
+        }
+    };
+    // Only an end: the deadline. The same start and end: the day it happens.
+    let (due, on) = match (day("start")?, day("end")?) {
+        (None, end) => (end, None),
+        (Some(start), Some(end)) if start == end => (None, Some(start)),
+        (Some(_), _) => {
+            return Err(MappingError::new(
+                format!("{path}.detail.scheduledPeriod"),
+                "a next step has a deadline (only an end) or a day (the same start and end)",
+            ));
+        }
     };
     let who = match array(detail, "performer").first() {
         Some(r) => Some(actor_from(
@@ -198,6 +221,7 @@ fn next_step_from(detail: &Value, path: &str, profile: &Profile) -> Result<NextS
     Ok(NextStep {
         description,
         due,
+        on,
         who,
     })
 }

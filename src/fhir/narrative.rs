@@ -45,7 +45,7 @@ fn list(out: &mut String, heading: &str, items: &[String]) {
 
 fn who(actor: &Actor) -> String {
     match actor {
-        Actor::Patient => "Jag".to_owned(),
+        Actor::Patient => "jag".to_owned(),
         Actor::Network {
             name,
             relation: Some(r),
@@ -60,8 +60,9 @@ fn who(actor: &Actor) -> String {
             organization,
             ..
         } => {
+            // A role after a name is part of the sentence: "Sara Ek, fast läkarkontakt".
             let mut s = match name {
-                Some(n) => format!("{n}, {role}"),
+                Some(n) => format!("{n}, {}", swedish::lowercase_first(role)),
                 None => role.clone(),
             };
             if let Some(o) = organization {
@@ -77,7 +78,7 @@ fn not_applicable(out: &mut String, heading: &str, c: &Contract, part: Part) {
     if let Some(why) = &c.discussed.get(part).not_applicable {
         let _ = write!(
             out,
-            "<h2>{}</h2><p>Gäller inte för mig just nu: {}</p>",
+            "<h2>{}</h2><p>Gäller inte just nu: {}</p>",
             escape(heading),
             escape(why)
         );
@@ -103,9 +104,13 @@ pub fn care_plan_div(c: &Contract) -> String {
 /// shows the earliest agreed time and the contacts without an end.
 pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
     let mut out = String::new();
-    let name = c.patient.name.as_deref().unwrap_or("personen");
-    let _ = write!(out, "<h1>Patientkontrakt för {}</h1>", escape(name));
-    let _ = write!(out, "<p>Status: {}.</p>", swedish::status(c.status));
+    match c.patient.name.as_deref() {
+        Some(name) => {
+            let _ = write!(out, "<h1>Patientkontrakt för {}</h1>", escape(name));
+        }
+        None => out.push_str("<h1>Patientkontrakt</h1>"),
+    }
+    let _ = write!(out, "<p>{}</p>", swedish::status_sentence(c.status));
     if let Some(unit) = &c.responsible_unit {
         let hours = swedish::all_phone_hours(&unit.phone_hours);
         let _ = write!(
@@ -122,11 +127,19 @@ pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
     }
     if let Some(step) = &c.next_step {
         let mut text = step.description.clone();
+        // "senast" only for a deadline; a fixed day is "den 3 december".
         if let Some(due) = step.due {
             let _ = write!(text, " (senast {})", swedish::date(due));
         }
-        if let Some(actor) = &step.who {
-            let _ = write!(text, " – {}", who(actor));
+        if let Some(on) = step.on {
+            let _ = write!(text, " (den {})", swedish::date(on));
+        }
+        match &step.who {
+            Some(Actor::Patient) => text.push_str(" – det gör jag"),
+            Some(actor) => {
+                let _ = write!(text, " – {}", who(actor));
+            }
+            None => {}
         }
         list(&mut out, "Mitt nästa steg", &[text]);
     }
@@ -173,18 +186,18 @@ pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
                 let _ = write!(s, " (till {})", day(end));
             }
             if let Some(t) = &k.title {
-                let _ = write!(s, ", {t}");
+                let _ = write!(s, ", {}", swedish::lowercase_first(t));
             }
             let channels: Vec<String> = k.channels.iter().map(swedish::channel).collect();
             if !channels.is_empty() {
-                let _ = write!(s, ". Nås via {}", channels.join("; "));
+                let _ = write!(s, ". Kontaktvägar: {}", channels.join("; "));
             }
             s
         })
         .collect();
-    list(&mut out, "Min fasta vårdkontakt", &contacts);
+    list(&mut out, "Mina fasta kontakter", &contacts);
     if contacts.is_empty() {
-        not_applicable(&mut out, "Min fasta vårdkontakt", c, Part::FixedCareContact);
+        not_applicable(&mut out, "Mina fasta kontakter", c, Part::FixedCareContact);
     }
     if let Some(meanwhile) = meanwhile(c) {
         let _ = write!(out, "<p>{}</p>", escape(&meanwhile));
@@ -248,11 +261,16 @@ pub fn rest(c: &Contract) -> String {
             .iter()
             .filter(|x| x.status == CommitmentStatus::Active)
     };
+    // The person's own items are theirs already by the heading ("Det jag gör …"): only
+    // others' are named.
     let lines = |situation: Situation, actor: fn(&Actor) -> bool| -> Vec<String> {
         active()
             .filter(|x| x.situation == situation && actor(&x.who))
             .map(|x| {
-                let mut s = format!("{}: {}", who(&x.who), x.what);
+                let mut s = match &x.who {
+                    Actor::Patient => x.what.clone(),
+                    other => format!("{}: {}", who(other), x.what),
+                };
                 if let Some(when) = &x.when {
                     let _ = write!(s, " ({when})");
                 }
@@ -277,7 +295,7 @@ pub fn rest(c: &Contract) -> String {
     );
     list(
         &mut out,
-        "Det vården gör",
+        "Det vården och omsorgen gör",
         &lines(Situation::StayingWell, |a| matches!(a, Actor::Care { .. })),
     );
     list(
@@ -294,11 +312,20 @@ pub fn rest(c: &Contract) -> String {
         .linked_plans
         .iter()
         .map(|p| {
-            let mut s = format!("{}: {}", swedish::plan_kind(p.kind), p.title);
+            // The kind, unless the title says it already ("Min vårdplan – bröstcancer").
+            let kind = swedish::plan_kind(p.kind);
+            let mut s = if p.title.to_lowercase().starts_with(&kind.to_lowercase()) {
+                p.title.clone()
+            } else {
+                format!("{kind}: {}", p.title)
+            };
             if let Some(k) = &p.coordinator {
                 let _ = write!(s, ". Samordnas av {}", k.name);
-                for extra in [&k.role, &k.organization].into_iter().flatten() {
-                    let _ = write!(s, ", {extra}");
+                if let Some(role) = &k.role {
+                    let _ = write!(s, ", {}", swedish::lowercase_first(role));
+                }
+                if let Some(organization) = &k.organization {
+                    let _ = write!(s, ", {organization}");
                 }
             }
             s
@@ -316,13 +343,13 @@ pub fn rest(c: &Contract) -> String {
             let mut s = format!("{}: ", part.swedish());
             match (d.discussed, d.date) {
                 (true, Some(date)) => {
-                    let _ = write!(s, "samtal {}", swedish::date(date));
+                    let _ = write!(s, "vi samtalade om det den {}.", swedish::date(date));
                 }
-                (true, None) => s.push_str("samtal har förts"),
-                (false, _) => s.push_str("inte samtalat ännu"),
+                (true, None) => s.push_str("vi har samtalat om det."),
+                (false, _) => s.push_str("vi har inte samtalat om det ännu."),
             }
             if let Some(why) = &d.not_applicable {
-                let _ = write!(s, ". Gäller inte: {why}");
+                let _ = write!(s, " Gäller inte just nu: {why}");
             }
             s
         })

@@ -270,8 +270,103 @@ fn every_fixture_has_a_well_formed_swedish_narrative() {
         diabetes.care_plan["text"]["div"]
             .as_str()
             .unwrap()
-            .contains("Gäller inte: Inga andra planer i vården")
+            .contains("Gäller inte just nu: Inga andra planer i vården")
     );
+}
+
+/// The narrative as the person reads it: whole sentences in one voice, "senast" only
+/// before a deadline, no word said twice, titles small mid-sentence, and nothing that
+/// sounds like a legal document.
+#[test]
+fn the_person_reads_plain_swedish() {
+    let contracts = demo::contracts().unwrap();
+    let div_of = |contract: &crate::domain::Contract| {
+        let plan = to_fhir(&id(), contract, &Profile::default_profile()).care_plan;
+        plan["text"]["div"].as_str().unwrap().to_owned()
+    };
+    let by_name = |name: &str| {
+        contracts
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| c.clone())
+            .unwrap()
+    };
+    for (name, contract) in &contracts {
+        let div = div_of(contract);
+        for wrong in [
+            "Jag: ",
+            "Gäller inte för mig",
+            "Status:",
+            "återkallat",
+            "Dr. ",
+            "via videosamtal via",
+            "Min vårdplan: Min vårdplan",
+            "Min fasta vårdkontakt<",
+            "samtal 2",
+            "inte samtalat ännu",
+            "Det vården gör",
+        ] {
+            assert!(!div.contains(wrong), "{name}: {wrong:?} in {div}");
+        }
+        let status = crate::swedish::status_sentence(contract.status);
+        assert!(div.contains(status), "{name}: {status}");
+    }
+    // A deadline is "senast", a fixed day is "den".
+    let heart = div_of(&by_name("hjartsvikt-primarvard"));
+    assert!(
+        heart.contains("(senast 8 december 2026) – det gör jag"),
+        "{heart}"
+    );
+    assert!(
+        heart.contains("Sara Ek – fast läkarkontakt, specialist i allmänmedicin"),
+        "{heart}"
+    );
+    assert!(heart.contains("<h2>Mina fasta kontakter</h2>"), "{heart}");
+    assert!(
+        heart.contains("Kontaktvägar: videosamtal via 1177"),
+        "{heart}"
+    );
+    assert!(
+        heart.contains("<h2>Det vården och omsorgen gör</h2>"),
+        "{heart}"
+    );
+    assert!(
+        heart.contains("<li>Väga mig varje morgon"),
+        "the person's own item, in their voice: {heart}"
+    );
+    assert!(
+        heart.contains("Överenskommelse: vi samtalade om det den 2 november 2026."),
+        "{heart}"
+    );
+    let cancer = div_of(&by_name("cancer-min-vardplan"));
+    assert!(
+        cancer.contains("(den 3 december 2026)") && !cancer.contains("senast 3 december"),
+        "{cancer}"
+    );
+    assert!(
+        cancer.contains("<li>Min vårdplan – bröstcancer. Samordnas av"),
+        "{cancer}"
+    );
+    // One voice: what does not apply is said plainly, whoever wrote the reason.
+    let diabetes = div_of(&by_name("ung-diabetes"));
+    assert!(
+        diabetes.contains("<p>Gäller inte just nu: Alva vill inte"),
+        "{diabetes}"
+    );
+    // No name: no "för personen"; a contract that no longer applies says so plainly.
+    let mut unnamed = by_name("hjartsvikt-primarvard");
+    unnamed.patient.name = None;
+    unnamed.status = crate::domain::Status::Revoked;
+    let div = div_of(&unnamed);
+    assert!(
+        div.contains("<h1>Patientkontrakt</h1>") && !div.contains("personen"),
+        "{div}"
+    );
+    assert!(div.contains("Kontraktet gäller inte längre."), "{div}");
+    // Not yet discussed: a whole sentence.
+    let mut early = by_name("hjartsvikt-primarvard");
+    early.discussed.agreed_time = crate::domain::Discussion::default();
+    assert!(div_of(&early).contains("Överenskommen tid: vi har inte samtalat om det ännu."));
 }
 
 proptest::proptest! {
@@ -447,4 +542,33 @@ fn what_real_units_record_round_trips() {
     contract.validate().unwrap();
     let resources = to_fhir(&id(), &contract, &profile);
     assert_eq!(from_fhir(&resources, &profile).unwrap(), contract);
+}
+
+/// A next step's day maps to the activity's scheduled period: a deadline as its end, a
+/// fixed day as start and end; any other period cannot be kept as sent.
+#[test]
+fn a_next_steps_deadline_and_day_map_to_its_period() {
+    let contracts = demo::contracts().unwrap();
+    let cancer = &contracts.iter().find(|(n, _)| *n == "cancer-min-vardplan").unwrap().1;
+    let plan = to_fhir(&id(), cancer, &Profile::default_profile()).care_plan;
+    let step = plan["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["detail"]["description"].as_str().unwrap_or_default().starts_with("Tredje"))
+        .unwrap();
+    assert_eq!(
+        step["detail"]["scheduledPeriod"],
+        serde_json::json!({ "start": "2026-12-03", "end": "2026-12-03" })
+    );
+    let mut resources = to_fhir(&id(), cancer, &Profile::default_profile());
+    let back = crate::fhir::from_fhir(&resources, &Profile::default_profile()).unwrap();
+    assert_eq!(back.next_step, cancer.next_step);
+    for activity in resources.care_plan["activity"].as_array_mut().unwrap() {
+        if activity["detail"]["scheduledPeriod"]["start"].is_string() {
+            activity["detail"]["scheduledPeriod"]["start"] = "2026-12-01".into();
+        }
+    }
+    let refused = crate::fhir::from_fhir(&resources, &Profile::default_profile()).unwrap_err();
+    assert!(refused.to_string().contains("scheduledPeriod"), "{refused}");
 }

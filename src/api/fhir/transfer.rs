@@ -282,6 +282,7 @@ pub fn from_parameters(p: &Value) -> Result<Transfer, FhirError> {
         next_step: one("nextStep").and_then(text).map(|d| NextStep {
             description: d.to_owned(),
             due: None,
+            on: None,
             who: None,
         }),
     })

@@ -62,6 +62,7 @@ fn active() -> Contract {
         next_step: Some(NextStep {
             description: "Blodprov på vårdcentralen".into(),
             due: None,
+            on: None,
             who: Some(Actor::Patient),
         }),
         agreement: Agreement {
@@ -350,4 +351,19 @@ proptest! {
         let doubled = (0..40).any(|d| c.care_contacts.iter().filter(|k| k.period.contains(day(d))).count() > 1);
         prop_assert_eq!(flagged, doubled);
     }
+}
+
+#[test]
+fn a_next_step_has_a_deadline_or_a_day_not_both() {
+    let mut c = active();
+    let step = c.next_step.as_mut().unwrap();
+    step.due = Some(jiff::civil::date(2026, 12, 8));
+    assert_eq!(violations(&c), []);
+    let step = c.next_step.as_mut().unwrap();
+    step.due = None;
+    step.on = Some(jiff::civil::date(2026, 12, 3));
+    assert_eq!(violations(&c), []);
+    c.next_step.as_mut().unwrap().due = Some(jiff::civil::date(2026, 12, 8));
+    assert_eq!(violations(&c), [Violation::NextStepDueAndOn]);
+    assert_eq!(Violation::NextStepDueAndOn.field(), "nextStep.on");
 }

@@ -80,6 +80,26 @@ pub struct Settings {
     /// Where Subscriptions may send notifications (`[subscriptions]`).
     #[serde(default)]
     pub subscriptions: crate::sync::outbound::SubscriptionSettings,
+    /// The samsyn report (`[samsyn]`).
+    #[serde(default)]
+    pub samsyn: SamsynSettings,
+}
+
+/// `[samsyn]` in the settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamsynSettings {
+    /// The fewest patients whose answers a unit's report shows (fewer: withheld), so one
+    /// person's answers are never shown as "the patients'".
+    pub min_patient_answers: usize,
+}
+
+impl Default for SamsynSettings {
+    fn default() -> Self {
+        Self {
+            min_patient_answers: crate::samsyn::MIN_PATIENT_ANSWERS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -167,7 +167,17 @@ mod tests {
         }
         for (_, contract) in &loaded {
             let unit = &contract.responsible_unit.as_ref().unwrap().hsa_id;
-            let report = Report::of(&all, &profile, unit, Period::parse("2026").unwrap());
+            let report = Report::of(
+                &all,
+                &profile,
+                unit,
+                Period::parse("2026").unwrap(),
+                crate::samsyn::MIN_PATIENT_ANSWERS,
+            );
+            assert_eq!(
+                report.withheld_below, None,
+                "{unit}: the demo shows figures"
+            );
             assert!(report.patients > PATIENTS_PER_UNIT as usize, "{unit}");
             assert!(report.unit_answered.is_some(), "{unit}");
             assert!(!report.largest_gaps.is_empty(), "{unit}");

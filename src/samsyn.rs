@@ -7,7 +7,14 @@
 //! - a patient's: those about the unit authored within the period; a person who
 //!   answered more than once counts once, with their latest answers (answers without a
 //!   named person count one by one);
-//! - the unit's: its latest answers authored before the period ends.
+//! - the unit's: every staff member's latest answers authored within the period (by the
+//!   response's `author`; answers without one count one by one), so the unit's view is
+//!   its staff's spread, not whoever answered last.
+//!
+//! Below a minimum number of patients (`[samsyn] min_patient_answers`, 5 by default) the
+//! patients' figures are withheld: one person's answers are never shown as "the
+//! patients'". The unit's answers to "Vad behöver ni förnya och utveckla?" are kept with
+//! the report.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,13 +28,16 @@ use crate::domain::samsyn::{Answer, Comparison, compare, largest_gaps};
 use crate::fhir::Profile;
 use crate::fhir::narrative::escape;
 use crate::fhir::questionnaire::{
-    Respondent, answer_coding, link_ids, question_texts, read_response,
+    Respondent, ResponseFacts, answer_coding, link_ids, question_texts, read_response,
 };
 use crate::store::{ResponseQuery, Store, StoreError, StoredResponse};
 use crate::swedish::stockholm;
 
 /// How many questions the report names as those with the largest gap.
 pub const LARGEST_GAPS: usize = 3;
+
+/// The fewest patients whose answers are shown, unless configured otherwise.
+pub const MIN_PATIENT_ANSWERS: usize = 5;
 
 /// A period of whole days in Swedish time: `[start, end)`; open ends are unbounded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,8 +130,14 @@ pub struct Report {
     pub period: Period,
     /// How many patients' answers count.
     pub patients: usize,
-    /// When the unit's answers that count were given.
+    /// The patients' figures are withheld: fewer answered than this minimum.
+    pub withheld_below: Option<usize>,
+    /// How many of the unit's staff answered.
+    pub staff: usize,
+    /// When the latest of the unit's answers that count was given.
     pub unit_answered: Option<Timestamp>,
+    /// The staff's answers to "Vad behöver ni förnya och utveckla?", oldest first.
+    pub to_renew: Vec<String>,
     pub questions: Vec<QuestionReport>,
     /// Indexes into `questions`, largest gap first.
     pub largest_gaps: Vec<usize>,
@@ -134,6 +150,7 @@ impl Report {
         profile: &Profile,
         unit: &HsaId,
         period: Period,
+        min_patients: usize,
     ) -> Result<Report, StoreError> {
         let stored = store
             .responses(&ResponseQuery {
@@ -142,7 +159,7 @@ impl Report {
                 ..ResponseQuery::default()
             })
             .await?;
-        Ok(Report::of(&stored, profile, unit, period))
+        Ok(Report::of(&stored, profile, unit, period, min_patients))
     }
 
     /// The report from the unit's stored responses (any order).
@@ -151,30 +168,43 @@ impl Report {
         profile: &Profile,
         unit: &HsaId,
         period: Period,
+        min_patients: usize,
     ) -> Report {
         let mut sorted: Vec<&StoredResponse> = stored
             .iter()
             .filter(|r| r.unit == unit.as_str() && period.end.is_none_or(|e| r.authored < e))
             .collect();
         sorted.sort_by_key(|r| (r.authored, r.id.clone()));
-        let answers =
-            |r: &StoredResponse| read_response(&r.resource, profile).ok().map(|f| f.answers);
         let mut latest_per_person: BTreeMap<String, Vec<Answer>> = BTreeMap::new();
-        let mut unit_answers: Option<(&StoredResponse, Vec<Answer>)> = None;
+        // Per staff member: their latest response and what it says.
+        let mut latest_per_staff: BTreeMap<String, (&StoredResponse, ResponseFacts)> =
+            BTreeMap::new();
         for r in sorted {
-            let Some(given) = answers(r) else { continue };
+            let Ok(facts) = read_response(&r.resource, profile) else {
+                continue;
+            };
             match Respondent::parse(&r.respondent) {
                 Some(Respondent::Patient) if period.contains(r.authored) => {
                     let who = r
                         .patient
                         .clone()
                         .unwrap_or_else(|| format!("response:{}", r.id));
-                    latest_per_person.insert(who, given);
+                    latest_per_person.insert(who, facts.answers);
                 }
-                Some(Respondent::Care) => unit_answers = Some((r, given)),
+                Some(Respondent::Care) if period.contains(r.authored) => {
+                    let author = &r.resource["author"];
+                    let who = author["identifier"]["value"]
+                        .as_str()
+                        .or_else(|| author["display"].as_str())
+                        .map_or_else(|| format!("response:{}", r.id), str::to_owned);
+                    latest_per_staff.insert(who, (r, facts));
+                }
                 _ => {}
             }
         }
+        let mut staff: Vec<&(&StoredResponse, ResponseFacts)> = latest_per_staff.values().collect();
+        staff.sort_by_key(|(r, _)| (r.authored, r.id.clone()));
+        let withheld_below = (latest_per_person.len() < min_patients).then_some(min_patients);
         let (patient_texts, care_texts) = (
             question_texts(Respondent::Patient),
             question_texts(Respondent::Care),
@@ -183,29 +213,43 @@ impl Report {
             .into_iter()
             .enumerate()
             .map(|(q, link_id)| {
-                let patients: Vec<Answer> = latest_per_person
-                    .values()
-                    .filter_map(|a| a.get(q).copied())
+                let patients: Vec<Answer> = if withheld_below.is_some() {
+                    Vec::new()
+                } else {
+                    latest_per_person
+                        .values()
+                        .filter_map(|a| a.get(q).copied())
+                        .collect()
+                };
+                let unit_answers: Vec<Answer> = staff
+                    .iter()
+                    .filter_map(|(_, facts)| facts.answers.get(q).copied())
                     .collect();
-                let unit_answer = unit_answers.as_ref().and_then(|(_, a)| a.get(q).copied());
                 QuestionReport {
                     link_id,
                     patient_text: patient_texts[q],
                     care_text: care_texts[q],
-                    comparison: compare(&patients, unit_answer),
+                    comparison: compare(&patients, &unit_answers),
                 }
             })
             .collect();
         let comparisons: Vec<Comparison> = questions.iter().map(|q| q.comparison.clone()).collect();
         Report {
             unit: unit.clone(),
-            unit_name: unit_answers
-                .as_ref()
-                .and_then(|(r, _)| r.resource["subject"]["display"].as_str())
+            unit_name: staff
+                .iter()
+                .rev()
+                .find_map(|(r, _)| r.resource["subject"]["display"].as_str())
                 .map(str::to_owned),
             period,
             patients: latest_per_person.len(),
-            unit_answered: unit_answers.as_ref().map(|(r, _)| r.authored),
+            withheld_below,
+            staff: staff.len(),
+            unit_answered: staff.last().map(|(r, _)| r.authored),
+            to_renew: staff
+                .iter()
+                .filter_map(|(_, facts)| facts.to_renew.clone())
+                .collect(),
             largest_gaps: largest_gaps(&comparisons, LARGEST_GAPS),
             questions,
         }
@@ -232,8 +276,15 @@ impl Report {
             parameters.push(json!({ "name": "period", "valuePeriod": period }));
         }
         parameters.push(json!({ "name": "patients", "valueInteger": self.patients }));
+        if let Some(min) = self.withheld_below {
+            parameters.push(json!({ "name": "patientFiguresWithheld", "valueString": format!("fewer than {min} patients answered: their figures are not shown") }));
+        }
+        parameters.push(json!({ "name": "staff", "valueInteger": self.staff }));
         if let Some(t) = self.unit_answered {
             parameters.push(json!({ "name": "unitAnswered", "valueDateTime": t.to_string() }));
+        }
+        for text in &self.to_renew {
+            parameters.push(json!({ "name": "toRenew", "valueString": text }));
         }
         for q in &self.questions {
             let c = &q.comparison;
@@ -248,11 +299,16 @@ impl Report {
                     { "name": "count", "valueInteger": count },
                 ] }));
             }
-            if let Some(u) = c.unit_answer {
-                part.push(json!({ "name": "unitAnswer", "valueCoding": answer_coding(u) }));
+            part.push(json!({ "name": "unitAnswers", "valueInteger": c.unit_answers }));
+            for (answer, count) in Answer::ALL.iter().zip(c.unit_distribution) {
+                part.push(json!({ "name": "unitAnswersOf", "part": [
+                    { "name": "answer", "valueCoding": answer_coding(*answer) },
+                    { "name": "count", "valueInteger": count },
+                ] }));
             }
             let scores = [
                 ("patientMean", c.patient_mean),
+                ("unitMean", c.unit_mean),
                 ("exactAgreement", c.exact_agreement),
                 ("weightedAgreement", c.weighted_agreement),
                 ("gap", c.gap),
@@ -288,10 +344,17 @@ impl Report {
             format!("period {}", self.period.text)
         };
         let heading = format!("Samsyn, 7 frågor: {unit}");
-        let summary = format!(
-            "Svar från {} jämförda med enhetens egna svar ({period}).",
-            crate::swedish::count(self.patients, "patient", "patienter")
-        );
+        let summary = match self.withheld_below {
+            Some(min) => format!(
+                "Svar från {}: för få för att visas (minst {min}). Enhetens egna svar ({period}).",
+                crate::swedish::count(self.patients, "patient", "patienter")
+            ),
+            None => format!(
+                "Svar från {} jämförda med enhetens egna svar, från {} ({period}).",
+                crate::swedish::count(self.patients, "patient", "patienter"),
+                crate::swedish::count(self.staff, "person i personalen", "personer i personalen")
+            ),
+        };
         let mut s = String::new();
         let _ = write!(
             s,
@@ -302,7 +365,7 @@ impl Report {
 <text x="20" y="34" font-size="22" font-weight="bold" fill="#1a1a1a">{}</text>
 <text x="20" y="60" font-size="14" fill="#333333">{}</text>
 <rect x="20" y="76" width="16" height="12" fill="#1f5fa8"/><text x="42" y="87" font-size="13" fill="#333333">Patienterna: andel som svarar ja (delvis räknas som hälften)</text>
-<rect x="500" y="76" width="16" height="12" fill="#e07b00"/><text x="522" y="87" font-size="13" fill="#333333">Enheten: ja 100 %, delvis 50 %, nej 0 %</text>
+<rect x="500" y="76" width="16" height="12" fill="#e07b00"/><text x="522" y="87" font-size="13" fill="#333333">Enhetens personal: andel som svarar ja, på samma sätt</text>
 "##,
             escape(&heading),
             escape(&summary),
@@ -332,10 +395,10 @@ impl Report {
                     c.patient_mean.map(|m| format!("{} %", percent(m))),
                 ),
                 (
-                    "Enheten".to_owned(),
-                    c.unit_answer.and_then(Answer::value),
+                    format!("Enheten (n={})", c.unit_answers),
+                    c.unit_mean,
                     "#e07b00",
-                    c.unit_answer.map(|a| a.to_string()),
+                    c.unit_mean.map(|m| format!("{} %", percent(m))),
                 ),
             ];
             for (b, (name, value, colour, shown)) in bars.into_iter().enumerate() {

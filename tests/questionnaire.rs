@@ -38,11 +38,13 @@ fn seed_questions(heading: &str) -> Vec<String> {
         .collect()
 }
 
+/// The texts of the seven questions (the choice items).
 fn texts(q: &Value) -> Vec<String> {
     q["item"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|i| i["type"] == "choice")
         .map(|i| i["text"].as_str().unwrap().to_owned())
         .collect()
 }
@@ -69,9 +71,40 @@ async fn the_seven_questions_are_served_in_the_seeds_words(db: &TestDb) {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|i| i["type"] == "choice")
             .map(|i| i["linkId"].as_str().unwrap().to_owned())
             .collect()
     };
+    // Care's ends with the seeds' own free-text question.
+    let last = care.body["item"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            last["text"].as_str(),
+            last["type"].as_str(),
+            last["required"].as_bool()
+        ),
+        (
+            Some("Vad behöver ni förnya och utveckla?"),
+            Some("text"),
+            Some(false)
+        )
+    );
+    // "Inte aktuellt för mig" only where the question is asked "vid behov" (4 and 7).
+    for item in patient.body["item"].as_array().unwrap() {
+        let codes: Vec<&str> = item["answerOption"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["valueCoding"]["code"].as_str().unwrap())
+            .collect();
+        let when_needed = item["text"].as_str().unwrap().contains("vid behov");
+        assert_eq!(codes.contains(&"inte-aktuellt"), when_needed, "{item}");
+    }
     assert_eq!(
         links(&patient.body),
         links(&care.body),
@@ -464,7 +497,9 @@ fn parameter<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
 }
 
 async fn samsyn_scores_are_the_hand_computed_ones(db: &TestDb) {
-    let app = spawn_app(db).await;
+    // One patient's answers are shown here, to check the scores of a single answer.
+    let state = pkgw::api::AppState::new(db.store().await).with_samsyn_minimum(1);
+    let app = common::app::spawn_state(state, pkgw::api::Limits::default()).await;
     // Question 1: patients ja, ja, delvis, nej; the unit ja.
     // Question 2: patients nej ×3 and vet-inte; the unit ja.
     // Question 5: patients ja, vet-inte, ja, delvis; the unit delvis.
@@ -473,7 +508,7 @@ async fn samsyn_scores_are_the_hand_computed_ones(db: &TestDb) {
     post_all(
         &app,
         &[
-            // The unit's older answers do not count; its latest before the period ends does.
+            // The unit's answers before and after the period do not count; those within do.
             care_answers(UNIT, "2025-11-01T10:00:00+01:00", ["nej"; 7]),
             care_answers(
                 UNIT,
@@ -563,10 +598,12 @@ async fn samsyn_scores_are_the_hand_computed_ones(db: &TestDb) {
             ("ja".into(), 2),
             ("delvis".into(), 1),
             ("nej".into(), 1),
-            ("vet-inte".into(), 0)
+            ("vet-inte".into(), 0),
+            ("inte-aktuellt".into(), 0)
         ]
     );
-    assert_eq!(part(q1, "unitAnswer").unwrap()["valueCoding"]["code"], "ja");
+    assert_eq!(part(q1, "unitAnswers").unwrap()["valueInteger"], 1);
+    assert_eq!(score(q1, "unitMean"), Some(1.0));
     assert_eq!(score(q1, "exactAgreement"), Some(0.5));
     assert_eq!(score(q1, "weightedAgreement"), Some(0.625));
     assert_eq!(score(q1, "patientMean"), Some(0.625));
@@ -603,18 +640,16 @@ async fn samsyn_scores_are_the_hand_computed_ones(db: &TestDb) {
         .body;
     assert_eq!(parameter(&single, "patients")[0]["valueInteger"], 1);
     let q1 = &questions(&single)[0];
-    // The unit's answers then were its first: nej to everything, as the patient's.
-    assert_eq!(
-        part(q1, "unitAnswer").unwrap()["valueCoding"]["code"],
-        "nej"
-    );
+    // No one of the unit's staff answered that month: the patient's mean, no comparison.
+    assert_eq!(part(q1, "unitAnswers").unwrap()["valueInteger"], 0);
+    assert_eq!(score(q1, "patientMean"), Some(0.0));
     assert_eq!(
         (
             score(q1, "exactAgreement"),
             score(q1, "weightedAgreement"),
             score(q1, "gap")
         ),
-        (Some(1.0), Some(1.0), Some(0.0))
+        (None, None, None)
     );
     assert!(parameter(&single, "largestGap").is_empty());
 
@@ -626,7 +661,7 @@ async fn samsyn_scores_are_the_hand_computed_ones(db: &TestDb) {
     for q in questions(&empty) {
         assert_eq!(part(&q, "patientAnswers").unwrap()["valueInteger"], 0);
         for name in [
-            "unitAnswer",
+            "unitMean",
             "exactAgreement",
             "weightedAgreement",
             "patientMean",
@@ -649,6 +684,136 @@ async fn samsyn_scores_are_the_hand_computed_ones(db: &TestDb) {
     // The report and the answers are valid R4, by the independent validator.
     let answers = fhir_get(&app, "/fhir/QuestionnaireResponse").await.body;
     common::assert_valid_r4(&[&report, &empty, &answers]);
+}
+
+/// One of the unit's staff answering, with who they are and what the unit should renew.
+fn staff_answers(staff: &str, authored: &str, codes: [&str; 7], to_renew: Option<&str>) -> Value {
+    let mut answers = care_answers(UNIT, authored, codes);
+    answers["author"] =
+        json!({ "type": "PractitionerRole", "identifier": { "system": HSA, "value": staff } });
+    if let Some(text) = to_renew {
+        answers["item"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "linkId": "fornya", "answer": [{ "valueString": text }] }));
+    }
+    answers
+}
+
+/// Every staff member's answers count (their latest each), "inte aktuellt för mig" is
+/// no gap, too few patients are not shown as "the patients'", and what the unit says
+/// it must renew is kept with the report. Computed by hand.
+async fn samsyn_counts_the_staff_withholds_few_patients_and_keeps_what_to_renew(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let in_march = "2026-03-10T10:00:00+01:00";
+    let q4 = |code: &'static str| ["ja", "ja", "ja", code, "ja", "ja", "ja"];
+    post_all(
+        &app,
+        &[
+            // Staff A answered twice (the latest counts), staff B once.
+            staff_answers(
+                "SE2321000016-P001",
+                "2026-02-01T10:00:00+01:00",
+                ["nej"; 7],
+                None,
+            ),
+            staff_answers(
+                "SE2321000016-P001",
+                "2026-02-15T10:00:00+01:00",
+                ["ja"; 7],
+                Some("Rutiner för överlämning till kommunen"),
+            ),
+            staff_answers(
+                "SE2321000016-P002",
+                "2026-02-20T10:00:00+01:00",
+                q4("delvis"),
+                Some("Fler tider för telefonrådgivning"),
+            ),
+            patient_answers("194003129865", UNIT, in_march, q4("ja")),
+            patient_answers("195208239813", UNIT, in_march, q4("inte-aktuellt")),
+            patient_answers("197811049928", UNIT, in_march, q4("ja")),
+            patient_answers("198507789827", UNIT, in_march, q4("inte-aktuellt")),
+        ],
+    )
+    .await;
+    let url = format!("/fhir/$samsyn?unit={UNIT}&period=2026");
+    // Four patients: fewer than five, so their figures are withheld.
+    let few = fhir_get(&app, &url).await.body;
+    assert_eq!(parameter(&few, "patients")[0]["valueInteger"], 4);
+    assert!(
+        !parameter(&few, "patientFiguresWithheld").is_empty(),
+        "{few}"
+    );
+    let q4_few = &questions(&few)[3];
+    assert_eq!(part(q4_few, "patientAnswers").unwrap()["valueInteger"], 0);
+    assert!(score(q4_few, "patientMean").is_none() && score(q4_few, "gap").is_none());
+    assert_eq!(
+        part(q4_few, "unitAnswers").unwrap()["valueInteger"],
+        2,
+        "both of the staff"
+    );
+
+    post_all(
+        &app,
+        &[patient_answers("200806159836", UNIT, in_march, q4("nej"))],
+    )
+    .await;
+    let report = fhir_get(&app, &url).await.body;
+    assert!(parameter(&report, "patientFiguresWithheld").is_empty());
+    assert_eq!(parameter(&report, "staff")[0]["valueInteger"], 2);
+    let q4 = &questions(&report)[3];
+    // Patients: ja, ja, nej (two "inte aktuellt" left out) → ⅔; staff: ja, delvis → ¾.
+    assert_eq!(part(q4, "patientAnswers").unwrap()["valueInteger"], 5);
+    assert_eq!(score(q4, "patientMean"), Some(0.6667));
+    assert_eq!(score(q4, "unitMean"), Some(0.75));
+    assert_eq!(score(q4, "gap"), Some(0.0833));
+    // 3 × 2 pairs: ja–ja twice equal → ⅓; weighted (1 + ½ + 1 + ½ + 0 + ½) / 6 = 3.5 / 6.
+    assert_eq!(score(q4, "exactAgreement"), Some(0.3333));
+    assert_eq!(score(q4, "weightedAgreement"), Some(0.5833));
+    let count_of = |code: &str| {
+        q4["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "answers" && p["part"][0]["valueCoding"]["code"] == code)
+            .map(|p| p["part"][1]["valueInteger"].as_u64().unwrap())
+    };
+    assert_eq!(count_of("inte-aktuellt"), Some(2));
+    let renew: Vec<&str> = parameter(&report, "toRenew")
+        .iter()
+        .map(|p| p["valueString"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        renew,
+        [
+            "Rutiner för överlämning till kommunen",
+            "Fler tider för telefonrådgivning"
+        ]
+    );
+    common::assert_valid_r4(&[&few, &report]);
+
+    // "Inte aktuellt" only where a question is asked "vid behov"; the free text is care's.
+    let mut wrong = ["ja"; 7];
+    wrong[0] = "inte-aktuellt";
+    let refused = post(
+        &app,
+        &patient_answers("194003129865", UNIT, in_march, wrong),
+    )
+    .await;
+    assert_eq!(
+        expressions(&refused),
+        ["QuestionnaireResponse.item[0].answer[0]"]
+    );
+    let mut patient_text = patient_answers("194003129865", UNIT, in_march, ["ja"; 7]);
+    patient_text["item"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "linkId": "fornya", "answer": [{ "valueString": "x" }] }));
+    let refused = post(&app, &patient_text).await;
+    assert_eq!(
+        expressions(&refused),
+        ["QuestionnaireResponse.item[7].linkId"]
+    );
 }
 
 async fn the_chart_shows_all_seven_questions_in_a_browser(db: &TestDb) {
@@ -717,5 +882,6 @@ on_both_backends!(
     answers_are_checked_against_the_questionnaire,
     answers_are_found_by_patient_unit_plan_and_date,
     samsyn_scores_are_the_hand_computed_ones,
+    samsyn_counts_the_staff_withholds_few_patients_and_keeps_what_to_renew,
     the_chart_shows_all_seven_questions_in_a_browser,
 );

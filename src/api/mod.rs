@@ -74,6 +74,8 @@ pub struct AppState {
     pub discovery: Arc<Discovery>,
     /// The origins browsers may call from (by default none).
     pub cors: Arc<Cors>,
+    /// The fewest patients whose answers a samsyn report shows.
+    pub samsyn_min_patients: usize,
 }
 
 impl AppState {
@@ -97,6 +99,7 @@ impl AppState {
             subscriptions: Arc::default(),
             discovery: Arc::new(Discovery::off()),
             cors: Arc::default(),
+            samsyn_min_patients: crate::samsyn::MIN_PATIENT_ANSWERS,
         }
     }
 
@@ -124,6 +127,12 @@ impl AppState {
     /// Callers must show a token the verifier accepts.
     pub fn with_verifier(mut self, verifier: crate::auth::Verifier) -> Self {
         self.authentication = Arc::new(Authentication::Jwt(Box::new(verifier)));
+        self
+    }
+
+    /// Samsyn reports show the patients' figures from this many patients on.
+    pub fn with_samsyn_minimum(mut self, patients: usize) -> Self {
+        self.samsyn_min_patients = patients;
         self
     }
 

@@ -48,7 +48,8 @@ pub(super) async fn run(args: SamsynArgs, mut settings: Settings) -> Result<(), 
     };
     let profile = Profile::default_profile();
     let store = open_store(&settings).await?;
-    let report = Report::build(&store, &profile, &unit, period).await;
+    let minimum = settings.samsyn.min_patient_answers;
+    let report = Report::build(&store, &profile, &unit, period, minimum).await;
     store.close().await;
     let report = report?;
     let out = match args.format {
@@ -76,31 +77,37 @@ fn text(report: &Report) -> String {
     let percent =
         |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{:.0} %", v * 100.0));
     let mut s = format!(
-        "Samsyn, 7 frågor: {} ({}), svar från {}, {}\n\n",
+        "Samsyn, 7 frågor: {} ({}), svar från {} och {}, {}\n\n",
         report.unit_name.as_deref().unwrap_or("enheten"),
         report.unit.as_str(),
         crate::swedish::count(report.patients, "patient", "patienter"),
+        crate::swedish::count(report.staff, "person i personalen", "personer i personalen"),
         if report.period.text.is_empty() {
             "alla svar".to_owned()
         } else {
             format!("period {}", report.period.text)
         },
     );
+    if let Some(min) = report.withheld_below {
+        let _ = writeln!(
+            s,
+            "Patienternas svar visas inte: färre än {min} har svarat.\n"
+        );
+    }
     s.push_str(
-        "fråga  svar  ja/delvis/nej/vet inte  patienterna  enheten   samsyn  exakt    skillnad\n",
+        "fråga  svar  ja/delvis/nej/vet inte/ej aktuellt  patienterna  enheten  samsyn  exakt    skillnad\n",
     );
     for (i, q) in report.questions.iter().enumerate() {
         let c = &q.comparison;
-        let [ja, delvis, nej, vet_inte] = c.distribution;
+        let [ja, delvis, nej, vet_inte, inte_aktuellt] = c.distribution;
         let _ = writeln!(
             s,
-            "{:<5}  {:>4}  {:>21}  {:>11}  {:<8}  {:>6}  {:>5}  {:>9}{}",
+            "{:<5}  {:>4}  {:>33}  {:>11}  {:>7}  {:>6}  {:>5}  {:>9}{}",
             q.link_id,
             c.patient_answers,
-            format!("{ja}/{delvis}/{nej}/{vet_inte}"),
+            format!("{ja}/{delvis}/{nej}/{vet_inte}/{inte_aktuellt}"),
             percent(c.patient_mean),
-            c.unit_answer
-                .map_or_else(|| "–".to_owned(), |a| a.to_string()),
+            percent(c.unit_mean),
             percent(c.weighted_agreement),
             percent(c.exact_agreement),
             // In percentage points, as the other figures are percentages.

@@ -84,6 +84,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         .with_answer_limit(settings.server.answer_limit_bytes)
         .with_client_concurrency(settings.server.max_concurrent_per_client)
         .with_subscriptions(settings.subscriptions.clone())
+        .with_samsyn_minimum(settings.samsyn.min_patient_answers)
         .with_cors(Cors::new(&settings.server.cors_origins).map_err(CliError::Failed)?)
         .with_rate_limits(RateLimits::new(
             settings.server.rate_limit_per_sec,

@@ -34,7 +34,16 @@ pub const UNIT_EXTENSION: &str = "https://pkgw.example/fhir/StructureDefinition/
 #[serde(deny_unknown_fields)]
 struct SevenQuestions {
     scale: Scale,
+    /// Care's free-text question, after the seven.
+    to_renew: FreeText,
     questions: Vec<Question>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FreeText {
+    link_id: String,
+    care: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +66,9 @@ struct Question {
     link_id: String,
     patient: String,
     care: String,
+    /// Asked "vid behov": "inte aktuellt för mig" is an answer to it.
+    #[serde(default)]
+    when_needed: bool,
 }
 
 fn definition() -> &'static SevenQuestions {
@@ -80,13 +92,15 @@ pub fn questionnaire_by_id(id: &str) -> Option<Value> {
 fn questionnaire(id: &str) -> Value {
     let d = definition();
     let for_patient = id == PATIENT_ID;
-    let options: Vec<Value> = d
-        .scale
-        .answers
-        .iter()
-        .map(|a| json!({ "valueCoding": { "system": d.scale.system, "code": a.code, "display": a.display } }))
-        .collect();
-    let items: Vec<Value> = d
+    let options = |q: &Question| -> Vec<Value> {
+        d.scale
+            .answers
+            .iter()
+            .filter(|a| q.when_needed || a.code != Answer::InteAktuellt.code())
+            .map(|a| json!({ "valueCoding": { "system": d.scale.system, "code": a.code, "display": a.display } }))
+            .collect()
+    };
+    let mut items: Vec<Value> = d
         .questions
         .iter()
         .map(|q| {
@@ -95,10 +109,18 @@ fn questionnaire(id: &str) -> Value {
                 "text": if for_patient { &q.patient } else { &q.care },
                 "type": "choice",
                 "required": true,
-                "answerOption": options,
+                "answerOption": options(q),
             })
         })
         .collect();
+    if !for_patient {
+        items.push(json!({
+            "linkId": d.to_renew.link_id,
+            "text": d.to_renew.care,
+            "type": "text",
+            "required": false,
+        }));
+    }
     json!({
         "resourceType": "Questionnaire",
         "id": id,
@@ -159,6 +181,8 @@ pub struct ResponseFacts {
     pub authored: Option<Timestamp>,
     /// One answer per question, in the questionnaire's order.
     pub answers: Vec<Answer>,
+    /// Care's answer to "Vad behöver ni förnya och utveckla?", if given.
+    pub to_renew: Option<String>,
 }
 
 /// The questionnaire's canonical URL.
@@ -360,7 +384,7 @@ pub fn read_response(r: &Value, profile: &Profile) -> Result<ResponseFacts, Vec<
             (None, unit)
         }
     };
-    let answers = read_items(r, &mut errors);
+    let (answers, to_renew) = read_items(r, respondent, &mut errors);
     if errors.is_empty() {
         Ok(ResponseFacts {
             respondent,
@@ -369,6 +393,7 @@ pub fn read_response(r: &Value, profile: &Profile) -> Result<ResponseFacts, Vec<
             care_plan,
             authored,
             answers: answers.into_iter().flatten().collect(),
+            to_renew,
         })
     } else {
         Err(errors)
@@ -393,14 +418,36 @@ fn unit_of(reference: &Value, expression: &str, profile: &Profile) -> Result<Hsa
         .map_err(|e| MappingError::new(format!("{expression}.identifier.value"), e))
 }
 
-/// Each question's answer, in order (`None` where unanswered, which is an error).
-fn read_items(r: &Value, errors: &mut Vec<MappingError>) -> Vec<Option<Answer>> {
+/// Each question's answer, in order (`None` where unanswered, which is an error), and
+/// care's free text.
+fn read_items(
+    r: &Value,
+    respondent: Respondent,
+    errors: &mut Vec<MappingError>,
+) -> (Vec<Option<Answer>>, Option<String>) {
     let d = definition();
     let mut answers: Vec<Option<Answer>> = vec![None; d.questions.len()];
+    let mut to_renew = None;
     let items = r["item"].as_array().map(Vec::as_slice).unwrap_or_default();
     for (i, item) in items.iter().enumerate() {
         let at = |field: &str| format!("QuestionnaireResponse.item[{i}]{field}");
         let link_id = str_of(item, "linkId").unwrap_or_default();
+        if link_id == d.to_renew.link_id && respondent == Respondent::Care {
+            match item["answer"].as_array().map(Vec::as_slice) {
+                Some([one])
+                    if one["valueString"]
+                        .as_str()
+                        .is_some_and(|t| !t.trim().is_empty()) =>
+                {
+                    to_renew = one["valueString"].as_str().map(str::to_owned);
+                }
+                _ => errors.push(MappingError::new(
+                    at(".answer"),
+                    format!("'{}' is answered with one valueString", d.to_renew.care),
+                )),
+            }
+            continue;
+        }
         let Some(q) = d.questions.iter().position(|q| q.link_id == link_id) else {
             errors.push(MappingError::new(
                 at(".linkId"),
@@ -427,6 +474,21 @@ fn read_items(r: &Value, errors: &mut Vec<MappingError>) -> Vec<Option<Answer>> 
                 let from_scale = (str_of(coding, "system") == Some(d.scale.system.as_str()))
                     .then(|| str_of(coding, "code").and_then(Answer::from_code))
                     .flatten();
+                if from_scale == Some(Answer::InteAktuellt) && !d.questions[q].when_needed {
+                    errors.push(MappingError::new(
+                        at(".answer[0]"),
+                        format!(
+                            "'{}' is only an answer to the questions asked \"vid behov\" ({})",
+                            Answer::InteAktuellt.code(),
+                            d.questions
+                                .iter()
+                                .filter(|q| q.when_needed)
+                                .map(|q| q.link_id.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ),
+                    ));
+                }
                 if from_scale.is_none() {
                     let codes: Vec<&str> = Answer::ALL.iter().map(|a| a.code()).collect();
                     errors.push(MappingError::new(
@@ -476,7 +538,7 @@ fn read_items(r: &Value, errors: &mut Vec<MappingError>) -> Vec<Option<Answer>> 
             ),
         ));
     }
-    answers
+    (answers, to_renew)
 }
 
 #[cfg(test)]

@@ -549,13 +549,22 @@ fn what_real_units_record_round_trips() {
 #[test]
 fn a_next_steps_deadline_and_day_map_to_its_period() {
     let contracts = demo::contracts().unwrap();
-    let cancer = &contracts.iter().find(|(n, _)| *n == "cancer-min-vardplan").unwrap().1;
+    let cancer = &contracts
+        .iter()
+        .find(|(n, _)| *n == "cancer-min-vardplan")
+        .unwrap()
+        .1;
     let plan = to_fhir(&id(), cancer, &Profile::default_profile()).care_plan;
     let step = plan["activity"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["detail"]["description"].as_str().unwrap_or_default().starts_with("Tredje"))
+        .find(|a| {
+            a["detail"]["description"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Tredje")
+        })
         .unwrap();
     assert_eq!(
         step["detail"]["scheduledPeriod"],

@@ -39,7 +39,14 @@ pub async fn samsyn(
         Some(p) => Period::parse(p).map_err(|e| FhirError::bad_param("period", e))?,
         None => Period::all(),
     };
-    let report = Report::build(&state.store, &state.profile, &unit, period).await?;
+    let report = Report::build(
+        &state.store,
+        &state.profile,
+        &unit,
+        period,
+        state.samsyn_min_patients,
+    )
+    .await?;
     if wants_svg {
         let headers = [
             (CONTENT_TYPE, "image/svg+xml; charset=utf-8"),

@@ -39,6 +39,9 @@ pub const LARGEST_GAPS: usize = 3;
 /// The fewest patients whose answers are shown, unless configured otherwise.
 pub const MIN_PATIENT_ANSWERS: usize = 5;
 
+/// How many earlier periods a report shows beside its own, for the trend.
+pub const EARLIER_PERIODS: usize = 3;
+
 /// A period of whole days in Swedish time: `[start, end)`; open ends are unbounded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Period {
@@ -105,6 +108,46 @@ impl Period {
         }
     }
 
+    /// The period of the same length just before this one: the year, month or day
+    /// before, or a `FROM/TO` span moved back by its own length. `None` for an open one.
+    pub fn previous(&self) -> Option<Period> {
+        let shift = |text: &str, back: jiff::Span| -> Option<String> {
+            let pieces: Vec<&str> = text.split('-').collect();
+            let n = |i: usize| pieces.get(i).and_then(|p| p.parse::<i16>().ok());
+            match (pieces.len(), n(0), n(1), n(2)) {
+                (1, Some(y), _, _) => Some(format!("{}", y - 1)),
+                (2, Some(y), Some(m), _) => {
+                    let d = Date::new(y, m as i8, 1)
+                        .ok()?
+                        .checked_sub(jiff::Span::new().months(1))
+                        .ok()?;
+                    Some(format!("{:04}-{:02}", d.year(), d.month()))
+                }
+                (3, Some(y), Some(m), Some(d)) => {
+                    let d = Date::new(y, m as i8, d as i8)
+                        .ok()?
+                        .checked_sub(back)
+                        .ok()?;
+                    Some(d.to_string())
+                }
+                _ => None,
+            }
+        };
+        let text = match self.text.split_once('/') {
+            None => shift(&self.text, jiff::Span::new().days(1))?,
+            Some((from, to)) => {
+                let (from, to): (Date, Date) = (from.parse().ok()?, to.parse().ok()?);
+                let days = jiff::Span::new().days(from.until(to).ok()?.get_days() + 1);
+                format!(
+                    "{}/{}",
+                    from.checked_sub(days).ok()?,
+                    to.checked_sub(days).ok()?
+                )
+            }
+        };
+        Period::parse(&text).ok()
+    }
+
     fn contains(&self, t: Timestamp) -> bool {
         self.start.is_none_or(|s| s <= t) && self.end.is_none_or(|e| t < e)
     }
@@ -119,6 +162,14 @@ pub struct QuestionReport {
     /// Care's wording.
     pub care_text: &'static str,
     pub comparison: Comparison,
+}
+
+/// One earlier period in a report's trend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Earlier {
+    pub period: Period,
+    /// Per question: the patients' mean and the unit's mean.
+    pub means: Vec<(Option<f64>, Option<f64>)>,
 }
 
 /// The report for one unit and period.
@@ -138,6 +189,9 @@ pub struct Report {
     pub unit_answered: Option<Timestamp>,
     /// The staff's answers to "Vad behöver ni förnya och utveckla?", oldest first.
     pub to_renew: Vec<String>,
+    /// The earlier periods of the same length, oldest first, each with the patients' and
+    /// the unit's mean per question (the patients' withheld as in the period itself).
+    pub earlier: Vec<Earlier>,
     pub questions: Vec<QuestionReport>,
     /// Indexes into `questions`, largest gap first.
     pub largest_gaps: Vec<usize>,
@@ -159,7 +213,24 @@ impl Report {
                 ..ResponseQuery::default()
             })
             .await?;
-        Ok(Report::of(&stored, profile, unit, period, min_patients))
+        let mut report = Report::of(&stored, profile, unit, period, min_patients);
+        let mut earlier = Vec::new();
+        let mut before = report.period.previous();
+        while let Some(p) = before.take().filter(|_| earlier.len() < EARLIER_PERIODS) {
+            before = p.previous();
+            let then = Report::of(&stored, profile, unit, p, min_patients);
+            earlier.push(Earlier {
+                means: then
+                    .questions
+                    .iter()
+                    .map(|q| (q.comparison.patient_mean, q.comparison.unit_mean))
+                    .collect(),
+                period: then.period,
+            });
+        }
+        earlier.reverse();
+        report.earlier = earlier;
+        Ok(report)
     }
 
     /// The report from the unit's stored responses (any order).
@@ -250,6 +321,7 @@ impl Report {
                 .iter()
                 .filter_map(|(_, facts)| facts.to_renew.clone())
                 .collect(),
+            earlier: Vec::new(),
             largest_gaps: largest_gaps(&comparisons, LARGEST_GAPS),
             questions,
         }
@@ -323,6 +395,19 @@ impl Report {
         for &i in &self.largest_gaps {
             parameters
                 .push(json!({ "name": "largestGap", "valueString": self.questions[i].link_id }));
+        }
+        for then in &self.earlier {
+            let mut part = vec![json!({ "name": "period", "valueString": then.period.text })];
+            for (q, (patients, unit)) in self.questions.iter().zip(&then.means) {
+                let mut question = vec![json!({ "name": "linkId", "valueString": q.link_id })];
+                for (name, mean) in [("patientMean", patients), ("unitMean", unit)] {
+                    if let Some(v) = mean {
+                        question.push(json!({ "name": name, "valueDecimal": round(*v) }));
+                    }
+                }
+                part.push(json!({ "name": "question", "part": question }));
+            }
+            parameters.push(json!({ "name": "earlier", "part": part }));
         }
         json!({ "resourceType": "Parameters", "parameter": parameters })
     }
@@ -430,6 +515,26 @@ impl Report {
                 y + 32,
                 escape(&agreement),
             );
+            if !self.earlier.is_empty() {
+                let trend: Vec<String> = self
+                    .earlier
+                    .iter()
+                    .map(|then| {
+                        let mean = then.means.get(i).and_then(|m| m.0);
+                        format!(
+                            "{} {}",
+                            then.period.text,
+                            mean.map_or_else(|| "–".to_owned(), |m| format!("{} %", percent(m)))
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{BAR_X}" y="{}" font-size="12" fill="#555555">{}</text>"##,
+                    y + 72,
+                    escape(&format!("Patienterna tidigare: {}", trend.join(", "))),
+                );
+            }
             if flagged {
                 let _ = writeln!(
                     s,
@@ -469,6 +574,21 @@ mod tests {
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_period_before_has_the_same_length() {
+        let before = |text: &str| Period::parse(text).unwrap().previous().map(|p| p.text);
+        assert_eq!(before("2026").as_deref(), Some("2025"));
+        assert_eq!(before("2026-01").as_deref(), Some("2025-12"));
+        assert_eq!(before("2026-03-01").as_deref(), Some("2026-02-28"));
+        // 181 days back.
+        assert_eq!(
+            before("2026-01-01/2026-06-30").as_deref(),
+            Some("2025-07-04/2025-12-31")
+        );
+        assert_eq!(before("2026/"), None, "an open period has none before it");
+        assert_eq!(Period::all().previous(), None);
     }
 
     #[test]

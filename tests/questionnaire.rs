@@ -736,6 +736,19 @@ async fn samsyn_counts_the_staff_withholds_few_patients_and_keeps_what_to_renew(
         ],
     )
     .await;
+    let in_2025 = "2025-05-10T10:00:00+02:00";
+    post_all(
+        &app,
+        &[
+            staff_answers("SE2321000016-P001", in_2025, ["ja"; 7], None),
+            patient_answers("194003129865", UNIT, in_2025, ["nej"; 7]),
+            patient_answers("195208239813", UNIT, in_2025, ["nej"; 7]),
+            patient_answers("197811049928", UNIT, in_2025, ["nej"; 7]),
+            patient_answers("198507789827", UNIT, in_2025, ["nej"; 7]),
+            patient_answers("200806159836", UNIT, in_2025, ["nej"; 7]),
+        ],
+    )
+    .await;
     let url = format!("/fhir/$samsyn?unit={UNIT}&period=2026");
     // Four patients: fewer than five, so their figures are withheld.
     let few = fhir_get(&app, &url).await.body;
@@ -779,6 +792,32 @@ async fn samsyn_counts_the_staff_withholds_few_patients_and_keeps_what_to_renew(
             .map(|p| p["part"][1]["valueInteger"].as_u64().unwrap())
     };
     assert_eq!(count_of("inte-aktuellt"), Some(2));
+    // The trend: the three years before, oldest first; in 2025 five patients said nej to
+    // question 1 and the one of staff who answered said ja; no one answered before that.
+    let earlier = parameter(&report, "earlier");
+    let periods: Vec<&str> = earlier
+        .iter()
+        .map(|e| e["part"][0]["valueString"].as_str().unwrap())
+        .collect();
+    assert_eq!(periods, ["2023", "2024", "2025"]);
+    let q1_2025 = &earlier[2]["part"][1];
+    assert_eq!(q1_2025["part"][0]["valueString"], "1");
+    assert_eq!(score(q1_2025, "patientMean"), Some(0.0));
+    assert_eq!(score(q1_2025, "unitMean"), Some(1.0));
+    assert!(score(&earlier[0]["part"][1], "patientMean").is_none());
+    let chart = app
+        .client
+        .get(app.url(&format!("{url}&_format=svg")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        chart.contains("Patienterna tidigare: 2023 –, 2024 –, 2025 0 %"),
+        "{chart}"
+    );
     let renew: Vec<&str> = parameter(&report, "toRenew")
         .iter()
         .map(|p| p["valueString"].as_str().unwrap())

@@ -207,6 +207,7 @@ impl Generator {
                 hsa_id,
                 name: name.to_owned(),
                 phone,
+                channels: Vec::new(),
                 phone_hours: vec![hours],
             });
         }

@@ -211,6 +211,7 @@ pub fn channel(c: &Channel) -> String {
         Channel::Message { via } => format!("meddelande via {via}"),
         Channel::Video { via } => format!("videosamtal via {via}"),
         Channel::WebBooking { url } => format!("webbtidbok: {url}"),
+        Channel::Kallelse { via } => format!("kallelser via {via}"),
         Channel::EService {
             name,
             url: Some(url),

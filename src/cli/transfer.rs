@@ -74,6 +74,7 @@ pub(super) async fn run(args: TransferArgs, mut settings: Settings) -> Result<()
             hsa_id: HsaId::parse(&args.unit).map_err(|e| bad("unit", &e))?,
             name: args.unit_name.clone(),
             phone: phone("unit-phone", &args.unit_phone)?,
+            channels: Vec::new(),
             phone_hours: args
                 .unit_hours
                 .iter()

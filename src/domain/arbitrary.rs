@@ -122,6 +122,7 @@ fn channel() -> impl Strategy<Value = Channel> {
         text().prop_map(|via| Channel::Message { via }),
         text().prop_map(|via| Channel::Video { via }),
         text().prop_map(|url| Channel::WebBooking { url }),
+        text().prop_map(|via| Channel::Kallelse { via }),
         (text(), of(text())).prop_map(|(name, url)| Channel::EService { name, url }),
     ]
 }
@@ -250,7 +251,13 @@ pub fn contract() -> impl Strategy<Value = Contract> {
         person(),
         of(text()),
         select(vec![Initiator::Staff, Initiator::Patient]),
-        of((hsa_id(), text(), phone(), vec(hours(), 0..3))),
+        of((
+            hsa_id(),
+            text(),
+            phone(),
+            vec(hours(), 0..3),
+            vec(channel(), 0..3),
+        )),
         of((text(), of(date()), any::<bool>(), of(actor()))),
     );
     let parts = (
@@ -270,11 +277,14 @@ pub fn contract() -> impl Strategy<Value = Contract> {
                 status,
                 patient: Patient { id, name },
                 initiated_by,
-                responsible_unit: unit.map(|(hsa_id, name, phone, phone_hours)| ResponsibleUnit {
-                    hsa_id,
-                    name,
-                    phone,
-                    phone_hours,
+                responsible_unit: unit.map(|(hsa_id, name, phone, phone_hours, channels)| {
+                    ResponsibleUnit {
+                        hsa_id,
+                        name,
+                        phone,
+                        phone_hours,
+                        channels,
+                    }
                 }),
                 // The day is a deadline (`due`) or the fixed day (`on`).
                 next_step: step.map(|(description, day, fixed, who)| NextStep {

@@ -35,6 +35,11 @@ pub enum Channel {
     WebBooking {
         url: String,
     },
+    /// How the person gets their kallelser (notices of booked times), e.g. "1177
+    /// Vårdguidens e-tjänster" or "brev".
+    Kallelse {
+        via: String,
+    },
     #[serde(rename_all = "camelCase")]
     EService {
         name: String,

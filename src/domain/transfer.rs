@@ -224,6 +224,7 @@ mod tests {
                 hsa_id: HsaId::parse("SE2321000016-KARD").unwrap(),
                 name: "Kardiologiska kliniken, Danderyds sjukhus".into(),
                 phone: PhoneNumber::parse("08-123 550 00").unwrap(),
+                channels: Vec::new(),
                 phone_hours: contract().responsible_unit.unwrap().phone_hours,
             },
             contact: Some(NewContact {

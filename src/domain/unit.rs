@@ -12,4 +12,8 @@ pub struct ResponsibleUnit {
     pub phone: PhoneNumber,
     #[serde(default)]
     pub phone_hours: Vec<PhoneHours>,
+    /// The unit's own contact services beside its phone (webbtidbok, kallelser,
+    /// videosamtal, meddelanden, e-tjänster), not tied to a named person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<super::Channel>,
 }

@@ -50,10 +50,18 @@ pub fn to_care_team(id: &ContractId, contract: &Contract, profile: &Profile) -> 
         .collect();
     put(&mut team, "participant", Value::Array(participants));
     if let Some(unit) = &contract.responsible_unit {
+        // The unit's own contact services, as the contacts' are: channel extensions.
+        let mut organization = unit_reference(unit, profile);
+        let channels: Vec<Value> = unit
+            .channels
+            .iter()
+            .map(|c| channel_extension(c, profile))
+            .collect();
+        put(&mut organization, "extension", Value::Array(channels));
         put(
             &mut team,
             "managingOrganization",
-            Value::Array(vec![unit_reference(unit, profile)]),
+            Value::Array(vec![organization]),
         );
         let mut phone = object! { "system": "phone", "value": unit.phone.as_str(), "use": "work" };
         put(
@@ -110,6 +118,14 @@ pub fn from_care_team(
                 name: text_at(org, "display", &format!("{path}.display"))?,
                 phone: parse_at(phone, "value", "CareTeam.telecom.value", PhoneNumber::parse)?,
                 phone_hours: hours_from(phone, "CareTeam.telecom.extension", profile)?,
+                channels: array(org, "extension")
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| {
+                        str_of(e, "url") == Some(profile.extensions.contact_channel.as_str())
+                    })
+                    .map(|(i, e)| channel_from(e, &format!("{path}.extension[{i}]"), profile))
+                    .collect::<Result<_, _>>()?,
             })
         }
     };
@@ -232,6 +248,7 @@ fn channel_extension(ch: &Channel, profile: &Profile) -> Value {
         Channel::Message { via } => ("message", via, None, &[]),
         Channel::Video { via } => ("video", via, None, &[]),
         Channel::WebBooking { url } => ("webBooking", url, None, &[]),
+        Channel::Kallelse { via } => ("kallelse", via, None, &[]),
         Channel::EService { name, url } => (
             "eService",
             url.as_deref().unwrap_or_default(),
@@ -264,6 +281,7 @@ fn channel_from(e: &Value, path: &str, profile: &Profile) -> Result<Channel, Map
         Some("message") => Channel::Message { via: need(value)? },
         Some("video") => Channel::Video { via: need(value)? },
         Some("webBooking") => Channel::WebBooking { url: need(value)? },
+        Some("kallelse") => Channel::Kallelse { via: need(value)? },
         Some("eService") => Channel::EService {
             name: ext_str(e, "name", "valueString")
                 .map(str::to_owned)

@@ -124,6 +124,14 @@ pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
                 format!(", telefontider {}", escape(&hours))
             }
         );
+        let services: Vec<String> = unit.channels.iter().map(swedish::channel).collect();
+        if !services.is_empty() {
+            let _ = write!(
+                out,
+                "<p>Enhetens kontaktvägar: {}.</p>",
+                escape(&services.join("; "))
+            );
+        }
     }
     if let Some(step) = &c.next_step {
         let mut text = step.description.clone();

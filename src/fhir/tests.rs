@@ -323,6 +323,10 @@ fn the_person_reads_plain_swedish() {
     );
     assert!(heart.contains("<h2>Mina fasta kontakter</h2>"), "{heart}");
     assert!(
+        heart.contains("<p>Enhetens kontaktvägar: webbtidbok: https://www.1177.se/; kallelser via 1177 Vårdguidens e-tjänster.</p>"),
+        "the unit's own contact services, kallelser too: {heart}"
+    );
+    assert!(
         heart.contains("Kontaktvägar: videosamtal via 1177"),
         "{heart}"
     );

@@ -229,6 +229,7 @@ pub fn from_parameters(p: &Value) -> Result<Transfer, FhirError> {
         name: need("unit", unit, "name")?,
         phone: PhoneNumber::parse(&need("unit", unit, "phone")?)
             .map_err(|e| bad("unit.phone", e.to_string()))?,
+        channels: Vec::new(),
         phone_hours: params(unit, "phoneHours")
             .filter_map(text)
             .map(|h| {

@@ -57,6 +57,7 @@ fn active() -> Contract {
             hsa_id: HsaId::parse("SE2321000016-15CQ").unwrap(),
             name: "Vårdcentralen Centrum".into(),
             phone: PhoneNumber::parse("010-241 00 00").unwrap(),
+            channels: Vec::new(),
             phone_hours: vec![hours()],
         }),
         next_step: Some(NextStep {

@@ -54,7 +54,7 @@ fn benches(c: &mut Criterion) {
     // Where the mapping's time goes: the narrative alone, and the resources without
     // their serialization.
     to.bench_function("narrative", |b| {
-        b.iter(|| pkgw::fhir::narrative::care_plan_div(black_box(&contract)))
+        b.iter(|| pkgw::fhir::narrative::care_plan_div(black_box(&contract), &profile))
     });
     to.bench_function("resources", |b| {
         b.iter(|| to_fhir(black_box(&id), black_box(&contract), &profile).into_bundle())

@@ -6,7 +6,8 @@
 //! list and "Mitt kvitto". The content is the narrative's (`fhir::narrative`), so paper,
 //! portal and journal say the same.
 
-use crate::fhir::narrative::{escape, first_page, rest};
+use crate::fhir::Profile;
+use crate::fhir::narrative::{escape, first_page, off_first_page, rest};
 use crate::store::Record;
 use crate::swedish;
 
@@ -33,24 +34,30 @@ footer { margin-top: 2rem; font-size: 0.9rem; color: #333; }
 
 /// The printable page of one stored version, as of now: its first page names the next
 /// agreed time from now and the contacts who have not left.
-pub fn page(record: &Record) -> String {
+pub fn page(record: &Record, profile: &Profile) -> String {
     let c = &record.revision.contract;
-    let name = c.patient.name.as_deref().unwrap_or("personen");
+    let title = match c.patient.name.as_deref() {
+        Some(name) => format!("Patientkontrakt för {name}"),
+        None => "Patientkontrakt".to_owned(),
+    };
+    let shows = profile.first_page_of(c.responsible_unit.as_ref().map(|u| &u.hsa_id));
+    let now = jiff::Timestamp::now();
     let updated = swedish::instant(record.revision.recorded_at);
     format!(
         concat!(
             "<!DOCTYPE html>\n",
             r#"<html xmlns="http://www.w3.org/1999/xhtml" lang="sv" xml:lang="sv"><head>"#,
             r#"<meta charset="utf-8" /><meta name="viewport" content="width=device-width, initial-scale=1" />"#,
-            "<title>Patientkontrakt för {name}</title><style>{style}</style></head><body><main>",
+            "<title>{title}</title><style>{style}</style></head><body><main>",
             r#"<section class="forsta-sidan" aria-label="Första sidan">{first}</section>"#,
-            r#"<section aria-label="Mitt kontrakt">{rest}</section>"#,
+            r#"<section aria-label="Mitt kontrakt">{off}{rest}</section>"#,
             "<footer><p>Version {version}, senast ändrad {updated}. Kontrakt {id}.</p></footer>",
             "</main></body></html>\n"
         ),
-        name = escape(name),
+        title = escape(&title),
         style = STYLE,
-        first = first_page(c, Some(jiff::Timestamp::now())),
+        first = first_page(c, Some(now), shows),
+        off = off_first_page(c, Some(now), shows),
         rest = rest(c),
         version = record.revision.version,
         updated = escape(&updated),

@@ -167,7 +167,7 @@ pub(super) async fn print(
         (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (axum::http::header::REFERRER_POLICY, "no-referrer"),
     ];
-    let mut response = (headers, crate::print::page(&record)).into_response();
+    let mut response = (headers, crate::print::page(&record, &state.profile)).into_response();
     // The page is HTML: the guard cannot read whose it is, so it is said here.
     response.extensions_mut().insert(super::AuditInfo {
         resources: vec![format!("CarePlan/{}", record.id)],

@@ -32,7 +32,7 @@ pub fn to_care_plan(
         "intent": "plan",
         "category": vec![concept(&profile.category)],
         "title": "Patientkontrakt",
-        "text": object! { "status": "generated", "div": super::narrative::care_plan_div(contract) },
+        "text": object! { "status": "generated", "div": super::narrative::care_plan_div(contract, profile) },
         "subject": patient,
         "careTeam": vec![object! { "reference": format!("CareTeam/{id}") }],
     };

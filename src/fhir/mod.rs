@@ -45,7 +45,7 @@ pub use expression::expression_for;
 pub use goal::goal_id;
 pub use json::MappingError;
 pub use kind::{Kind, UnknownType};
-pub use profile::{Code, Profile, ProfileError};
+pub use profile::{Code, FirstPageElement, Profile, ProfileError};
 pub use provenance::{VersionProvenance, from_provenance, provenance_id, to_provenance};
 
 use crate::domain::{Contract, ContractId};

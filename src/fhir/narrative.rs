@@ -7,6 +7,7 @@ use std::fmt::Write;
 use crate::domain::{
     Actor, AgreedTimeStatus, CommitmentStatus, ContactRole, Contract, Part, Situation,
 };
+use crate::fhir::{FirstPageElement, Profile};
 use crate::swedish;
 
 /// Escapes text for XHTML.
@@ -85,24 +86,32 @@ fn not_applicable(out: &mut String, heading: &str, c: &Contract, part: Part) {
     }
 }
 
-/// The narrative `div` for a contract: the first page's content, then the rest.
-pub fn care_plan_div(c: &Contract) -> String {
+/// The narrative `div` for a contract: the first page's content (as `profile` says the
+/// unit wants it), what the unit left off it, then the rest.
+pub fn care_plan_div(c: &Contract, profile: &Profile) -> String {
+    let shows = profile.first_page_of(c.responsible_unit.as_ref().map(|u| &u.hsa_id));
     format!(
-        r#"<div xmlns="http://www.w3.org/1999/xhtml" lang="sv" xml:lang="sv">{}{}</div>"#,
-        first_page(c, None),
+        r#"<div xmlns="http://www.w3.org/1999/xhtml" lang="sv" xml:lang="sv">{}{}{}</div>"#,
+        first_page(c, None, shows),
+        off_first_page(c, None, shows),
         rest(c)
     )
 }
 
-/// What belongs on the first page: who the contract is with, the responsible unit with
-/// its phone number and phone hours, the next step, the next agreed time and the fixed
-/// contacts with how to reach them.
+/// What belongs on the first page: who the contract is with and the responsible unit,
+/// then the elements the unit shows there (`shows`, in its order; by default: its phone
+/// number and phone hours, its contact services, the next step, the next agreed time and
+/// the fixed contacts with how to reach them).
 ///
 /// On paper (`now` given) the next agreed time is the next one from now and the
 /// contacts are those who have not left by now (a planned end included). The CarePlan's
 /// narrative (`None`) is a versioned document and does not change as time passes: it
 /// shows the earliest agreed time and the contacts without an end.
-pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
+pub fn first_page(
+    c: &Contract,
+    now: Option<jiff::Timestamp>,
+    shows: &[FirstPageElement],
+) -> String {
     let mut out = String::new();
     match c.patient.name.as_deref() {
         Some(name) => {
@@ -112,45 +121,121 @@ pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
     }
     let _ = write!(out, "<p>{}</p>", swedish::status_sentence(c.status));
     if let Some(unit) = &c.responsible_unit {
-        let hours = swedish::all_phone_hours(&unit.phone_hours);
         let _ = write!(
             out,
-            "<p>Ansvarig enhet: <b>{}</b>, telefon {}{}.</p>",
+            "<p>Ansvarig enhet: <b>{}</b>{}.</p>",
             escape(&unit.name),
-            escape(unit.phone.as_str()),
-            if hours.is_empty() {
-                String::new()
-            } else {
-                format!(", telefontider {}", escape(&hours))
-            }
+            unit_phone(c, shows)
         );
-        let services: Vec<String> = unit.channels.iter().map(swedish::channel).collect();
-        if !services.is_empty() {
-            let _ = write!(
-                out,
-                "<p>Enhetens kontaktvägar: {}.</p>",
-                escape(&services.join("; "))
-            );
+    }
+    for element in shows {
+        if !matches!(
+            element,
+            FirstPageElement::Phone | FirstPageElement::PhoneHours
+        ) {
+            out.push_str(&section(c, now, *element));
         }
     }
-    if let Some(step) = &c.next_step {
-        let mut text = step.description.clone();
-        // "senast" only for a deadline; a fixed day is "den 3 december".
-        if let Some(due) = step.due {
-            let _ = write!(text, " (senast {})", swedish::date(due));
+    out
+}
+
+/// What the unit left off its first page, right after it: nothing is left out.
+pub fn off_first_page(
+    c: &Contract,
+    now: Option<jiff::Timestamp>,
+    shows: &[FirstPageElement],
+) -> String {
+    let off: Vec<FirstPageElement> = FirstPageElement::ALL
+        .into_iter()
+        .filter(|e| !shows.contains(e))
+        .collect();
+    let mut out = String::new();
+    let phone = unit_phone(c, &[FirstPageElement::Phone, FirstPageElement::PhoneHours]);
+    let phone_off = off
+        .iter()
+        .any(|e| matches!(e, FirstPageElement::Phone | FirstPageElement::PhoneHours));
+    if phone_off && !phone.is_empty() {
+        let _ = write!(
+            out,
+            "<p>Ansvarig enhet nås på{}.</p>",
+            phone.trim_start_matches(',')
+        );
+    }
+    for element in off {
+        if !matches!(
+            element,
+            FirstPageElement::Phone | FirstPageElement::PhoneHours
+        ) {
+            out.push_str(&section(c, now, element));
         }
-        if let Some(on) = step.on {
-            let _ = write!(text, " (den {})", swedish::date(on));
-        }
-        match &step.who {
-            Some(Actor::Patient) => text.push_str(" – det gör jag"),
-            Some(actor) => {
-                let _ = write!(text, " – {}", who(actor));
+    }
+    out
+}
+
+/// `, telefon …, telefontider …` of the unit, as far as `shows` has them.
+fn unit_phone(c: &Contract, shows: &[FirstPageElement]) -> String {
+    let Some(unit) = &c.responsible_unit else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if shows.contains(&FirstPageElement::Phone) {
+        let _ = write!(out, ", telefon {}", escape(unit.phone.as_str()));
+    }
+    let hours = swedish::all_phone_hours(&unit.phone_hours);
+    if shows.contains(&FirstPageElement::PhoneHours) && !hours.is_empty() {
+        let _ = write!(out, ", telefontider {}", escape(&hours));
+    }
+    out
+}
+
+/// One element of the first page.
+fn section(c: &Contract, now: Option<jiff::Timestamp>, element: FirstPageElement) -> String {
+    let mut out = String::new();
+    match element {
+        FirstPageElement::Phone | FirstPageElement::PhoneHours => {}
+        FirstPageElement::ContactServices => {
+            let services: Vec<String> = c
+                .responsible_unit
+                .iter()
+                .flat_map(|u| u.channels.iter().map(swedish::channel))
+                .collect();
+            if !services.is_empty() {
+                let _ = write!(
+                    out,
+                    "<p>Enhetens kontaktvägar: {}.</p>",
+                    escape(&services.join("; "))
+                );
             }
-            None => {}
         }
-        list(&mut out, "Mitt nästa steg", &[text]);
+        FirstPageElement::NextStep => {
+            if let Some(step) = &c.next_step {
+                let mut text = step.description.clone();
+                // "senast" only for a deadline; a fixed day is "den 3 december".
+                if let Some(due) = step.due {
+                    let _ = write!(text, " (senast {})", swedish::date(due));
+                }
+                if let Some(on) = step.on {
+                    let _ = write!(text, " (den {})", swedish::date(on));
+                }
+                match &step.who {
+                    Some(Actor::Patient) => text.push_str(" – det gör jag"),
+                    Some(actor) => {
+                        let _ = write!(text, " – {}", who(actor));
+                    }
+                    None => {}
+                }
+                list(&mut out, "Mitt nästa steg", &[text]);
+            }
+        }
+        FirstPageElement::NextAgreedTime => next_agreed_time(&mut out, c, now),
+        FirstPageElement::FixedContacts => fixed_contacts(&mut out, c, now),
     }
+    out
+}
+
+/// "Nästa överenskomna tid": on paper the next one from now, in the narrative the
+/// earliest agreed one.
+fn next_agreed_time(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>) {
     let mut upcoming: Vec<_> = c
         .agreed_times
         .iter()
@@ -175,8 +260,13 @@ pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
             t.what,
             swedish::meeting_mode(t.mode)
         );
-        list(&mut out, "Nästa överenskomna tid", &[line]);
+        list(out, "Nästa överenskomna tid", &[line]);
     }
+}
+
+/// "Mina fasta kontakter", with how to reach them, and where to turn while there is no
+/// fast vårdkontakt.
+fn fixed_contacts(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>) {
     let contacts: Vec<String> = c
         .care_contacts
         .iter()
@@ -203,14 +293,13 @@ pub fn first_page(c: &Contract, now: Option<jiff::Timestamp>) -> String {
             s
         })
         .collect();
-    list(&mut out, "Mina fasta kontakter", &contacts);
+    list(out, "Mina fasta kontakter", &contacts);
     if contacts.is_empty() {
-        not_applicable(&mut out, "Mina fasta kontakter", c, Part::FixedCareContact);
+        not_applicable(out, "Mina fasta kontakter", c, Part::FixedCareContact);
     }
     if let Some(meanwhile) = meanwhile(c) {
         let _ = write!(out, "<p>{}</p>", escape(&meanwhile));
     }
-    out
 }
 
 /// Where to turn while there is no fast vårdkontakt: between the one who left and the
@@ -398,7 +487,7 @@ fn agreed_times(out: &mut String, c: &Contract) {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape, first_page};
+    use super::{FirstPageElement, Profile, care_plan_div, escape, first_page, off_first_page};
     use crate::domain::{ContactRole, Contract};
 
     fn contract() -> Contract {
@@ -426,16 +515,19 @@ mod tests {
             .unwrap_or_else(|| panic!("a fast vårdkontakt"));
         let name = c.care_contacts[i].name.clone();
         c.care_contacts[i].period.end = Some(at("2027-01-01T12:00:00Z"));
-        let before = first_page(&c, Some(at("2026-12-01T12:00:00Z")));
+        let before = first_page(&c, Some(at("2026-12-01T12:00:00Z")), &FirstPageElement::ALL);
         assert!(before.contains("Nästa överenskomna tid"), "{before}");
         assert!(before.contains("10 december 2026"), "{before}");
         assert!(before.contains("(till 1 januari 2027)"), "{before}");
-        let after = first_page(&c, Some(at("2027-02-01T12:00:00Z")));
+        let after = first_page(&c, Some(at("2027-02-01T12:00:00Z")), &FirstPageElement::ALL);
         assert!(!after.contains("10 december 2026"), "{after}");
         assert!(!after.contains(&format!("<li>{name}")), "{after}");
         // The versioned narrative does not change with time.
-        assert_eq!(first_page(&c, None), first_page(&c, None));
-        assert!(!first_page(&c, None).contains(&format!("<li>{name}")));
+        assert_eq!(
+            first_page(&c, None, &FirstPageElement::ALL),
+            first_page(&c, None, &FirstPageElement::ALL)
+        );
+        assert!(!first_page(&c, None, &FirstPageElement::ALL).contains(&format!("<li>{name}")));
     }
 
     /// Between the fast vårdkontakt who left and the next, and after the last one has
@@ -459,7 +551,7 @@ mod tests {
         next.period.start = at("2026-03-15T09:00:00Z");
         next.period.end = None;
         c.care_contacts.push(next);
-        let page = first_page(&c, None);
+        let page = first_page(&c, None, &FirstPageElement::ALL);
         let turn = format!(
             "Mellan 1 mars 2026 och 15 mars 2026 har du ingen fast vårdkontakt. Under den tiden: vänd dig till {}, telefon {}.",
             unit.name, unit.phone
@@ -467,7 +559,7 @@ mod tests {
         assert!(page.contains(&escape(&turn)), "{page}");
         // The last one has left and no one is named yet.
         c.care_contacts.pop();
-        let page = first_page(&c, None);
+        let page = first_page(&c, None, &FirstPageElement::ALL);
         assert!(
             page.contains(
                 "slutar 1 mars 2026. Tills en ny fast vårdkontakt är utsedd: vänd dig till"
@@ -476,7 +568,7 @@ mod tests {
         );
         // Without a gap nothing is said.
         c.care_contacts[i].period.end = None;
-        assert!(!first_page(&c, None).contains("vänd dig till"));
+        assert!(!first_page(&c, None, &FirstPageElement::ALL).contains("vänd dig till"));
     }
 
     #[test]
@@ -489,5 +581,59 @@ mod tests {
         );
         assert_eq!(escape("&&"), "&amp;&amp;");
         assert_eq!(escape("ingen märkning"), "ingen märkning");
+    }
+
+    /// A unit decides its first page; what it leaves off follows right after it.
+    #[test]
+    fn a_unit_decides_its_first_page_and_nothing_is_left_out() {
+        let c = contract();
+        let unit = c
+            .responsible_unit
+            .clone()
+            .unwrap_or_else(|| panic!("a unit"));
+        let mut profile = Profile::default_profile();
+        profile
+            .first_page
+            .units
+            .push(crate::fhir::profile::UnitFirstPage {
+                hsa_id: unit.hsa_id.to_string(),
+                shows: vec![
+                    FirstPageElement::NextStep,
+                    FirstPageElement::Phone,
+                    FirstPageElement::NextAgreedTime,
+                ],
+            });
+        let shows = profile.first_page_of(Some(&unit.hsa_id));
+        let first = first_page(&c, None, shows);
+        let off = off_first_page(&c, None, shows);
+        assert!(
+            first.contains(&format!("telefon {}", unit.phone)),
+            "{first}"
+        );
+        assert!(
+            !first.contains("telefontider") && !first.contains("Mina fasta kontakter"),
+            "{first}"
+        );
+        let step = first
+            .find("Mitt nästa steg")
+            .unwrap_or_else(|| panic!("{first}"));
+        let time = first
+            .find("Nästa överenskomna tid")
+            .unwrap_or_else(|| panic!("{first}"));
+        assert!(step < time, "in the unit's order: {first}");
+        assert!(
+            off.contains("telefontider") && off.contains("Mina fasta kontakter"),
+            "{off}"
+        );
+        // Another unit's contract keeps the default first page.
+        assert_eq!(profile.first_page_of(None), FirstPageElement::ALL);
+        let whole = care_plan_div(&c, &profile);
+        for heading in [
+            "Mina fasta kontakter",
+            "Nästa överenskomna tid",
+            "Mitt nästa steg",
+        ] {
+            assert_eq!(whole.matches(heading).count(), 1, "{heading} once: {whole}");
+        }
     }
 }

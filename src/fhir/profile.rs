@@ -89,12 +89,73 @@ pub struct Extensions {
     pub linked_plan: String,
 }
 
+/// What a unit may put on the contract's first page, beside its name (seed 002: "the
+/// unit decides which information the first page holds, e.g. the unit's name, phone
+/// number and phone hours").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstPageElement {
+    Phone,
+    PhoneHours,
+    ContactServices,
+    NextStep,
+    NextAgreedTime,
+    FixedContacts,
+}
+
+impl FirstPageElement {
+    /// Every element, in the order the first page shows them unless a unit says other.
+    pub const ALL: [FirstPageElement; 6] = [
+        FirstPageElement::Phone,
+        FirstPageElement::PhoneHours,
+        FirstPageElement::ContactServices,
+        FirstPageElement::NextStep,
+        FirstPageElement::NextAgreedTime,
+        FirstPageElement::FixedContacts,
+    ];
+}
+
+/// `[first_page]`: what the first page shows, and per unit what it chose. What a unit
+/// leaves off its first page follows right after it: nothing is left out.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirstPage {
+    #[serde(default = "all_elements")]
+    pub shows: Vec<FirstPageElement>,
+    #[serde(default)]
+    pub units: Vec<UnitFirstPage>,
+}
+
+impl Default for FirstPage {
+    fn default() -> Self {
+        Self {
+            shows: all_elements(),
+            units: Vec::new(),
+        }
+    }
+}
+
+fn all_elements() -> Vec<FirstPageElement> {
+    FirstPageElement::ALL.to_vec()
+}
+
+/// One unit's first page: the elements it shows, in its order.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitFirstPage {
+    pub hsa_id: String,
+    pub shows: Vec<FirstPageElement>,
+}
+
 /// One target system's codes and URLs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub name: String,
     pub description: String,
+    /// What the first page of the narrative and the printed page shows, per unit.
+    #[serde(default)]
+    pub first_page: FirstPage,
     pub identifiers: Identifiers,
     pub category: Code,
     pub activities: Activities,
@@ -170,6 +231,17 @@ impl Profile {
         Ok(profile)
     }
 
+    /// What the first page shows for a contract of `unit`, in order.
+    pub fn first_page_of(&self, unit: Option<&crate::domain::HsaId>) -> &[FirstPageElement] {
+        unit.and_then(|u| {
+            self.first_page
+                .units
+                .iter()
+                .find(|f| f.hsa_id == u.as_str())
+        })
+        .map_or(&self.first_page.shows, |f| &f.shows)
+    }
+
     /// Every code the profile defines, with its key.
     pub(crate) fn codes(&self) -> Vec<(&'static str, &Code)> {
         let (a, r, m) = (&self.activities, &self.roles, &self.meeting_modes);
@@ -223,6 +295,30 @@ impl Profile {
                     key,
                     uri.to_owned(),
                     "must be an absolute URI (http(s)://… or urn:…)",
+                ));
+            }
+        }
+        let choices = std::iter::once(("first_page.shows".to_owned(), &self.first_page.shows, ""))
+            .chain(self.first_page.units.iter().map(|u| {
+                (
+                    "first_page.units.shows".to_owned(),
+                    &u.shows,
+                    u.hsa_id.as_str(),
+                )
+            }));
+        for (key, shows, unit) in choices {
+            if !unit.is_empty() && crate::domain::HsaId::parse(unit).is_err() {
+                return Err((
+                    "first_page.units.hsa_id".into(),
+                    unit.to_owned(),
+                    "is not an HSA-id",
+                ));
+            }
+            if !shows.contains(&FirstPageElement::NextStep) {
+                return Err((
+                    key,
+                    "shows".into(),
+                    "must show next_step: the person always knows the next step",
                 ));
             }
         }
@@ -280,6 +376,33 @@ mod tests {
                 .to_string()
                 .contains("default, cosmic")
         );
+    }
+
+    #[test]
+    fn a_units_first_page_is_read_and_keeps_the_next_step() {
+        let text = include_str!("../../mappings/default.toml");
+        let with_unit = format!(
+            "{text}\n[first_page]\nunits = [{{ hsa_id = \"SE2321000016-1A2B\", shows = [\"next_step\", \"phone\"] }}]\n"
+        );
+        let profile = Profile::parse(&with_unit, "unit.toml").unwrap();
+        let unit = crate::domain::HsaId::parse("SE2321000016-1A2B").unwrap();
+        assert_eq!(
+            profile.first_page_of(Some(&unit)),
+            [FirstPageElement::NextStep, FirstPageElement::Phone]
+        );
+        let without = with_unit.replace("[\"next_step\", \"phone\"]", "[\"phone\"]");
+        let err = Profile::parse(&without, "unit.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("next_step") && err.contains("first_page"),
+            "{err}"
+        );
+        let not_hsa = with_unit.replace("SE2321000016-1A2B", "vardcentralen");
+        let err = Profile::parse(&not_hsa, "unit.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HSA-id"), "{err}");
     }
 
     #[test]

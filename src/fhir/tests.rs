@@ -376,7 +376,7 @@ fn the_person_reads_plain_swedish() {
 proptest::proptest! {
     #[test]
     fn generated_narratives_are_well_formed(contract in crate::domain::arbitrary::contract()) {
-        let div = narrative::care_plan_div(&contract);
+        let div = narrative::care_plan_div(&contract, &Profile::default_profile());
         proptest::prop_assert_eq!(check_xhtml(&div), Ok(()), "{}", div);
     }
 }

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::error::FhirError;
-use super::respond::{Format, base_url, fhir_json};
+use super::respond::{Format, base_url, fhir_json, searchset};
 use crate::api::AppState;
 
 /// When the definitions last changed.
@@ -263,21 +263,6 @@ pub async fn search(
             }
         }
     }
-    let entries: Vec<Value> = found
-        .into_iter()
-        .map(|d| {
-            json!({
-                "fullUrl": d["url"].clone(),
-                "resource": d,
-                "search": { "mode": "match" },
-            })
-        })
-        .collect();
-    let bundle = json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": entries.len(),
-        "entry": entries,
-    });
+    let bundle = searchset(&base, found, None);
     Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
 }

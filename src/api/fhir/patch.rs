@@ -16,8 +16,8 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
@@ -25,7 +25,7 @@ use super::error::FhirError;
 use super::locate::Kind;
 use super::read::read_resource;
 use super::respond::Format;
-use super::write::{allowed, if_match, reply};
+use super::write::{allowed, body_bytes, if_match, reply};
 use crate::api::AppState;
 use crate::fhir::outcome::Issue;
 use crate::fhir::patch::{PatchError, fhirpath_patch, json_patch, merge_patch};
@@ -54,13 +54,7 @@ impl Patch {
             .and_then(|v| v.split(';').next())
             .map(|v| v.trim().to_ascii_lowercase())
             .unwrap_or_default();
-        let body = body.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                FhirError::PayloadTooLarge
-            } else {
-                FhirError::bad_param("body", e.body_text())
-            }
-        })?;
+        let body = body_bytes(body)?;
         let parsed = || {
             serde_json::from_slice::<Value>(&body).map_err(|e| FhirError::BadRequest {
                 message: format!("not JSON: {e}"),

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::error::FhirError;
 use super::locate::Kind;
 use super::read_cache::Cached;
-use super::respond::{Format, base_url, fhir_json};
+use super::respond::{Format, base_url, fhir_json, searchset};
 use super::search::{of_kind, persons_versions};
 use crate::api::AppState;
 use crate::api::answer::{json_len, too_large};
@@ -159,23 +159,12 @@ pub async fn search(
     })?;
     let base = base_url(&headers);
     let found = person_of(&state, &wanted).await.ok();
-    let entries: Vec<Value> = found
+    let patients = found
         .iter()
-        .map(|(person, contracts)| {
-            json!({
-                "fullUrl": format!("{base}/Patient/{person}"),
-                "resource": patient_from(person, contracts, &state.profile),
-                "search": { "mode": "match" },
-            })
-        })
+        .map(|(person, contracts)| patient_from(person, contracts, &state.profile))
         .collect();
-    let bundle = json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": entries.len(),
-        "link": [{ "relation": "self", "url": format!("{base}/Patient?{}", super::write::query_of(&params)) }],
-        "entry": entries,
-    });
+    let link = format!("{base}/Patient?{}", super::write::query_of(&params));
+    let bundle = searchset(&base, patients, Some(link));
     let mut response = fhir_json(StatusCode::OK, &bundle, format.pretty);
     if let Some((person, _)) = &found {
         response.extensions_mut().insert(crate::api::AuditInfo {
@@ -207,16 +196,8 @@ pub async fn everything(
     }
     let (person, contracts) = person_of(&state, &id).await?;
     let base = base_url(&headers);
-    let entry = |resource: Value| {
-        let url = format!(
-            "{base}/{}/{}",
-            resource["resourceType"].as_str().unwrap_or_default(),
-            resource["id"].as_str().unwrap_or_default()
-        );
-        json!({ "fullUrl": url, "resource": resource, "search": { "mode": "match" } })
-    };
-    let mut entries = vec![entry(patient_from(&person, &contracts, &state.profile))];
-    let mut size = json_len(&entries[0]);
+    let mut resources = vec![patient_from(&person, &contracts, &state.profile)];
+    let mut size = json_len(&resources[0]);
     let mut named = vec![format!("Patient/{person}")];
     for (contract, cached) in &contracts {
         for kind in [
@@ -227,8 +208,7 @@ pub async fn everything(
             Kind::Provenance,
         ] {
             for resource in of_kind(&state.store, contract, cached, kind).await? {
-                let e = entry(resource);
-                size += json_len(&e);
+                size += json_len(&resource);
                 if size > state.answer_bytes {
                     return Err(FhirError::TooCostly {
                         message: too_large(size, state.answer_bytes),
@@ -238,16 +218,11 @@ pub async fn everything(
                 if kind == Kind::CarePlan {
                     named.push(format!("CarePlan/{contract}"));
                 }
-                entries.push(e);
+                resources.push(resource);
             }
         }
     }
-    let bundle = json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": entries.len(),
-        "link": [{ "relation": "self", "url": format!("{base}/Patient/{person}/$everything") }],
-        "entry": entries,
-    });
+    let link = format!("{base}/Patient/{person}/$everything");
+    let bundle = searchset(&base, resources, Some(link));
     Ok(answer(&bundle, format.pretty, &person, named))
 }

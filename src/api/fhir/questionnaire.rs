@@ -4,10 +4,10 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::FhirError;
-use super::respond::{Format, base_url, fhir_json};
+use super::respond::{Format, base_url, fhir_json, searchset};
 use crate::api::AppState;
 use crate::fhir::questionnaire::{questionnaire_by_id, questionnaires};
 
@@ -22,12 +22,11 @@ pub async fn search(
         .iter()
         .find(|(k, _)| k == "_id" || k == "url")
         .map(|(_, v)| v.as_str());
-    let entries: Vec<Value> = questionnaires()
+    let found: Vec<Value> = questionnaires()
         .into_iter()
         .filter(|q| wanted.is_none_or(|w| q["id"] == w || q["url"] == w))
-        .map(|q| json!({ "fullUrl": format!("{base}/Questionnaire/{}", q["id"].as_str().unwrap_or_default()), "resource": q, "search": { "mode": "match" } }))
         .collect();
-    let bundle = json!({ "resourceType": "Bundle", "type": "searchset", "total": entries.len(), "entry": entries });
+    let bundle = searchset(&base, found, None);
     Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
 }
 

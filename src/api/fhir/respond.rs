@@ -13,6 +13,32 @@ use crate::fhir::outcome::{Issue, operation_outcome};
 
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
+/// A `searchset` Bundle of `resources` (each a match, at its URL under `base`), all of
+/// them on one page; with a `self` link when one is given.
+pub fn searchset(base: &str, resources: Vec<Value>, self_link: Option<String>) -> Value {
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|r| {
+            let url = format!(
+                "{base}/{}/{}",
+                r["resourceType"].as_str().unwrap_or_default(),
+                r["id"].as_str().unwrap_or_default()
+            );
+            serde_json::json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })
+        })
+        .collect();
+    let mut bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+    });
+    if let Some(url) = self_link {
+        bundle["link"] = serde_json::json!([{ "relation": "self", "url": url }]);
+    }
+    bundle["entry"] = Value::Array(entries);
+    bundle
+}
+
 /// A JSON body with the FHIR content type, and what it gives for the guard's audit row
 /// (gathered from `body` here, so the guard does not parse the bytes again).
 pub fn fhir_json(status: StatusCode, body: &Value, pretty: bool) -> Response {

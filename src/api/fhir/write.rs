@@ -306,6 +306,17 @@ pub(super) fn check_type(resource: &Value, kind: Kind) -> Result<(), FhirError> 
     }
 }
 
+/// A request body's bytes: 413 when too large, 400 when it did not arrive whole.
+pub(super) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, FhirError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            FhirError::PayloadTooLarge
+        } else {
+            FhirError::bad_param("body", e.body_text())
+        }
+    })
+}
+
 /// A FHIR JSON request body: 415 for other media types, 413 when too large, 400 with
 /// the position when it is not JSON.
 pub(super) fn json_body(
@@ -323,13 +334,7 @@ pub(super) fn json_body(
     if !is_json {
         return Err(FhirError::UnsupportedMediaType);
     }
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            FhirError::PayloadTooLarge
-        } else {
-            FhirError::bad_param("body", e.body_text())
-        }
-    })?;
+    let body = body_bytes(body)?;
     serde_json::from_slice(&body).map_err(|e| FhirError::BadRequest {
         message: format!("not JSON: {e}"),
         expression: None,

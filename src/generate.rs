@@ -241,6 +241,7 @@ impl Generator {
                 situation: *situation,
                 where_to_turn: turn.map(str::to_owned),
                 status: CommitmentStatus::Active,
+                knowledge: Vec::new(),
             })
             .collect();
         let first = Timestamp::from_second(1_796_000_000 + r.i64(0..20_000_000))

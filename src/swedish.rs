@@ -197,6 +197,7 @@ pub fn plan_kind(k: PlanKind) -> &'static str {
     match k {
         PlanKind::Sip => "SIP, samordnad individuell plan",
         PlanKind::MinVardplan => "Min vårdplan",
+        PlanKind::Vardforlopp => "Vårdförlopp",
         PlanKind::Other => "Plan",
     }
 }

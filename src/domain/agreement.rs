@@ -15,6 +15,30 @@ pub struct Agreement {
     pub what_matters: Vec<String>,
     #[serde(default)]
     pub commitments: Vec<Commitment>,
+    /// Patientens kunskapsstöd for the person's diagnosis group (seed 004).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knowledge: Vec<KnowledgeLink>,
+}
+
+/// Patientens kunskapsstöd (seed 004): a link to knowledge support for the person's
+/// diagnosis group — 1177's self-care texts for RA within a personcentrerat och
+/// sammanhållet vårdförlopp (PSVF), say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KnowledgeLink {
+    pub title: String,
+    /// Where to read it: an http(s) address.
+    pub url: String,
+    /// The diagnosis group it is written for, e.g. "RA".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis_group: Option<String>,
+    /// Who publishes it, e.g. "1177" or "PSVF".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// When its content was last reviewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub reviewed: Option<Date>,
 }
 
 /// Who does something: the person, someone in their network, or care.
@@ -87,6 +111,9 @@ pub struct Commitment {
     pub where_to_turn: Option<String>,
     #[serde(default)]
     pub status: CommitmentStatus,
+    /// Kunskapsstöd for this self-care step or warning sign.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knowledge: Vec<KnowledgeLink>,
 }
 
 /// The person's next step: what happens next, and by when — a deadline (`due`: "senast

@@ -112,6 +112,7 @@ fn commitment(i: usize) -> impl Strategy<Value = Commitment> {
                 situation,
                 where_to_turn,
                 status,
+                knowledge: Vec::new(),
             },
         )
 }
@@ -209,7 +210,12 @@ fn linked_plan(i: usize) -> impl Strategy<Value = LinkedPlan> {
         },
     );
     (
-        select(vec![PlanKind::Sip, PlanKind::MinVardplan, PlanKind::Other]),
+        select(vec![
+            PlanKind::Sip,
+            PlanKind::MinVardplan,
+            PlanKind::Vardforlopp,
+            PlanKind::Other,
+        ]),
         text(),
         of(coordinator),
         of(text()),
@@ -238,6 +244,19 @@ fn numbered<S: Strategy>(make: fn(usize) -> S, max: usize) -> impl Strategy<Valu
     (0..=max).prop_flat_map(move |n| (0..n).map(make).collect::<Vec<_>>())
 }
 
+/// A kunskapsstöd link.
+fn knowledge() -> impl Strategy<Value = KnowledgeLink> {
+    (text(), text(), of(text()), of(text()), of(date())).prop_map(
+        |(title, path, diagnosis_group, source, reviewed)| KnowledgeLink {
+            title,
+            url: format!("https://www.1177.se/{}", path.replace(' ', "-")),
+            diagnosis_group,
+            source,
+            reviewed,
+        },
+    )
+}
+
 /// Any contract the types allow.
 pub fn contract() -> impl Strategy<Value = Contract> {
     let head = (
@@ -261,7 +280,7 @@ pub fn contract() -> impl Strategy<Value = Contract> {
         of((text(), of(date()), any::<bool>(), of(actor()))),
     );
     let parts = (
-        vec(text(), 0..4),
+        (vec(text(), 0..4), vec(knowledge(), 0..2)),
         numbered(commitment, 4),
         numbered(contact, 3),
         numbered(agreed_time, 3),
@@ -271,7 +290,7 @@ pub fn contract() -> impl Strategy<Value = Contract> {
     (head, parts).prop_map(
         |(
             (status, id, name, initiated_by, unit, step),
-            (what_matters, commitments, care_contacts, agreed_times, linked_plans, d),
+            ((what_matters, knowledge), commitments, care_contacts, agreed_times, linked_plans, d),
         )| {
             Contract {
                 status,
@@ -296,6 +315,7 @@ pub fn contract() -> impl Strategy<Value = Contract> {
                 agreement: Agreement {
                     what_matters,
                     commitments,
+                    knowledge,
                 },
                 care_contacts,
                 agreed_times,

@@ -159,6 +159,37 @@ impl Contract {
         if both_days {
             found.push(Violation::NextStepDueAndOn);
         }
+        // Kunskapsstöd: a title and an address the person can open.
+        let links = self
+            .agreement
+            .knowledge
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (format!("agreement.knowledge[{i}]"), k))
+            .chain(
+                self.agreement
+                    .commitments
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(c, x)| {
+                        x.knowledge.iter().enumerate().map(move |(i, k)| {
+                            (format!("agreement.commitments[{c}].knowledge[{i}]"), k)
+                        })
+                    }),
+            );
+        for (at, link) in links {
+            if link.title.trim().is_empty() {
+                found.push(Violation::EmptyText {
+                    field: format!("{at}.title"),
+                });
+            }
+            let web = link.url.starts_with("https://") || link.url.starts_with("http://");
+            if !web || link.url.chars().any(char::is_whitespace) {
+                found.push(Violation::NotAWebAddress {
+                    field: format!("{at}.url"),
+                });
+            }
+        }
     }
 
     fn check_contacts(&self, found: &mut Vec<Violation>) {

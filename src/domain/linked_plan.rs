@@ -12,6 +12,8 @@ pub enum PlanKind {
     Sip,
     /// Min vårdplan (cancer care).
     MinVardplan,
+    /// A personcentrerat och sammanhållet vårdförlopp (PSVF), e.g. for RA.
+    Vardforlopp,
     Other,
 }
 

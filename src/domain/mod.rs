@@ -44,7 +44,9 @@ mod version;
 mod violation;
 
 pub use agreed_time::{AgreedTime, AgreedTimeStatus, MeetingMode};
-pub use agreement::{Actor, Agreement, Commitment, CommitmentStatus, NextStep, Situation};
+pub use agreement::{
+    Actor, Agreement, Commitment, CommitmentStatus, KnowledgeLink, NextStep, Situation,
+};
 pub use care_contact::{CareContact, Channel, ContactRole};
 pub use contract::{Contract, ContractId, Initiator, Patient};
 pub use discussed::{Discussed, Discussion, Part};

@@ -526,6 +526,7 @@ mod tests {
                 organization: organization.map(str::to_owned),
             },
             status: CommitmentStatus::Active,
+            knowledge: Vec::new(),
             ..template.clone()
         };
         before.agreement.commitments.extend([

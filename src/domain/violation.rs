@@ -90,6 +90,8 @@ pub enum Violation {
     ContractIdTooLong(usize),
     #[error("a next step has a deadline (due) or a fixed day (on), not both")]
     NextStepDueAndOn,
+    #[error("must be a web address (https://…) the person can open")]
+    NotAWebAddress { field: String },
 }
 
 impl Violation {
@@ -121,6 +123,7 @@ impl Violation {
             Self::TransferWithoutContact => "contact".into(),
             Self::ContractIdTooLong(_) => "id".into(),
             Self::NextStepDueAndOn => "nextStep.on".into(),
+            Self::NotAWebAddress { field } => field.clone(),
         }
     }
 }

@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 
 use super::actor::{actor_from, actor_reference, patient_from, patient_reference};
 use super::json::{
-    MappingError, complex, concept, ext, ext_str, extension, has_coding, identifier, object,
-    opt_string, parse_at, put, str_of, text_at,
+    MappingError, complex, concept, ext, ext_str, extension, extensions, has_coding, identifier,
+    object, opt_string, parse_at, put, str_of, text_at,
 };
 use super::{Code, Profile};
 use crate::domain::{
     Agreement, Commitment, CommitmentStatus, Contract, ContractId, Coordinator, Discussed,
-    Discussion, HsaId, Initiator, LinkedPlan, NextStep, Part, PhoneNumber, PlanKind, Situation,
-    Status,
+    Discussion, HsaId, Initiator, KnowledgeLink, LinkedPlan, NextStep, Part, PhoneNumber, PlanKind,
+    Situation, Status,
 };
 
 /// The CarePlan for a contract; `goals` and the CareTeam are referenced by id.
@@ -48,6 +48,13 @@ pub fn to_care_plan(
         &contract.discussed,
         &profile.extensions.parts_discussed,
     ));
+    extension.extend(
+        contract
+            .agreement
+            .knowledge
+            .iter()
+            .map(|k| knowledge_extension(k, profile)),
+    );
     put(&mut plan, "extension", Value::Array(extension));
     let mut contributors = vec![patient_reference(&contract.patient, profile)];
     if let Some(unit) = &contract.responsible_unit {
@@ -138,6 +145,7 @@ pub fn from_care_plan(plan: &Value, profile: &Profile) -> Result<Contract, Mappi
         agreement: Agreement {
             what_matters: Vec::new(),
             commitments,
+            knowledge: knowledge_of(plan, "CarePlan", profile)?,
         },
         care_contacts: Vec::new(),
         agreed_times: Vec::new(),
@@ -248,18 +256,64 @@ fn commitment_activity(c: &Commitment, contract: &Contract, profile: &Profile) -
     if let Some(when) = &c.when {
         put(&mut detail, "scheduledString", json!(when));
     }
-    if let Some(turn) = &c.where_to_turn {
-        put(
-            &mut detail,
-            "extension",
-            Value::Array(vec![ext(
+    let mut extension: Vec<Value> = c
+        .where_to_turn
+        .iter()
+        .map(|turn| {
+            ext(
                 &profile.extensions.where_to_turn,
                 "valueString",
                 json!(turn),
-            )]),
-        );
-    }
+            )
+        })
+        .collect();
+    extension.extend(c.knowledge.iter().map(|k| knowledge_extension(k, profile)));
+    put(&mut detail, "extension", Value::Array(extension));
     object! { "id": c.id.as_str(), "detail": detail }
+}
+
+/// A kunskapsstöd link as a complex extension: title, url, and where known the diagnosis
+/// group, the source and when it was reviewed.
+fn knowledge_extension(k: &KnowledgeLink, profile: &Profile) -> Value {
+    let mut parts = vec![
+        ext("title", "valueString", json!(k.title)),
+        ext("url", "valueUrl", json!(k.url)),
+    ];
+    parts.extend(opt_string("diagnosisGroup", k.diagnosis_group.as_deref()));
+    parts.extend(opt_string("source", k.source.as_deref()));
+    if let Some(reviewed) = k.reviewed {
+        parts.push(ext("reviewed", "valueDate", json!(reviewed.to_string())));
+    }
+    complex(&profile.extensions.knowledge_support, parts)
+}
+
+/// The kunskapsstöd links among `element`'s extensions (`path` names it in errors).
+fn knowledge_of(
+    element: &Value,
+    path: &str,
+    profile: &Profile,
+) -> Result<Vec<KnowledgeLink>, MappingError> {
+    extensions(element, &profile.extensions.knowledge_support)
+        .map(|e| {
+            let at = format!("{path}.extension({})", profile.extensions.knowledge_support);
+            let text = |name: &str, key: &str| ext_str(e, name, key).map(str::to_owned);
+            let reviewed = match ext_str(e, "reviewed", "valueDate") {
+                Some(d) => Some(d.parse().map_err(|err| {
+                    MappingError::new(format!("{at}.reviewed"), format!("not a date: {err}"))
+                })?),
+                None => None,
+            };
+            Ok(KnowledgeLink {
+                title: text("title", "valueString")
+                    .ok_or_else(|| MappingError::new(format!("{at}.title"), "is missing"))?,
+                url: text("url", "valueUrl")
+                    .ok_or_else(|| MappingError::new(format!("{at}.url"), "is missing"))?,
+                diagnosis_group: text("diagnosisGroup", "valueString"),
+                source: text("source", "valueString"),
+                reviewed,
+            })
+        })
+        .collect()
 }
 
 /// Whether an activity is one of the profile's commitment kinds (or the next step).
@@ -316,6 +370,7 @@ fn commitment_from(
         situation,
         where_to_turn: ext_str(detail, &profile.extensions.where_to_turn, "valueString")
             .map(str::to_owned),
+        knowledge: knowledge_of(detail, &format!("{path}.detail"), profile)?,
         status,
     })
 }
@@ -368,6 +423,7 @@ fn linked_plan_reference(p: &LinkedPlan, profile: &Profile) -> Value {
         json!(match p.kind {
             PlanKind::Sip => "sip",
             PlanKind::MinVardplan => "minVardplan",
+            PlanKind::Vardforlopp => "vardforlopp",
             PlanKind::Other => "other",
         }),
     )];
@@ -400,6 +456,7 @@ fn linked_plan_from(r: &Value, path: &str, profile: &Profile) -> Result<LinkedPl
     let kind = match detail.and_then(|d| ext_str(d, "kind", "valueCode")) {
         Some("sip") => PlanKind::Sip,
         Some("minVardplan") => PlanKind::MinVardplan,
+        Some("vardforlopp") => PlanKind::Vardforlopp,
         _ => PlanKind::Other,
     };
     let coordinator = match detail.and_then(|d| extension(d, "coordinator")) {

@@ -37,6 +37,7 @@ pub fn expression_for(field: &str, contract: &Contract) -> String {
             )
         }) {
             Some(("whatMatters", i)) => format!("{}.description", at("Goal", i)),
+            Some(("knowledge", _)) => "CarePlan.extension".into(),
             Some(("commitments", Some(i))) => {
                 let offset = usize::from(contract.next_step.is_some());
                 format!("CarePlan.activity[{}]", i + offset)

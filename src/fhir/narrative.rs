@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use crate::domain::{
-    Actor, AgreedTimeStatus, CommitmentStatus, ContactRole, Contract, Part, Situation,
+    Actor, AgreedTimeStatus, CommitmentStatus, ContactRole, Contract, KnowledgeLink, Part,
+    Situation,
 };
 use crate::fhir::{FirstPageElement, Profile};
 use crate::swedish;
@@ -374,6 +375,9 @@ pub fn rest(c: &Contract) -> String {
                 if let Some(turn) = &x.where_to_turn {
                     let _ = write!(s, ". Vart jag vänder mig: {turn}");
                 }
+                for k in &x.knowledge {
+                    let _ = write!(s, ". Läs mer: {}", knowledge_line(k));
+                }
                 s
             })
             .collect()
@@ -405,6 +409,8 @@ pub fn rest(c: &Contract) -> String {
         "Om jag blir sämre",
         &lines(Situation::GettingWorse, |_| true),
     );
+    let knowledge: Vec<String> = c.agreement.knowledge.iter().map(knowledge_line).collect();
+    list(&mut out, "Kunskapsstöd för mig", &knowledge);
     let plans: Vec<String> = c
         .linked_plans
         .iter()
@@ -453,6 +459,25 @@ pub fn rest(c: &Contract) -> String {
         .collect();
     list(&mut out, "Vi har samtalat om delarna", &discussed);
     out
+}
+
+/// A kunskapsstöd link as the person reads it: its title, who wrote it for whom, when
+/// it was reviewed, and its address.
+fn knowledge_line(k: &KnowledgeLink) -> String {
+    let mut s = k.title.clone();
+    let about: Vec<String> = [
+        k.source.clone(),
+        k.diagnosis_group.as_ref().map(|g| format!("för {g}")),
+        k.reviewed.map(|d| format!("granskad {}", swedish::date(d))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !about.is_empty() {
+        let _ = write!(s, " ({})", about.join(", "));
+    }
+    let _ = write!(s, ": {}", k.url);
+    s
 }
 
 /// "Mina överenskomna tider": a table, the one place where the content is tabular.

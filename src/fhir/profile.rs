@@ -87,6 +87,8 @@ pub struct Extensions {
     pub contact_channel: String,
     pub phone_hours: String,
     pub linked_plan: String,
+    /// Patientens kunskapsstöd: a link, on the CarePlan or a commitment's activity.
+    pub knowledge_support: String,
 }
 
 /// What a unit may put on the contract's first page, beside its name (seed 002: "the
@@ -279,6 +281,7 @@ impl Profile {
             ("extensions.contact_channel".into(), &e.contact_channel),
             ("extensions.phone_hours".into(), &e.phone_hours),
             ("extensions.linked_plan".into(), &e.linked_plan),
+            ("extensions.knowledge_support".into(), &e.knowledge_support),
         ];
         for (key, code) in self.codes() {
             uris.push((format!("{key}.system"), &code.system));

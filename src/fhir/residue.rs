@@ -113,9 +113,10 @@ impl Residue {
     }
 }
 
-fn our_urls(profile: &Profile) -> [&str; 8] {
+fn our_urls(profile: &Profile) -> [&str; 9] {
     let e = &profile.extensions;
     [
+        &e.knowledge_support,
         &e.parts_discussed,
         &e.initiated_by,
         &e.where_to_turn,

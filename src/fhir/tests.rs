@@ -323,6 +323,14 @@ fn the_person_reads_plain_swedish() {
     );
     assert!(heart.contains("<h2>Mina fasta kontakter</h2>"), "{heart}");
     assert!(
+        heart.contains("<h2>Kunskapsstöd för mig</h2><ul><li>Hjärtsvikt – att leva med och ta hand om sig själv (1177, för hjärtsvikt, granskad 12 maj 2026): https://www.1177.se/"),
+        "{heart}"
+    );
+    assert!(
+        heart.contains(". Läs mer: Varningstecken vid hjärtsvikt (1177): https://"),
+        "{heart}"
+    );
+    assert!(
         heart.contains("<p>Enhetens kontaktvägar: webbtidbok: https://www.1177.se/; kallelser via 1177 Vårdguidens e-tjänster.</p>"),
         "the unit's own contact services, kallelser too: {heart}"
     );

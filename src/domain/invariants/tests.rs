@@ -76,7 +76,9 @@ fn active() -> Contract {
                 situation: Situation::WarningSign,
                 where_to_turn: Some("Ring vårdcentralen".into()),
                 status: CommitmentStatus::Active,
+                knowledge: Vec::new(),
             }],
+            knowledge: Vec::new(),
         },
         care_contacts: vec![contact("k1", "2026-01-01T00:00:00Z", None)],
         agreed_times: vec![AgreedTime {
@@ -367,4 +369,34 @@ fn a_next_step_has_a_deadline_or_a_day_not_both() {
     c.next_step.as_mut().unwrap().due = Some(jiff::civil::date(2026, 12, 8));
     assert_eq!(violations(&c), [Violation::NextStepDueAndOn]);
     assert_eq!(Violation::NextStepDueAndOn.field(), "nextStep.on");
+}
+
+#[test]
+fn a_kunskapsstod_link_has_a_title_and_a_web_address() {
+    let mut c = active();
+    let link = |title: &str, url: &str| KnowledgeLink {
+        title: title.into(),
+        url: url.into(),
+        diagnosis_group: Some("RA".into()),
+        source: Some("1177".into()),
+        reviewed: None,
+    };
+    c.agreement.knowledge = vec![link("Egenvård vid RA", "https://www.1177.se/ra/")];
+    assert_eq!(violations(&c), []);
+    c.agreement.knowledge = vec![link(" ", "www.1177.se/ra")];
+    c.agreement.commitments[0].knowledge = vec![link("Varningstecken", "javascript:alert(1)")];
+    assert_eq!(
+        violations(&c),
+        [
+            Violation::EmptyText {
+                field: "agreement.knowledge[0].title".into()
+            },
+            Violation::NotAWebAddress {
+                field: "agreement.knowledge[0].url".into()
+            },
+            Violation::NotAWebAddress {
+                field: "agreement.commitments[0].knowledge[0].url".into()
+            },
+        ]
+    );
 }

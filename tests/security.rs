@@ -942,8 +942,9 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             Method::PUT,
             format!("/fhir/CarePlan?identifier={b_identifier}"),
             Some(plan_b.clone()),
+            // A patient's token writes by no condition (what it finds may be anyone's).
             [
-                401, 401, 401, 401, 200, 403, 403, 403, 404, 403, 403, 200, 200,
+                401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 403, 200, 200,
             ],
             Some(&etag_b),
         ),
@@ -2268,7 +2269,63 @@ async fn browsers_may_call_only_from_allowed_origins(db: &TestDb) {
     }
 }
 
+/// What a condition finds may be another person's contract: a patient's token writes by
+/// no condition, not even by an EHR's identifier, so nothing of B's leaks to A.
+async fn a_patients_token_writes_by_no_condition(db: &TestDb) {
+    let w = world(db, None).await;
+    const EHR: &str = "http://journal.example/sid/vardplan";
+    // B's contract carries an EHR identifier.
+    let (mut plan_b, etag) = care_plan(&w.app, &w.b.contract).await;
+    plan_b["identifier"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "system": EHR, "value": "vp-b" }));
+    let (status, text, _) = call_with(
+        &w.app,
+        Method::PUT,
+        &format!("/fhir/CarePlan/{}", w.b.contract),
+        Some(&token(&Kind::System)),
+        &[("if-match", &etag)],
+        Some(&plan_b),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (mut mine, _) = care_plan(&w.app, &w.a.contract).await;
+    for field in ["id", "goal"] {
+        mine.as_object_mut().unwrap().remove(field);
+    }
+    mine["status"] = "draft".into();
+    mine["identifier"] = json!([{ "system": EHR, "value": "vp-b" }]);
+    let condition = format!("identifier={EHR}|vp-b");
+    let created = call_with(
+        &w.app,
+        Method::POST,
+        "/fhir/CarePlan",
+        Some(&token(&Kind::PatientAWrites)),
+        &[("if-none-exist", &condition)],
+        Some(&mine),
+    )
+    .await;
+    let updated = call_with(
+        &w.app,
+        Method::PUT,
+        &format!("/fhir/CarePlan?{condition}"),
+        Some(&token(&Kind::PatientAWrites)),
+        &[],
+        Some(&mine),
+    )
+    .await;
+    for (status, text, _) in [created, updated] {
+        assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+        assert!(
+            !text.contains(w.b.contract.as_str()) && !text.contains(&w.b.pnr),
+            "{text}"
+        );
+    }
+}
+
 on_both_backends!(
+    a_patients_token_writes_by_no_condition,
     smart_discovery_comes_from_the_auth_settings,
     browsers_may_call_only_from_allowed_origins,
     answers_stay_under_the_size_limit,

@@ -335,26 +335,37 @@ fn refuse_chosen_ids(
     if caller.principal.may_choose_ids() {
         return Ok(());
     }
+    // What a condition finds may be another person's contract: a patient's token writes
+    // by no condition at all. A unit-limited EHR may name its own identifier.
+    let patient = caller.principal.compartment().is_some();
     for entry in entries {
-        if let Action::Create {
-            kind: Kind::CarePlan,
-            resource,
-            if_none_exist,
-        } = &entry.action
-        {
-            // A condition on another system's identifier (the EHR's own) names no id.
-            let chosen = if_none_exist.as_deref().is_some_and(|q| {
-                !matches!(
-                    plan::condition_in_query(q, profile, "If-None-Exist"),
-                    Ok(plan::Condition::Identifier { .. })
-                )
-            });
-            let named = plan::contract_identifier(resource, profile).is_some();
-            if chosen || named {
+        match &entry.action {
+            Action::Create {
+                kind: Kind::CarePlan,
+                resource,
+                if_none_exist,
+            } => {
+                // A condition on another system's identifier (the EHR's own) names no id.
+                let chosen = if_none_exist.as_deref().is_some_and(|q| {
+                    patient
+                        || !matches!(
+                            plan::condition_in_query(q, profile, "If-None-Exist"),
+                            Ok(plan::Condition::Identifier { .. })
+                        )
+                });
+                let named = plan::contract_identifier(resource, profile).is_some();
+                if chosen || named {
+                    return Err(WriteError::Forbidden(
+                        "a patient's or unit-limited token may not choose a contract's id: create it without ifNoneExist or the contract identifier, and the gateway names it".into(),
+                    ));
+                }
+            }
+            Action::Upsert { .. } if patient => {
                 return Err(WriteError::Forbidden(
-                    "a patient's or unit-limited token may not choose a contract's id: create it without ifNoneExist or the contract identifier, and the gateway names it".into(),
+                    "a patient's token may not update a contract by a condition: update it by its id".into(),
                 ));
             }
+            _ => {}
         }
     }
     Ok(())

@@ -164,6 +164,22 @@ pub struct QuestionReport {
     pub comparison: Comparison,
 }
 
+/// The unit's responses that read as answers to the questionnaires, oldest first (a
+/// response that does not read is left out, as it was refused when it came).
+fn read_all<'a>(
+    stored: &'a [StoredResponse],
+    profile: &Profile,
+    unit: &HsaId,
+) -> Vec<(&'a StoredResponse, ResponseFacts)> {
+    let mut read: Vec<(&StoredResponse, ResponseFacts)> = stored
+        .iter()
+        .filter(|r| r.unit == unit.as_str())
+        .filter_map(|r| read_response(&r.resource, profile).ok().map(|f| (r, f)))
+        .collect();
+    read.sort_by(|(a, _), (b, _)| (a.authored, &a.id).cmp(&(b.authored, &b.id)));
+    read
+}
+
 /// One earlier period in a report's trend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Earlier {
@@ -213,12 +229,14 @@ impl Report {
                 ..ResponseQuery::default()
             })
             .await?;
-        let mut report = Report::of(&stored, profile, unit, period, min_patients);
+        // Each response is read once, for the period and the ones before it.
+        let read = read_all(&stored, profile, unit);
+        let mut report = Report::of_read(&read, unit, period, min_patients);
         let mut earlier = Vec::new();
         let mut before = report.period.previous();
         while let Some(p) = before.take().filter(|_| earlier.len() < EARLIER_PERIODS) {
             before = p.previous();
-            let then = Report::of(&stored, profile, unit, p, min_patients);
+            let then = Report::of_read(&read, unit, p, min_patients);
             earlier.push(Earlier {
                 means: then
                     .questions
@@ -241,28 +259,30 @@ impl Report {
         period: Period,
         min_patients: usize,
     ) -> Report {
-        let mut sorted: Vec<&StoredResponse> = stored
-            .iter()
-            .filter(|r| r.unit == unit.as_str() && period.end.is_none_or(|e| r.authored < e))
-            .collect();
-        sorted.sort_by_key(|r| (r.authored, r.id.clone()));
-        let mut latest_per_person: BTreeMap<String, Vec<Answer>> = BTreeMap::new();
+        Report::of_read(&read_all(stored, profile, unit), unit, period, min_patients)
+    }
+
+    /// The report from the unit's responses as [`read_all`] reads them.
+    fn of_read(
+        read: &[(&StoredResponse, ResponseFacts)],
+        unit: &HsaId,
+        period: Period,
+        min_patients: usize,
+    ) -> Report {
+        let mut latest_per_person: BTreeMap<String, &[Answer]> = BTreeMap::new();
         // Per staff member: their latest response and what it says.
-        let mut latest_per_staff: BTreeMap<String, (&StoredResponse, ResponseFacts)> =
+        let mut latest_per_staff: BTreeMap<String, (&StoredResponse, &ResponseFacts)> =
             BTreeMap::new();
-        for r in sorted {
-            let Ok(facts) = read_response(&r.resource, profile) else {
-                continue;
-            };
+        for (r, facts) in read.iter().filter(|(r, _)| period.contains(r.authored)) {
             match Respondent::parse(&r.respondent) {
-                Some(Respondent::Patient) if period.contains(r.authored) => {
+                Some(Respondent::Patient) => {
                     let who = r
                         .patient
                         .clone()
                         .unwrap_or_else(|| format!("response:{}", r.id));
-                    latest_per_person.insert(who, facts.answers);
+                    latest_per_person.insert(who, &facts.answers);
                 }
-                Some(Respondent::Care) if period.contains(r.authored) => {
+                Some(Respondent::Care) => {
                     let author = &r.resource["author"];
                     let who = author["identifier"]["value"]
                         .as_str()
@@ -273,7 +293,8 @@ impl Report {
                 _ => {}
             }
         }
-        let mut staff: Vec<&(&StoredResponse, ResponseFacts)> = latest_per_staff.values().collect();
+        let mut staff: Vec<&(&StoredResponse, &ResponseFacts)> =
+            latest_per_staff.values().collect();
         staff.sort_by_key(|(r, _)| (r.authored, r.id.clone()));
         let withheld_below = (latest_per_person.len() < min_patients).then_some(min_patients);
         let (patient_texts, care_texts) = (

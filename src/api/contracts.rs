@@ -140,7 +140,6 @@ fn visible(record: Record) -> Result<Record, ApiError> {
 
 /// `GET /contracts/{id}/print`: the contract as a printable Swedish page (see
 /// [`crate::print`]), self-contained: the security policy lets it load nothing.
-/// The contract as a printable Swedish page (HTML).
 #[utoipa::path(
     get,
     path = "/contracts/{id}/print",

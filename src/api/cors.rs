@@ -57,7 +57,7 @@ impl Cors {
             }
         }
         Ok(Cors {
-            origins: origins.iter().map(|o| o.to_ascii_lowercase()).collect(),
+            origins: origins.to_vec(),
         })
     }
 

@@ -111,11 +111,6 @@ impl Discovery {
         }
     }
 
-    /// Whether tokens are checked at all.
-    pub fn is_on(&self) -> bool {
-        self.document.is_some()
-    }
-
     /// The `oauth-uris` extension for `rest.security`, if the endpoints are known.
     pub fn oauth_uris(&self) -> Option<&Value> {
         self.oauth_uris.as_ref()

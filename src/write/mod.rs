@@ -122,11 +122,7 @@ impl Writer {
         refuse_chosen_ids(caller, &entries, &self.profile)?;
         let mut attempt = 1;
         loop {
-            let mut planned = entries.clone();
-            let conditioned = self.resolve(&mut planned).await?;
-            let groups = plan::plan(&mut planned, &self.profile)?;
-            self.check_identifiers(&planned, &groups, &conditioned)
-                .await?;
+            let (planned, groups) = self.planned(&entries).await?;
             match self.attempt(caller, &planned, &groups).await {
                 Ok(done) => return Ok(done),
                 Err(Attempt::Raced) if attempt < ATTEMPTS => attempt += 1,
@@ -144,11 +140,7 @@ impl Writer {
     /// as asked now, else the error it would answer (`$validate`). Nothing is stored.
     pub async fn check(&self, caller: &Caller, entries: Vec<Entry>) -> Result<(), WriteError> {
         refuse_chosen_ids(caller, &entries, &self.profile)?;
-        let mut planned = entries;
-        let conditioned = self.resolve(&mut planned).await?;
-        let groups = plan::plan(&mut planned, &self.profile)?;
-        self.check_identifiers(&planned, &groups, &conditioned)
-            .await?;
+        let (planned, groups) = self.planned(&entries).await?;
         for group in &groups {
             match self.prepare(caller, &planned, group).await {
                 // A concurrent change came first: the write would start again.
@@ -157,6 +149,17 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// One attempt's plan (step 1): the conditions resolved against the store, each
+    /// entry's contract found, and no identifier of another system taken twice.
+    async fn planned(&self, entries: &[Entry]) -> Result<(Vec<Entry>, Vec<Group>), WriteError> {
+        let mut planned = entries.to_vec();
+        let conditioned = self.resolve(&mut planned).await?;
+        let groups = plan::plan(&mut planned, &self.profile)?;
+        self.check_identifiers(&planned, &groups, &conditioned)
+            .await?;
+        Ok((planned, groups))
     }
 
     /// [`Writer::apply`] of one entry.

@@ -79,9 +79,9 @@ pub enum Subset {
 }
 
 impl Subset {
-    /// The subset `_summary` and `_elements` ask for on `kind`. `Ok(None)` for a
-    /// `_summary` value the search leaves to its caller (`count`); an element `kind`
-    /// does not have is refused by name.
+    /// The subset `_summary` and `_elements` ask for on `kind` (`count` and `false`
+    /// return resources whole); an unknown `_summary`, both at once, or an element
+    /// `kind` does not have is refused by name.
     pub fn from_params(kind: Kind, params: &[(String, String)]) -> Result<Subset, FhirError> {
         let get = |name: &str| {
             params

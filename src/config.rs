@@ -83,6 +83,11 @@ pub struct Settings {
     /// The samsyn report (`[samsyn]`).
     #[serde(default)]
     pub samsyn: SamsynSettings,
+    /// The region's reservnummer: its identifier system and the form of its numbers
+    /// (`[[reservnummer]]`); none by default, and then only a personnummer or
+    /// samordningsnummer identifies a person.
+    #[serde(default)]
+    pub reservnummer: Vec<crate::domain::ReservnummerScheme>,
 }
 
 /// `[samsyn]` in the settings.
@@ -228,8 +233,15 @@ impl Settings {
                     .into(),
             ));
         }
+        crate::domain::check_schemes(&self.reservnummer)
+            .map_err(|why| ConfigError(format!("reservnummer{why}")))?;
         self.targets()?;
         Ok(())
+    }
+
+    /// The gateway's own mapping profile, with the region's reservnummer.
+    pub fn profile(&self) -> crate::fhir::Profile {
+        crate::fhir::Profile::default_profile().with_reservnummer(&self.reservnummer)
     }
 
     /// The enabled targets, checked.

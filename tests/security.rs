@@ -1026,6 +1026,20 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "merge a person without contracts onto B's number",
+            Method::POST,
+            "/fhir/Patient/$merge".into(),
+            Some(json!({ "resourceType": "Parameters", "parameter": [
+                { "name": "source-patient", "valueReference": { "reference": "Patient/199001012385" } },
+                { "name": "target-patient", "valueReference": { "reference": format!("Patient/{}", b.pnr) } },
+            ] })),
+            // Only a client for every unit and person; a unit's EHR is not one.
+            [
+                401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 404, 404,
+            ],
+            None,
+        ),
+        e(
             "conditional delete of B's contract",
             Method::DELETE,
             format!("/fhir/CarePlan?identifier={b_identifier}"),

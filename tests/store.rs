@@ -18,6 +18,7 @@ fn api() -> Change {
         author: Some("test-client".into()),
         reason: None,
         transfer: None,
+        merged_from: None,
     }
 }
 
@@ -155,7 +156,7 @@ async fn the_head_is_the_current_version(db: &TestDb) {
     assert_eq!(head.status, deleted.revision.contract.status);
     let deleted_status = head.status;
 
-    let person = first.revision.contract.patient.id;
+    let person = first.revision.contract.patient.id.clone();
     let mut other = first.revision.contract.clone();
     other.status = Status::OnHold;
     let second_contract = store.create(other, api()).await.unwrap();

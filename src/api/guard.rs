@@ -530,8 +530,8 @@ impl Given {
         let identified = self
             .identifiers
             .into_iter()
-            .filter(|(system, _)| profile.identifiers.is_person_system(system))
-            .map(|(_, value)| value);
+            .filter_map(|(system, value)| profile.identifiers.person(&system, &value).ok())
+            .map(|person| person.to_string());
         let native = self
             .patient_ids
             .into_iter()

@@ -131,6 +131,13 @@ impl AppState {
     }
 
     /// Samsyn reports show the patients' figures from this many patients on.
+    /// Writes and serves FHIR with `profile` (the gateway's own, with the region's
+    /// reservnummer: [`crate::config::Settings::profile`]).
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = Arc::new(profile);
+        self
+    }
+
     pub fn with_samsyn_minimum(mut self, patients: usize) -> Self {
         self.samsyn_min_patients = patients;
         self

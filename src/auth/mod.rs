@@ -239,7 +239,7 @@ pub fn sees(person: &PersonId) -> bool {
 }
 
 /// Whom a search may find for the current caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Searched {
     /// Whoever the other parameters select.
     Anyone,
@@ -271,5 +271,5 @@ pub fn searched(named: Option<PersonId>) -> Searched {
 
 /// The person the current caller is limited to, if any.
 pub fn compartment() -> Option<PersonId> {
-    acting().and_then(|p| p.compartment().copied())
+    acting().and_then(|p| p.compartment().cloned())
 }

@@ -7,7 +7,6 @@ use clap::{Args, ValueEnum};
 use super::{CliError, DatabaseArgs, open_store};
 use crate::config::Settings;
 use crate::domain::PersonId;
-use crate::fhir::Profile;
 use crate::store::AuditQuery;
 
 #[derive(Debug, Args)]
@@ -72,7 +71,7 @@ pub(super) async fn run(args: AuditArgs, mut settings: Settings) -> Result<(), C
         })
         .await;
     store.close().await;
-    let profile = Profile::default_profile();
+    let profile = settings.profile();
     for row in rows? {
         match args.format {
             Format::Fhir => println!("{}", crate::api::fhir::audit_event(&row, &profile)),

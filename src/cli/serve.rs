@@ -78,6 +78,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     };
     let names = settings.targets()?.into_iter().map(|t| t.name).collect();
     let mut state = AppState::new(store.clone())
+        .with_profile(settings.profile())
         .with_sync(names, engine)
         .with_export_dir(settings.database.data_dir.join("exports"))
         .with_bundle_entries(settings.server.bundle_entries)
@@ -145,7 +146,7 @@ async fn load_demo(store: &Store) -> Result<Example, CliError> {
         .iter()
         .find(|(n, _)| *n == "hjartsvikt-primarvard")
         .map(|(_, c)| c);
-    let patient = example.map(|c| c.patient.id);
+    let patient = example.map(|c| c.patient.id.clone());
     let unit = example
         .and_then(|c| c.responsible_unit.as_ref())
         .map(|u| u.hsa_id.as_str().to_owned());

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
-use super::{ContactRole, Contract, Part, Situation, Status, Version, Violation, Violations};
+use super::{
+    Change, ContactRole, Contract, Part, Situation, Status, Version, Violation, Violations,
+};
 
 impl Contract {
     /// Checks every invariant of a single version, as of now; returns all violations
@@ -57,6 +59,21 @@ impl Contract {
             });
         }
         Violations::check(found)
+    }
+
+    /// Whether `change` may make this the version after `previous` as far as whom the
+    /// contract is about: the person stays, unless the change is the merge of the
+    /// previous person's identity onto this one (`Patient/$merge`).
+    pub fn validate_person(&self, previous: &Contract, change: &Change) -> Result<(), Violations> {
+        let merged = change.merged_from.as_ref() == Some(&previous.patient.id);
+        if previous.patient.id == self.patient.id || merged {
+            return Ok(());
+        }
+        Err(Violation::PersonChanged {
+            from: previous.patient.id.to_string(),
+            to: self.patient.id.to_string(),
+        }
+        .into())
     }
 
     fn check_in_force(&self, found: &mut Vec<Violation>) {

@@ -35,6 +35,7 @@ mod person_id;
 mod personnummer;
 mod phone;
 mod record;
+mod reservnummer;
 mod samordningsnummer;
 pub mod samsyn;
 mod status;
@@ -58,6 +59,7 @@ pub use person_id::PersonId;
 pub use personnummer::Personnummer;
 pub use phone::{PhoneHours, PhoneNumber, Weekday};
 pub use record::{Change, History, Record, ResourceVersion, Revision};
+pub use reservnummer::{Pattern, Reservnummer, ReservnummerScheme, check_schemes};
 pub use samordningsnummer::Samordningsnummer;
 pub use status::Status;
 pub use transfer::{NewContact, Transfer, TransferNote, UnitRef};
@@ -86,6 +88,7 @@ macro_rules! text_form {
 
 text_form!(
     Personnummer,
+    Reservnummer,
     Samordningsnummer,
     HsaId,
     PhoneNumber,

@@ -1,23 +1,29 @@
-//! `PersonId`: who a contract is about, by personnummer or samordningsnummer.
+//! `PersonId`: who a contract is about, by personnummer, samordningsnummer or, until
+//! the person has one of those, a region's reservnummer.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::violation::IdentifierError;
-use super::{Personnummer, Samordningsnummer};
+use super::{Personnummer, Reservnummer, Samordningsnummer};
 
-/// The person's national identity: a personnummer or, for those without one, a
-/// samordningsnummer. Written as the bare 12 digits; the day field tells which it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The person's identity: a personnummer or, for those without one, a samordningsnummer
+/// — written as the bare 12 digits, the day field tells which — or a region's
+/// reservnummer, written `system|value`, used until the person gets a real number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum PersonId {
     Personnummer(Personnummer),
     Samordningsnummer(Samordningsnummer),
+    Reservnummer(Reservnummer),
 }
 
 impl PersonId {
     pub fn parse(input: &str) -> Result<Self, IdentifierError> {
+        if input.contains('|') {
+            return Reservnummer::parse(input).map(Self::Reservnummer);
+        }
         match Personnummer::parse(input) {
             Ok(p) => Ok(Self::Personnummer(p)),
             Err(IdentifierError::IsSamordningsnummer) => {
@@ -33,6 +39,7 @@ impl fmt::Display for PersonId {
         match self {
             Self::Personnummer(p) => p.fmt(f),
             Self::Samordningsnummer(s) => s.fmt(f),
+            Self::Reservnummer(r) => r.fmt(f),
         }
     }
 }
@@ -42,9 +49,12 @@ impl utoipa::PartialSchema for PersonId {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::Type::String)
-            .pattern(Some(r"^\d{8}-?\d{4}$"))
+            .pattern(Some(
+                r"^(\d{8}[-+]?\d{4}|[a-z]+:[^|\s]+\|[A-Za-z0-9-]{1,40})$",
+            ))
             .description(Some(
-                "Personnummer or samordningsnummer, 12 digits (YYYYMMDDNNNN, a hyphen allowed)",
+                "Personnummer or samordningsnummer, 12 digits (YYYYMMDDNNNN, a hyphen allowed), \
+                 or a region's reservnummer written system|value",
             ))
             .into()
     }
@@ -70,5 +80,23 @@ mod tests {
             PersonId::parse("197010632392"),
             Err(IdentifierError::BadCheckDigit)
         );
+        assert!(matches!(
+            PersonId::parse("urn:oid:1.2.752.97.3.1.3|99123456-0001"),
+            Ok(PersonId::Reservnummer(_))
+        ));
+    }
+
+    #[test]
+    fn is_written_as_it_is_read() {
+        for written in [
+            "191212121212",
+            "197010632391",
+            "urn:oid:1.2.752.97.3.1.3|99123456-0001",
+        ] {
+            let id = PersonId::parse(written).unwrap();
+            assert_eq!(id.to_string(), written);
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(serde_json::from_str::<PersonId>(&json).unwrap(), id);
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{Contract, ContractId, Transfer, TransferNote, UnitRef, Version};
+use super::{Contract, ContractId, PersonId, Transfer, TransferNote, UnitRef, Version};
 
 /// Where a change came from and why; kept with every version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,6 +23,11 @@ pub struct Change {
     /// Set when the change is a care transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferNote>,
+    /// Set when the change is the merge of the person's earlier identity (a
+    /// reservnummer, say) onto the one the contract is now about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub merged_from: Option<PersonId>,
 }
 
 impl Change {
@@ -32,6 +37,7 @@ impl Change {
             author: None,
             reason: None,
             transfer: None,
+            merged_from: None,
         }
     }
 
@@ -50,6 +56,7 @@ impl Change {
                 at: t.at,
                 kind: t.kind.clone(),
             }),
+            merged_from: None,
         })
     }
 }

@@ -37,6 +37,22 @@ pub enum IdentifierError {
     ContractIdShape,
     #[error("is not a version: expected a positive whole number")]
     VersionShape,
+    #[error(
+        "a reservnummer is written system|value, the system an absolute URI (urn:oid:…, https://…)"
+    )]
+    ReservnummerSystem,
+    #[error("is not a reservnummer: 1–40 letters, digits or '-'")]
+    ReservnummerShape,
+    #[error("is not a reservnummer of {region} ({system}): it must match {pattern}")]
+    ReservnummerPattern {
+        region: String,
+        system: String,
+        pattern: String,
+    },
+    #[error(
+        "'{0}' is not a reservnummer system of this region; the configured ones are in [[reservnummer]]"
+    )]
+    ReservnummerUnknown(String),
 }
 
 /// A broken rule of the contract. Every variant names its field through [`Violation::field`].
@@ -92,6 +108,12 @@ pub enum Violation {
     NextStepDueAndOn,
     #[error("must be a web address (https://…) the person can open")]
     NotAWebAddress { field: String },
+    #[error(
+        "a contract's person does not change ({from} → {to}); when a person gets a real number, their reservnummer is merged onto it (Patient/$merge)"
+    )]
+    PersonChanged { from: String, to: String },
+    #[error("{0}")]
+    PersonIdentifier(IdentifierError),
 }
 
 impl Violation {
@@ -124,6 +146,7 @@ impl Violation {
             Self::ContractIdTooLong(_) => "id".into(),
             Self::NextStepDueAndOn => "nextStep.on".into(),
             Self::NotAWebAddress { field } => field.clone(),
+            Self::PersonChanged { .. } | Self::PersonIdentifier(_) => "patient.id".into(),
         }
     }
 }

@@ -7,16 +7,13 @@ use super::Profile;
 use super::json::{
     MappingError, complex, ext_str, extension, identifier, object, opt_string, put, str_of,
 };
-use crate::domain::{Actor, HsaId, Patient, PersonId};
+use super::profile::PersonError;
+use crate::domain::{Actor, HsaId, Patient};
 
-/// A reference to the person, by personnummer or samordningsnummer.
+/// A reference to the person, by personnummer, samordningsnummer or reservnummer.
 pub fn patient_reference(patient: &Patient, profile: &Profile) -> Value {
-    let system = match patient.id {
-        PersonId::Personnummer(_) => &profile.identifiers.personnummer,
-        PersonId::Samordningsnummer(_) => &profile.identifiers.samordningsnummer,
-    };
-    let mut r =
-        object! { "type": "Patient", "identifier": identifier(system, &patient.id.to_string()) };
+    let (system, value) = profile.identifiers.identifier_of(&patient.id);
+    let mut r = object! { "type": "Patient", "identifier": identifier(system, &value) };
     put(
         &mut r,
         "display",
@@ -29,34 +26,31 @@ pub fn patient_reference(patient: &Patient, profile: &Profile) -> Value {
     r
 }
 
-/// The person from a Patient reference; any accepted identifier system will do.
+/// The person from a Patient reference; any accepted identifier system will do: the
+/// personnummer's and samordningsnummer's (and their aliases), and the region's
+/// reservnummer systems, each value in its system's form.
 pub fn patient_from(
     reference: &Value,
     expression: &str,
     profile: &Profile,
 ) -> Result<Patient, MappingError> {
-    let ids = &profile.identifiers;
     let ident = reference.get("identifier").ok_or_else(|| {
         MappingError::new(
             format!("{expression}.identifier"),
-            "must identify the person by personnummer or samordningsnummer",
+            "must identify the person by personnummer, samordningsnummer or reservnummer",
         )
     })?;
     let system = str_of(ident, "system").unwrap_or_default();
-    let known = [&ids.personnummer, &ids.samordningsnummer]
-        .into_iter()
-        .chain(&ids.personnummer_aliases)
-        .chain(&ids.samordningsnummer_aliases)
-        .any(|s| s == system);
-    if !known {
-        return Err(MappingError::new(
-            format!("{expression}.identifier.system"),
-            format!("'{system}' is neither the personnummer nor the samordningsnummer system"),
-        ));
-    }
     let value = str_of(ident, "value").unwrap_or_default();
-    let id = PersonId::parse(value)
-        .map_err(|e| MappingError::new(format!("{expression}.identifier.value"), e))?;
+    let id = profile
+        .identifiers
+        .person(system, value)
+        .map_err(|e| match e {
+            PersonError::System(_) => {
+                MappingError::new(format!("{expression}.identifier.system"), e)
+            }
+            PersonError::Value(_) => MappingError::new(format!("{expression}.identifier.value"), e),
+        })?;
     Ok(Patient {
         id,
         name: str_of(reference, "display").map(str::to_owned),

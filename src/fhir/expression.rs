@@ -30,6 +30,7 @@ pub fn expression_for(field: &str, contract: &Contract) -> String {
         "agreedTimes" => at("Appointment", index),
         "linkedPlans" => at("CarePlan.supportingInfo", index),
         "discussed" => "CarePlan.extension".into(),
+        "patient" => "CarePlan.subject.identifier".into(),
         "agreement" => match rest.split_once('[').map(|(list, i)| {
             (
                 list,

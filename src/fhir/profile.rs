@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::domain::{IdentifierError, PersonId, Reservnummer, ReservnummerScheme};
+
 /// The profiles shipped in the binary, by name.
 const BUILT_IN: &[(&str, &str)] = &[
     ("default", include_str!("../../mappings/default.toml")),
@@ -38,16 +40,106 @@ pub struct Identifiers {
     pub personnummer_aliases: Vec<String>,
     pub samordningsnummer_aliases: Vec<String>,
     pub hsa_id_aliases: Vec<String>,
+    /// The region's reservnummer systems (usually from the settings' `[[reservnummer]]`).
+    #[serde(default)]
+    pub reservnummer: Vec<ReservnummerScheme>,
 }
 
 impl Identifiers {
     /// Whether `system` names a personnummer or samordningsnummer (or an alias).
-    pub fn is_person_system(&self, system: &str) -> bool {
+    pub fn is_number_system(&self, system: &str) -> bool {
         [&self.personnummer, &self.samordningsnummer]
             .into_iter()
             .chain(&self.personnummer_aliases)
             .chain(&self.samordningsnummer_aliases)
             .any(|s| s == system)
+    }
+
+    /// Whether `system` identifies a person: a personnummer, samordningsnummer or one of
+    /// the region's reservnummer systems.
+    pub fn is_person_system(&self, system: &str) -> bool {
+        self.is_number_system(system) || self.reservnummer.iter().any(|r| r.system == system)
+    }
+
+    /// The person an identifier names: by a number system the number (which tells
+    /// whether it is a personnummer or samordningsnummer), by a reservnummer system a
+    /// reservnummer of that region's form.
+    pub fn person(&self, system: &str, value: &str) -> Result<PersonId, PersonError> {
+        if self.is_number_system(system) {
+            if value.contains('|') {
+                return Err(PersonError::Value(IdentifierError::NotDigits));
+            }
+            return PersonId::parse(value).map_err(PersonError::Value);
+        }
+        if self.reservnummer.iter().any(|r| r.system == system) {
+            let r = Reservnummer::new(system, value).map_err(PersonError::Value)?;
+            r.check(&self.reservnummer).map_err(PersonError::Value)?;
+            return Ok(PersonId::Reservnummer(r));
+        }
+        Err(PersonError::System(system.to_owned()))
+    }
+
+    /// Whether `person` is one this region knows how to identify: a reservnummer must be
+    /// one of its systems, in that system's form.
+    pub fn check_person(&self, person: &PersonId) -> Result<(), IdentifierError> {
+        match person {
+            PersonId::Reservnummer(r) => r.check(&self.reservnummer),
+            PersonId::Personnummer(_) | PersonId::Samordningsnummer(_) => Ok(()),
+        }
+    }
+
+    /// The identifier system and value of `person`.
+    pub fn identifier_of<'a>(&'a self, person: &'a PersonId) -> (&'a str, String) {
+        match person {
+            PersonId::Personnummer(p) => (&self.personnummer, p.to_string()),
+            PersonId::Samordningsnummer(s) => (&self.samordningsnummer, s.to_string()),
+            PersonId::Reservnummer(r) => (r.system(), r.value().to_owned()),
+        }
+    }
+
+    /// The id of `person`'s `Patient`: the number, or for a reservnummer the region's
+    /// key and the value (`sll-99123456-0001`); `None` for a reservnummer of a system
+    /// no longer configured.
+    pub fn patient_id(&self, person: &PersonId) -> Option<String> {
+        match person {
+            PersonId::Reservnummer(r) => self
+                .reservnummer
+                .iter()
+                .find(|s| s.system == r.system())
+                .map(|s| format!("{}-{}", s.key, r.value())),
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// The person a `Patient` id names (see [`Identifiers::patient_id`]).
+    pub fn person_of_patient_id(&self, id: &str) -> Option<PersonId> {
+        if let Ok(number) = PersonId::parse(id) {
+            return (!matches!(number, PersonId::Reservnummer(_))).then_some(number);
+        }
+        let (key, value) = id.split_once('-')?;
+        let scheme = self.reservnummer.iter().find(|s| s.key == key)?;
+        self.person(&scheme.system, value).ok()
+    }
+}
+
+/// Why an identifier names no person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonError {
+    /// Not a system that identifies persons here.
+    System(String),
+    /// The value is not one of the system.
+    Value(IdentifierError),
+}
+
+impl std::fmt::Display for PersonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PersonError::System(system) => write!(
+                f,
+                "'{system}' is not a personnummer, samordningsnummer or reservnummer system"
+            ),
+            PersonError::Value(e) => e.fmt(f),
+        }
     }
 }
 
@@ -230,7 +322,24 @@ impl Profile {
                 None => format!("{key}: {why}"),
             })
         })?;
+        crate::domain::check_schemes(&profile.identifiers.reservnummer)
+            .map_err(|why| error(format!("identifiers.reservnummer{why}")))?;
         Ok(profile)
+    }
+
+    /// This profile, knowing the region's reservnummer `schemes` too (the settings'
+    /// `[[reservnummer]]`, checked there); a scheme the profile has of its own is kept.
+    pub fn with_reservnummer(mut self, schemes: &[ReservnummerScheme]) -> Profile {
+        for scheme in schemes {
+            let known = &self.identifiers.reservnummer;
+            if !known
+                .iter()
+                .any(|s| s.system == scheme.system || s.key == scheme.key)
+            {
+                self.identifiers.reservnummer.push(scheme.clone());
+            }
+        }
+        self
     }
 
     /// What the first page shows for a contract of `unit`, in order.

@@ -16,7 +16,7 @@ use crate::domain::{Contract, ContractId, PersonId, ResourceVersion, Status, Ver
 /// The columns of a stored version, as every query that reads one selects them.
 macro_rules! revision_columns {
     () => {
-        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir, v.deleted, v.transfer, v.resource_versions"
+        "v.contract_id, v.version, v.recorded_at, v.source, v.author, v.reason, v.document, v.foreign_fhir, v.deleted, v.transfer, v.resource_versions, v.merged_from"
     };
 }
 
@@ -160,6 +160,9 @@ async fn write_pending(
         revision
             .contract
             .validate_change(revision.version, &previous.contract, expected)?;
+        revision
+            .contract
+            .validate_person(&previous.contract, &revision.change)?;
         Action::Update
     };
     insert_revision(tx, &id, &revision).await?;
@@ -562,7 +565,10 @@ fn checked_latest(history: &History) -> Result<&Revision, StoreError> {
             Some(p) => {
                 revision
                     .contract
-                    .validate_change(revision.version, &p.contract, p.version)?
+                    .validate_change(revision.version, &p.contract, p.version)?;
+                revision
+                    .contract
+                    .validate_person(&p.contract, &revision.change)?
             }
         }
         previous = Some(revision);
@@ -623,8 +629,8 @@ async fn insert_revision(
     let document = serde_json::to_string(&revision.contract)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir, deleted, transfer, resource_versions) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO contract_versions (contract_id, version, recorded_at, source, author, reason, document, foreign_fhir, deleted, transfer, resource_versions, merged_from) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
@@ -650,6 +656,7 @@ async fn insert_revision(
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     )
+    .bind(revision.change.merged_from.as_ref().map(PersonId::to_string))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -793,6 +800,11 @@ fn record_from_row(row: &AnyRow) -> Result<Record, StoreError> {
                     .map(|t| serde_json::from_str(&t))
                     .transpose()
                     .map_err(|e| StoreError::Corrupt(format!("contract {id}: transfer: {e}")))?,
+                merged_from: row
+                    .try_get::<Option<String>, _>("merged_from")?
+                    .map(|p| PersonId::parse(&p))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("contract {id}: merged_from: {e}")))?,
             },
             contract,
             foreign_fhir: row

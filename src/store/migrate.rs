@@ -76,6 +76,11 @@ const SQLITE: &[Script] = &[
         "identifiers",
         include_str!("../../migrations/sqlite/0013_identifiers.sql"),
     ),
+    (
+        14,
+        "merged from",
+        include_str!("../../migrations/sqlite/0014_merged_from.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -142,6 +147,11 @@ const POSTGRES: &[Script] = &[
         13,
         "identifiers",
         include_str!("../../migrations/postgres/0013_identifiers.sql"),
+    ),
+    (
+        14,
+        "merged from",
+        include_str!("../../migrations/postgres/0014_merged_from.sql"),
     ),
 ];
 

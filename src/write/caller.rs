@@ -41,6 +41,7 @@ impl Caller {
             author: None,
             reason: self.reason.clone(),
             transfer: None,
+            merged_from: None,
         }
     }
 

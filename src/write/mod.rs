@@ -30,6 +30,7 @@ mod error;
 mod identify;
 mod kept;
 mod merge;
+mod person;
 mod plan;
 mod prepare;
 mod save;
@@ -44,6 +45,7 @@ pub use caller::Caller;
 pub use entry::{Action, Done, Entry, Outcome};
 pub use error::WriteError;
 pub use identify::Target;
+pub use person::Merged;
 pub use plan::{Condition, condition_in_query, contract_in_query};
 pub use transfer::Transferred;
 

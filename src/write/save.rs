@@ -108,6 +108,10 @@ impl Writer {
         caller.may_write(before, after, name)?;
         let rules = |v| WriteError::Rules(v, Box::new(after.clone()));
         after.validate().map_err(rules)?;
+        self.profile
+            .identifiers
+            .check_person(&after.patient.id)
+            .map_err(|e| rules(crate::domain::Violation::PersonIdentifier(e).into()))?;
         if current.is_none() {
             id.check_new().map_err(|v| rules(v.into()))?;
         }
@@ -118,6 +122,9 @@ impl Writer {
             let v = c.revision.version;
             after
                 .validate_change(v.next(), &c.revision.contract, v)
+                .map_err(rules)?;
+            after
+                .validate_person(&c.revision.contract, &caller.change())
                 .map_err(rules)?;
         }
         Ok(Some(Pending {

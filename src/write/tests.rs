@@ -70,7 +70,7 @@ fn patient(record: &Record) -> Caller {
         client: "portal".into(),
         subject: None,
         scopes: Scopes::parse("patient/*.cruds"),
-        patient: Some(record.revision.contract.patient.id),
+        patient: Some(record.revision.contract.patient.id.clone()),
         units: None,
     };
     Caller::new(Arc::new(principal), "portal")

@@ -173,8 +173,16 @@ pub fn audit_event(row: &AuditRow, profile: &Profile) -> Value {
         .map(|r| json!({ "what": { "reference": r } }))
         .collect();
     if let Some(patient) = &row.patient {
+        // The number, or a reservnummer in its own system.
+        let (system, value) = match crate::domain::PersonId::parse(patient) {
+            Ok(person) => {
+                let (system, value) = profile.identifiers.identifier_of(&person);
+                (system.to_owned(), value)
+            }
+            Err(_) => (profile.identifiers.personnummer.clone(), patient.clone()),
+        };
         entities.push(json!({
-            "what": { "identifier": { "system": profile.identifiers.personnummer, "value": patient } },
+            "what": { "identifier": { "system": system, "value": value } },
             "role": { "system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient" },
         }));
     }

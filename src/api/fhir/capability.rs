@@ -30,7 +30,7 @@ pub const COMMON_SEARCH: &[SearchParam] = &[
     (
         "patient",
         "reference",
-        "The person, by personnummer or samordningsnummer: `system|value`, the bare number, or `Patient?identifier=`-style chaining as `patient.identifier=system|value`",
+        "The person, by personnummer or samordningsnummer (or a region's reservnummer, by its system): `system|value`, the bare number, `Patient/{id}`, or `Patient?identifier=`-style chaining as `patient.identifier=system|value`",
     ),
 ];
 
@@ -156,15 +156,19 @@ pub fn capability_statement(base: &str) -> Value {
         "interaction": [{ "code": "read" }, { "code": "search-type" }],
         "versioning": "no-version",
         "searchParam": [
-            { "name": "_id", "type": "token", "documentation": "The personnummer or samordningsnummer" },
-            { "name": "identifier", "type": "token", "documentation": "system|number in the personnummer or samordningsnummer system, or the number" },
+            { "name": "_id", "type": "token", "documentation": "The personnummer or samordningsnummer, or for a reservnummer the region's key and the number (sll-99123456-0001)" },
+            { "name": "identifier", "type": "token", "documentation": "system|number in the personnummer, samordningsnummer or a region's reservnummer system, or the number" },
         ],
         "operation": [{
             "name": "everything",
             "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
             "documentation": "`GET /fhir/Patient/{id}/$everything`: the person's compartment, every resource of their live contracts"
+        }, {
+            "name": "merge",
+            "definition": url_of(base, "Patient-merge"),
+            "documentation": "`POST /fhir/Patient/$merge` with Parameters (source-patient-identifier, target-patient-identifier, preview): a reservnummer's contracts moved onto the person's real number"
         }],
-        "documentation": "Read only: one Patient per person with a live contract, its id the personnummer or samordningsnummer. The contracts' resources name their subject by identifier",
+        "documentation": "Read only: one Patient per person with a live contract, its id the personnummer or samordningsnummer (for a reservnummer: the region's key and the number). The contracts' resources name their subject by identifier",
     }));
     resources.push(json!({
         "type": "OperationDefinition",
@@ -174,7 +178,7 @@ pub fn capability_statement(base: &str) -> Value {
             { "name": "url", "type": "uri", "documentation": "The definition's canonical URL" },
             { "name": "code", "type": "token", "documentation": "The operation's name" },
         ],
-        "documentation": "The definitions of the gateway's own operations ($coordinated-plan, $transfer, $samsyn), at the URLs this statement names; open to every caller",
+        "documentation": "The definitions of the gateway's own operations ($coordinated-plan, $transfer, Patient/$merge, $samsyn), at the URLs this statement names; open to every caller",
     }));
     json!({
         "resourceType": "CapabilityStatement",

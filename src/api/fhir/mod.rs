@@ -21,6 +21,7 @@ mod locate;
 mod operation_definition;
 mod patch;
 mod patient;
+mod patient_merge;
 mod questionnaire;
 mod questionnaire_response;
 mod read;
@@ -106,6 +107,12 @@ pub(super) fn routes() -> Routes {
             "/Patient/{id}",
             on("Patient", Read, "read"),
             patient::read,
+        )
+        .route(
+            M::POST,
+            "/Patient/$merge",
+            on("CarePlan", Update, "operation").only(Whom::Systems),
+            patient_merge::merge,
         )
         .route(
             M::GET,

@@ -1,5 +1,6 @@
 //! `GET /fhir/OperationDefinition/{id}` (and a search by `url`): the definitions of the
-//! gateway's own operations — `$coordinated-plan`, `$transfer` and `$samsyn` — served at
+//! gateway's own operations — `$coordinated-plan`, `$transfer`, `Patient/$merge` and
+//! `$samsyn` — served at
 //! the URLs the CapabilityStatement names, which are under this server's own base, so
 //! they resolve. Each parameter is one its handler reads or answers with; the test of
 //! the CapabilityStatement invokes each operation as its definition says.
@@ -20,6 +21,7 @@ const DATE: &str = "2026-12-01";
 pub const OPERATIONS: &[(&str, &str)] = &[
     ("CarePlan-coordinated-plan", "coordinated-plan"),
     ("CarePlan-transfer", "transfer"),
+    ("Patient-merge", "merge"),
     ("samsyn", "samsyn"),
 ];
 
@@ -170,6 +172,75 @@ pub fn definition(base: &str, id: &str) -> Option<Value> {
                 ],
             )
         }
+        "Patient-merge" => {
+            let person = |side: &str, what: &str| {
+                [
+                    param(
+                        &format!("{side}-patient"),
+                        "in",
+                        0,
+                        "1",
+                        "Reference",
+                        &format!("{what}: `Patient/{{id}}`, or a reference by identifier"),
+                    ),
+                    param(
+                        &format!("{side}-patient-identifier"),
+                        "in",
+                        0,
+                        "1",
+                        "Identifier",
+                        &format!(
+                            "{what}, by identifier (one of the two is needed; both must name the same person)"
+                        ),
+                    ),
+                ]
+            };
+            let mut parameters: Vec<Value> = person(
+                "source",
+                "The identity that goes: a reservnummer, samordningsnummer or personnummer",
+            )
+            .into_iter()
+            .chain(person(
+                "target",
+                "The real number the contracts move to: a personnummer or samordningsnummer",
+            ))
+            .collect();
+            parameters.extend([
+                param(
+                    "preview",
+                    "in",
+                    0,
+                    "1",
+                    "boolean",
+                    "Only say what would be done; nothing is stored",
+                ),
+                param(
+                    "outcome",
+                    "out",
+                    1,
+                    "1",
+                    "OperationOutcome",
+                    "One issue per contract moved (or that would move)",
+                ),
+                param(
+                    "result",
+                    "out",
+                    0,
+                    "1",
+                    "Patient",
+                    "The target's Patient, as the gateway serves it",
+                ),
+            ]);
+            (
+                "Merge",
+                "A person known by a reservnummer (or a samordningsnummer) has got their real number, or their number changed: every live contract of the source becomes the target's, in one transaction, each as a new version whose Provenance says which identity became which. As FHIR R5's Patient/$merge, without result-patient (the gateway keeps no Patient records of its own). Only a client for all units and persons may.",
+                "merge",
+                Some("Patient"),
+                false,
+                false,
+                parameters,
+            )
+        }
         "samsyn" => (
             "Samsyn",
             "The samsyn report of one unit: its patients' answers to the 7 frågor beside the unit's own, per question, with the largest gap. As Parameters, or as an SVG chart with `_format=svg`.",
@@ -211,7 +282,7 @@ pub fn definition(base: &str, id: &str) -> Option<Value> {
         "date": DATE,
         "publisher": "pkgw",
         "description": description,
-        "affectsState": code_of == "transfer",
+        "affectsState": matches!(code_of, "transfer" | "merge"),
         "code": code_of,
         "system": system,
         "type": resource.is_some() && !instance,

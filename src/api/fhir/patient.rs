@@ -25,65 +25,92 @@ use crate::auth::Searched;
 use crate::domain::{ContractId, PersonId};
 use crate::fhir::Profile;
 
-/// The Patient of `person`, named `name` (as the newest contract gives it).
-pub fn patient(person: &PersonId, name: Option<&str>, profile: &Profile) -> Value {
-    let system = match person {
-        PersonId::Personnummer(_) => &profile.identifiers.personnummer,
-        PersonId::Samordningsnummer(_) => &profile.identifiers.samordningsnummer,
+/// The Patient of `person`, named `name` (as the newest contract gives it); `None` for
+/// a reservnummer of a system no longer configured (it has no id to serve).
+pub fn patient(person: &PersonId, name: Option<&str>, profile: &Profile) -> Option<Value> {
+    let ids = &profile.identifiers;
+    let (system, value) = ids.identifier_of(person);
+    // A reservnummer is temporary: until the person has a real number, and then merged.
+    let r#use = match person {
+        PersonId::Reservnummer(_) => "temp",
+        _ => "official",
     };
-    let number = person.to_string();
     let mut patient = json!({
         "resourceType": "Patient",
-        "id": number,
-        "identifier": [{ "use": "official", "system": system, "value": number }],
+        "id": ids.patient_id(person)?,
+        "identifier": [{ "use": r#use, "system": system, "value": value }],
     });
     if let Some(name) = name {
         patient["name"] = json!([{ "text": name }]);
     }
-    patient
+    Some(patient)
 }
 
 /// The Patient a contract's CarePlan names as its subject.
 pub fn patient_of_plan(plan: &Value, profile: &Profile) -> Option<Value> {
-    let person = PersonId::parse(plan["subject"]["identifier"]["value"].as_str()?).ok()?;
-    Some(patient(
-        &person,
-        plan["subject"]["display"].as_str(),
-        profile,
-    ))
+    let identifier = &plan["subject"]["identifier"];
+    let person = profile
+        .identifiers
+        .person(
+            identifier["system"].as_str()?,
+            identifier["value"].as_str()?,
+        )
+        .ok()?;
+    patient(&person, plan["subject"]["display"].as_str(), profile)
 }
 
-/// The person `id` names, and their live contracts; 404 when there are none, or the
-/// caller may not see them.
-async fn person_of(
-    state: &AppState,
-    id: &str,
-) -> Result<(PersonId, Vec<(ContractId, std::sync::Arc<Cached>)>), FhirError> {
+/// A person the caller may see, with live contracts.
+struct Known {
+    person: PersonId,
+    /// The id of their Patient.
+    id: String,
+    contracts: Vec<(ContractId, std::sync::Arc<Cached>)>,
+}
+
+/// The person named (by a Patient id or an identifier), and their live contracts; 404
+/// when there are none, or the caller may not see them.
+async fn person_of(state: &AppState, person: Option<PersonId>) -> Result<Known, FhirError> {
     // The id is a person's number: the answer does not repeat it.
     let not_known = || FhirError::NotFound("no such Patient is known".into());
-    let person = PersonId::parse(id).map_err(|_| not_known())?;
-    if matches!(crate::auth::searched(Some(person)), Searched::Nobody) {
+    let person = person.ok_or_else(not_known)?;
+    let id = state
+        .profile
+        .identifiers
+        .patient_id(&person)
+        .ok_or_else(not_known)?;
+    if matches!(
+        crate::auth::searched(Some(person.clone())),
+        Searched::Nobody
+    ) {
         return Err(not_known());
     }
     let contracts = persons_versions(state, &person, |_, deleted| !deleted).await?;
     if contracts.is_empty() {
         return Err(not_known());
     }
-    Ok((person, contracts))
+    Ok(Known {
+        person,
+        id,
+        contracts,
+    })
 }
 
-/// The Patient of a person with contracts, named as their first CarePlan names them.
-fn patient_from(
-    person: &PersonId,
-    contracts: &[(ContractId, std::sync::Arc<Cached>)],
-    profile: &Profile,
-) -> Value {
-    let name = contracts.iter().find_map(|(_, cached)| {
-        let plan = cached.resources.iter().find(|r| r.kind == "CarePlan")?;
-        let plan: Value = serde_json::from_slice(&plan.bytes).ok()?;
-        plan["subject"]["display"].as_str().map(str::to_owned)
-    });
-    patient(person, name.as_deref(), profile)
+/// The person a Patient id names.
+fn person_by_id(state: &AppState, id: &str) -> Option<PersonId> {
+    state.profile.identifiers.person_of_patient_id(id)
+}
+
+impl Known {
+    /// The Patient, named as the person's first CarePlan names them.
+    fn patient(&self, profile: &Profile) -> Value {
+        let name = self.contracts.iter().find_map(|(_, cached)| {
+            let plan = cached.resources.iter().find(|r| r.kind == "CarePlan")?;
+            let plan: Value = serde_json::from_slice(&plan.bytes).ok()?;
+            plan["subject"]["display"].as_str().map(str::to_owned)
+        });
+        // `person_of` found the id: the Patient has one.
+        patient(&self.person, name.as_deref(), profile).unwrap_or_default()
+    }
 }
 
 /// The answer, with what the audit row needs: the person.
@@ -104,13 +131,13 @@ pub async fn read(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
-    let (person, contracts) = person_of(&state, &id).await?;
-    let body = patient_from(&person, &contracts, &state.profile);
+    let known = person_of(&state, person_by_id(&state, &id)).await?;
+    let body = known.patient(&state.profile);
     Ok(answer(
         &body,
         format.pretty,
-        &person,
-        vec![format!("Patient/{id}")],
+        &known.person,
+        vec![format!("Patient/{}", known.id)],
     ))
 }
 
@@ -122,19 +149,17 @@ pub async fn search(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &params)?;
-    let mut wanted: Option<String> = None;
+    let ids = &state.profile.identifiers;
+    // `None` inside: a value that names nobody here.
+    let mut wanted: Option<Option<PersonId>> = None;
     for (name, value) in &params {
-        let number = match name.as_str() {
-            "_id" => value.clone(),
+        let person = match name.as_str() {
+            "_id" => ids.person_of_patient_id(value),
             "identifier" => match value.split_once('|') {
-                Some((system, number))
-                    if system.is_empty() || state.profile.identifiers.is_person_system(system) =>
-                {
-                    number.to_owned()
-                }
+                Some(("", number)) => PersonId::parse(number).ok(),
                 // Another system's identifier names no person here.
-                Some(_) => String::new(),
-                None => value.clone(),
+                Some((system, number)) => ids.person(system, number).ok(),
+                None => PersonId::parse(value).ok(),
             },
             "_format" | "_pretty" => continue,
             other => {
@@ -145,11 +170,10 @@ pub async fn search(
             }
         };
         // Two different people at once: nobody is both.
-        if wanted.as_ref().is_some_and(|w| *w != number) {
-            wanted = Some(String::new());
-        } else {
-            wanted = Some(number);
-        }
+        wanted = match wanted {
+            Some(w) if w != person => Some(None),
+            _ => Some(person),
+        };
     }
     let wanted = wanted.ok_or_else(|| {
         FhirError::bad_param(
@@ -158,18 +182,18 @@ pub async fn search(
         )
     })?;
     let base = base_url(&headers);
-    let found = person_of(&state, &wanted).await.ok();
+    let found = person_of(&state, wanted).await.ok();
     let patients = found
         .iter()
-        .map(|(person, contracts)| patient_from(person, contracts, &state.profile))
+        .map(|known| known.patient(&state.profile))
         .collect();
     let link = format!("{base}/Patient?{}", super::write::query_of(&params));
     let bundle = searchset(&base, patients, Some(link));
     let mut response = fhir_json(StatusCode::OK, &bundle, format.pretty);
-    if let Some((person, _)) = &found {
+    if let Some(known) = &found {
         response.extensions_mut().insert(crate::api::AuditInfo {
-            resources: vec![format!("Patient/{person}")],
-            patients: vec![person.to_string()],
+            resources: vec![format!("Patient/{}", known.id)],
+            patients: vec![known.person.to_string()],
         });
     }
     Ok(response)
@@ -194,12 +218,12 @@ pub async fn everything(
             "$everything takes no parameters here: it gives the person's whole compartment",
         ));
     }
-    let (person, contracts) = person_of(&state, &id).await?;
+    let known = person_of(&state, person_by_id(&state, &id)).await?;
     let base = base_url(&headers);
-    let mut resources = vec![patient_from(&person, &contracts, &state.profile)];
+    let mut resources = vec![known.patient(&state.profile)];
     let mut size = json_len(&resources[0]);
-    let mut named = vec![format!("Patient/{person}")];
-    for (contract, cached) in &contracts {
+    let mut named = vec![format!("Patient/{}", known.id)];
+    for (contract, cached) in &known.contracts {
         for kind in [
             Kind::CarePlan,
             Kind::CareTeam,
@@ -222,7 +246,7 @@ pub async fn everything(
             }
         }
     }
-    let link = format!("{base}/Patient/{person}/$everything");
+    let link = format!("{base}/Patient/{}/$everything", known.id);
     let bundle = searchset(&base, resources, Some(link));
-    Ok(answer(&bundle, format.pretty, &person, named))
+    Ok(answer(&bundle, format.pretty, &known.person, named))
 }

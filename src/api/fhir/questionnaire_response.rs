@@ -110,7 +110,7 @@ async fn accept(
         }
         if patient.is_none() {
             resource["subject"] = patient_reference(&contract.patient, &state.profile);
-            patient = Some(contract.patient.id);
+            patient = Some(contract.patient.id.clone());
         }
         if unit.is_none() {
             unit = contract

@@ -25,6 +25,7 @@ use crate::auth::Searched;
 use crate::domain::{ContractId, PersonId, Status};
 use crate::fhir::Profile;
 use crate::fhir::outcome::{Issue, operation_outcome};
+use crate::fhir::profile::PersonError;
 use crate::percent::encode;
 use crate::store::{Record, Store};
 
@@ -51,28 +52,24 @@ pub const PATIENT: &[&str] = &[
     "subject:identifier",
 ];
 
-/// A person from a search value: `system|number`, the bare number, or `Patient/number`.
+/// A person from a search value: `system|number` (a reservnummer by its region's
+/// system), the bare number, or `Patient/{id}`.
 pub fn person(value: &str, name: &str, profile: &Profile) -> Result<PersonId, FhirError> {
     let ids = &profile.identifiers;
-    let number = match value.split_once('|') {
-        Some((system, number)) => {
-            let known = system.is_empty()
-                || [&ids.personnummer, &ids.samordningsnummer]
-                    .into_iter()
-                    .chain(&ids.personnummer_aliases)
-                    .chain(&ids.samordningsnummer_aliases)
-                    .any(|s| s == system);
-            if !known {
-                return Err(FhirError::bad_param(
-                    name,
-                    format!("'{system}' is not a personnummer or samordningsnummer system"),
-                ));
-            }
-            number
-        }
-        None => value.strip_prefix("Patient/").unwrap_or(value),
-    };
-    PersonId::parse(number).map_err(|e| FhirError::bad_param(name, format!("{number}: {e}")))
+    let bad = |e: &dyn std::fmt::Display| FhirError::bad_param(name, format!("{value}: {e}"));
+    match value.split_once('|') {
+        Some(("", number)) => PersonId::parse(number).map_err(|e| bad(&e)),
+        Some((system, number)) => ids.person(system, number).map_err(|e| match e {
+            PersonError::System(_) => FhirError::bad_param(name, e.to_string()),
+            PersonError::Value(e) => bad(&e),
+        }),
+        None => match value.strip_prefix("Patient/") {
+            Some(id) => ids
+                .person_of_patient_id(id)
+                .ok_or_else(|| bad(&"is not the id of a Patient here")),
+            None => PersonId::parse(value).map_err(|e| bad(&e)),
+        },
+    }
 }
 
 /// The contracts a search selects: each current version's resources, from the read
@@ -107,7 +104,7 @@ async fn contracts(
         .collect::<Result<Vec<_>, _>>()?;
     let named = match named.split_first() {
         None => None,
-        Some((first, rest)) if rest.iter().all(|p| p == first) => Some(*first),
+        Some((first, rest)) if rest.iter().all(|p| p == first) => Some(first.clone()),
         Some(_) => return Ok(Vec::new()),
     };
     match crate::auth::searched(named) {

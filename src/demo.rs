@@ -22,12 +22,24 @@ pub const FIXTURES: &[(&str, &str)] = &[
         include_str!("../fixtures/contracts/cancer-min-vardplan.json"),
     ),
     (
+        "dygnet-runt",
+        include_str!("../fixtures/contracts/dygnet-runt.json"),
+    ),
+    (
         "eget-initiativ",
         include_str!("../fixtures/contracts/eget-initiativ.json"),
     ),
     (
+        "galler-inte-langre",
+        include_str!("../fixtures/contracts/galler-inte-langre.json"),
+    ),
+    (
         "hjartsvikt-primarvard",
         include_str!("../fixtures/contracts/hjartsvikt-primarvard.json"),
+    ),
+    (
+        "mellan-vardkontakter",
+        include_str!("../fixtures/contracts/mellan-vardkontakter.json"),
     ),
     (
         "psykiatri-sip",

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::domain::{
     Actor, AgreedTimeStatus, CommitmentStatus, ContactRole, Contract, KnowledgeLink, Part,
-    Situation,
+    Situation, Status,
 };
 use crate::fhir::{FirstPageElement, Profile};
 use crate::swedish;
@@ -121,6 +121,11 @@ pub fn first_page(
         None => out.push_str("<h1>Patientkontrakt</h1>"),
     }
     let _ = write!(out, "<p>{}</p>", swedish::status_sentence(c.status));
+    if matches!(c.status, Status::Completed | Status::Revoked) {
+        out.push_str(
+            "<p>Det som står här gällde medan kontraktet gällde. Fråga din vårdenhet vad som gäller nu.</p>",
+        );
+    }
     if let Some(unit) = &c.responsible_unit {
         let _ = write!(
             out,
@@ -234,17 +239,18 @@ fn section(c: &Contract, now: Option<jiff::Timestamp>, element: FirstPageElement
     out
 }
 
-/// "Nästa överenskomna tid": on paper the next one from now, in the narrative the
-/// earliest agreed one.
+/// "Nästa överenskomna tid": on paper the next one from now. The narrative, a versioned
+/// document read at any later time, cannot say which is next: it lists the agreed times
+/// with their dates ("Överenskomna tider"), and never calls a past visit the next.
 fn next_agreed_time(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>) {
-    let mut upcoming: Vec<_> = c
+    let mut agreed: Vec<_> = c
         .agreed_times
         .iter()
         .filter(|t| t.status == AgreedTimeStatus::Agreed)
         .filter(|t| now.is_none_or(|now| t.is_agreed() && t.start >= now))
         .collect();
-    upcoming.sort_by_key(|t| t.start);
-    if let Some(t) = upcoming.first() {
+    agreed.sort_by_key(|t| t.start);
+    let line = |t: &crate::domain::AgreedTime| {
         let with = t
             .with
             .as_deref()
@@ -255,13 +261,23 @@ fn next_agreed_time(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>
             .as_deref()
             .map(|l| format!(", {l}"))
             .unwrap_or_default();
-        let line = format!(
+        format!(
             "{}: {} ({}{with}{place})",
             swedish::span(t.start, t.end),
             t.what,
             swedish::meeting_mode(t.mode)
-        );
-        list(out, "Nästa överenskomna tid", &[line]);
+        )
+    };
+    match now {
+        Some(_) => {
+            if let Some(t) = agreed.first() {
+                list(out, "Nästa överenskomna tid", &[line(t)]);
+            }
+        }
+        None => {
+            let lines: Vec<String> = agreed.into_iter().map(line).collect();
+            list(out, "Överenskomna tider", &lines);
+        }
     }
 }
 
@@ -273,12 +289,21 @@ fn fixed_contacts(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>) 
         .iter()
         .filter(|k| match now {
             Some(now) => k.period.end.is_none_or(|end| end > now),
-            None => k.period.end.is_none(),
+            // Read at any later time: everyone from the latest handover in their role on,
+            // each with the dates that bound them; those who left before it are history.
+            None => k
+                .period
+                .end
+                .is_none_or(|end| end >= latest_start(c, k.role)),
         })
         .map(|k| {
             let day = |t: jiff::Timestamp| swedish::date(t.to_zoned(swedish::stockholm()).date());
             let mut s = format!("{} – {}", k.name, swedish::role(k.role));
-            if now.is_some_and(|now| k.period.start > now) {
+            let follows = |now: Option<jiff::Timestamp>| match now {
+                Some(now) => k.period.start > now,
+                None => k.period.start == latest_start(c, k.role) && has_predecessor(c, k),
+            };
+            if follows(now) {
                 let _ = write!(s, " (från {})", day(k.period.start));
             }
             if let Some(end) = k.period.end {
@@ -303,11 +328,30 @@ fn fixed_contacts(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>) 
     }
 }
 
+/// When the latest contact in `role` starts.
+fn latest_start(c: &Contract, role: ContactRole) -> jiff::Timestamp {
+    c.care_contacts
+        .iter()
+        .filter(|k| k.role == role)
+        .map(|k| k.period.start)
+        .max()
+        .unwrap_or_default()
+}
+
+/// Whether someone else had `k`'s role before `k`.
+fn has_predecessor(c: &Contract, k: &crate::domain::CareContact) -> bool {
+    c.care_contacts
+        .iter()
+        .any(|o| o.role == k.role && o.period.start < k.period.start)
+}
+
 /// Where to turn while there is no fast vårdkontakt: between the one who left and the
 /// next (the gap before the latest one), or after the last one has left. The unit's
 /// phone is the answer.
 fn meanwhile(c: &Contract) -> Option<String> {
-    if c.discussed.fixed_care_contact.not_applicable.is_some() {
+    // Nobody is to be appointed for a contract that no longer applies.
+    let in_force = !matches!(c.status, Status::Completed | Status::Revoked);
+    if !in_force || c.discussed.fixed_care_contact.not_applicable.is_some() {
         return None;
     }
     let mut primaries: Vec<_> = c
@@ -547,12 +591,16 @@ mod tests {
         let after = first_page(&c, Some(at("2027-02-01T12:00:00Z")), &FirstPageElement::ALL);
         assert!(!after.contains("10 december 2026"), "{after}");
         assert!(!after.contains(&format!("<li>{name}")), "{after}");
-        // The versioned narrative does not change with time.
-        assert_eq!(
-            first_page(&c, None, &FirstPageElement::ALL),
-            first_page(&c, None, &FirstPageElement::ALL)
+        // The versioned narrative is read at any later time: it shows the contact with
+        // the day they leave, and lists the agreed times by date, calling none "next".
+        let narrative = first_page(&c, None, &FirstPageElement::ALL);
+        assert!(
+            narrative.contains(&format!("<li>{name}"))
+                && narrative.contains("(till 1 januari 2027)"),
+            "{narrative}"
         );
-        assert!(!first_page(&c, None, &FirstPageElement::ALL).contains(&format!("<li>{name}")));
+        assert!(!narrative.contains("Nästa överenskomna tid"), "{narrative}");
+        assert!(narrative.contains("Överenskomna tider"), "{narrative}");
     }
 
     /// Between the fast vårdkontakt who left and the next, and after the last one has
@@ -643,7 +691,7 @@ mod tests {
             .find("Mitt nästa steg")
             .unwrap_or_else(|| panic!("{first}"));
         let time = first
-            .find("Nästa överenskomna tid")
+            .find("Överenskomna tider")
             .unwrap_or_else(|| panic!("{first}"));
         assert!(step < time, "in the unit's order: {first}");
         assert!(
@@ -655,7 +703,7 @@ mod tests {
         let whole = care_plan_div(&c, &profile);
         for heading in [
             "Mina fasta kontakter",
-            "Nästa överenskomna tid",
+            "Överenskomna tider",
             "Mitt nästa steg",
         ] {
             assert_eq!(whole.matches(heading).count(), 1, "{heading} once: {whole}");

@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::demo;
-use crate::domain::ContractId;
+use crate::domain::{ContractId, Status};
 
 fn id() -> ContractId {
     ContractId::parse("8f9a3c1e-0b6d-4d0f-9a51-3b2c7e4d5f60").unwrap()
@@ -254,7 +254,10 @@ fn every_fixture_has_a_well_formed_swedish_narrative() {
             "{name}: unit first"
         );
         assert!(div.contains("telefontider"), "{name}: phone hours");
-        assert!(div.contains("Mitt nästa steg"), "{name}: next step");
+        // The person always knows the next step, while the contract applies.
+        if !matches!(contract.status, Status::Completed | Status::Revoked) {
+            assert!(div.contains("Mitt nästa steg"), "{name}: next step");
+        }
     }
     let diabetes = to_fhir(
         &id(),
@@ -592,4 +595,52 @@ fn a_next_steps_deadline_and_day_map_to_its_period() {
     }
     let refused = crate::fhir::from_fhir(&resources, &Profile::default_profile()).unwrap_err();
     assert!(refused.to_string().contains("scheduledPeriod"), "{refused}");
+}
+
+/// A person known by a region's reservnummer round-trips under the region's system, and
+/// only where the region is configured; their Patient id is the region's key and value.
+#[test]
+fn a_reservnummer_round_trips_in_its_regions_system() {
+    use crate::domain::{Pattern, PersonId, ReservnummerScheme};
+    let scheme = ReservnummerScheme {
+        region: "Region Stockholm".into(),
+        system: "urn:oid:1.2.752.97.3.1.3".into(),
+        key: "sll".into(),
+        pattern: Pattern::new(r"99\d{6}-\d{4}").unwrap(),
+    };
+    let (_, mut contract) = demo::contracts().unwrap().remove(0);
+    contract.patient.id = PersonId::parse("urn:oid:1.2.752.97.3.1.3|99123456-0001").unwrap();
+    let profile = Profile::default_profile().with_reservnummer(&[scheme]);
+    let resources = to_fhir(&id(), &contract, &profile);
+    assert_eq!(
+        resources.care_plan["subject"]["identifier"],
+        serde_json::json!({ "system": "urn:oid:1.2.752.97.3.1.3", "value": "99123456-0001" })
+    );
+    assert_eq!(from_fhir(&resources, &profile).unwrap(), contract);
+    for cosmic in [false, true] {
+        let other = if cosmic {
+            Profile::built_in("cosmic").unwrap()
+        } else {
+            Profile::default_profile()
+        };
+        let refused = from_fhir(&to_fhir(&id(), &contract, &other), &other).unwrap_err();
+        assert!(
+            refused
+                .message
+                .contains("not a personnummer, samordningsnummer or reservnummer system"),
+            "{refused:?}"
+        );
+    }
+    let ids = &profile.identifiers;
+    let patient_id = ids.patient_id(&contract.patient.id).unwrap();
+    assert_eq!(patient_id, "sll-99123456-0001");
+    assert_eq!(
+        ids.person_of_patient_id(&patient_id),
+        Some(contract.patient.id.clone())
+    );
+    // A number is its own id; nothing else names a person.
+    let pnr = PersonId::parse("191212121212").unwrap();
+    assert_eq!(ids.person_of_patient_id("191212121212"), Some(pnr));
+    assert_eq!(ids.person_of_patient_id("sll-12345"), None);
+    assert_eq!(ids.person_of_patient_id("vgr-99123456-0001"), None);
 }

@@ -38,6 +38,13 @@ REQUIRED = {
                             "entered-in-error", "rejected"},
     },
     "Provenance": {},
+    "PlanDefinition": {
+        "status": {"draft", "active", "retired", "unknown"},
+        "relatedArtifact.type": {"documentation", "justification", "citation", "predecessor", "successor",
+                                 "derived-from", "depends-on", "composed-of"},
+        "action.documentation.type": {"documentation", "justification", "citation", "predecessor",
+                                      "successor", "derived-from", "depends-on", "composed-of"},
+    },
     "Questionnaire": {
         "status": {"draft", "active", "retired", "unknown"},
         "item.type": {"group", "display", "boolean", "decimal", "integer", "date", "dateTime", "time", "string",

@@ -88,6 +88,19 @@ pub struct Settings {
     /// samordningsnummer identifies a person.
     #[serde(default)]
     pub reservnummer: Vec<crate::domain::ReservnummerScheme>,
+    /// Templates per diagnosis group (`[templates]`).
+    #[serde(default)]
+    pub templates: TemplateSettings,
+}
+
+/// `[templates]` in the settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSettings {
+    /// A directory of templates, one JSON file each; none by default (and then
+    /// `serve --demo` offers the examples in `templates/`).
+    #[serde(default)]
+    pub dir: String,
 }
 
 /// `[samsyn]` in the settings.
@@ -235,8 +248,22 @@ impl Settings {
         }
         crate::domain::check_schemes(&self.reservnummer)
             .map_err(|why| ConfigError(format!("reservnummer{why}")))?;
+        self.templates(false)?;
         self.targets()?;
         Ok(())
+    }
+
+    /// The templates on offer: those in `templates.dir`, else none (the shipped examples
+    /// for a demo).
+    pub fn templates(&self, demo: bool) -> Result<crate::templates::Templates, ConfigError> {
+        if self.templates.dir.is_empty() {
+            return if demo {
+                crate::templates::Templates::examples().map_err(ConfigError)
+            } else {
+                Ok(crate::templates::Templates::default())
+            };
+        }
+        crate::templates::Templates::load_dir(Path::new(&self.templates.dir)).map_err(ConfigError)
     }
 
     /// The gateway's own mapping profile, with the region's reservnummer.

@@ -25,6 +25,8 @@
 //! - [`ndjson`]: streaming export and import of contracts with their histories.
 //! - [`print`]: the contract as a printable Swedish page.
 //! - [`samsyn`]: the "7 frågor" samsyn report per unit, as FHIR Parameters and SVG.
+//! - [`templates`]: the units' and the region's templates per diagnosis group, which
+//!   pre-fill a new contract's draft.
 //! - [`generate`]: synthetic contracts for load tests, deterministic by seed.
 //! - [`cli`]: the `pkgw` commands (`serve`, `migrate`, `import`, `export`).
 //!
@@ -46,4 +48,5 @@ pub mod secret;
 pub mod store;
 pub mod swedish;
 pub mod sync;
+pub mod templates;
 pub mod write;

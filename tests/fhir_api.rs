@@ -93,6 +93,7 @@ async fn metadata_describes_what_is_served(db: &TestDb) {
             "AuditEvent",
             "Subscription",
             "Patient",
+            "PlanDefinition",
             "OperationDefinition"
         ]
     );
@@ -152,7 +153,9 @@ fn parameters_for(definition: &Value, person: &str, unit: &str, contact: &str) -
 /// Every operation the CapabilityStatement declares has its definition where it says,
 /// and works when invoked as the definition says.
 async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
-    let app = spawn_app(db).await;
+    let templates = pkgw::templates::Templates::examples().unwrap();
+    let state = pkgw::api::AppState::new(db.store().await).with_templates(templates);
+    let app = common::app::spawn_state(state, pkgw::api::Limits::default()).await;
     let record = app
         .store
         .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
@@ -276,6 +279,9 @@ async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
             ("everything", None) => app
                 .client
                 .get(app.url(&format!("/fhir/Patient/{person}/$everything"))),
+            ("apply", None) => app.client.get(app.url(&format!(
+                "/fhir/PlanDefinition/hjartsvikt/$apply?subject=Patient/{person}"
+            ))),
             (other, None) => panic!("no way to try ${other}"),
         };
         let response = request.send().await.unwrap();
@@ -296,6 +302,9 @@ async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
                 body["issue"][0]["severity"], "information",
                 "{on:?}: {body}"
             );
+        } else if code == "apply" {
+            // R4's $apply returns the CarePlan it makes.
+            assert_eq!(body["resourceType"], "CarePlan", "{body}");
         }
         tried.push(code.to_owned());
     }
@@ -304,6 +313,7 @@ async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
     assert_eq!(
         tried,
         [
+            "apply",
             "coordinated-plan",
             "everything",
             "export",

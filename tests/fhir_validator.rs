@@ -51,6 +51,10 @@ fn every_mapped_fixture_is_valid_r4_with_every_profile() {
             ));
         }
     }
+    // The templates, as PlanDefinitions and the draft CarePlans they make.
+    for entry in std::fs::read_dir(root().join("fixtures/fhir/templates")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
     for version in [1, 2, 3] {
         // Version 3 is a care transition, with the sending and receiving units as agents.
         let transfer = (version == 3).then(|| pkgw::domain::TransferNote {

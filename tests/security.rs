@@ -85,6 +85,7 @@ async fn world_with(
     let store = db.store().await;
     let verifier = Verifier::from_settings(&settings()).await.unwrap();
     let state = configure(AppState::new(store))
+        .with_templates(pkgw::templates::Templates::examples().unwrap())
         .with_verifier(verifier)
         .with_discovery(&settings())
         .with_cors(Cors::new(&[PORTAL.into()]).unwrap())
@@ -673,6 +674,82 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
             [
                 401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "the templates",
+            Method::GET,
+            "/api/templates".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "a template",
+            Method::GET,
+            "/api/templates/hjartsvikt".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "a draft for B from a template",
+            Method::POST,
+            "/api/templates/hjartsvikt/draft".into(),
+            Some(json!({ "patient": { "id": b.pnr } })),
+            // Only who may create, and a patient's token only for its own patient.
+            [
+                401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "the templates in FHIR",
+            Method::GET,
+            "/fhir/PlanDefinition".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "a template in FHIR",
+            Method::GET,
+            "/fhir/PlanDefinition/hjartsvikt".into(),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "a template applied for B",
+            Method::GET,
+            format!(
+                "/fhir/PlanDefinition/hjartsvikt/$apply?subject=Patient/{}",
+                b.pnr
+            ),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 403, 200, 403, 403, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "a template applied for B, by POST",
+            Method::POST,
+            "/fhir/PlanDefinition/hjartsvikt/$apply".into(),
+            Some(json!({ "resourceType": "Parameters", "parameter": [
+                { "name": "subject", "valueString": format!("Patient/{}", b.pnr) },
+            ] })),
+            [
+                401, 401, 401, 401, 200, 403, 403, 200, 403, 403, 200, 200, 200,
             ],
             None,
         ),

@@ -20,6 +20,7 @@ mod metrics;
 pub mod openapi;
 pub mod route;
 mod smart;
+mod templates;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub cors: Arc<Cors>,
     /// The fewest patients whose answers a samsyn report shows.
     pub samsyn_min_patients: usize,
+    /// The templates per diagnosis group on offer.
+    pub templates: Arc<crate::templates::Templates>,
 }
 
 impl AppState {
@@ -100,6 +103,7 @@ impl AppState {
             discovery: Arc::new(Discovery::off()),
             cors: Arc::default(),
             samsyn_min_patients: crate::samsyn::MIN_PATIENT_ANSWERS,
+            templates: Arc::default(),
         }
     }
 
@@ -131,6 +135,12 @@ impl AppState {
     }
 
     /// Samsyn reports show the patients' figures from this many patients on.
+    /// Offers `templates` (see [`crate::templates`]).
+    pub fn with_templates(mut self, templates: crate::templates::Templates) -> Self {
+        self.templates = Arc::new(templates);
+        self
+    }
+
     /// Writes and serves FHIR with `profile` (the gateway's own, with the region's
     /// reservnummer: [`crate::config::Settings::profile`]).
     pub fn with_profile(mut self, profile: Profile) -> Self {
@@ -222,6 +232,7 @@ fn routes() -> route::Routes {
     health::routes()
         .merge(smart::routes())
         .merge(contracts::routes())
+        .merge(templates::routes())
         .merge(openapi::routes())
         .nest("/fhir", fhir::routes().merge(smart::routes()))
 }

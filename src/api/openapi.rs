@@ -8,8 +8,8 @@ use axum::http::Method;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::contracts;
 use super::route::{Needs, Routes};
+use super::{contracts, templates};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -25,9 +25,15 @@ use super::route::{Needs, Routes};
         contracts::history,
         contracts::read_version,
         contracts::print,
+        templates::list,
+        templates::read,
+        templates::draft,
     ),
     modifiers(&Bearer),
-    tags((name = "contracts", description = "Patientkontrakt, whole"))
+    tags(
+        (name = "contracts", description = "Patientkontrakt, whole"),
+        (name = "templates", description = "Templates per diagnosis group that pre-fill a new contract's draft")
+    )
 )]
 pub struct ApiDoc;
 

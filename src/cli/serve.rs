@@ -77,8 +77,10 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         None => (None, None),
     };
     let names = settings.targets()?.into_iter().map(|t| t.name).collect();
+    let templates = settings.templates(args.demo)?;
     let mut state = AppState::new(store.clone())
         .with_profile(settings.profile())
+        .with_templates(templates)
         .with_sync(names, engine)
         .with_export_dir(settings.database.data_dir.join("exports"))
         .with_bundle_entries(settings.server.bundle_entries)

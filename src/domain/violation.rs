@@ -114,6 +114,8 @@ pub enum Violation {
     PersonChanged { from: String, to: String },
     #[error("{0}")]
     PersonIdentifier(IdentifierError),
+    #[error("'{0}' is not a template id: 1–64 lower-case letters, digits or '-'")]
+    TemplateId(String),
 }
 
 impl Violation {
@@ -147,6 +149,7 @@ impl Violation {
             Self::NextStepDueAndOn => "nextStep.on".into(),
             Self::NotAWebAddress { field } => field.clone(),
             Self::PersonChanged { .. } | Self::PersonIdentifier(_) => "patient.id".into(),
+            Self::TemplateId(_) => "id".into(),
         }
     }
 }

@@ -234,7 +234,7 @@ fn next_step_from(detail: &Value, path: &str, profile: &Profile) -> Result<NextS
     })
 }
 
-fn situation_code(situation: Situation, profile: &Profile) -> &Code {
+pub(super) fn situation_code(situation: Situation, profile: &Profile) -> &Code {
     match situation {
         Situation::StayingWell => &profile.activities.staying_well,
         Situation::GettingWorse => &profile.activities.getting_worse,

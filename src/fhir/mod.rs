@@ -35,6 +35,7 @@ pub mod questionnaire;
 pub mod residue;
 pub mod stored;
 mod strict;
+pub mod template;
 pub mod validate;
 
 use serde_json::{Value, json};

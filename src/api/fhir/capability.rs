@@ -171,6 +171,21 @@ pub fn capability_statement(base: &str) -> Value {
         "documentation": "Read only: one Patient per person with a live contract, its id the personnummer or samordningsnummer (for a reservnummer: the region's key and the number). The contracts' resources name their subject by identifier",
     }));
     resources.push(json!({
+        "type": "PlanDefinition",
+        "interaction": [{ "code": "read" }, { "code": "search-type" }],
+        "searchParam": [
+            { "name": "_id", "type": "token", "documentation": "The template's id" },
+            { "name": "url", "type": "uri", "documentation": "The template's canonical URL" },
+            { "name": "title", "type": "string", "documentation": "The start of the title, in any case" },
+        ],
+        "operation": [{
+            "name": "apply",
+            "definition": "http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply",
+            "documentation": "`GET /fhir/PlanDefinition/{id}/$apply?subject=Patient/{id}` (or `POST` with Parameters): the draft CarePlan the template makes for the person — its commitments and kunskapsstöd, what matters and the discussions left for the meeting; nothing is stored until the client creates it"
+        }],
+        "documentation": "Read only: the templates per diagnosis group (the region's and the units' own) that pre-fill a new contract",
+    }));
+    resources.push(json!({
         "type": "OperationDefinition",
         "interaction": [{ "code": "read" }, { "code": "search-type" }],
         "searchParam": [

@@ -22,6 +22,7 @@ mod operation_definition;
 mod patch;
 mod patient;
 mod patient_merge;
+mod plan_definition;
 mod questionnaire;
 mod questionnaire_response;
 mod read;
@@ -119,6 +120,30 @@ pub(super) fn routes() -> Routes {
             "/Patient/{id}/$everything",
             on("Patient", Read, "operation"),
             patient::everything,
+        )
+        .route(
+            M::GET,
+            "/PlanDefinition",
+            on("PlanDefinition", Search, "search-type"),
+            plan_definition::search,
+        )
+        .route(
+            M::GET,
+            "/PlanDefinition/{id}",
+            on("PlanDefinition", Read, "read"),
+            plan_definition::read,
+        )
+        .route(
+            M::GET,
+            "/PlanDefinition/{id}/$apply",
+            on("PlanDefinition", Read, "operation"),
+            plan_definition::apply_get,
+        )
+        .route(
+            M::POST,
+            "/PlanDefinition/{id}/$apply",
+            on("PlanDefinition", Read, "operation"),
+            plan_definition::apply_post,
         )
         .route(
             M::GET,

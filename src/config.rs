@@ -91,6 +91,27 @@ pub struct Settings {
     /// Templates per diagnosis group (`[templates]`).
     #[serde(default)]
     pub templates: TemplateSettings,
+    /// The gateway's own FHIR mapping (`[fhir]`).
+    #[serde(default)]
+    pub fhir: FhirSettings,
+}
+
+/// `[fhir]` in the settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FhirSettings {
+    /// The mapping profile the FHIR API, the narrative and the printed page use: a
+    /// built-in name (`default`, `cosmic`) or a `.toml` file — where a region says what
+    /// each unit's first page shows (`[first_page]`).
+    pub profile: String,
+}
+
+impl Default for FhirSettings {
+    fn default() -> Self {
+        Self {
+            profile: "default".into(),
+        }
+    }
 }
 
 /// `[templates]` in the settings.
@@ -249,6 +270,7 @@ impl Settings {
         crate::domain::check_schemes(&self.reservnummer)
             .map_err(|why| ConfigError(format!("reservnummer{why}")))?;
         self.templates(false)?;
+        self.profile()?;
         self.targets()?;
         Ok(())
     }
@@ -266,9 +288,17 @@ impl Settings {
         crate::templates::Templates::load_dir(Path::new(&self.templates.dir)).map_err(ConfigError)
     }
 
-    /// The gateway's own mapping profile, with the region's reservnummer.
-    pub fn profile(&self) -> crate::fhir::Profile {
-        crate::fhir::Profile::default_profile().with_reservnummer(&self.reservnummer)
+    /// The gateway's own mapping profile (`fhir.profile`), with the region's reservnummer.
+    pub fn profile(&self) -> Result<crate::fhir::Profile, ConfigError> {
+        let named = &self.fhir.profile;
+        let profile = if named.ends_with(".toml") {
+            crate::fhir::Profile::load(Path::new(named))
+        } else {
+            crate::fhir::Profile::built_in(named)
+        };
+        profile
+            .map(|p| p.with_reservnummer(&self.reservnummer))
+            .map_err(|e| ConfigError(format!("fhir.profile: {e}")))
     }
 
     /// The enabled targets, checked.
@@ -359,6 +389,44 @@ mod tests {
         writeln!(f, "[database]\nurl = \"mysql://x\"").unwrap();
         let err = Settings::load(Some(f.path())).unwrap_err().to_string();
         assert!(err.contains("database.url"), "{err}");
+    }
+
+    /// A region's own profile file decides each unit's first page; a bad one is named.
+    #[test]
+    fn the_gateways_profile_can_be_a_regions_file() {
+        let unit = crate::domain::HsaId::parse("SE2321000016-1A2B").unwrap();
+        let default = Settings::load(Some(Path::new("pkgw.example.toml"))).unwrap();
+        assert_eq!(
+            default.profile().unwrap().first_page_of(Some(&unit)),
+            crate::fhir::FirstPageElement::ALL
+        );
+        let mut profile = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        let text = std::fs::read_to_string("mappings/default.toml").unwrap();
+        writeln!(
+            profile,
+            "{text}\n[first_page]\nshows = [\"phone\", \"phone_hours\", \"contact_services\", \"next_step\", \"next_agreed_time\", \"fixed_contacts\"]\nunits = [{{ hsa_id = \"SE2321000016-1A2B\", shows = [\"next_step\", \"phone\"] }}]"
+        )
+        .unwrap();
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(
+            f,
+            "[fhir]\nprofile = {:?}",
+            profile.path().display().to_string()
+        )
+        .unwrap();
+        let s = Settings::load(Some(f.path())).unwrap();
+        let shows = s.profile().unwrap().first_page_of(Some(&unit)).to_vec();
+        assert_eq!(
+            shows,
+            [
+                crate::fhir::FirstPageElement::NextStep,
+                crate::fhir::FirstPageElement::Phone
+            ]
+        );
+        let mut bad = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(bad, "[fhir]\nprofile = \"/nonexistent/region.toml\"").unwrap();
+        let err = Settings::load(Some(bad.path())).unwrap_err().to_string();
+        assert!(err.contains("fhir.profile"), "{err}");
     }
 
     #[test]

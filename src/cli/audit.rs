@@ -71,7 +71,7 @@ pub(super) async fn run(args: AuditArgs, mut settings: Settings) -> Result<(), C
         })
         .await;
     store.close().await;
-    let profile = settings.profile();
+    let profile = settings.profile()?;
     for row in rows? {
         match args.format {
             Format::Fhir => println!("{}", crate::api::fhir::audit_event(&row, &profile)),

@@ -27,7 +27,7 @@ pub(super) async fn run(args: PrintArgs, mut settings: Settings) -> Result<(), C
     let store = open_store(&settings).await?;
     let record = store.get(&id).await?;
     store.close().await;
-    let page = crate::print::page(&record, &crate::fhir::Profile::default_profile());
+    let page = crate::print::page(&record, &settings.profile()?);
     match &args.out {
         Some(path) => {
             tokio::fs::write(path, page).await?;

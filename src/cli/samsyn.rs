@@ -10,7 +10,6 @@ use clap::{Args, ValueEnum};
 use super::{CliError, DatabaseArgs, open_store};
 use crate::config::Settings;
 use crate::domain::HsaId;
-use crate::fhir::Profile;
 use crate::samsyn::{Period, Report};
 
 #[derive(Debug, Args)]
@@ -46,7 +45,7 @@ pub(super) async fn run(args: SamsynArgs, mut settings: Settings) -> Result<(), 
         Some(p) => Period::parse(p).map_err(|e| CliError::Failed(format!("--period: {e}")))?,
         None => Period::all(),
     };
-    let profile = Profile::default_profile();
+    let profile = settings.profile()?;
     let store = open_store(&settings).await?;
     let minimum = settings.samsyn.min_patient_answers;
     let report = Report::build(&store, &profile, &unit, period, minimum).await;

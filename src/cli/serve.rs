@@ -79,7 +79,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     let names = settings.targets()?.into_iter().map(|t| t.name).collect();
     let templates = settings.templates(args.demo)?;
     let mut state = AppState::new(store.clone())
-        .with_profile(settings.profile())
+        .with_profile(settings.profile()?)
         .with_templates(templates)
         .with_sync(names, engine)
         .with_export_dir(settings.database.data_dir.join("exports"))

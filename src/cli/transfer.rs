@@ -119,7 +119,7 @@ pub(super) async fn run(args: TransferArgs, mut settings: Settings) -> Result<()
         .map(|v| Version::try_from(v).map_err(|e| bad("if-match", &e)))
         .transpose()?;
     // The same write as `$transfer`, by the gateway itself for the operator.
-    let writer = Writer::new(store.clone(), Arc::new(settings.profile()), Arc::default());
+    let writer = Writer::new(store.clone(), Arc::new(settings.profile()?), Arc::default());
     let done = writer
         .transfer(
             &Caller::gateway("cli"),

@@ -38,13 +38,7 @@ pub async fn coordinated_plan_post(
     Query(mut params): Query<Vec<(String, String)>>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, FhirError> {
-    let parameters = super::write::json_body(&headers, body)?;
-    if fhir_wire::resource_type(&parameters) != Some("Parameters") {
-        return Err(FhirError::bad_param(
-            "resourceType",
-            "the body must be a Parameters resource",
-        ));
-    }
+    let parameters = super::write::parameters_body(&headers, body, "$coordinated-plan")?;
     let identifier = |i: &Value| {
         let value = i["value"].as_str()?;
         Some(match i["system"].as_str() {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::error::FhirError;
 use super::respond::{Format, fhir_json};
-use super::write::json_body;
+use super::write::parameters_body;
 use crate::api::AppState;
 use crate::domain::PersonId;
 use crate::fhir::Profile;
@@ -47,7 +47,7 @@ pub async fn merge(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
-    let parameters = json_body(&headers, body)?;
+    let parameters = parameters_body(&headers, body, "$merge")?;
     let asked = Asked::from_parameters(&parameters, &state.profile)?;
     let merged = state
         .writer()
@@ -103,12 +103,6 @@ struct Asked {
 
 impl Asked {
     fn from_parameters(parameters: &Value, profile: &Profile) -> Result<Asked, FhirError> {
-        if fhir_wire::resource_type(parameters) != Some("Parameters") {
-            return Err(FhirError::bad_param(
-                "resourceType",
-                "$merge takes a Parameters resource",
-            ));
-        }
         let mut source: Option<(PersonId, String)> = None;
         let mut target: Option<(PersonId, String)> = None;
         let mut preview = false;

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::error::FhirError;
 use super::respond::{Format, base_url, fhir_json, searchset};
-use super::write::json_body;
+use super::write::parameters_body;
 use crate::api::AppState;
 use crate::domain::{Patient, Template};
 use crate::fhir::template::{applied, to_plan_definition};
@@ -102,13 +102,7 @@ pub async fn apply_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
-    let parameters = json_body(&headers, body)?;
-    if fhir_wire::resource_type(&parameters) != Some("Parameters") {
-        return Err(FhirError::bad_param(
-            "resourceType",
-            "$apply takes a Parameters resource",
-        ));
-    }
+    let parameters = parameters_body(&headers, body, "$apply")?;
     let mut subject = None;
     let list = parameters["parameter"]
         .as_array()

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use super::error::FhirError;
 use super::locate::{provenance_of, resources_of};
 use super::respond::{Format, base_url, fhir_json};
-use super::write::{if_match, json_body};
+use super::write::{if_match, parameters_body};
 use crate::api::AppState;
 use crate::domain::{
     Channel, ContractId, HsaId, NewContact, NextStep, PhoneHours, PhoneNumber, ResponsibleUnit,
@@ -45,13 +45,7 @@ pub async fn transfer(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(&headers, &[])?;
-    let parameters = json_body(&headers, body)?;
-    if fhir_wire::resource_type(&parameters) != Some("Parameters") {
-        return Err(FhirError::bad_param(
-            "resourceType",
-            "$transfer takes a Parameters resource",
-        ));
-    }
+    let parameters = parameters_body(&headers, body, "$transfer")?;
     let t = from_parameters(&parameters)?;
     let id = ContractId::parse(&id)
         .map_err(|_| FhirError::NotFound(format!("CarePlan/{id} is not known")))?;

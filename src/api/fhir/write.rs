@@ -317,6 +317,23 @@ pub(super) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, F
     })
 }
 
+/// An operation's `Parameters` body (see [`json_body`]); 400 naming `resourceType` when
+/// it is another resource. `operation` names the operation in the message.
+pub(super) fn parameters_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    operation: &str,
+) -> Result<Value, FhirError> {
+    let parameters = json_body(headers, body)?;
+    if fhir_wire::resource_type(&parameters) != Some("Parameters") {
+        return Err(FhirError::bad_param(
+            "resourceType",
+            format!("{operation} takes a Parameters resource"),
+        ));
+    }
+    Ok(parameters)
+}
+
 /// A FHIR JSON request body: 415 for other media types, 413 when too large, 400 with
 /// the position when it is not JSON.
 pub(super) fn json_body(

@@ -472,6 +472,28 @@ fn line_of(text: &str, offset: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// A profile may list the region's reservnummer itself; a bad one is named.
+    #[test]
+    fn a_profile_may_list_a_regions_reservnummer() {
+        let text = include_str!("../../mappings/default.toml");
+        let scheme = "\n[[identifiers.reservnummer]]\nregion = \"Region Stockholm\"\nsystem = \"urn:oid:1.2.752.97.3.1.3\"\nkey = \"sll\"\npattern = '99\\d{6}-?\\d{4}'\n";
+        let profile = Profile::parse(&format!("{text}{scheme}"), "region.toml").unwrap();
+        let person = profile
+            .identifiers
+            .person("urn:oid:1.2.752.97.3.1.3", "99123456-0001")
+            .unwrap();
+        assert_eq!(
+            profile.identifiers.patient_id(&person).as_deref(),
+            Some("sll-99123456-0001")
+        );
+        let bad = scheme.replace("key = \"sll\"", "key = \"SLL\"");
+        let err = Profile::parse(&format!("{text}{bad}"), "region.toml").unwrap_err();
+        assert!(
+            err.to_string().contains("identifiers.reservnummer[0].key"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn the_built_in_profiles_load() {
         let default = Profile::default_profile();

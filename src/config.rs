@@ -191,6 +191,18 @@ pub struct DatabaseSettings {
 pub struct LogSettings {
     /// A filter such as `info` or `warn,pkgw=debug`.
     pub level: String,
+    /// `text` (for people) or `json` (one JSON object per line, for log collectors).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Why the settings cannot be used.

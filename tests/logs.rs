@@ -52,6 +52,17 @@ fn personal_strings(fixture: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_whole_scenario_logs_no_personal_data() {
+    whole_scenario("text").await;
+}
+
+/// The same with `log.format = "json"`: every line one JSON object, a request's line
+/// with its method, route template, status and time as fields of their own.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_as_clean() {
+    whole_scenario("json").await;
+}
+
+async fn whole_scenario(format: &str) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("pkgw.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pkgw"))
@@ -59,6 +70,7 @@ async fn a_whole_scenario_logs_no_personal_data() {
         .arg(dir.path().join("data"))
         .env_remove("PKGW__DATABASE__URL")
         .env("PKGW__LOG__LEVEL", "trace")
+        .env("PKGW__LOG__FORMAT", format)
         .env("PKGW__AUTH__HS256_SECRET", SECRET)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -236,15 +248,48 @@ async fn a_whole_scenario_logs_no_personal_data() {
         .unwrap();
 
     // The log says what happened...
-    let requests = text
-        .lines()
-        .filter(|l| l.contains("request") && l.contains("route="))
-        .count();
-    assert!(requests >= 15, "one line per request:\n{text}");
-    assert!(
-        text.contains("status=422") || text.contains("status=400"),
-        "{text}"
-    );
+    if format == "json" {
+        let lines: Vec<Value> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+        assert!(requests.len() >= 15, "one line per request:\n{text}");
+        for r in &requests {
+            assert!(
+                r["method"].is_string()
+                    && r["route"].is_string()
+                    && r["status"].is_u64()
+                    && r["ms"].is_u64()
+                    && r["level"] == "INFO"
+                    && r["timestamp"].is_string(),
+                "{r}"
+            );
+        }
+        assert!(
+            requests
+                .iter()
+                .any(|r| r["status"] == 422 || r["status"] == 400),
+            "{text}"
+        );
+        assert!(
+            requests
+                .iter()
+                .any(|r| r["route"] == "/fhir/{kind}/{id}" && r["method"] == "PUT"),
+            "the route template, not the path: {text}"
+        );
+    } else {
+        let requests = text
+            .lines()
+            .filter(|l| l.contains("request") && l.contains("route="))
+            .count();
+        assert!(requests >= 15, "one line per request:\n{text}");
+        assert!(
+            text.contains("status=422") || text.contains("status=400"),
+            "{text}"
+        );
+    }
     // ...and nothing personal.
     let leaks: Vec<&String> = secrets
         .iter()

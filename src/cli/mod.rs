@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, LogFormat, Settings};
 use crate::store::{Store, StoreOptions};
 
 /// pkgw: the Patientkontrakt gateway. Keeps each person's Patientkontrakt as one
@@ -128,14 +128,17 @@ pub fn init_logging(settings: &Settings) -> Result<(), ConfigError> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = settings.log_filter()?;
-    let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal()),
-        )
-        .with(filter)
-        .try_init();
+    let registry = tracing_subscriber::registry().with(filter);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        LogFormat::Text => registry
+            .with(layer.with_ansi(std::io::stderr().is_terminal()))
+            .try_init(),
+        // One JSON object per line: the event's fields at the top, as collectors index them.
+        LogFormat::Json => registry
+            .with(layer.json().flatten_event(true).with_current_span(false))
+            .try_init(),
+    };
     Ok(())
 }
 

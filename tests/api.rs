@@ -423,7 +423,53 @@ async fn the_openapi_document_describes_the_api(db: &TestDb) {
     assert_eq!(seen["answers"].as_array().unwrap().len(), 4);
 }
 
+/// `/metrics` counts each request by method, route template and status as it is
+/// answered, with its latency, in the OpenMetrics format — by template, never a path.
+async fn metrics_count_requests_by_route_template_and_status(db: &TestDb) {
+    let app = spawn_app(db).await;
+    let id = created(&app, "hjartsvikt-primarvard").await;
+    for path in [
+        format!("/api/contracts/{id}"),
+        format!("/api/contracts/{id}"),
+        "/api/contracts/finns-inte".to_owned(),
+    ] {
+        app.client.get(app.url(&path)).send().await.unwrap();
+    }
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    let route = r#"method="GET",route="/api/contracts/{id}""#;
+    for line in [
+        format!(r#"pkgw_http_requests_total{{{route},status="200"}} 2"#),
+        format!(r#"pkgw_http_requests_total{{{route},status="404"}} 1"#),
+        r#"pkgw_http_requests_total{method="POST",route="/api/contracts",status="201"} 1"#
+            .to_owned(),
+        format!("pkgw_http_request_duration_seconds_count{{{route}}} 3"),
+        "pkgw_contracts 1".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("pkgw_http_request_duration_seconds_bucket{")
+                && l.contains(r#"le="+Inf""#)
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&id) && !text.contains("finns-inte"),
+        "{text}"
+    );
+    assert_eq!(text.lines().last(), Some("# EOF"));
+}
+
 on_both_backends!(
+    metrics_count_requests_by_route_template_and_status,
     the_openapi_document_describes_the_api,
     create_and_read_back,
     an_invalid_personnummer_is_refused_naming_the_field,

@@ -210,7 +210,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
                 },
                 _ => refused,
             };
-            log_access(&method, &route, refused.status(), started, "-");
+            log_access(&state, &method, &route, refused.status(), started, "-");
             return refused.respond(fhir);
         }
     };
@@ -226,6 +226,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     };
     let Some(_place) = place else {
         log_access(
+            &state,
             &method,
             &route,
             StatusCode::TOO_MANY_REQUESTS,
@@ -235,7 +236,14 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         return Refused::TooMany(over_rate.unwrap_or(1)).respond(fhir);
     };
     if let Err(refused) = allowed(&principal, &needed) {
-        log_access(&method, &route, refused.status(), started, &client_tag);
+        log_access(
+            &state,
+            &method,
+            &route,
+            refused.status(),
+            started,
+            &client_tag,
+        );
         let nothing = AuditInfo::default();
         audit(
             &state,
@@ -281,7 +289,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     } else {
         response
     };
-    log_access(&method, &route, status, started, &client_tag);
+    log_access(&state, &method, &route, status, started, &client_tag);
     response
 }
 
@@ -543,7 +551,18 @@ impl Given {
     }
 }
 
-fn log_access(method: &Method, route: &str, status: StatusCode, started: Instant, client: &str) {
+/// Logs one answered request and counts it for `/metrics`.
+fn log_access(
+    state: &AppState,
+    method: &Method,
+    route: &str,
+    status: StatusCode,
+    started: Instant,
+    client: &str,
+) {
+    state
+        .request_metrics
+        .observe(method, route, status, started.elapsed());
     tracing::info!(
         %method,
         route,

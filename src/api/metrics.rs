@@ -1,133 +1,232 @@
-//! `/metrics`: Prometheus text exposition of the gateway's state — contracts stored and,
-//! per sync target, the queue (depth, retrying, oldest wait, dead letters) read from the
-//! database, and what this process delivered since it started.
+//! `/metrics`: the gateway's state in the OpenMetrics text format (Prometheus reads it),
+//! written by `prometheus-client`: requests by route template and status, with their
+//! latencies, counted as they are answered; contracts stored and, per sync target, the
+//! queue (depth, retrying, oldest wait, dead letters) read from the database at each
+//! scrape; and what this process delivered since it started. Labels hold route
+//! templates, statuses, target names and kinds of failure — never a path, an id or a
+//! target's own words, which may name a person.
 
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 
 use super::{ApiError, AppState};
 use crate::store::QueueStatus;
 
+/// One kind of request: its method, route template and status.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// A route template, for latencies.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabels {
+    target: String,
+}
+
+/// A target's failing queue, by the kind of failure only.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    target: String,
+    error: String,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// What the process counts as it answers: kept in the state, shared by every request.
+#[derive(Debug)]
+pub struct RequestMetrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        // 1 ms to about 16 s, doubling.
+        let latency: Latency =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 15)));
+        let mut registry = Registry::default();
+        registry.register(
+            "pkgw_http_requests",
+            "Requests answered, by method, route template and status.",
+            requests.clone(),
+        );
+        registry.register(
+            "pkgw_http_request_duration_seconds",
+            "How long requests took to answer, by method and route template.",
+            latency.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+        }
+    }
+}
+
+impl RequestMetrics {
+    /// Counts one answered request.
+    pub fn observe(&self, method: &Method, route: &str, status: StatusCode, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_string(),
+                route: route.to_owned(),
+                status: status.as_u16(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                method: method.to_string(),
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+}
+
 /// A gauge per target: name, help, and its value from the target's queue.
-type Gauge = (&'static str, &'static str, fn(&QueueStatus) -> f64);
+type QueueGauge = (&'static str, &'static str, fn(&QueueStatus) -> i64);
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut out = String::new();
-    let contracts = state.store.count().await?;
-    metric(&mut out, "pkgw_contracts", "gauge", "Contracts stored.");
-    let _ = writeln!(out, "pkgw_contracts {contracts}");
+    let mut scrape = Registry::default();
+    let contracts = Gauge::<i64>::default();
+    contracts.set(i64::try_from(state.store.count().await?).unwrap_or(i64::MAX));
+    scrape.register("pkgw_contracts", "Contracts stored.", contracts);
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     for name in state.sync_targets.iter() {
-        rows.push((name, state.store.queue_status(name).await?));
+        rows.push((name.clone(), state.store.queue_status(name).await?));
     }
-    let gauges: [Gauge; 5] = [
+    let gauges: [QueueGauge; 4] = [
         (
             "pkgw_sync_queued",
             "Contracts waiting to be delivered to the target.",
-            |s| s.queued as f64,
+            |s| s.queued as i64,
         ),
         (
             "pkgw_sync_retrying",
             "Of those, contracts whose delivery failed at least once.",
-            |s| s.retrying as f64,
+            |s| s.retrying as i64,
         ),
         (
             "pkgw_sync_delivered_contracts",
             "Contracts the target holds (delivered at least once).",
-            |s| s.delivered as f64,
+            |s| s.delivered as i64,
         ),
         (
             "pkgw_sync_dead_letters",
             "Changes the target refused for good, not yet replayed.",
-            |s| s.dead_letters as f64,
-        ),
-        (
-            "pkgw_sync_last_error",
-            "1 while the queue holds a failed delivery; the label says what failed.",
-            |s| f64::from(u8::from(s.last_error.is_some())),
+            |s| s.dead_letters as i64,
         ),
     ];
     for (name, help, value) in gauges {
-        metric(&mut out, name, "gauge", help);
+        let family = Family::<TargetLabels, Gauge>::default();
         for (target, status) in &rows {
-            let error = match (name, &status.last_error) {
-                // Only the kind of failure: the target's own words may name a person.
-                ("pkgw_sync_last_error", Some(e)) => format!(
-                    ",error=\"{}\"",
-                    label(e.split(':').next().unwrap_or_default())
-                ),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                out,
-                "{name}{{target=\"{}\"{error}}} {}",
-                label(target),
-                value(status)
-            );
+            family
+                .get_or_create(&TargetLabels {
+                    target: target.clone(),
+                })
+                .set(value(status));
         }
+        scrape.register(name, help, family);
     }
-    metric(
-        &mut out,
-        "pkgw_sync_oldest_queued_seconds",
-        "gauge",
-        "How long the longest-waiting contract has waited.",
-    );
+    let errors = Family::<ErrorLabels, Gauge>::default();
+    let oldest = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
     for (target, status) in &rows {
+        // Only the kind of failure: the target's own words may name a person.
+        let error = status
+            .last_error
+            .as_deref()
+            .map(|e| e.split(':').next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        errors
+            .get_or_create(&ErrorLabels {
+                target: target.clone(),
+                error,
+            })
+            .set(i64::from(status.last_error.is_some()));
         let age = status
             .oldest
             .map_or(0.0, |o| now.duration_since(o).as_secs_f64());
-        let _ = writeln!(
-            out,
-            "pkgw_sync_oldest_queued_seconds{{target=\"{}\"}} {age:.3}",
-            label(target)
-        );
+        oldest
+            .get_or_create(&TargetLabels {
+                target: target.clone(),
+            })
+            .set(age);
     }
+    scrape.register(
+        "pkgw_sync_last_error",
+        "1 while the queue holds a failed delivery; the label says what failed.",
+        errors,
+    );
+    scrape.register(
+        "pkgw_sync_oldest_queued_seconds",
+        "How long the longest-waiting contract has waited.",
+        oldest,
+    );
     if let Some(engine) = &state.sync {
         let counters = engine.counters();
         for (name, help, pick) in [
             (
-                "pkgw_sync_delivered_total",
+                "pkgw_sync_delivered",
                 "Deliveries that succeeded, since the process started.",
                 0,
             ),
             (
-                "pkgw_sync_retries_total",
+                "pkgw_sync_retries",
                 "Deliveries that failed and will be retried.",
                 1,
             ),
             (
-                "pkgw_sync_dead_lettered_total",
+                "pkgw_sync_dead_lettered",
                 "Deliveries the target refused for good.",
                 2,
             ),
         ] {
-            metric(&mut out, name, "counter", help);
+            let family = Family::<TargetLabels, Counter>::default();
             for (target, c) in &counters {
                 let n = [&c.delivered, &c.retried, &c.dead_lettered][pick].load(Ordering::Relaxed);
-                let _ = writeln!(out, "{name}{{target=\"{}\"}} {n}", label(target));
+                family
+                    .get_or_create(&TargetLabels {
+                        target: (*target).to_owned(),
+                    })
+                    .inc_by(n);
             }
+            scrape.register(name, help, family);
         }
     }
+    let mut out = String::new();
+    encode_registry(&mut out, &scrape)
+        .and_then(|()| encode_registry(&mut out, &state.request_metrics.registry))
+        .and_then(|()| encode_eof(&mut out))
+        .map_err(|_| ApiError::Internal)?;
     Ok((
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         out,
     )
         .into_response())
-}
-
-fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// A label value, escaped.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', " ")
 }

@@ -79,6 +79,8 @@ pub struct AppState {
     pub samsyn_min_patients: usize,
     /// The templates per diagnosis group on offer.
     pub templates: Arc<crate::templates::Templates>,
+    /// Requests counted as they are answered, for `/metrics`.
+    pub request_metrics: Arc<metrics::RequestMetrics>,
 }
 
 impl AppState {
@@ -104,6 +106,7 @@ impl AppState {
             cors: Arc::default(),
             samsyn_min_patients: crate::samsyn::MIN_PATIENT_ANSWERS,
             templates: Arc::default(),
+            request_metrics: Arc::default(),
         }
     }
 

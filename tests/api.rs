@@ -466,6 +466,12 @@ async fn metrics_count_requests_by_route_template_and_status(db: &TestDb) {
         "{text}"
     );
     assert_eq!(text.lines().last(), Some("# EOF"));
+    // Each help text is one sentence (the encoder ends it with a full stop).
+    assert!(
+        text.lines()
+            .all(|l| !l.starts_with("# HELP") || !l.ends_with("..")),
+        "{text}"
+    );
 }
 
 on_both_backends!(

@@ -70,12 +70,12 @@ impl Default for RequestMetrics {
         let mut registry = Registry::default();
         registry.register(
             "pkgw_http_requests",
-            "Requests answered, by method, route template and status.",
+            "Requests answered, by method, route template and status",
             requests.clone(),
         );
         registry.register(
             "pkgw_http_request_duration_seconds",
-            "How long requests took to answer, by method and route template.",
+            "How long requests took to answer, by method and route template",
             latency.clone(),
         );
         Self {
@@ -112,7 +112,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     let mut scrape = Registry::default();
     let contracts = Gauge::<i64>::default();
     contracts.set(i64::try_from(state.store.count().await?).unwrap_or(i64::MAX));
-    scrape.register("pkgw_contracts", "Contracts stored.", contracts);
+    scrape.register("pkgw_contracts", "Contracts stored", contracts);
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     for name in state.sync_targets.iter() {
@@ -121,22 +121,22 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     let gauges: [QueueGauge; 4] = [
         (
             "pkgw_sync_queued",
-            "Contracts waiting to be delivered to the target.",
+            "Contracts waiting to be delivered to the target",
             |s| s.queued as i64,
         ),
         (
             "pkgw_sync_retrying",
-            "Of those, contracts whose delivery failed at least once.",
+            "Of those, contracts whose delivery failed at least once",
             |s| s.retrying as i64,
         ),
         (
             "pkgw_sync_delivered_contracts",
-            "Contracts the target holds (delivered at least once).",
+            "Contracts the target holds (delivered at least once)",
             |s| s.delivered as i64,
         ),
         (
             "pkgw_sync_dead_letters",
-            "Changes the target refused for good, not yet replayed.",
+            "Changes the target refused for good, not yet replayed",
             |s| s.dead_letters as i64,
         ),
     ];
@@ -177,12 +177,12 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     }
     scrape.register(
         "pkgw_sync_last_error",
-        "1 while the queue holds a failed delivery; the label says what failed.",
+        "1 while the queue holds a failed delivery; the label says what failed",
         errors,
     );
     scrape.register(
         "pkgw_sync_oldest_queued_seconds",
-        "How long the longest-waiting contract has waited.",
+        "How long the longest-waiting contract has waited",
         oldest,
     );
     if let Some(engine) = &state.sync {
@@ -190,17 +190,17 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         for (name, help, pick) in [
             (
                 "pkgw_sync_delivered",
-                "Deliveries that succeeded, since the process started.",
+                "Deliveries that succeeded, since the process started",
                 0,
             ),
             (
                 "pkgw_sync_retries",
-                "Deliveries that failed and will be retried.",
+                "Deliveries that failed and will be retried",
                 1,
             ),
             (
                 "pkgw_sync_dead_lettered",
-                "Deliveries the target refused for good.",
+                "Deliveries the target refused for good",
                 2,
             ),
         ] {

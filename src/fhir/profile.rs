@@ -55,12 +55,6 @@ impl Identifiers {
             .any(|s| s == system)
     }
 
-    /// Whether `system` identifies a person: a personnummer, samordningsnummer or one of
-    /// the region's reservnummer systems.
-    pub fn is_person_system(&self, system: &str) -> bool {
-        self.is_number_system(system) || self.reservnummer.iter().any(|r| r.system == system)
-    }
-
     /// The person an identifier names: by a number system the number (which tells
     /// whether it is a personnummer or samordningsnummer), by a reservnummer system a
     /// reservnummer of that region's form.

@@ -389,6 +389,115 @@ async fn two_replicas_deliver_each_change_once(db: &TestDb) {
     }
 }
 
+/// A delivery so slow that its lease runs out: another worker takes the contract and
+/// delivers the newer version, and only then does the slow delivery's write of the older
+/// one reach the target. It names the version it replaces (`If-Match`), so the target
+/// refuses it, and the gateway sees its own newer copy there: not a conflict. The slow
+/// delivery, finding its claim taken, records nothing and has the contract delivered
+/// once more. The target ends with the newest version, the gateway knows its version
+/// there, and there is no dead letter.
+async fn an_overtaken_delivery_is_not_a_conflict(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let targets = || targets_from_settings(&[target("portal", &proxy.base, &[])]).unwrap();
+    let mut at_once = settings();
+    at_once.lease_secs = 0; // a lease that has run out as soon as it is taken
+    at_once.request_timeout_secs = 60; // and a worker that waits for its answer
+    let slow = Engine::new(store.clone(), targets(), at_once).unwrap();
+    let other = Engine::new(store.clone(), targets(), settings()).unwrap();
+
+    let v1 = store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&other, &store).await;
+    let mut next = v1.revision.contract.clone();
+    next.next_step.as_mut().unwrap().description = "Att orka läsa en bok".into();
+    let older = common::next_version(&store, &v1, next).await;
+    let gate = common::peer::Gate::default();
+    let plan = format!("CarePlan/{}", v1.id);
+    proxy.inject(&format!("/fhir/{plan}"), Fault::Hold(gate.clone()), 1);
+    let mut slow_run = tokio::spawn(async move { slow.run_until_idle().await });
+    tokio::select! {
+        () = gate.arrived() => {}
+        done = &mut slow_run => panic!(
+            "the slow delivery ended before writing the CarePlan: {done:?}, {:?}",
+            store.queue_status("portal").await.unwrap()
+        ),
+    }
+
+    let mut next = older.revision.contract.clone();
+    next.next_step.as_mut().unwrap().description = "Att gå på teater".into();
+    let newest = common::next_version(&store, &older, next).await;
+    other.run_until_idle().await.unwrap();
+    assert_holds(&portal, &newest, &Profile::default_profile()).await;
+    gate.open();
+    slow_run.await.unwrap().unwrap();
+    settle(&other, &store).await;
+
+    assert!(
+        store.dead_letters(None).await.unwrap().is_empty(),
+        "an overtaken delivery is not a conflict"
+    );
+    assert_holds(&portal, &newest, &Profile::default_profile()).await;
+    let (known, _) = store.remote("portal", &v1.id).await.unwrap().unwrap();
+    assert_eq!(
+        known, newest.revision.version,
+        "what the gateway knows the target holds"
+    );
+    // The gateway still knows the target's versions: a change made there now is not
+    // overwritten unseen.
+    let (_, mut theirs) = portal.get(&plan).await;
+    theirs["title"] = "Ändrad i journalen".into();
+    assert!(portal.put(&plan, &theirs).await.is_success());
+    let mut next = newest.revision.contract.clone();
+    next.next_step.as_mut().unwrap().description = "Att kunna gå till affären".into();
+    common::next_version(&store, &newest, next).await;
+    settle(&other, &store).await;
+    assert_eq!(store.dead_letters(None).await.unwrap().len(), 1);
+}
+
+/// A write that does not name the version it replaces (the first to a target) is not
+/// fenced by the target: a worker whose lease has run out does not send it, and the
+/// contract waits for a worker with a lease.
+async fn a_write_without_if_match_is_not_sent_after_the_lease(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let targets = || targets_from_settings(&[target("portal", &proxy.base, &[])]).unwrap();
+    let mut at_once = settings();
+    at_once.lease_secs = 0;
+    let slow = Engine::new(store.clone(), targets(), at_once).unwrap();
+    let record = store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    slow.run_until_idle().await.unwrap();
+    let status = store.queue_status("portal").await.unwrap();
+    assert_eq!((status.queued, status.retrying), (1, 1), "{status:?}");
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("lease"),
+        "{status:?}"
+    );
+    assert!(
+        proxy
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| !r.starts_with("PUT")),
+        "nothing written"
+    );
+    let other = Engine::new(store.clone(), targets(), settings()).unwrap();
+    settle(&other, &store).await;
+    assert_holds(&portal, &record, &Profile::default_profile()).await;
+}
+
 async fn transaction_mode_sends_each_change_as_one_bundle(db: &TestDb) {
     let store = db.store().await;
     let portal = FhirPeer::start().await;
@@ -807,6 +916,8 @@ on_both_backends!(
     transaction_mode_sends_each_change_as_one_bundle,
     oauth2_tokens_are_fetched_once_and_sent,
     two_replicas_deliver_each_change_once,
+    an_overtaken_delivery_is_not_a_conflict,
+    a_write_without_if_match_is_not_sent_after_the_lease,
     a_change_reaches_every_target_that_should_have_it_and_no_other,
     a_target_that_was_down_gets_the_latest_version_when_back,
     a_lost_answer_is_retried_without_a_duplicate,

@@ -81,6 +81,11 @@ const SQLITE: &[Script] = &[
         "merged from",
         include_str!("../../migrations/sqlite/0014_merged_from.sql"),
     ),
+    (
+        15,
+        "recheck",
+        include_str!("../../migrations/sqlite/0015_recheck.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -152,6 +157,11 @@ const POSTGRES: &[Script] = &[
         14,
         "merged from",
         include_str!("../../migrations/postgres/0014_merged_from.sql"),
+    ),
+    (
+        15,
+        "recheck",
+        include_str!("../../migrations/postgres/0015_recheck.sql"),
     ),
 ];
 

@@ -36,7 +36,7 @@ pub use outbox::OutboxRow;
 pub use responses::{ResponseQuery, StoredResponse};
 pub use scheduled::ScheduledTransfer;
 pub use subscriptions::StoredSubscription;
-pub use sync::{Claim, Conflict, DeadLetter, Dispatch, QueueStatus, Remote, Routing};
+pub use sync::{Claim, Conflict, DeadLetter, Dispatch, QueueStatus, Recorded, Remote, Routing};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

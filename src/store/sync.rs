@@ -50,6 +50,20 @@ pub struct Claim {
     /// Failed attempts so far.
     pub attempts: u32,
     pub queued_at: jiff::Timestamp,
+    /// Who claimed it: what the delivery records counts only while the row is still
+    /// theirs.
+    pub claimer: String,
+}
+
+/// What became of a delivery's outcome when it was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The claim was still the deliverer's: the outcome is recorded.
+    Done,
+    /// The lease had run out and another worker took the row (or delivered it
+    /// already): this delivery may have written an older copy over a newer one, so
+    /// nothing of it is recorded and the contract is delivered once more.
+    Lost,
 }
 
 /// What a target holds of one contract: each resource (`Type/id`) and its version
@@ -126,7 +140,13 @@ impl Store {
                 queue(&mut tx, target, &dispatch.contract_id, dispatch.version, at).await?;
             }
             if let Some(target) = &routing.authored_by {
-                forget_remote_versions(&mut tx, target, &dispatch.contract_id).await?;
+                forget_remote_versions_before(
+                    &mut tx,
+                    target,
+                    &dispatch.contract_id,
+                    Some(dispatch.version),
+                )
+                .await?;
             }
         }
         tx.commit().await?;
@@ -225,7 +245,7 @@ impl Store {
             None => "target LIKE 'subscription:%'",
         };
         let sql = format!(
-            "UPDATE sync_queue SET claimed_until = $1, claimed_by = $2 \
+            "UPDATE sync_queue SET claimed_until = $1, claimed_by = $2, recheck = 0 \
              WHERE claimed_until <= $3 AND (target, contract_id) IN ( \
                SELECT target, contract_id FROM sync_queue \
                WHERE {which} AND next_attempt_at <= $3 AND claimed_until <= $3 \
@@ -249,6 +269,7 @@ impl Store {
                     version: version_of(row.try_get("version")?)?,
                     attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
                     queued_at: from_micros(row.try_get("queued_at")?)?,
+                    claimer: claimer.to_owned(),
                 })
             })
             .collect()
@@ -280,14 +301,18 @@ impl Store {
 
     /// Records that `target` now holds `version` of the contract as `remote`; the queue
     /// row goes unless a newer version was queued meanwhile (then it is due at once).
+    /// A claim lost meanwhile records nothing (see [`Recorded::Lost`]).
     pub async fn delivered(
         &self,
         claim: &Claim,
         version: Version,
         remote: &Remote,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Recorded, StoreError> {
         let at = micros(now());
         let mut tx = self.writer.begin().await?;
+        if !still_claimed(&mut tx, claim).await? {
+            return lost(tx, claim, at).await;
+        }
         set_state(
             &mut tx,
             &claim.target,
@@ -299,7 +324,7 @@ impl Store {
         .await?;
         release(&mut tx, claim, version, at).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Recorded::Done)
     }
 
     /// Records that `target` holds `version` of the contract as `remote` (its copy was
@@ -344,28 +369,36 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt that will be tried again at `next_attempt`.
+    /// Records a failed attempt that will be tried again at `next_attempt`. A claim lost
+    /// meanwhile records nothing (see [`Recorded::Lost`]).
     pub async fn retry_later(
         &self,
         claim: &Claim,
         next_attempt: jiff::Timestamp,
         error: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<Recorded, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
             "UPDATE sync_queue SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, \
-             claimed_until = 0, claimed_by = NULL WHERE target = $3 AND contract_id = $4",
+             claimed_until = 0, claimed_by = NULL WHERE target = $3 AND contract_id = $4 AND claimed_by = $5",
         )
         .bind(micros(next_attempt))
         .bind(error)
         .bind(&claim.target)
         .bind(claim.contract_id.as_str())
-        .execute(&self.writer)
+        .bind(&claim.claimer)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        if done.rows_affected() == 0 {
+            return lost(tx, claim, micros(now())).await;
+        }
+        tx.commit().await?;
+        Ok(Recorded::Done)
     }
 
     /// Moves a change the target refused for good to the dead letters; a newer version
-    /// queued meanwhile stays queued.
+    /// queued meanwhile stays queued. A claim lost meanwhile records nothing (see
+    /// [`Recorded::Lost`]): the next delivery meets the same refusal if it still holds.
     pub async fn dead_letter(
         &self,
         claim: &Claim,
@@ -373,9 +406,12 @@ impl Store {
         status: Option<u16>,
         error: &str,
         outcome: Option<&serde_json::Value>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Recorded, StoreError> {
         let at = micros(now());
         let mut tx = self.writer.begin().await?;
+        if !still_claimed(&mut tx, claim).await? {
+            return lost(tx, claim, at).await;
+        }
         sqlx::query(
             "INSERT INTO dead_letters (target, contract_id, version, failed_at, status, error, outcome) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -391,7 +427,7 @@ impl Store {
         .await?;
         release(&mut tx, claim, version, at).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Recorded::Done)
     }
 
     /// Dead letters not yet replayed, oldest first (of one target, or all).
@@ -622,15 +658,52 @@ async fn queue(
     Ok(())
 }
 
-/// Ends a claim: the queue row goes if `version` covers it; if a newer version was
-/// queued meanwhile, it stays, due at once, with its attempts reset.
+/// Whether the claim's row is still its claimer's (then, on PostgreSQL, locked until the
+/// transaction ends, so no other worker takes it meanwhile). A lease that ran out with no
+/// other worker taking the row is still the claimer's: nobody else delivered.
+async fn still_claimed(tx: &mut Tx<'_>, claim: &Claim) -> Result<bool, StoreError> {
+    let held = sqlx::query(
+        "UPDATE sync_queue SET claimed_by = claimed_by \
+         WHERE target = $1 AND contract_id = $2 AND claimed_by = $3",
+    )
+    .bind(&claim.target)
+    .bind(claim.contract_id.as_str())
+    .bind(&claim.claimer)
+    .execute(&mut **tx)
+    .await?;
+    Ok(held.rows_affected() == 1)
+}
+
+/// A delivery whose claim passed to another worker: its writes may have reached the
+/// target after that worker's newer ones, so the contract is queued once more, as it is
+/// now, and marked so the worker holding the row keeps it when it finishes.
+async fn lost(mut tx: Tx<'_>, claim: &Claim, at: i64) -> Result<Recorded, StoreError> {
+    sqlx::query(
+        "INSERT INTO sync_queue (target, contract_id, version, queued_at, next_attempt_at, recheck) \
+         SELECT $1, id, version, $3, $3, 1 FROM contracts WHERE id = $2 \
+         ON CONFLICT (target, contract_id) DO UPDATE SET recheck = 1, \
+         version = CASE WHEN excluded.version > sync_queue.version THEN excluded.version ELSE sync_queue.version END",
+    )
+    .bind(&claim.target)
+    .bind(claim.contract_id.as_str())
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Recorded::Lost)
+}
+
+/// Ends a claim: the queue row goes if `version` covers it and no stale delivery asked
+/// for it to be checked again; otherwise it stays, due at once, with its attempts reset.
 async fn release(
     tx: &mut Tx<'_>,
     claim: &Claim,
     version: Version,
     at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sync_queue WHERE target = $1 AND contract_id = $2 AND version <= $3")
+    sqlx::query(
+        "DELETE FROM sync_queue WHERE target = $1 AND contract_id = $2 AND version <= $3 AND recheck = 0",
+    )
         .bind(&claim.target)
         .bind(claim.contract_id.as_str())
         .bind(version.get() as i64)
@@ -655,15 +728,34 @@ async fn forget_remote_versions(
     target: &str,
     contract: &ContractId,
 ) -> Result<(), StoreError> {
-    let remote: Option<String> =
-        sqlx::query_scalar("SELECT remote FROM sync_state WHERE target = $1 AND contract_id = $2")
-            .bind(target)
-            .bind(contract.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some(remote) = remote else {
+    forget_remote_versions_before(tx, target, contract, None).await
+}
+
+/// [`forget_remote_versions`], unless what is known of the target's copy was recorded
+/// for `version` or later: a pull that merged the target's change records the versions
+/// its copy has then, and those stay known (the next write there goes with `If-Match`,
+/// so an edit made there after the pull is not overwritten unseen).
+async fn forget_remote_versions_before(
+    tx: &mut Tx<'_>,
+    target: &str,
+    contract: &ContractId,
+    version: Option<Version>,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT delivered_version, remote FROM sync_state WHERE target = $1 AND contract_id = $2",
+    )
+    .bind(target)
+    .bind(contract.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
         return Ok(());
     };
+    let known: i64 = row.try_get("delivered_version")?;
+    if version.is_some_and(|v| known >= v.get() as i64) {
+        return Ok(());
+    }
+    let remote: String = row.try_get("remote")?;
     let mut remote: Remote = serde_json::from_str(&remote)
         .map_err(|e| StoreError::Corrupt(format!("sync state of {contract}: {e}")))?;
     remote.values_mut().for_each(|etag| *etag = None);

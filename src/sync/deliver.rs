@@ -7,11 +7,15 @@
 //! answer writes the same resource again and never makes a second one. `If-Match`
 //! carries the target's version when it is known, so a copy someone changed at the
 //! target is not overwritten unseen: a 412 whose copy already equals what is sent (an
-//! earlier write went through though its answer was lost) is taken as success; any
-//! other is a conflict for a person to resolve.
+//! earlier write went through though its answer was lost) is taken as success; one whose
+//! copy is one of the gateway's own earlier versions (written, but not recorded) is
+//! written over; one whose copy is a newer version of the gateway's own (another worker
+//! delivered it while this delivery was slow) is left as it is; any other is a conflict
+//! for a person to resolve.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use super::client::{Answer, TargetClient};
 use super::retry::Failure;
@@ -22,35 +26,35 @@ use crate::percent::encode;
 use crate::store::{Remote, Store, StoreError};
 
 /// Sends the contract as it is now; returns the version sent and what the target then
-/// holds.
+/// holds. `lease_until` is when the claim on the contract may pass to another worker:
+/// no write without `If-Match` is still on its way then (see [`Fenced`]).
 pub async fn deliver(
     store: &Store,
     target: &Target,
     client: &TargetClient,
     contract: &ContractId,
+    lease_until: Instant,
 ) -> Result<(Version, Remote), Failure> {
-    let record = store.get(contract).await.map_err(store_failure)?;
-    let (delivered, known) = match store
+    let client = &Fenced {
+        client,
+        lease_until,
+    };
+    // What the target holds is read before the contract: read after, it could be what
+    // another worker recorded for a newer version than the one read, and this older
+    // one would then be sent with that newer one's `If-Match`, and overwrite it.
+    let known = store
         .remote(&target.name, contract)
         .await
         .map_err(store_failure)?
-    {
-        Some((version, remote)) => (Some(version), remote),
-        None => (None, Remote::new()),
+        .map(|(_, remote)| remote)
+        .unwrap_or_default();
+    let record = store.get(contract).await.map_err(store_failure)?;
+    let own = OwnVersions {
+        store,
+        target,
+        contract,
+        sent: record.revision.version,
     };
-    // The versions since the last recorded delivery: one of them may have reached the
-    // target though the process died before recording so (its copy is then our own).
-    let mut earlier = Vec::new();
-    let first = delivered.map_or(1, |v| v.get() + 1);
-    let last = record.revision.version.get();
-    for n in first.max(last.saturating_sub(EARLIER_VERSIONS))..last {
-        let Ok(version) = Version::try_from(n) else {
-            continue;
-        };
-        if let Ok(old) = store.get_version(contract, version).await {
-            earlier.extend(resources_of(&old, &target.profile).all().cloned());
-        }
-    }
     let resources = resources_of(&record, &target.profile);
     let mut ours: Vec<(String, Value)> = Vec::new();
     for kind in RESOURCE_TYPES.into_iter().filter(|k| target.accepts(k)) {
@@ -66,10 +70,52 @@ pub async fn deliver(
         }
     }
     let remote = match target.mode {
-        Mode::Push => push(target, client, contract, &ours, &known, &earlier).await?,
-        Mode::Transaction => transaction(client, &ours, &known, &earlier).await?,
+        Mode::Push => push(target, client, contract, &ours, &known, &own).await?,
+        Mode::Transaction => transaction(client, &ours, &known, &own).await?,
     };
     Ok((record.revision.version, remote))
+}
+
+/// The target's client, for one delivery under a lease. A write that names the version
+/// it replaces (`If-Match`) is fenced by the target itself: once another worker has
+/// written, it is refused there, however late it arrives. A write without one (the
+/// first to a target, a delete, a transaction Bundle) is not: it is sent only while the
+/// lease has time left, and given up when the lease runs out, so it cannot reach the
+/// target after another worker has taken the contract over — provided the target
+/// applies a request before the gateway gives up on it, or never (docs/sync-model.md,
+/// assumption A1).
+struct Fenced<'a> {
+    client: &'a TargetClient,
+    lease_until: Instant,
+}
+
+impl Fenced<'_> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+        accept: &[StatusCode],
+    ) -> Result<Answer, Failure> {
+        let send = self
+            .client
+            .send(method.clone(), path, body, if_match, accept);
+        if if_match.is_some() || method == Method::GET {
+            return send.await;
+        }
+        let left = self.lease_until.saturating_duration_since(Instant::now());
+        let over = || Failure::Transient {
+            error: format!(
+                "the lease ran out before {method} {path} was answered; not sent without If-Match after it"
+            ),
+            after: None,
+        };
+        if left.is_zero() {
+            return Err(over());
+        }
+        tokio::time::timeout(left, send).await.map_err(|_| over())?
+    }
 }
 
 fn store_failure(e: StoreError) -> Failure {
@@ -82,11 +128,11 @@ fn store_failure(e: StoreError) -> Failure {
 /// One request per resource, then deletes of what is gone.
 async fn push(
     target: &Target,
-    client: &TargetClient,
+    client: &Fenced<'_>,
     contract: &ContractId,
     ours: &[(String, Value)],
     known: &Remote,
-    earlier: &[Value],
+    own: &OwnVersions<'_>,
 ) -> Result<Remote, Failure> {
     let mut remote = Remote::new();
     for (key, body) in ours {
@@ -95,7 +141,7 @@ async fn push(
             WriteBy::Id => key.clone(),
             WriteBy::Identifier => by_identifier(target, contract, key, body),
         };
-        let etag = put(client, &path, key, body, if_match.as_deref(), earlier).await?;
+        let etag = put(client, &path, key, body, if_match.as_deref(), own).await?;
         remote.insert(key.clone(), etag);
     }
     for key in known.keys().filter(|k| !remote.contains_key(*k)) {
@@ -142,12 +188,12 @@ fn by_identifier(target: &Target, contract: &ContractId, key: &str, body: &Value
 /// Writes one resource (to `path`: its own, or a conditional update's); its version at
 /// the target.
 async fn put(
-    client: &TargetClient,
+    client: &Fenced<'_>,
     path: &str,
     key: &str,
     body: &Value,
     if_match: Option<&str>,
-    earlier: &[Value],
+    own: &OwnVersions<'_>,
 ) -> Result<Option<String>, Failure> {
     let handled = [StatusCode::PRECONDITION_FAILED, StatusCode::NOT_FOUND];
     let answer = client
@@ -161,11 +207,11 @@ async fn put(
         .await?;
     match answer.status {
         StatusCode::PRECONDITION_FAILED => {
-            match settle_conflict(client, &[(key.to_owned(), body.clone())], earlier)
+            match settle_conflict(client, &[(key.to_owned(), body.clone())], own)
                 .await?
                 .pop()
             {
-                Some(Settled::Ours(version)) => Ok(version),
+                Some(Settled::Ours(version) | Settled::Newer(version)) => Ok(version),
                 // Our own earlier write, unrecorded: written again on top of it.
                 Some(Settled::Earlier(version)) => {
                     let again = client
@@ -187,54 +233,103 @@ async fn put(
     }
 }
 
-/// How far back an unrecorded write of ours is looked for.
-const EARLIER_VERSIONS: u64 = 20;
+/// How far back, and forward, a write of ours is looked for.
+const OWN_VERSIONS: u64 = 20;
+
+/// The gateway's own versions of the contract being delivered, beside the one sent: a
+/// copy at the target that equals one of them was written by the gateway.
+struct OwnVersions<'a> {
+    store: &'a Store,
+    target: &'a Target,
+    contract: &'a ContractId,
+    sent: Version,
+}
+
+impl OwnVersions<'_> {
+    /// The resources of the versions before the one sent (the latest [`OWN_VERSIONS`])
+    /// and after it (as many, up to the current one), each with its version.
+    async fn around(&self) -> Result<Vec<(Version, Value)>, Failure> {
+        let sent = self.sent.get();
+        let head = self
+            .store
+            .head(self.contract)
+            .await
+            .map_err(store_failure)?
+            .map_or(sent, |h| h.version.get());
+        let mut resources = Vec::new();
+        let around = sent.saturating_sub(OWN_VERSIONS).max(1)..=head.min(sent + OWN_VERSIONS);
+        for version in around
+            .filter(|&n| n != sent)
+            .filter_map(|n| Version::try_from(n).ok())
+        {
+            if let Ok(old) = self.store.get_version(self.contract, version).await {
+                let of = resources_of(&old, &self.target.profile);
+                resources.extend(of.all().map(|r| (version, r.clone())));
+            }
+        }
+        Ok(resources)
+    }
+}
 
 /// What a target's copy turned out to be after a 412.
 enum Settled {
     /// Already what is sent (an earlier attempt went through): its version there.
     Ours(Option<String>),
     /// One of the gateway's own earlier versions, written but not recorded before the
-    /// process stopped: its version there, to write the current one on top.
+    /// process stopped (or by a slow delivery whose lease ran out): its version there,
+    /// to write the current one on top.
     Earlier(Option<String>),
+    /// One of the gateway's own newer versions, delivered by another worker while this
+    /// delivery was slow: left as it is (its version there), never written over with an
+    /// older one.
+    Newer(Option<String>),
 }
 
 /// After a 412: the target's copies, if each is what is sent or one of the gateway's own
-/// earlier versions; otherwise someone changed the target's copy, and that is not
-/// overwritten.
+/// earlier or newer versions; otherwise someone changed the target's copy, and that is
+/// not overwritten.
 async fn settle_conflict(
-    client: &TargetClient,
+    client: &Fenced<'_>,
     sent: &[(String, Value)],
-    earlier: &[Value],
+    own: &OwnVersions<'_>,
 ) -> Result<Vec<Settled>, Failure> {
+    let around = own.around().await?;
     let mut settled = Vec::new();
     for (key, body) in sent {
         let theirs = client
             .send(Method::GET, key, None, None, &[StatusCode::NOT_FOUND])
             .await?;
         let copy = theirs.body.as_ref().filter(|_| theirs.status.is_success());
-        let ours_earlier = |t: &Value| {
-            earlier
+        let own_version = |t: &Value| {
+            around
                 .iter()
-                .filter(|e| e["resourceType"] == body["resourceType"] && e["id"] == body["id"])
-                .any(|e| same_content(e, t))
+                .filter(|(_, e)| e["resourceType"] == body["resourceType"] && e["id"] == body["id"])
+                .find(|(_, e)| same_copy(e, t))
+                .map(|(v, _)| *v)
         };
         match copy {
             Some(t) if same_content(body, t) => settled.push(Settled::Ours(version_of(&theirs))),
-            Some(t) if ours_earlier(t) => settled.push(Settled::Earlier(version_of(&theirs))),
-            _ => {
-                return Err(Failure::Permanent {
-                    status: Some(412),
-                    error: format!(
-                        "the target's copy of {key} was changed there since the gateway last wrote it; \
-                         merge the change in, or replay this dead letter to overwrite it"
-                    ),
-                    outcome: None,
-                });
-            }
+            Some(t) => match own_version(t) {
+                Some(v) if v > own.sent => settled.push(Settled::Newer(version_of(&theirs))),
+                Some(_) => settled.push(Settled::Earlier(version_of(&theirs))),
+                None => return Err(changed_there(key)),
+            },
+            None => return Err(changed_there(key)),
         }
     }
     Ok(settled)
+}
+
+/// A 412 whose copy is not the gateway's: someone changed it at the target.
+fn changed_there(key: &str) -> Failure {
+    Failure::Permanent {
+        status: Some(412),
+        error: format!(
+            "the target's copy of {key} was changed there since the gateway last wrote it; \
+             merge the change in, or replay this dead letter to overwrite it"
+        ),
+        outcome: None,
+    }
 }
 
 /// Whether the target's copy holds everything sent (servers add `meta` of their own).
@@ -245,6 +340,15 @@ pub(super) fn same_content(sent: &Value, theirs: &Value) -> bool {
             .filter(|(k, _)| k.as_str() != "meta")
             .all(|(k, v)| theirs.get(k) == Some(v))
     })
+}
+
+/// Whether the target's copy is exactly `ours` (but for the `meta` servers add): a copy
+/// with anything more is not taken for one of the gateway's other versions, since
+/// someone may have added it there.
+fn same_copy(ours: &Value, theirs: &Value) -> bool {
+    let extra =
+        |t: &serde_json::Map<String, Value>| t.keys().any(|k| k != "meta" && ours.get(k).is_none());
+    same_content(ours, theirs) && !theirs.as_object().is_some_and(extra)
 }
 
 /// The version an answer names: its `ETag`, or the body's `meta.versionId`.
@@ -260,10 +364,10 @@ fn version_of(answer: &Answer) -> Option<String> {
 
 /// All resources in one transaction Bundle.
 async fn transaction(
-    client: &TargetClient,
+    client: &Fenced<'_>,
     ours: &[(String, Value)],
     known: &Remote,
-    earlier: &[Value],
+    own: &OwnVersions<'_>,
 ) -> Result<Remote, Failure> {
     let mut entries: Vec<Value> = ours
         .iter()
@@ -296,11 +400,11 @@ async fn transaction(
     let versions: Vec<Option<String>> = if answer.status == StatusCode::PRECONDITION_FAILED {
         // One of the copies changed: the same question as for a single resource, and our
         // own earlier copies are written over one by one.
-        let settled = settle_conflict(client, ours, earlier).await?;
+        let settled = settle_conflict(client, ours, own).await?;
         let mut versions = Vec::new();
         for ((key, body), s) in ours.iter().zip(settled) {
             versions.push(match s {
-                Settled::Ours(version) => version,
+                Settled::Ours(version) | Settled::Newer(version) => version,
                 Settled::Earlier(version) => {
                     let again = client
                         .send(Method::PUT, key, Some(body), version.as_deref(), &[])

@@ -15,7 +15,7 @@ use super::deliver::deliver;
 use super::notify;
 use super::retry::{Backoff, Failure};
 use super::settings::{SyncSettings, Target, route};
-use crate::store::{Claim, Store, StoreError};
+use crate::store::{Claim, Recorded, Store, StoreError};
 use crate::write::{Caller, Transferred, WriteError, Writer};
 
 /// Counters of one target since the process started.
@@ -171,6 +171,8 @@ impl Engine {
     /// Delivers one batch of what is due for the target at `lane`; returns how many
     /// contracts were tried.
     async fn deliver_due(&self, lane: &Lane) -> Result<usize, StoreError> {
+        // Taken before the claim, so the lease is never thought longer than it is.
+        let lease_until = tokio::time::Instant::now() + self.settings.lease();
         let claims = self
             .store
             .claim_due(
@@ -183,7 +185,7 @@ impl Engine {
         let tried = claims.len();
         futures_util::stream::iter(claims)
             .for_each_concurrent(self.settings.concurrency.max(1), |claim| async move {
-                if let Err(e) = self.deliver_one(lane, &claim).await {
+                if let Err(e) = self.deliver_one(lane, &claim, lease_until).await {
                     tracing::error!(target_name = %lane.target.name, contract = %claim.contract_id, error = %e, "could not record a delivery");
                 }
             })
@@ -191,12 +193,26 @@ impl Engine {
         Ok(tried)
     }
 
-    async fn deliver_one(&self, lane: &Lane, claim: &Claim) -> Result<(), StoreError> {
+    async fn deliver_one(
+        &self,
+        lane: &Lane,
+        claim: &Claim,
+        lease_until: tokio::time::Instant,
+    ) -> Result<(), StoreError> {
         let name = lane.target.name.as_str();
         let contract = &claim.contract_id;
-        match deliver(&self.store, &lane.target, &lane.client, contract).await {
+        let delivered = deliver(
+            &self.store,
+            &lane.target,
+            &lane.client,
+            contract,
+            lease_until,
+        );
+        match delivered.await {
             Ok((version, remote)) => {
-                self.store.delivered(claim, version, &remote).await?;
+                if lost(self.store.delivered(claim, version, &remote).await?, claim) {
+                    return Ok(());
+                }
                 lane.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(target_name = name, %contract, %version, "delivered");
             }
@@ -205,16 +221,22 @@ impl Engine {
                 let give_up = self.settings.give_up_after_secs;
                 if give_up > 0 && waited.as_secs() >= give_up as i64 {
                     let error = format!("gave up after {give_up} s: {error}");
-                    self.store
+                    let recorded = self
+                        .store
                         .dead_letter(claim, claim.version, None, &error, None)
                         .await?;
+                    if lost(recorded, claim) {
+                        return Ok(());
+                    }
                     lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(target_name = name, %contract, "gave up: dead letter");
                     return Ok(());
                 }
                 let delay = self.backoff.delay(claim.attempts, after);
                 let next = after_now(delay);
-                self.store.retry_later(claim, next, &error).await?;
+                if lost(self.store.retry_later(claim, next, &error).await?, claim) {
+                    return Ok(());
+                }
                 lane.counters.retried.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target_name = name, %contract, attempts = claim.attempts + 1, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
             }
@@ -223,9 +245,13 @@ impl Engine {
                 error,
                 outcome,
             }) => {
-                self.store
+                let recorded = self
+                    .store
                     .dead_letter(claim, claim.version, status, &error, outcome.as_ref())
                     .await?;
+                if lost(recorded, claim) {
+                    return Ok(());
+                }
                 lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(target_name = name, %contract, status = status.unwrap_or_default(), "refused by the target: dead letter");
             }
@@ -320,14 +346,18 @@ impl Engine {
             match notify::notify(&self.store, &outbound, &self.profile, &claim).await {
                 Ok(version) => {
                     let version = version.unwrap_or(claim.version);
-                    self.store
+                    let recorded = self
+                        .store
                         .delivered(&claim, version, &Default::default())
                         .await?;
+                    lost(recorded, &claim);
                 }
                 Err(Failure::Transient { error, after }) => {
                     let delay = self.backoff.delay(claim.attempts, after);
                     let next = after_now(delay);
-                    self.store.retry_later(&claim, next, &error).await?;
+                    if lost(self.store.retry_later(&claim, next, &error).await?, &claim) {
+                        continue;
+                    }
                     tracing::warn!(subscription = %claim.target, "notification failed; will retry");
                 }
                 Err(Failure::Permanent {
@@ -335,9 +365,13 @@ impl Engine {
                     error,
                     outcome,
                 }) => {
-                    self.store
+                    let recorded = self
+                        .store
                         .dead_letter(&claim, claim.version, status, &error, outcome.as_ref())
                         .await?;
+                    if lost(recorded, &claim) {
+                        continue;
+                    }
                     // The subscriber learns that delivery failed, not what its endpoint
                     // answered: the detail is in the dead letter, for the operator.
                     let id = claim.target.trim_start_matches("subscription:");
@@ -452,6 +486,16 @@ impl Engine {
             _ = stop.changed() => {}
         }
     }
+}
+
+/// Whether a delivery's outcome went unrecorded because its claim had passed to another
+/// worker (the contract is then delivered once more); said in the log.
+fn lost(recorded: Recorded, claim: &Claim) -> bool {
+    let lost = recorded == Recorded::Lost;
+    if lost {
+        tracing::warn!(target_name = %claim.target, contract = %claim.contract_id, "the lease ran out and another worker took the contract meanwhile: delivering it once more");
+    }
+    lost
 }
 
 /// The instant `delay` from now.

@@ -25,7 +25,9 @@ pub struct SyncSettings {
     /// Contracts delivered to one target at the same time.
     pub concurrency: usize,
     /// How long a claimed contract stays with its worker before another may take it
-    /// (when a worker dies mid-delivery).
+    /// (when a worker dies mid-delivery). A write without `If-Match` (the first to a
+    /// target) is given up when the lease runs out, so keep it well above
+    /// `request_timeout_secs`.
     pub lease_secs: u64,
     /// Longest wait for a target's answer.
     pub request_timeout_secs: u64,

@@ -1,7 +1,7 @@
 //! The outside world for sync tests: a separate, third-party FHIR server process playing
 //! an EHR or a portal (`sekmet-fhir`, installed by `scripts/test.sh`), and a proxy in
 //! front of it that injects the network's faults (error statuses, `Retry-After`, an
-//! answer lost after the target applied the write).
+//! answer lost after the target applied the write, a request overtaken by later ones).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -194,6 +194,29 @@ pub enum Fault {
     /// Forward the request (the target applies it), then hold the answer back this long
     /// (longer than the gateway waits: its answer is lost).
     LoseAnswer { hold: Duration },
+    /// Hold the request until the test opens the gate, then forward it: a request
+    /// overtaken on the way by later ones.
+    Hold(Gate),
+}
+
+/// Where [`Fault::Hold`] keeps a request: the test waits until it has arrived, does
+/// what should overtake it, and opens the gate.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    arrived: Arc<tokio::sync::Notify>,
+    open: Arc<tokio::sync::Notify>,
+}
+
+impl Gate {
+    /// Waits until a request is held at the gate.
+    pub async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Lets the held request through.
+    pub fn open(&self) {
+        self.open.notify_one();
+    }
 }
 
 #[derive(Debug)]
@@ -308,6 +331,10 @@ impl FaultProxy {
                     .into_response();
             }
             Some(Fault::Delay(wait)) => tokio::time::sleep(wait).await,
+            Some(Fault::Hold(gate)) => {
+                gate.arrived.notify_one();
+                gate.open.notified().await;
+            }
             Some(Fault::LoseAnswer { hold }) => {
                 let _ = forward(http, upstream, &method, &path, &headers, body).await;
                 tokio::time::sleep(hold).await;

@@ -560,7 +560,94 @@ async fn foreign_fhir_content_is_kept_with_its_version(db: &TestDb) {
     );
 }
 
+/// The sync bookkeeping of two workers on one contract: what a worker whose claim
+/// passed to another records is nothing but "deliver once more", and the worker holding
+/// the row then keeps it; what the target is known to hold never goes back to an older
+/// version.
+async fn a_lost_claim_records_nothing_and_asks_for_another_delivery(db: &TestDb) {
+    use pkgw::store::{Recorded, Remote};
+    use std::time::Duration;
+    let store = db.store().await;
+    let record = store
+        .create(fixture("hjartsvikt-primarvard"), api())
+        .await
+        .unwrap();
+    let id = record.id.clone();
+    let v1 = record.revision.version;
+    store
+        .queue_contracts("portal", &[id.clone()], false)
+        .await
+        .unwrap();
+    let mut slow = store
+        .claim_due("portal", "a", Duration::ZERO, 10)
+        .await
+        .unwrap();
+    let slow = slow.pop().unwrap();
+    let held = store
+        .claim_due("portal", "b", Duration::from_secs(60), 10)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the lease ran out: another worker takes the row");
+    let newer = Remote::from([("CarePlan/x".to_owned(), Some("W/\"2\"".to_owned()))]);
+    let older = Remote::from([("CarePlan/x".to_owned(), Some("W/\"1\"".to_owned()))]);
+    let v2 = Version::try_from(v1.get() + 1).unwrap();
+    store.holds("portal", &id, v2, &newer).await.unwrap();
+
+    // The slow worker, finishing while the other holds the row, records nothing.
+    assert_eq!(
+        store.delivered(&slow, v1, &older).await.unwrap(),
+        Recorded::Lost
+    );
+    assert_eq!(
+        store.remote("portal", &id).await.unwrap(),
+        Some((v2, newer.clone()))
+    );
+    // The worker holding the row finishes; the row stays for one more delivery.
+    assert_eq!(
+        store.delivered(&held, v1, &older).await.unwrap(),
+        Recorded::Done
+    );
+    assert_eq!(store.queue_status("portal").await.unwrap().queued, 1);
+    assert_eq!(
+        store.remote("portal", &id).await.unwrap(),
+        Some((v2, newer)),
+        "never back to an older version"
+    );
+    let again = store
+        .claim_due("portal", "c", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "due at once");
+    assert_eq!(
+        store
+            .retry_later(&slow, jiff::Timestamp::now(), "late")
+            .await
+            .unwrap(),
+        Recorded::Lost,
+        "a lost claim does not release another's"
+    );
+    assert_eq!(
+        store
+            .delivered(&again[0], v1, &Remote::new())
+            .await
+            .unwrap(),
+        Recorded::Done
+    );
+    // Checked once more by "c" (the "a" retry asked again), then gone.
+    let last = store
+        .claim_due("portal", "d", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivered(&last[0], v1, &Remote::new()).await.unwrap(),
+        Recorded::Done
+    );
+    assert_eq!(store.queue_status("portal").await.unwrap().queued, 0);
+}
+
 on_both_backends!(
+    a_lost_claim_records_nothing_and_asks_for_another_delivery,
     the_head_is_the_current_version,
     create_reads_back_as_version_one,
     updates_make_new_versions_and_keep_the_old,

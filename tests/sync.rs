@@ -116,7 +116,7 @@ async fn a_lost_answer_is_retried_without_a_duplicate(db: &TestDb) {
         .unwrap();
     // The target applies the CarePlan, but its answer never arrives in time.
     proxy.inject(
-        &format!("CarePlan/{}", record.id),
+        &format!("PUT /fhir/CarePlan/{}", record.id),
         Fault::LoseAnswer {
             hold: Duration::from_secs(2),
         },
@@ -135,6 +135,50 @@ async fn a_lost_answer_is_retried_without_a_duplicate(db: &TestDb) {
         .filter(|r| r.starts_with("PUT") && r.contains("/CarePlan/"))
         .count();
     assert_eq!(puts, 2, "written, answer lost, written again");
+}
+
+/// A first delivery whose answer was lost left a copy at the target without the gateway
+/// knowing its version; someone edits that copy before the retry. The retry reads the
+/// copy first, sees it is not the gateway's, and does not overwrite it unseen.
+async fn a_retry_reads_a_copy_it_has_no_version_of_before_writing(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let record = store
+        .create(fixture("ung-diabetes"), Change::from_source("api"))
+        .await
+        .unwrap();
+    let plan = format!("CarePlan/{}", record.id);
+    proxy.inject(
+        &format!("PUT /fhir/{plan}"),
+        Fault::LoseAnswer {
+            hold: Duration::from_secs(2),
+        },
+        1,
+    );
+    let mut later = settings();
+    later.backoff_initial_ms = 1000; // the retry comes after the edit below
+    let engine = Engine::new(
+        store.clone(),
+        targets_from_settings(&[target("portal", &proxy.base, &[])]).unwrap(),
+        later,
+    )
+    .unwrap();
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(store.queue_status("portal").await.unwrap().retrying, 1);
+    let (_, mut theirs) = portal.get(&plan).await;
+    theirs["title"] = "Ändrad i journalen".into();
+    assert!(portal.put(&plan, &theirs).await.is_success());
+
+    settle(&engine, &store).await;
+    let letters = store.dead_letters(Some("portal")).await.unwrap();
+    assert_eq!(letters.len(), 1, "a conflict, for a person to resolve");
+    assert_eq!(letters[0].status, Some(412));
+    let (_, still) = portal.get(&plan).await;
+    assert_eq!(
+        still["title"], "Ändrad i journalen",
+        "not overwritten unseen"
+    );
 }
 
 async fn a_refused_change_is_a_dead_letter_that_holds_up_nothing(db: &TestDb) {
@@ -417,7 +461,7 @@ async fn an_overtaken_delivery_is_not_a_conflict(db: &TestDb) {
     let older = common::next_version(&store, &v1, next).await;
     let gate = common::peer::Gate::default();
     let plan = format!("CarePlan/{}", v1.id);
-    proxy.inject(&format!("/fhir/{plan}"), Fault::Hold(gate.clone()), 1);
+    proxy.inject(&format!("PUT /fhir/{plan}"), Fault::Hold(gate.clone()), 1);
     let mut slow_run = tokio::spawn(async move { slow.run_until_idle().await });
     tokio::select! {
         () = gate.arrived() => {}
@@ -522,10 +566,19 @@ async fn transaction_mode_sends_each_change_as_one_bundle(db: &TestDb) {
         matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE),
         "{status}"
     );
+    let seen = proxy.seen.lock().unwrap().clone();
+    let writes: Vec<&String> = seen.iter().filter(|r| !r.starts_with("GET")).collect();
     assert_eq!(
-        *proxy.seen.lock().unwrap(),
+        writes,
         ["POST /fhir", "POST /fhir"],
         "one transaction per version"
+    );
+    // Before the first, the copies it has no version of were read (none there yet);
+    // after it, their versions are known.
+    let first = seen.iter().position(|r| r == "POST /fhir").unwrap();
+    assert!(
+        seen[first + 1..].iter().all(|r| r == "POST /fhir"),
+        "{seen:?}"
     );
 }
 
@@ -921,6 +974,7 @@ on_both_backends!(
     a_change_reaches_every_target_that_should_have_it_and_no_other,
     a_target_that_was_down_gets_the_latest_version_when_back,
     a_lost_answer_is_retried_without_a_duplicate,
+    a_retry_reads_a_copy_it_has_no_version_of_before_writing,
     a_refused_change_is_a_dead_letter_that_holds_up_nothing,
     retry_after_is_honoured,
     a_change_is_never_sent_back_to_its_origin,

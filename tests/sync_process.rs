@@ -34,7 +34,7 @@ mode = "off"
 
 [sync]
 poll_interval_ms = 20
-lease_secs = 1
+lease_secs = 3
 batch_size = 3
 concurrency = 2
 request_timeout_secs = 2

@@ -611,6 +611,8 @@ impl Store {
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
+/// Records what the target holds; never goes back to an older version: a pull may have
+/// recorded the target's own newer one while a delivery of an older one was on its way.
 async fn set_state(
     tx: &mut Tx<'_>,
     target: &str,
@@ -623,7 +625,8 @@ async fn set_state(
     sqlx::query(
         "INSERT INTO sync_state (target, contract_id, delivered_version, delivered_at, remote) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target, contract_id) DO UPDATE SET \
-         delivered_version = excluded.delivered_version, delivered_at = excluded.delivered_at, remote = excluded.remote",
+         delivered_version = excluded.delivered_version, delivered_at = excluded.delivered_at, remote = excluded.remote \
+         WHERE sync_state.delivered_version <= excluded.delivered_version",
     )
     .bind(target)
     .bind(contract.as_str())

@@ -69,6 +69,10 @@ pub async fn deliver(
             ours.push((format!("{kind}/{id}"), r.clone()));
         }
     }
+    let known = match (target.mode, target.write_by) {
+        (Mode::Push, WriteBy::Identifier) => known,
+        _ => learn_versions(client, &ours, known, &own).await?,
+    };
     let remote = match target.mode {
         Mode::Push => push(target, client, contract, &ours, &known, &own).await?,
         Mode::Transaction => transaction(client, &ours, &known, &own).await?,
@@ -123,6 +127,59 @@ fn store_failure(e: StoreError) -> Failure {
         error: format!("reading the contract: {e}"),
         after: None,
     }
+}
+
+/// Before writing a resource the gateway knows no version of at the target, its copy
+/// there is read: an earlier attempt may have written it though its answer was lost, or
+/// someone may have edited it there since. A copy that is one of the gateway's own
+/// versions is written over with `If-Match` on its version; any other is a conflict, as
+/// after a 412; none (404) is written without. (A version the gateway forgot on purpose —
+/// a replay, a change the target itself made — is in `known` without one, and is written
+/// over.)
+async fn learn_versions(
+    client: &Fenced<'_>,
+    ours: &[(String, Value)],
+    mut known: Remote,
+    own: &OwnVersions<'_>,
+) -> Result<Remote, Failure> {
+    let mut around = None;
+    for (key, body) in ours {
+        if known.contains_key(key) {
+            continue;
+        }
+        let theirs = client
+            .send(
+                Method::GET,
+                key,
+                None,
+                None,
+                &[StatusCode::NOT_FOUND, StatusCode::GONE],
+            )
+            .await?;
+        let Some(copy) = theirs.body.as_ref().filter(|_| theirs.status.is_success()) else {
+            continue;
+        };
+        if around.is_none() {
+            around = Some(own.around().await?);
+        }
+        let own_version = around.iter().flatten().find(|(_, e)| {
+            e["resourceType"] == body["resourceType"] && e["id"] == body["id"] && same_copy(e, copy)
+        });
+        match own_version {
+            _ if same_content(body, copy) => {}
+            Some((v, _)) if *v > own.sent => {
+                // Another worker's, newer: this delivery is behind, and tries again.
+                return Err(Failure::Transient {
+                    error: format!("the target holds a newer version of {key} than the one read"),
+                    after: None,
+                });
+            }
+            Some(_) => {}
+            None => return Err(changed_there(key)),
+        }
+        known.insert(key.clone(), version_of(&theirs));
+    }
+    Ok(known)
 }
 
 /// One request per resource, then deletes of what is gone.

@@ -179,7 +179,8 @@ pub fn holds(theirs: &Value, ours: &Value) -> bool {
         .all(|(k, v)| theirs.get(k) == Some(v))
 }
 
-/// A fault the proxy injects into requests whose path contains `matching`.
+/// A fault the proxy injects into requests whose method and path (`PUT /fhir/CarePlan/…`)
+/// contain `matching`.
 #[derive(Debug, Clone)]
 pub enum Fault {
     /// Answer with this status (and `Retry-After`, if given) without forwarding.
@@ -267,7 +268,8 @@ impl FaultProxy {
         proxy
     }
 
-    /// Injects `fault` into the next `times` requests whose path contains `matching`.
+    /// Injects `fault` into the next `times` requests whose method and path contain
+    /// `matching`.
     pub fn inject(&self, matching: &str, fault: Fault, times: usize) {
         self.rules.lock().unwrap().push(Rule {
             matching: matching.to_owned(),
@@ -302,7 +304,7 @@ impl FaultProxy {
             let mut rules = self.rules.lock().unwrap();
             let rule = rules
                 .iter_mut()
-                .find(|r| r.times > 0 && path.contains(&r.matching));
+                .find(|r| r.times > 0 && format!("{method} {path}").contains(&r.matching));
             rule.map(|r| {
                 r.times -= 1;
                 r.fault.clone()

@@ -575,7 +575,7 @@ async fn a_lost_claim_records_nothing_and_asks_for_another_delivery(db: &TestDb)
     let id = record.id.clone();
     let v1 = record.revision.version;
     store
-        .queue_contracts("portal", &[id.clone()], false)
+        .queue_contracts("portal", std::slice::from_ref(&id), false)
         .await
         .unwrap();
     let mut slow = store

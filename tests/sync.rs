@@ -708,6 +708,43 @@ async fn verify_finds_what_differs_and_repair_fixes_it(db: &TestDb) {
     );
 }
 
+/// The journal edits its copy; the gateway's own change, meanwhile, is refused there
+/// (412: the copy was changed there) and becomes a dead letter. The pull merges the
+/// journal's edit with the gateway's change, and the journal gets the merged version:
+/// nothing the gateway accepted stays missing there.
+async fn a_merge_the_target_lacks_reaches_it_after_its_own_edit_was_pulled(db: &TestDb) {
+    let store = db.store().await;
+    let journal = FhirPeer::start().await;
+    let engine = engine(&store, &[target("journal", &journal.base, &[])]);
+    let record = store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    settle(&engine, &store).await;
+    let team = format!("CareTeam/{}", record.id);
+    let (_, mut theirs) = journal.get(&team).await;
+    theirs["participant"].as_array_mut().unwrap().truncate(1);
+    assert!(journal.put(&team, &theirs).await.is_success());
+    let mut next = record.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att kunna resa till Gotland".into());
+    common::next_version(&store, &record, next).await;
+    settle(&engine, &store).await;
+    assert_eq!(
+        store.dead_letters(None).await.unwrap().len(),
+        1,
+        "refused there"
+    );
+
+    let pulled = engine.pull("journal", None).await.unwrap().unwrap();
+    assert_eq!(pulled.merged.len(), 1, "{pulled:?}");
+    let merged = store.get(&record.id).await.unwrap();
+    assert_eq!(merged.revision.contract.care_contacts.len(), 1);
+    settle(&engine, &store).await;
+    assert_holds(&journal, &merged, &Profile::default_profile()).await;
+}
+
 async fn pulled_changes_are_merged_and_the_loop_settles(db: &TestDb) {
     let store = db.store().await;
     let journal = FhirPeer::start().await;
@@ -965,6 +1002,7 @@ on_both_backends!(
     conditional_update_by_identifier_writes_each_resource_once,
     two_gateways_through_a_shared_target_settle_without_echo,
     pulled_changes_are_merged_and_the_loop_settles,
+    a_merge_the_target_lacks_reaches_it_after_its_own_edit_was_pulled,
     verify_finds_what_differs_and_repair_fixes_it,
     transaction_mode_sends_each_change_as_one_bundle,
     oauth2_tokens_are_fetched_once_and_sent,

@@ -119,13 +119,7 @@ async fn take_change(
     let ours_sent = resources_of(&sent, &target.profile);
     let (theirs, remote) = read_copy(client, plan, &ours_sent).await?;
     let id = contract.to_string();
-    let unchanged = ours_sent
-        .all()
-        .zip(theirs.all())
-        .all(|(ours, theirs)| same_content(ours, theirs))
-        && ours_sent.goals.len() == theirs.goals.len()
-        && ours_sent.appointments.len() == theirs.appointments.len();
-    if unchanged {
+    if holds_all(&ours_sent, &theirs) {
         report.unchanged += 1;
         return Ok(());
     }
@@ -155,6 +149,15 @@ async fn take_change(
             store
                 .holds(&target.name, &contract, record.revision.version, &remote)
                 .await?;
+            // The merge holds changes made here that the target has not seen (one sent
+            // meanwhile may have been refused there for the very edit merged now): the
+            // merged version goes to it, with If-Match on the versions just read. Not
+            // an echo: what it sent is there already; what it lacks is sent.
+            if !holds_all(&resources_of(&record, &target.profile), &theirs) {
+                store
+                    .queue_contracts(&target.name, std::slice::from_ref(&contract), false)
+                    .await?;
+            }
             if outcome == Outcome::Unchanged {
                 report.unchanged += 1;
             } else {
@@ -171,6 +174,15 @@ async fn take_change(
         }
     }
     Ok(())
+}
+
+/// Whether the target's copies hold everything in `ours`, resource by resource.
+fn holds_all(ours: &ContractResources, theirs: &ContractResources) -> bool {
+    ours.all()
+        .zip(theirs.all())
+        .all(|(ours, theirs)| same_content(ours, theirs))
+        && ours.goals.len() == theirs.goals.len()
+        && ours.appointments.len() == theirs.appointments.len()
 }
 
 /// A contract the gateway does not have yet (another gateway put it at the target):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, property, store (SQLite and PostgreSQL), HTTP, sync, browser
-# and CLI tests, installing the outside tools they need first (idempotently).
+# and CLI tests, and the spin check of the sync model (model/sync.pml), installing the
+# outside tools they need first (idempotently).
 #
 # PostgreSQL: the tests use PKGW_TEST_POSTGRES_URL, by default the local server at
 # postgres://postgres@127.0.0.1:5432/test, each test in its own schema. Set
@@ -70,12 +71,12 @@ fi
 export PKGW_FHIR_EXAMPLES="$PWD/$examples/package"
 
 # - a headless browser and a PDF reader for the printable page's test: Debian chromium
-#   and poppler-utils (pdftotext).
-if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
+#   and poppler-utils (pdftotext); spin, which checks the model of the sync protocol.
+if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null || ! command -v spin >/dev/null; then
     as_root=""
     if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then as_root="sudo"; fi
     $as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium poppler-utils >/dev/null
+    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium poppler-utils spin gcc >/dev/null
 fi
 
 # Every FHIR answer the tests' gateways give is kept (one file per distinct answer) and,
@@ -83,6 +84,11 @@ fi
 answers="$PWD/target/fhir-answers"
 rm -rf "$answers"
 export PKGW_TEST_ANSWERS="$answers"
+
+# The model of the sync protocol is checked beside the tests (one core, about two minutes).
+mkdir -p target
+scripts/check-model.sh 2 2 >target/model-check.log 2>&1 &
+model_check=$!
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo test --workspace --doc
@@ -94,3 +100,10 @@ fi
 echo "checking the $(ls "$answers" | wc -l) distinct FHIR answers the tests collected with both validators"
 find "$answers" -name '*.json' -print0 | xargs -0 -n 2000 "$PKGW_FHIR_PYTHON" scripts/validate_fhir.py
 find "$answers" -name '*.json' -print0 | xargs -0 -n 2000 node scripts/validate_fhir_medplum.mjs
+
+if wait "$model_check"; then
+    cat target/model-check.log
+else
+    cat target/model-check.log >&2
+    exit 1
+fi

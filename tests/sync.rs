@@ -238,8 +238,22 @@ async fn a_refused_change_is_a_dead_letter_that_holds_up_nothing(db: &TestDb) {
         "pkgw_sync_delivered_contracts{target=\"portal\"} 1",
         "pkgw_sync_delivered_total{target=\"portal\"} 1",
         "pkgw_sync_dead_lettered_total{target=\"portal\"} 1",
+        "pkgw_sync_delivery_latency_seconds_count{target=\"portal\"} 1",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    // The database pools, by use.
+    for pool in ["writer", "reader"] {
+        for gauge in [
+            format!("pkgw_db_max_connections{{pool=\"{pool}\"}} "),
+            format!("pkgw_db_connections{{pool=\"{pool}\",state=\"idle\"}} "),
+            format!("pkgw_db_connections{{pool=\"{pool}\",state=\"in_use\"}} "),
+        ] {
+            assert!(
+                metrics.lines().any(|l| l.starts_with(&gauge)),
+                "{gauge} in\n{metrics}"
+            );
+        }
     }
     assert!(
         !metrics.contains("unknown role"),

@@ -2,7 +2,8 @@
 //! written by `prometheus-client`: requests by route template and status, with their
 //! latencies, counted as they are answered; contracts stored and, per sync target, the
 //! queue (depth, retrying, oldest wait, dead letters) read from the database at each
-//! scrape; and what this process delivered since it started. Labels hold route
+//! scrape, and the database pools' connections in use; what this process delivered since
+//! it started, with the time from each version's commit to its delivery. Labels hold route
 //! templates, statuses, target names and kinds of failure — never a path, an id or a
 //! target's own words, which may name a person.
 
@@ -42,6 +43,18 @@ struct RouteLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetLabels {
     target: String,
+}
+
+/// A database connection pool, and whether its connections are in use or idle.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    pool: String,
+    state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolName {
+    pool: String,
 }
 
 /// A target's failing queue, by the kind of failure only.
@@ -113,6 +126,35 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     let contracts = Gauge::<i64>::default();
     contracts.set(i64::try_from(state.store.count().await?).unwrap_or(i64::MAX));
     scrape.register("pkgw_contracts", "Contracts stored", contracts);
+    let connections = Family::<PoolLabels, Gauge>::default();
+    let most = Family::<PoolName, Gauge>::default();
+    for pool in state.store.pool_use() {
+        for (kind, n) in [
+            ("in_use", pool.open - pool.idle.min(pool.open)),
+            ("idle", pool.idle),
+        ] {
+            connections
+                .get_or_create(&PoolLabels {
+                    pool: pool.pool.to_owned(),
+                    state: kind.to_owned(),
+                })
+                .set(i64::from(n));
+        }
+        most.get_or_create(&PoolName {
+            pool: pool.pool.to_owned(),
+        })
+        .set(i64::from(pool.max));
+    }
+    scrape.register(
+        "pkgw_db_connections",
+        "Database connections open, by pool (writer, reader) and whether in use or idle",
+        connections,
+    );
+    scrape.register(
+        "pkgw_db_max_connections",
+        "The most connections each database pool opens",
+        most,
+    );
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     for name in state.sync_targets.iter() {
@@ -186,6 +228,11 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         oldest,
     );
     if let Some(engine) = &state.sync {
+        scrape.register(
+            "pkgw_sync_delivery_latency_seconds",
+            "From a version's commit here to its delivery to the target, per target",
+            engine.delivery_latency(),
+        );
         let counters = engine.counters();
         for (name, help, pick) in [
             (

@@ -28,9 +28,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use tokio::net::TcpListener;
-use tower_http::timeout::TimeoutLayer;
 
 pub use cors::Cors;
 pub use error::{ApiError, Issue};
@@ -267,9 +266,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             limits.max_concurrent.max(1),
         ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(axum::middleware::from_fn_with_state(
             limits.request_timeout,
+            deadline,
         ))
         .with_state(state)
 }
@@ -293,6 +292,28 @@ pub async fn serve_router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     listen::serve_app(listener, router, limits, shutdown).await
+}
+
+/// A request not answered within `limit` (a database that does not answer, say) is
+/// answered 503 with the API's own error body — an OperationOutcome on the FHIR API —
+/// and its handler is dropped.
+async fn deadline(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let fhir = request.uri().path().starts_with("/fhir");
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "a request took too long: 503");
+            if fhir {
+                fhir::FhirError::Unavailable.into_response()
+            } else {
+                ApiError::Unavailable.into_response()
+            }
+        }
+    }
 }
 
 /// On every response: no content-type sniffing and no referrer.

@@ -216,3 +216,28 @@ mod tests {
         assert!(err.contains("mysql") && !err.contains("secret"), "{err}");
     }
 }
+
+/// One connection pool's use at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// `writer` or `reader`.
+    pub pool: &'static str,
+    /// Connections open, in use or idle.
+    pub open: u32,
+    pub idle: u32,
+    /// The most it opens.
+    pub max: u32,
+}
+
+impl Store {
+    /// The use of the write and the read pools.
+    pub fn pool_use(&self) -> [PoolUse; 2] {
+        let of = |pool: &'static str, p: &AnyPool| PoolUse {
+            pool,
+            open: p.size(),
+            idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+            max: p.options().get_max_connections(),
+        };
+        [of("writer", &self.writer), of("reader", &self.reader)]
+    }
+}

@@ -25,8 +25,16 @@ use crate::fhir::stored::resources_of;
 use crate::percent::encode;
 use crate::store::{Remote, Store, StoreError};
 
-/// Sends the contract as it is now; returns the version sent and what the target then
-/// holds. `lease_until` is when the claim on the contract may pass to another worker:
+/// What a delivery sent, and what the target then holds.
+#[derive(Debug)]
+pub struct Delivered {
+    pub version: Version,
+    /// When the version sent was committed here.
+    pub committed_at: jiff::Timestamp,
+    pub remote: Remote,
+}
+
+/// Sends the contract as it is now. `lease_until` is when the claim on the contract may pass to another worker:
 /// no write without `If-Match` is still on its way then (see [`Fenced`]).
 pub async fn deliver(
     store: &Store,
@@ -34,7 +42,7 @@ pub async fn deliver(
     client: &TargetClient,
     contract: &ContractId,
     lease_until: Instant,
-) -> Result<(Version, Remote), Failure> {
+) -> Result<Delivered, Failure> {
     let client = &Fenced {
         client,
         lease_until,
@@ -77,7 +85,11 @@ pub async fn deliver(
         Mode::Push => push(target, client, contract, &ours, &known, &own).await?,
         Mode::Transaction => transaction(client, &ours, &known, &own).await?,
     };
-    Ok((record.revision.version, remote))
+    Ok(Delivered {
+        version: record.revision.version,
+        committed_at: record.revision.recorded_at,
+        remote,
+    })
 }
 
 /// The target's client, for one delivery under a lease. A write that names the version

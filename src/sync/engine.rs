@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::watch;
 
 use super::client::TargetClient;
@@ -25,6 +28,16 @@ pub struct Counters {
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
 }
+
+/// A target, as a metrics label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabel {
+    pub target: String,
+}
+
+/// Per target: how long it took from a version's commit here to its arrival at the
+/// target (seconds), as each delivery is recorded.
+pub type DeliveryLatency = Family<TargetLabel, Histogram, fn() -> Histogram>;
 
 /// One target with its HTTP client and counters.
 #[derive(Debug)]
@@ -48,6 +61,7 @@ pub struct Engine {
     notify_timeout: std::time::Duration,
     /// The gateway's own mapping, for subscription payloads.
     profile: Arc<crate::fhir::Profile>,
+    latency: DeliveryLatency,
 }
 
 impl Engine {
@@ -80,6 +94,10 @@ impl Engine {
             subscriptions: Arc::default(),
             notify_timeout: timeout,
             profile: Arc::new(crate::fhir::Profile::default_profile()),
+            // 10 ms to about 45 min, quadrupling: a target down for hours is +Inf.
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.01, 4.0, 10))
+            }),
         })
     }
 
@@ -100,6 +118,11 @@ impl Engine {
             .iter()
             .map(|l| (l.target.name.as_str(), &l.counters))
             .collect()
+    }
+
+    /// Delivery latency per target, shared: what `/metrics` shows.
+    pub fn delivery_latency(&self) -> DeliveryLatency {
+        self.latency.clone()
     }
 
     /// Compares what the target named holds with what it should hold (`None`: no such
@@ -209,11 +232,21 @@ impl Engine {
             lease_until,
         );
         match delivered.await {
-            Ok((version, remote)) => {
-                if lost(self.store.delivered(claim, version, &remote).await?, claim) {
+            Ok(done) => {
+                let version = done.version;
+                if lost(
+                    self.store.delivered(claim, version, &done.remote).await?,
+                    claim,
+                ) {
                     return Ok(());
                 }
                 lane.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                let took = jiff::Timestamp::now().duration_since(done.committed_at);
+                self.latency
+                    .get_or_create(&TargetLabel {
+                        target: name.to_owned(),
+                    })
+                    .observe(took.as_secs_f64().max(0.0));
                 tracing::info!(target_name = name, %contract, %version, "delivered");
             }
             Err(Failure::Transient { error, after }) => {

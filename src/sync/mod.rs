@@ -20,7 +20,7 @@ pub mod retry;
 pub mod settings;
 pub mod verify;
 
-pub use engine::{Counters, Engine};
+pub use engine::{Counters, DeliveryLatency, Engine, TargetLabel};
 pub use settings::{
     AuthSettings, Mode, SyncSettings, Target, TargetSettings, WriteBy, targets_from_settings,
 };

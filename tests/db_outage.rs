@@ -1,0 +1,411 @@
+//! PostgreSQL goes away and comes back while the gateway serves writes, reads and sync:
+//! restarted, and in a second test its server process killed with SIGKILL. The test runs
+//! a PostgreSQL server of its own (the machine's binaries, its own data directory and
+//! port, loopback only), never the shared test server.
+//!
+//! During the outage every request is answered, within the request timeout, with 2xx or
+//! 503 (an OperationOutcome on the FHIR API) and nothing else; `/ready` says not ready
+//! while `/health` stays up. Afterwards the gateway reconnects by itself, every write
+//! answered 2xx is stored, none answered 503 is, and the target gets every contract's
+//! latest version with no dead letter.
+
+// Tests panic on what they did not expect; helpers outside #[test] functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::fixture;
+use common::peer::{FhirPeer, assert_holds, settings, target};
+use pkgw::api::{AppState, Limits};
+use pkgw::domain::ContractId;
+use pkgw::fhir::Profile;
+use pkgw::store::{Store, StoreOptions};
+use pkgw::sync::{Engine, targets_from_settings};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The machine's PostgreSQL binaries (`/usr/lib/postgresql/<version>/bin`), newest first.
+fn pg_bin() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's binaries in /usr/lib/postgresql")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop().expect("initdb")
+}
+
+/// A PostgreSQL server of the test's own, on its own port.
+struct OwnPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnPostgres {
+    fn start() -> OwnPostgres {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("pkgw-pg-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pg = OwnPostgres {
+            bin: pg_bin(),
+            dir,
+            port,
+        };
+        if is_root() {
+            // PostgreSQL refuses to run as root: its files are the postgres user's.
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&pg.dir)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        pg.run("initdb", &["-U", "postgres", "--auth=trust", "-N", "-D"]);
+        pg.up();
+        pg
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Runs one of the server's programs (as the postgres user when root), with the data
+    /// directory as its last argument.
+    fn run(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let status = command
+            .args(args)
+            .arg(self.data())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{program} {args:?}");
+    }
+
+    fn up(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        self.run(
+            "pg_ctl",
+            &["-w", "-t", "30", "-o", &options, "-l"]
+                .into_iter()
+                .chain([self.dir.join("log").to_str().unwrap(), "start", "-D"])
+                .collect::<Vec<_>>(),
+        );
+    }
+
+    /// A fast shutdown: sessions are ended, open transactions rolled back.
+    fn down(&self) {
+        self.run("pg_ctl", &["-w", "-m", "fast", "stop", "-D"]);
+    }
+
+    /// The server process killed with SIGKILL (its backends then end themselves).
+    fn kill(&self) {
+        let pid = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_owned();
+        let status = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(status.success());
+        // Wait until it is gone, and its backends with it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            || Path::new(&format!("/proc/{pid}")).exists()
+        {
+            assert!(Instant::now() < deadline, "the killed server lingers");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let exe = self.bin.join("pg_ctl");
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let _ = command
+            .args(["-m", "immediate", "stop", "-D"])
+            .arg(self.data())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// What one request got.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    took: Duration,
+}
+
+/// The outage: `stop` takes the database away, `start` brings it back.
+async fn writes_and_reads_through_an_outage(stop: impl Fn(&OwnPostgres), what: &str) {
+    let pg = OwnPostgres::start();
+    let mut options = StoreOptions::new(pg.url());
+    options.acquire_timeout = Duration::from_secs(2);
+    let store = Store::open(&options).await.unwrap();
+    let peer = FhirPeer::start().await;
+    let targets = targets_from_settings(&[target("portal", &peer.base, &[])]).unwrap();
+    let engine = Arc::new(Engine::new(store.clone(), targets, settings()).unwrap());
+    let (stop_sync, stopped) = tokio::sync::watch::channel(false);
+    let sync = tokio::spawn(engine.clone().run(stopped));
+    let state = AppState::new(store.clone()).with_sync(vec!["portal".into()], Some(engine));
+    let limits = Limits {
+        request_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let app = Arc::new(common::app::spawn_state(state, limits).await);
+
+    // Contracts to change, one writer each, and a reader.
+    let mut ids = Vec::new();
+    for name in ["hjartsvikt-primarvard", "ung-diabetes", "eget-initiativ"] {
+        let response = app
+            .client
+            .post(app.url("/api/contracts"))
+            .json(&serde_json::to_value(fixture(name)).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    let running = Arc::new(AtomicBool::new(true));
+    let mut writers = Vec::new();
+    for id in ids.clone() {
+        let (app, running) = (app.clone(), running.clone());
+        writers.push(tokio::spawn(async move {
+            // Each write: the step it wrote, and what it got.
+            let mut written: Vec<(usize, Answer)> = Vec::new();
+            let mut version = 1u64;
+            let mut step = 0;
+            while running.load(Ordering::Relaxed) {
+                step += 1;
+                let current: Value = match app
+                    .client
+                    .get(app.url(&format!("/api/contracts/{id}")))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => r.json().await.unwrap(),
+                    _ => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let mut contract = current["contract"].clone();
+                contract["nextStep"]["description"] = format!("Steg {step}").into();
+                let started = Instant::now();
+                let response = app
+                    .client
+                    .put(app.url(&format!("/api/contracts/{id}")))
+                    .header("If-Match", format!("W/\"{version}\""))
+                    .json(&contract)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                if status.is_success() {
+                    version += 1;
+                }
+                written.push((
+                    step,
+                    Answer {
+                        status,
+                        took: started.elapsed(),
+                    },
+                ));
+            }
+            written
+        }));
+    }
+    let reader = {
+        let (app, running, ids) = (app.clone(), running.clone(), ids.clone());
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            while running.load(Ordering::Relaxed) {
+                for id in &ids {
+                    let started = Instant::now();
+                    let response = app
+                        .client
+                        .get(app.url(&format!("/fhir/CarePlan/{id}")))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status();
+                    let body: Value = response.json().await.unwrap_or_default();
+                    if status == StatusCode::SERVICE_UNAVAILABLE {
+                        assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+                    }
+                    answers.push(Answer {
+                        status,
+                        took: started.elapsed(),
+                    });
+                }
+            }
+            answers
+        })
+    };
+
+    // Writes flow; then the database goes away.
+    let status_of = |path: &'static str| {
+        let app = app.clone();
+        async move { app.client.get(app.url(path)).send().await.unwrap().status() }
+    };
+    wait_for(|| async { status_of("/ready").await == StatusCode::OK }).await;
+    stop(&pg);
+    wait_for(|| async { status_of("/ready").await == StatusCode::SERVICE_UNAVAILABLE }).await;
+    assert_eq!(status_of("/health").await, StatusCode::OK, "alive");
+    let read = app
+        .client
+        .get(app.url(&format!("/fhir/CarePlan/{}", ids[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+    let outcome: Value = read.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    // It comes back, and the gateway with it.
+    pg.up();
+    wait_for(|| async { status_of("/ready").await == StatusCode::OK }).await;
+    // Reads go through again before the load stops.
+    let first = ids[0].clone();
+    wait_for(|| {
+        let (app, id) = (app.clone(), first.clone());
+        async move {
+            let read = app
+                .client
+                .get(app.url(&format!("/api/contracts/{id}")))
+                .send()
+                .await
+                .unwrap();
+            read.status().is_success()
+        }
+    })
+    .await;
+    running.store(false, Ordering::Relaxed);
+
+    let limit = limits.request_timeout + Duration::from_secs(2);
+    let reads = reader.await.unwrap();
+    for a in &reads {
+        assert!(
+            a.status == StatusCode::OK || a.status == StatusCode::SERVICE_UNAVAILABLE,
+            "{what}: a read got {}",
+            a.status
+        );
+        assert!(a.took < limit, "{what}: a read took {:?}", a.took);
+    }
+    for (id, writer) in ids.iter().zip(writers) {
+        let written = writer.await.unwrap();
+        for (_, a) in &written {
+            assert!(
+                a.status == StatusCode::OK || a.status == StatusCode::SERVICE_UNAVAILABLE,
+                "{what}: a write got {}",
+                a.status
+            );
+            assert!(a.took < limit, "{what}: a write took {:?}", a.took);
+        }
+        // Exactly the writes answered 2xx are stored, in order.
+        let stored: Vec<String> = store
+            .history(&ContractId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .versions
+            .iter()
+            .skip(1)
+            .map(|v| {
+                v.contract
+                    .next_step
+                    .as_ref()
+                    .map(|n| n.description.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let answered: Vec<String> = written
+            .iter()
+            .filter(|(_, a)| a.status.is_success())
+            .map(|(step, _)| format!("Steg {step}"))
+            .collect();
+        assert_eq!(stored, answered, "{what}: {id}");
+    }
+
+    // The outbox delivers every contract's latest version.
+    for id in &ids {
+        let id = ContractId::parse(id).unwrap();
+        wait_for(|| async {
+            let current = store.get(&id).await.unwrap().revision.version;
+            let known = store.remote("portal", &id).await.unwrap().map(|(v, _)| v);
+            known == Some(current)
+        })
+        .await;
+    }
+    assert!(store.dead_letters(None).await.unwrap().is_empty());
+    for id in &ids {
+        let record = store.get(&ContractId::parse(id).unwrap()).await.unwrap();
+        assert_holds(&peer, &record, &Profile::default_profile()).await;
+    }
+    stop_sync.send(true).unwrap();
+    sync.await.unwrap();
+}
+
+/// Waits until `ready` holds (at most 60 s).
+async fn wait_for<F, Fut>(ready: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready().await {
+        assert!(Instant::now() < deadline, "not reached in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_restarted_under_load() {
+    writes_and_reads_through_an_outage(OwnPostgres::down, "restarted").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_killed_under_load() {
+    writes_and_reads_through_an_outage(OwnPostgres::kill, "killed").await;
+}

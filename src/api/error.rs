@@ -66,6 +66,11 @@ pub enum ApiError {
     /// The database is unreachable. 503.
     #[error("the service is unavailable, try again shortly")]
     Unavailable,
+    /// The database has no room left. 507.
+    #[error(
+        "the database has no room left for this change, so nothing was written; try again once the operator has freed space"
+    )]
+    InsufficientStorage,
     /// A bug or damaged data. 500.
     #[error("internal error")]
     Internal,
@@ -96,6 +101,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -164,6 +170,10 @@ impl From<StoreError> for ApiError {
             StoreError::Deleted(id) => Self::Gone(format!("contract {id} was deleted")),
             e @ StoreError::IdentifierTaken { .. } => Self::Conflict(e.to_string()),
             StoreError::Invalid(v) => v.into(),
+            e if e.is_full() => {
+                tracing::error!(error = %e, "the database is full");
+                Self::InsufficientStorage
+            }
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database error");
                 Self::Unavailable

@@ -39,3 +39,19 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
+
+impl StoreError {
+    /// Whether the database refused for want of room: SQLite's `SQLITE_FULL` (the disk,
+    /// or its size limit), PostgreSQL's `disk_full` (53100). Nothing was written.
+    pub fn is_full(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        match e.code().as_deref() {
+            Some("53100") => true,
+            // SQLite's primary code is the low byte of its extended one.
+            Some(code) => code.parse::<i32>().is_ok_and(|c| c & 0xff == 13),
+            None => false,
+        }
+    }
+}

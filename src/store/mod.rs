@@ -25,6 +25,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
@@ -114,6 +115,23 @@ impl Store {
                 // them; a file does not go away as a server can. PostgreSQL connections
                 // are checked, so a restarted server costs no failed request.
                 .test_before_acquire(backend == Backend::Postgres)
+                // A connection sqlx still counts as inside a transaction once the
+                // transaction is over is closed, never handed to the next request: when a
+                // statement fails (SQLite's SQLITE_FULL, say) the database may roll the
+                // transaction back itself, the driver's ROLLBACK then fails, and its count
+                // stays one too high — the next "transaction" would be a savepoint inside
+                // nothing, answered as committed and never stored (found by
+                // tests/disk_full.rs). A dropped transaction's rollback is still queued
+                // at release: one round trip lets it run before the count is read again.
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        if !conn.is_in_transaction() {
+                            return Ok(true);
+                        }
+                        let _ = conn.ping().await;
+                        Ok(!conn.is_in_transaction())
+                    })
+                })
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {

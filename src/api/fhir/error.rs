@@ -81,6 +81,11 @@ pub enum FhirError {
     /// 503: the database is unreachable.
     #[error("the service is unavailable, try again shortly")]
     Unavailable,
+    /// 507: the database has no room left.
+    #[error(
+        "the database has no room left for this change, so nothing was written; try again once the operator has freed space"
+    )]
+    InsufficientStorage,
     /// 500: details are in the log.
     #[error("internal error")]
     Internal,
@@ -115,6 +120,7 @@ impl FhirError {
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invariant"),
             Self::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not-supported"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
+            Self::InsufficientStorage => (StatusCode::INSUFFICIENT_STORAGE, "no-store"),
             Self::Internal | Self::Export(_) => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
         }
     }
@@ -189,6 +195,10 @@ impl From<StoreError> for FhirError {
             StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             StoreError::Deleted(id) => Self::Gone(format!("contract {id} was deleted")),
             e @ StoreError::IdentifierTaken { .. } => Self::Conflict(e.to_string()),
+            e if e.is_full() => {
+                tracing::error!(error = %e, "the database is full");
+                Self::InsufficientStorage
+            }
             StoreError::Database(e) => {
                 tracing::error!(error = %e, "database error");
                 Self::Unavailable

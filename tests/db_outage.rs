@@ -85,18 +85,22 @@ impl OwnPostgres {
         self.dir.join("data")
     }
 
-    /// Runs one of the server's programs (as the postgres user when root), with the data
-    /// directory as its last argument.
-    fn run(&self, program: &str, args: &[&str]) {
+    /// One of the server's programs, run as the postgres user when the test is root.
+    fn program(&self, program: &str) -> Command {
         let exe = self.bin.join(program);
-        let mut command = if is_root() {
+        if is_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(exe);
             c
         } else {
             Command::new(exe)
-        };
-        let status = command
+        }
+    }
+
+    /// Runs one of the server's programs, with the data directory as its last argument.
+    fn run(&self, program: &str, args: &[&str]) {
+        let status = self
+            .program(program)
             .args(args)
             .arg(self.data())
             .stdout(Stdio::null())
@@ -145,15 +149,8 @@ impl OwnPostgres {
 
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
-        let exe = self.bin.join("pg_ctl");
-        let mut command = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        let _ = command
+        let _ = self
+            .program("pg_ctl")
             .args(["-m", "immediate", "stop", "-D"])
             .arg(self.data())
             .stdout(Stdio::null())

@@ -301,6 +301,19 @@ async fn writes_and_reads_through_an_outage(stop: impl Fn(&OwnPostgres), what: &
     assert_eq!(read.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
     let outcome: Value = read.json().await.unwrap();
     assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    // The operator still sees the gateway at /metrics: the database down, requests
+    // answered 503 by route, the pools.
+    let metrics = scrape(&app).await;
+    assert!(metrics.lines().any(|l| l == "pkgw_db_up 0"), "{metrics}");
+    // (by its route, or, when cut off at the request timeout, as `(timed out)`)
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with(r#"pkgw_http_requests_total{method="GET""#)
+                && l.contains(r#"status="503""#)
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pkgw_db_connections{"), "{metrics}");
     // It comes back, and the gateway with it.
     pg.up();
     wait_for(|| async { status_of("/ready").await == StatusCode::OK }).await;
@@ -320,6 +333,7 @@ async fn writes_and_reads_through_an_outage(stop: impl Fn(&OwnPostgres), what: &
     })
     .await;
     running.store(false, Ordering::Relaxed);
+    wait_for(|| async { scrape(&app).await.lines().any(|l| l == "pkgw_db_up 1") }).await;
 
     let limit = limits.request_timeout + Duration::from_secs(2);
     let reads = reader.await.unwrap();
@@ -382,6 +396,13 @@ async fn writes_and_reads_through_an_outage(stop: impl Fn(&OwnPostgres), what: &
     }
     stop_sync.send(true).unwrap();
     sync.await.unwrap();
+}
+
+/// `/metrics`, which answers whatever the database does.
+async fn scrape(app: &common::app::TestApp) -> String {
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
 }
 
 /// Waits until `ready` holds (at most 60 s).

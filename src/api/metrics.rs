@@ -123,9 +123,19 @@ type QueueGauge = (&'static str, &'static str, fn(&QueueStatus) -> i64);
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut scrape = Registry::default();
-    let contracts = Gauge::<i64>::default();
-    contracts.set(i64::try_from(state.store.count().await?).unwrap_or(i64::MAX));
-    scrape.register("pkgw_contracts", "Contracts stored", contracts);
+    // What the database holds is read at each scrape; while the database is away the
+    // rest is still shown (that is when an operator needs it most), with `pkgw_db_up 0`.
+    let from_db = database_gauges(&state, &mut scrape).await;
+    if let Err(e) = &from_db {
+        tracing::warn!(error = %e, "metrics: the database did not answer");
+    }
+    let up = Gauge::<i64>::default();
+    up.set(i64::from(from_db.is_ok()));
+    scrape.register(
+        "pkgw_db_up",
+        "1 when the database answered this scrape, 0 when it did not (then the gauges read from it are left out)",
+        up,
+    );
     let connections = Family::<PoolLabels, Gauge>::default();
     let most = Family::<PoolName, Gauge>::default();
     for pool in state.store.pool_use() {
@@ -155,6 +165,31 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         "The most connections each database pool opens",
         most,
     );
+    if let Some(engine) = &state.sync {
+        register_engine(engine, &mut scrape);
+    }
+    let mut out = String::new();
+    encode_registry(&mut out, &scrape)
+        .and_then(|()| encode_registry(&mut out, &state.request_metrics.registry))
+        .and_then(|()| encode_eof(&mut out))
+        .map_err(|_| ApiError::Internal)?;
+    Ok((
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
+}
+
+/// The gauges read from the database: contracts stored and each sync target's queue.
+async fn database_gauges(
+    state: &AppState,
+    scrape: &mut Registry,
+) -> Result<(), crate::store::StoreError> {
+    let contracts = Gauge::<i64>::default();
+    contracts.set(i64::try_from(state.store.count().await?).unwrap_or(i64::MAX));
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     for name in state.sync_targets.iter() {
@@ -227,7 +262,13 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         "How long the longest-waiting contract has waited",
         oldest,
     );
-    if let Some(engine) = &state.sync {
+    scrape.register("pkgw_contracts", "Contracts stored", contracts);
+    Ok(())
+}
+
+/// What this process's sync engine counted since it started.
+fn register_engine(engine: &crate::sync::Engine, scrape: &mut Registry) {
+    {
         scrape.register(
             "pkgw_sync_delivery_latency_seconds",
             "From a version's commit here to its delivery to the target, per target",
@@ -263,17 +304,4 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             scrape.register(name, help, family);
         }
     }
-    let mut out = String::new();
-    encode_registry(&mut out, &scrape)
-        .and_then(|()| encode_registry(&mut out, &state.request_metrics.registry))
-        .and_then(|()| encode_eof(&mut out))
-        .map_err(|_| ApiError::Internal)?;
-    Ok((
-        [(
-            CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response())
 }

@@ -267,7 +267,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             limits.max_concurrent.max(1),
         ))
         .layer(axum::middleware::from_fn_with_state(
-            limits.request_timeout,
+            (state.request_metrics.clone(), limits.request_timeout),
             deadline,
         ))
         .with_state(state)
@@ -296,17 +296,24 @@ pub async fn serve_router(
 
 /// A request not answered within `limit` (a database that does not answer, say) is
 /// answered 503 with the API's own error body — an OperationOutcome on the FHIR API —
-/// and its handler is dropped.
+/// and its handler is dropped. It is counted in `/metrics` under the route
+/// `(timed out)`: its own route is known only inside the router it was cut off in.
 async fn deadline(
-    axum::extract::State(limit): axum::extract::State<Duration>,
+    axum::extract::State((metrics, limit)): axum::extract::State<(
+        Arc<metrics::RequestMetrics>,
+        Duration,
+    )>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let fhir = request.uri().path().starts_with("/fhir");
+    let method = request.method().clone();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(limit_secs = limit.as_secs(), "a request took too long: 503");
+            let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            metrics.observe(&method, "(timed out)", status, limit);
+            tracing::warn!(%method, route = "(timed out)", status = 503, limit_secs = limit.as_secs(), "request");
             if fhir {
                 fhir::FhirError::Unavailable.into_response()
             } else {

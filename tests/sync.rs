@@ -73,119 +73,6 @@ async fn a_change_reaches_every_target_that_should_have_it_and_no_other(db: &Tes
     assert_eq!((status.delivered, status.dead_letters), (1, 0));
 }
 
-/// One target is down while 10 000 changes (100 contracts, 100 changes each) accumulate;
-/// another keeps getting them. The backlog is one row per contract (coalesced), its age
-/// shows in `pkgw sync status`'s figures and in `/metrics`; when the target is back it
-/// gets each contract's latest version, once, and holds one copy of each.
-async fn a_long_outage_of_one_target_holds_up_no_other_and_drains_coalesced(db: &TestDb) {
-    const CONTRACTS: usize = 100;
-    const CHANGES: usize = 100;
-    let store = db.store().await;
-    let (journal, portal) = (FhirPeer::start().await, FhirPeer::start().await);
-    let proxy = FaultProxy::start(&portal.base).await;
-    proxy.inject(
-        "/fhir",
-        Fault::Status {
-            status: 503,
-            retry_after: None,
-        },
-        usize::MAX,
-    );
-    let engine = engine(
-        &store,
-        &[
-            target("journal", &journal.base, &[]),
-            target("portal", &proxy.base, &[]),
-        ],
-    );
-    let mut latest = Vec::new();
-    for (n, (_, contract)) in pkgw::demo::contracts()
-        .unwrap()
-        .into_iter()
-        .cycle()
-        .take(CONTRACTS)
-        .enumerate()
-    {
-        let id = pkgw::domain::ContractId::parse(&format!("avbrott-{n:03}")).unwrap();
-        let record = store
-            .create_with_id(id, contract, Change::from_source("api"))
-            .await
-            .unwrap();
-        latest.push(record);
-    }
-    for change in 1..CHANGES {
-        for record in &mut latest {
-            let mut next = record.revision.contract.clone();
-            if let Some(step) = next.next_step.as_mut() {
-                step.description = format!("Steg {change}");
-            } else {
-                next.agreement.what_matters.push(format!("Steg {change}"));
-            }
-            *record = common::next_version(&store, record, next).await;
-        }
-        if change % 25 == 0 {
-            engine.run_until_idle().await.unwrap();
-        }
-    }
-    engine.run_until_idle().await.unwrap();
-    // The journal kept up; the portal's backlog is one row per contract, waiting.
-    let journal_status = store.queue_status("journal").await.unwrap();
-    assert_eq!(journal_status.queued, 0, "{journal_status:?}");
-    for record in latest.iter().step_by(17) {
-        assert_holds(&journal, record, &Profile::default_profile()).await;
-    }
-    let backlog = store.queue_status("portal").await.unwrap();
-    assert_eq!(backlog.queued, CONTRACTS as u64, "coalesced: {backlog:?}");
-    assert!(
-        backlog.oldest.is_some() && backlog.last_error.is_some(),
-        "{backlog:?}"
-    );
-    let state = pkgw::api::AppState::new(store.clone())
-        .with_sync(vec!["journal".into(), "portal".into()], None);
-    let app = common::app::spawn_state(state, pkgw::api::Limits::default()).await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == format!("pkgw_sync_queued{{target=\"portal\"}} {CONTRACTS}")),
-        "{metrics}"
-    );
-    let age = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("pkgw_sync_oldest_queued_seconds{target=\"portal\"} "))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap();
-    assert!(age > 0.0, "the backlog's age: {age}");
-
-    // Back: the portal gets each contract's latest version, once.
-    proxy.heal();
-    let before = proxy.seen.lock().unwrap().len();
-    settle(&engine, &store).await;
-    for record in &latest {
-        assert_holds(&portal, record, &Profile::default_profile()).await;
-    }
-    let seen = proxy.seen.lock().unwrap()[before..].to_vec();
-    for record in &latest {
-        let plan = format!("PUT /fhir/CarePlan/{}", record.id);
-        assert_eq!(
-            seen.iter().filter(|r| **r == plan).count(),
-            1,
-            "the latest version only, once: {}",
-            record.id
-        );
-    }
-    let (_, found) = portal.get("CarePlan?_summary=count").await;
-    assert_eq!(found["total"], CONTRACTS, "one copy of each");
-}
-
 async fn a_target_that_was_down_gets_the_latest_version_when_back(db: &TestDb) {
     let store = db.store().await;
     let mut portal = FhirPeer::start().await;
@@ -1138,7 +1025,6 @@ on_both_backends!(
     a_write_without_if_match_is_not_sent_after_the_lease,
     a_change_reaches_every_target_that_should_have_it_and_no_other,
     a_target_that_was_down_gets_the_latest_version_when_back,
-    a_long_outage_of_one_target_holds_up_no_other_and_drains_coalesced,
     a_lost_answer_is_retried_without_a_duplicate,
     a_retry_reads_a_copy_it_has_no_version_of_before_writing,
     a_refused_change_is_a_dead_letter_that_holds_up_nothing,

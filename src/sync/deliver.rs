@@ -34,8 +34,9 @@ pub struct Delivered {
     pub remote: Remote,
 }
 
-/// Sends the contract as it is now. `lease_until` is when the claim on the contract may pass to another worker:
-/// no write without `If-Match` is still on its way then (see [`Fenced`]).
+/// Sends the contract as it is now. `lease_until` is when the claim on the contract may
+/// pass to another worker: no write without `If-Match` is still on its way then (see
+/// [`Fenced`]).
 pub async fn deliver(
     store: &Store,
     target: &Target,
@@ -62,6 +63,7 @@ pub async fn deliver(
         target,
         contract,
         sent: record.revision.version,
+        around: tokio::sync::OnceCell::new(),
     };
     let resources = resources_of(&record, &target.profile);
     let mut ours: Vec<(String, Value)> = Vec::new();
@@ -154,7 +156,6 @@ async fn learn_versions(
     mut known: Remote,
     own: &OwnVersions<'_>,
 ) -> Result<Remote, Failure> {
-    let mut around = None;
     for (key, body) in ours {
         if known.contains_key(key) {
             continue;
@@ -171,23 +172,20 @@ async fn learn_versions(
         let Some(copy) = theirs.body.as_ref().filter(|_| theirs.status.is_success()) else {
             continue;
         };
-        if around.is_none() {
-            around = Some(own.around().await?);
-        }
-        let own_version = around.iter().flatten().find(|(_, e)| {
-            e["resourceType"] == body["resourceType"] && e["id"] == body["id"] && same_copy(e, copy)
-        });
-        match own_version {
-            _ if same_content(body, copy) => {}
-            Some((v, _)) if *v > own.sent => {
-                // Another worker's, newer: this delivery is behind, and tries again.
-                return Err(Failure::Transient {
-                    error: format!("the target holds a newer version of {key} than the one read"),
-                    after: None,
-                });
+        if !same_content(body, copy) {
+            match own.version_of_copy(body, copy).await? {
+                Some(v) if v > own.sent => {
+                    // Another worker's, newer: this delivery is behind, and tries again.
+                    return Err(Failure::Transient {
+                        error: format!(
+                            "the target holds a newer version of {key} than the one read"
+                        ),
+                        after: None,
+                    });
+                }
+                Some(_) => {}
+                None => return Err(changed_there(key)),
             }
-            Some(_) => {}
-            None => return Err(changed_there(key)),
         }
         known.insert(key.clone(), version_of(&theirs));
     }
@@ -306,18 +304,35 @@ async fn put(
 const OWN_VERSIONS: u64 = 20;
 
 /// The gateway's own versions of the contract being delivered, beside the one sent: a
-/// copy at the target that equals one of them was written by the gateway.
+/// copy at the target that equals one of them was written by the gateway. They are read
+/// from the store once per delivery, when a copy first needs them.
 struct OwnVersions<'a> {
     store: &'a Store,
     target: &'a Target,
     contract: &'a ContractId,
     sent: Version,
+    around: tokio::sync::OnceCell<Vec<(Version, Value)>>,
 }
 
 impl OwnVersions<'_> {
+    /// Which of the gateway's other versions the target's `copy` of the resource `body`
+    /// is exactly, if any.
+    async fn version_of_copy(
+        &self,
+        body: &Value,
+        copy: &Value,
+    ) -> Result<Option<Version>, Failure> {
+        let around = self.around.get_or_try_init(|| self.read_around()).await?;
+        Ok(around
+            .iter()
+            .filter(|(_, e)| e["resourceType"] == body["resourceType"] && e["id"] == body["id"])
+            .find(|(_, e)| same_copy(e, copy))
+            .map(|(v, _)| *v))
+    }
+
     /// The resources of the versions before the one sent (the latest [`OWN_VERSIONS`])
     /// and after it (as many, up to the current one), each with its version.
-    async fn around(&self) -> Result<Vec<(Version, Value)>, Failure> {
+    async fn read_around(&self) -> Result<Vec<(Version, Value)>, Failure> {
         let sent = self.sent.get();
         let head = self
             .store
@@ -362,23 +377,15 @@ async fn settle_conflict(
     sent: &[(String, Value)],
     own: &OwnVersions<'_>,
 ) -> Result<Vec<Settled>, Failure> {
-    let around = own.around().await?;
     let mut settled = Vec::new();
     for (key, body) in sent {
         let theirs = client
             .send(Method::GET, key, None, None, &[StatusCode::NOT_FOUND])
             .await?;
         let copy = theirs.body.as_ref().filter(|_| theirs.status.is_success());
-        let own_version = |t: &Value| {
-            around
-                .iter()
-                .filter(|(_, e)| e["resourceType"] == body["resourceType"] && e["id"] == body["id"])
-                .find(|(_, e)| same_copy(e, t))
-                .map(|(v, _)| *v)
-        };
         match copy {
             Some(t) if same_content(body, t) => settled.push(Settled::Ours(version_of(&theirs))),
-            Some(t) => match own_version(t) {
+            Some(t) => match own.version_of_copy(body, t).await? {
                 Some(v) if v > own.sent => settled.push(Settled::Newer(version_of(&theirs))),
                 Some(_) => settled.push(Settled::Earlier(version_of(&theirs))),
                 None => return Err(changed_there(key)),

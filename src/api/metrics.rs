@@ -140,7 +140,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     let most = Family::<PoolName, Gauge>::default();
     for pool in state.store.pool_use() {
         for (kind, n) in [
-            ("in_use", pool.open - pool.idle.min(pool.open)),
+            ("in_use", pool.open.saturating_sub(pool.idle)),
             ("idle", pool.idle),
         ] {
             connections

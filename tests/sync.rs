@@ -73,6 +73,172 @@ async fn a_change_reaches_every_target_that_should_have_it_and_no_other(db: &Tes
     assert_eq!((status.delivered, status.dead_letters), (1, 0));
 }
 
+/// One target is down while 10 000 changes (100 contracts, 100 changes each) accumulate;
+/// another keeps getting them. The backlog is one row per contract (coalesced), with its
+/// size and age in `pkgw sync status`'s figures and in `/metrics`. When the target is
+/// back it takes 100 requests a second and says so with 429 `Retry-After`: the backlog
+/// drains at that rate (the gateway holds off the whole target when asked, rather than
+/// meeting the limit contract after contract), `/metrics` shows it shrinking throughout,
+/// and the target ends with each contract's latest version, one copy of each.
+async fn a_long_outage_of_one_target_drains_coalesced_at_the_rate_it_takes(db: &TestDb) {
+    const CONTRACTS: usize = 100;
+    const CHANGES: usize = 100;
+    const RATE: usize = 100;
+    let store = db.store().await;
+    let (journal, portal) = (FhirPeer::start().await, FhirPeer::start().await);
+    let proxy = FaultProxy::start(&portal.base).await;
+    let down = Fault::Status {
+        status: 503,
+        retry_after: None,
+    };
+    proxy.inject("/fhir", down, usize::MAX);
+    // Answers are not lost here (that is tested apart): the peer may be slow under load.
+    let settings = pkgw::sync::SyncSettings {
+        request_timeout_secs: 20,
+        lease_secs: 60,
+        ..common::peer::settings()
+    };
+    let targets = [
+        target("journal", &journal.base, &[]),
+        target("portal", &proxy.base, &[]),
+    ];
+    let engine = Engine::new(
+        store.clone(),
+        targets_from_settings(&targets).unwrap(),
+        settings.clone(),
+    )
+    .unwrap();
+    let mut latest = Vec::new();
+    for (n, (_, contract)) in pkgw::demo::contracts()
+        .unwrap()
+        .into_iter()
+        .cycle()
+        .take(CONTRACTS)
+        .enumerate()
+    {
+        let id = pkgw::domain::ContractId::parse(&format!("avbrott-{n:03}")).unwrap();
+        let record = store
+            .create_with_id(id, contract, Change::from_source("api"))
+            .await
+            .unwrap();
+        latest.push(record);
+    }
+    for change in 1..CHANGES {
+        let updates = latest.iter().map(|record| {
+            let mut next = record.revision.contract.clone();
+            next.agreement.what_matters = vec![format!("Steg {change}")];
+            common::next_version(&store, record, next)
+        });
+        latest = futures_util::future::join_all(updates).await;
+        if change % 25 == 0 {
+            engine.run_until_idle().await.unwrap();
+        }
+    }
+    engine.run_until_idle().await.unwrap();
+
+    // The journal kept up; the portal's backlog is one row per contract, waiting.
+    let journal_status = store.queue_status("journal").await.unwrap();
+    assert_eq!(journal_status.queued, 0, "{journal_status:?}");
+    for record in latest.iter().step_by(17) {
+        assert_holds(&journal, record, &Profile::default_profile()).await;
+    }
+    let backlog = store.queue_status("portal").await.unwrap();
+    assert_eq!(backlog.queued, CONTRACTS as u64, "coalesced: {backlog:?}");
+    assert!(
+        backlog.oldest.is_some() && backlog.last_error.is_some(),
+        "{backlog:?}"
+    );
+    let state = pkgw::api::AppState::new(store.clone())
+        .with_sync(vec!["journal".into(), "portal".into()], None);
+    let app = common::app::spawn_state(state, pkgw::api::Limits::default()).await;
+    let scrape = || async {
+        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+        let metrics = metrics.text().await.unwrap();
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}{{target=\"portal\"}} ")))
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        (
+            value("pkgw_sync_queued"),
+            value("pkgw_sync_oldest_queued_seconds"),
+        )
+    };
+    let (queued, age) = scrape().await;
+    assert_eq!(queued, Some(CONTRACTS as f64));
+    assert!(
+        age.is_some_and(|age| age > 0.0),
+        "the backlog's age: {age:?}"
+    );
+
+    // Back, at the rate it takes: drained by the engine as `pkgw serve` runs it, while
+    // `/metrics` is read throughout.
+    proxy.limit(RATE);
+    proxy.heal();
+    let before = proxy.seen.lock().unwrap().len();
+    let started = Instant::now();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(
+        std::sync::Arc::new(
+            Engine::new(
+                store.clone(),
+                targets_from_settings(&targets).unwrap(),
+                settings.clone(),
+            )
+            .unwrap(),
+        )
+        .run(stopped),
+    );
+    let mut seen_queued = Vec::new();
+    loop {
+        let (queued, _) = scrape().await;
+        let queued = queued.expect("the backlog is in /metrics throughout");
+        seen_queued.push(queued);
+        if queued == 0.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "did not drain: {seen_queued:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = started.elapsed();
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert!(
+        seen_queued.windows(2).all(|w| w[1] <= w[0]),
+        "the backlog only shrinks: {seen_queued:?}"
+    );
+    assert!(seen_queued.len() > 2, "seen draining: {seen_queued:?}");
+    // Held off when asked: a 429 at most for each delivery under way when the target
+    // first said so, once a second — not one for every contract in the backlog.
+    let throttled = proxy.throttled();
+    let windows = took.as_secs() as usize + 1;
+    assert!(
+        throttled <= 2 * settings.concurrency * windows,
+        "{throttled} requests over the limit in {took:?}"
+    );
+    for record in &latest {
+        assert_holds(&portal, record, &Profile::default_profile()).await;
+    }
+    // Coalesced: one version per contract went out, not its hundred steps.
+    let seen = proxy.seen.lock().unwrap()[before..].to_vec();
+    let plans = seen
+        .iter()
+        .filter(|r| r.starts_with("PUT /fhir/CarePlan/"))
+        .count();
+    assert!(
+        plans >= CONTRACTS && plans <= CONTRACTS + throttled,
+        "{plans} CarePlan writes for {CONTRACTS} contracts ({throttled} refused)"
+    );
+    let (_, found) = portal.get("CarePlan?_summary=count").await;
+    assert_eq!(found["total"], CONTRACTS, "one copy of each");
+    let dead = store.queue_status("portal").await.unwrap().dead_letters;
+    assert_eq!(dead, 0);
+}
+
 async fn a_target_that_was_down_gets_the_latest_version_when_back(db: &TestDb) {
     let store = db.store().await;
     let mut portal = FhirPeer::start().await;
@@ -1025,6 +1191,7 @@ on_both_backends!(
     a_write_without_if_match_is_not_sent_after_the_lease,
     a_change_reaches_every_target_that_should_have_it_and_no_other,
     a_target_that_was_down_gets_the_latest_version_when_back,
+    a_long_outage_of_one_target_drains_coalesced_at_the_rate_it_takes,
     a_lost_answer_is_retried_without_a_duplicate,
     a_retry_reads_a_copy_it_has_no_version_of_before_writing,
     a_refused_change_is_a_dead_letter_that_holds_up_nothing,

@@ -369,6 +369,23 @@ impl Store {
         Ok(())
     }
 
+    /// Hands a claim back untried, due at `until`, its attempts and last error as they
+    /// were: the target asked everyone to wait (`Retry-After`), so the contract is not
+    /// sent. A claim lost meanwhile needs nothing: nothing was sent.
+    pub async fn postpone(&self, claim: &Claim, until: jiff::Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sync_queue SET next_attempt_at = $1, claimed_until = 0, claimed_by = NULL \
+             WHERE target = $2 AND contract_id = $3 AND claimed_by = $4",
+        )
+        .bind(micros(until))
+        .bind(&claim.target)
+        .bind(claim.contract_id.as_str())
+        .bind(&claim.claimer)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     /// Records a failed attempt that will be tried again at `next_attempt`. A claim lost
     /// meanwhile records nothing (see [`Recorded::Lost`]).
     pub async fn retry_later(

@@ -45,6 +45,30 @@ struct Lane {
     target: Target,
     client: TargetClient,
     counters: Counters,
+    /// Until when the target asked to be left alone (`Retry-After` on a 429 or 5xx):
+    /// nothing is sent to it before then, so a backlog drains at the rate it takes.
+    held_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Lane {
+    /// How long the target still asked to wait, if it did.
+    fn held(&self) -> Option<std::time::Duration> {
+        let until = (*self.held_until.lock().ok()?)?;
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// Holds every delivery to the target for `wait` (a later hold already set stays).
+    fn hold(&self, wait: std::time::Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let Ok(mut held) = self.held_until.lock() else {
+            return;
+        };
+        if held.is_none_or(|h| h < until) {
+            *held = Some(until);
+            tracing::warn!(target_name = %self.target.name, wait_ms = wait.as_millis() as u64, "the target asked to wait: nothing goes to it until then");
+        }
+    }
 }
 
 /// The sync engine over a store and the configured targets.
@@ -78,6 +102,7 @@ impl Engine {
                     client: TargetClient::new(&target, timeout)?,
                     target,
                     counters: Counters::default(),
+                    held_until: std::sync::Mutex::default(),
                 })
             })
             .collect::<Result<_, String>>()?;
@@ -192,8 +217,11 @@ impl Engine {
     }
 
     /// Delivers one batch of what is due for the target at `lane`; returns how many
-    /// contracts were tried.
+    /// contracts were tried (none while the target asked to wait).
     async fn deliver_due(&self, lane: &Lane) -> Result<usize, StoreError> {
+        if lane.held().is_some() {
+            return Ok(0);
+        }
         // Taken before the claim, so the lease is never thought longer than it is.
         let lease_until = tokio::time::Instant::now() + self.settings.lease();
         let claims = self
@@ -224,6 +252,10 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let name = lane.target.name.as_str();
         let contract = &claim.contract_id;
+        // The target asked to wait while this batch was under way: the rest waits too.
+        if let Some(wait) = lane.held() {
+            return self.store.postpone(claim, after_now(wait)).await;
+        }
         let delivered = deliver(
             &self.store,
             &lane.target,
@@ -264,6 +296,9 @@ impl Engine {
                     lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(target_name = name, %contract, "gave up: dead letter");
                     return Ok(());
+                }
+                if let Some(wait) = after {
+                    lane.hold(wait.min(MAX_HOLD));
                 }
                 let delay = self.backoff.delay(claim.attempts, after);
                 let next = after_now(delay);
@@ -520,6 +555,10 @@ impl Engine {
         }
     }
 }
+
+/// The longest a target's `Retry-After` holds all deliveries to it (as
+/// [`Backoff::delay`] caps it for one contract).
+const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Whether a delivery's outcome went unrecorded because its claim had passed to another
 /// worker (the contract is then delivered once more); said in the log.

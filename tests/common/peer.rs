@@ -237,6 +237,17 @@ pub struct FaultProxy {
     pub seen: Arc<Mutex<Vec<String>>>,
     /// The `Authorization` header of every request seen.
     pub authorizations: Arc<Mutex<Vec<Option<String>>>>,
+    /// The rate the target takes, if limited (see [`FaultProxy::limit`]).
+    rate: Arc<Mutex<Option<RateLimit>>>,
+}
+
+/// At most `per_sec` requests in each second; the rest get 429 with `Retry-After: 1`.
+#[derive(Debug)]
+struct RateLimit {
+    per_sec: usize,
+    window: Instant,
+    taken: usize,
+    refused: usize,
 }
 
 impl FaultProxy {
@@ -249,6 +260,7 @@ impl FaultProxy {
             rules: Arc::default(),
             seen: Arc::default(),
             authorizations: Arc::default(),
+            rate: Arc::default(),
         };
         let (state, upstream) = (proxy.clone(), upstream.trim_end_matches("/fhir").to_owned());
         let http = reqwest::Client::new();
@@ -283,6 +295,40 @@ impl FaultProxy {
         self.rules.lock().unwrap().clear();
     }
 
+    /// From now on the target takes at most `per_sec` requests a second (in windows of a
+    /// second); each request over that gets 429 with `Retry-After: 1`.
+    pub fn limit(&self, per_sec: usize) {
+        *self.rate.lock().unwrap() = Some(RateLimit {
+            per_sec,
+            window: Instant::now(),
+            taken: 0,
+            refused: 0,
+        });
+    }
+
+    /// How many requests the rate limit has refused.
+    pub fn throttled(&self) -> usize {
+        self.rate.lock().unwrap().as_ref().map_or(0, |r| r.refused)
+    }
+
+    /// Whether the rate limit refuses this request (counting it either way).
+    fn over_limit(&self) -> bool {
+        let mut rate = self.rate.lock().unwrap();
+        let Some(rate) = rate.as_mut() else {
+            return false;
+        };
+        if rate.window.elapsed() >= Duration::from_secs(1) {
+            rate.window = Instant::now();
+            rate.taken = 0;
+        }
+        if rate.taken < rate.per_sec {
+            rate.taken += 1;
+            return false;
+        }
+        rate.refused += 1;
+        true
+    }
+
     async fn handle(
         &self,
         http: &reqwest::Client,
@@ -300,6 +346,9 @@ impl FaultProxy {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         );
+        if self.over_limit() {
+            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response();
+        }
         let fault = {
             let mut rules = self.rules.lock().unwrap();
             let rule = rules

@@ -72,6 +72,9 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    /// OpenTelemetry traces (`[trace]`): off unless an OTLP endpoint is given.
+    #[serde(default)]
+    pub trace: crate::trace::TraceSettings,
     pub auth: AuthSettings,
     pub sync: SyncSettings,
     /// The systems that get the contracts (`[[targets]]`).
@@ -237,6 +240,7 @@ impl Settings {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
+        self.trace.validate().map_err(ConfigError)?;
         let url = self.database.url.expose();
         if !url.is_empty() {
             Backend::of_url(url).map_err(|e| ConfigError(format!("database.url: {e}")))?;
@@ -401,6 +405,16 @@ mod tests {
         writeln!(f, "[database]\nurl = \"mysql://x\"").unwrap();
         let err = Settings::load(Some(f.path())).unwrap_err().to_string();
         assert!(err.contains("database.url"), "{err}");
+        for endpoint in ["collector:4318", "file:///tmp/spans", "http://"] {
+            let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+            writeln!(f, "[trace]\notlp_endpoint = \"{endpoint}\"").unwrap();
+            let err = Settings::load(Some(f.path())).unwrap_err().to_string();
+            assert!(err.contains("trace.otlp_endpoint"), "{endpoint}: {err}");
+        }
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(f, "[trace]\notlp_endpoint = \"http://collector:4318\"").unwrap();
+        let s = Settings::load(Some(f.path())).unwrap();
+        assert_eq!(s.trace.service_name, "pkgw");
     }
 
     /// A region's own profile file decides each unit's first page; a bad one is named.

@@ -49,4 +49,5 @@ pub mod store;
 pub mod swedish;
 pub mod sync;
 pub mod templates;
+pub mod trace;
 pub mod write;

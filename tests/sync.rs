@@ -71,6 +71,8 @@ async fn a_change_reaches_every_target_that_should_have_it_and_no_other(db: &Tes
     );
     let status = store.queue_status("portal").await.unwrap();
     assert_eq!((status.delivered, status.dead_letters), (1, 0));
+    // Dispatched, a change leaves the outbox: it stays small however long the gateway runs.
+    assert_eq!(db.count("outbox").await, 0);
 }
 
 /// One target is down while 10 000 changes (100 contracts, 100 changes each) accumulate;
@@ -237,6 +239,165 @@ async fn a_long_outage_of_one_target_drains_coalesced_at_the_rate_it_takes(db: &
     assert_eq!(found["total"], CONTRACTS, "one copy of each");
     let dead = store.queue_status("portal").await.unwrap().dead_letters;
     assert_eq!(dead, 0);
+}
+
+/// A collector of OTLP/HTTP JSON spans, on its own port: what it has received, and a
+/// wait for a span with a name.
+struct Collector {
+    base: String,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Collector {
+    async fn start() -> Collector {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (spans, arrived) = (
+            std::sync::Arc::<std::sync::Mutex<Vec<serde_json::Value>>>::default(),
+            std::sync::Arc::<tokio::sync::Notify>::default(),
+        );
+        let (kept, told) = (spans.clone(), arrived.clone());
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    assert_eq!(headers["content-type"], "application/json");
+                    let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    for resource in request["resourceSpans"].as_array().unwrap() {
+                        let service = &resource["resource"]["attributes"][0];
+                        assert_eq!(service["key"], "service.name");
+                        for scope in resource["scopeSpans"].as_array().unwrap() {
+                            let spans = scope["spans"].as_array().unwrap();
+                            kept.lock().unwrap().extend(spans.iter().cloned());
+                        }
+                    }
+                    told.notify_waiters();
+                    "{}"
+                },
+            ),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Collector {
+            base,
+            spans,
+            arrived,
+        }
+    }
+
+    /// The first span whose name starts with `name`, waiting for it (at most 20 s).
+    async fn span(&self, name: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let arrived = self.arrived.notified();
+            let found = self
+                .spans
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name)))
+                .cloned();
+            if let Some(span) = found {
+                return span;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                tokio::time::timeout(left, arrived).await.is_ok(),
+                "no span {name}: {:?}",
+                self.spans.lock().unwrap()
+            );
+        }
+    }
+}
+
+/// An EHR's request carries a W3C `traceparent`; with traces sent to an OTLP collector,
+/// the request is a server span under the EHR's span, the delivery of the change it made
+/// a client span under the request's, and every sync call of that delivery carries the
+/// delivery span's `traceparent`. With tracing off, the EHR's own `traceparent` still
+/// reaches the sync calls, as it came.
+async fn an_ehrs_trace_runs_through_the_write_to_the_sync_calls_it_causes(db: &TestDb) {
+    const EHR_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    const EHR_SPAN: &str = "b7ad6b7169203331";
+    let store = db.store().await;
+    let collector = Collector::start().await;
+    let tracer = pkgw::trace::Tracer::start(&pkgw::trace::TraceSettings {
+        otlp_endpoint: collector.base.clone(),
+        service_name: "pkgw-test".into(),
+    })
+    .unwrap();
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let engine = engine(&store, &[target("portal", &proxy.base, &[])]).with_tracer(tracer.clone());
+    let state = pkgw::api::AppState::new(store.clone()).with_tracer(tracer);
+    let app = common::app::spawn_state(state, pkgw::api::Limits::default()).await;
+    let created = app
+        .client
+        .post(app.url("/api/contracts"))
+        .header("traceparent", format!("00-{EHR_TRACE}-{EHR_SPAN}-01"))
+        .json(&fixture("ung-diabetes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    settle(&engine, &store).await;
+
+    let request = collector.span("POST /api/contracts").await;
+    assert_eq!(request["traceId"], EHR_TRACE);
+    assert_eq!(request["parentSpanId"], EHR_SPAN, "under the EHR's span");
+    assert_eq!(request["kind"], 2, "server");
+    let request_span = request["spanId"].as_str().unwrap();
+    assert_ne!(request_span, EHR_SPAN);
+    let status = request["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "http.response.status_code")
+        .unwrap();
+    assert_eq!(status["value"]["intValue"], "201");
+
+    let delivery = collector.span("sync deliver portal").await;
+    assert_eq!(delivery["traceId"], EHR_TRACE, "the same trace");
+    assert_eq!(delivery["parentSpanId"], request_span, "under the request");
+    assert_eq!(delivery["kind"], 3, "client");
+    assert_eq!(delivery["status"]["code"], 1);
+    let delivery_span = delivery["spanId"].as_str().unwrap();
+    let sent = proxy.traceparents.lock().unwrap().clone();
+    assert!(!sent.is_empty());
+    let expected = format!("00-{EHR_TRACE}-{delivery_span}-01");
+    assert!(
+        sent.iter().all(|t| t.as_deref() == Some(expected.as_str())),
+        "every sync call carries the delivery's span: {sent:?}"
+    );
+
+    // Tracing off: nothing recorded, the EHR's traceparent carried on as it came.
+    let before = proxy.traceparents.lock().unwrap().len();
+    let untraced = common::app::spawn_state(
+        pkgw::api::AppState::new(store.clone()),
+        pkgw::api::Limits::default(),
+    )
+    .await;
+    let ehr = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let created = untraced
+        .client
+        .post(untraced.url("/api/contracts"))
+        .header("traceparent", ehr)
+        .json(&fixture("cancer-min-vardplan"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let quiet = common::peer::engine(&store, &[target("portal", &proxy.base, &[])]);
+    settle(&quiet, &store).await;
+    let sent = proxy.traceparents.lock().unwrap()[before..].to_vec();
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|t| t.as_deref() == Some(ehr)), "{sent:?}");
+    let spans = collector.spans.lock().unwrap();
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s["traceId"] == "4bf92f3577b34da6a3ce929d0e0e4736"),
+        "nothing recorded with tracing off"
+    );
 }
 
 async fn a_target_that_was_down_gets_the_latest_version_when_back(db: &TestDb) {
@@ -1192,6 +1353,7 @@ on_both_backends!(
     a_change_reaches_every_target_that_should_have_it_and_no_other,
     a_target_that_was_down_gets_the_latest_version_when_back,
     a_long_outage_of_one_target_drains_coalesced_at_the_rate_it_takes,
+    an_ehrs_trace_runs_through_the_write_to_the_sync_calls_it_causes,
     a_lost_answer_is_retried_without_a_duplicate,
     a_retry_reads_a_copy_it_has_no_version_of_before_writing,
     a_refused_change_is_a_dead_letter_that_holds_up_nothing,

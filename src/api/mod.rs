@@ -80,6 +80,8 @@ pub struct AppState {
     pub templates: Arc<crate::templates::Templates>,
     /// Requests counted as they are answered, for `/metrics`.
     pub request_metrics: Arc<metrics::RequestMetrics>,
+    /// Where request spans go (see [`crate::trace`]); off by default.
+    pub tracer: crate::trace::Tracer,
 }
 
 impl AppState {
@@ -106,7 +108,14 @@ impl AppState {
             samsyn_min_patients: crate::samsyn::MIN_PATIENT_ANSWERS,
             templates: Arc::default(),
             request_metrics: Arc::default(),
+            tracer: crate::trace::Tracer::off(),
         }
+    }
+
+    /// Each request a server span, continuing the caller's `traceparent`.
+    pub fn with_tracer(mut self, tracer: crate::trace::Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// Subscriptions may notify only as these settings allow (by default: nowhere).
@@ -251,6 +260,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             state.clone(),
             guard::guard,
         ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.tracer.clone(),
+            trace_request,
+        ))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
@@ -321,6 +334,43 @@ async fn deadline(
             }
         }
     }
+}
+
+/// Runs the request as a span of the caller's trace (W3C `traceparent`; a new trace when
+/// it sends none or one that is not valid), so the change it stores carries the trace on
+/// to the sync calls it causes (see [`crate::trace`]). With tracing off, the caller's own
+/// `traceparent` is carried on as it came.
+async fn trace_request(
+    axum::extract::State(tracer): axum::extract::State<crate::trace::Tracer>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::trace::{Kind, SpanContext};
+    let parent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(SpanContext::parse);
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(unmatched)", |p| p.as_str())
+        .to_owned();
+    let method = request.method().to_string();
+    let mut span = tracer.start_span(format!("{method} {route}"), Kind::Server, parent);
+    let context = span.as_ref().map(|s| s.context).or(parent);
+    let response = crate::trace::within(context, next.run(request)).await;
+    if let Some(mut span) = span.take() {
+        let status = response.status().as_u16();
+        span.set("http.request.method", method);
+        span.set("http.route", route);
+        span.set("http.response.status_code", i64::from(status));
+        if status >= 500 {
+            span.fail();
+        }
+        tracer.finish(span);
+    }
+    response
 }
 
 /// On every response: no content-type sniffing and no referrer.

@@ -71,8 +71,12 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         header_timeout: std::time::Duration::from_secs(settings.server.header_timeout_secs),
         body_timeout: std::time::Duration::from_secs(settings.server.body_timeout_secs),
     };
+    let tracer = crate::trace::Tracer::start(&settings.trace).map_err(CliError::Failed)?;
+    if tracer.enabled() {
+        tracing::info!(endpoint = %settings.trace.otlp_endpoint, "sending traces (OTLP/HTTP)");
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (engine, sync) = match start_sync(&store, &settings, stopped)? {
+    let (engine, sync) = match start_sync(&store, &settings, &tracer, stopped)? {
         Some((engine, task)) => (Some(engine), Some(task)),
         None => (None, None),
     };
@@ -82,6 +86,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         .with_profile(settings.profile()?)
         .with_templates(templates)
         .with_sync(names, engine)
+        .with_tracer(tracer)
         .with_export_dir(settings.database.data_dir.join("exports"))
         .with_bundle_entries(settings.server.bundle_entries)
         .with_answer_limit(settings.server.answer_limit_bytes)
@@ -113,6 +118,7 @@ type RunningSync = (Arc<Engine>, tokio::task::JoinHandle<()>);
 fn start_sync(
     store: &Store,
     settings: &Settings,
+    tracer: &crate::trace::Tracer,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<RunningSync>, CliError> {
     let targets = settings.targets()?;
@@ -125,7 +131,8 @@ fn start_sync(
     let engine = Arc::new(
         Engine::new(store.clone(), targets, settings.sync.clone())
             .map_err(CliError::Failed)?
-            .with_subscriptions(settings.subscriptions.clone()),
+            .with_subscriptions(settings.subscriptions.clone())
+            .with_tracer(tracer.clone()),
     );
     let task = tokio::spawn(engine.clone().run(stop));
     Ok(Some((engine, task)))

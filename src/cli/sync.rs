@@ -113,9 +113,11 @@ pub(super) async fn run(args: SyncArgs, mut settings: Settings) -> Result<(), Cl
             if targets.is_empty() {
                 eprintln!("no [[targets]] configured: only subscription notifications are sent");
             }
+            let tracer = crate::trace::Tracer::start(&settings.trace).map_err(CliError::Failed)?;
             let engine = Engine::new(store.clone(), targets, settings.sync.clone())
                 .map_err(CliError::Failed)?
-                .with_subscriptions(settings.subscriptions.clone());
+                .with_subscriptions(settings.subscriptions.clone())
+                .with_tracer(tracer);
             if once {
                 engine.run_until_idle().await?;
             } else {

@@ -725,7 +725,8 @@ async fn enqueue(
         .collect();
     units.dedup();
     sqlx::query(
-        "INSERT INTO outbox (contract_id, version, origin, created_at, units, patient) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO outbox (contract_id, version, origin, created_at, units, patient, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
@@ -733,6 +734,8 @@ async fn enqueue(
     .bind(micros(revision.recorded_at))
     .bind(units.join(" "))
     .bind(revision.contract.patient.id.to_string())
+    // The request's trace (`crate::trace::current`), carried on to the sync calls.
+    .bind(crate::trace::current().map(|span| span.header()))
     .execute(&mut **tx)
     .await?;
     Ok(())

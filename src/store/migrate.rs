@@ -86,6 +86,16 @@ const SQLITE: &[Script] = &[
         "recheck",
         include_str!("../../migrations/sqlite/0015_recheck.sql"),
     ),
+    (
+        16,
+        "traceparent",
+        include_str!("../../migrations/sqlite/0016_traceparent.sql"),
+    ),
+    (
+        17,
+        "outbox dispatched",
+        include_str!("../../migrations/sqlite/0017_outbox_dispatched.sql"),
+    ),
 ];
 const POSTGRES: &[Script] = &[
     (
@@ -162,6 +172,16 @@ const POSTGRES: &[Script] = &[
         15,
         "recheck",
         include_str!("../../migrations/postgres/0015_recheck.sql"),
+    ),
+    (
+        16,
+        "traceparent",
+        include_str!("../../migrations/postgres/0016_traceparent.sql"),
+    ),
+    (
+        17,
+        "outbox dispatched",
+        include_str!("../../migrations/postgres/0017_outbox_dispatched.sql"),
     ),
 ];
 

@@ -27,6 +27,8 @@ pub struct Dispatch {
     pub units: Vec<String>,
     /// The person the contract is with.
     pub patient: Option<String>,
+    /// The W3C `traceparent` of the request that made the change, if it had one.
+    pub traceparent: Option<String>,
 }
 
 /// Where a dispatched change goes.
@@ -53,6 +55,9 @@ pub struct Claim {
     /// Who claimed it: what the delivery records counts only while the row is still
     /// theirs.
     pub claimer: String,
+    /// The W3C `traceparent` of the request that made the newest version queued, if it
+    /// had one (see `crate::trace`).
+    pub traceparent: Option<String>,
 }
 
 /// What became of a delivery's outcome when it was recorded.
@@ -103,9 +108,11 @@ pub struct QueueStatus {
 }
 
 impl Store {
-    /// Dispatches up to `limit` outbox rows not yet dispatched, oldest first, into the
-    /// queues of the targets `route` names; returns how many rows were dispatched. Each
-    /// row is dispatched exactly once, however many processes dispatch at once.
+    /// Dispatches up to `limit` outbox rows, oldest first, into the queues of the targets
+    /// `route` names; returns how many rows were dispatched. Each row is dispatched
+    /// exactly once, however many processes dispatch at once, and leaves the outbox as
+    /// it is (in the same transaction): the outbox holds only what is still to dispatch,
+    /// so it stays small however long the gateway runs.
     pub async fn dispatch_outbox(
         &self,
         limit: u32,
@@ -113,7 +120,7 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut tx = self.writer.begin().await?;
         let rows = sqlx::query(
-            "SELECT seq, contract_id, version, origin, units, patient FROM outbox \
+            "SELECT seq, contract_id, version, origin, units, patient, traceparent FROM outbox \
              WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1",
         )
         .bind(i64::from(limit))
@@ -123,13 +130,10 @@ impl Store {
         let mut dispatched = 0;
         for row in &rows {
             let seq: i64 = row.try_get("seq")?;
-            let claimed = sqlx::query(
-                "UPDATE outbox SET dispatched_at = $1 WHERE seq = $2 AND dispatched_at IS NULL",
-            )
-            .bind(at)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
+            let claimed = sqlx::query("DELETE FROM outbox WHERE seq = $1")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
             if claimed.rows_affected() == 0 {
                 continue; // another process dispatched it
             }
@@ -137,7 +141,16 @@ impl Store {
             let dispatch = dispatch_from_row(row)?;
             let routing = route(&dispatch);
             for target in &routing.deliver_to {
-                queue(&mut tx, target, &dispatch.contract_id, dispatch.version, at).await?;
+                let trace = dispatch.traceparent.as_deref();
+                queue(
+                    &mut tx,
+                    target,
+                    &dispatch.contract_id,
+                    dispatch.version,
+                    trace,
+                    at,
+                )
+                .await?;
             }
             if let Some(target) = &routing.authored_by {
                 forget_remote_versions_before(
@@ -195,7 +208,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
             let Some(version) = version else { continue };
-            queue(&mut tx, target, contract, version_of(version)?, at).await?;
+            queue(&mut tx, target, contract, version_of(version)?, None, at).await?;
             if overwrite {
                 forget_remote_versions(&mut tx, target, contract).await?;
             }
@@ -250,7 +263,7 @@ impl Store {
                SELECT target, contract_id FROM sync_queue \
                WHERE {which} AND next_attempt_at <= $3 AND claimed_until <= $3 \
                ORDER BY next_attempt_at, contract_id LIMIT $4{lock}) \
-             RETURNING target, contract_id, version, attempts, queued_at"
+             RETURNING target, contract_id, version, attempts, queued_at, traceparent"
         );
         let mut query = sqlx::query(&sql)
             .bind(until)
@@ -270,6 +283,7 @@ impl Store {
                     attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
                     queued_at: from_micros(row.try_get("queued_at")?)?,
                     claimer: claimer.to_owned(),
+                    traceparent: row.try_get("traceparent")?,
                 })
             })
             .collect()
@@ -497,6 +511,7 @@ impl Store {
                 &target,
                 &contract,
                 version_of(row.try_get("version")?)?,
+                None,
                 at,
             )
             .await?;
@@ -662,17 +677,21 @@ async fn queue(
     target: &str,
     contract: &ContractId,
     version: Version,
+    traceparent: Option<&str>,
     at: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO sync_queue (target, contract_id, version, queued_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4) \
+        "INSERT INTO sync_queue (target, contract_id, version, queued_at, next_attempt_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $4, $5) \
          ON CONFLICT (target, contract_id) DO UPDATE SET \
+         traceparent = CASE WHEN excluded.version > sync_queue.version THEN excluded.traceparent ELSE sync_queue.traceparent END, \
          version = CASE WHEN excluded.version > sync_queue.version THEN excluded.version ELSE sync_queue.version END",
     )
     .bind(target)
     .bind(contract.as_str())
     .bind(version.get() as i64)
     .bind(at)
+    .bind(traceparent)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -798,6 +817,7 @@ fn dispatch_from_row(row: &AnyRow) -> Result<Dispatch, StoreError> {
     let patient: Option<String> = row.try_get("patient")?;
     Ok(Dispatch {
         patient,
+        traceparent: row.try_get("traceparent")?,
         contract_id: contract_id(row)?,
         version: version_of(row.try_get("version")?)?,
         origin: row.try_get("origin")?,

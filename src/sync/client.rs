@@ -72,6 +72,10 @@ impl TargetClient {
         if let Some(tag) = if_match {
             request = request.header(IF_MATCH, tag);
         }
+        // The trace of the change being delivered goes on (see `crate::trace`).
+        if let Some(span) = crate::trace::current() {
+            request = request.header("traceparent", span.header());
+        }
         if let Some(body) = body {
             request = request
                 .header(CONTENT_TYPE, FHIR_JSON)

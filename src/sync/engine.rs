@@ -86,6 +86,8 @@ pub struct Engine {
     /// The gateway's own mapping, for subscription payloads.
     profile: Arc<crate::fhir::Profile>,
     latency: DeliveryLatency,
+    /// Where delivery spans go (see `crate::trace`).
+    tracer: crate::trace::Tracer,
 }
 
 impl Engine {
@@ -123,7 +125,14 @@ impl Engine {
             latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.01, 4.0, 10))
             }),
+            tracer: crate::trace::Tracer::off(),
         })
+    }
+
+    /// Each delivery a client span in the trace of the change it delivers.
+    pub fn with_tracer(mut self, tracer: crate::trace::Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// Subscription notifications go only where these settings allow (by default:
@@ -256,14 +265,47 @@ impl Engine {
         if let Some(wait) = lane.held() {
             return self.store.postpone(claim, after_now(wait)).await;
         }
-        let delivered = deliver(
-            &self.store,
-            &lane.target,
-            &lane.client,
-            contract,
-            lease_until,
+        // The delivery continues the trace of the request that made the change: its span
+        // (when tracing) or that request's own `traceparent` goes on every call.
+        let parent = claim
+            .traceparent
+            .as_deref()
+            .and_then(crate::trace::SpanContext::parse);
+        let mut span = self.tracer.start_span(
+            format!("sync deliver {name}"),
+            crate::trace::Kind::Client,
+            parent,
         );
-        match delivered.await {
+        let delivered = crate::trace::within(
+            span.as_ref().map(|s| s.context).or(parent),
+            deliver(
+                &self.store,
+                &lane.target,
+                &lane.client,
+                contract,
+                lease_until,
+            ),
+        )
+        .await;
+        if let Some(mut span) = span.take() {
+            span.set("pkgw.sync.target", name);
+            span.set("pkgw.contract", contract.as_str());
+            match &delivered {
+                Ok(done) => span.set("pkgw.contract.version", done.version.get() as i64),
+                // The kind of failure only: the target's message may quote content.
+                Err(Failure::Transient { .. }) => {
+                    span.set("error.type", "transient");
+                    span.fail();
+                }
+                Err(Failure::Permanent { status, .. }) => {
+                    span.set("error.type", "refused");
+                    span.set("http.response.status_code", status.map_or(0, i64::from));
+                    span.fail();
+                }
+            }
+            self.tracer.finish(span);
+        }
+        match delivered {
             Ok(done) => {
                 let version = done.version;
                 if lost(

@@ -291,6 +291,7 @@ mod tests {
             origin: origin.into(),
             units: units.iter().map(|u| (*u).to_owned()).collect(),
             patient: None,
+            traceparent: None,
         }
     }
 

@@ -102,6 +102,7 @@ pub async fn verify(
             origin: String::new(),
             units: unit.map(|u| u.hsa_id.to_string()).into_iter().collect(),
             patient: Some(record.revision.contract.patient.id.to_string()),
+            traceparent: None,
         };
         if !target.wants(&change) {
             continue;

@@ -237,6 +237,8 @@ pub struct FaultProxy {
     pub seen: Arc<Mutex<Vec<String>>>,
     /// The `Authorization` header of every request seen.
     pub authorizations: Arc<Mutex<Vec<Option<String>>>>,
+    /// The `traceparent` header of every request seen.
+    pub traceparents: Arc<Mutex<Vec<Option<String>>>>,
     /// The rate the target takes, if limited (see [`FaultProxy::limit`]).
     rate: Arc<Mutex<Option<RateLimit>>>,
 }
@@ -260,6 +262,7 @@ impl FaultProxy {
             rules: Arc::default(),
             seen: Arc::default(),
             authorizations: Arc::default(),
+            traceparents: Arc::default(),
             rate: Arc::default(),
         };
         let (state, upstream) = (proxy.clone(), upstream.trim_end_matches("/fhir").to_owned());
@@ -340,12 +343,20 @@ impl FaultProxy {
     ) -> Response {
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         self.seen.lock().unwrap().push(format!("{method} {path}"));
-        self.authorizations.lock().unwrap().push(
+        let header = |name: &str| {
             headers
-                .get("authorization")
+                .get(name)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        );
+                .map(str::to_owned)
+        };
+        self.authorizations
+            .lock()
+            .unwrap()
+            .push(header("authorization"));
+        self.traceparents
+            .lock()
+            .unwrap()
+            .push(header("traceparent"));
         if self.over_limit() {
             return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response();
         }

@@ -451,6 +451,8 @@ async fn metrics_count_requests_by_route_template_and_status(db: &TestDb) {
             .to_owned(),
         format!("pkgw_http_request_duration_seconds_count{{{route}}} 3"),
         "pkgw_contracts 1".to_owned(),
+        // No sync runs here: the change waits in the outbox.
+        "pkgw_sync_outbox 1".to_owned(),
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }

@@ -560,6 +560,7 @@ async fn a_refused_change_is_a_dead_letter_that_holds_up_nothing(db: &TestDb) {
         .unwrap();
     for line in [
         "pkgw_contracts 2",
+        "pkgw_sync_outbox 0",
         "pkgw_sync_queued{target=\"portal\"} 0",
         "pkgw_sync_dead_letters{target=\"portal\"} 1",
         "pkgw_sync_delivered_contracts{target=\"portal\"} 1",

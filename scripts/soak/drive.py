@@ -155,6 +155,7 @@ def sample(started):
         "oldest_queued_seconds": pick("pkgw_sync_oldest_queued_seconds"),
         "dead_letters": pick("pkgw_sync_dead_letters"),
         "contracts": m.get("pkgw_contracts"),
+        "outbox": m.get("pkgw_sync_outbox"),
         "answers": total,
         "error_answers": errors,
     }
@@ -207,17 +208,18 @@ json.dump(summary, open(args.json, "w", encoding="utf-8"), indent=1)
 
 
 def fmt(d):
-    return ", ".join(f"{k.strip('{}')} {v:g}" for k, v in sorted(d.items())) or "—"
+    """`{pool="writer",state="idle"} 1` as `writer idle 1`."""
+    return ", ".join(" ".join(re.findall(r'"([^"]*)"', k) + [f"{v:.0f}"]) for k, v in sorted(d.items())) or "—"
 
 
 lines = [
-    "| minute | RSS (MiB) | open fds | DB connections | queued per target | oldest queued (s) | dead letters | contracts | answers (non-2xx) |",
-    "|---:|---:|---:|---|---|---|---|---:|---:|",
+    "| minute | RSS (MiB) | open fds | DB connections | outbox | queued per target | oldest queued (s) | dead letters | contracts | answers (non-2xx) |",
+    "|---:|---:|---:|---|---:|---|---|---|---:|---:|",
 ]
 for s in samples:
     minute = f"{s['minute']:.1f}" + (" (drained)" if s.get("after_load") else "")
     lines.append(
-        f"| {minute} | {s['rss_mib']} | {s['fds']} | {fmt(s['db_connections'])} | {fmt(s['queued'])} | "
+        f"| {minute} | {s['rss_mib']} | {s['fds']} | {fmt(s['db_connections'])} | {s['outbox']:g} | {fmt(s['queued'])} | "
         f"{fmt(s['oldest_queued_seconds'])} | {fmt(s['dead_letters'])} | {s['contracts']:g} | {s['answers']} ({s['error_answers']}) |"
     )
 answer_lines = ["| operation | answers by status | p50 (ms) | p99 (ms) |", "|---|---|---:|---:|"]

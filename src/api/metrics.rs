@@ -190,6 +190,8 @@ async fn database_gauges(
 ) -> Result<(), crate::store::StoreError> {
     let contracts = Gauge::<i64>::default();
     contracts.set(i64::try_from(state.store.count().await?).unwrap_or(i64::MAX));
+    let outbox = Gauge::<i64>::default();
+    outbox.set(i64::try_from(state.store.outbox_len().await?).unwrap_or(i64::MAX));
     let now = jiff::Timestamp::now();
     let mut rows = Vec::new();
     for name in state.sync_targets.iter() {
@@ -263,6 +265,11 @@ async fn database_gauges(
         oldest,
     );
     scrape.register("pkgw_contracts", "Contracts stored", contracts);
+    scrape.register(
+        "pkgw_sync_outbox",
+        "Changes stored and not yet dispatched to the targets' queues",
+        outbox,
+    );
     Ok(())
 }
 

@@ -18,6 +18,14 @@ pub struct OutboxRow {
 }
 
 impl Store {
+    /// How many changes wait in the outbox to be dispatched to the targets' queues.
+    pub async fn outbox_len(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
     /// Outbox rows after `after_seq`, oldest first, at most `limit`.
     pub async fn outbox_after(
         &self,

@@ -2415,7 +2415,97 @@ async fn a_patients_token_writes_by_no_condition(db: &TestDb) {
     }
 }
 
+/// A person's own token (a portal) writes the parts of their contract that are theirs —
+/// what matters to them, as a Goal — and never care's: the contacts (CareTeam) and the
+/// contract's status (CarePlan) are 403 naming the part, and nothing is stored for them.
+async fn a_persons_token_writes_their_parts_and_never_cares(db: &TestDb) {
+    let w = world(db, None).await;
+    let person = token(&Kind::PatientAWrites);
+    let id = &w.a.contract;
+    let versions = || async {
+        w.app
+            .store
+            .history(&pkgw::domain::ContractId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .versions
+            .len()
+    };
+    let (status, text, headers) = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/CareTeam/{id}"),
+        Some(&person),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let mut team: Value = serde_json::from_str(&text).unwrap();
+    team["participant"].as_array_mut().unwrap().truncate(1);
+    let (status, text, _) = call_with(
+        &w.app,
+        Method::PUT,
+        &format!("/fhir/CareTeam/{id}"),
+        Some(&person),
+        &[("if-match", &etag)],
+        Some(&team),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(
+        text.contains("the care contacts is care's to change"),
+        "{text}"
+    );
+
+    let (mut plan, etag) = care_plan(&w.app, id).await;
+    plan["status"] = json!("on-hold");
+    let (status, text, _) = call_with(
+        &w.app,
+        Method::PUT,
+        &format!("/fhir/CarePlan/{id}"),
+        Some(&person),
+        &[("if-match", &etag)],
+        Some(&plan),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("the status is care's to change"), "{text}");
+    assert_eq!(versions().await, 1, "nothing stored");
+
+    let patch = json!([{ "op": "replace", "path": "/description/text", "value": "Att orka leka med barnbarnen" }]);
+    let (status, text, _) = call_with(
+        &w.app,
+        Method::PATCH,
+        &format!("/fhir/Goal/{id}-mal-1"),
+        Some(&person),
+        &[
+            ("content-type", "application/json-patch+json"),
+            ("if-match", &etag),
+        ],
+        Some(&patch),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(versions().await, 2);
+    let stored = w
+        .app
+        .store
+        .get(&pkgw::domain::ContractId::parse(id).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .revision
+            .contract
+            .agreement
+            .what_matters
+            .contains(&"Att orka leka med barnbarnen".to_owned())
+    );
+}
+
 on_both_backends!(
+    a_persons_token_writes_their_parts_and_never_cares,
     a_patients_token_writes_by_no_condition,
     smart_discovery_comes_from_the_auth_settings,
     browsers_may_call_only_from_allowed_origins,

@@ -135,6 +135,10 @@ impl Principal {
                 "a patient token may only write the contract of its own patient".into(),
             ));
         }
+        // The person writes the parts that are theirs, never care's.
+        if self.compartment().is_some() {
+            crate::domain::person_may_change(before, after).map_err(Refusal::Forbidden)?;
+        }
         let Some(units) = &self.units else {
             return Ok(());
         };

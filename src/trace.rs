@@ -237,6 +237,8 @@ impl Span {
 pub struct Tracer {
     spans: Option<mpsc::Sender<Value>>,
     dropped: Arc<AtomicU64>,
+    /// The exporter task, for [`Tracer::flush`].
+    exporter: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 /// Spans waiting to be sent, at most: more are dropped.
@@ -266,18 +268,29 @@ impl Tracer {
             .build()
             .map_err(|e| format!("trace exporter: {e}"))?;
         let (sender, receiver) = mpsc::channel(BUFFER);
-        let tracer = Tracer {
-            spans: Some(sender),
-            dropped: Arc::default(),
-        };
-        tokio::spawn(export(
+        let dropped = Arc::<AtomicU64>::default();
+        let exporter = tokio::spawn(export(
             http,
             url,
             settings.service_name.clone(),
             receiver,
-            tracer.dropped.clone(),
+            dropped.clone(),
         ));
-        Ok(tracer)
+        Ok(Tracer {
+            spans: Some(sender),
+            dropped,
+            exporter: Arc::new(std::sync::Mutex::new(Some(exporter))),
+        })
+    }
+
+    /// At shutdown, once every other clone is gone: sends the spans still waiting (for
+    /// at most five seconds).
+    pub async fn flush(self) {
+        let exporter = self.exporter.lock().ok().and_then(|mut e| e.take());
+        drop(self.spans);
+        if let Some(exporter) = exporter {
+            let _ = tokio::time::timeout(Duration::from_secs(5), exporter).await;
+        }
     }
 
     /// Whether spans are recorded.
@@ -412,7 +425,7 @@ mod tests {
     fn a_span_is_written_in_otlp_json() {
         let tracer = Tracer {
             spans: Some(mpsc::channel(1).0),
-            dropped: Arc::default(),
+            ..Tracer::default()
         };
         let parent = SpanContext::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
         let mut span = tracer

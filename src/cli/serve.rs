@@ -86,7 +86,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         .with_profile(settings.profile()?)
         .with_templates(templates)
         .with_sync(names, engine)
-        .with_tracer(tracer)
+        .with_tracer(tracer.clone())
         .with_export_dir(settings.database.data_dir.join("exports"))
         .with_bundle_entries(settings.server.bundle_entries)
         .with_answer_limit(settings.server.answer_limit_bytes)
@@ -107,6 +107,7 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
     if let Some(sync) = sync {
         let _ = sync.await;
     }
+    tracer.flush().await;
     store.close().await;
     Ok(())
 }

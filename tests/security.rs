@@ -2502,6 +2502,25 @@ async fn a_persons_token_writes_their_parts_and_never_cares(db: &TestDb) {
             .what_matters
             .contains(&"Att orka leka med barnbarnen".to_owned())
     );
+    // The person is the change's author in its Provenance; the portal its source.
+    let (status, text, _) = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/Provenance/{id}-v2"),
+        Some(&person),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let provenance: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        provenance["agent"][0]["type"]["coding"][0]["code"],
+        "author"
+    );
+    assert_eq!(
+        provenance["agent"][0]["who"]["reference"],
+        format!("Patient/{}", w.a.pnr)
+    );
 }
 
 on_both_backends!(

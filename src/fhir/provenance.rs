@@ -43,7 +43,15 @@ pub fn to_provenance(contract: &ContractId, p: &VersionProvenance) -> Value {
     } else {
         p.targets.iter().map(|k| target(k)).collect()
     };
-    let agent = |code: &str, who: &str| json!({ "type": { "coding": [{ "system": PARTICIPANT_TYPE, "code": code }] }, "who": { "display": who } });
+    let agent = |code: &str, who: &str| {
+        // The person themselves is named by reference (`Patient/{id}`), anyone else by name.
+        let who = if who.starts_with("Patient/") {
+            json!({ "reference": who })
+        } else {
+            json!({ "display": who })
+        };
+        json!({ "type": { "coding": [{ "system": PARTICIPANT_TYPE, "code": code }] }, "who": who })
+    };
     let mut agents = vec![agent("informant", &p.source)];
     if let Some(author) = &p.author {
         agents.insert(0, agent("author", author));
@@ -107,8 +115,12 @@ pub fn from_provenance(v: &Value) -> Result<VersionProvenance, MappingError> {
         array(v, "agent")
             .iter()
             .find(|a| a.pointer("/type/coding/0/code").and_then(Value::as_str) == Some(code))
-            .and_then(|a| a.pointer("/who/display"))
-            .and_then(Value::as_str)
+            .and_then(|a| {
+                let reference = a.pointer("/who/reference").and_then(Value::as_str);
+                reference
+                    .filter(|r| r.starts_with("Patient/"))
+                    .or_else(|| a.pointer("/who/display")?.as_str())
+            })
             .map(str::to_owned)
     };
     let unit = |role: &str| -> Option<UnitRef> {

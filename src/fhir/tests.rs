@@ -415,6 +415,8 @@ fn provenance_round_trips_and_fits_the_typed_model() {
             None,
         ),
         (4, Some("Johan Persson"), Some("Utskriven"), Some(transfer)),
+        // A change the person made from a portal, with their own token.
+        (5, Some("Patient/194003129865"), None, None),
     ] {
         let p = VersionProvenance {
             version: crate::domain::Version::try_from(version).unwrap(),

@@ -34,11 +34,15 @@ impl Caller {
         self
     }
 
-    /// Where a change by this caller came from and why, as kept with the version.
+    /// Where a change by this caller came from and why, as kept with the version; a
+    /// caller limited to a person is that person, the change's author (`Patient/{id}`).
     pub fn change(&self) -> Change {
         Change {
             source: self.source.clone(),
-            author: None,
+            author: self
+                .principal
+                .compartment()
+                .map(|person| format!("Patient/{person}")),
             reason: self.reason.clone(),
             transfer: None,
             merged_from: None,

@@ -2523,7 +2523,72 @@ async fn a_persons_token_writes_their_parts_and_never_cares(db: &TestDb) {
     );
 }
 
+/// A person starts a contract of their own from the portal: a draft they initiated, for
+/// the unit to complete. One that is not a draft, or that writes care's commitments, is
+/// 403 naming why, and nothing is stored.
+async fn a_person_starts_their_own_draft(db: &TestDb) {
+    let w = world(db, None).await;
+    let person = token(&Kind::PatientAWrites);
+    let (plan, _) = care_plan(&w.app, &w.a.contract).await;
+    let mut draft = plan.clone();
+    for element in ["id", "meta", "identifier", "careTeam", "goal", "text"] {
+        draft.as_object_mut().unwrap().remove(element);
+    }
+    draft["status"] = json!("draft");
+    // Only who started it; the record of what was discussed is care's.
+    let extensions = draft["extension"].as_array_mut().unwrap();
+    extensions.retain(|e| e["valueCode"] == "staff");
+    assert_eq!(extensions.len(), 1, "the initiated-by extension: {plan}");
+    extensions[0]["valueCode"] = json!("patient");
+    let post = |body: Value| {
+        let (app, person) = (&w.app, &person);
+        async move {
+            call(
+                app,
+                Method::POST,
+                "/fhir/CarePlan",
+                Some(person),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let before = w.app.store.count().await.unwrap();
+    let (status, text, _) = post(draft.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "care's activities: {text}");
+    assert!(text.contains("care's commitments"), "{text}");
+    let mut active = draft.clone();
+    active.as_object_mut().unwrap().remove("activity");
+    active["status"] = json!("active");
+    let (status, text, _) = post(active).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("draft"), "{text}");
+    assert_eq!(w.app.store.count().await.unwrap(), before, "nothing stored");
+
+    draft.as_object_mut().unwrap().remove("activity");
+    let (status, text, headers) = post(draft).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let location = headers["location"].to_str().unwrap();
+    let (_, path) = location.split_once("/CarePlan/").unwrap();
+    let id = path.split('/').next().unwrap().to_owned();
+    let stored = w
+        .app
+        .store
+        .get(&pkgw::domain::ContractId::parse(&id).unwrap())
+        .await
+        .unwrap();
+    let contract = &stored.revision.contract;
+    assert_eq!(contract.status, pkgw::domain::Status::Draft);
+    assert_eq!(contract.initiated_by, pkgw::domain::Initiator::Patient);
+    assert_eq!(contract.patient.id.to_string(), w.a.pnr);
+    assert_eq!(
+        stored.revision.change.author,
+        Some(format!("Patient/{}", w.a.pnr))
+    );
+}
+
 on_both_backends!(
+    a_person_starts_their_own_draft,
     a_persons_token_writes_their_parts_and_never_cares,
     a_patients_token_writes_by_no_condition,
     smart_discovery_comes_from_the_auth_settings,

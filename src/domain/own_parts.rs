@@ -20,17 +20,6 @@ use super::{Actor, AgreedTime, AgreedTimeStatus, Contract, Initiator, Status};
 /// Whether the person may store `after` in place of `before` (none: a new contract), or
 /// which part of care's they would change.
 pub fn person_may_change(before: Option<&Contract>, after: &Contract) -> Result<(), String> {
-    let Some(before) = before else {
-        return if after.status == Status::Draft && after.initiated_by == Initiator::Patient {
-            Ok(())
-        } else {
-            Err(
-                "a contract the person starts is a draft (status draft) initiated by them \
-                 (initiatedBy patient), which the responsible unit then completes"
-                    .into(),
-            )
-        };
-    };
     let care = |c: &Contract| {
         c.agreement
             .commitments
@@ -38,6 +27,34 @@ pub fn person_may_change(before: Option<&Contract>, after: &Contract) -> Result<
             .filter(|c| matches!(c.who, Actor::Care { .. }))
             .cloned()
             .collect::<Vec<_>>()
+    };
+    let Some(before) = before else {
+        if after.status != Status::Draft || after.initiated_by != Initiator::Patient {
+            return Err(
+                "a contract the person starts is a draft (status draft) initiated by \
+                        them (initiatedBy patient), which the responsible unit then completes"
+                    .into(),
+            );
+        }
+        // What care commits to is care's to write, when it completes the draft.
+        let cares: [(&str, bool); 4] = [
+            ("care's commitments", care(after).is_empty()),
+            ("the care contacts", after.care_contacts.is_empty()),
+            (
+                "an agreed time accepted by care",
+                after.agreed_times.iter().all(|t| !t.accepted_by_care),
+            ),
+            (
+                "the record of what was discussed",
+                after.discussed == Default::default(),
+            ),
+        ];
+        return match cares.iter().find(|(_, none)| !none) {
+            Some((part, _)) => Err(format!(
+                "{part}: care's to write when it completes the person's draft"
+            )),
+            None => Ok(()),
+        };
     };
     let unchanged: [(&str, bool); 10] = [
         ("the status", before.status == after.status),
@@ -251,6 +268,23 @@ mod tests {
         let mut draft = contract();
         draft.status = Status::Draft;
         draft.initiated_by = Initiator::Patient;
+        assert!(
+            person_may_change(None, &draft)
+                .unwrap_err()
+                .contains("care's commitments")
+        );
+        draft
+            .agreement
+            .commitments
+            .retain(|c| !matches!(c.who, Actor::Care { .. }));
+        draft.care_contacts.clear();
+        assert!(
+            person_may_change(None, &draft)
+                .unwrap_err()
+                .contains("agreed time")
+        );
+        draft.agreed_times.clear();
+        draft.discussed = Default::default();
         assert_eq!(person_may_change(None, &draft), Ok(()));
         draft.initiated_by = Initiator::Staff;
         assert!(

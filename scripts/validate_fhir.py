@@ -33,6 +33,9 @@ REQUIRED = {
         "participant.status": {"accepted", "declined", "tentative", "needs-action"},
         "participant.required": {"required", "optional", "information-only"},
     },
+    "AppointmentResponse": {
+        "participantStatus": {"accepted", "declined", "tentative", "needs-action"},
+    },
     "Goal": {
         "lifecycleStatus": {"proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled",
                             "entered-in-error", "rejected"},

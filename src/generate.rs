@@ -271,6 +271,7 @@ impl Generator {
                     status: AgreedTimeStatus::Agreed,
                     accepted_by_patient: true,
                     accepted_by_care: true,
+                    declined_by_patient: false,
                 }
             })
             .collect();

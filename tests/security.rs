@@ -370,6 +370,16 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
     )
     .unwrap();
     let answers_b = sju_fragor(&b.contract, "nej");
+    // B's agreed time (accepted by B), and an answer to it.
+    let time_b = pkgw::fhir::appointment_id(
+        &pkgw::domain::ContractId::parse(&b.contract).unwrap(),
+        "behandling-3",
+    );
+    let answer_time_b = json!({
+        "resourceType": "AppointmentResponse",
+        "appointment": { "reference": format!("Appointment/{time_b}") },
+        "participantStatus": "accepted",
+    });
     let (_, answered, _) = call(
         &w.app,
         Method::GET,
@@ -981,6 +991,37 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             // Person A's writing token: B's plan is "not known", as a plan that is not.
             [
                 401, 401, 401, 401, 201, 403, 403, 403, 422, 403, 201, 201, 201,
+            ],
+            None,
+        ),
+        e(
+            "answer B's agreed time",
+            Method::POST,
+            "/fhir/AppointmentResponse".into(),
+            Some(answer_time_b),
+            // Only a person's own token answers; A's does not see B's time.
+            [
+                401, 401, 401, 401, 403, 403, 403, 403, 404, 403, 403, 403, 403,
+            ],
+            None,
+        ),
+        e(
+            "B's answer to an agreed time",
+            Method::GET,
+            format!("/fhir/AppointmentResponse/{time_b}-svar"),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 404, 200, 404, 404, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "B's answer to an agreed time, version 1",
+            Method::GET,
+            format!("/fhir/AppointmentResponse/{time_b}-svar/_history/1"),
+            None,
+            [
+                401, 401, 401, 401, 200, 403, 404, 200, 404, 404, 200, 200, 200,
             ],
             None,
         ),

@@ -46,11 +46,23 @@ pub struct AgreedTime {
     pub accepted_by_patient: bool,
     #[serde(default)]
     pub accepted_by_care: bool,
+    /// The person said no to this time (from the portal: an `AppointmentResponse`);
+    /// care then proposes another, or takes the one the person proposed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declined_by_patient: bool,
 }
 
 impl AgreedTime {
     /// Agreed, and both sides have accepted it.
     pub fn is_agreed(&self) -> bool {
         self.status == AgreedTimeStatus::Agreed && self.accepted_by_patient && self.accepted_by_care
+    }
+
+    /// A time the person proposed (from the portal) that care has not answered yet.
+    pub fn is_persons_proposal(&self) -> bool {
+        self.status == AgreedTimeStatus::Proposed
+            && self.accepted_by_patient
+            && !self.accepted_by_care
+            && !self.declined_by_patient
     }
 }

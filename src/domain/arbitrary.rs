@@ -177,10 +177,19 @@ fn agreed_time(i: usize) -> impl Strategy<Value = AgreedTime> {
             AgreedTimeStatus::Cancelled,
             AgreedTimeStatus::Fulfilled,
         ]),
-        any::<(bool, bool)>(),
+        any::<(bool, bool, bool)>(),
     )
         .prop_map(
-            move |(start, minutes, what, with, mode, location, status, (by_patient, by_care))| {
+            move |(
+                start,
+                minutes,
+                what,
+                with,
+                mode,
+                location,
+                status,
+                (by_patient, by_care, declined),
+            )| {
                 AgreedTime {
                     id: format!("t{i}"),
                     start,
@@ -194,6 +203,7 @@ fn agreed_time(i: usize) -> impl Strategy<Value = AgreedTime> {
                     status,
                     accepted_by_patient: by_patient,
                     accepted_by_care: by_care,
+                    declined_by_patient: declined && !by_patient,
                 }
             },
         )

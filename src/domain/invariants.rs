@@ -248,6 +248,9 @@ impl Contract {
             if t.status == super::AgreedTimeStatus::Agreed && !t.is_agreed() {
                 found.push(Violation::AgreedTimeNotAccepted { index: i });
             }
+            if t.accepted_by_patient && t.declined_by_patient {
+                found.push(Violation::AcceptedAndDeclined { index: i });
+            }
         }
     }
 

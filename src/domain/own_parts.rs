@@ -95,7 +95,12 @@ pub fn person_may_change(before: Option<&Contract>, after: &Contract) -> Result<
 /// The person's side of the agreed times: their answer to each, and times they propose.
 fn agreed_times(before: &[AgreedTime], after: &[AgreedTime]) -> Result<(), String> {
     for was in before {
-        let Some(now) = after.iter().find(|t| t.id == was.id) else {
+        let now = after.iter().find(|t| t.id == was.id);
+        // A time the person proposed, care has not answered yet: theirs to change or drop.
+        if was.is_persons_proposal() && now.is_none_or(AgreedTime::is_persons_proposal) {
+            continue;
+        }
+        let Some(now) = now else {
             return Err(format!(
                 "agreed time {}: only care removes a time; the person declines it",
                 was.id
@@ -103,6 +108,7 @@ fn agreed_times(before: &[AgreedTime], after: &[AgreedTime]) -> Result<(), Strin
         };
         let answered = AgreedTime {
             accepted_by_patient: now.accepted_by_patient,
+            declined_by_patient: now.declined_by_patient,
             status: now.status,
             ..was.clone()
         };
@@ -135,10 +141,7 @@ fn agreed_times(before: &[AgreedTime], after: &[AgreedTime]) -> Result<(), Strin
         }
     }
     for new in after.iter().filter(|t| before.iter().all(|b| b.id != t.id)) {
-        if new.status != AgreedTimeStatus::Proposed
-            || !new.accepted_by_patient
-            || new.accepted_by_care
-        {
+        if !new.is_persons_proposal() {
             return Err(format!(
                 "agreed time {}: a time the person proposes is proposed, accepted by them and \
                  not yet by care",

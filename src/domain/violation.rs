@@ -76,6 +76,8 @@ pub enum Violation {
     PeriodEndsBeforeStart { field: String },
     #[error("an agreed time must be accepted by both the person and care")]
     AgreedTimeNotAccepted { index: usize },
+    #[error("the person cannot both accept and decline a time")]
+    AcceptedAndDeclined { index: usize },
     #[error("a warning sign must say where the person turns")]
     WarningSignWithoutWhereToTurn { index: usize },
     #[error("must not be empty")]
@@ -136,6 +138,9 @@ impl Violation {
             | Self::EmptyText { field }
             | Self::DuplicateId { field, .. } => field.clone(),
             Self::AgreedTimeNotAccepted { index } => format!("agreedTimes[{index}].status"),
+            Self::AcceptedAndDeclined { index } => {
+                format!("agreedTimes[{index}].declinedByPatient")
+            }
             Self::WarningSignWithoutWhereToTurn { index } => {
                 format!("agreement.commitments[{index}].whereToTurn")
             }

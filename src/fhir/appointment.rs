@@ -44,7 +44,11 @@ pub fn to_appointment(
         ),
     }
     let mut participants = vec![
-        object! { "actor": patient_reference(patient, profile), "required": "required", "status": accepted(t.accepted_by_patient) },
+        object! {
+            "actor": patient_reference(patient, profile),
+            "required": "required",
+            "status": if t.declined_by_patient { "declined" } else { accepted(t.accepted_by_patient) },
+        },
         care,
     ];
     if let Some(location) = &t.location {
@@ -118,6 +122,7 @@ pub fn from_appointment(
             MappingError::new(format!("{path}.identifier"), "the agreed time has no id")
         })?;
     let (mut by_patient, mut by_care, mut with, mut location) = (false, false, None, None);
+    let mut declined = false;
     for (i, p) in array(a, "participant").iter().enumerate() {
         let accepted = str_of(p, "status") == Some("accepted");
         let actor = p.get("actor");
@@ -129,6 +134,7 @@ pub fn from_appointment(
                     profile,
                 )?;
                 by_patient = accepted;
+                declined = str_of(p, "status") == Some("declined");
             }
             Some("Location") => {
                 location = actor.and_then(|r| str_of(r, "display")).map(str::to_owned)
@@ -160,5 +166,6 @@ pub fn from_appointment(
         status,
         accepted_by_patient: by_patient,
         accepted_by_care: by_care,
+        declined_by_patient: declined,
     })
 }

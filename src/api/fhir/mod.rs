@@ -10,6 +10,7 @@
 //! Resources are derived from stored contract versions (see [`locate`]); their
 //! `meta.versionId` is the contract's version. Writes are in [`write`].
 
+mod appointment_response;
 mod audit_event;
 mod batch;
 mod capability;
@@ -72,6 +73,24 @@ pub(super) fn routes() -> Routes {
             "/$samsyn",
             on("QuestionnaireResponse", Search, "operation").only(Whom::NoPatients),
             samsyn::samsyn,
+        )
+        .route(
+            M::POST,
+            "/AppointmentResponse",
+            on("AppointmentResponse", Create, "create"),
+            appointment_response::create,
+        )
+        .route(
+            M::GET,
+            "/AppointmentResponse/{id}",
+            on("AppointmentResponse", Read, "read"),
+            appointment_response::read,
+        )
+        .route(
+            M::GET,
+            "/AppointmentResponse/{id}/_history/{vid}",
+            on("AppointmentResponse", Read, "vread"),
+            appointment_response::vread,
         )
         .route(
             M::GET,

@@ -92,6 +92,7 @@ fn active() -> Contract {
             status: AgreedTimeStatus::Agreed,
             accepted_by_patient: true,
             accepted_by_care: true,
+            declined_by_patient: false,
         }],
         linked_plans: vec![],
         discussed: Discussed {

@@ -400,6 +400,55 @@ async fn an_ehrs_trace_runs_through_the_write_to_the_sync_calls_it_causes(db: &T
     );
 }
 
+/// A target that is down is not sent every queued contract again and again: after the
+/// first failures the engine holds off the whole target, then tries one contract at a
+/// time, backing off, until one gets through — so over the outage it makes fewer
+/// requests than there are contracts waiting, and when the target is back the backlog
+/// goes at once, not after each contract's own backoff.
+async fn a_target_that_is_down_is_probed_not_hammered(db: &TestDb) {
+    const CONTRACTS: usize = 40;
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let proxy = FaultProxy::start(&portal.base).await;
+    let down = Fault::Status {
+        status: 503,
+        retry_after: None,
+    };
+    proxy.inject("/fhir", down, usize::MAX);
+    let engine = engine(&store, &[target("portal", &proxy.base, &[])]);
+    let contracts = pkgw::demo::contracts().unwrap();
+    let mut records = Vec::new();
+    for (_, contract) in contracts.into_iter().cycle().take(CONTRACTS) {
+        records.push(
+            store
+                .create(contract, Change::from_source("api"))
+                .await
+                .unwrap(),
+        );
+    }
+    // Two seconds of outage, the engine running as often as it likes.
+    let outage = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < outage {
+        engine.run_until_idle().await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    let tried = proxy.seen.lock().unwrap().len();
+    assert!(
+        (1..CONTRACTS).contains(&tried),
+        "{tried} requests to a target that is down, for {CONTRACTS} contracts"
+    );
+    assert_eq!(
+        store.queue_status("portal").await.unwrap().queued,
+        CONTRACTS as u64
+    );
+
+    proxy.heal();
+    settle(&engine, &store).await;
+    for record in records.iter().step_by(7) {
+        assert_holds(&portal, record, &Profile::default_profile()).await;
+    }
+}
+
 async fn a_target_that_was_down_gets_the_latest_version_when_back(db: &TestDb) {
     let store = db.store().await;
     let mut portal = FhirPeer::start().await;
@@ -1354,6 +1403,7 @@ on_both_backends!(
     a_change_reaches_every_target_that_should_have_it_and_no_other,
     a_target_that_was_down_gets_the_latest_version_when_back,
     a_long_outage_of_one_target_drains_coalesced_at_the_rate_it_takes,
+    a_target_that_is_down_is_probed_not_hammered,
     an_ehrs_trace_runs_through_the_write_to_the_sync_calls_it_causes,
     a_lost_answer_is_retried_without_a_duplicate,
     a_retry_reads_a_copy_it_has_no_version_of_before_writing,

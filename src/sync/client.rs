@@ -84,6 +84,7 @@ impl TargetClient {
         let response = request.send().await.map_err(|e| Failure::Transient {
             error: describe(&e),
             after: None,
+            down: true,
         })?;
         let status = response.status();
         let etag = header(&response, ETAG);
@@ -91,6 +92,7 @@ impl TargetClient {
         let bytes = response.bytes().await.map_err(|e| Failure::Transient {
             error: describe(&e),
             after: None,
+            down: true,
         })?;
         if status.is_success() || accept.contains(&status) {
             Ok(Answer {
@@ -145,7 +147,11 @@ impl TargetClient {
                 if let Some(scope) = scope {
                     form.push(("scope", scope.as_str()));
                 }
-                let failed = |error: String| Failure::Transient { error, after: None };
+                let failed = |error: String| Failure::Transient {
+                    error,
+                    after: None,
+                    down: true,
+                };
                 let response = self
                     .http
                     .post(token_url)

@@ -128,6 +128,7 @@ impl Fenced<'_> {
                 "the lease ran out before {method} {path} was answered; not sent without If-Match after it"
             ),
             after: None,
+            down: false,
         };
         if left.is_zero() {
             return Err(over());
@@ -140,6 +141,7 @@ fn store_failure(e: StoreError) -> Failure {
     Failure::Transient {
         error: format!("reading the contract: {e}"),
         after: None,
+        down: false,
     }
 }
 
@@ -181,6 +183,7 @@ async fn learn_versions(
                             "the target holds a newer version of {key} than the one read"
                         ),
                         after: None,
+                        down: false,
                     });
                 }
                 Some(_) => {}

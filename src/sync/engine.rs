@@ -45,9 +45,13 @@ struct Lane {
     target: Target,
     client: TargetClient,
     counters: Counters,
-    /// Until when the target asked to be left alone (`Retry-After` on a 429 or 5xx):
-    /// nothing is sent to it before then, so a backlog drains at the rate it takes.
+    /// Until when nothing is sent to the target: it asked to be left alone
+    /// (`Retry-After`), or it is down. So a backlog drains at the rate the target takes,
+    /// and an outage does not spend every queued contract's attempts.
     held_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Deliveries in a row that found the target down (no answer, 429, 502–504): while
+    /// there are any, one contract at a time finds out whether it is back.
+    down_in_a_row: std::sync::atomic::AtomicU32,
 }
 
 impl Lane {
@@ -66,7 +70,7 @@ impl Lane {
         };
         if held.is_none_or(|h| h < until) {
             *held = Some(until);
-            tracing::warn!(target_name = %self.target.name, wait_ms = wait.as_millis() as u64, "the target asked to wait: nothing goes to it until then");
+            tracing::warn!(target_name = %self.target.name, wait_ms = wait.as_millis() as u64, "the target is down or asked to wait: nothing goes to it until then");
         }
     }
 }
@@ -105,6 +109,7 @@ impl Engine {
                     target,
                     counters: Counters::default(),
                     held_until: std::sync::Mutex::default(),
+                    down_in_a_row: std::sync::atomic::AtomicU32::new(0),
                 })
             })
             .collect::<Result<_, String>>()?;
@@ -231,6 +236,12 @@ impl Engine {
         if lane.held().is_some() {
             return Ok(0);
         }
+        // While the target is down, one contract at a time finds out whether it is back.
+        let batch = if lane.down_in_a_row.load(Ordering::Relaxed) > 0 {
+            1
+        } else {
+            self.settings.batch_size
+        };
         // Taken before the claim, so the lease is never thought longer than it is.
         let lease_until = tokio::time::Instant::now() + self.settings.lease();
         let claims = self
@@ -239,7 +250,7 @@ impl Engine {
                 &lane.target.name,
                 &self.claimer,
                 self.settings.lease(),
-                self.settings.batch_size,
+                batch,
             )
             .await?;
         let tried = claims.len();
@@ -305,6 +316,10 @@ impl Engine {
             }
             self.tracer.finish(span);
         }
+        // The target answered (a delivery, or a refusal of this change): it is up.
+        if !matches!(delivered, Err(Failure::Transient { .. })) {
+            lane.down_in_a_row.store(0, Ordering::Relaxed);
+        }
         match delivered {
             Ok(done) => {
                 let version = done.version;
@@ -323,7 +338,13 @@ impl Engine {
                     .observe(took.as_secs_f64().max(0.0));
                 tracing::info!(target_name = name, %contract, %version, "delivered");
             }
-            Err(Failure::Transient { error, after }) => {
+            Err(Failure::Transient { error, after, down }) => {
+                if down {
+                    let in_a_row = lane.down_in_a_row.fetch_add(1, Ordering::Relaxed);
+                    lane.hold(self.backoff.delay(in_a_row, after).min(MAX_HOLD));
+                } else if let Some(wait) = after {
+                    lane.hold(wait.min(MAX_HOLD));
+                }
                 let waited = jiff::Timestamp::now().duration_since(claim.queued_at);
                 let give_up = self.settings.give_up_after_secs;
                 if give_up > 0 && waited.as_secs() >= give_up as i64 {
@@ -338,9 +359,6 @@ impl Engine {
                     lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(target_name = name, %contract, "gave up: dead letter");
                     return Ok(());
-                }
-                if let Some(wait) = after {
-                    lane.hold(wait.min(MAX_HOLD));
                 }
                 let delay = self.backoff.delay(claim.attempts, after);
                 let next = after_now(delay);
@@ -462,7 +480,7 @@ impl Engine {
                         .await?;
                     lost(recorded, &claim);
                 }
-                Err(Failure::Transient { error, after }) => {
+                Err(Failure::Transient { error, after, .. }) => {
                     let delay = self.backoff.delay(claim.attempts, after);
                     let next = after_now(delay);
                     if lost(self.store.retry_later(&claim, next, &error).await?, &claim) {

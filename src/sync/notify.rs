@@ -44,6 +44,7 @@ pub async fn notify(
     let failed = |e: StoreError| Failure::Transient {
         error: format!("reading the store: {e}"),
         after: None,
+        down: false,
     };
     let id = claim
         .target
@@ -108,6 +109,7 @@ pub async fn notify(
                     }
                 ),
                 after: None,
+                down: false,
             })?;
             let status = response.status().as_u16();
             if (200..300).contains(&status) {

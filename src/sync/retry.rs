@@ -8,10 +8,13 @@ use std::time::Duration;
 /// Why a delivery did not succeed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
-    /// Worth trying again (after `after`, if the target said so).
+    /// Worth trying again (after `after`, if the target said so). `down`: the target
+    /// as a whole did not take it — no answer, 429, 502, 503 or 504 — rather than this
+    /// one change; nothing else is sent to it for a while (see `sync::engine`).
     Transient {
         error: String,
         after: Option<Duration>,
+        down: bool,
     },
     /// The target refused the change; trying again will not help until someone acts.
     Permanent {
@@ -37,6 +40,7 @@ impl Failure {
             Failure::Transient {
                 error,
                 after: retry_after.and_then(parse_retry_after),
+                down: matches!(status, 429 | 502 | 503 | 504),
             }
         } else {
             Failure::Permanent {

@@ -146,6 +146,9 @@ struct Example {
     loaded: usize,
     /// A unit with demo "7 frågor" answers.
     unit: Option<String>,
+    /// An Appointment of the example person's that care has accepted and they have not
+    /// answered yet.
+    to_answer: Option<String>,
 }
 
 /// Loads the demo contracts if the store is empty.
@@ -180,11 +183,28 @@ async fn load_demo(store: &Store) -> Result<Example, CliError> {
             .map(|r| r.id),
         None => None,
     };
+    let mut to_answer = None;
+    if let Some(p) = &patient {
+        let now = jiff::Timestamp::now();
+        for record in store.find_by_patient(p).await? {
+            let open = record.revision.contract.agreed_times.iter().find(|t| {
+                t.accepted_by_care
+                    && !t.accepted_by_patient
+                    && !t.declined_by_patient
+                    && t.start > now
+            });
+            if let Some(t) = open {
+                to_answer = Some(crate::fhir::appointment_id(&record.id, &t.id));
+                break;
+            }
+        }
+    }
     Ok(Example {
         id,
         patient: patient.map(|p| p.to_string()).unwrap_or_default(),
         loaded: loaded.len(),
         unit,
+        to_answer,
     })
 }
 
@@ -257,6 +277,16 @@ fn print_demo_help(
                 Some(&example.patient)
             )?
         );
+        println!("  # the same person acting from the portal: their answers, their own parts");
+        println!(
+            "  export PATIENT_WRITE_TOKEN={}",
+            token(
+                "demo-1177",
+                "patient-portal-user",
+                "patient/*.cruds",
+                Some(&example.patient)
+            )?
+        );
         println!("  (more with: pkgw token --help)");
         " -H \"Authorization: Bearer $TOKEN\"".to_owned()
     };
@@ -285,6 +315,12 @@ fn print_demo_help(
     }
     if let Some(id) = &example.id {
         println!("  curl{auth} {base}/fhir/CarePlan/{id}");
+    }
+    if let Some(appointment) = example.to_answer.as_ref().filter(|_| !auth.is_empty()) {
+        println!("  # the person accepts a time care has proposed (AppointmentResponse)");
+        println!(
+            "  curl -H \"Authorization: Bearer $PATIENT_WRITE_TOKEN\" -X POST {base}/fhir/AppointmentResponse \\\n    -H 'Content-Type: application/fhir+json' -d '{{\"resourceType\": \"AppointmentResponse\", \"appointment\": {{\"reference\": \"Appointment/{appointment}\"}}, \"participantStatus\": \"accepted\"}}'"
+        );
     }
     if let Some(unit) = &example.unit {
         println!(

@@ -47,6 +47,9 @@ if ! "$peer/bin/python" -c "import sekmet" >/dev/null 2>&1; then
     "$peer/bin/pip" install --quiet --disable-pip-version-check "sekmet-fhir==0.1.1"
 fi
 
+# What is measured: the commit built (with "+changes" when the tree differs from it).
+commit=$(git rev-parse --short HEAD)
+git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+changes"
 if [ "$build" = release ]; then
     say "building release (the first build takes a while on two cores)"
     cargo build --release -p pkgw
@@ -144,7 +147,7 @@ python3 scripts/soak/drive.py --base http://127.0.0.1:18580 --token "$token" --p
     echo "# Soak"
     echo
     echo "Written by \`scripts/soak.sh\` on $(date -u +%Y-%m-%d) ($describe; commit"
-    echo "\`$(git rev-parse --short HEAD)\`). Two sekmet-fhir targets; \`portal\` is behind a"
+    echo "\`$commit\`). Two sekmet-fhir targets; \`portal\` is behind a"
     echo "proxy that is up 90 s, then answers 503 for 30 s, again and again. The last row is"
     echo "after the load stopped and the backlog drained."
     echo

@@ -117,7 +117,9 @@ async fn latest(app: &TestApp, record: &Record) -> Record {
     app.store.get(&record.id).await.unwrap()
 }
 
-async fn a_person_answers_an_agreed_time_and_the_ehr_gets_it(db: &TestDb) {
+/// The portal over `db` with one contract in force (see [`contract`]), the person's
+/// personnummer and their own writing token.
+async fn portal_with_contract(db: &TestDb) -> (TestApp, Record, String, String) {
     let app = portal(db).await;
     let record = app
         .store
@@ -126,6 +128,11 @@ async fn a_person_answers_an_agreed_time_and_the_ehr_gets_it(db: &TestDb) {
         .unwrap();
     let pnr = record.revision.contract.patient.id.to_string();
     let person = token("patient/*.cruds", Some(&pnr));
+    (app, record, pnr, person)
+}
+
+async fn a_person_answers_an_agreed_time_and_the_ehr_gets_it(db: &TestDb) {
+    let (app, record, pnr, person) = portal_with_contract(db).await;
     let ehr = FhirPeer::start().await;
     let engine = engine(&app.store, &[target("journal", &ehr.base, &[])]);
     let time = |id: &str| appointment_id(&record.id, id);
@@ -231,14 +238,7 @@ async fn a_person_answers_an_agreed_time_and_the_ehr_gets_it(db: &TestDb) {
 }
 
 async fn what_the_person_may_not_answer_is_refused_and_nothing_stored(db: &TestDb) {
-    let app = portal(db).await;
-    let record = app
-        .store
-        .create(contract(Status::Active), Change::from_source("ehr"))
-        .await
-        .unwrap();
-    let pnr = record.revision.contract.patient.id.to_string();
-    let person = token("patient/*.cruds", Some(&pnr));
+    let (app, record, _, person) = portal_with_contract(db).await;
     let time = |id: &str| appointment_id(&record.id, id);
     let refused =
         |body: Value, status: StatusCode, expression: &'static str, says: &'static str| {

@@ -39,7 +39,6 @@ use super::respond::{Format, base_url, fhir_json};
 use super::write::body_of;
 use crate::api::AppState;
 use crate::domain::{AgreedTime, AgreedTimeStatus, Contract, PersonId, Status};
-use crate::fhir::outcome::Issue;
 use crate::fhir::{appointment_id, patient_reference};
 use crate::store::Record;
 use crate::write::{Caller, WriteError};
@@ -58,11 +57,7 @@ const KEPT: &[&str] = &[
 const SUFFIX: &str = "-svar";
 
 fn invalid(element: &str, message: impl Into<String>) -> FhirError {
-    FhirError::Invalid(vec![Issue::error(
-        "business-rule",
-        message.into(),
-        Some(format!("{TYPE}.{element}")),
-    )])
+    FhirError::invalid_at("business-rule", format!("{TYPE}.{element}"), message)
 }
 
 /// What the person answered.

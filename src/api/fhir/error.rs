@@ -92,6 +92,15 @@ pub enum FhirError {
 }
 
 impl FhirError {
+    /// 422 with one issue of `code` at `expression` (`AppointmentResponse.start`, say).
+    pub fn invalid_at(code: &'static str, expression: String, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![crate::fhir::outcome::Issue::error(
+            code,
+            message.into(),
+            Some(expression),
+        )])
+    }
+
     pub fn bad_param(name: &str, message: impl Into<String>) -> Self {
         Self::BadRequest {
             message: message.into(),

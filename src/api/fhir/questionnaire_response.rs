@@ -32,11 +32,7 @@ use crate::write::Caller;
 const TYPE: &str = "QuestionnaireResponse";
 
 fn invalid(expression: &str, message: impl Into<String>) -> FhirError {
-    FhirError::Invalid(vec![Issue::error(
-        "invariant",
-        message.into(),
-        Some(format!("{TYPE}.{expression}")),
-    )])
+    FhirError::invalid_at("invariant", format!("{TYPE}.{expression}"), message)
 }
 
 pub async fn create(

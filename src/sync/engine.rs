@@ -341,7 +341,7 @@ impl Engine {
             Err(Failure::Transient { error, after, down }) => {
                 if down {
                     let in_a_row = lane.down_in_a_row.fetch_add(1, Ordering::Relaxed);
-                    lane.hold(self.backoff.delay(in_a_row, after).min(MAX_HOLD));
+                    lane.hold(down_hold(&self.backoff, in_a_row, after));
                 } else if let Some(wait) = after {
                     lane.hold(wait.min(MAX_HOLD));
                 }
@@ -620,6 +620,22 @@ impl Engine {
 /// [`Backoff::delay`] caps it for one contract).
 const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// While a target is down, the longest between two tries of one contract.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long to hold off a target found down `in_a_row` times: backing off, but trying
+/// again at least every [`PROBE_EVERY`] — a try costs the target one request, a long hold
+/// costs the backlog time once it is back — unless the target asked for longer
+/// (`Retry-After`).
+fn down_hold(
+    backoff: &Backoff,
+    in_a_row: u32,
+    asked: Option<std::time::Duration>,
+) -> std::time::Duration {
+    let probe = backoff.delay(in_a_row, None).min(PROBE_EVERY);
+    probe.max(asked.unwrap_or_default()).min(MAX_HOLD)
+}
+
 /// Whether a delivery's outcome went unrecorded because its claim had passed to another
 /// worker (the contract is then delivered once more); said in the log.
 fn lost(recorded: Recorded, claim: &Claim) -> bool {
@@ -635,4 +651,27 @@ fn after_now(delay: std::time::Duration) -> jiff::Timestamp {
     let now = jiff::Timestamp::now();
     now.checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_target_down_for_long_is_still_tried_every_few_seconds() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(300),
+        };
+        for in_a_row in [0, 5, 20, 1000] {
+            let hold = down_hold(&backoff, in_a_row, None);
+            assert!(hold <= PROBE_EVERY, "{in_a_row}: {hold:?}");
+        }
+        // What the target asked for holds, up to the hour.
+        let asked = Some(Duration::from_secs(120));
+        assert_eq!(down_hold(&backoff, 3, asked), Duration::from_secs(120));
+        let asked = Some(Duration::from_secs(86_400));
+        assert_eq!(down_hold(&backoff, 3, asked), MAX_HOLD);
+    }
 }

@@ -275,40 +275,38 @@ async fn database_gauges(
 
 /// What this process's sync engine counted since it started.
 fn register_engine(engine: &crate::sync::Engine, scrape: &mut Registry) {
-    {
-        scrape.register(
-            "pkgw_sync_delivery_latency_seconds",
-            "From a version's commit here to its delivery to the target, per target",
-            engine.delivery_latency(),
-        );
-        let counters = engine.counters();
-        for (name, help, pick) in [
-            (
-                "pkgw_sync_delivered",
-                "Deliveries that succeeded, since the process started",
-                0,
-            ),
-            (
-                "pkgw_sync_retries",
-                "Deliveries that failed and will be retried",
-                1,
-            ),
-            (
-                "pkgw_sync_dead_lettered",
-                "Deliveries the target refused for good",
-                2,
-            ),
-        ] {
-            let family = Family::<TargetLabels, Counter>::default();
-            for (target, c) in &counters {
-                let n = [&c.delivered, &c.retried, &c.dead_lettered][pick].load(Ordering::Relaxed);
-                family
-                    .get_or_create(&TargetLabels {
-                        target: (*target).to_owned(),
-                    })
-                    .inc_by(n);
-            }
-            scrape.register(name, help, family);
+    scrape.register(
+        "pkgw_sync_delivery_latency_seconds",
+        "From a version's commit here to its delivery to the target, per target",
+        engine.delivery_latency(),
+    );
+    let counters = engine.counters();
+    for (name, help, pick) in [
+        (
+            "pkgw_sync_delivered",
+            "Deliveries that succeeded, since the process started",
+            0,
+        ),
+        (
+            "pkgw_sync_retries",
+            "Deliveries that failed and will be retried",
+            1,
+        ),
+        (
+            "pkgw_sync_dead_lettered",
+            "Deliveries the target refused for good",
+            2,
+        ),
+    ] {
+        let family = Family::<TargetLabels, Counter>::default();
+        for (target, c) in &counters {
+            let n = [&c.delivered, &c.retried, &c.dead_lettered][pick].load(Ordering::Relaxed);
+            family
+                .get_or_create(&TargetLabels {
+                    target: (*target).to_owned(),
+                })
+                .inc_by(n);
         }
+        scrape.register(name, help, family);
     }
 }

@@ -351,16 +351,19 @@ async fn trace_request(
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .and_then(SpanContext::parse);
+    if !tracer.enabled() {
+        return crate::trace::within(parent, next.run(request)).await;
+    }
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or("(unmatched)", |p| p.as_str())
         .to_owned();
     let method = request.method().to_string();
-    let mut span = tracer.start_span(format!("{method} {route}"), Kind::Server, parent);
+    let span = tracer.start_span(format!("{method} {route}"), Kind::Server, parent);
     let context = span.as_ref().map(|s| s.context).or(parent);
     let response = crate::trace::within(context, next.run(request)).await;
-    if let Some(mut span) = span.take() {
+    if let Some(mut span) = span {
         let status = response.status().as_u16();
         span.set("http.request.method", method);
         span.set("http.route", route);

@@ -174,31 +174,18 @@ async fn load_demo(store: &Store) -> Result<Example, CliError> {
         }
     }
 
-    let id = match &patient {
-        Some(p) => store
-            .find_by_patient(p)
-            .await?
-            .into_iter()
-            .next()
-            .map(|r| r.id),
-        None => None,
+    let records = match &patient {
+        Some(p) => store.find_by_patient(p).await?,
+        None => Vec::new(),
     };
-    let mut to_answer = None;
-    if let Some(p) = &patient {
-        let now = jiff::Timestamp::now();
-        for record in store.find_by_patient(p).await? {
-            let open = record.revision.contract.agreed_times.iter().find(|t| {
-                t.accepted_by_care
-                    && !t.accepted_by_patient
-                    && !t.declined_by_patient
-                    && t.start > now
-            });
-            if let Some(t) = open {
-                to_answer = Some(crate::fhir::appointment_id(&record.id, &t.id));
-                break;
-            }
-        }
-    }
+    let id = records.first().map(|r| r.id.clone());
+    let now = jiff::Timestamp::now();
+    let to_answer = records.iter().find_map(|record| {
+        let open = record.revision.contract.agreed_times.iter().find(|t| {
+            t.accepted_by_care && !t.accepted_by_patient && !t.declined_by_patient && t.start > now
+        })?;
+        Some(crate::fhir::appointment_id(&record.id, &open.id))
+    });
     Ok(Example {
         id,
         patient: patient.map(|p| p.to_string()).unwrap_or_default(),

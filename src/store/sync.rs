@@ -384,8 +384,8 @@ impl Store {
     }
 
     /// Hands a claim back untried, due at `until`, its attempts and last error as they
-    /// were: the target asked everyone to wait (`Retry-After`), so the contract is not
-    /// sent. A claim lost meanwhile needs nothing: nothing was sent.
+    /// were: the target is held off (it asked everyone to wait, or is down), so the
+    /// contract is not sent. A claim lost meanwhile needs nothing: nothing was sent.
     pub async fn postpone(&self, claim: &Claim, until: jiff::Timestamp) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE sync_queue SET next_attempt_at = $1, claimed_until = 0, claimed_by = NULL \

@@ -282,7 +282,7 @@ impl Engine {
             .traceparent
             .as_deref()
             .and_then(crate::trace::SpanContext::parse);
-        let mut span = self.tracer.start_span(
+        let span = self.tracer.start_span(
             format!("sync deliver {name}"),
             crate::trace::Kind::Client,
             parent,
@@ -298,7 +298,7 @@ impl Engine {
             ),
         )
         .await;
-        if let Some(mut span) = span.take() {
+        if let Some(mut span) = span {
             span.set("pkgw.sync.target", name);
             span.set("pkgw.contract", contract.as_str());
             match &delivered {

@@ -38,8 +38,8 @@ use super::read::record_for;
 use super::respond::{Format, base_url, fhir_json};
 use super::write::body_of;
 use crate::api::AppState;
-use crate::domain::{AgreedTime, AgreedTimeStatus, Contract, PersonId, Status};
-use crate::fhir::{appointment_id, patient_reference};
+use crate::domain::{AgreedTime, AgreedTimeStatus, Contract, PersonId, Status, Version};
+use crate::fhir::{Profile, appointment_id, patient_reference};
 use crate::store::Record;
 use crate::write::{Caller, WriteError};
 
@@ -183,7 +183,7 @@ impl Answer {
         }
         let declined = contract.agreed_times[index].clone();
         let proposal = AgreedTime {
-            id: format!("{}-forslag", declined.id),
+            id: proposal_id(&declined.id),
             start,
             end,
             status: AgreedTimeStatus::Proposed,
@@ -253,12 +253,13 @@ pub async fn create(
             .save(&caller, &record.id, Some(record.revision.version), changed)
             .await;
         match saved {
+            // The time keeps its place: an answer changes it and may add a proposal after.
             Ok((record, _)) => {
-                let body = as_response(&record, &answer.appointment, &state)
+                let body = as_response(&record, index, &answer.appointment, &state.profile)
                     .ok_or_else(|| FhirError::NotFound(format!("{TYPE} is not known")))?;
                 return Ok(answered(
                     StatusCode::CREATED,
-                    &record,
+                    version_of(&record, &answer.appointment),
                     &answer.appointment,
                     body,
                     &headers,
@@ -298,15 +299,12 @@ async fn current(
     let format = Format::negotiate(headers, &[])?;
     let not_known = || FhirError::NotFound(format!("{TYPE}/{id} is not known"));
     let appointment = id.strip_suffix(SUFFIX).ok_or_else(not_known)?;
-    let (record, _) = time_of(state, appointment).await.map_err(|e| match e {
+    let (record, index) = time_of(state, appointment).await.map_err(|e| match e {
         FhirError::NotFound(_) => not_known(),
         other => other,
     })?;
-    let body = as_response(&record, appointment, state).ok_or_else(not_known)?;
-    let at = record
-        .revision
-        .version_of(&format!("Appointment/{appointment}"))
-        .version;
+    let body = as_response(&record, index, appointment, &state.profile).ok_or_else(not_known)?;
+    let at = version_of(&record, appointment);
     if let Some(v) = version.filter(|v| *v != at.to_string()) {
         return Err(FhirError::NotFound(format!(
             "{TYPE}/{id} has no version {v} here: it is at version {at}; earlier answers are \
@@ -315,7 +313,7 @@ async fn current(
     }
     Ok(answered(
         StatusCode::OK,
-        &record,
+        at,
         appointment,
         body,
         headers,
@@ -337,14 +335,30 @@ async fn time_of(state: &AppState, id: &str) -> Result<(Record, usize), FhirErro
     Ok((record, index))
 }
 
-/// The person's answer to the time in `record`, as an AppointmentResponse; `None` before
-/// they answered.
-fn as_response(record: &Record, appointment: &str, state: &AppState) -> Option<Value> {
+/// The id of the time the person proposes instead of the one with `time_id`.
+fn proposal_id(time_id: &str) -> String {
+    format!("{time_id}-forslag")
+}
+
+/// The version the Appointment `appointment` is at in `record`: the answer changes with
+/// it, so it has the Appointment's versions.
+fn version_of(record: &Record, appointment: &str) -> Version {
+    record
+        .revision
+        .version_of(&format!("Appointment/{appointment}"))
+        .version
+}
+
+/// The person's answer to the time at `index` in `record` (the Appointment
+/// `appointment`), as an AppointmentResponse; `None` before they answered.
+fn as_response(
+    record: &Record,
+    index: usize,
+    appointment: &str,
+    profile: &Profile,
+) -> Option<Value> {
     let contract = &record.revision.contract;
-    let time = contract
-        .agreed_times
-        .iter()
-        .find(|t| appointment_id(&record.id, &t.id) == appointment)?;
+    let time = contract.agreed_times.get(index)?;
     let status = match (time.accepted_by_patient, time.declined_by_patient) {
         (true, _) => "accepted",
         (false, true) => "declined",
@@ -354,10 +368,10 @@ fn as_response(record: &Record, appointment: &str, state: &AppState) -> Option<V
         "resourceType": TYPE,
         "id": format!("{appointment}{SUFFIX}"),
         "appointment": { "reference": format!("Appointment/{appointment}") },
-        "actor": patient_reference(&contract.patient, &state.profile),
+        "actor": patient_reference(&contract.patient, profile),
         "participantStatus": status,
     });
-    let proposal = format!("{}-forslag", time.id);
+    let proposal = proposal_id(&time.id);
     if let Some(p) = contract
         .agreed_times
         .iter()
@@ -371,17 +385,12 @@ fn as_response(record: &Record, appointment: &str, state: &AppState) -> Option<V
 
 fn answered(
     status: StatusCode,
-    record: &Record,
+    version: Version,
     appointment: &str,
     body: Value,
     headers: &HeaderMap,
     format: Format,
 ) -> Response {
-    // The answer changes with its Appointment: it has the Appointment's versions.
-    let version = record
-        .revision
-        .version_of(&format!("Appointment/{appointment}"))
-        .version;
     let mut response = fhir_json(status, &body, format.pretty);
     let location = format!(
         "{}/{TYPE}/{appointment}{SUFFIX}/_history/{version}",

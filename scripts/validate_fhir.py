@@ -41,6 +41,15 @@ REQUIRED = {
                             "entered-in-error", "rejected"},
     },
     "Provenance": {},
+    "CommunicationRequest": {
+        "status": {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"},
+        "priority": {"routine", "urgent", "asap", "stat"},
+    },
+    "DocumentReference": {
+        "status": {"current", "superseded", "entered-in-error"},
+        "docStatus": {"preliminary", "final", "amended", "entered-in-error"},
+        "relatesTo.code": {"replaces", "transforms", "signs", "appends"},
+    },
     "PlanDefinition": {
         "status": {"draft", "active", "retired", "unknown"},
         "relatedArtifact.type": {"documentation", "justification", "citation", "predecessor", "successor",

@@ -87,6 +87,7 @@ async fn metadata_describes_what_is_served(db: &TestDb) {
             "CareTeam",
             "Goal",
             "Appointment",
+            "CommunicationRequest",
             "Provenance",
             "Questionnaire",
             "QuestionnaireResponse",
@@ -211,6 +212,19 @@ async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
             .as_deref()
             .map(|t| format!("/fhir/{t}"))
             .unwrap_or("/fhir".into());
+        if code == "confirm" {
+            // The person's own word: tried with their token in tests/person.rs; a client
+            // that is not the person is refused.
+            let response = app
+                .client
+                .post(app.url(&format!("/fhir/CarePlan/{}/$confirm", record.id)))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN);
+            tried.push(code.to_owned());
+            continue;
+        }
         let request = match (code, &definition) {
             // Last of all (the Patient's operations come after the CarePlan's): the
             // person's number changed, and the contract moves onto the new one.
@@ -264,6 +278,35 @@ async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
                     Some("CareTeam") => plan.care_team,
                     Some("Goal") => plan.goals[0].clone(),
                     Some("Appointment") => plan.appointments[0].clone(),
+                    Some("CommunicationRequest") => {
+                        let mut asked = contract.clone();
+                        asked.contact_requests.push(pkgw::domain::ContactRequest {
+                            number: 1,
+                            reason: pkgw::domain::ContactReason::Contact,
+                            message: "Ring mig, tack".into(),
+                            asked_at: jiff::Timestamp::now(),
+                            about_time: None,
+                            status: pkgw::domain::RequestStatus::Open,
+                        });
+                        let mapped = pkgw::fhir::to_fhir(
+                            &record.id,
+                            &asked,
+                            &pkgw::fhir::Profile::default_profile(),
+                        );
+                        // An instance's $validate is of a resource there: the request is
+                        // made first.
+                        let request = mapped.communication_requests[0].clone();
+                        let made = app
+                            .client
+                            .post(app.url("/fhir/CommunicationRequest"))
+                            .header("content-type", "application/fhir+json")
+                            .body(request.to_string())
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(made.status(), StatusCode::CREATED);
+                        request
+                    }
                     other => panic!("$validate on {other:?}"),
                 };
                 let id = resource["id"].as_str().unwrap().to_owned();
@@ -314,6 +357,7 @@ async fn every_declared_operation_is_defined_and_works(db: &TestDb) {
         tried,
         [
             "apply",
+            "confirm",
             "coordinated-plan",
             "everything",
             "export",

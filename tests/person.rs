@@ -15,7 +15,7 @@ use common::app::{TestApp, spawn_state};
 use common::peer::{FhirPeer, assert_holds, engine, settle, target};
 use pkgw::auth::{AuthSettings, DevToken, Mode, Verifier};
 use pkgw::config::Secret;
-use pkgw::domain::{AgreedTimeStatus, ContractId, Status};
+use pkgw::domain::{AgreedTimeStatus, ContactReason, ContractId, RequestStatus, Status};
 use pkgw::fhir::{Profile, appointment_id};
 use pkgw::store::{Change, Record};
 use reqwest::StatusCode;
@@ -366,7 +366,400 @@ async fn what_the_person_may_not_answer_is_refused_and_nothing_stored(db: &TestD
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+async fn send(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/fhir+json")
+            .json(body);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+/// The person's request to be contacted about `plan` (and an Appointment, if given).
+fn ask(plan: &ContractId, reason: &str, message: &str, appointment: Option<&str>) -> Value {
+    let mut about = vec![json!({ "reference": format!("CarePlan/{plan}") })];
+    about.extend(appointment.map(|a| json!({ "reference": format!("Appointment/{a}") })));
+    json!({
+        "resourceType": "CommunicationRequest",
+        "status": "active",
+        "about": about,
+        "reasonCode": [{ "coding": [{
+            "system": Profile::default_profile().extensions.contact_reason,
+            "code": reason,
+        }] }],
+        "payload": [{ "contentString": message }],
+    })
+}
+
+fn journal_target(base: &str) -> pkgw::sync::TargetSettings {
+    pkgw::sync::TargetSettings {
+        journal_note: true,
+        ..target("journal", base, &[])
+    }
+}
+
+async fn a_person_asks_to_be_contacted_and_confirms_the_agreement_and_the_journal_gets_it(
+    db: &TestDb,
+) {
+    let (app, record, pnr, person) = portal_with_contract(db).await;
+    let ehr = FhirPeer::start().await;
+    let engine = engine(&app.store, &[journal_target(&ehr.base)]);
+    let id = &record.id;
+    let visit = appointment_id(id, "lakarbesok-dec");
+    let message = "Kan vi flytta läkarbesöket till en eftermiddag?";
+
+    // Asking for a new time, with a message to the fast vårdkontakt.
+    let (status, asked) = send(
+        &app,
+        &person,
+        reqwest::Method::POST,
+        "/fhir/CommunicationRequest",
+        Some(&ask(id, "ny-tid", message, Some(&visit))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{asked}");
+    let request = format!("{id}-kontakt-1");
+    assert_eq!(asked["id"], request);
+    assert_eq!(asked["subject"]["identifier"]["value"], pnr);
+    assert_eq!(asked["requester"]["identifier"]["value"], pnr);
+    assert_eq!(asked["recipient"][0]["reference"], format!("CareTeam/{id}"));
+    assert_eq!(asked["payload"][0]["contentString"], message);
+    let now = latest(&app, &record).await;
+    let kept = &now.revision.contract.contact_requests;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (
+            kept[0].reason,
+            kept[0].message.as_str(),
+            kept[0].about_time.as_deref(),
+            kept[0].status
+        ),
+        (
+            ContactReason::NewTime,
+            message,
+            Some("lakarbesok-dec"),
+            RequestStatus::Open
+        )
+    );
+    let (status, read) = send(
+        &app,
+        &person,
+        reqwest::Method::GET,
+        &format!("/fhir/CommunicationRequest/{request}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &read["payload"]),
+        (StatusCode::OK, &asked["payload"])
+    );
+    let (_, provenance) = get(&app, &person, &format!("/fhir/Provenance/{id}-v2")).await;
+    assert_eq!(
+        provenance["agent"][0]["who"]["reference"],
+        format!("Patient/{pnr}")
+    );
+    assert!(
+        provenance["target"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["reference"] == format!("CommunicationRequest/{request}/_history/2")),
+        "{provenance}"
+    );
+
+    // "Vi är överens."
+    let (status, plan) = send(
+        &app,
+        &person,
+        reqwest::Method::POST,
+        &format!("/fhir/CarePlan/{id}/$confirm"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let url = Profile::default_profile().extensions.agreement_confirmed;
+    assert!(
+        plan["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["url"] == url.as_str() && e["valueDateTime"].is_string()),
+        "{plan}"
+    );
+    let confirmed = latest(&app, &record).await;
+    assert_eq!(confirmed.revision.version.get(), 3);
+    assert!(confirmed.revision.contract.confirmed.is_some());
+    let (_, provenance) = get(&app, &person, &format!("/fhir/Provenance/{id}-v3")).await;
+    assert_eq!(
+        provenance["agent"][0]["who"]["reference"],
+        format!("Patient/{pnr}")
+    );
+
+    // The EHR gets the request, the confirmation and a journal note under the keyword.
+    settle(&engine, &app.store).await;
+    assert_holds(&ehr, &confirmed, &Profile::default_profile()).await;
+    let note_of = |version: u64| format!("DocumentReference/{id}-anteckning-v{version}");
+    let (status, note) = ehr.get(&note_of(3)).await;
+    assert_eq!(status, StatusCode::OK, "{note}");
+    common::app::keep_for_validation(&note);
+    let keyword = Profile::built_in("default").unwrap().category;
+    assert_eq!(note["type"]["coding"][0]["code"], keyword.code.as_str());
+    assert_eq!(
+        note["context"]["related"][0]["reference"],
+        format!("CarePlan/{id}")
+    );
+    let div = note["text"]["div"].as_str().unwrap();
+    assert!(div.contains("vi är överens") && div.contains("Vi har samtalat om delarna"));
+    assert!(div.contains(message), "the request is in the note: {div}");
+
+    // Care answers the request; the person's words stay as written.
+    let ehr_token = token("system/*.cruds", None);
+    let mut done = read.clone();
+    done["status"] = json!("completed");
+    let (status, body) = send(
+        &app,
+        &ehr_token,
+        reqwest::Method::PUT,
+        &format!("/fhir/CommunicationRequest/{request}"),
+        Some(&done),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answered = latest(&app, &record).await;
+    assert_eq!(
+        answered.revision.contract.contact_requests[0].status,
+        RequestStatus::Done
+    );
+
+    // A change to the agreement cannot keep the person's confirmation of the earlier one.
+    let step = json!([{ "op": "replace", "path": "/activity/0/detail/description",
+        "value": "Ring mottagningen för att boka provtagning" }]);
+    let patch = |body: Value| {
+        let (app, ehr_token) = (&app, &ehr_token);
+        async move {
+            let response = app
+                .client
+                .patch(app.url(&format!("/fhir/CarePlan/{id}")))
+                .bearer_auth(ehr_token)
+                .header("content-type", "application/json-patch+json")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, outcome) = patch(step.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert!(
+        outcome
+            .to_string()
+            .contains("confirmed the agreement as it stood"),
+        "{outcome}"
+    );
+    assert_eq!(
+        latest(&app, &record).await.revision.version,
+        answered.revision.version
+    );
+    let (_, plan) = get(&app, &ehr_token, &format!("/fhir/CarePlan/{id}")).await;
+    let at = plan["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["url"] == url.as_str())
+        .unwrap();
+    let mut without = step.as_array().unwrap().clone();
+    without.push(json!({ "op": "remove", "path": format!("/extension/{at}") }));
+    let (status, outcome) = patch(Value::Array(without)).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    let changed = latest(&app, &record).await;
+    assert!(changed.revision.contract.confirmed.is_none());
+
+    // A new note for the new agreement; the earlier one stays in the journal.
+    settle(&engine, &app.store).await;
+    let version = changed.revision.version.get();
+    let (status, newer) = ehr.get(&note_of(version)).await;
+    assert_eq!(status, StatusCode::OK, "{newer}");
+    assert!(
+        newer["text"]["div"]
+            .as_str()
+            .unwrap()
+            .contains("provtagning")
+    );
+    assert_eq!(ehr.get(&note_of(3)).await.0, StatusCode::OK);
+    // The request answered, the answer with it, and no note for that version alone: it
+    // did not change what was agreed.
+    assert_eq!(
+        ehr.get(&note_of(version - 1)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, theirs) = ehr.get(&format!("CommunicationRequest/{request}")).await;
+    assert_eq!(theirs["status"], "completed");
+}
+
+async fn what_the_person_may_not_ask_or_confirm_is_refused_and_nothing_stored(db: &TestDb) {
+    let (app, record, _, person) = portal_with_contract(db).await;
+    let id = &record.id;
+    let post = |path: String, body: Option<Value>| {
+        let (app, person) = (&app, &person);
+        async move { send(app, person, reqwest::Method::POST, &path, body.as_ref()).await }
+    };
+    let refused = |(status, outcome): (StatusCode, Value), want: StatusCode, says: &str| {
+        assert_eq!(status, want, "{outcome}");
+        assert!(outcome.to_string().contains(says), "{says}: {outcome}");
+    };
+    let requests = "/fhir/CommunicationRequest".to_owned();
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+
+    // What the request must say.
+    let mut silent = ask(id, "kontakt", "x", None);
+    silent.as_object_mut().unwrap().remove("payload");
+    refused(
+        post(requests.clone(), Some(silent)).await,
+        unprocessable,
+        "one payload",
+    );
+    refused(
+        post(requests.clone(), Some(ask(id, "prata", "Hej", None))).await,
+        unprocessable,
+        "kontakt, ny-tid or andra-overenskommelsen",
+    );
+    let mut elsewhere = ask(id, "kontakt", "Hej", None);
+    elsewhere["recipient"] = json!([{ "reference": "Practitioner/someone" }]);
+    refused(
+        post(requests.clone(), Some(elsewhere)).await,
+        unprocessable,
+        "recipient",
+    );
+    let foreign_time = ask(id, "ny-tid", "Hej", Some("not-ours-0000000000000000"));
+    refused(
+        post(requests.clone(), Some(foreign_time)).await,
+        unprocessable,
+        "about",
+    );
+
+    // Another person's contract is not known; one not in force is refused.
+    let other = app
+        .store
+        .create(
+            common::fixture("cancer-min-vardplan"),
+            Change::from_source("ehr"),
+        )
+        .await
+        .unwrap();
+    refused(
+        post(
+            requests.clone(),
+            Some(ask(&other.id, "kontakt", "Hej", None)),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not known",
+    );
+    refused(
+        post(format!("/fhir/CarePlan/{}/$confirm", other.id), None).await,
+        StatusCode::NOT_FOUND,
+        "not known",
+    );
+    let pnr = record.revision.contract.patient.id.clone();
+    let mut ended = contract(Status::Completed);
+    ended.patient.id = pnr;
+    let ended = app
+        .store
+        .create(ended, Change::from_source("ehr"))
+        .await
+        .unwrap();
+    refused(
+        post(
+            requests.clone(),
+            Some(ask(&ended.id, "kontakt", "Hej", None)),
+        )
+        .await,
+        unprocessable,
+        "not in force",
+    );
+    refused(
+        post(format!("/fhir/CarePlan/{}/$confirm", ended.id), None).await,
+        unprocessable,
+        "not in force",
+    );
+    // $confirm takes nothing, and is the person's word, not care's.
+    refused(
+        post(
+            format!("/fhir/CarePlan/{id}/$confirm"),
+            Some(json!({ "resourceType": "Parameters", "parameter": [{ "name": "x" }] })),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "no parameters",
+    );
+    refused(
+        send(
+            &app,
+            &token("system/*.cruds", None),
+            reqwest::Method::POST,
+            &format!("/fhir/CarePlan/{id}/$confirm"),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "the person's own word",
+    );
+    for contract in [&record, &other, &ended] {
+        assert_eq!(
+            latest(&app, contract).await.revision.version.get(),
+            1,
+            "nothing stored"
+        );
+    }
+
+    // The person withdraws their request, and cannot answer it for care.
+    let (status, asked) = post(requests.clone(), Some(ask(id, "kontakt", "Ring mig", None))).await;
+    assert_eq!(status, StatusCode::CREATED, "{asked}");
+    let path = format!(
+        "/fhir/CommunicationRequest/{}",
+        asked["id"].as_str().unwrap()
+    );
+    let mut done = asked.clone();
+    done["status"] = json!("completed");
+    refused(
+        send(&app, &person, reqwest::Method::PUT, &path, Some(&done)).await,
+        StatusCode::FORBIDDEN,
+        "withdraw an open request",
+    );
+    let mut reworded = asked.clone();
+    reworded["payload"][0]["contentString"] = json!("Något annat");
+    refused(
+        send(&app, &person, reqwest::Method::PUT, &path, Some(&reworded)).await,
+        StatusCode::FORBIDDEN,
+        "its words stay as written",
+    );
+    let mut withdrawn = asked.clone();
+    withdrawn["status"] = json!("revoked");
+    let (status, body) = send(&app, &person, reqwest::Method::PUT, &path, Some(&withdrawn)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        latest(&app, &record)
+            .await
+            .revision
+            .contract
+            .contact_requests[0]
+            .status,
+        RequestStatus::Withdrawn
+    );
+}
+
 on_both_backends!(
     a_person_answers_an_agreed_time_and_the_ehr_gets_it,
     what_the_person_may_not_answer_is_refused_and_nothing_stored,
+    a_person_asks_to_be_contacted_and_confirms_the_agreement_and_the_journal_gets_it,
+    what_the_person_may_not_ask_or_confirm_is_refused_and_nothing_stored,
 );

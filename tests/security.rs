@@ -375,6 +375,16 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
         &pkgw::domain::ContractId::parse(&b.contract).unwrap(),
         "behandling-3",
     );
+    let ask_about_b = json!({
+        "resourceType": "CommunicationRequest",
+        "status": "active",
+        "about": [{ "reference": format!("CarePlan/{}", b.contract) }],
+        "reasonCode": [{ "coding": [{
+            "system": pkgw::fhir::Profile::default_profile().extensions.contact_reason,
+            "code": "kontakt",
+        }] }],
+        "payload": [{ "contentString": "Ring mig" }],
+    });
     let answer_time_b = json!({
         "resourceType": "AppointmentResponse",
         "appointment": { "reference": format!("Appointment/{time_b}") },
@@ -1006,6 +1016,17 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "confirm B's agreement",
+            Method::POST,
+            format!("/fhir/CarePlan/{}/$confirm", b.contract),
+            None,
+            // Only a person's own token confirms; A's does not see B's contract.
+            [
+                401, 401, 401, 401, 403, 403, 403, 403, 404, 403, 403, 403, 403,
+            ],
+            None,
+        ),
+        e(
             "B's answer to an agreed time",
             Method::GET,
             format!("/fhir/AppointmentResponse/{time_b}-svar"),
@@ -1154,6 +1175,18 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             // Only a client for every unit and person; a unit's EHR is not one.
             [
                 401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 404, 404,
+            ],
+            None,
+        ),
+        e(
+            "ask to be contacted about B's contract",
+            Method::POST,
+            "/fhir/CommunicationRequest".into(),
+            Some(ask_about_b),
+            // Care may record a request the person made by phone (a unit's EHR for its
+            // own contracts); A does not see B's. Late: it changes B's version.
+            [
+                401, 401, 401, 401, 201, 403, 403, 403, 404, 403, 403, 201, 201,
             ],
             None,
         ),

@@ -309,6 +309,12 @@ fn print_demo_help(
             "  curl -H \"Authorization: Bearer $PATIENT_WRITE_TOKEN\" -X POST {base}/fhir/AppointmentResponse \\\n    -H 'Content-Type: application/fhir+json' -d '{{\"resourceType\": \"AppointmentResponse\", \"appointment\": {{\"reference\": \"Appointment/{appointment}\"}}, \"participantStatus\": \"accepted\"}}'"
         );
     }
+    if let Some(id) = example.id.as_ref().filter(|_| !auth.is_empty()) {
+        println!("  # the person says \"vi är överens\" to the agreement as it stands");
+        println!(
+            "  curl -H \"Authorization: Bearer $PATIENT_WRITE_TOKEN\" -X POST '{base}/fhir/CarePlan/{id}/$confirm'"
+        );
+    }
     if let Some(unit) = &example.unit {
         println!(
             "\n7 frågor, samsyn of a unit and its patients (JSON, and a chart for the browser):"

@@ -254,6 +254,32 @@ fn numbered<S: Strategy>(make: fn(usize) -> S, max: usize) -> impl Strategy<Valu
     (0..=max).prop_flat_map(move |n| (0..n).map(make).collect::<Vec<_>>())
 }
 
+/// The person's request to be contacted, numbered from 1; `about_time` is set to a
+/// placeholder the contract replaces with one of its times.
+fn contact_request(i: usize) -> impl Strategy<Value = ContactRequest> {
+    (
+        select(ContactReason::ALL.to_vec()),
+        text(),
+        instant(),
+        any::<bool>(),
+        select(vec![
+            RequestStatus::Open,
+            RequestStatus::Done,
+            RequestStatus::Withdrawn,
+        ]),
+    )
+        .prop_map(
+            move |(reason, message, asked_at, about, status)| ContactRequest {
+                number: u32::try_from(i).unwrap_or(0) + 1,
+                reason,
+                message,
+                asked_at,
+                about_time: about.then(String::new),
+                status,
+            },
+        )
+}
+
 /// A kunskapsstöd link.
 fn knowledge() -> impl Strategy<Value = KnowledgeLink> {
     (text(), text(), of(text()), of(text()), of(date())).prop_map(
@@ -294,14 +320,32 @@ pub fn contract() -> impl Strategy<Value = Contract> {
         numbered(commitment, 4),
         numbered(contact, 3),
         numbered(agreed_time, 3),
-        numbered(linked_plan, 2),
+        (
+            numbered(linked_plan, 2),
+            numbered(contact_request, 2),
+            of(instant()),
+        ),
         (discussion(), discussion(), discussion(), discussion()),
     );
     (head, parts).prop_map(
         |(
             (status, id, name, initiated_by, unit, step),
-            ((what_matters, knowledge), commitments, care_contacts, agreed_times, linked_plans, d),
+            (
+                (what_matters, knowledge),
+                commitments,
+                care_contacts,
+                agreed_times,
+                (linked_plans, mut contact_requests, confirmed),
+                d,
+            ),
         )| {
+            // A request is about one of the contract's times, or none.
+            for r in &mut contact_requests {
+                r.about_time = r
+                    .about_time
+                    .take()
+                    .and_then(|_| agreed_times.first().map(|t| t.id.clone()));
+            }
             Contract {
                 status,
                 patient: Patient { id, name },
@@ -336,6 +380,8 @@ pub fn contract() -> impl Strategy<Value = Contract> {
                     agreed_time: d.2,
                     coordinated_plan: d.3,
                 },
+                contact_requests,
+                confirmed: confirmed.map(|at| Confirmation { at }),
             }
         },
     )

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::violation::IdentifierError;
 use super::{
-    AgreedTime, Agreement, CareContact, Discussed, LinkedPlan, NextStep, PersonId, ResponsibleUnit,
-    Status,
+    AgreedTime, Agreement, CareContact, Confirmation, ContactRequest, Discussed, LinkedPlan,
+    NextStep, PersonId, ResponsibleUnit, Status,
 };
 
 /// A contract's identity; also its FHIR resource id, so it keeps FHIR's id rules.
@@ -101,6 +101,13 @@ pub struct Contract {
     /// That each part was discussed with the person.
     #[serde(default)]
     pub discussed: Discussed,
+    /// The person's requests to be contacted, with their messages to the fast
+    /// vårdkontakt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contact_requests: Vec<ContactRequest>,
+    /// The person's *"vi är överens"*: they agree to the agreement as it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<Confirmation>,
 }
 
 impl Contract {

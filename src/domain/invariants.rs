@@ -58,6 +58,30 @@ impl Contract {
                 to: self.status,
             });
         }
+        if !self.confirmation_holds(previous) {
+            found.push(Violation::ConfirmationOfEarlierAgreement);
+        }
+        // The person's new words need a contract in force to be answered in; a draft
+        // can be asked about, but agreed to only once it is in force.
+        let asked = self.contact_requests.iter().any(|r| {
+            previous
+                .contact_requests
+                .iter()
+                .all(|p| p.number != r.number)
+        });
+        if asked && !matches!(self.status, Status::Active | Status::Draft) {
+            found.push(Violation::NotInForce {
+                status: self.status,
+                field: "contactRequests",
+            });
+        }
+        let confirmed = self.confirmed.is_some() && self.confirmed != previous.confirmed;
+        if confirmed && self.status != Status::Active {
+            found.push(Violation::NotInForce {
+                status: self.status,
+                field: "confirmed",
+            });
+        }
         Violations::check(found)
     }
 
@@ -153,6 +177,9 @@ impl Contract {
         for (i, p) in self.linked_plans.iter().enumerate() {
             text(format!("linkedPlans[{i}].title"), &p.title);
         }
+        for (i, r) in self.contact_requests.iter().enumerate() {
+            text(format!("contactRequests[{i}].message"), &r.message);
+        }
         unique_ids(
             found,
             "agreement.commitments",
@@ -175,6 +202,18 @@ impl Contract {
         );
         if both_days {
             found.push(Violation::NextStepDueAndOn);
+        }
+        let numbers = self
+            .contact_requests
+            .iter()
+            .map(|r| r.number.to_string())
+            .collect::<Vec<_>>();
+        unique_ids(found, "contactRequests", numbers.iter().map(String::as_str));
+        for (index, r) in self.contact_requests.iter().enumerate() {
+            let known = |id: &String| self.agreed_times.iter().any(|t| &t.id == id);
+            if r.about_time.as_ref().is_some_and(|id| !known(id)) {
+                found.push(Violation::RequestAboutUnknownTime { index });
+            }
         }
         // Kunskapsstöd: a title and an address the person can open.
         let links = self

@@ -19,8 +19,10 @@ pub enum Section {
     InitiatedBy,
     NextStep,
     /// One of the four parts, with its discussion record (for the fixed care contact,
-    /// also the responsible unit).
+    /// also the responsible unit; for the agreement, the person's confirmation).
     Part(Part),
+    /// The person's requests to be contacted.
+    ContactRequests,
 }
 
 impl Section {
@@ -36,6 +38,7 @@ impl Section {
             Section::Part(Part::FixedCareContact) => "careContacts",
             Section::Part(Part::AgreedTime) => "agreedTimes",
             Section::Part(Part::CoordinatedPlan) => "linkedPlans",
+            Section::ContactRequests => "contactRequests",
         }
     }
 }
@@ -48,6 +51,7 @@ impl fmt::Display for Section {
             Section::InitiatedBy => f.write_str("initiated by"),
             Section::NextStep => f.write_str("nästa steg (next step)"),
             Section::Part(p) => write!(f, "{} ({p})", p.swedish()),
+            Section::ContactRequests => f.write_str("önskemål om kontakt (contact requests)"),
         }
     }
 }
@@ -126,10 +130,11 @@ pub fn merge(
     });
     section!(
         Section::Part(Part::Agreement),
-        |c| (&c.agreement, &c.discussed.agreement),
+        |c| (&c.agreement, &c.discussed.agreement, &c.confirmed),
         |m, t| {
             m.agreement = t.agreement.clone();
             m.discussed.agreement = t.discussed.agreement.clone();
+            m.confirmed = t.confirmed;
         }
     );
     section!(
@@ -161,6 +166,9 @@ pub fn merge(
             m.discussed.coordinated_plan = t.discussed.coordinated_plan.clone();
         }
     );
+    section!(Section::ContactRequests, |c| &c.contact_requests, |m, t| {
+        m.contact_requests = t.contact_requests.clone()
+    });
     if conflicts.is_empty() {
         Ok(merged)
     } else {
@@ -178,7 +186,7 @@ mod tests {
     use crate::domain::arbitrary::contract;
 
     /// Every section, in the order a conflict names them.
-    const SECTIONS: [Section; 8] = [
+    const SECTIONS: [Section; 9] = [
         Section::Status,
         Section::Patient,
         Section::InitiatedBy,
@@ -187,6 +195,7 @@ mod tests {
         Section::Part(Part::FixedCareContact),
         Section::Part(Part::AgreedTime),
         Section::Part(Part::CoordinatedPlan),
+        Section::ContactRequests,
     ];
 
     /// Copies one section of `from` into `to`.
@@ -199,7 +208,9 @@ mod tests {
             Section::Part(Part::Agreement) => {
                 to.agreement = from.agreement.clone();
                 to.discussed.agreement = from.discussed.agreement.clone();
+                to.confirmed = from.confirmed;
             }
+            Section::ContactRequests => to.contact_requests = from.contact_requests.clone(),
             Section::Part(Part::FixedCareContact) => {
                 to.responsible_unit = from.responsible_unit.clone();
                 to.care_contacts = from.care_contacts.clone();
@@ -277,7 +288,7 @@ mod tests {
         fn merges_exactly_as_the_sections_say(
             base in contract(),
             donors in (contract(), contract()),
-            masks in (any::<[bool; 8]>(), any::<[bool; 8]>()),
+            masks in (any::<[bool; 9]>(), any::<[bool; 9]>()),
         ) {
             let (mut ours, mut theirs) = (base.clone(), base.clone());
             for (i, section) in SECTIONS.into_iter().enumerate() {

@@ -23,6 +23,7 @@ mod agreement;
 #[cfg(test)]
 pub(crate) mod arbitrary;
 mod care_contact;
+mod contact_request;
 mod contract;
 mod discussed;
 mod hsa_id;
@@ -51,6 +52,7 @@ pub use agreement::{
     Actor, Agreement, Commitment, CommitmentStatus, KnowledgeLink, NextStep, Situation,
 };
 pub use care_contact::{CareContact, Channel, ContactRole};
+pub use contact_request::{Confirmation, ContactReason, ContactRequest, RequestStatus};
 pub use contract::{Contract, ContractId, Initiator, Patient};
 pub use discussed::{Discussed, Discussion, Part};
 pub use hsa_id::HsaId;

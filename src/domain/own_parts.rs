@@ -8,6 +8,9 @@
 //! - add, change and remove their own commitments and their network's;
 //! - accept or decline an agreed time, and propose another (a proposed time they have
 //!   accepted and care has not yet);
+//! - ask to be contacted, with a message (a new open request), and withdraw a request
+//!   still open;
+//! - confirm the agreement (*"vi är överens"*);
 //! - start a contract of their own: a draft, initiated by them.
 //!
 //! Everything else — the status, the responsible unit, the next step, care's commitments,
@@ -15,7 +18,9 @@
 //! a time's when and where — stays as care wrote it. [`person_may_change`] names the first
 //! part that would change otherwise.
 
-use super::{Actor, AgreedTime, AgreedTimeStatus, Contract, Initiator, Status};
+use super::{
+    Actor, AgreedTime, AgreedTimeStatus, ContactRequest, Contract, Initiator, RequestStatus, Status,
+};
 
 /// Whether the person may store `after` in place of `before` (none: a new contract), or
 /// which part of care's they would change.
@@ -89,7 +94,45 @@ pub fn person_may_change(before: Option<&Contract>, after: &Contract) -> Result<
     if let Some((part, _)) = unchanged.iter().find(|(_, same)| !same) {
         return Err(format!("{part} is care's to change, not the person's"));
     }
-    agreed_times(&before.agreed_times, &after.agreed_times)
+    agreed_times(&before.agreed_times, &after.agreed_times)?;
+    contact_requests(&before.contact_requests, &after.contact_requests)
+}
+
+/// The person's requests to be contacted: they add new ones, open, and may withdraw an
+/// open one; care answers them (done) and their words stay as written.
+fn contact_requests(before: &[ContactRequest], after: &[ContactRequest]) -> Result<(), String> {
+    for was in before {
+        let Some(now) = after.iter().find(|r| r.number == was.number) else {
+            return Err(format!(
+                "contact request {}: a request stays in the record; withdraw it instead",
+                was.number
+            ));
+        };
+        let withdrawn = ContactRequest {
+            status: RequestStatus::Withdrawn,
+            ..was.clone()
+        };
+        let open = was.status == RequestStatus::Open;
+        if now != was && !(open && *now == withdrawn) {
+            return Err(format!(
+                "contact request {}: the person may withdraw an open request; its words stay as \
+                 written, and care answers it",
+                was.number
+            ));
+        }
+    }
+    for new in after
+        .iter()
+        .filter(|r| before.iter().all(|b| b.number != r.number))
+    {
+        if new.status != RequestStatus::Open {
+            return Err(format!(
+                "contact request {}: a new request is open (care answers it)",
+                new.number
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The person's side of the agreed times: their answer to each, and times they propose.

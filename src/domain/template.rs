@@ -89,6 +89,8 @@ impl Template {
             agreed_times: Vec::new(),
             linked_plans: Vec::new(),
             discussed: Discussed::default(),
+            contact_requests: Vec::new(),
+            confirmed: None,
         }
     }
 

@@ -118,6 +118,16 @@ pub enum Violation {
     PersonIdentifier(IdentifierError),
     #[error("'{0}' is not a template id: 1–64 lower-case letters, digits or '-'")]
     TemplateId(String),
+    #[error("the request is about an agreed time the contract does not have")]
+    RequestAboutUnknownTime { index: usize },
+    #[error(
+        "the person confirmed the agreement as it stood before this change (what matters, the commitments, the next step): a version that changes it cannot keep their confirmation — leave it out, and the person confirms again"
+    )]
+    ConfirmationOfEarlierAgreement,
+    #[error(
+        "the contract is not in force (it is {status}): the person asks about a contract that is active or a draft, and confirms one that is active"
+    )]
+    NotInForce { status: Status, field: &'static str },
 }
 
 impl Violation {
@@ -155,6 +165,11 @@ impl Violation {
             Self::NotAWebAddress { field } => field.clone(),
             Self::PersonChanged { .. } | Self::PersonIdentifier(_) => "patient.id".into(),
             Self::TemplateId(_) => "id".into(),
+            Self::RequestAboutUnknownTime { index } => {
+                format!("contactRequests[{index}].aboutTime")
+            }
+            Self::ConfirmationOfEarlierAgreement => "confirmed".into(),
+            Self::NotInForce { field, .. } => (*field).into(),
         }
     }
 }

@@ -11,9 +11,9 @@ use super::json::{
 };
 use super::{Code, Profile};
 use crate::domain::{
-    Agreement, Commitment, CommitmentStatus, Contract, ContractId, Coordinator, Discussed,
-    Discussion, HsaId, Initiator, KnowledgeLink, LinkedPlan, NextStep, Part, PhoneNumber, PlanKind,
-    Situation, Status,
+    Agreement, Commitment, CommitmentStatus, Confirmation, Contract, ContractId, Coordinator,
+    Discussed, Discussion, HsaId, Initiator, KnowledgeLink, LinkedPlan, NextStep, Part,
+    PhoneNumber, PlanKind, Situation, Status,
 };
 
 /// The CarePlan for a contract; `goals` and the CareTeam are referenced by id.
@@ -48,6 +48,13 @@ pub fn to_care_plan(
         &contract.discussed,
         &profile.extensions.parts_discussed,
     ));
+    if let Some(confirmed) = &contract.confirmed {
+        extension.push(ext(
+            &profile.extensions.agreement_confirmed,
+            "valueDateTime",
+            json!(confirmed.at.to_string()),
+        ));
+    }
     extension.extend(
         contract
             .agreement
@@ -117,6 +124,20 @@ pub fn from_care_plan(plan: &Value, profile: &Profile) -> Result<Contract, Mappi
         Some(e) => discussed_from(e)?,
         None => Discussed::default(),
     };
+    let confirmed = match extension(plan, &profile.extensions.agreement_confirmed) {
+        None => None,
+        Some(e) => {
+            let at = str_of(e, "valueDateTime")
+                .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+                .ok_or_else(|| {
+                    MappingError::new(
+                        "CarePlan.extension",
+                        "agreement-confirmed needs valueDateTime, an instant with a time zone",
+                    )
+                })?;
+            Some(Confirmation { at })
+        }
+    };
     let mut next_step = None;
     let mut commitments = Vec::new();
     for (i, activity) in array(plan, "activity").iter().enumerate() {
@@ -151,6 +172,8 @@ pub fn from_care_plan(plan: &Value, profile: &Profile) -> Result<Contract, Mappi
         agreed_times: Vec::new(),
         linked_plans,
         discussed,
+        contact_requests: Vec::new(),
+        confirmed,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The FHIR resource types a contract is served as, and which contract (and version) a
-//! resource id belongs to: CarePlan and CareTeam share the contract's id, Goals and
-//! Appointments carry it as a prefix, and each version has one Provenance.
+//! resource id belongs to: CarePlan and CareTeam share the contract's id, Goals,
+//! Appointments and CommunicationRequests carry it as a prefix, and each version has one
+//! Provenance.
 
 use crate::domain::{ContractId, Version};
 
@@ -16,15 +17,17 @@ pub enum Kind {
     CareTeam,
     Goal,
     Appointment,
+    CommunicationRequest,
     Provenance,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::CarePlan,
         Kind::CareTeam,
         Kind::Goal,
         Kind::Appointment,
+        Kind::CommunicationRequest,
         Kind::Provenance,
     ];
 
@@ -34,6 +37,7 @@ impl Kind {
             Kind::CareTeam => "CareTeam",
             Kind::Goal => "Goal",
             Kind::Appointment => "Appointment",
+            Kind::CommunicationRequest => "CommunicationRequest",
             Kind::Provenance => "Provenance",
         }
     }
@@ -63,6 +67,11 @@ impl Kind {
                 } else {
                     None
                 }
+            }
+            Kind::CommunicationRequest => {
+                super::request_number(id)?;
+                let (c, _) = id.rsplit_once("-kontakt-")?;
+                contract(c).map(|c| (c, None))
             }
             Kind::Provenance => {
                 let (c, v) = id.rsplit_once("-v")?;

@@ -10,8 +10,11 @@
 //! | fast vårdkontakt, fast läkarkontakt, channels | `CareTeam.participant` |
 //! | responsible unit, its phone and phone hours | `CareTeam.managingOrganization`, `CareTeam.telecom` |
 //! | agreed times | `Appointment` (`booked` when accepted by both) |
+//! | the person's requests to be contacted | `CommunicationRequest` (to the CareTeam) |
+//! | the person's *"vi är överens"* | `CarePlan` extension (when) |
 //! | the essentials, in Swedish | `CarePlan.text` (generated XHTML narrative) |
 //! | each version: who, when, why, from where | `Provenance` |
+//! | each version that changed what was agreed, for the journal | `DocumentReference` |
 //!
 //! The mapping is pure (no I/O) and total in one direction: every contract maps, and
 //! mapping back gives the same contract. Resources are built and read as JSON here; every
@@ -22,8 +25,10 @@ mod actor;
 mod appointment;
 mod care_plan;
 mod care_team;
+mod communication_request;
 mod expression;
 mod goal;
+pub mod journal_note;
 mod json;
 mod kind;
 pub mod narrative;
@@ -42,6 +47,7 @@ use serde_json::{Value, json};
 
 pub use actor::patient_reference;
 pub use appointment::appointment_id;
+pub use communication_request::{communication_request_id, number_of as request_number};
 pub use expression::expression_for;
 pub use goal::goal_id;
 pub use json::MappingError;
@@ -58,6 +64,7 @@ pub struct ContractResources {
     pub care_team: Value,
     pub goals: Vec<Value>,
     pub appointments: Vec<Value>,
+    pub communication_requests: Vec<Value>,
 }
 
 /// Maps a contract to its FHIR resources.
@@ -78,6 +85,23 @@ pub fn to_fhir(id: &ContractId, contract: &Contract, profile: &Profile) -> Contr
             .iter()
             .map(|t| appointment::to_appointment(id, &contract.patient, t, profile))
             .collect(),
+        communication_requests: contract
+            .contact_requests
+            .iter()
+            .map(|r| {
+                let time = r
+                    .about_time
+                    .as_deref()
+                    .map(|t| appointment::appointment_id(id, t));
+                communication_request::to_communication_request(
+                    id,
+                    &contract.patient,
+                    r,
+                    time,
+                    profile,
+                )
+            })
+            .collect(),
     }
 }
 
@@ -90,10 +114,17 @@ pub fn resource_keys(id: &ContractId, contract: &Contract) -> Vec<String> {
         .agreed_times
         .iter()
         .map(|t| format!("Appointment/{}", appointment::appointment_id(id, &t.id)));
+    let requests = contract.contact_requests.iter().map(|r| {
+        format!(
+            "CommunicationRequest/{}",
+            communication_request::communication_request_id(id, r.number)
+        )
+    });
     [format!("CarePlan/{id}"), format!("CareTeam/{id}")]
         .into_iter()
         .chain(goals)
         .chain(times)
+        .chain(requests)
         .collect()
 }
 
@@ -132,6 +163,32 @@ pub fn from_fhir_checked(
         .enumerate()
         .map(|(i, a)| appointment::from_appointment(a, &format!("Appointment[{i}]"), profile))
         .collect::<Result<_, _>>()?;
+    let appointments: Vec<(&str, &str)> = resources
+        .appointments
+        .iter()
+        .zip(&contract.agreed_times)
+        .map(|(a, t)| (a["id"].as_str().unwrap_or_default(), t.id.as_str()))
+        .collect();
+    let team = resources.care_team["id"]
+        .as_str()
+        .or(resources.care_plan["id"].as_str());
+    for (i, r) in resources.communication_requests.iter().enumerate() {
+        let path = format!("CommunicationRequest[{i}]");
+        let (person, request) = communication_request::from_communication_request(
+            r,
+            &path,
+            &appointments,
+            team,
+            profile,
+        )?;
+        if person.id != contract.patient.id {
+            return Err(MappingError::new(
+                format!("{path}.subject"),
+                "must be the contract's person (CarePlan.subject)",
+            ));
+        }
+        contract.contact_requests.push(request);
+    }
     Ok(contract)
 }
 
@@ -146,10 +203,14 @@ fn check_typed(r: &ContractResources) -> Result<(), MappingError> {
     for a in &r.appointments {
         check_resource("Appointment", a)?;
     }
+    for c in &r.communication_requests {
+        check_resource("CommunicationRequest", c)?;
+    }
     Ok(())
 }
 
-/// Checks one resource of a contract (`CarePlan`, `CareTeam`, `Goal` or `Appointment`)
+/// Checks one resource of a contract (`CarePlan`, `CareTeam`, `Goal`, `Appointment` or
+/// `CommunicationRequest`)
 /// against the typed R4 model, naming the element that does not fit — also an element
 /// R4 does not define, an empty one, or `contained` resources (see [`strict`]), which
 /// the gateway could not keep.
@@ -165,10 +226,13 @@ pub fn check_resource(kind: &str, resource: &Value) -> Result<(), MappingError> 
         "Appointment" => {
             fhir_wire::parse_appointment(resource).and_then(|r| fhir_wire::write_appointment(&r))
         }
+        "CommunicationRequest" => fhir_wire::parse_communication_request(resource)
+            .and_then(|r| fhir_wire::write_communication_request(&r)),
         other => {
             return Err(MappingError::new(
                 other,
-                "is not one of a contract's resources (CarePlan, CareTeam, Goal, Appointment)",
+                "is not one of a contract's resources (CarePlan, CareTeam, Goal, Appointment, \
+                 CommunicationRequest)",
             ));
         }
     };
@@ -185,6 +249,7 @@ impl ContractResources {
             care_team: json!({ "resourceType": "CareTeam" }),
             goals: Vec::new(),
             appointments: Vec::new(),
+            communication_requests: Vec::new(),
         }
     }
 
@@ -194,6 +259,7 @@ impl ContractResources {
             .into_iter()
             .chain(&self.goals)
             .chain(&self.appointments)
+            .chain(&self.communication_requests)
     }
 
     /// A `collection` Bundle of the resources, each entry with its `fullUrl`.
@@ -207,6 +273,7 @@ impl ContractResources {
             .chain(std::iter::once(self.care_team))
             .chain(self.goals)
             .chain(self.appointments)
+            .chain(self.communication_requests)
             .map(|r| {
                 let url = format!(
                     "{}/{}",
@@ -223,7 +290,7 @@ impl ContractResources {
     pub fn from_bundle(bundle: &Value) -> Result<ContractResources, MappingError> {
         let mut care_plan = None;
         let mut care_team = None;
-        let (mut goals, mut appointments) = (Vec::new(), Vec::new());
+        let (mut goals, mut appointments, mut requests) = (Vec::new(), Vec::new(), Vec::new());
         let entries = bundle
             .get("entry")
             .and_then(Value::as_array)
@@ -236,6 +303,7 @@ impl ContractResources {
                 Some("CareTeam") if care_team.is_none() => care_team = Some(resource),
                 Some("Goal") => goals.push(resource),
                 Some("Appointment") => appointments.push(resource),
+                Some("CommunicationRequest") => requests.push(resource),
                 other => {
                     return Err(MappingError::new(
                         format!("Bundle.entry[{i}].resource"),
@@ -252,6 +320,7 @@ impl ContractResources {
             care_team: care_team.unwrap_or_else(|| json!({ "resourceType": "CareTeam" })),
             goals,
             appointments,
+            communication_requests: requests,
         })
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::domain::{
     Actor, AgreedTimeStatus, CommitmentStatus, ContactRole, Contract, KnowledgeLink, Part,
-    Situation, Status,
+    RequestStatus, Situation, Status,
 };
 use crate::fhir::{FirstPageElement, Profile};
 use crate::swedish;
@@ -502,6 +502,32 @@ pub fn rest(c: &Contract) -> String {
         })
         .collect();
     list(&mut out, "Vi har samtalat om delarna", &discussed);
+    if let Some(confirmed) = &c.confirmed {
+        let _ = write!(
+            out,
+            "<p>Jag bekräftade att vi är överens {}.</p>",
+            escape(&swedish::instant(confirmed.at))
+        );
+    }
+    let requests: Vec<String> = c
+        .contact_requests
+        .iter()
+        .map(|r| {
+            let state = match r.status {
+                RequestStatus::Open => "väntar på svar",
+                RequestStatus::Done => "besvarad",
+                RequestStatus::Withdrawn => "återtagen",
+            };
+            format!(
+                "{} ({}, {}): {}",
+                r.reason.swedish(),
+                swedish::instant(r.asked_at),
+                state,
+                r.message
+            )
+        })
+        .collect();
+    list(&mut out, "Mina önskemål om kontakt", &requests);
     out
 }
 

@@ -175,6 +175,21 @@ pub struct Extensions {
     pub linked_plan: String,
     /// Patientens kunskapsstöd: a link, on the CarePlan or a commitment's activity.
     pub knowledge_support: String,
+    /// The person's *"vi är överens"* (when), on the CarePlan.
+    #[serde(default = "agreement_confirmed")]
+    pub agreement_confirmed: String,
+    /// The code system of why the person asks to be contacted
+    /// (`CommunicationRequest.reasonCode`).
+    #[serde(default = "contact_reason")]
+    pub contact_reason: String,
+}
+
+fn agreement_confirmed() -> String {
+    "https://pkgw.example/fhir/StructureDefinition/agreement-confirmed".into()
+}
+
+fn contact_reason() -> String {
+    "https://pkgw.example/fhir/CodeSystem/kontaktorsak".into()
 }
 
 /// What a unit may put on the contract's first page, beside its name (seed 002: "the
@@ -385,6 +400,11 @@ impl Profile {
             ("extensions.phone_hours".into(), &e.phone_hours),
             ("extensions.linked_plan".into(), &e.linked_plan),
             ("extensions.knowledge_support".into(), &e.knowledge_support),
+            (
+                "extensions.agreement_confirmed".into(),
+                &e.agreement_confirmed,
+            ),
+            ("extensions.contact_reason".into(), &e.contact_reason),
         ];
         for (key, code) in self.codes() {
             uris.push((format!("{key}.system"), &code.system));

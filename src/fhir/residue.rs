@@ -4,8 +4,8 @@
 //! their own — is kept as a [`Residue`]
 //! and merged back into the resources the next time the contract is written out.
 //!
-//! Scope: the top level of each resource (CarePlan, CareTeam, and each Goal and
-//! Appointment by its id), identifiers of other systems beside the gateway's, and of
+//! Scope: the top level of each resource (CarePlan, CareTeam, and each Goal, Appointment
+//! and CommunicationRequest by its id), identifiers of other systems beside the gateway's, and of
 //! `meta` the sender's profiles, security labels and tags. Content inside mapped
 //! elements (an activity, a participant) is the contract's own and is written from the
 //! contract; what a sender puts there that the contract cannot hold is refused by the
@@ -38,6 +38,10 @@ fn mapped(resource_type: &str) -> &'static [&'static str] {
         "Appointment" => &[
             "resourceType", "id", "meta", "text", "identifier", "status", "appointmentType",
             "description", "start", "end", "supportingInformation", "basedOn", "participant",
+        ],
+        "CommunicationRequest" => &[
+            "resourceType", "id", "meta", "text", "status", "subject", "about", "payload",
+            "authoredOn", "requester", "recipient", "reasonCode",
         ],
         _ => &["resourceType", "id", "meta"],
     }
@@ -78,7 +82,12 @@ impl Residue {
     /// The foreign content of received resources.
     pub fn of(received: &ContractResources, profile: &Profile) -> Residue {
         let mut others = Map::new();
-        for r in received.goals.iter().chain(&received.appointments) {
+        for r in received
+            .goals
+            .iter()
+            .chain(&received.appointments)
+            .chain(&received.communication_requests)
+        {
             let kept = foreign(r, profile);
             if let (false, Some(id)) = (kept.is_empty(), r.get("id").and_then(Value::as_str)) {
                 others.insert(id.to_owned(), Value::Object(kept));
@@ -99,6 +108,7 @@ impl Residue {
             .goals
             .iter_mut()
             .chain(resources.appointments.iter_mut())
+            .chain(resources.communication_requests.iter_mut())
         {
             let kept = r
                 .get("id")
@@ -113,9 +123,10 @@ impl Residue {
     }
 }
 
-fn our_urls(profile: &Profile) -> [&str; 9] {
+fn our_urls(profile: &Profile) -> [&str; 10] {
     let e = &profile.extensions;
     [
+        &e.agreement_confirmed,
         &e.knowledge_support,
         &e.parts_discussed,
         &e.initiated_by,

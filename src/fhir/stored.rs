@@ -57,11 +57,13 @@ pub fn resources_of(record: &Record, profile: &Profile) -> ContractResources {
         care_team,
         goals,
         appointments,
+        communication_requests,
     } = &mut resources;
     for resource in [care_plan, care_team]
         .into_iter()
         .chain(goals.iter_mut())
         .chain(appointments.iter_mut())
+        .chain(communication_requests.iter_mut())
     {
         let version = r.version_of(&resource_key(resource));
         insert_meta(resource, &meta(&version, profile));

@@ -72,12 +72,18 @@ pub async fn deliver(
             "Goal" => resources.goals.iter().collect(),
             "CareTeam" => vec![&resources.care_team],
             "CarePlan" => vec![&resources.care_plan],
+            "CommunicationRequest" => resources.communication_requests.iter().collect(),
             _ => resources.appointments.iter().collect(),
         };
         for r in of_kind {
             let id = r["id"].as_str().unwrap_or_default();
             ours.push((format!("{kind}/{id}"), r.clone()));
         }
+    }
+    if target.journal_note && !record.revision.deleted {
+        let note = journal_note(store, &record, target).await?;
+        let id = note["id"].as_str().unwrap_or_default().to_owned();
+        ours.push((format!("{NOTE}/{id}"), note));
     }
     let known = match (target.mode, target.write_by) {
         (Mode::Push, WriteBy::Identifier) => known,
@@ -135,6 +141,52 @@ impl Fenced<'_> {
         }
         tokio::time::timeout(left, send).await.map_err(|_| over())?
     }
+}
+
+/// The journal note's resource type. A note stays in the journal when the agreement
+/// changes again: the next one is a note of its own, and earlier ones are never deleted.
+const NOTE: &str = "DocumentReference";
+
+fn is_note(key: &str) -> bool {
+    key.strip_prefix(NOTE)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The journal note of the agreement the contract records now: that of the version
+/// which last changed it (several changes while the target was away are one note, of
+/// the latest; the note holds the whole agreement).
+async fn journal_note(
+    store: &Store,
+    record: &crate::store::Record,
+    target: &Target,
+) -> Result<Value, Failure> {
+    let now = &record.revision.contract;
+    let mut since = record.revision.clone();
+    while let Some(earlier) = since
+        .version
+        .get()
+        .checked_sub(1)
+        .and_then(|n| Version::try_from(n).ok())
+    {
+        let earlier = store
+            .get_version(&record.id, earlier)
+            .await
+            .map_err(store_failure)?;
+        if earlier.revision.deleted || !earlier.revision.contract.agreed_parts_eq(now) {
+            break;
+        }
+        since = earlier.revision;
+    }
+    Ok(crate::fhir::journal_note::to_journal_note(
+        crate::fhir::journal_note::NoteOf {
+            id: &record.id,
+            contract: &since.contract,
+            version: since.version,
+            recorded: since.recorded_at,
+            author: since.change.author.as_deref(),
+        },
+        &target.profile,
+    ))
 }
 
 fn store_failure(e: StoreError) -> Failure {
@@ -214,7 +266,10 @@ async fn push(
         let etag = put(client, &path, key, body, if_match.as_deref(), own).await?;
         remote.insert(key.clone(), etag);
     }
-    for key in known.keys().filter(|k| !remote.contains_key(*k)) {
+    for key in known
+        .keys()
+        .filter(|k| !remote.contains_key(*k) && !is_note(k))
+    {
         let gone = [StatusCode::NOT_FOUND, StatusCode::GONE];
         client.send(Method::DELETE, key, None, None, &gone).await?;
     }
@@ -460,7 +515,7 @@ async fn transaction(
         .collect();
     let gone: Vec<&String> = known
         .keys()
-        .filter(|k| !ours.iter().any(|(key, _)| key == *k))
+        .filter(|k| !ours.iter().any(|(key, _)| key == *k) && !is_note(k))
         .collect();
     entries.extend(
         gone.iter()

@@ -297,12 +297,21 @@ async fn read_copy(
     for path in paths {
         appointments.extend(read(client, path, &mut remote).await?);
     }
+    // The person's requests: the target's copy where it has one (care answers them
+    // there), else as sent — a request stays in the record; a target without it (one
+    // that does not take them) has not withdrawn it.
+    let mut communication_requests = Vec::new();
+    for sent in &sent.communication_requests {
+        let theirs = read(client, key(sent), &mut remote).await?;
+        communication_requests.push(theirs.unwrap_or_else(|| sent.clone()));
+    }
     Ok((
         ContractResources {
             care_plan: plan.clone(),
             care_team,
             goals,
             appointments,
+            communication_requests,
         },
         remote,
     ))

@@ -125,6 +125,11 @@ pub struct TargetSettings {
     /// mode); 0: never (it pushes, or `pkgw sync pull` is run by hand).
     #[serde(default)]
     pub pull_interval_secs: u64,
+    /// Send the journal note too: a `DocumentReference` under the profile's journal
+    /// keyword for each version that changed what the person and care agreed (an EHR
+    /// that files it in the journal; see `fhir::journal_note`).
+    #[serde(default)]
+    pub journal_note: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -139,7 +144,13 @@ fn yes() -> bool {
 
 /// The resource types a contract is sent as, in the order they are written (what a
 /// resource refers to exists before it).
-pub const RESOURCE_TYPES: [&str; 4] = ["Goal", "CareTeam", "CarePlan", "Appointment"];
+pub const RESOURCE_TYPES: [&str; 5] = [
+    "Goal",
+    "CareTeam",
+    "CarePlan",
+    "Appointment",
+    "CommunicationRequest",
+];
 
 /// A target, checked.
 #[derive(Debug, Clone)]
@@ -156,6 +167,8 @@ pub struct Target {
     pub write_by: WriteBy,
     /// Pull the target's changes this often (pull mode), if at all.
     pub pull_interval: Option<std::time::Duration>,
+    /// Whether it takes the journal note (`DocumentReference`).
+    pub journal_note: bool,
 }
 
 impl Target {
@@ -212,6 +225,7 @@ impl Target {
             write_by: s.write,
             pull_interval: (s.pull_interval_secs > 0)
                 .then(|| std::time::Duration::from_secs(s.pull_interval_secs)),
+            journal_note: s.journal_note,
         })
     }
 
@@ -280,6 +294,7 @@ mod tests {
             mode: Mode::Push,
             write: WriteBy::Id,
             pull_interval_secs: 0,
+            journal_note: false,
             enabled: true,
         }
     }

@@ -57,8 +57,11 @@ pub(super) fn edit(
             if_none_exist,
             ..
         } => {
-            check(kind, resource)?;
             let mut resource = resource.clone();
+            if kind == Kind::CommunicationRequest {
+                return ask(resources, contract, resource);
+            }
+            check(kind, &resource)?;
             match kind {
                 Kind::CarePlan => resources.care_plan = resource,
                 Kind::CareTeam if !new => {
@@ -93,6 +96,7 @@ pub(super) fn edit(
                     resources.appointments.push(resource);
                     return done(id, Outcome::Created);
                 }
+                Kind::CommunicationRequest => {}
                 Kind::Provenance => {
                     return Err(WriteError::NotSupported(
                         "Provenance is written by the gateway, not by clients".into(),
@@ -117,6 +121,41 @@ pub(super) fn edit(
             ))),
         },
     }
+}
+
+/// A new request of the person's to be contacted: the next number in the contract, and
+/// what the contract knows already — its person as `subject` and `requester`, and now as
+/// `authoredOn` — where the sender left them out.
+fn ask(
+    resources: &mut ContractResources,
+    contract: &ContractId,
+    mut resource: Value,
+) -> Result<Edited, WriteError> {
+    let number = resources
+        .communication_requests
+        .iter()
+        .filter_map(|r| r["id"].as_str().and_then(crate::fhir::request_number))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let id = crate::fhir::communication_request_id(contract, number);
+    resource["id"] = json!(id);
+    let person = resources.care_plan["subject"].clone();
+    for element in ["subject", "requester"] {
+        if resource.get(element).is_none() && !person.is_null() {
+            resource[element] = person.clone();
+        }
+    }
+    if resource.get("authoredOn").is_none() {
+        resource["authoredOn"] = json!(jiff::Timestamp::now().to_string());
+    }
+    check(Kind::CommunicationRequest, &resource)?;
+    resources.communication_requests.push(resource);
+    Ok(Edited {
+        kind: Kind::CommunicationRequest,
+        id,
+        outcome: Outcome::Created,
+    })
 }
 
 /// A conditional update the writer did not resolve before planning: a bug.
@@ -162,6 +201,13 @@ fn place(
             identifiers.extend(kept);
             body["identifier"] = Value::Array(identifiers);
             *slot = body;
+        }
+        Kind::CommunicationRequest => {
+            let slot = resources
+                .communication_requests
+                .iter_mut()
+                .find(|r| r["id"] == id);
+            *slot.ok_or_else(unknown)? = body;
         }
         Kind::Provenance => {
             return Err(WriteError::NotSupported(

@@ -318,12 +318,16 @@ fn refuse_missing(
     let (_, first) = ours[0];
     match &first.action {
         Action::Create {
-            kind: Kind::Appointment,
+            kind: kind @ (Kind::Appointment | Kind::CommunicationRequest),
             ..
         } => Err(WriteError::invalid(
             "not-found",
             format!("CarePlan/{id} is not known"),
-            first.resource_field("supportingInformation"),
+            first.resource_field(if *kind == Kind::Appointment {
+                "supportingInformation"
+            } else {
+                "about"
+            }),
         )),
         _ => Err(WriteError::not_known(&name_of(first, id))),
     }

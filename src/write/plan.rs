@@ -306,7 +306,7 @@ fn collect_references<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
     }
 }
 
-/// The contract a new CareTeam, Goal or Appointment belongs to.
+/// The contract a new CareTeam, Goal, Appointment or CommunicationRequest belongs to.
 fn owner(
     entries: &[Entry],
     i: usize,
@@ -316,20 +316,30 @@ fn owner(
     let entry = &entries[i];
     let kind = entry.action.kind();
     let resource = entry.resource().cloned().unwrap_or_default();
-    if kind == Kind::Appointment {
-        // Its CarePlan: in supportingInformation, or basedOn as older clients send it.
-        let mut links = references(&resource["supportingInformation"]);
-        links.extend(references(&resource["basedOn"]));
-        let plan = links.iter().find_map(|r| {
+    let plan_of = |links: Vec<&str>| {
+        links.iter().find_map(|r| {
             plan_names.get(*r).cloned().or_else(|| {
                 r.strip_prefix("CarePlan/")
                     .and_then(|id| ContractId::parse(id).ok())
             })
-        });
-        return plan.ok_or_else(|| {
+        })
+    };
+    if kind == Kind::Appointment {
+        // Its CarePlan: in supportingInformation, or basedOn as older clients send it.
+        let mut links = references(&resource["supportingInformation"]);
+        links.extend(references(&resource["basedOn"]));
+        return plan_of(links).ok_or_else(|| {
             WriteError::bad(
                 entry.resource_field("supportingInformation"),
                 "an agreed time belongs to a contract: supportingInformation must reference CarePlan/{id}",
+            )
+        });
+    }
+    if kind == Kind::CommunicationRequest {
+        return plan_of(references(&resource["about"])).ok_or_else(|| {
+            WriteError::bad(
+                entry.resource_field("about"),
+                "a request to be contacted is about a contract: about must reference CarePlan/{id}",
             )
         });
     }

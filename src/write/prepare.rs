@@ -249,6 +249,7 @@ impl Writer {
                 Kind::CareTeam => Some(&served.care_team),
                 Kind::Goal => served.goals.iter().find(by_id),
                 Kind::Appointment => served.appointments.iter().find(by_id),
+                Kind::CommunicationRequest => served.communication_requests.iter().find(by_id),
                 Kind::Provenance => None,
             };
             match one {

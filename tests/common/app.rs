@@ -48,7 +48,6 @@ pub async fn spawn_app_with(db: &TestDb, limits: Limits) -> TestApp {
 /// Keeps a copy of every FHIR JSON answer in `dir` (one file per distinct answer), for
 /// `scripts/test.sh` to check with both FHIR validators after the tests.
 async fn keep_answer(dir: std::path::PathBuf, response: Response) -> Response {
-    use std::hash::{Hash, Hasher};
     let is_fhir = response
         .headers()
         .get(CONTENT_TYPE)
@@ -61,14 +60,28 @@ async fn keep_answer(dir: std::path::PathBuf, response: Response) -> Response {
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    // One file per distinct answer, named by its hash.
+    keep_in(&dir, &bytes);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// One file per distinct answer in `dir`, named by its hash.
+fn keep_in(dir: &std::path::Path, bytes: &[u8]) {
+    use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut hasher);
     let file = dir.join(format!("{:016x}.json", hasher.finish()));
-    if !bytes.is_empty() && std::fs::create_dir_all(&dir).is_ok() {
-        let _ = std::fs::write(file, &bytes);
+    if !bytes.is_empty() && std::fs::create_dir_all(dir).is_ok() {
+        let _ = std::fs::write(file, bytes);
     }
-    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Keeps `resource` — FHIR the gateway sent elsewhere (a sync target's copy, say) — for
+/// both FHIR validators beside the gateway's own answers (see `keep_answer`).
+#[allow(dead_code)]
+pub fn keep_for_validation(resource: &serde_json::Value) {
+    if let Some(dir) = std::env::var_os("PKGW_TEST_ANSWERS") {
+        keep_in(std::path::Path::new(&dir), resource.to_string().as_bytes());
+    }
 }
 
 /// Serves the gateway with the given state (e.g. with a sync engine).

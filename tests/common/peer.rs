@@ -471,6 +471,7 @@ pub fn target(name: &str, base: &str, units: &[&str]) -> TargetSettings {
         mode: Mode::Push,
         write: WriteBy::Id,
         pull_interval_secs: 0,
+        journal_note: false,
         enabled: true,
     }
 }

@@ -88,6 +88,7 @@ wire! {
     CareTeam: parse_care_team, write_care_team;
     Appointment: parse_appointment, write_appointment;
     Goal: parse_goal, write_goal;
+    CommunicationRequest: parse_communication_request, write_communication_request;
     Provenance: parse_provenance, write_provenance;
     OperationOutcome: parse_operation_outcome, write_operation_outcome;
 }

@@ -54,6 +54,9 @@ pub const RESOURCES: &[(Kind, &[&str], &[SearchParam])] = &[
         ("date", "date", "The agreed time's start; prefixes eq, ne, gt, ge, lt, le"),
         ("actor", "reference", "A participant, by identifier (system|value or value) or reference"),
     ]),
+    (Kind::CommunicationRequest, &["read", "vread", "update", "patch", "create", "history-instance", "history-type", "search-type"], &[
+        ("status", "token", "active | completed | revoked"),
+    ]),
     (Kind::Provenance, &["read", "search-type"], &[]),
 ];
 
@@ -108,6 +111,10 @@ pub fn capability_statement(base: &str) -> Value {
                     "name": "transfer",
                     "definition": url_of(base, "CarePlan-transfer"),
                     "documentation": "A care transition: `POST /fhir/CarePlan/{id}/$transfer` with Parameters (unit, fastVardkontakt, handover, kind, …) and If-Match"
+                }, {
+                    "name": "confirm",
+                    "definition": url_of(base, "CarePlan-confirm"),
+                    "documentation": "The person's \"vi är överens\": `POST /fhir/CarePlan/{id}/$confirm` with the person's own token, no body"
                 }]);
             }
             r
@@ -193,7 +200,7 @@ pub fn capability_statement(base: &str) -> Value {
             { "name": "url", "type": "uri", "documentation": "The definition's canonical URL" },
             { "name": "code", "type": "token", "documentation": "The operation's name" },
         ],
-        "documentation": "The definitions of the gateway's own operations ($coordinated-plan, $transfer, Patient/$merge, $samsyn), at the URLs this statement names; open to every caller",
+        "documentation": "The definitions of the gateway's own operations ($coordinated-plan, $transfer, $confirm, Patient/$merge, $samsyn), at the URLs this statement names; open to every caller",
     }));
     json!({
         "resourceType": "CapabilityStatement",

@@ -31,11 +31,12 @@ use super::respond::base_url;
 use crate::api::{AppState, AuditInfo};
 
 /// The types an export can hold.
-const TYPES: [Kind; 4] = [
+const TYPES: [Kind; 5] = [
     Kind::CarePlan,
     Kind::CareTeam,
     Kind::Goal,
     Kind::Appointment,
+    Kind::CommunicationRequest,
 ];
 
 /// The export jobs of this process, and where their files go.

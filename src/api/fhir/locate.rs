@@ -1,6 +1,6 @@
 //! Which stored contract version a FHIR resource comes from. Every resource is derived
-//! from a contract version: CarePlan and CareTeam share the contract's id, Goals and
-//! Appointments carry it as a prefix, and each version has one Provenance.
+//! from a contract version: CarePlan and CareTeam share the contract's id, Goals,
+//! Appointments and CommunicationRequests carry it as a prefix, and each version has one Provenance.
 
 use serde_json::Value;
 
@@ -19,12 +19,14 @@ pub fn resources_of_kind(record: &Record, kind: Kind, profile: &Profile) -> Vec<
         care_team,
         goals,
         appointments,
+        communication_requests,
     } = resources_of(record, profile);
     match kind {
         Kind::CarePlan => vec![care_plan],
         Kind::CareTeam => vec![care_team],
         Kind::Goal => goals,
         Kind::Appointment => appointments,
+        Kind::CommunicationRequest => communication_requests,
         Kind::Provenance => Vec::new(),
     }
 }
@@ -34,7 +36,9 @@ pub fn find(record: &Record, kind: Kind, id: &str, profile: &Profile) -> Option<
     let mut all = resources_of_kind(record, kind, profile);
     match kind {
         Kind::CarePlan | Kind::CareTeam | Kind::Provenance => all.pop(),
-        Kind::Goal | Kind::Appointment => all.into_iter().find(|r| r["id"] == id),
+        Kind::Goal | Kind::Appointment | Kind::CommunicationRequest => {
+            all.into_iter().find(|r| r["id"] == id)
+        }
     }
 }
 
@@ -61,6 +65,12 @@ mod tests {
             c
         );
         assert!(Kind::Appointment.locate(&format!("{c}-xyz")).is_none());
+        let request = Kind::CommunicationRequest.locate(&format!("{c}-kontakt-12"));
+        assert_eq!(request.unwrap().0.as_str(), c);
+        for bad in ["kontakt-0", "kontakt-01", "kontakt-", "kontakt-x"] {
+            let id = format!("{c}-{bad}");
+            assert!(Kind::CommunicationRequest.locate(&id).is_none(), "{id}");
+        }
         let (pc, v) = Kind::Provenance.locate(&format!("{c}-v3")).unwrap();
         assert_eq!((pc.as_str(), v.map(Version::get)), (c, Some(3)));
         assert!(matches!(

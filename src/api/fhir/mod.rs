@@ -14,6 +14,7 @@ mod appointment_response;
 mod audit_event;
 mod batch;
 mod capability;
+mod confirm;
 mod coordinated_plan;
 mod date_param;
 mod error;
@@ -229,6 +230,12 @@ pub(super) fn routes() -> Routes {
             "/CarePlan/$coordinated-plan",
             on("CarePlan", Read, "operation"),
             coordinated_plan::coordinated_plan_post,
+        )
+        .route(
+            M::POST,
+            "/CarePlan/{id}/$confirm",
+            on("CarePlan", Update, "operation"),
+            confirm::confirm,
         )
         .route(
             M::POST,

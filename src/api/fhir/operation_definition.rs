@@ -1,6 +1,6 @@
 //! `GET /fhir/OperationDefinition/{id}` (and a search by `url`): the definitions of the
-//! gateway's own operations — `$coordinated-plan`, `$transfer`, `Patient/$merge` and
-//! `$samsyn` — served at
+//! gateway's own operations — `$coordinated-plan`, `$transfer`, `$confirm`,
+//! `Patient/$merge` and `$samsyn` — served at
 //! the URLs the CapabilityStatement names, which are under this server's own base, so
 //! they resolve. Each parameter is one its handler reads or answers with; the test of
 //! the CapabilityStatement invokes each operation as its definition says.
@@ -21,6 +21,7 @@ const DATE: &str = "2026-12-01";
 pub const OPERATIONS: &[(&str, &str)] = &[
     ("CarePlan-coordinated-plan", "coordinated-plan"),
     ("CarePlan-transfer", "transfer"),
+    ("CarePlan-confirm", "confirm"),
     ("Patient-merge", "merge"),
     ("samsyn", "samsyn"),
 ];
@@ -68,6 +69,22 @@ pub fn definition(base: &str, id: &str) -> Option<Value> {
                     "A `collection` Bundle of the person's CarePlans, CareTeams, Goals and Appointments",
                 ),
             ],
+        ),
+        "CarePlan-confirm" => (
+            "Confirm",
+            "The person says \"vi är överens\": they agree to the agreement as it stands (what matters, the commitments, the next step). With the person's own token only; the contract must be active; If-Match confirms exactly the version read. Recorded as the CarePlan's agreement-confirmed extension, with the person as the version's author; a later change to the agreement must leave it out, and the person confirms again.",
+            "confirm",
+            Some("CarePlan"),
+            false,
+            true,
+            vec![param(
+                "return",
+                "out",
+                1,
+                "1",
+                "CarePlan",
+                "The CarePlan with the person's confirmation",
+            )],
         ),
         "CarePlan-transfer" => {
             let contact = |name: &str, doc: &str| {
@@ -282,7 +299,7 @@ pub fn definition(base: &str, id: &str) -> Option<Value> {
         "date": DATE,
         "publisher": "pkgw",
         "description": description,
-        "affectsState": matches!(code_of, "transfer" | "merge"),
+        "affectsState": matches!(code_of, "transfer" | "merge" | "confirm"),
         "code": code_of,
         "system": system,
         "type": resource.is_some() && !instance,

@@ -229,6 +229,7 @@ pub async fn everything(
             Kind::CareTeam,
             Kind::Goal,
             Kind::Appointment,
+            Kind::CommunicationRequest,
             Kind::Provenance,
         ] {
             for resource in of_kind(&state.store, contract, cached, kind).await? {

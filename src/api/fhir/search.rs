@@ -648,7 +648,7 @@ impl Filters {
 /// The code system of a type's `status` (a token's `system|code` must name it).
 fn status_system(resource_type: &str) -> Option<&'static str> {
     match resource_type {
-        "CarePlan" => Some("http://hl7.org/fhir/request-status"),
+        "CarePlan" | "CommunicationRequest" => Some("http://hl7.org/fhir/request-status"),
         "CareTeam" => Some("http://hl7.org/fhir/care-team-status"),
         "Appointment" => Some("http://hl7.org/fhir/appointmentstatus"),
         _ => None,

@@ -44,6 +44,11 @@ fn elements(kind: Kind) -> Elements {
             summary: &["id", "meta", "implicitRules", "identifier", "status", "cancelationReason", "serviceCategory", "serviceType", "specialty", "appointmentType", "reasonCode", "start", "end"],
             mandatory: &["status", "participant"],
         },
+        Kind::CommunicationRequest => Elements {
+            all: &["id", "meta", "implicitRules", "language", "text", "contained", "extension", "modifierExtension", "identifier", "basedOn", "replaces", "groupIdentifier", "status", "statusReason", "category", "priority", "doNotPerform", "medium", "subject", "about", "encounter", "payload", "occurrence[x]", "authoredOn", "requester", "recipient", "sender", "reasonCode", "reasonReference", "note"],
+            summary: &["id", "meta", "implicitRules", "identifier", "basedOn", "replaces", "groupIdentifier", "status", "category", "priority", "doNotPerform", "medium", "subject", "encounter", "occurrence[x]", "authoredOn", "requester", "recipient", "sender"],
+            mandatory: &["status"],
+        },
         Kind::Provenance => Elements {
             all: &["id", "meta", "implicitRules", "language", "text", "contained", "extension", "modifierExtension", "target", "occurred[x]", "recorded", "policy", "location", "reason", "activity", "agent", "entity", "signature"],
             summary: &["id", "meta", "implicitRules", "target", "recorded"],

@@ -104,6 +104,8 @@ fn active() -> Contract {
                 ..discussed()
             },
         },
+        contact_requests: vec![],
+        confirmed: None,
     }
 }
 

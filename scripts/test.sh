@@ -63,6 +63,17 @@ if ! node -e 'process.exit(require(process.argv[1] + "/node_modules/@medplum/cor
 fi
 export PKGW_FHIR_NODE="$PWD/$node_tools"
 
+# - the person's portal in a real browser: npm puppeteer-core 25.16.0 drives Debian's
+#   chromium (installed below) over the DevTools protocol, and axe-core 4.14.1 checks
+#   the page against WCAG 2.1 A and AA; under target/portal-node.
+portal_node=target/portal-node
+if ! node -e 'const d = process.argv[1] + "/node_modules/"; process.exit(require(d + "puppeteer-core/package.json").version === "25.16.0" && require(d + "axe-core/package.json").version === "4.14.1" ? 0 : 1)' "$PWD/$portal_node" 2>/dev/null; then
+    mkdir -p "$portal_node"
+    [ -f "$portal_node/package.json" ] || echo '{"name": "pkgw-portal-test", "private": true}' > "$portal_node/package.json"
+    (cd "$portal_node" && npm install --silent --no-audit --no-fund puppeteer-core@25.16.0 axe-core@4.14.1)
+fi
+export PKGW_PORTAL_NODE="$PWD/$portal_node"
+
 examples=target/fhir-examples
 if [ ! -f "$examples/package/CarePlan-example.json" ]; then
     mkdir -p "$examples"

@@ -757,9 +757,151 @@ async fn what_the_person_may_not_ask_or_confirm_is_refused_and_nothing_stored(db
     );
 }
 
+/// The person's portal in headless Chromium (driven over the DevTools protocol by
+/// `tests/portal/drive.mjs`): log in by keyboard with the person's token, see the first
+/// page, accept a time, add a commitment of their own, see both after a reload; no
+/// personal data in the address; axe-core finds nothing against WCAG 2.1 A and AA at
+/// desktop and phone width; screenshots of both under `target/portal-screenshots/`.
+async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &TestDb) {
+    let (app, record, pnr, person) = portal_with_contract(db).await;
+    let node = std::env::var("PKGW_PORTAL_NODE").expect(
+        "PKGW_PORTAL_NODE: run scripts/test.sh, which installs puppeteer-core and axe-core",
+    );
+    let out = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/portal/drive.mjs");
+    let (base, dir) = (app.base.clone(), out.path().to_owned());
+    let chromium = common::browser::tool("chromium");
+    let ran = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .args([&base, &person])
+            .arg(&dir)
+            .env("PKGW_PORTAL_NODE", node)
+            .env("PKGW_CHROMIUM", chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let seen: Value = serde_json::from_str(printed.trim()).unwrap();
+    assert!(seen["failure"].is_null(), "{}", seen["failure"]);
+    assert_eq!(seen["errors"], json!([]), "the page logged errors");
+    let step = |name: &str| {
+        seen["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {name}: {seen}"))
+    };
+
+    // Logged in by keyboard: Tab to the token field, Tab to the button, Enter.
+    let login = step("login");
+    assert_eq!(login["tabs"].as_array().unwrap().last().unwrap(), "nyckel");
+    assert_eq!(login["onButton"], "Logga in");
+    // The first page on top: the unit and how to reach it, the next step, the next
+    // agreed time, the fixed contacts — before what matters and the rest.
+    let contract = &record.revision.contract;
+    let text = step("first page")["text"].as_str().unwrap().to_owned();
+    let unit = contract.responsible_unit.as_ref().unwrap();
+    let contact = &contract.care_contacts[0].name;
+    let at = |what: &str| {
+        text.find(what)
+            .unwrap_or_else(|| panic!("{what} is not on the page: {text}"))
+    };
+    for first in [
+        at(&unit.name),
+        at("telefontider"),
+        at("Mitt nästa steg"),
+        at(contact),
+    ] {
+        assert!(first < at("Det här är viktigt för mig"), "{text}");
+    }
+
+    // The time care had accepted is now agreed, with the person's acceptance; their own
+    // commitment is in the agreement; both are versions with the person as author.
+    let accept = step("accept");
+    assert_eq!(accept["said"], "Du har tackat ja till tiden.", "{accept}");
+    assert_eq!(
+        step("commitment")["said"],
+        "Tillagt: Jag väger mig varje morgon."
+    );
+    let now = latest(&app, &record).await;
+    let call = now
+        .revision
+        .contract
+        .agreed_times
+        .iter()
+        .find(|t| t.id == "telefon-jan")
+        .unwrap();
+    assert!(call.is_agreed(), "{call:?}");
+    let own = now
+        .revision
+        .contract
+        .agreement
+        .commitments
+        .iter()
+        .find(|c| c.what == "Jag väger mig varje morgon")
+        .expect("the person's commitment is in the contract");
+    assert_eq!(own.who, pkgw::domain::Actor::Patient);
+    assert_eq!(now.revision.version.get(), 3);
+    for version in [2, 3] {
+        let (_, provenance) = get(
+            &app,
+            &token("system/*.cruds", None),
+            &format!("/fhir/Provenance/{}-v{version}", record.id),
+        )
+        .await;
+        assert_eq!(
+            provenance["agent"][0]["who"]["reference"],
+            format!("Patient/{pnr}")
+        );
+    }
+    // After a reload, the page shows both; the address holds no personal data.
+    let reload = step("reload");
+    let text = reload["text"].as_str().unwrap();
+    assert!(
+        text.contains("Jag väger mig varje morgon (varje morgon)"),
+        "{text}"
+    );
+    assert!(text.contains("Bokad: ni är överens om tiden."), "{text}");
+    for url in [&login["url"], &reload["url"]] {
+        assert_eq!(url.as_str().unwrap(), app.url("/portal"));
+    }
+
+    // Accessible (axe-core, WCAG 2.1 A and AA) and readable at phone width.
+    assert_eq!(
+        seen["violations"],
+        json!([]),
+        "axe-core: {}",
+        seen["violations"]
+    );
+    assert!(
+        step("phone")["overflow"].as_i64().unwrap() <= 0,
+        "scrolls sideways"
+    );
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/portal-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (file, width) in [("portal-desktop.png", 1280), ("portal-phone.png", 375)] {
+        let png = std::fs::read(out.path().join(file)).unwrap();
+        assert_eq!(&png[1..4], b"PNG", "{file}");
+        let shown = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        assert_eq!(shown % width, 0, "{file} is {shown} pixels wide");
+        std::fs::write(shots.join(file), png).unwrap();
+    }
+}
+
 on_both_backends!(
     a_person_answers_an_agreed_time_and_the_ehr_gets_it,
     what_the_person_may_not_answer_is_refused_and_nothing_stored,
     a_person_asks_to_be_contacted_and_confirms_the_agreement_and_the_journal_gets_it,
     what_the_person_may_not_ask_or_confirm_is_refused_and_nothing_stored,
+    the_portal_shows_the_first_page_and_takes_the_persons_actions,
 );

@@ -496,6 +496,39 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "the portal page",
+            Method::GET,
+            "/portal".into(),
+            None,
+            // The same for everyone, and no one's data: the page asks for the token.
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "the portal's script",
+            Method::GET,
+            "/portal/portal.js".into(),
+            None,
+            // The same for everyone, and no one's data: the page asks for the token.
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
+            "the portal's style sheet",
+            Method::GET,
+            "/portal/portal.css".into(),
+            None,
+            // The same for everyone, and no one's data: the page asks for the token.
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
             "read A's CarePlan",
             Method::GET,
             format!("/fhir/CarePlan/{}", a.contract),

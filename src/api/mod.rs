@@ -18,6 +18,7 @@ mod json;
 mod listen;
 mod metrics;
 pub mod openapi;
+mod portal;
 pub mod route;
 mod smart;
 mod templates;
@@ -245,6 +246,7 @@ fn routes() -> route::Routes {
         .merge(contracts::routes())
         .merge(templates::routes())
         .merge(openapi::routes())
+        .merge(portal::routes())
         .nest("/fhir", fhir::routes().merge(smart::routes()))
 }
 

@@ -322,6 +322,10 @@ fn print_demo_help(
         println!("  curl{auth} '{base}/fhir/$samsyn?unit={unit}&_pretty=true'");
         println!("  curl{auth} -o samsyn.svg '{base}/fhir/$samsyn?unit={unit}&_format=svg'");
     }
+    if !auth.is_empty() {
+        println!("\nThe person's view, in a browser (log in with PATIENT_WRITE_TOKEN):");
+        println!("  {base}/portal");
+    }
     println!("\nStop with Ctrl-C.");
     Ok(())
 }

@@ -1,0 +1,123 @@
+// Drives the person's portal (/portal) in Debian's headless Chromium through the DevTools
+// protocol (puppeteer-core), as tests/portal.rs asks: log in by keyboard with the
+// person's token, read the first page, accept a time, add a commitment of one's own,
+// reload and read again, check the page with axe-core (WCAG 2.1 A and AA), and take
+// screenshots at desktop and phone width. Prints one JSON object of what it saw; the
+// Rust test asserts on it. Installed by scripts/test.sh under target/portal-node.
+//
+// Usage: node drive.mjs BASE_URL TOKEN OUT_DIR (PKGW_PORTAL_NODE: where node_modules is)
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const [base, token, out] = process.argv.slice(2);
+const require = createRequire(path.join(process.env.PKGW_PORTAL_NODE, 'package.json'));
+const puppeteer = require('puppeteer-core');
+// Evaluated through the protocol, which the page's Content-Security-Policy (scripts
+// from its own origin only) does not stop, so the page is checked with it in force.
+const axe = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.PKGW_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--lang=sv-SE'],
+  env: { ...process.env, TZ: 'Europe/Stockholm' },
+});
+const seen = { steps: [] };
+const step = (name, value) => seen.steps.push({ name, ...value });
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.setViewport({ width: 1280, height: 900 });
+  await page.goto(`${base}/portal`, { waitUntil: 'load' });
+  const text = () => page.$eval('main', (m) => m.innerText);
+  const settled = () => page.waitForFunction(
+    () => !document.querySelector('button:disabled')
+      && (document.querySelector('#meddelande').textContent || document.querySelector('#fel').textContent),
+    { timeout: 15000 },
+  );
+  const clear = () => page.$$eval('#meddelande, #fel', (els) => els.forEach((e) => { e.textContent = ''; }));
+
+  // Keyboard only: the skip link, then the token field, then the button.
+  const focused = () => page.evaluate(() => {
+    const a = document.activeElement;
+    return a ? (a.id || a.textContent.trim()) : '';
+  });
+  const tabs = [];
+  for (let i = 0; i < 4; i += 1) {
+    await page.keyboard.press('Tab');
+    tabs.push(await focused());
+    if (tabs[tabs.length - 1] === 'nyckel') break;
+  }
+  await page.keyboard.type(token.slice(0, 20));
+  await page.$eval('#nyckel', (t, rest) => { t.value += rest; }, token.slice(20));
+  await page.keyboard.press('Tab');
+  const onButton = await focused();
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#kontrakt:not([hidden]) h1', { timeout: 15000 });
+  step('login', { tabs, onButton, url: page.url() });
+  const firstPage = await text();
+  step('first page', { text: firstPage });
+  const login = await axeCheck(page);
+  await page.screenshot({ path: path.join(out, 'portal-desktop.png'), fullPage: true });
+
+  // Accept the first time that asks for an answer.
+  await clear();
+  const accepted = await page.$$eval('.tidlista li', (items) => {
+    const item = items.find((li) => [...li.querySelectorAll('button')]
+      .some((b) => b.textContent === 'Jag kan komma'));
+    if (!item) return null;
+    const about = item.querySelector('p').textContent;
+    [...item.querySelectorAll('button')].find((b) => b.textContent === 'Jag kan komma').click();
+    return about;
+  });
+  if (accepted) await settled();
+  step('accept', { time: accepted, said: await page.$eval('#meddelande', (e) => e.textContent),
+    error: await page.$eval('#fel', (e) => e.textContent) });
+
+  // A commitment of the person's own.
+  await clear();
+  await page.type('.eget-atagande input[name="vad"]', 'Jag väger mig varje morgon');
+  await page.type('.eget-atagande input[name="nar"]', 'varje morgon');
+  await page.click('.eget-atagande button[type="submit"]');
+  await settled();
+  step('commitment', { said: await page.$eval('#meddelande', (e) => e.textContent),
+    error: await page.$eval('#fel', (e) => e.textContent) });
+
+  // What the page shows after a reload (the token is kept for the tab, not in the URL).
+  await page.reload({ waitUntil: 'load' });
+  await page.waitForSelector('#kontrakt:not([hidden]) h1', { timeout: 15000 });
+  step('reload', { text: await text(), url: page.url() });
+  const after = await axeCheck(page);
+
+  await page.setViewport({ width: 375, height: 812, isMobile: true, hasTouch: true });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth
+    - document.documentElement.clientWidth);
+  await page.screenshot({ path: path.join(out, 'portal-phone.png'), fullPage: true });
+  const phone = await axeCheck(page);
+  step('phone', { overflow });
+  seen.violations = [...login, ...after, ...phone];
+  seen.errors = errors;
+} catch (e) {
+  seen.failure = String(e && e.stack ? e.stack : e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(seen));
+
+// axe-core's WCAG 2.1 A and AA rules on the page as it is.
+async function axeCheck(page) {
+  await page.evaluate(axe);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
+    return result.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 3).map((n) => n.html),
+    }));
+  });
+}

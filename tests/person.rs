@@ -757,25 +757,26 @@ async fn what_the_person_may_not_ask_or_confirm_is_refused_and_nothing_stored(db
     );
 }
 
-/// The person's portal in headless Chromium (driven over the DevTools protocol by
-/// `tests/portal/drive.mjs`): log in by keyboard with the person's token, see the first
-/// page, accept a time, add a commitment of their own, see both after a reload; no
-/// personal data in the address; axe-core finds nothing against WCAG 2.1 A and AA at
-/// desktop and phone width; screenshots of both under `target/portal-screenshots/`.
-async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &TestDb) {
-    let (app, record, pnr, person) = portal_with_contract(db).await;
+/// Runs `tests/portal/drive.mjs` (headless Chromium over the DevTools protocol) on the
+/// portal with `token`; what it saw, and where it put its screenshots.
+async fn drive(app: &TestApp, token: &str, mode: Option<&str>) -> (Value, tempfile::TempDir) {
     let node = std::env::var("PKGW_PORTAL_NODE").expect(
         "PKGW_PORTAL_NODE: run scripts/test.sh, which installs puppeteer-core and axe-core",
     );
     let out = tempfile::tempdir().unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/portal/drive.mjs");
-    let (base, dir) = (app.base.clone(), out.path().to_owned());
+    let args = [
+        app.base.clone(),
+        token.to_owned(),
+        out.path().display().to_string(),
+    ];
+    let mode = mode.map(str::to_owned);
     let chromium = common::browser::tool("chromium");
     let ran = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg(script)
-            .args([&base, &person])
-            .arg(&dir)
+            .args(args)
+            .args(mode)
             .env("PKGW_PORTAL_NODE", node)
             .env("PKGW_CHROMIUM", chromium)
             .output()
@@ -792,15 +793,35 @@ async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &Test
     let seen: Value = serde_json::from_str(printed.trim()).unwrap();
     assert!(seen["failure"].is_null(), "{}", seen["failure"]);
     assert_eq!(seen["errors"], json!([]), "the page logged errors");
-    let step = |name: &str| {
-        seen["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no step {name}: {seen}"))
-    };
+    assert_eq!(
+        seen["violations"],
+        json!([]),
+        "axe-core: {}",
+        seen["violations"]
+    );
+    (seen, out)
+}
+
+/// One step of what [`drive`] saw.
+fn step(seen: &Value, name: &str) -> Value {
+    seen["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no step {name}: {seen}"))
+}
+
+/// The person's portal in headless Chromium (driven over the DevTools protocol by
+/// `tests/portal/drive.mjs`): log in by keyboard with the person's token, see the first
+/// page, accept a time, add a commitment of their own, see both after a reload; no
+/// personal data in the address; axe-core finds nothing against WCAG 2.1 A and AA at
+/// desktop and phone width; screenshots of both under `target/portal-screenshots/`.
+async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &TestDb) {
+    let (app, record, pnr, person) = portal_with_contract(db).await;
+    let (seen, out) = drive(&app, &person, None).await;
+    let step = |name: &str| step(&seen, name);
 
     // Logged in by keyboard: Tab to the token field, Tab to the button, Enter.
     let login = step("login");
@@ -825,64 +846,88 @@ async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &Test
         assert!(first < at("Det här är viktigt för mig"), "{text}");
     }
 
-    // The time care had accepted is now agreed, with the person's acceptance; their own
-    // commitment is in the agreement; both are versions with the person as author.
-    let accept = step("accept");
-    assert_eq!(accept["said"], "Du har tackat ja till tiden.", "{accept}");
-    assert_eq!(
-        step("commitment")["said"],
-        "Tillagt: Jag väger mig varje morgon."
-    );
+    // Each action said it was done, and the contract holds it, by the person.
+    for (name, said) in [
+        ("accept", "Du har tackat ja till tiden."),
+        ("commitment", "Tillagt: Jag väger mig varje morgon."),
+        ("what matters", "Tillagt: Att kunna plocka svamp i höst."),
+        ("what matters changed", "Sparat."),
+        ("contact", "Skickat. Din fasta vårdkontakt hör av sig."),
+        ("confirm", "Tack! Du har bekräftat att ni är överens."),
+        ("7 frågor", "Tack för dina svar!"),
+    ] {
+        let done = step(name);
+        assert_eq!(
+            (done["said"].as_str(), done["error"].as_str()),
+            (Some(said), Some("")),
+            "{name}"
+        );
+    }
     let now = latest(&app, &record).await;
-    let call = now
-        .revision
-        .contract
+    let c = &now.revision.contract;
+    let call = c
         .agreed_times
         .iter()
         .find(|t| t.id == "telefon-jan")
         .unwrap();
     assert!(call.is_agreed(), "{call:?}");
-    let own = now
-        .revision
-        .contract
+    let own = c
         .agreement
         .commitments
         .iter()
         .find(|c| c.what == "Jag väger mig varje morgon")
         .expect("the person's commitment is in the contract");
     assert_eq!(own.who, pkgw::domain::Actor::Patient);
-    assert_eq!(now.revision.version.get(), 3);
-    for version in [2, 3] {
+    let mut matters = contract.agreement.what_matters.clone();
+    matters[0] = "Att orka gå med hunden runt hela sjön".into();
+    matters.push("Att kunna plocka svamp i höst".into());
+    assert_eq!(c.agreement.what_matters, matters);
+    assert_eq!(c.contact_requests.len(), 1);
+    assert_eq!(c.contact_requests[0].reason, ContactReason::NewTime);
+    assert!(c.confirmed.is_some());
+    // Six versions, each with the person as author.
+    assert_eq!(now.revision.version.get(), 7);
+    let ehr = token("system/*.cruds", None);
+    for version in 2..=7 {
         let (_, provenance) = get(
             &app,
-            &token("system/*.cruds", None),
+            &ehr,
             &format!("/fhir/Provenance/{}-v{version}", record.id),
         )
         .await;
         assert_eq!(
             provenance["agent"][0]["who"]["reference"],
-            format!("Patient/{pnr}")
+            format!("Patient/{pnr}"),
+            "version {version}"
         );
     }
-    // After a reload, the page shows both; the address holds no personal data.
+    let (_, answers) = get(
+        &app,
+        &ehr,
+        &format!(
+            "/fhir/QuestionnaireResponse?based-on=CarePlan/{}",
+            record.id
+        ),
+    )
+    .await;
+    assert_eq!(answers["total"], 1, "{answers}");
+    // After a reload, the page shows what was done; the address holds no personal data.
     let reload = step("reload");
     let text = reload["text"].as_str().unwrap();
-    assert!(
-        text.contains("Jag väger mig varje morgon (varje morgon)"),
-        "{text}"
-    );
-    assert!(text.contains("Bokad: ni är överens om tiden."), "{text}");
+    for shown in [
+        "Jag väger mig varje morgon (varje morgon)",
+        "Bokad: ni är överens om tiden.",
+        "Att kunna plocka svamp i höst",
+        "Kan vi ses en eftermiddag i stället?",
+        "Jag bekräftade",
+    ] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
     for url in [&login["url"], &reload["url"]] {
         assert_eq!(url.as_str().unwrap(), app.url("/portal"));
     }
 
-    // Accessible (axe-core, WCAG 2.1 A and AA) and readable at phone width.
-    assert_eq!(
-        seen["violations"],
-        json!([]),
-        "axe-core: {}",
-        seen["violations"]
-    );
+    // Readable at phone width; the screenshots, for the README.
     assert!(
         step("phone")["overflow"].as_i64().unwrap() <= 0,
         "scrolls sideways"
@@ -898,10 +943,43 @@ async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &Test
     }
 }
 
+/// A person without a contract starts one from the portal: a draft, initiated by them,
+/// with what matters to them, which the page then shows as waiting for the unit.
+async fn a_person_starts_a_contract_from_the_portal(db: &TestDb) {
+    let app = portal(db).await;
+    let pnr = "199001012385";
+    let (seen, _) = drive(&app, &token("patient/*.cruds", Some(pnr)), Some("start")).await;
+    let text = step(&seen, "no contract")["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("Starta ett patientkontrakt"), "{text}");
+    let started = step(&seen, "start");
+    assert_eq!(
+        started["said"], "Ditt patientkontrakt är påbörjat.",
+        "{started}"
+    );
+    let text = step(&seen, "reload")["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("Det här är ett utkast"), "{text}");
+    let person = pkgw::domain::PersonId::parse(pnr).unwrap();
+    let mine = app.store.find_by_patient(&person).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    let c = &mine[0].revision.contract;
+    assert_eq!(
+        (c.status, c.initiated_by),
+        (Status::Draft, pkgw::domain::Initiator::Patient)
+    );
+    assert_eq!(
+        c.agreement.what_matters,
+        ["Att kunna cykla till jobbet igen"]
+    );
+}
+
 on_both_backends!(
     a_person_answers_an_agreed_time_and_the_ehr_gets_it,
     what_the_person_may_not_answer_is_refused_and_nothing_stored,
     a_person_asks_to_be_contacted_and_confirms_the_agreement_and_the_journal_gets_it,
     what_the_person_may_not_ask_or_confirm_is_refused_and_nothing_stored,
     the_portal_shows_the_first_page_and_takes_the_persons_actions,
+    a_person_starts_a_contract_from_the_portal,
 );

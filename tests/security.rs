@@ -649,6 +649,16 @@ async fn endpoints(w: &World) -> Vec<(Endpoint, Option<String>)> {
             None,
         ),
         e(
+            "search B's Patient by POST",
+            Method::POST,
+            "/fhir/Patient/_search".into(),
+            Some(Value::String(format!("identifier={}", b.pnr))),
+            [
+                401, 401, 401, 401, 200, 403, 200, 200, 200, 200, 200, 200, 200,
+            ],
+            None,
+        ),
+        e(
             "B's coordinated plan",
             Method::GET,
             format!("/fhir/CarePlan/$coordinated-plan?patient={}", b.pnr),

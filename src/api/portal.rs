@@ -79,6 +79,13 @@ fn render(profile: &Profile) -> String {
         ("warning-sign", code(&a.warning_sign)),
         ("where-to-turn", escape(&e.where_to_turn)),
         ("contact-reason", escape(&e.contact_reason)),
+        ("initiated-by", escape(&e.initiated_by)),
+        ("personnummer", escape(&profile.identifiers.personnummer)),
+        (
+            "samordningsnummer",
+            escape(&profile.identifiers.samordningsnummer),
+        ),
+        ("category", code(&profile.category)),
     ]
     .iter()
     .map(|(k, v)| format!(" data-{k}=\"{v}\""))

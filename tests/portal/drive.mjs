@@ -5,13 +5,16 @@
 // screenshots at desktop and phone width. Prints one JSON object of what it saw; the
 // Rust test asserts on it. Installed by scripts/test.sh under target/portal-node.
 //
-// Usage: node drive.mjs BASE_URL TOKEN OUT_DIR (PKGW_PORTAL_NODE: where node_modules is)
+// With a fourth argument `start`, the person has no contract yet and starts one.
+//
+// Usage: node drive.mjs BASE_URL TOKEN OUT_DIR [start]
+// (PKGW_PORTAL_NODE: where node_modules is; PKGW_CHROMIUM: the browser)
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-const [base, token, out] = process.argv.slice(2);
+const [base, token, out, mode] = process.argv.slice(2);
 const require = createRequire(path.join(process.env.PKGW_PORTAL_NODE, 'package.json'));
 const puppeteer = require('puppeteer-core');
 // Evaluated through the protocol, which the page's Content-Security-Policy (scripts
@@ -30,7 +33,15 @@ try {
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  // Every failed request is an error, but the one a person without a contract gets
+  // from $coordinated-plan (404: nothing in force), which the page expects.
+  page.on('response', (r) => {
+    const expected = mode === 'start' && r.status() === 404 && r.url().endsWith('/$coordinated-plan');
+    if (r.status() >= 400 && !expected) errors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
   await page.setViewport({ width: 1280, height: 900 });
   await page.goto(`${base}/portal`, { waitUntil: 'load' });
   const text = () => page.$eval('main', (m) => m.innerText);
@@ -59,6 +70,26 @@ try {
   await page.keyboard.press('Enter');
   await page.waitForSelector('#kontrakt:not([hidden]) h1', { timeout: 15000 });
   step('login', { tabs, onButton, url: page.url() });
+  const said = async () => ({
+    said: await page.$eval('#meddelande', (e) => e.textContent),
+    error: await page.$eval('#fel', (e) => e.textContent),
+  });
+
+  if (mode === 'start') {
+    step('no contract', { text: await text() });
+    const startCheck = await axeCheck(page);
+    await clear();
+    await page.type('.starta textarea', 'Att kunna cykla till jobbet igen');
+    await page.click('.starta button[type="submit"]');
+    await settled();
+    step('start', await said());
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector('#kontrakt:not([hidden]) h1', { timeout: 15000 });
+    step('reload', { text: await text(), url: page.url() });
+    seen.violations = [...startCheck, ...await axeCheck(page)];
+    seen.errors = errors;
+    throw null; // done: the rest is for a contract in force
+  }
   const firstPage = await text();
   step('first page', { text: firstPage });
   const login = await axeCheck(page);
@@ -75,8 +106,7 @@ try {
     return about;
   });
   if (accepted) await settled();
-  step('accept', { time: accepted, said: await page.$eval('#meddelande', (e) => e.textContent),
-    error: await page.$eval('#fel', (e) => e.textContent) });
+  step('accept', { time: accepted, ...await said() });
 
   // A commitment of the person's own.
   await clear();
@@ -84,8 +114,42 @@ try {
   await page.type('.eget-atagande input[name="nar"]', 'varje morgon');
   await page.click('.eget-atagande button[type="submit"]');
   await settled();
-  step('commitment', { said: await page.$eval('#meddelande', (e) => e.textContent),
-    error: await page.$eval('#fel', (e) => e.textContent) });
+  step('commitment', await said());
+
+  // What matters: one more, and one changed.
+  await clear();
+  await page.type('.nytt-mal input', 'Att kunna plocka svamp i höst');
+  await page.click('.nytt-mal button');
+  await settled();
+  step('what matters', await said());
+  await clear();
+  await page.$$eval('.mal li', (items) => items[0].querySelector('button').click());
+  await page.$eval('.mal li form input', (i) => { i.value = ''; });
+  await page.type('.mal li form input', 'Att orka gå med hunden runt hela sjön');
+  await page.click('.mal li form button');
+  await settled();
+  step('what matters changed', await said());
+
+  // Ask to be contacted, then say "vi är överens".
+  await clear();
+  await page.select('.kontakt select', 'ny-tid');
+  await page.type('.kontakt textarea', 'Kan vi ses en eftermiddag i stället?');
+  await page.click('.kontakt button');
+  await settled();
+  step('contact', await said());
+  await clear();
+  await page.click('.overens');
+  await settled();
+  step('confirm', await said());
+
+  // 7 frågor.
+  await clear();
+  await page.$$eval('.sju-fragor fieldset', (sets) => sets.forEach((set) => {
+    set.querySelector('input[type="radio"]').click();
+  }));
+  await page.click('.sju-fragor button[type="submit"]');
+  await settled();
+  step('7 frågor', await said());
 
   // What the page shows after a reload (the token is kept for the tab, not in the URL).
   await page.reload({ waitUntil: 'load' });
@@ -102,7 +166,7 @@ try {
   seen.violations = [...login, ...after, ...phone];
   seen.errors = errors;
 } catch (e) {
-  seen.failure = String(e && e.stack ? e.stack : e);
+  if (e !== null) seen.failure = String(e && e.stack ? e.stack : e);
 } finally {
   await browser.close();
 }

@@ -124,6 +124,12 @@ pub(super) fn routes() -> Routes {
             patient::search,
         )
         .route(
+            M::POST,
+            "/Patient/_search",
+            on("Patient", Search, "search-type"),
+            patient::search_post,
+        )
+        .route(
             M::GET,
             "/Patient/{id}",
             on("Patient", Read, "read"),

@@ -42,7 +42,12 @@
     }
   }
 
-  class Refused extends Error {}
+  class Refused extends Error {
+    constructor(message, status) {
+      super(message);
+      this.status = status;
+    }
+  }
 
   async function api(method, path, body, headers = {}) {
     const sent = { Authorization: `Bearer ${token()}`, Accept: 'application/fhir+json', ...headers };
@@ -60,7 +65,8 @@
     }
     if (!response.ok) {
       const why = (json && json.issue ? json.issue : []).map((i) => i.diagnostics).filter(Boolean);
-      throw new Refused(`Det gick inte: ${why.join(' ') || `svar ${response.status}`}`);
+      throw new Refused(`Det gick inte: ${why.join(' ') || `svar ${response.status}`}`,
+        response.status);
     }
     return json;
   }
@@ -81,30 +87,42 @@
       return;
     }
     // By POST: the personnummer goes in the body, not in an address that is logged.
+    // A person without a contract in force has no plan (404): they may start one.
     const bundle = await api('POST', '/CarePlan/$coordinated-plan', {
       resourceType: 'Parameters', parameter: [{ name: 'patient', valueString: person }],
+    }).catch((e) => {
+      if (e.status === 404) return {};
+      throw e;
     });
     // The plan holds the agreed times ahead; the times still to answer are searched for
     // (also by POST, for the same reason).
     const search = new URLSearchParams({
       patient: person, status: 'proposed,booked', date: `ge${new Date().toISOString()}`, _count: '100',
     });
-    const times = await api('POST', '/Appointment/_search', search.toString(),
-      { 'Content-Type': 'application/x-www-form-urlencoded' });
-    const resources = [bundle, times].flatMap((b) => (b.entry || []).map((e) => e.resource))
-      .filter(Boolean);
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    const times = await api('POST', '/Appointment/_search', search.toString(), form);
+    // A contract the person started is a draft until the unit completes it.
+    const drafts = await api('POST', '/CarePlan/_search',
+      new URLSearchParams({ patient: person, status: 'draft', _include: 'CarePlan:goal' }).toString(),
+      form);
+    const resources = [bundle, times, drafts]
+      .flatMap((b) => (b.entry || []).map((e) => e.resource))
+      .filter((r) => r && r.resourceType !== 'OperationOutcome');
     const unique = new Map(resources.map((r) => [`${r.resourceType}/${r.id}`, r]));
-    show([...unique.values()]);
+    questionnaire = questionnaire || await api('GET', '/Questionnaire/sju-fragor-patient');
+    show([...unique.values()], person);
   }
 
-  function show(resources) {
+  let questionnaire = null;
+
+  function show(resources, person) {
     const container = $('#kontrakt');
     container.replaceChildren();
     const plans = resources.filter((r) => r.resourceType === 'CarePlan');
     if (plans.length === 0) {
-      const none = document.createElement('h1');
-      none.textContent = 'Du har inget patientkontrakt här ännu';
-      container.append(none);
+      const start = $('#starta').content.cloneNode(true);
+      $('.starta', start).addEventListener('submit', (event) => begin(event, person));
+      container.append(start);
     }
     for (const plan of plans) {
       const article = document.createElement('article');
@@ -121,6 +139,10 @@
       if (plan.status === 'active') {
         wire(actions, plan, resources);
         article.append(actions);
+      } else if (plan.status === 'draft') {
+        const waiting = document.createElement('p');
+        waiting.textContent = 'Det här är ett utkast. Din vårdenhet gör det färdigt tillsammans med dig.';
+        article.prepend(waiting);
       }
       container.append(article);
     }
@@ -147,6 +169,8 @@
 
   function wire(root, plan, resources) {
     times(root, plan, resources);
+    goals(root, plan, resources);
+    questions(root, plan);
     $('.eget-atagande', root).addEventListener('submit', (event) => {
       event.preventDefault();
       const form = event.target;
@@ -195,6 +219,156 @@
 
   const camel = (name) => name.replace(/-(.)/g, (_, c) => c.toUpperCase());
 
+  // What matters to the person: each Goal theirs to change, and more to add (a new Goal
+  // goes in one transaction with the CarePlan that refers to it).
+  function goals(root, plan, resources) {
+    const list = $('.mal', root);
+    const refs = (plan.goal || []).map((g) => g.reference);
+    for (const goal of resources.filter((r) => r.resourceType === 'Goal'
+      && refs.includes(`Goal/${r.id}`))) {
+      const item = document.createElement('li');
+      const text = goal.description.text;
+      const shown = document.createElement('span');
+      shown.textContent = `${text} `;
+      const edit = document.createElement('form');
+      edit.hidden = true;
+      edit.noValidate = true;
+      const label = document.createElement('label');
+      label.textContent = `Ändra "${text}"`;
+      const input = document.createElement('input');
+      input.name = 'mal';
+      input.value = text;
+      label.append(input);
+      const save = document.createElement('button');
+      save.type = 'submit';
+      save.textContent = 'Spara';
+      edit.append(label, save);
+      edit.addEventListener('submit', (event) => {
+        event.preventDefault();
+        const changed = input.value.trim();
+        if (!changed) return fail('Skriv vad som är viktigt för dig.', input);
+        act(save, 'Sparat.', () => api('PUT', `/Goal/${goal.id}`,
+          { ...goal, description: { text: changed } }, ifMatch(goal)));
+      });
+      item.append(shown, button('Ändra', null, () => {
+        edit.hidden = false;
+        input.focus();
+      }, 'andra'), edit);
+      list.append(item);
+    }
+    $('.nytt-mal', root).addEventListener('submit', (event) => {
+      event.preventDefault();
+      const form = event.target;
+      const what = form.mal.value.trim();
+      if (!what) return fail('Skriv vad som är viktigt för dig.', form.mal);
+      const id = `urn:uuid:${crypto.randomUUID()}`;
+      const changed = { ...plan, goal: [...(plan.goal || []), { reference: id }] };
+      act(event.submitter || form, `Tillagt: ${what}.`, () => api('POST', '', {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: id, resource: newGoal(what, plan.subject), request: { method: 'POST', url: 'Goal' } },
+          { resource: changed,
+            request: { method: 'PUT', url: `CarePlan/${plan.id}`, ifMatch: `W/"${plan.meta.versionId}"` } },
+        ],
+      }));
+    });
+  }
+
+  const newGoal = (what, person) => ({
+    resourceType: 'Goal', lifecycleStatus: 'active', description: { text: what },
+    subject: person, expressedBy: person,
+  });
+
+  // 7 frågor, from the questionnaire the gateway serves.
+  function questions(root, plan) {
+    const form = $('.sju-fragor', root);
+    const place = $('.fragor', form);
+    for (const item of (questionnaire && questionnaire.item) || []) {
+      const set = document.createElement('fieldset');
+      const legend = document.createElement('legend');
+      legend.textContent = `${item.linkId}. ${item.text}`;
+      set.append(legend);
+      for (const option of item.answerOption || []) {
+        const label = document.createElement('label');
+        label.className = 'val';
+        const radio = document.createElement('input');
+        radio.type = 'radio';
+        radio.name = `fraga-${item.linkId}`;
+        radio.value = option.valueCoding.code;
+        label.append(radio, ` ${option.valueCoding.display}`);
+        set.append(label);
+      }
+      place.append(set);
+    }
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const items = [];
+      for (const item of questionnaire.item) {
+        const chosen = form.querySelector(`input[name="fraga-${item.linkId}"]:checked`);
+        if (!chosen) {
+          return fail(`Svara på fråga ${item.linkId}.`,
+            form.querySelector(`input[name="fraga-${item.linkId}"]`));
+        }
+        const option = item.answerOption.find((o) => o.valueCoding.code === chosen.value);
+        items.push({ linkId: item.linkId, answer: [{ valueCoding: option.valueCoding }] });
+      }
+      act(event.submitter || form, 'Tack för dina svar!', () => api('POST', '/QuestionnaireResponse', {
+        resourceType: 'QuestionnaireResponse',
+        questionnaire: questionnaire.url,
+        status: 'completed',
+        basedOn: [{ reference: `CarePlan/${plan.id}` }],
+        item: items,
+      }));
+    });
+  }
+
+  // The person's identifier: a personnummer or samordningsnummer (birth day + 60) is
+  // its own; any other (a region's reservnummer) is asked of the gateway, by POST.
+  async function identifier(person) {
+    if (/^\d{12}$/.test(person)) {
+      const day = Number(person.slice(6, 8));
+      return { system: day > 60 ? profile.samordningsnummer : profile.personnummer, value: person };
+    }
+    const found = await api('POST', '/Patient/_search', new URLSearchParams({ _id: person })
+      .toString(), { 'Content-Type': 'application/x-www-form-urlencoded' });
+    const patient = ((found.entry || [])[0] || {}).resource;
+    if (!patient) throw new Refused('Det gick inte att hitta dig.');
+    return patient.identifier[0];
+  }
+
+  // A contract the person starts: a draft, initiated by them, with what matters to them.
+  async function begin(event, person) {
+    event.preventDefault();
+    const form = event.target;
+    const what = form.viktigt.value.trim();
+    if (!what) return fail('Skriv vad som är viktigt för dig.', form.viktigt);
+    act(event.submitter || form, 'Ditt patientkontrakt är påbörjat.', async () => {
+      const subject = { type: 'Patient', identifier: await identifier(person) };
+      const [system, code, display] = profile.category.split('|');
+      const [planId, goalId] = [crypto.randomUUID(), crypto.randomUUID()].map((u) => `urn:uuid:${u}`);
+      return api('POST', '', {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: goalId, resource: newGoal(what, subject), request: { method: 'POST', url: 'Goal' } },
+          { fullUrl: planId,
+            resource: {
+              resourceType: 'CarePlan',
+              extension: [{ url: profile.initiatedBy, valueCode: 'patient' }],
+              status: 'draft',
+              intent: 'plan',
+              category: [{ coding: [{ system, code, display }] }],
+              title: 'Patientkontrakt',
+              subject,
+              goal: [{ reference: goalId }],
+            },
+            request: { method: 'POST', url: 'CarePlan' } },
+        ],
+      });
+    });
+  }
+
   // The agreed times ahead, each with the person's answer.
   function times(root, plan, resources) {
     const list = $('.tidlista', root);
@@ -237,7 +411,7 @@
     const b = document.createElement('button');
     b.type = 'button';
     b.textContent = text;
-    b.setAttribute('aria-describedby', describedBy);
+    if (describedBy) b.setAttribute('aria-describedby', describedBy);
     if (className) b.className = className;
     b.addEventListener('click', () => onClick(b));
     return b;

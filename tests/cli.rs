@@ -469,6 +469,7 @@ async fn the_audit_trail_and_tokens_from_the_command_line(db: &TestDb) {
         token_url: String::new(),
         grant_types: Vec::new(),
         smart_capabilities: Vec::new(),
+        portal_client_id: String::new(),
     };
     let verifier = pkgw::auth::Verifier::from_settings(&settings)
         .await

@@ -34,6 +34,7 @@ fn auth() -> AuthSettings {
         token_url: String::new(),
         grant_types: Vec::new(),
         smart_capabilities: Vec::new(),
+        portal_client_id: String::new(),
     }
 }
 
@@ -975,6 +976,160 @@ async fn a_person_starts_a_contract_from_the_portal(db: &TestDb) {
     );
 }
 
+/// What the test's identity provider saw: why it refused, if it did, and how many codes
+/// were exchanged with a PKCE verifier matching the challenge.
+#[derive(Debug, Default)]
+struct IdpLog {
+    refused: Vec<String>,
+    exchanged: usize,
+    /// The challenge and redirect of each code given out.
+    codes: std::collections::HashMap<String, (String, String)>,
+}
+
+/// A SMART identity provider for the portal's test: `/authorize` checks the request and
+/// sends the person straight back with a code (the login itself is the region's
+/// business); `/token` checks the code, the redirect, the client and the PKCE verifier,
+/// and answers with a token for `pnr`.
+async fn identity_provider(
+    listener: tokio::net::TcpListener,
+    portal: String,
+    pnr: String,
+) -> std::sync::Arc<std::sync::Mutex<IdpLog>> {
+    use axum::extract::{Form, Query};
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    use sha2::Digest;
+    use std::collections::HashMap;
+    type Params = HashMap<String, String>;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(IdpLog::default()));
+    let (a, t) = (log.clone(), log.clone());
+    let redirect = format!("{portal}/portal");
+    let (here, origin) = (redirect.clone(), portal.clone());
+    let authorize = move |Query(q): Query<Params>| {
+        let log = a.clone();
+        let expected = [
+            ("response_type", "code".to_owned()),
+            ("client_id", "pkgw-portal".to_owned()),
+            ("redirect_uri", redirect.clone()),
+            ("code_challenge_method", "S256".to_owned()),
+            ("aud", format!("{portal}/fhir")),
+        ];
+        async move {
+            let mut log = log.lock().unwrap();
+            for (key, value) in expected {
+                if q.get(key) != Some(&value) {
+                    log.refused
+                        .push(format!("authorize: {key} = {:?}", q.get(key)));
+                    return (StatusCode::BAD_REQUEST, "refused").into_response();
+                }
+            }
+            if !q
+                .get("scope")
+                .is_some_and(|s| s.split(' ').any(|s| s == "launch/patient"))
+            {
+                log.refused
+                    .push(format!("authorize: scope {:?}", q.get("scope")));
+                return (StatusCode::BAD_REQUEST, "refused").into_response();
+            }
+            let code = uuid::Uuid::new_v4().to_string();
+            log.codes.insert(
+                code.clone(),
+                (q["code_challenge"].clone(), q["redirect_uri"].clone()),
+            );
+            let back = format!("{}?code={code}&state={}", q["redirect_uri"], q["state"]);
+            axum::response::Redirect::to(&back).into_response()
+        }
+    };
+    let token_endpoint = move |Form(f): Form<Params>| {
+        let (log, pnr, here, origin) = (t.clone(), pnr.clone(), here.clone(), origin.clone());
+        async move {
+            let mut log = log.lock().unwrap();
+            let code = f.get("code").cloned().unwrap_or_default();
+            let verified = log
+                .codes
+                .remove(&code)
+                .is_some_and(|(challenge, redirect)| {
+                    let digest =
+                        sha2::Sha256::digest(f.get("code_verifier").cloned().unwrap_or_default());
+                    let made = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+                    made == challenge
+                        && redirect == here
+                        && f.get("redirect_uri") == Some(&here)
+                        && f.get("grant_type").map(String::as_str) == Some("authorization_code")
+                        && f.get("client_id").map(String::as_str) == Some("pkgw-portal")
+                });
+            let cors = [("access-control-allow-origin", origin)];
+            if !verified {
+                log.refused.push(format!("token: {f:?}"));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    cors,
+                    axum::Json(json!({ "error": "invalid_grant" })),
+                )
+                    .into_response();
+            }
+            log.exchanged += 1;
+            let answer = json!({
+                "access_token": token("patient/*.cruds", Some(&pnr)),
+                "token_type": "Bearer",
+                "expires_in": 600,
+                "scope": "launch/patient patient/*.cruds",
+                "patient": pnr,
+            });
+            (cors, axum::Json(answer)).into_response()
+        }
+    };
+    let router = axum::Router::new()
+        .route("/authorize", axum::routing::get(authorize))
+        .route("/token", axum::routing::post(token_endpoint));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    log
+}
+
+/// The person logs in to the portal at the region's identity provider (a SMART
+/// standalone patient launch, authorization code with PKCE) and comes back logged in,
+/// with nothing of the login left in the address.
+async fn a_person_logs_in_to_the_portal_at_the_identity_provider(db: &TestDb) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let idp = format!("http://{}", listener.local_addr().unwrap());
+    let settings = AuthSettings {
+        authorize_url: format!("{idp}/authorize"),
+        token_url: format!("{idp}/token"),
+        portal_client_id: "pkgw-portal".into(),
+        ..auth()
+    };
+    let verifier = Verifier::from_settings(&settings).await.unwrap();
+    let state = pkgw::api::AppState::new(db.store().await)
+        .with_verifier(verifier)
+        .with_discovery(&settings);
+    let app = spawn_state(state, pkgw::api::Limits::default()).await;
+    let record = app
+        .store
+        .create(contract(Status::Active), Change::from_source("ehr"))
+        .await
+        .unwrap();
+    let pnr = record.revision.contract.patient.id.to_string();
+    let log = identity_provider(listener, app.base.clone(), pnr).await;
+    let (seen, _) = drive(&app, "-", Some("smart")).await;
+    assert_eq!(log.lock().unwrap().refused, Vec::<String>::new());
+    assert_eq!(log.lock().unwrap().exchanged, 1);
+    let unit = &record
+        .revision
+        .contract
+        .responsible_unit
+        .as_ref()
+        .unwrap()
+        .name;
+    for name in ["smart", "reload"] {
+        let done = step(&seen, name);
+        assert!(
+            done["text"].as_str().unwrap().contains(unit.as_str()),
+            "{done}"
+        );
+        assert_eq!(done["url"].as_str().unwrap(), app.url("/portal"), "{name}");
+    }
+}
+
 on_both_backends!(
     a_person_answers_an_agreed_time_and_the_ehr_gets_it,
     what_the_person_may_not_answer_is_refused_and_nothing_stored,
@@ -982,4 +1137,5 @@ on_both_backends!(
     what_the_person_may_not_ask_or_confirm_is_refused_and_nothing_stored,
     the_portal_shows_the_first_page_and_takes_the_persons_actions,
     a_person_starts_a_contract_from_the_portal,
+    a_person_logs_in_to_the_portal_at_the_identity_provider,
 );

@@ -39,6 +39,7 @@ fn settings() -> AuthSettings {
         token_url: format!("{ISSUER}/token"),
         grant_types: vec!["authorization_code".into(), "client_credentials".into()],
         smart_capabilities: vec!["launch-standalone".into(), "client-public".into()],
+        portal_client_id: String::new(),
     }
 }
 

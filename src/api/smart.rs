@@ -58,6 +58,17 @@ pub struct Discovery {
     document: Option<Value>,
     /// The `oauth-uris` extension, when the identity provider's endpoints are known.
     oauth_uris: Option<Value>,
+    /// How the person's portal logs in, when it can.
+    portal: Option<PortalLogin>,
+}
+
+/// The person's portal's SMART standalone launch: where it sends the person to log in,
+/// where it then gets the token, and who it is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalLogin {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub client_id: String,
 }
 
 impl Discovery {
@@ -100,7 +111,20 @@ impl Discovery {
                 uris.push(json!({ "url": name, "valueUri": url }));
             }
         }
+        let portal = [
+            &settings.authorize_url,
+            &settings.token_url,
+            &settings.portal_client_id,
+        ]
+        .iter()
+        .all(|s| !s.is_empty())
+        .then(|| PortalLogin {
+            authorize_url: settings.authorize_url.clone(),
+            token_url: settings.token_url.clone(),
+            client_id: settings.portal_client_id.clone(),
+        });
         Self {
+            portal,
             document: Some(Value::Object(document)),
             oauth_uris: (!uris.is_empty()).then(|| {
                 json!({
@@ -114,6 +138,12 @@ impl Discovery {
     /// The `oauth-uris` extension for `rest.security`, if the endpoints are known.
     pub fn oauth_uris(&self) -> Option<&Value> {
         self.oauth_uris.as_ref()
+    }
+
+    /// How the person's portal logs in, when the identity provider and its client id are
+    /// configured.
+    pub fn portal(&self) -> Option<&PortalLogin> {
+        self.portal.as_ref()
     }
 }
 

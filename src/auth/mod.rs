@@ -62,6 +62,11 @@ pub struct AuthSettings {
     /// gateway adds the `permission-*` ones it enforces itself.
     #[serde(default)]
     pub smart_capabilities: Vec<String>,
+    /// The person's portal (`/portal`) as a public client of the identity provider: its
+    /// `client_id` for a SMART standalone patient launch (authorization code with PKCE).
+    /// Empty: the portal takes a token given to it (as `serve --demo` prints one).
+    #[serde(default)]
+    pub portal_client_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

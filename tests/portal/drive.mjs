@@ -5,7 +5,8 @@
 // screenshots at desktop and phone width. Prints one JSON object of what it saw; the
 // Rust test asserts on it. Installed by scripts/test.sh under target/portal-node.
 //
-// With a fourth argument `start`, the person has no contract yet and starts one.
+// With a fourth argument `start`, the person has no contract yet and starts one; with
+// `smart`, they log in at the identity provider instead (TOKEN is then unused).
 //
 // Usage: node drive.mjs BASE_URL TOKEN OUT_DIR [start]
 // (PKGW_PORTAL_NODE: where node_modules is; PKGW_CHROMIUM: the browser)
@@ -51,6 +52,22 @@ try {
     { timeout: 15000 },
   );
   const clear = () => page.$$eval('#meddelande, #fel', (els) => els.forEach((e) => { e.textContent = ''; }));
+
+  if (mode === 'smart') {
+    // Log in at the identity provider (a SMART standalone launch) and come back.
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      page.click('#logga-in-idp'),
+    ]);
+    await page.waitForSelector('#kontrakt:not([hidden]) h1', { timeout: 15000 });
+    step('smart', { text: await text(), url: page.url() });
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector('#kontrakt:not([hidden]) h1', { timeout: 15000 });
+    step('reload', { text: await text(), url: page.url() });
+    seen.violations = await axeCheck(page);
+    seen.errors = errors;
+    throw null; // done
+  }
 
   // Keyboard only: the skip link, then the token field, then the button.
   const focused = () => page.evaluate(() => {

@@ -5,6 +5,8 @@
 
 (() => {
   const KEY = 'pkgw-portal-token';
+  const PERSON = 'pkgw-portal-person';
+  const LAUNCH = 'pkgw-portal-launch';
   const $ = (selector, root = document) => root.querySelector(selector);
   const profile = document.body.dataset;
   const when = new Intl.DateTimeFormat('sv-SE', {
@@ -73,6 +75,7 @@
 
   function logout() {
     sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(PERSON);
     $('#kontrakt').replaceChildren();
     $('#kontrakt').hidden = true;
     $('#inloggning').hidden = false;
@@ -80,7 +83,7 @@
   }
 
   async function load() {
-    const person = (claims(token()) || {}).patient;
+    const person = sessionStorage.getItem(PERSON) || (claims(token()) || {}).patient;
     if (!person) {
       logout();
       fail('Nyckeln gäller inte en person. Logga in med din egen nyckel.', $('#nyckel'));
@@ -459,6 +462,7 @@
     const given = $('#nyckel').value.trim();
     if (!given) return fail('Klistra in din inloggningsnyckel.', $('#nyckel'));
     sessionStorage.setItem(KEY, given);
+    sessionStorage.removeItem(PERSON);
     $('#nyckel').value = '';
     try {
       await load();
@@ -475,7 +479,74 @@
     say('Du är utloggad.');
   });
 
-  if (token()) {
-    load().catch((e) => fail(e.message));
+  // SMART standalone patient launch: authorization code with PKCE at the region's
+  // identity provider, back to this page, the token from its token endpoint.
+  const login = profile.authorize
+    ? { authorize: profile.authorize, token: profile.tokenUrl, client: profile.clientId }
+    : null;
+  const here = `${window.location.origin}/portal`;
+  const base64url = (bytes) => btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+
+  async function startLogin() {
+    const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+    const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+    sessionStorage.setItem(LAUNCH, JSON.stringify({ verifier, state }));
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: login.client,
+      redirect_uri: here,
+      scope: 'launch/patient openid fhirUser patient/*.cruds',
+      state,
+      aud: `${window.location.origin}/fhir`,
+      code_challenge: base64url(new Uint8Array(digest)),
+      code_challenge_method: 'S256',
+    });
+    window.location.assign(`${login.authorize}?${query}`);
   }
+
+  // Back from the identity provider: whether this was such a return.
+  async function finishLogin() {
+    const params = new URLSearchParams(window.location.search);
+    if (!login || (!params.has('code') && !params.has('error'))) return false;
+    // The code and state leave the address (and the history) at once.
+    window.history.replaceState(null, '', '/portal');
+    const launch = JSON.parse(sessionStorage.getItem(LAUNCH) || 'null');
+    sessionStorage.removeItem(LAUNCH);
+    if (params.has('error') || !launch || params.get('state') !== launch.state) {
+      fail('Inloggningen avbröts eller kunde inte slutföras. Försök igen.');
+      return true;
+    }
+    const response = await fetch(login.token, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: params.get('code'),
+        redirect_uri: here,
+        client_id: login.client,
+        code_verifier: launch.verifier,
+      }),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok || !answer.access_token) {
+      fail('Inloggningen kunde inte slutföras. Försök igen.');
+      return true;
+    }
+    sessionStorage.setItem(KEY, answer.access_token);
+    if (answer.patient) sessionStorage.setItem(PERSON, answer.patient);
+    await load();
+    say('Du är inloggad.');
+    return true;
+  }
+
+  if (login) {
+    $('#e-legitimation').hidden = false;
+    $('#logga-in-idp').addEventListener('click', () => startLogin()
+      .catch((e) => fail(`Det gick inte att logga in: ${e.message}`)));
+  }
+  finishLogin()
+    .then((returned) => (!returned && token() ? load() : undefined))
+    .catch((e) => fail(e.message));
 })();

@@ -106,6 +106,31 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
     (response.status(), response.json().await.unwrap())
 }
 
+/// The Provenance of `version` of `contract` has the person `pnr` as author and, when
+/// given, names `changed` (`{type}/{id}/_history/{version}`) among what it changed.
+async fn assert_by_person(
+    app: &TestApp,
+    contract: &ContractId,
+    version: u64,
+    pnr: &str,
+    changed: Option<String>,
+) {
+    let path = format!("/fhir/Provenance/{contract}-v{version}");
+    let (_, provenance) = get(app, &token("system/*.cruds", None), &path).await;
+    assert_eq!(
+        provenance["agent"][0]["who"]["reference"],
+        format!("Patient/{pnr}"),
+        "{provenance}"
+    );
+    if let Some(changed) = changed {
+        let targets = provenance["target"].as_array().unwrap();
+        assert!(
+            targets.iter().any(|t| t["reference"] == changed.as_str()),
+            "{changed}: {provenance}"
+        );
+    }
+}
+
 fn response_to(appointment: &str, status: &str) -> Value {
     json!({
         "resourceType": "AppointmentResponse",
@@ -173,18 +198,8 @@ async fn a_person_answers_an_agreed_time_and_the_ehr_gets_it(db: &TestDb) {
     .await;
     assert_eq!((status, &read), (StatusCode::OK, &body));
     // The person is the version's author.
-    let (_, provenance) = get(&app, &person, &format!("/fhir/Provenance/{}-v2", record.id)).await;
-    assert_eq!(
-        provenance["agent"][0]["who"]["reference"],
-        format!("Patient/{pnr}")
-    );
-    assert!(
-        provenance["target"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["reference"] == format!("Appointment/{}/_history/2", time("telefon-jan")))
-    );
+    let changed = format!("Appointment/{}/_history/2", time("telefon-jan"));
+    assert_by_person(&app, &record.id, 2, &pnr, Some(changed)).await;
 
     // Declining the doctor's visit, with another time proposed.
     let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 12);
@@ -462,19 +477,8 @@ async fn a_person_asks_to_be_contacted_and_confirms_the_agreement_and_the_journa
         (status, &read["payload"]),
         (StatusCode::OK, &asked["payload"])
     );
-    let (_, provenance) = get(&app, &person, &format!("/fhir/Provenance/{id}-v2")).await;
-    assert_eq!(
-        provenance["agent"][0]["who"]["reference"],
-        format!("Patient/{pnr}")
-    );
-    assert!(
-        provenance["target"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["reference"] == format!("CommunicationRequest/{request}/_history/2")),
-        "{provenance}"
-    );
+    let changed = format!("CommunicationRequest/{request}/_history/2");
+    assert_by_person(&app, id, 2, &pnr, Some(changed)).await;
 
     // "Vi är överens."
     let (status, plan) = send(
@@ -498,11 +502,7 @@ async fn a_person_asks_to_be_contacted_and_confirms_the_agreement_and_the_journa
     let confirmed = latest(&app, &record).await;
     assert_eq!(confirmed.revision.version.get(), 3);
     assert!(confirmed.revision.contract.confirmed.is_some());
-    let (_, provenance) = get(&app, &person, &format!("/fhir/Provenance/{id}-v3")).await;
-    assert_eq!(
-        provenance["agent"][0]["who"]["reference"],
-        format!("Patient/{pnr}")
-    );
+    assert_by_person(&app, id, 3, &pnr, None).await;
 
     // The EHR gets the request, the confirmation and a journal note under the keyword.
     settle(&engine, &app.store).await;
@@ -888,20 +888,10 @@ async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &Test
     assert!(c.confirmed.is_some());
     // Six versions, each with the person as author.
     assert_eq!(now.revision.version.get(), 7);
-    let ehr = token("system/*.cruds", None);
     for version in 2..=7 {
-        let (_, provenance) = get(
-            &app,
-            &ehr,
-            &format!("/fhir/Provenance/{}-v{version}", record.id),
-        )
-        .await;
-        assert_eq!(
-            provenance["agent"][0]["who"]["reference"],
-            format!("Patient/{pnr}"),
-            "version {version}"
-        );
+        assert_by_person(&app, &record.id, version, &pnr, None).await;
     }
+    let ehr = token("system/*.cruds", None);
     let (_, answers) = get(
         &app,
         &ehr,

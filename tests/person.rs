@@ -821,6 +821,8 @@ fn step(seen: &Value, name: &str) -> Value {
 /// desktop and phone width; screenshots of both under `target/portal-screenshots/`.
 async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &TestDb) {
     let (app, record, pnr, person) = portal_with_contract(db).await;
+    let ehr_copy = FhirPeer::start().await;
+    let engine = engine(&app.store, &[journal_target(&ehr_copy.base)]);
     let (seen, out) = drive(&app, &person, None).await;
     let step = |name: &str| step(&seen, name);
 
@@ -891,6 +893,11 @@ async fn the_portal_shows_the_first_page_and_takes_the_persons_actions(db: &Test
     for version in 2..=7 {
         assert_by_person(&app, &record.id, version, &pnr, None).await;
     }
+    // All of it reaches the unit's EHR, with the journal note of the agreement confirmed.
+    settle(&engine, &app.store).await;
+    assert_holds(&ehr_copy, &now, &Profile::default_profile()).await;
+    let note = format!("DocumentReference/{}-anteckning-v7", record.id);
+    assert_eq!(ehr_copy.get(&note).await.0, StatusCode::OK, "{note}");
     let ehr = token("system/*.cruds", None);
     let (_, answers) = get(
         &app,

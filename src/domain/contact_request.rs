@@ -126,14 +126,4 @@ impl Contract {
             || self.confirmed != before.confirmed
             || self.agreed_content_eq(before)
     }
-
-    /// The next number for a request of the person's.
-    pub fn next_request_number(&self) -> u32 {
-        self.contact_requests
-            .iter()
-            .map(|r| r.number)
-            .max()
-            .unwrap_or(0)
-            + 1
-    }
 }

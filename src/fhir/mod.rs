@@ -163,6 +163,9 @@ pub fn from_fhir_checked(
         .enumerate()
         .map(|(i, a)| appointment::from_appointment(a, &format!("Appointment[{i}]"), profile))
         .collect::<Result<_, _>>()?;
+    if resources.communication_requests.is_empty() {
+        return Ok(contract);
+    }
     let appointments: Vec<(&str, &str)> = resources
         .appointments
         .iter()

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::error::FhirError;
 use super::locate::Kind;
-use super::read::read_resource;
+use super::read::read_to_change;
 use super::respond::Format;
 use super::write::{if_match, reply};
 use crate::api::AppState;
@@ -42,14 +42,7 @@ pub async fn confirm(
         ));
     }
     no_parameters(body)?;
-    let given = if_match(&headers)?;
-    let found = read_resource(&state, Kind::CarePlan, &id, None).await?;
-    if let Some(named) = given.filter(|v| *v != found.version) {
-        return Err(FhirError::PreconditionFailed {
-            expected: named.to_string(),
-            current: found.version.to_string(),
-        });
-    }
+    let found = read_to_change(&state, Kind::CarePlan, &id, if_match(&headers)?).await?;
     let url = state.profile.extensions.agreement_confirmed.clone();
     let mut plan = found.body;
     let mut extensions: Vec<Value> = plan["extension"]

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::error::FhirError;
 use super::locate::Kind;
-use super::read::read_resource;
+use super::read::read_to_change;
 use super::respond::Format;
 use super::write::{allowed, body_bytes, if_match, reply};
 use crate::api::AppState;
@@ -103,13 +103,7 @@ pub async fn patch(
     let given = if_match(&headers)?;
     let mut attempt = 1;
     loop {
-        let found = read_resource(&state, kind, &id, None).await?;
-        if let Some(named) = given.filter(|v| *v != found.version) {
-            return Err(FhirError::PreconditionFailed {
-                expected: named.to_string(),
-                current: found.version.to_string(),
-            });
-        }
+        let found = read_to_change(&state, kind, &id, given).await?;
         let patched = patch.apply(&found.body).map_err(|e| unapplied(&patch, e))?;
         for element in ["resourceType", "id"] {
             if patched.get(element) != found.body.get(element) {

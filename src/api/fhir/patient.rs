@@ -141,8 +141,6 @@ pub async fn read(
     ))
 }
 
-/// `GET /fhir/Patient?identifier=system|number` (or `_id=number`): a searchset of the
-/// Patient, or none. A search must name the person: there is no list of everyone.
 /// `POST /fhir/Patient/_search`: the search with its parameters in a form body too, so
 /// a personnummer need not be in a URL (a portal's own lookup).
 pub async fn search_post(
@@ -151,16 +149,12 @@ pub async fn search_post(
     Query(mut params): Query<Vec<(String, String)>>,
     form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, FhirError> {
-    let axum::Form(form) = form.map_err(|e| match e {
-        axum::extract::rejection::FormRejection::InvalidFormContentType(_) => {
-            FhirError::UnsupportedMediaType
-        }
-        other => FhirError::bad_param("body", other.body_text()),
-    })?;
-    params.extend(form);
+    params.extend(super::search::form_params(form)?);
     search(state, headers, Query(params)).await
 }
 
+/// `GET /fhir/Patient?identifier=system|number` (or `_id=number`): a searchset of the
+/// Patient, or none. A search must name the person: there is no list of everyone.
 pub async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,

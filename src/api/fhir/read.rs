@@ -82,6 +82,24 @@ pub(super) struct Found {
     pub recorded_at: jiff::Timestamp,
 }
 
+/// The resource as it is now, for a change to it: 412 when `if_match` (the request's
+/// `If-Match`) names another version.
+pub(super) async fn read_to_change(
+    state: &AppState,
+    kind: Kind,
+    id: &str,
+    if_match: Option<Version>,
+) -> Result<Found, FhirError> {
+    let found = read_resource(state, kind, id, None).await?;
+    match if_match.filter(|v| *v != found.version) {
+        Some(named) => Err(FhirError::PreconditionFailed {
+            expected: named.to_string(),
+            current: found.version.to_string(),
+        }),
+        None => Ok(found),
+    }
+}
+
 /// `read` (`version` is `None`) or `vread`.
 pub(super) async fn read_resource(
     state: &AppState,

@@ -218,12 +218,19 @@ pub async fn search_post(
     Query(mut params): Query<Vec<(String, String)>>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Result<Response, FhirError> {
+    params.extend(form_params(form)?);
+    run(&state, &kind, &headers, &params).await
+}
+
+/// The parameters of a search by `POST` (`application/x-www-form-urlencoded`).
+pub(super) fn form_params(
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Vec<(String, String)>, FhirError> {
     let Form(form) = form.map_err(|e| match e {
         FormRejection::InvalidFormContentType(_) => FhirError::UnsupportedMediaType,
         other => FhirError::bad_param("body", other.body_text()),
     })?;
-    params.extend(form);
-    run(&state, &kind, &headers, &params).await
+    Ok(form)
 }
 
 async fn run(

@@ -728,7 +728,28 @@ async fn what_the_person_may_not_ask_or_confirm_is_refused_and_nothing_stored(db
     let path = format!(
         "/fhir/CommunicationRequest/{}",
         asked["id"].as_str().unwrap()
+    ); // Another person neither reads nor finds it.
+    let stranger = token(
+        "patient/*.cruds",
+        Some(&other.revision.contract.patient.id.to_string()),
     );
+    let (status, _) = get(&app, &stranger, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, found) = get(
+        &app,
+        &stranger,
+        &format!(
+            "/fhir/CommunicationRequest?_id={}",
+            asked["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, &found["total"]),
+        (StatusCode::OK, &json!(0)),
+        "{found}"
+    );
+
     let mut done = asked.clone();
     done["status"] = json!("completed");
     refused(

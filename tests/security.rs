@@ -1474,13 +1474,24 @@ async fn every_access_leaves_an_audit_row(db: &TestDb) {
     assert_eq!(read["agent"][0]["network"]["address"], "127.0.0.1");
     assert!(read["recorded"].is_string());
 
-    // The write is in the trail twice: the stored version (in the write's transaction)
-    // and the request.
+    // A write is in the trail once: the stored version's row, written in the write's
+    // transaction, is the request's row too (its address and status), so an update
+    // costs one commit.
     let rows = rows_about(&w, &w.a.pnr).await;
     assert!(
-        rows.iter()
-            .any(|r| r.action == "update" && r.version == Some(2) && r.origin == "test-client"),
+        rows.iter().any(|r| r.action == "update"
+            && r.version == Some(2)
+            && r.origin == "test-client"
+            && r.status == Some(200)
+            && r.remote.as_deref() == Some("127.0.0.1")),
         "{rows:?}"
+    );
+    // The second PUT changed nothing: no version, so its row is the guard's.
+    let updates: Vec<_> = rows.iter().filter(|r| r.action == "update").collect();
+    assert_eq!(
+        updates.iter().map(|r| r.version).collect::<Vec<_>>(),
+        [Some(2), None],
+        "one row per update request, none twice: {rows:?}"
     );
     let requests: Vec<_> = rows
         .iter()

@@ -1,6 +1,7 @@
 //! The caller of a request as the write path takes it: the principal the guard
 //! authenticated (put into the request's extensions) and the system the change comes
-//! from (the token's client; without authentication, `X-Source`).
+//! from (the token's client; without authentication, `X-Source`), with the request's
+//! trace the guard put there, so a write's audit row is the request's.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use axum::http::request::Parts;
 
 use super::guard::Source;
 use crate::auth::Principal;
+use crate::store::RequestTrace;
 use crate::write::Caller;
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -38,6 +40,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Arc<Principal>>()
             .cloned()
             .ok_or(StatusCode::UNAUTHORIZED)?;
-        Ok(Caller::new(principal, source))
+        let caller = Caller::new(principal, source);
+        Ok(match parts.extensions.get::<Arc<RequestTrace>>() {
+            Some(trace) => caller.for_request(trace.clone()),
+            None => caller,
+        })
     }
 }

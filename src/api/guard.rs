@@ -1,6 +1,8 @@
 //! The guard in front of every handler: who is calling (bearer JWT, see [`crate::auth`]),
 //! whether their scopes allow the interaction, whether they are within their rate, and
-//! afterwards the audit row and the access log line.
+//! afterwards the audit row and the access log line. A request whose write committed
+//! has its row already, in the write's own transaction ([`RequestTrace`]): the guard
+//! writes one only when the status answered is not the one that row gives.
 //!
 //! What a request needs is what its route declared where it was registered
 //! ([`super::route`]): `GET /fhir/CarePlan/{id}` needs `CarePlan` **r**, `POST
@@ -35,7 +37,7 @@ use super::fhir::FhirError;
 use super::route::need;
 use super::{ApiError, AppState};
 use crate::auth::{Context, Letter, Principal, TokenError, Verifier, acting_as};
-use crate::store::AccessRecord;
+use crate::store::{AccessRecord, RequestTrace};
 
 /// What a response gave, for its audit row, when the handler knows it (so the guard need
 /// not read the body): the resources (`Type/id`) and the persons they are about.
@@ -264,24 +266,37 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         let client = Source(principal.client.clone());
         request.extensions_mut().insert(client);
     }
+    // A single interaction's writes record the request in their own transaction
+    // (a transaction or batch Bundle's answer may give more than it wrote: its row is
+    // the guard's).
+    let trace = matches!(needed, Need::Scope { .. })
+        .then(|| Arc::new(RequestTrace::new(principal.subject.clone(), remote.clone())));
+    if let Some(trace) = &trace {
+        request.extensions_mut().insert(trace.clone());
+    }
     let principal = Arc::new(principal);
     request.extensions_mut().insert(principal.clone());
     let response = acting_as(principal.clone(), next.run(request)).await;
     let status = response.status();
+    let recorded = trace.and_then(|t| t.recorded());
     let personal = match &needed {
         Need::Scope { resource, .. } => !NOT_PERSONAL.contains(&resource.as_str()),
         _ => true,
     };
     let response = if personal {
-        let (mut parts, body) = response.into_parts();
-        let known = parts.extensions.remove::<AuditInfo>();
-        let gathered = parts.extensions.remove::<Given>();
-        let (body, given) = match (known, gathered) {
-            (Some(known), _) => (body, known),
-            (None, Some(gathered)) => (body, gathered.audit_info(&state.profile)),
-            (None, None) => read_given(&state, &parts.headers, body).await,
-        };
-        audit(&state, &principal, &needed, &method, status, given, remote).await;
+        let (mut parts, mut body) = response.into_parts();
+        // Unless the request's write already recorded it, with the status answered.
+        if recorded != Some(status.as_u16()) {
+            let known = parts.extensions.remove::<AuditInfo>();
+            let gathered = parts.extensions.remove::<Given>();
+            let given;
+            (body, given) = match (known, gathered) {
+                (Some(known), _) => (body, known),
+                (None, Some(gathered)) => (body, gathered.audit_info(&state.profile)),
+                (None, None) => read_given(&state, &parts.headers, body).await,
+            };
+            audit(&state, &principal, &needed, &method, status, given, remote).await;
+        }
         parts
             .headers
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

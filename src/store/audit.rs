@@ -1,7 +1,11 @@
 //! The audit trail: who did what with whose data, when and from where. A write's row is
-//! inserted in the write's own transaction; every other access to personal data (reads,
-//! searches, refused attempts) gets its rows from the API's guard, one per person whose
-//! data was in the answer. Rows are only ever inserted; nothing updates or deletes them.
+//! inserted in the write's own transaction, and when the write is a request's it is that
+//! request's row too (its address and status: one commit per update, see
+//! [`RequestTrace`]); every other access to personal data (reads, searches, refused
+//! attempts) gets its rows from the API's guard, one per person whose data was in the
+//! answer. Rows are only ever inserted; nothing updates or deletes them.
+
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -83,29 +87,80 @@ pub struct AuditQuery {
 
 const COLUMNS: &str = "seq, at, actor, action, contract_id, version, outcome, origin, client, status, resources, patient, remote";
 
-/// Records a successful write, inside the write's own transaction.
+/// The request a write is made for, so the write's audit row is the request's row as
+/// well: who (the token's subject) and from where, and — set once the write's
+/// transaction has committed — the status its row gives (201 for a contract created,
+/// 204 deleted, 200 updated). The API's guard then writes no row of its own for the
+/// request unless it answered another status: one commit per update, not two.
+#[derive(Debug, Default)]
+pub struct RequestTrace {
+    pub subject: Option<String>,
+    pub remote: Option<String>,
+    recorded: AtomicU16,
+}
+
+impl RequestTrace {
+    pub fn new(subject: Option<String>, remote: Option<String>) -> RequestTrace {
+        RequestTrace {
+            subject,
+            remote,
+            recorded: AtomicU16::new(0),
+        }
+    }
+
+    /// The status the committed rows give, once a write for the request has committed.
+    pub fn recorded(&self) -> Option<u16> {
+        match self.recorded.load(Ordering::Acquire) {
+            0 => None,
+            status => Some(status),
+        }
+    }
+
+    pub(crate) fn committed(&self, status: u16) {
+        self.recorded.store(status, Ordering::Release);
+    }
+}
+
+/// The status a request's write answers with, as its audit row gives it.
+pub(crate) fn status_of(action: Action) -> u16 {
+    match action {
+        Action::Create => 201,
+        Action::Delete => 204,
+        Action::Update | Action::Import => 200,
+    }
+}
+
+/// Records a successful write, inside the write's own transaction; with the request it
+/// was made for (`trace`), its subject, address and status.
 pub(crate) async fn insert(
     tx: &mut Transaction<'_, Any>,
     action: Action,
     id: &ContractId,
     revision: &Revision,
+    trace: Option<&RequestTrace>,
 ) -> Result<(), StoreError> {
     let change = &revision.change;
+    let subject = change
+        .author
+        .as_deref()
+        .or(trace.and_then(|t| t.subject.as_deref()));
     sqlx::query(
-        "INSERT INTO audit (at, actor, action, contract_id, version, outcome, origin, client, subject, interaction, resources, patient) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO audit (at, actor, action, contract_id, version, outcome, origin, client, subject, interaction, resources, patient, status, remote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(micros(revision.recorded_at))
-    .bind(change.author.as_deref().unwrap_or(change.source.as_str()))
+    .bind(subject.unwrap_or(change.source.as_str()))
     .bind(action.as_str())
     .bind(id.as_str())
     .bind(revision.version.get() as i64)
     .bind("success")
     .bind(change.source.as_str())
     .bind(change.source.as_str())
-    .bind(change.author.as_deref())
+    .bind(subject)
     .bind(action.as_str())
     .bind(format!("CarePlan/{id}"))
     .bind(revision.contract.patient.id.to_string())
+    .bind(trace.map(|_| i64::from(status_of(action))))
+    .bind(trace.and_then(|t| t.remote.as_deref()))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -5,7 +5,7 @@ use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::audit::{self, Action};
+use super::audit::{self, Action, RequestTrace};
 use super::{
     Change, History, Record, Revision, Store, StoreError, from_micros, micros, now, version_of,
 };
@@ -107,7 +107,8 @@ async fn write_pending(
     tx: &mut Transaction<'_, Any>,
     pending: Pending,
     recorded_at: jiff::Timestamp,
-) -> Result<Record, StoreError> {
+    trace: Option<&RequestTrace>,
+) -> Result<(Record, Action), StoreError> {
     let Pending {
         id,
         base,
@@ -131,8 +132,8 @@ async fn write_pending(
         insert_revision(tx, &id, &revision).await?;
         index_identifiers(tx, &id, &revision).await?;
         enqueue(tx, &id, &revision, None).await?;
-        audit::insert(tx, Action::Create, &id, &revision).await?;
-        return Ok(Record { id, revision });
+        audit::insert(tx, Action::Create, &id, &revision, trace).await?;
+        return Ok((Record { id, revision }, Action::Create));
     };
     let moved = sqlx::query(
         "UPDATE contracts SET version = $1, status = $2, patient = $3, unit_hsa_id = $4, updated_at = $5 \
@@ -169,8 +170,8 @@ async fn write_pending(
     index_identifiers(tx, &id, &revision).await?;
     let previous = (!deleted).then_some(&previous.contract);
     enqueue(tx, &id, &revision, previous).await?;
-    audit::insert(tx, action, &id, &revision).await?;
-    Ok(Record { id, revision })
+    audit::insert(tx, action, &id, &revision, trace).await?;
+    Ok((Record { id, revision }, action))
 }
 
 impl Store {
@@ -284,6 +285,17 @@ impl Store {
     /// ([`StoreError::VersionConflict`] otherwise). Every version gets its outbox row and
     /// its audit row in the same transaction.
     pub async fn commit(&self, changes: Vec<Pending>) -> Result<Vec<Record>, StoreError> {
+        self.commit_for(changes, None).await
+    }
+
+    /// [`Store::commit`] for a request (`trace`): the versions' audit rows are the
+    /// request's rows as well, with its address and status, and once they are committed
+    /// the trace says so ([`RequestTrace::recorded`]).
+    pub async fn commit_for(
+        &self,
+        changes: Vec<Pending>,
+        trace: Option<&RequestTrace>,
+    ) -> Result<Vec<Record>, StoreError> {
         for pending in changes.iter().filter(|p| !p.deleted) {
             pending.contract.validate()?;
             if pending.base.is_none() {
@@ -293,10 +305,16 @@ impl Store {
         let recorded_at = now();
         let mut tx = self.writer.begin().await?;
         let mut records = Vec::with_capacity(changes.len());
+        let mut last = None;
         for pending in changes {
-            records.push(write_pending(&mut tx, pending, recorded_at).await?);
+            let (record, action) = write_pending(&mut tx, pending, recorded_at, trace).await?;
+            records.push(record);
+            last = Some(action);
         }
         tx.commit().await?;
+        if let (Some(trace), Some(action)) = (trace, last) {
+            trace.committed(audit::status_of(action));
+        }
         Ok(records)
     }
 
@@ -594,7 +612,7 @@ async fn insert_history(
     index_identifiers(tx, &history.id, latest).await?;
     let before = history.versions.iter().rev().nth(1).map(|r| &r.contract);
     enqueue(tx, &history.id, latest, before).await?;
-    audit::insert(tx, Action::Import, &history.id, latest).await
+    audit::insert(tx, Action::Import, &history.id, latest, None).await
 }
 
 /// Inserts the contract's head row, pointing at `revision`.

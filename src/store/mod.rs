@@ -30,7 +30,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use crate::domain::{Change, History, Record, Revision};
-pub use audit::{AccessRecord, AuditLog, AuditQuery, AuditRow};
+pub use audit::{AccessRecord, AuditLog, AuditQuery, AuditRow, RequestTrace};
 pub use contracts::{Head, Pending};
 pub use error::StoreError;
 pub use outbox::OutboxRow;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::{Principal, Refusal};
 use crate::domain::{Change, Contract};
+use crate::store::RequestTrace;
 
 use super::WriteError;
 
@@ -17,6 +18,8 @@ pub struct Caller {
     pub source: String,
     /// Why the caller makes its changes, kept with each version it writes.
     pub reason: Option<String>,
+    /// The request the changes are made for, whose audit row the versions' rows are.
+    pub trace: Option<Arc<RequestTrace>>,
 }
 
 impl Caller {
@@ -25,12 +28,19 @@ impl Caller {
             principal,
             source: source.into(),
             reason: None,
+            trace: None,
         }
     }
 
     /// With a reason for the changes it makes.
     pub fn because(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
+        self
+    }
+
+    /// For the request `trace`: the versions' audit rows are its rows.
+    pub fn for_request(mut self, trace: Arc<RequestTrace>) -> Self {
+        self.trace = Some(trace);
         self
     }
 

@@ -104,7 +104,7 @@ impl Writer {
         let Some(pending) = pending else {
             return Ok((current, Outcome::Unchanged));
         };
-        let record = self.commit_one(pending, &name).await?;
+        let record = self.commit_one(caller, pending, &name).await?;
         Ok((record, Outcome::Updated))
     }
 }

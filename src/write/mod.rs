@@ -186,7 +186,11 @@ impl Writer {
             .iter_mut()
             .filter_map(|p| p.pending.take())
             .collect();
-        let mut stored = self.store.commit(pending).await?.into_iter();
+        let mut stored = self
+            .store
+            .commit_for(pending, caller.trace.as_deref())
+            .await?
+            .into_iter();
         let mut done: Vec<Option<Done>> = vec![None; entries.len()];
         for (p, wrote) in prepared.into_iter().zip(wrote) {
             let record = if wrote { stored.next() } else { p.current };
@@ -230,10 +234,15 @@ impl Writer {
     }
 
     /// Stores one change; a concurrent change that came first makes it stale (412).
-    async fn commit_one(&self, pending: Pending, name: &str) -> Result<Record, WriteError> {
+    async fn commit_one(
+        &self,
+        caller: &Caller,
+        pending: Pending,
+        name: &str,
+    ) -> Result<Record, WriteError> {
         let mut stored = self
             .store
-            .commit(vec![pending])
+            .commit_for(vec![pending], caller.trace.as_deref())
             .await
             .map_err(|e| match e {
                 StoreError::VersionConflict {

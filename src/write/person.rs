@@ -124,7 +124,10 @@ impl Writer {
                 preview: true,
             });
         }
-        let contracts = self.store.commit(pending).await?;
+        let contracts = self
+            .store
+            .commit_for(pending, caller.trace.as_deref())
+            .await?;
         Ok(Merged {
             contracts,
             preview: false,

@@ -83,7 +83,7 @@ impl Writer {
         } else {
             Outcome::Created
         };
-        let record = self.commit_one(pending, name).await?;
+        let record = self.commit_one(caller, pending, name).await?;
         Ok((record, outcome))
     }
 

@@ -73,7 +73,7 @@ impl Writer {
             deleted: false,
             unchanged: versions::unchanged(Some(&current), &rendered, &self.profile),
         };
-        let record = self.commit_one(pending, &name).await?;
+        let record = self.commit_one(caller, pending, &name).await?;
         Ok(Transferred::Done(Box::new(record)))
     }
 }

@@ -75,6 +75,60 @@ async fn a_change_reaches_every_target_that_should_have_it_and_no_other(db: &Tes
     assert_eq!(db.count("outbox").await, 0);
 }
 
+/// A change committed in the process that runs the sync engine goes out at once, not at
+/// the next poll: with the poll an hour apart, a new contract and then its next version
+/// reach the target within seconds.
+async fn a_change_made_here_goes_out_without_waiting_for_the_poll(db: &TestDb) {
+    let store = db.store().await;
+    let portal = FhirPeer::start().await;
+    let mut slow = settings();
+    slow.poll_interval_ms = 3_600_000;
+    let engine = std::sync::Arc::new(
+        Engine::new(
+            store.clone(),
+            targets_from_settings(&[target("portal", &portal.base, &[])]).unwrap(),
+            slow,
+        )
+        .unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(engine.clone().run(stopped));
+    let arrives = |record: pkgw::store::Record| {
+        let portal = &portal;
+        async move {
+            let path = format!("CarePlan/{}", record.id);
+            let version = record.revision.version.get().to_string();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (status, plan) = portal.get(&path).await;
+                let theirs = &plan["meta"]["versionId"];
+                let ours = resources_of(&record, &Profile::default_profile());
+                if status == StatusCode::OK && holds(&plan, &ours.care_plan) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "version {version} did not arrive before the poll (the target has {theirs})"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let record = store
+        .create(fixture("hjartsvikt-primarvard"), Change::from_source("api"))
+        .await
+        .unwrap();
+    arrives(record.clone()).await;
+    let mut next = record.revision.contract.clone();
+    next.agreement
+        .what_matters
+        .push("Att kunna gå till affären".into());
+    let record = common::next_version(&store, &record, next).await;
+    arrives(record).await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}
+
 /// One target is down while 10 000 changes (100 contracts, 100 changes each) accumulate;
 /// another keeps getting them. The backlog is one row per contract (coalesced), with its
 /// size and age in `pkgw sync status`'s figures and in `/metrics`. When the target is
@@ -1390,6 +1444,7 @@ async fn a_write_that_was_never_recorded_is_not_a_conflict(db: &TestDb) {
 
 on_both_backends!(
     a_write_that_was_never_recorded_is_not_a_conflict,
+    a_change_made_here_goes_out_without_waiting_for_the_poll,
     conditional_update_by_identifier_writes_each_resource_once,
     two_gateways_through_a_shared_target_settle_without_echo,
     pulled_changes_are_merged_and_the_loop_settles,

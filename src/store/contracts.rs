@@ -312,6 +312,7 @@ impl Store {
             last = Some(action);
         }
         tx.commit().await?;
+        self.changed();
         if let (Some(trace), Some(action)) = (trace, last) {
             trace.committed(audit::status_of(action));
         }

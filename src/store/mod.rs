@@ -70,6 +70,9 @@ pub struct Store {
     writer: AnyPool,
     /// Connections for reads.
     reader: AnyPool,
+    /// Told when a change is committed, so this process's sync engine need not wait
+    /// for its next poll ([`Store::committed`]).
+    changes: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// How to open a store.
@@ -155,6 +158,7 @@ impl Store {
             backend,
             writer,
             reader,
+            changes: std::sync::Arc::default(),
         })
     }
 
@@ -181,6 +185,18 @@ impl Store {
     pub async fn analyze(&self) -> Result<(), StoreError> {
         sqlx::query("ANALYZE").execute(&self.writer).await?;
         Ok(())
+    }
+
+    /// Resolves once a change is committed through this store (or a clone of it) after
+    /// the last time it resolved: what this process wrote is dispatched at once, while
+    /// other processes' writes wait for the dispatcher's poll. One waiter is woken.
+    pub async fn committed(&self) {
+        self.changes.notified().await;
+    }
+
+    /// Wakes the one waiting in [`Store::committed`], or the next to wait.
+    fn changed(&self) {
+        self.changes.notify_one();
     }
 
     /// Closes the pools, waiting for connections in use to be returned.

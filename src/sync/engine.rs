@@ -52,6 +52,8 @@ struct Lane {
     /// Deliveries in a row that found the target down (no answer, 429, 502–504): while
     /// there are any, one contract at a time finds out whether it is back.
     down_in_a_row: std::sync::atomic::AtomicU32,
+    /// Told when the dispatcher queued changes, so the worker need not wait for its poll.
+    queued: tokio::sync::Notify,
 }
 
 impl Lane {
@@ -110,6 +112,7 @@ impl Engine {
                     counters: Counters::default(),
                     held_until: std::sync::Mutex::default(),
                     down_in_a_row: std::sync::atomic::AtomicU32::new(0),
+                    queued: tokio::sync::Notify::new(),
                 })
             })
             .collect::<Result<_, String>>()?;
@@ -540,10 +543,16 @@ impl Engine {
                     if let Err(e) = engine.apply_due_transfers().await {
                         tracing::error!(error = %e, "applying scheduled transfers failed");
                     }
-                    if let Err(e) = engine.dispatch().await {
-                        tracing::error!(error = %e, "sync dispatch failed");
+                    match engine.dispatch().await {
+                        Ok(0) => {}
+                        Ok(_) => engine.lanes.iter().for_each(|l| l.queued.notify_one()),
+                        Err(e) => tracing::error!(error = %e, "sync dispatch failed"),
                     }
-                    engine.pause(&mut stop).await;
+                    // Until the next poll, or a change this process committed.
+                    tokio::select! {
+                        () = engine.pause(&mut stop) => {}
+                        () = engine.store.committed() => {}
+                    }
                 }
             })
         };
@@ -570,7 +579,11 @@ impl Engine {
                 let lane = &engine.lanes[at];
                 while !*stop.borrow() {
                     match engine.deliver_due(lane).await {
-                        Ok(0) => engine.pause(&mut stop).await,
+                        // Until the next poll, or changes the dispatcher queued.
+                        Ok(0) => tokio::select! {
+                            () = engine.pause(&mut stop) => {}
+                            () = lane.queued.notified() => {}
+                        },
                         Ok(_) => {}
                         Err(e) => {
                             tracing::error!(target_name = %lane.target.name, error = %e, "sync worker failed");

@@ -5,12 +5,16 @@
 # PUT CarePlan with If-Match, a transaction Bundle push — at several concurrency levels,
 # bounded in time, on loopback only. In the same run it measures the limits: a minimal
 # axum server answering the same bytes (crates/pkgw-bench) and the disk's durable commit
-# rate; and the mapping micro-benchmarks (benches/mapping.rs) beside plain serde_json.
+# rate; the mapping micro-benchmarks (benches/mapping.rs) beside plain serde_json; a
+# peer FHIR server (sekmet-fhir 0.1.1 from PyPI) loaded with the same CarePlans under
+# the same reads and searches; and sync propagation: PUTs at a fixed rate while the
+# gateway syncs them to a second peer, from commit to arrival.
 # Writes BENCHMARKS.md with throughput, p50/p99 latency, the gateway's peak RSS and the
-# ratios to the limits.
+# ratios to the limits and to the peer; only 2xx answers count.
 #
 # Usage: scripts/load.sh [--contracts N] [--duration SECONDS] [--connections "1 8 32 64"]
 #                        [--backends "sqlite postgres"] [--out FILE]
+#                        [--sync-rate UPDATES_PER_SECOND] [--sync-seconds SECONDS]
 # PostgreSQL: PKGW_LOAD_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
 # the script makes a database pkgw_load there and drops it afterwards.
 # Not part of the tests: CI does not run it.
@@ -19,6 +23,8 @@ cd "$(dirname "$0")/.."
 
 contracts=100000
 duration=10
+sync_rate=200
+sync_seconds=60
 connections="1 8 32 64"
 backends="sqlite postgres"
 report=BENCHMARKS.md
@@ -29,7 +35,9 @@ while [ $# -gt 0 ]; do
         --connections) connections=$2; shift 2 ;;
         --backends) backends=$2; shift 2 ;;
         --out) report=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --sync-rate) sync_rate=$2; shift 2 ;;
+        --sync-seconds) sync_seconds=$2; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -97,61 +105,215 @@ stop_gateway() {
 }
 trap 'stop_gateway; [ -n "${limit_pid:-}" ] && kill "$limit_pid" 2>/dev/null || true' EXIT
 
-port=18480
+# The peer beside the gateway: sekmet-fhir 0.1.1 from PyPI (FastAPI on uvicorn, one
+# process, resources in SQLite with a search index), the FHIR server the sync tests
+# deliver to. It checks a static bearer token, keeps versions and history, and is run
+# without its traffic log (its own setting for load runs); it writes no audit row.
+peer_env=target/fhir-peer
+if ! "$peer_env/bin/python" -c "import sekmet" >/dev/null 2>&1; then
+    say "installing the peer FHIR server (sekmet-fhir 0.1.1, PyPI)"
+    python3 -m venv "$peer_env"
+    "$peer_env/bin/pip" install --quiet --disable-pip-version-check "sekmet-fhir==0.1.1"
+fi
+peer_token=peer-load-$RANDOM$RANDOM
+peer_pid=""
+# start_peer DIR PORT: sekmet on DIR/peer.db, answering at http://127.0.0.1:PORT/fhir.
+start_peer() {
+    local dir=$1 port=$2
+    mkdir -p "$dir"
+    printf 'simulator:\n  enabled: false\nlog_inbound: false\nserver_auth:\n  types: [bearer]\n  tokens: ["%s"]\n' \
+        "$peer_token" >"$dir/settings.yaml"
+    SEKMET_CONFIG="$dir/settings.yaml" SEKMET_DB="$dir/peer.db" \
+        SEKMET_BASE_URL="http://127.0.0.1:$port/fhir" \
+        "$peer_env/bin/sekmet" serve --host 127.0.0.1 --port "$port" >"$dir/serve.log" 2>&1 &
+    peer_pid=$!
+    for _ in $(seq 1 300); do
+        curl -fs "http://127.0.0.1:$port/fhir/metadata" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "the peer did not start: $dir/serve.log" >&2
+    exit 1
+}
+stop_peer() {
+    if [ -n "$peer_pid" ]; then
+        kill -TERM "$peer_pid" 2>/dev/null || true
+        wait "$peer_pid" 2>/dev/null || true
+        peer_pid=""
+    fi
+}
+
+gateway_pid=""
+stop_gateway() {
+    if [ -n "$gateway_pid" ]; then
+        kill -TERM "$gateway_pid" 2>/dev/null || true
+        wait "$gateway_pid" 2>/dev/null || true
+        gateway_pid=""
+    fi
+}
+# start_gateway URL PORT LOG [ARGS]: pkgw serve on the store at URL.
+start_gateway() {
+    local url=$1 port=$2 log=$3
+    shift 3
+    PKGW__DATABASE__URL=$url PKGW__SERVER__BIND=127.0.0.1:$port PKGW__SERVER__RATE_LIMIT_PER_SEC=0 \
+        PKGW__LOG__LEVEL=warn PKGW__DATABASE__MAX_CONNECTIONS=16 \
+        "$pkgw" serve "$@" >"$log" 2>&1 &
+    gateway_pid=$!
+    for _ in $(seq 1 100); do
+        curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "the gateway did not start: $log" >&2
+    exit 1
+}
+trap 'stop_gateway; stop_peer; [ -n "${limit_pid:-}" ] && kill "$limit_pid" 2>/dev/null || true; [ -n "${peer_load_pid:-}" ] && kill "$peer_load_pid" 2>/dev/null || true' EXIT
+
+store_url() {
+    case "$1" in
+        sqlite) echo "sqlite://$out/sqlite/pkgw.db?mode=rwc" ;;
+        postgres) echo "$pg_url" ;;
+        *) echo "unknown backend $1" >&2; exit 2 ;;
+    esac
+}
+
+# Loading: the peer is loaded (through its own store code, scripts/load/peer_load.py)
+# while the gateway's stores are imported, on the other core; nothing is measured until
+# all loading is done.
+say "peer: loading the same $contracts CarePlans into sekmet-fhir (beside the imports)"
+rm -rf "$out/peer"
+mkdir -p "$out/peer"
+(
+    start=$(date +%s.%N)
+    "$pkgw" generate --contracts "$contracts" --seed 7 --format fhir 2>/dev/null \
+        | "$peer_env/bin/python" scripts/load/peer_load.py "$out/peer/peer.db"
+    end=$(date +%s.%N)
+    echo "$start $end" | awk '{print $2 - $1}' >"$results/peer-import-seconds.txt"
+) 2>"$results/peer-load.log" &
+peer_load_pid=$!
+
 for backend in $backends; do
+    url=$(store_url "$backend")
     case "$backend" in
         sqlite)
             rm -rf "$out/sqlite"
             mkdir -p "$out/sqlite"
-            url="sqlite://$out/sqlite/pkgw.db?mode=rwc"
-            commit_url="sqlite://$out/sqlite/commits.db?mode=rwc"
             ;;
         postgres)
             "$bench" sql "$pg_admin" "DROP DATABASE IF EXISTS pkgw_load"
             "$bench" sql "$pg_admin" "CREATE DATABASE pkgw_load"
-            url=$pg_url
-            commit_url=$pg_url
             ;;
-        *) echo "unknown backend $backend" >&2; exit 2 ;;
     esac
-    say "$backend: durable commit rate"
-    "$bench" commits "$commit_url" 5 1 >"$results/$backend-commits-1.txt"
-    "$bench" commits "$commit_url" 5 32 >"$results/$backend-commits-32.txt"
-    echo "  1: $(cat "$results/$backend-commits-1.txt")/s, 32: $(cat "$results/$backend-commits-32.txt")/s" >&2
-
     say "$backend: importing $contracts contracts"
     start=$(date +%s.%N)
     "$pkgw" import "$out/contracts.ndjson" --database-url "$url" 2>"$results/$backend-import.log"
     end=$(date +%s.%N)
     echo "$start $end" | awk '{print $2 - $1}' >"$results/$backend-import-seconds.txt"
     echo "  $(cat "$results/$backend-import-seconds.txt") s" >&2
+done
+say "waiting for the peer's load"
+wait "$peer_load_pid"
+peer_load_pid=""
+cat "$results/peer-load.log" >&2
+# What a bulk load leaves behind is written out before anything is measured: on
+# PostgreSQL a checkpoint (else the first one after the load flushes gigabytes while
+# the first workloads run), and the kernel's dirty pages.
+for backend in $backends; do
+    [ "$backend" = postgres ] && "$bench" sql "$pg_url" "CHECKPOINT"
+done
+sync
+
+# pg_counters NAME: PostgreSQL's checkpoints so far and the buffers they wrote
+# (results/NAME.pg), to tell whether one ran during a workload.
+pg_counters() {
+    "$bench" sql "$pg_url" "SELECT checkpoints_timed || ' ' || checkpoints_req || ' ' || buffers_checkpoint || ' ' || buffers_backend FROM pg_stat_bgwriter" \
+        >"$results/$1.pg" 2>/dev/null || true
+}
+
+port=18480
+say "the peer under the same workloads"
+start_peer "$out/peer" "$port"
+PKGW_LOAD_TOKEN=$peer_token PKGW_LOAD_PATHS=$out/read.paths \
+    run_wrk "peer-read" "http://127.0.0.1:$port" get.lua ""
+PKGW_LOAD_TOKEN=$peer_token PKGW_LOAD_PATHS=$out/search.paths \
+    run_wrk "peer-search" "http://127.0.0.1:$port" get.lua ""
+# What the peer takes of writes: the sync propagation's limit.
+python3 scripts/load/propagate.py capacity "http://127.0.0.1:$port/fhir" "$peer_token" \
+    "$out/put.bodies" "$duration" >"$results/peer-put-rate.txt"
+echo "  peer PUT rate: $(cat "$results/peer-put-rate.txt")/s" >&2
+awk '/VmHWM/ {print $2}' "/proc/$peer_pid/status" >"$results/peer-rss-kb.txt"
+stop_peer
+port=$((port + 1))
+# The propagation runs at the asked rate and at one the peer takes (half its PUT rate).
+peer_rate=$(awk '{r = int($1 / 20) * 10; print (r < 10 ? 10 : r)}' "$results/peer-put-rate.txt")
+sync_rates="$sync_rate"
+[ "$peer_rate" -lt "$sync_rate" ] && sync_rates="$sync_rate $peer_rate"
+
+for backend in $backends; do
+    url=$(store_url "$backend")
+    case "$backend" in
+        sqlite) commit_url="sqlite://$out/sqlite/commits.db?mode=rwc" ;;
+        postgres) commit_url=$pg_url ;;
+    esac
+    say "$backend: durable commit rate"
+    "$bench" commits "$commit_url" 5 1 >"$results/$backend-commits-1.txt"
+    "$bench" commits "$commit_url" 5 32 >"$results/$backend-commits-32.txt"
+    echo "  1: $(cat "$results/$backend-commits-1.txt")/s, 32: $(cat "$results/$backend-commits-32.txt")/s" >&2
 
     say "$backend: the gateway under load"
-    PKGW__DATABASE__URL=$url PKGW__SERVER__BIND=127.0.0.1:$port PKGW__SERVER__RATE_LIMIT_PER_SEC=0 \
-        PKGW__LOG__LEVEL=warn PKGW__SYNC__ENABLED=false PKGW__DATABASE__MAX_CONNECTIONS=16 \
-        "$pkgw" serve >"$results/$backend-serve.log" 2>&1 &
-    gateway_pid=$!
-    for _ in $(seq 1 100); do
-        curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
-        sleep 0.2
-    done
+    PKGW__SYNC__ENABLED=false start_gateway "$url" "$port" "$results/$backend-serve.log"
     base="http://127.0.0.1:$port"
     first=$(head -1 "$out/read.paths")
     curl -fs -H "Authorization: Bearer $token" "$base$first" >"$out/careplan.json"
     curl -fs -H "Authorization: Bearer $token" "$base$(head -1 "$out/coordinated.paths")" >"$out/coordinated.json"
-    PKGW_LOAD_PATHS=$out/read.paths run_wrk "$backend-read" "$base" get.lua ""
-    PKGW_LOAD_PATHS=$out/search.paths run_wrk "$backend-search" "$base" get.lua ""
-    PKGW_LOAD_PATHS=$out/coordinated.paths run_wrk "$backend-coordinated" "$base" get.lua ""
+    for workload in read:read.paths search:search.paths coordinated:coordinated.paths; do
+        [ "$backend" = postgres ] && pg_counters "$backend-${workload%%:*}-before"
+        PKGW_LOAD_PATHS=$out/${workload#*:} run_wrk "$backend-${workload%%:*}" "$base" get.lua ""
+        [ "$backend" = postgres ] && pg_counters "$backend-${workload%%:*}-after"
+    done
     PKGW_LOAD_BODIES=$out/put.bodies run_wrk "$backend-put" "$base" put.lua ""
     PKGW_LOAD_BODIES=$out/transaction.bodies run_wrk "$backend-transaction" "$base" post.lua ""
     awk '/VmHWM/ {print $2}' "/proc/$gateway_pid/status" >"$results/$backend-rss-kb.txt"
     echo "  peak RSS $(cat "$results/$backend-rss-kb.txt") kB" >&2
     stop_gateway
-    if [ "$backend" = postgres ]; then
-        "$bench" sql "$pg_admin" "DROP DATABASE IF EXISTS pkgw_load"
-    fi
+    port=$((port + 1))
+
+    # Sync propagation: a second, empty peer as the target of the CarePlans of the 4 000
+    # contracts the workloads use. First what the import queued is delivered (`pkgw sync
+    # run --once`: the 4 000 CarePlans, and the rest of the outbox dispatched to no one),
+    # then the gateway runs with sync on while PUTs come at a fixed rate.
+    say "$backend: sync propagation to a peer at $sync_rates updates/s for $sync_seconds s each"
+    peer_port=$port
+    port=$((port + 1))
+    rm -rf "$out/sync-$backend"
+    start_peer "$out/sync-$backend" "$peer_port"
+    {
+        echo "[[targets]]"
+        echo 'name = "peer"'
+        echo "base_url = \"http://127.0.0.1:$peer_port/fhir\""
+        echo "auth = { kind = \"bearer\", token = \"$peer_token\" }"
+        echo 'resources = ["CarePlan"]'
+        printf 'contracts = [%s]\n' "$(cut -f1 "$out/put.bodies" | sed 's/.*/"&"/' | paste -sd,)"
+    } >"$out/sync-$backend/pkgw.toml"
+    start=$(date +%s.%N)
+    "$pkgw" sync run --once --config "$out/sync-$backend/pkgw.toml" --database-url "$url" \
+        >"$results/$backend-sync-initial.log" 2>&1
+    end=$(date +%s.%N)
+    echo "$start $end" | awk '{print $2 - $1}' >"$results/$backend-sync-initial-seconds.txt"
+    echo "  initial delivery and dispatch: $(cat "$results/$backend-sync-initial-seconds.txt") s" >&2
+    PKGW__SYNC__ENABLED=true start_gateway "$url" "$port" "$results/$backend-sync-serve.log" \
+        --config "$out/sync-$backend/pkgw.toml"
+    for rate in $sync_rates; do
+        python3 scripts/load/propagate.py probe "http://127.0.0.1:$port" "$token" "$out/put.bodies" \
+            "$out/sync-$backend/peer.db" "$rate" "$sync_seconds" >"$results/$backend-sync-$rate.json"
+        cat "$results/$backend-sync-$rate.json" >&2
+    done
+    stop_gateway
+    stop_peer
     port=$((port + 1))
 done
+
+if [[ " $backends " == *" postgres "* ]]; then
+    "$bench" sql "$pg_admin" "DROP DATABASE IF EXISTS pkgw_load"
+fi
 
 say "the limit: a minimal axum server on the same bytes"
 for what in careplan coordinated; do

@@ -3,7 +3,8 @@
 same seed and numbers as the contracts loaded, so the ids match):
 
   read.paths         GET /fhir/CarePlan/{id}
-  search.paths       GET /fhir/CarePlan?patient=<personnummer system>|<number>
+  search.paths       GET /fhir/CarePlan?patient:identifier=<personnummer system>|<number>
+                     (the standard form, which the peer FHIR server answers too)
   coordinated.paths  GET /fhir/CarePlan/$coordinated-plan?patient=<number>
   put.bodies         id<TAB>CarePlan JSON (for PUT with If-Match)
   transaction.bodies id<TAB>transaction Bundle (CarePlan, CareTeam, Goals, Appointments as PUTs)
@@ -33,7 +34,7 @@ def main(source, out):
     plans = [c[0] for c in contracts]
     patients = [p["subject"]["identifier"]["value"] for p in plans]
     write("read.paths", (f"/fhir/CarePlan/{p['id']}" for p in plans))
-    write("search.paths", (f"/fhir/CarePlan?patient={urllib.parse.quote(PNR + '|' + n, safe='')}" for n in patients))
+    write("search.paths", (f"/fhir/CarePlan?patient:identifier={urllib.parse.quote(PNR + '|' + n, safe='')}" for n in patients))
     write("coordinated.paths", (f"/fhir/CarePlan/$coordinated-plan?patient={n}" for n in patients))
     write("put.bodies", (f"{p['id']}\t{json.dumps(p, ensure_ascii=False, separators=(',', ':'))}" for p in plans))
     def transaction(resources):

@@ -10,7 +10,9 @@ note that names the run and the update ("sync-probe RUN/n"). The commit time is 
 `meta.lastUpdated` in the gateway's answer (taken just before its transaction commits);
 the arrival time is the `last_updated` the peer's store gave the version it received,
 read from the peer's database file once the gateway's sync queue for the peer is empty
-again. Both clocks are this machine's.
+again: the first version it stored of that update or of a later one of the same
+contract (a contract changed again while its delivery waits goes out once, as its
+latest version). Both clocks are this machine's.
 
 Writes a JSON summary to standard output: updates sent, answered 2xx, arrived, p50/p99
 of the delay in milliseconds, the sync queue when the updates stopped and at the end.
@@ -154,7 +156,7 @@ def probe(base, token, bodies_file, peer_db, rate, seconds):
                 stored = json.loads(data)
                 with lock:
                     versions[plan_id] = int(stored["meta"]["versionId"])
-                    committed[n] = instant(stored["meta"]["lastUpdated"])
+                    committed[n] = (plan_id, instant(stored["meta"]["lastUpdated"]))
             else:
                 with lock:
                     failures.append(f"{answer.status} {data[:200]!r}")
@@ -174,20 +176,27 @@ def probe(base, token, bodies_file, peer_db, rate, seconds):
         time.sleep(0.2)
         backlog = queued(base, token)
 
-    arrived = {}
+    # What the peer stored of each contract: (update n, when), in the order it came.
+    held = {}
     peer = sqlite3.connect(f"file:{peer_db}?mode=ro", uri=True)
-    for text, at in peer.execute(
-        "SELECT json, last_updated FROM versions WHERE type = 'CarePlan' AND json LIKE ?",
+    for plan_id, text, at in peer.execute(
+        "SELECT id, json, last_updated FROM versions WHERE type = 'CarePlan' AND json LIKE ?",
         (f"%sync-probe {tag}/%",),
     ):
         for note in json.loads(text).get("note", []):
             words = note.get("text", "").split()
             if len(words) == 2 and words[0] == "sync-probe" and words[1].startswith(f"{tag}/"):
-                n = int(words[1].split("/")[1])
-                arrived[n] = min(arrived.get(n, float("inf")), instant(at))
-    delays = sorted(
-        (arrived[n] - committed[n]) * 1000 for n in committed if n in arrived
-    )
+                held.setdefault(plan_id, []).append((int(words[1].split("/")[1]), instant(at)))
+    # An update has arrived once the peer holds it or a later update of the same contract
+    # (one changed again while its delivery waited goes out once, as its latest version).
+    delays = []
+    exact = 0
+    for n, (plan_id, at) in committed.items():
+        later = [(m, t) for m, t in held.get(plan_id, []) if m >= n]
+        if later:
+            delays.append((min(t for _, t in later) - at) * 1000)
+            exact += any(m == n for m, _ in later)
+    delays.sort()
 
     def pct(p):
         return round(delays[min(len(delays) - 1, int(len(delays) * p))], 1) if delays else None
@@ -198,7 +207,8 @@ def probe(base, token, bodies_file, peer_db, rate, seconds):
         "sent": total,
         "sending_seconds": round(sending, 1),
         "committed": len(committed),
-        "arrived": sum(1 for n in committed if n in arrived),
+        "arrived": len(delays),
+        "sent_as_such": exact,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_ms": round(delays[-1], 1) if delays else None,

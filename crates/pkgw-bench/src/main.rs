@@ -8,8 +8,9 @@
 //!   transactions (one INSERT each) committed as fast as they go, on SQLite (WAL,
 //!   `synchronous = FULL` as the gateway's store) or PostgreSQL, from `CONCURRENCY` tasks.
 //!   Prints commits per second.
-//! - `pkgw-bench sql URL STATEMENT`: runs one SQL statement (the load script makes and
-//!   drops its PostgreSQL database with it, with no `psql` needed).
+//! - `pkgw-bench sql URL STATEMENT`: runs one SQL statement, printing the first column
+//!   of the rows it gives (the load script makes and drops its PostgreSQL database with
+//!   it, and reads PostgreSQL's checkpoint counters, with no `psql` needed).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
+use sqlx::Row;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
 #[tokio::main]
@@ -129,9 +131,15 @@ async fn sql(url: &str, statement: &str) -> Result<(), String> {
         .connect(url)
         .await
         .map_err(|e| e.to_string())?;
-    sqlx::query(statement)
-        .execute(&pool)
+    // A statement that gives rows prints their first column, one row per line.
+    let rows = sqlx::query(statement)
+        .fetch_all(&pool)
         .await
         .map_err(|e| e.to_string())?;
+    for row in rows {
+        if let Ok(text) = row.try_get::<String, _>(0) {
+            println!("{text}");
+        }
+    }
     Ok(())
 }

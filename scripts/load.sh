@@ -117,6 +117,24 @@ if ! "$peer_env/bin/python" -c "import sekmet" >/dev/null 2>&1; then
 fi
 peer_token=peer-load-$RANDOM$RANDOM
 peer_pid=""
+gateway_pid=""
+# wait_for URL LOG: until URL answers (a minute at most); else points at LOG and stops.
+wait_for() {
+    for _ in $(seq 1 300); do
+        curl -fs "$1" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "$1 did not come up: see $2" >&2
+    exit 1
+}
+# stop_process PID: asks it to stop and waits until it has.
+stop_process() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+stop_peer() { stop_process "$peer_pid"; peer_pid=""; }
+stop_gateway() { stop_process "$gateway_pid"; gateway_pid=""; }
 # start_peer DIR PORT: sekmet on DIR/peer.db, answering at http://127.0.0.1:PORT/fhir.
 start_peer() {
     local dir=$1 port=$2
@@ -127,28 +145,7 @@ start_peer() {
         SEKMET_BASE_URL="http://127.0.0.1:$port/fhir" \
         "$peer_env/bin/sekmet" serve --host 127.0.0.1 --port "$port" >"$dir/serve.log" 2>&1 &
     peer_pid=$!
-    for _ in $(seq 1 300); do
-        curl -fs "http://127.0.0.1:$port/fhir/metadata" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    echo "the peer did not start: $dir/serve.log" >&2
-    exit 1
-}
-stop_peer() {
-    if [ -n "$peer_pid" ]; then
-        kill -TERM "$peer_pid" 2>/dev/null || true
-        wait "$peer_pid" 2>/dev/null || true
-        peer_pid=""
-    fi
-}
-
-gateway_pid=""
-stop_gateway() {
-    if [ -n "$gateway_pid" ]; then
-        kill -TERM "$gateway_pid" 2>/dev/null || true
-        wait "$gateway_pid" 2>/dev/null || true
-        gateway_pid=""
-    fi
+    wait_for "http://127.0.0.1:$port/fhir/metadata" "$dir/serve.log"
 }
 # start_gateway URL PORT LOG [ARGS]: pkgw serve on the store at URL.
 start_gateway() {
@@ -158,12 +155,7 @@ start_gateway() {
         PKGW__LOG__LEVEL=warn PKGW__DATABASE__MAX_CONNECTIONS=16 \
         "$pkgw" serve "$@" >"$log" 2>&1 &
     gateway_pid=$!
-    for _ in $(seq 1 100); do
-        curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    echo "the gateway did not start: $log" >&2
-    exit 1
+    wait_for "http://127.0.0.1:$port/ready" "$log"
 }
 trap 'stop_gateway; stop_peer; [ -n "${limit_pid:-}" ] && kill "$limit_pid" 2>/dev/null || true; [ -n "${peer_load_pid:-}" ] && kill "$peer_load_pid" 2>/dev/null || true' EXIT
 

@@ -279,12 +279,25 @@ async fn a_reservnummer_is_merged_onto_the_real_number(db: &TestDb) {
         .body;
     assert_eq!(plan["meta"]["versionId"], "1");
 
+    let trail = pkgw::store::AuditQuery::default();
+    let before = app.store.audit(&trail).await.unwrap().len();
     let merged = merge(
         &app,
         &merge_parameters((SYSTEM, RESERV), (PNR_SYSTEM, PNR), false),
     )
     .await;
     assert_eq!(merged.status, StatusCode::OK, "{}", merged.body);
+    // The merge request is in the trail under both identities.
+    let rows = app.store.audit(&trail).await.unwrap().split_off(before);
+    let named: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.action == "operation" && r.status == Some(200))
+        .filter_map(|r| r.patient.as_deref())
+        .collect();
+    assert!(
+        named.iter().any(|p| p.contains("99123456")) && named.contains(&PNR),
+        "{rows:?}"
+    );
     let result = &merged.body["parameter"][1];
     assert_eq!(result["name"], "result");
     assert_eq!(result["resource"]["id"], PNR);

@@ -303,6 +303,9 @@ impl Store {
             }
         }
         let recorded_at = now();
+        // A merge's rows name the identity the contracts are about now; the request's
+        // own row (the guard's) names the earlier one too.
+        let whole = !changes.iter().any(|p| p.change.merged_from.is_some());
         let mut tx = self.writer.begin().await?;
         let mut records = Vec::with_capacity(changes.len());
         let mut last = None;
@@ -313,7 +316,7 @@ impl Store {
         }
         tx.commit().await?;
         self.changed();
-        if let (Some(trace), Some(action)) = (trace, last) {
+        if let (Some(trace), Some(action), true) = (trace, last, whole) {
             trace.committed(audit::status_of(action));
         }
         Ok(records)

@@ -218,10 +218,11 @@ def main(results, contracts, duration, connections, backends):
         def at(name, c):
             return wrk(os.path.join(results, f"{backend}-{name}-{c}.txt"))
 
-        limit = lambda what, c: wrk(os.path.join(results, f"limit-{what}-{c}.txt"))
+        def limit_at(what, c):
+            return wrk(os.path.join(results, f"limit-{what}-{c}.txt"))
 
         def against(name, what, floor, label):
-            ours, lim = at(name, 32), limit(what, 32)
+            ours, lim = at(name, 32), limit_at(what, 32)
             if ours and lim and lim["rps"]:
                 ratio = ours["rps"] / lim["rps"]
                 targets.append((f"{backend}: {label} ≥ {floor}× the minimal server (32 connections)",

@@ -268,9 +268,16 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     }
     // A single interaction's writes record the request in their own transaction
     // (a transaction or batch Bundle's answer may give more than it wrote: its row is
-    // the guard's).
-    let trace = matches!(needed, Need::Scope { .. })
-        .then(|| Arc::new(RequestTrace::new(principal.subject.clone(), remote.clone())));
+    // the guard's). Reads and searches write nothing: they carry no trace.
+    let writes = matches!(
+        needed,
+        Need::Scope {
+            letter: Letter::Create | Letter::Update | Letter::Delete,
+            ..
+        }
+    );
+    let trace =
+        writes.then(|| Arc::new(RequestTrace::new(principal.subject.clone(), remote.clone())));
     if let Some(trace) = &trace {
         request.extensions_mut().insert(trace.clone());
     }

@@ -35,6 +35,7 @@ rate_limit_burst = 400
 
 [database]
 url = ""
+read_url = ""
 data_dir = "data"
 max_connections = 10
 
@@ -184,6 +185,9 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `postgres://…` or `sqlite://…`; empty means SQLite in `data_dir`.
     pub url: Secret,
+    /// A read-only streaming replica of the PostgreSQL database at `url`, for reads
+    /// that may lag (`postgres://…`); empty means every read goes to `url`.
+    pub read_url: Secret,
     /// Where the embedded SQLite database lives.
     pub data_dir: PathBuf,
     pub max_connections: u32,
@@ -244,6 +248,17 @@ impl Settings {
         let url = self.database.url.expose();
         if !url.is_empty() {
             Backend::of_url(url).map_err(|e| ConfigError(format!("database.url: {e}")))?;
+        }
+        let read_url = self.database.read_url.expose();
+        if !read_url.is_empty() {
+            let backends = (Backend::of_url(url), Backend::of_url(read_url));
+            if !matches!(backends, (Ok(Backend::Postgres), Ok(Backend::Postgres))) {
+                return Err(ConfigError(
+                    "database.read_url: a read replica is a PostgreSQL server's, and \
+                     database.url must then be PostgreSQL too (postgres://…)"
+                        .into(),
+                ));
+            }
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError(
@@ -351,6 +366,8 @@ impl Settings {
             StoreOptions::new(url)
         };
         options.max_connections = self.database.max_connections;
+        let read_url = self.database.read_url.expose();
+        options.read_url = (!read_url.is_empty()).then(|| read_url.to_owned());
         options
     }
 
@@ -405,6 +422,33 @@ mod tests {
         writeln!(f, "[database]\nurl = \"mysql://x\"").unwrap();
         let err = Settings::load(Some(f.path())).unwrap_err().to_string();
         assert!(err.contains("database.url"), "{err}");
+        // A read replica is PostgreSQL's, beside a PostgreSQL primary.
+        for (url, read_url) in [
+            ("", "postgres://u:pw@replica/pk"),
+            ("postgres://u@db/pk", "sqlite://replica.db"),
+        ] {
+            let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+            writeln!(f, "[database]\nurl = \"{url}\"\nread_url = \"{read_url}\"").unwrap();
+            let err = Settings::load(Some(f.path())).unwrap_err().to_string();
+            assert!(err.contains("database.read_url"), "{err}");
+            assert!(!err.contains("pw"), "{err}");
+        }
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(
+            f,
+            "[database]\nurl = \"postgres://u@db/pk\"\nread_url = \"postgres://u:pw@replica/pk\""
+        )
+        .unwrap();
+        let s = Settings::load(Some(f.path())).unwrap();
+        let options = s.store_options();
+        assert_eq!(
+            options.read_url.as_deref(),
+            Some("postgres://u:pw@replica/pk")
+        );
+        assert!(
+            !format!("{s:?}").contains("pw"),
+            "the password is not printed"
+        );
         for endpoint in ["collector:4318", "file:///tmp/spans", "http://"] {
             let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
             writeln!(f, "[trace]\notlp_endpoint = \"{endpoint}\"").unwrap();

@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 use common::{TestDb, fixture};
 use pkgw::domain::Version;
 use pkgw::store::Change;
+use sqlx::Connection as _;
 
 fn pkgw(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pkgw"))
@@ -359,8 +360,32 @@ async fn generated_contracts_load_with_import(db: &TestDb) {
         "the same seed gives the same contracts"
     );
     assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 600);
+    let checkpoints = async || {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT checkpoints_req FROM pg_stat_bgwriter")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    let before = if db.is_postgres() {
+        checkpoints().await
+    } else {
+        0
+    };
     let out = pkgw(&["import", file.to_str().unwrap(), "--database-url", &db.url]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    if db.is_postgres() {
+        // What the import wrote is written out before the gateway takes traffic (the
+        // checkpointer counts it as it finishes, just after the import is told).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while checkpoints().await <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint after import"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     assert_eq!(
         db.count("contracts").await,
         600,

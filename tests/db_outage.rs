@@ -14,14 +14,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::fixture;
 use common::peer::{FhirPeer, assert_holds, settings, target};
+use common::postgres::{OwnPostgres, wait_for};
 use pkgw::api::{AppState, Limits};
 use pkgw::domain::ContractId;
 use pkgw::fhir::Profile;
@@ -29,143 +28,6 @@ use pkgw::store::{Store, StoreOptions};
 use pkgw::sync::{Engine, targets_from_settings};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// The machine's PostgreSQL binaries (`/usr/lib/postgresql/<version>/bin`), newest first.
-fn pg_bin() -> PathBuf {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL's binaries in /usr/lib/postgresql")
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|bin| bin.join("initdb").exists())
-        .collect();
-    found.sort();
-    found.pop().expect("initdb")
-}
-
-/// A PostgreSQL server of the test's own, on its own port.
-struct OwnPostgres {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl OwnPostgres {
-    fn start() -> OwnPostgres {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("pkgw-pg-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let pg = OwnPostgres {
-            bin: pg_bin(),
-            dir,
-            port,
-        };
-        if is_root() {
-            // PostgreSQL refuses to run as root: its files are the postgres user's.
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&pg.dir)
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        pg.run("initdb", &["-U", "postgres", "--auth=trust", "-N", "-D"]);
-        pg.up();
-        pg
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-
-    /// One of the server's programs, run as the postgres user when the test is root.
-    fn program(&self, program: &str) -> Command {
-        let exe = self.bin.join(program);
-        if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        }
-    }
-
-    /// Runs one of the server's programs, with the data directory as its last argument.
-    fn run(&self, program: &str, args: &[&str]) {
-        let status = self
-            .program(program)
-            .args(args)
-            .arg(self.data())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "{program} {args:?}");
-    }
-
-    fn up(&self) {
-        let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
-            self.port,
-            self.dir.display()
-        );
-        self.run(
-            "pg_ctl",
-            &["-w", "-t", "30", "-o", &options, "-l"]
-                .into_iter()
-                .chain([self.dir.join("log").to_str().unwrap(), "start", "-D"])
-                .collect::<Vec<_>>(),
-        );
-    }
-
-    /// A fast shutdown: sessions are ended, open transactions rolled back.
-    fn down(&self) {
-        self.run("pg_ctl", &["-w", "-m", "fast", "stop", "-D"]);
-    }
-
-    /// The server process killed with SIGKILL (its backends then end themselves).
-    fn kill(&self) {
-        let pid = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
-        let pid = pid.lines().next().unwrap().trim().to_owned();
-        let status = Command::new("kill").args(["-9", &pid]).status().unwrap();
-        assert!(status.success());
-        // Wait until it is gone, and its backends with it.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            || Path::new(&format!("/proc/{pid}")).exists()
-        {
-            assert!(Instant::now() < deadline, "the killed server lingers");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let _ = self
-            .program("pg_ctl")
-            .args(["-m", "immediate", "stop", "-D"])
-            .arg(self.data())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
 
 /// What one request got.
 #[derive(Debug)]
@@ -403,19 +265,6 @@ async fn scrape(app: &common::app::TestApp) -> String {
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.text().await.unwrap()
-}
-
-/// Waits until `ready` holds (at most 60 s).
-async fn wait_for<F, Fut>(ready: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready().await {
-        assert!(Instant::now() < deadline, "not reached in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,7 +122,7 @@ pub(super) async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = visible(state.store.get(&contract_id(&id)?).await?)?;
+    let record = visible(state.reads.get(&contract_id(&id)?).await?)?;
     Ok(record_response(StatusCode::OK, &record))
 }
 
@@ -156,7 +156,7 @@ pub(super) async fn print(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = visible(state.store.get(&contract_id(&id)?).await?)?;
+    let record = visible(state.reads.get(&contract_id(&id)?).await?)?;
     let headers = [
         (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
         (
@@ -197,7 +197,7 @@ pub(super) async fn read_version(
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let version = Version::parse(&version).map_err(|e| ApiError::bad_request("version", e))?;
-    let record = visible(state.store.get_version(&contract_id(&id)?, version).await?)?;
+    let record = visible(state.reads.get_version(&contract_id(&id)?, version).await?)?;
     Ok(record_response(StatusCode::OK, &record))
 }
 
@@ -281,7 +281,7 @@ pub(super) async fn history(
     Path(id): Path<String>,
 ) -> Result<Json<History>, ApiError> {
     let id = contract_id(&id)?;
-    let history = state.store.history(&id).await?;
+    let history = state.reads.history(&id).await?;
     if history
         .versions
         .last()
@@ -330,7 +330,7 @@ pub(super) async fn search(
         .map(|p| PersonId::parse(&p).map_err(|e| ApiError::bad_request("patient", e)))
         .transpose()?;
     let contracts = match crate::auth::searched(named) {
-        crate::auth::Searched::Person(patient) => state.store.find_by_patient(&patient).await?,
+        crate::auth::Searched::Person(patient) => state.reads.find_by_patient(&patient).await?,
         crate::auth::Searched::Nobody => Vec::new(),
         crate::auth::Searched::Anyone => {
             return Err(ApiError::bad_request(

@@ -47,6 +47,11 @@ use crate::sync::Engine;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The store as reads that may lag see it: reading from the replica when
+    /// `database.read_url` is set ([`Store::replica`]). Reads, searches,
+    /// `$coordinated-plan` and histories use it; writes, and the reads they are based on,
+    /// use `store`.
+    pub reads: Store,
     /// The mapping profile the FHIR API writes with.
     pub profile: Arc<Profile>,
     /// The configured sync targets' names (for `/metrics`).
@@ -90,6 +95,7 @@ impl AppState {
     pub fn new(store: Store) -> Self {
         Self {
             audit: crate::store::AuditLog::start(store.clone()),
+            reads: store.replica(),
             store,
             profile: Arc::new(Profile::default_profile()),
             sync_targets: Arc::default(),

@@ -2,7 +2,9 @@
 //! them (`--format history`, the default), or from FHIR NDJSON (`--format fhir`: each
 //! contract's CarePlan followed by its CareTeam, Goals and Appointments). Histories are
 //! stored 256 to a commit, each whole or not at all; afterwards the database's planner
-//! statistics are refreshed (`ANALYZE`), as after any bulk load.
+//! statistics are refreshed (`ANALYZE`) and, on PostgreSQL, what the import wrote is
+//! written out (`CHECKPOINT`), as after any bulk load, so the gateway's first requests
+//! do not wait behind it.
 
 use std::path::PathBuf;
 
@@ -47,6 +49,13 @@ pub(super) async fn run(args: ImportArgs, mut settings: Settings) -> Result<(), 
     };
     if report.imported > 0 {
         store.analyze().await?;
+        if !store.checkpoint().await? {
+            eprintln!(
+                "the database's role may not run CHECKPOINT: run it as a superuser (or a \
+                 member of pg_checkpoint) before the gateway takes traffic, or the first \
+                 checkpoint writes the import out under the first requests (docs/scaling.md)"
+            );
+        }
     }
     store.close().await;
     for r in &report.rejected {

@@ -342,28 +342,38 @@ impl Store {
 
     /// The current version of a contract.
     pub async fn get(&self, id: &ContractId) -> Result<Record, StoreError> {
-        let row = sqlx::query(&format!("{SELECT_CURRENT} WHERE c.id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref()
-            .map(record_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+        let query = format!("{SELECT_CURRENT} WHERE c.id = $1");
+        for pool in self.lagging_then_primary() {
+            let row = sqlx::query(&query)
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await?;
+            if let Some(row) = row {
+                return record_from_row(&row);
+            }
+        }
+        Err(StoreError::NotFound(id.to_string()))
     }
 
     /// What the current version is, without reading the contract itself: for readers
     /// that already hold what they need of that version (the API's read cache).
     pub async fn head(&self, id: &ContractId) -> Result<Option<Head>, StoreError> {
-        let row = sqlx::query(&format!("{SELECT_HEAD} WHERE c.id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(head_from_row).transpose()
+        let query = format!("{SELECT_HEAD} WHERE c.id = $1");
+        for pool in self.lagging_then_primary() {
+            let row = sqlx::query(&query)
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await?;
+            if let Some(row) = row {
+                return head_from_row(&row).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     /// The current version of each of a person's contracts, without reading the
-    /// contracts themselves, in id order.
+    /// contracts themselves, in id order. From the replica in a [`Store::replica`]
+    /// handle: a contract created in the last moments may be missing.
     pub async fn heads_by_patient(
         &self,
         patient: &PersonId,
@@ -373,7 +383,7 @@ impl Store {
         // in order instead of using the index on the person.
         let rows = sqlx::query(&format!("{SELECT_HEAD} WHERE c.patient = $1"))
             .bind(patient.to_string())
-            .fetch_all(&self.reader)
+            .fetch_all(self.reads())
             .await?;
         let mut heads = rows
             .iter()
@@ -393,27 +403,37 @@ impl Store {
         id: &ContractId,
         version: Version,
     ) -> Result<Record, StoreError> {
-        let row = sqlx::query(&format!(
+        let query = format!(
             "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
-        ))
-        .bind(id.as_str())
-        .bind(version.get() as i64)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref()
-            .map(record_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("{id} version {version}")))
+        );
+        for pool in self.lagging_then_primary() {
+            let row = sqlx::query(&query)
+                .bind(id.as_str())
+                .bind(version.get() as i64)
+                .fetch_optional(pool)
+                .await?;
+            if let Some(row) = row {
+                return record_from_row(&row);
+            }
+        }
+        Err(StoreError::NotFound(format!("{id} version {version}")))
     }
 
     /// Every version of a contract, oldest first.
     pub async fn history(&self, id: &ContractId) -> Result<History, StoreError> {
-        let rows = sqlx::query(&format!(
+        let query = format!(
             "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 ORDER BY v.version"
-        ))
-        .bind(id.as_str())
-        .fetch_all(&self.reader)
-        .await?;
+        );
+        let mut rows = Vec::new();
+        for pool in self.lagging_then_primary() {
+            rows = sqlx::query(&query)
+                .bind(id.as_str())
+                .fetch_all(pool)
+                .await?;
+            if !rows.is_empty() {
+                break;
+            }
+        }
         if rows.is_empty() {
             return Err(StoreError::NotFound(id.to_string()));
         }
@@ -428,7 +448,8 @@ impl Store {
     }
 
     /// The versions of all contracts recorded at or after `since`, newest first: a page of
-    /// at most `limit`, skipping the first `offset`.
+    /// at most `limit`, skipping the first `offset`. From the replica in a
+    /// [`Store::replica`] handle.
     pub async fn versions_since(
         &self,
         since: Option<jiff::Timestamp>,
@@ -442,17 +463,18 @@ impl Store {
         .bind(since.map_or(i64::MIN, micros))
         .bind(i64::from(limit))
         .bind(i64::from(offset))
-        .fetch_all(&self.reader)
+        .fetch_all(self.reads())
         .await?;
         rows.iter().map(record_from_row).collect()
     }
 
-    /// The current version of every contract with this person.
+    /// The current version of every contract with this person; from the replica in a
+    /// [`Store::replica`] handle.
     pub async fn find_by_patient(&self, patient: &PersonId) -> Result<Vec<Record>, StoreError> {
         // Sorted here, as in `heads_by_patient`.
         let rows = sqlx::query(&format!("{SELECT_CURRENT} WHERE c.patient = $1"))
             .bind(patient.to_string())
-            .fetch_all(&self.reader)
+            .fetch_all(self.reads())
             .await?;
         let mut records = rows
             .iter()

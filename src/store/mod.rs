@@ -10,6 +10,13 @@
 //! Both backends run the same SQL through sqlx's `Any` driver (`$1` placeholders work on
 //! both); where the dialects differ (migrations) the [`Backend`] picks. On SQLite all
 //! writes go through one connection, so writers queue instead of failing on a busy lock.
+//!
+//! On PostgreSQL, reads that may lag the primary can go to a read-only streaming
+//! replica (`database.read_url`): the handle [`Store::replica`] gives reads the current
+//! versions, a person's contracts and histories there, and falls back to the primary for
+//! a contract or version the replica does not have yet, so what a caller has just
+//! written is never answered as unknown. Writes, and every read a write or the sync
+//! engine makes, stay on the primary.
 
 mod audit;
 mod contracts;
@@ -68,8 +75,13 @@ pub struct Store {
     backend: Backend,
     /// Connections for writes (one, on SQLite).
     writer: AnyPool,
-    /// Connections for reads.
+    /// Connections for reads that must see every commit (the primary's, on PostgreSQL).
     reader: AnyPool,
+    /// A read-only replica's connections (`database.read_url`), if one is set.
+    replica: Option<AnyPool>,
+    /// Whether this handle reads from the replica where a read may lag
+    /// ([`Store::replica`]).
+    lagging: bool,
     /// Told when a change is committed, so this process's sync engine need not wait
     /// for its next poll ([`Store::committed`]).
     changes: std::sync::Arc<tokio::sync::Notify>,
@@ -79,6 +91,8 @@ pub struct Store {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub url: String,
+    /// A read-only PostgreSQL replica of `url`'s database, for reads that may lag.
+    pub read_url: Option<String>,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
 }
@@ -87,6 +101,7 @@ impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            read_url: None,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(10),
         }
@@ -106,10 +121,30 @@ impl Store {
     pub async fn connect(options: &StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(&options.url)?;
-        let connect = AnyConnectOptions::from_str(&options.url)
-            .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))?
-            .disable_statement_logging();
-        let pool = |max: u32| {
+        let options_of = |url: &str| {
+            AnyConnectOptions::from_str(url)
+                .map(|o| o.disable_statement_logging())
+                .map_err(|e| StoreError::Config(format!("bad database URL: {e}")))
+        };
+        let connect = options_of(&options.url)?;
+        let replica = match &options.read_url {
+            None => None,
+            Some(url) if backend == Backend::Postgres => {
+                if Backend::of_url(url)? != Backend::Postgres {
+                    return Err(StoreError::Config(
+                        "the read replica's URL must start with postgres:".into(),
+                    ));
+                }
+                Some(options_of(url)?)
+            }
+            Some(_) => {
+                return Err(StoreError::Config(
+                    "a read replica needs PostgreSQL: SQLite's readers already see every commit"
+                        .into(),
+                ));
+            }
+        };
+        let pool = |max: u32, connect: AnyConnectOptions| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(options.acquire_timeout)
@@ -145,19 +180,28 @@ impl Store {
                         Ok(())
                     })
                 })
-                .connect_with(connect.clone())
+                .connect_with(connect)
         };
         let (writer, reader) = match backend {
-            Backend::Sqlite => (pool(1).await?, pool(options.max_connections.max(2)).await?),
+            Backend::Sqlite => (
+                pool(1, connect.clone()).await?,
+                pool(options.max_connections.max(2), connect).await?,
+            ),
             Backend::Postgres => {
-                let shared = pool(options.max_connections).await?;
+                let shared = pool(options.max_connections, connect).await?;
                 (shared.clone(), shared)
             }
+        };
+        let replica = match replica {
+            Some(connect) => Some(pool(options.max_connections, connect).await?),
+            None => None,
         };
         Ok(Store {
             backend,
             writer,
             reader,
+            replica,
+            lagging: false,
             changes: std::sync::Arc::default(),
         })
     }
@@ -173,9 +217,46 @@ impl Store {
         self.backend
     }
 
-    /// Whether the database answers.
+    /// This store, reading the current versions of contracts, a person's contracts and
+    /// histories from the read replica when one is set (`database.read_url`): what
+    /// these reads give may then lag the primary by the replica's replay delay. A
+    /// contract or version the replica does not have yet is read from the primary.
+    /// Writes through the handle, and every other read, go to the primary. Without a
+    /// replica the handle is the store itself.
+    pub fn replica(&self) -> Store {
+        Store {
+            lagging: self.replica.is_some(),
+            ..self.clone()
+        }
+    }
+
+    /// Where a read that may lag goes first: the replica, in a [`Store::replica`] handle.
+    fn lagging_reader(&self) -> Option<&AnyPool> {
+        self.replica.as_ref().filter(|_| self.lagging)
+    }
+
+    /// Where a read that may lag goes: the replica in a [`Store::replica`] handle, else
+    /// the reader.
+    fn reads(&self) -> &AnyPool {
+        self.lagging_reader().unwrap_or(&self.reader)
+    }
+
+    /// Where a read of one contract or version goes, in turn, until one has it: the
+    /// replica in a [`Store::replica`] handle, then the reader (a contract or version
+    /// the replica has not replayed yet, or none at all: the primary says which).
+    fn lagging_then_primary(&self) -> impl Iterator<Item = &AnyPool> + Send {
+        self.lagging_reader().into_iter().chain([&self.reader])
+    }
+
+    /// Whether the database (and the read replica, if one is set) answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
+        if let Some(replica) = &self.replica
+            && let Err(e) = sqlx::query("SELECT 1").execute(replica).await
+        {
+            tracing::error!(error = %e, "the read replica (database.read_url) does not answer");
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -185,6 +266,22 @@ impl Store {
     pub async fn analyze(&self) -> Result<(), StoreError> {
         sqlx::query("ANALYZE").execute(&self.writer).await?;
         Ok(())
+    }
+
+    /// Writes out what the database holds only in memory and in its log, as after a bulk
+    /// load: PostgreSQL's `CHECKPOINT`, so that the first timed checkpoint does not
+    /// write gigabytes under the first requests (docs/scaling.md). `Ok(false)` when the
+    /// role may not (a superuser's or `pg_checkpoint`'s right). SQLite writes its log
+    /// into the database file when the store closes: nothing to do.
+    pub async fn checkpoint(&self) -> Result<bool, StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(true);
+        }
+        match sqlx::query("CHECKPOINT").execute(&self.writer).await {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42501") => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Resolves once a change is committed through this store (or a clone of it) after
@@ -203,6 +300,9 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+        if let Some(replica) = &self.replica {
+            replica.close().await;
+        }
     }
 }
 
@@ -254,7 +354,7 @@ mod tests {
 /// One connection pool's use at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUse {
-    /// `writer` or `reader`.
+    /// `writer`, `reader` or `replica`.
     pub pool: &'static str,
     /// Connections open, in use or idle.
     pub open: u32,
@@ -264,14 +364,16 @@ pub struct PoolUse {
 }
 
 impl Store {
-    /// The use of the write and the read pools.
-    pub fn pool_use(&self) -> [PoolUse; 2] {
+    /// The use of the write and the read pools, and of the read replica's if one is set.
+    pub fn pool_use(&self) -> Vec<PoolUse> {
         let of = |pool: &'static str, p: &AnyPool| PoolUse {
             pool,
             open: p.size(),
             idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
             max: p.options().get_max_connections(),
         };
-        [of("writer", &self.writer), of("reader", &self.reader)]
+        let mut pools = vec![of("writer", &self.writer), of("reader", &self.reader)];
+        pools.extend(self.replica.as_ref().map(|p| of("replica", p)));
+        pools
     }
 }

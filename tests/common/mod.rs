@@ -8,6 +8,7 @@ pub mod app;
 pub mod browser;
 pub mod fhir;
 pub mod peer;
+pub mod postgres;
 
 use std::str::FromStr;
 

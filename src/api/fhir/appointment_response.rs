@@ -324,7 +324,7 @@ async fn current(
 /// The contract version holding the Appointment `id` (404 when it is another person's or
 /// none), and the time's place in it.
 async fn time_of(state: &AppState, id: &str) -> Result<(Record, usize), FhirError> {
-    let record = record_for(state, Kind::Appointment, id, None).await?;
+    let record = record_for(&state.store, Kind::Appointment, id, None).await?;
     let index = record
         .revision
         .contract

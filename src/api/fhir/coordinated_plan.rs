@@ -99,7 +99,7 @@ async fn answer(
     if !crate::auth::sees(&patient) {
         return Err(none_known());
     }
-    if state.store.heads_by_patient(&patient).await?.is_empty() {
+    if state.reads.heads_by_patient(&patient).await?.is_empty() {
         return Err(none_known());
     }
     let in_force = |status: Status, deleted: bool| {

@@ -244,7 +244,7 @@ pub async fn everything(
             Kind::CommunicationRequest,
             Kind::Provenance,
         ] {
-            for resource in of_kind(&state.store, contract, cached, kind).await? {
+            for resource in of_kind(&state.reads, contract, cached, kind).await? {
                 size += json_len(&resource);
                 if size > state.answer_bytes {
                     return Err(FhirError::TooCostly {

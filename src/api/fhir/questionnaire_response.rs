@@ -86,7 +86,7 @@ async fn accept(
         };
         let id = ContractId::parse(plan).map_err(|_| not_known())?;
         let own = caller.principal.compartment();
-        if !super::read::visible_head(state, own, &id).await? {
+        if !super::read::visible_head(&state.store, own, &id).await? {
             return Err(not_known());
         }
         let record = match state.store.get(&id).await {

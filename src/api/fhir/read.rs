@@ -13,7 +13,7 @@ use super::shape::Subset;
 use crate::api::AppState;
 use crate::domain::Version;
 use crate::fhir::stored::resource_key;
-use crate::store::Record;
+use crate::store::{Record, Store};
 
 type Params = Query<Vec<(String, String)>>;
 
@@ -23,18 +23,18 @@ fn not_found(kind: Kind, id: &str) -> FhirError {
 
 /// The record a resource comes from: the current version, or `version` if given.
 pub(super) async fn record_for(
-    state: &AppState,
+    store: &Store,
     kind: Kind,
     id: &str,
     version: Option<Version>,
 ) -> Result<Record, FhirError> {
     let (contract, own_version) = kind.locate(id).ok_or_else(|| not_found(kind, id))?;
-    if !visible_head(state, crate::auth::compartment().as_ref(), &contract).await? {
+    if !visible_head(store, crate::auth::compartment().as_ref(), &contract).await? {
         return Err(not_found(kind, id));
     }
     let result = match own_version.or(version) {
-        Some(v) => state.store.get_version(&contract, v).await,
-        None => state.store.get(&contract).await,
+        Some(v) => store.get_version(&contract, v).await,
+        None => store.get(&contract).await,
     };
     let record = result.map_err(or_not_found(kind, id))?;
     // Another person's resources do not exist for a patient's token.
@@ -56,14 +56,14 @@ pub(super) async fn record_for(
 /// all take the same one lookup and get the same answer. Other callers: always (the
 /// full read tells).
 pub(super) async fn visible_head(
-    state: &AppState,
+    store: &Store,
     own: Option<&crate::domain::PersonId>,
     contract: &crate::domain::ContractId,
 ) -> Result<bool, FhirError> {
     let Some(own) = own else {
         return Ok(true);
     };
-    let head = state.store.head(contract).await?;
+    let head = store.head(contract).await?;
     Ok(head.is_some_and(|h| h.is_about(own)))
 }
 
@@ -112,7 +112,7 @@ pub(super) async fn read_resource(
             "Provenance resources have one version; read them without _history".into(),
         ));
     }
-    let record = record_for(state, kind, id, version).await?;
+    let record = record_for(&state.reads, kind, id, version).await?;
     let Some(body) = find(&record, kind, id, &state.profile) else {
         return Err(match version {
             Some(v) => FhirError::NotFound(format!("{}/{id} has no version {v}", kind.name())),
@@ -154,7 +154,7 @@ async fn read_cached(
     // A version in the cache needs only the head; anything else takes the full path
     // (which also answers every error).
     if let Some((contract, None)) = kind.locate(id) {
-        let head = state.store.head(&contract).await?;
+        let head = state.reads.head(&contract).await?;
         // Another person's and none: the same one lookup, the same answer.
         let own = crate::auth::compartment();
         let visible = head
@@ -172,7 +172,7 @@ async fn read_cached(
             return Ok(cached_response(resource, &hit.patient, headers));
         }
     }
-    let record = record_for(state, kind, id, None).await?;
+    let record = record_for(&state.reads, kind, id, None).await?;
     let cached = state.read_cache.get_or_map(&record, &state.profile);
     let Some(resource) = cached.find(kind.name(), id) else {
         return Err(gone_or_not_found(state, &record, kind, id).await);
@@ -211,7 +211,7 @@ fn cached_response(
 /// Why a Goal or Appointment is not in the current version: it was removed (410, with
 /// the version that removed it) or never was (404).
 async fn gone_or_not_found(state: &AppState, current: &Record, kind: Kind, id: &str) -> FhirError {
-    let Ok(history) = state.store.history(&current.id).await else {
+    let Ok(history) = state.reads.history(&current.id).await else {
         return not_found(kind, id);
     };
     let (mut was_there, mut removed_in) = (false, None);
@@ -302,11 +302,11 @@ pub async fn history(
         return Err(FhirError::MethodNotAllowed);
     }
     let (contract, _) = kind.locate(&id).ok_or_else(|| not_found(kind, &id))?;
-    if !visible_head(&state, crate::auth::compartment().as_ref(), &contract).await? {
+    if !visible_head(&state.reads, crate::auth::compartment().as_ref(), &contract).await? {
         return Err(not_found(kind, &id));
     }
     let history = state
-        .store
+        .reads
         .history(&contract)
         .await
         .map_err(or_not_found(kind, &id))?;
@@ -375,7 +375,7 @@ pub async fn type_history(
             })
         })
         .transpose()?;
-    let mut records = state.store.versions_since(since, count, offset).await?;
+    let mut records = state.reads.versions_since(since, count, offset).await?;
     let full_page = records.len() == count as usize;
     records.retain(|r| crate::auth::sees(&r.revision.contract.patient.id));
     let base = base_url(&headers);

@@ -80,7 +80,7 @@ async fn contracts(
     params: &[(String, String)],
     kind: Kind,
 ) -> Result<Vec<(ContractId, Arc<Cached>)>, FhirError> {
-    let (store, profile) = (&state.store, &state.profile);
+    let (store, profile) = (&state.reads, &state.profile);
     let get = |name: &str| {
         params
             .iter()
@@ -155,7 +155,7 @@ pub(super) async fn persons_versions(
     keep: impl Fn(Status, bool) -> bool,
 ) -> Result<Vec<(ContractId, Arc<Cached>)>, FhirError> {
     let mut found = Vec::new();
-    for (id, head) in state.store.heads_by_patient(person).await? {
+    for (id, head) in state.reads.heads_by_patient(person).await? {
         if !keep(head.status, head.deleted) {
             continue;
         }
@@ -163,7 +163,7 @@ pub(super) async fn persons_versions(
             found.push((id, hit));
             continue;
         }
-        let record = state.store.get(&id).await?;
+        let record = state.reads.get(&id).await?;
         if keep(record.revision.contract.status, record.revision.deleted) {
             found.push((id, state.read_cache.get_or_map(&record, &state.profile)));
         }
@@ -302,7 +302,7 @@ pub(super) async fn searchset(
     // Each match, and the contract (in `selected`) it is from.
     let mut found = Vec::new();
     for (at, (id, cached)) in selected.iter().enumerate() {
-        for resource in of_kind(&state.store, id, cached, kind).await? {
+        for resource in of_kind(&state.reads, id, cached, kind).await? {
             if filters.matches(&resource) {
                 found.push((at, resource));
             }
@@ -332,11 +332,11 @@ pub(super) async fn searchset(
         let (id, cached) = &selected[at];
         let mut more = Vec::new();
         for &included_kind in &included_kinds {
-            more.extend(of_kind(&state.store, id, cached, included_kind).await?);
+            more.extend(of_kind(&state.reads, id, cached, included_kind).await?);
         }
         // The person, once however many of their plans are on the page.
         if include_subject
-            && let Some(patient) = of_kind(&state.store, id, cached, Kind::CarePlan)
+            && let Some(patient) = of_kind(&state.reads, id, cached, Kind::CarePlan)
                 .await?
                 .first()
                 .and_then(|plan| patient_of_plan(plan, &state.profile))

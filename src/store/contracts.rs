@@ -40,18 +40,55 @@ impl Head {
     }
 }
 
-const SELECT_HEAD: &str = "SELECT c.id, c.version, c.status, c.patient, v.recorded_at, v.deleted FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version";
+/// A contract's head: the columns of [`HeadColumns`], in that order.
+macro_rules! select_head {
+    () => {
+        "SELECT c.id, c.version, c.status, c.patient, v.recorded_at, v.deleted FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version"
+    };
+}
 
-fn head_from_row(row: &AnyRow) -> Result<Head, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(Head {
-        version: version_of(row.try_get("version")?)?,
+const HEAD_BY_ID: &str = concat!(select_head!(), " WHERE c.id = $1");
+const HEADS_BY_PATIENT: &str = concat!(select_head!(), " WHERE c.patient = $1");
+
+/// A head as stored: id, version, status, patient, recorded_at (µs), deleted (0 or 1).
+type HeadColumns = (String, i64, String, String, i64, i64);
+
+fn head_columns(row: &AnyRow) -> Result<HeadColumns, sqlx::Error> {
+    Ok((
+        row.try_get("id")?,
+        row.try_get("version")?,
+        row.try_get("status")?,
+        row.try_get("patient")?,
+        row.try_get("recorded_at")?,
+        row.try_get("deleted")?,
+    ))
+}
+
+/// The same from a row read on the calling thread ([`super::inline`]).
+fn inline_head_columns(row: &rusqlite::Row<'_>) -> rusqlite::Result<HeadColumns> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn head_of(
+    (id, version, status, patient, recorded_at, deleted): HeadColumns,
+) -> Result<(ContractId, Head), StoreError> {
+    let id = ContractId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let head = Head {
+        version: version_of(version)?,
         status: Status::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown status '{status}'")))?,
-        patient: row.try_get("patient")?,
-        recorded_at: from_micros(row.try_get("recorded_at")?)?,
-        deleted: row.try_get::<i64, _>("deleted")? != 0,
-    })
+        patient,
+        recorded_at: from_micros(recorded_at)?,
+        deleted: deleted != 0,
+    };
+    Ok((id, head))
 }
 
 const SELECT_CURRENT: &str = concat!(
@@ -358,14 +395,17 @@ impl Store {
     /// What the current version is, without reading the contract itself: for readers
     /// that already hold what they need of that version (the API's read cache).
     pub async fn head(&self, id: &ContractId) -> Result<Option<Head>, StoreError> {
-        let query = format!("{SELECT_HEAD} WHERE c.id = $1");
+        if let Some(inline) = &self.inline {
+            let columns = inline.optional(HEAD_BY_ID, id.as_str(), inline_head_columns)?;
+            return Ok(columns.map(head_of).transpose()?.map(|(_, head)| head));
+        }
         for pool in self.lagging_then_primary() {
-            let row = sqlx::query(&query)
+            let row = sqlx::query(HEAD_BY_ID)
                 .bind(id.as_str())
                 .fetch_optional(pool)
                 .await?;
             if let Some(row) = row {
-                return head_from_row(&row).map(Some);
+                return head_of(head_columns(&row)?).map(|(_, head)| Some(head));
             }
         }
         Ok(None)
@@ -378,21 +418,24 @@ impl Store {
         &self,
         patient: &PersonId,
     ) -> Result<Vec<(ContractId, Head)>, StoreError> {
+        let patient = patient.to_string();
+        let columns = match &self.inline {
+            Some(inline) => inline.all(HEADS_BY_PATIENT, &patient, inline_head_columns)?,
+            None => sqlx::query(HEADS_BY_PATIENT)
+                .bind(patient)
+                .fetch_all(self.reads())
+                .await?
+                .iter()
+                .map(head_columns)
+                .collect::<Result<_, _>>()?,
+        };
+        let mut heads = columns
+            .into_iter()
+            .map(head_of)
+            .collect::<Result<Vec<_>, StoreError>>()?;
         // Sorted here, not by the database: with `ORDER BY c.id` and no statistics (a
         // fresh bulk load, autovacuum off), PostgreSQL may walk the whole primary key
         // in order instead of using the index on the person.
-        let rows = sqlx::query(&format!("{SELECT_HEAD} WHERE c.patient = $1"))
-            .bind(patient.to_string())
-            .fetch_all(self.reads())
-            .await?;
-        let mut heads = rows
-            .iter()
-            .map(|row| {
-                let id: String = row.try_get("id")?;
-                let id = ContractId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok((id, head_from_row(row)?))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
         heads.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         Ok(heads)
     }

@@ -21,6 +21,7 @@
 mod audit;
 mod contracts;
 mod error;
+mod inline;
 mod migrate;
 mod outbox;
 mod responses;
@@ -82,6 +83,8 @@ pub struct Store {
     /// Whether this handle reads from the replica where a read may lag
     /// ([`Store::replica`]).
     lagging: bool,
+    /// On SQLite, the head lookups run on the calling thread ([`inline`]).
+    inline: Option<std::sync::Arc<inline::InlineReads>>,
     /// Told when a change is committed, so this process's sync engine need not wait
     /// for its next poll ([`Store::committed`]).
     changes: std::sync::Arc<tokio::sync::Notify>,
@@ -202,6 +205,10 @@ impl Store {
             reader,
             replica,
             lagging: false,
+            inline: match backend {
+                Backend::Sqlite => inline::InlineReads::of_url(&options.url).map(Into::into),
+                Backend::Postgres => None,
+            },
             changes: std::sync::Arc::default(),
         })
     }
@@ -302,6 +309,9 @@ impl Store {
         self.reader.close().await;
         if let Some(replica) = &self.replica {
             replica.close().await;
+        }
+        if let Some(inline) = &self.inline {
+            inline.close();
         }
     }
 }

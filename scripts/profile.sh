@@ -5,9 +5,17 @@
 # Debian when missing). Writes the flat profile (self time per function, the top 60) to
 # target/profile/WORKLOAD.txt and keeps perf.data beside it for `perf report -i`.
 #
+# With --compare OLD_PKGW it records nothing: it puts the same workload on an earlier
+# build (OLD_PKGW, e.g. a copy of target/release/pkgw from before a change) and on this
+# one, in turns (--rounds, each build once per round), on the same data in the same
+# run, and prints each run's rate, p50 and p99 with the ratio new/old: on these noisy
+# machines only ratios measured side by side mean anything.
+#
 # Usage: scripts/profile.sh [--workload read|search|coordinated|put|transaction]
 #                           [--contracts N] [--connections C] [--seconds S]
-# Defaults: read, 20000 contracts, 32 connections, 15 seconds. Not part of the tests.
+#                           [--compare OLD_PKGW [--rounds R]]
+# Defaults: read, 20000 contracts, 32 connections, 15 seconds, 2 rounds. Not part of
+# the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,13 +23,17 @@ workload=read
 contracts=20000
 connections=32
 seconds=15
+old=""
+rounds=2
 while [ $# -gt 0 ]; do
     case "$1" in
         --workload) workload=$2; shift 2 ;;
         --contracts) contracts=$2; shift 2 ;;
         --connections) connections=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --compare) old=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -65,17 +77,55 @@ export PKGW__AUTH__HS256_SECRET=profile-$RANDOM$RANDOM
 PKGW_LOAD_TOKEN=$("$pkgw" token --scope 'system/*.cruds' --client profile --minutes 60)
 export PKGW_LOAD_TOKEN PKGW_LOAD_THREADS=2 PKGW_LOAD_SLICE=0 PKGW_LOAD_SLICES=1
 port=18580
-PKGW__DATABASE__URL="sqlite://$out/pkgw-$contracts.db" PKGW__SERVER__BIND=127.0.0.1:$port \
-    PKGW__SERVER__RATE_LIMIT_PER_SEC=0 PKGW__LOG__LEVEL=warn PKGW__SYNC__ENABLED=false \
-    "$pkgw" serve >"$out/serve.log" 2>&1 &
-gateway=$!
+threads=2
+[ "$connections" -lt 2 ] && threads=1
+
+# Starts the gateway BINARY on the store and waits until it is ready.
+serve() {
+    PKGW__DATABASE__URL="sqlite://$out/pkgw-$contracts.db" PKGW__SERVER__BIND=127.0.0.1:$port \
+        PKGW__SERVER__RATE_LIMIT_PER_SEC=0 PKGW__LOG__LEVEL=warn PKGW__SYNC__ENABLED=false \
+        "$1" serve >"$out/serve.log" 2>&1 &
+    gateway=$!
+    for _ in $(seq 1 100); do
+        curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "the gateway did not start: see $out/serve.log" >&2
+    return 1
+}
+
+# The workload for SECONDS against the gateway, wrk's report to FILE.
+load() {
+    wrk -t$threads -c"$connections" -d"$1s" --latency -s "scripts/load/$script" \
+        "http://127.0.0.1:$port" >"$2"
+}
+
 trap 'kill $gateway 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-wrk -t2 -c"$connections" -d"$((seconds + 2))s" -s "scripts/load/$script" "http://127.0.0.1:$port" \
-    >"$out/$workload-wrk.txt" &
+if [ -n "$old" ]; then
+    printf '| build | %s, %s connections | requests/s | p50 | p99 | not 2xx |\n' "$workload" "$connections"
+    printf '|---|---|---:|---:|---:|---:|\n'
+    for round in $(seq 1 "$rounds"); do
+        for build in old new; do
+            binary=$pkgw
+            [ "$build" = old ] && binary=$old
+            serve "$binary"
+            load "$seconds" "$out/$workload-$build.txt"
+            kill $gateway
+            wait $gateway 2>/dev/null || true
+            rate=$(awk '/Requests\/sec/ {print $2}' "$out/$workload-$build.txt")
+            eval "rate_$build=$rate"
+            printf '| %s | round %s | %s | %s | %s | %s |\n' "$build" "$round" "$rate" \
+                "$(awk '$1 == "50%" {print $2}' "$out/$workload-$build.txt")" \
+                "$(awk '$1 == "99%" {print $2}' "$out/$workload-$build.txt")" \
+                "$(awk '/Non-2xx/ {print $5}' "$out/$workload-$build.txt" | grep . || echo 0)"
+        done
+        # shellcheck disable=SC2154 # set by eval above
+        echo "round $round: new/old = $(python3 -c "print(f'{$rate_new / $rate_old:.2f}')")" >&2
+    done
+    exit 0
+fi
+serve "$pkgw"
+load "$((seconds + 2))" "$out/$workload-wrk.txt" &
 load=$!
 sleep 1
 $sudo perf record -g -F 999 -p "$gateway" -o "$out/$workload.perf.data" -- sleep "$seconds" 2>/dev/null

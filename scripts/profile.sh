@@ -80,9 +80,12 @@ port=18580
 threads=2
 [ "$connections" -lt 2 ] && threads=1
 
-# Starts the gateway BINARY on the store and waits until it is ready.
+# Starts the gateway BINARY on a copy of the imported store (writes move the versions
+# on, so each run starts from the same one) and waits until it is ready.
 serve() {
-    PKGW__DATABASE__URL="sqlite://$out/pkgw-$contracts.db" PKGW__SERVER__BIND=127.0.0.1:$port \
+    rm -f "$out/run.db" "$out/run.db-wal" "$out/run.db-shm"
+    cp "$out/pkgw-$contracts.db" "$out/run.db"
+    PKGW__DATABASE__URL="sqlite://$out/run.db" PKGW__SERVER__BIND=127.0.0.1:$port \
         PKGW__SERVER__RATE_LIMIT_PER_SEC=0 PKGW__LOG__LEVEL=warn PKGW__SYNC__ENABLED=false \
         "$1" serve >"$out/serve.log" 2>&1 &
     gateway=$!

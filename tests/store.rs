@@ -646,6 +646,64 @@ async fn a_lost_claim_records_nothing_and_asks_for_another_delivery(db: &TestDb)
     assert_eq!(store.queue_status("portal").await.unwrap().queued, 0);
 }
 
+/// On SQLite concurrent writes share commits (one writer, one fsync for many), yet each
+/// is answered as if alone: the one refused among them rolls back alone, the rest are
+/// stored whole, each with its outbox and audit rows.
+#[tokio::test]
+async fn concurrent_writes_on_sqlite_share_commits_and_are_answered_each_alone() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        ids.push(a_stored_contract(&store).await);
+    }
+    let (commits, writes) = store.group_commits().unwrap();
+    let before = snapshot(&db).await;
+    let base = store.get(&ids[0]).await.unwrap().revision.contract;
+    let update = |id: &ContractId, version: Version, what: &str| {
+        let (store, id, mut contract) = (store.clone(), id.clone(), base.clone());
+        contract.agreement.what_matters.push(what.to_owned());
+        tokio::spawn(async move { store.update(&id, version, contract, api()).await })
+    };
+    // One stale write among them: its contract is not at version 5.
+    let stale = update(&ids[3], Version::try_from(5).unwrap(), "Gammalt");
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| update(id, Version::FIRST, "Nytt"))
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().revision.version.get(), 2);
+    }
+    assert!(matches!(
+        stale.await.unwrap(),
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let (contracts, versions, outbox, audit) = before;
+    assert_eq!(
+        snapshot(&db).await,
+        (contracts, versions + 16, outbox + 16, audit + 16),
+        "each write stored whole, the stale one not at all"
+    );
+    for id in &ids {
+        let current = store.get(id).await.unwrap().revision;
+        assert_eq!(current.version.get(), 2);
+        assert!(
+            current
+                .contract
+                .agreement
+                .what_matters
+                .contains(&"Nytt".to_owned())
+        );
+    }
+    let (commits_after, writes_after) = store.group_commits().unwrap();
+    assert_eq!(writes_after - writes, 16);
+    assert!(
+        commits_after - commits < 16,
+        "16 concurrent writes took {} commits",
+        commits_after - commits
+    );
+}
+
 on_both_backends!(
     a_lost_claim_records_nothing_and_asks_for_another_delivery,
     the_head_is_the_current_version,

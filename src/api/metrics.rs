@@ -165,6 +165,24 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
         "The most connections each database pool opens",
         most,
     );
+    if let Some((commits, writes)) = state.store.group_commits() {
+        for (name, help, n) in [
+            (
+                "pkgw_db_commits",
+                "Commits of contract writes on SQLite since the gateway started",
+                commits,
+            ),
+            (
+                "pkgw_db_committed_writes",
+                "Contract writes those commits stored (more than the commits: concurrent writes share them)",
+                writes,
+            ),
+        ] {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(n);
+            scrape.register(name, help, counter);
+        }
+    }
     if let Some(engine) = &state.sync {
         register_engine(engine, &mut scrape);
     }

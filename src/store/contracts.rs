@@ -6,8 +6,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::audit::{self, Action, RequestTrace};
+use super::group;
 use super::{
-    Change, History, Record, Revision, Store, StoreError, from_micros, micros, now, version_of,
+    Change, History, Record, Revision, Store, StoreError, from_micros, micros, version_of,
 };
 use std::collections::BTreeMap;
 
@@ -140,11 +141,14 @@ impl Pending {
 /// conditional write comes first, so it takes the row or SQLite's write lock before
 /// anything is read, and two changes from one version cannot both pass), the version,
 /// its outbox row and its audit row.
-async fn write_pending(
+/// Writes one change in `tx`: the head, the version, the identifier index, the outbox
+/// row (carrying `span` on to the sync calls) and the audit row (naming `trace`).
+pub(super) async fn write_pending(
     tx: &mut Transaction<'_, Any>,
     pending: Pending,
     recorded_at: jiff::Timestamp,
     trace: Option<&RequestTrace>,
+    span: Option<crate::trace::SpanContext>,
 ) -> Result<(Record, Action), StoreError> {
     let Pending {
         id,
@@ -168,7 +172,7 @@ async fn write_pending(
         insert_head(tx, &id, &revision).await?;
         insert_revision(tx, &id, &revision).await?;
         index_identifiers(tx, &id, &revision).await?;
-        enqueue(tx, &id, &revision, None).await?;
+        enqueue(tx, &id, &revision, None, span).await?;
         audit::insert(tx, Action::Create, &id, &revision, trace).await?;
         return Ok((Record { id, revision }, Action::Create));
     };
@@ -206,7 +210,7 @@ async fn write_pending(
     insert_revision(tx, &id, &revision).await?;
     index_identifiers(tx, &id, &revision).await?;
     let previous = (!deleted).then_some(&previous.contract);
-    enqueue(tx, &id, &revision, previous).await?;
+    enqueue(tx, &id, &revision, previous, span).await?;
     audit::insert(tx, action, &id, &revision, trace).await?;
     Ok((Record { id, revision }, action))
 }
@@ -339,19 +343,14 @@ impl Store {
                 pending.id.check_new().map_err(Violations::from)?;
             }
         }
-        let recorded_at = now();
         // A merge's rows name the identity the contracts are about now; the request's
         // own row (the guard's) names the earlier one too.
         let whole = !changes.iter().any(|p| p.change.merged_from.is_some());
-        let mut tx = self.writer.begin().await?;
-        let mut records = Vec::with_capacity(changes.len());
-        let mut last = None;
-        for pending in changes {
-            let (record, action) = write_pending(&mut tx, pending, recorded_at, trace).await?;
-            records.push(record);
-            last = Some(action);
-        }
-        tx.commit().await?;
+        let span = crate::trace::current();
+        let (records, last) = match &self.group {
+            Some(group) => group.commit(changes, trace, span).await?,
+            None => group::alone(&mut *self.writer.acquire().await?, changes, trace, span).await?,
+        };
         self.changed();
         if let (Some(trace), Some(action), true) = (trace, last, whole) {
             trace.committed(audit::status_of(action));
@@ -680,7 +679,7 @@ async fn insert_history(
     }
     index_identifiers(tx, &history.id, latest).await?;
     let before = history.versions.iter().rev().nth(1).map(|r| &r.contract);
-    enqueue(tx, &history.id, latest, before).await?;
+    enqueue(tx, &history.id, latest, before, crate::trace::current()).await?;
     audit::insert(tx, Action::Import, &history.id, latest, None).await
 }
 
@@ -804,6 +803,7 @@ async fn enqueue(
     id: &ContractId,
     revision: &Revision,
     previous: Option<&Contract>,
+    span: Option<crate::trace::SpanContext>,
 ) -> Result<(), StoreError> {
     let mut units: Vec<String> = [Some(&revision.contract), previous]
         .into_iter()
@@ -821,8 +821,8 @@ async fn enqueue(
     .bind(micros(revision.recorded_at))
     .bind(units.join(" "))
     .bind(revision.contract.patient.id.to_string())
-    // The request's trace (`crate::trace::current`), carried on to the sync calls.
-    .bind(crate::trace::current().map(|span| span.header()))
+    // The request's trace, carried on to the sync calls.
+    .bind(span.map(|span| span.header()))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -21,6 +21,7 @@
 mod audit;
 mod contracts;
 mod error;
+mod group;
 mod inline;
 mod migrate;
 mod outbox;
@@ -85,6 +86,8 @@ pub struct Store {
     lagging: bool,
     /// On SQLite, the head lookups run on the calling thread ([`inline`]).
     inline: Option<std::sync::Arc<inline::InlineReads>>,
+    /// On SQLite, where contract writes go to share commits ([`group`]).
+    group: Option<group::GroupCommit>,
     /// Told when a change is committed, so this process's sync engine need not wait
     /// for its next poll ([`Store::committed`]).
     changes: std::sync::Arc<tokio::sync::Notify>,
@@ -199,8 +202,10 @@ impl Store {
             Some(connect) => Some(pool(options.max_connections, connect).await?),
             None => None,
         };
+        let group = (backend == Backend::Sqlite).then(|| group::GroupCommit::start(writer.clone()));
         Ok(Store {
             backend,
+            group,
             writer,
             reader,
             replica,
@@ -358,6 +363,14 @@ mod tests {
         );
         let err = Backend::of_url("mysql://secret@h").unwrap_err().to_string();
         assert!(err.contains("mysql") && !err.contains("secret"), "{err}");
+    }
+}
+
+impl Store {
+    /// On SQLite, the commits of contract writes made since the store was opened and
+    /// the writes they stored: with writers sharing commits, more writes than commits.
+    pub fn group_commits(&self) -> Option<(u64, u64)> {
+        self.group.as_ref().map(group::GroupCommit::counts)
     }
 }
 

@@ -9,7 +9,9 @@
 //!
 //! Both backends run the same SQL through sqlx's `Any` driver (`$1` placeholders work on
 //! both); where the dialects differ (migrations) the [`Backend`] picks. On SQLite all
-//! writes go through one connection, so writers queue instead of failing on a busy lock.
+//! writes go through one connection, so writers queue instead of failing on a busy lock,
+//! and contract writes that arrive together share one commit (`group`); the head
+//! lookups reads start with run on the calling thread (`inline`).
 //!
 //! On PostgreSQL, reads that may lag the primary can go to a read-only streaming
 //! replica (`database.read_url`): the handle [`Store::replica`] gives reads the current
@@ -84,7 +86,7 @@ pub struct Store {
     /// Whether this handle reads from the replica where a read may lag
     /// ([`Store::replica`]).
     lagging: bool,
-    /// On SQLite, the head lookups run on the calling thread ([`inline`]).
+    /// On SQLite, the head lookups run on the calling thread (`inline`).
     inline: Option<std::sync::Arc<inline::InlineReads>>,
     /// On SQLite, where contract writes go to share commits ([`group`]).
     group: Option<group::GroupCommit>,

@@ -32,6 +32,20 @@ async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     (status, response.json().await.unwrap_or_default())
 }
 
+/// Stores the fixture contract `name` through the API; its id.
+async fn create(app: &TestApp, name: &str) -> String {
+    let response = app
+        .client
+        .post(app.url("/api/contracts"))
+        .json(&serde_json::to_value(fixture(name)).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
 /// The CarePlan's version as a read gives it.
 async fn care_plan_version(app: &TestApp, id: &str) -> String {
     let (status, body) = get(app, &format!("/fhir/CarePlan/{id}")).await;
@@ -87,18 +101,7 @@ async fn reads_go_to_the_replica_and_writes_to_the_primary() {
         .await;
     let app = common::app::spawn_state(AppState::new(store), Limits::default()).await;
 
-    let response = app
-        .client
-        .post(app.url("/api/contracts"))
-        .json(&serde_json::to_value(fixture("cancer-min-vardplan")).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let id = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = create(&app, "cancer-min-vardplan").await;
     wait_for(|| async { replica_holds(&replica, &id).await == 1 }).await;
     let (status, plan) = get(&app, &format!("/fhir/CarePlan/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{plan}");
@@ -143,18 +146,7 @@ async fn reads_go_to_the_replica_and_writes_to_the_primary() {
     assert_eq!(status, StatusCode::OK, "{third}");
     assert_eq!(third["meta"]["versionId"], "3");
     // So does a contract created since: it is not unknown.
-    let response = app
-        .client
-        .post(app.url("/api/contracts"))
-        .json(&serde_json::to_value(fixture("ung-diabetes")).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let new = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = create(&app, "ung-diabetes").await;
     assert_eq!(replica_holds(&replica, &new).await, 0);
     assert_eq!(care_plan_version(&app, &new).await, "1");
     let (status, unknown) = get(&app, "/fhir/CarePlan/00000000-0000-4000-8000-000000000000").await;

@@ -379,6 +379,12 @@ impl Store {
     /// The current version of a contract.
     pub async fn get(&self, id: &ContractId) -> Result<Record, StoreError> {
         let query = format!("{SELECT_CURRENT} WHERE c.id = $1");
+        if let Some(inline) = &self.inline {
+            return inline
+                .optional(&query, &[&id.as_str()], inline_revision)?
+                .map(record_of)
+                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        }
         for pool in self.lagging_then_primary() {
             let row = sqlx::query(&query)
                 .bind(id.as_str())
@@ -395,7 +401,7 @@ impl Store {
     /// that already hold what they need of that version (the API's read cache).
     pub async fn head(&self, id: &ContractId) -> Result<Option<Head>, StoreError> {
         if let Some(inline) = &self.inline {
-            let columns = inline.optional(HEAD_BY_ID, id.as_str(), inline_head_columns)?;
+            let columns = inline.optional(HEAD_BY_ID, &[&id.as_str()], inline_head_columns)?;
             return Ok(columns.map(head_of).transpose()?.map(|(_, head)| head));
         }
         for pool in self.lagging_then_primary() {
@@ -419,7 +425,9 @@ impl Store {
     ) -> Result<Vec<(ContractId, Head)>, StoreError> {
         let patient = patient.to_string();
         let columns = match &self.inline {
-            Some(inline) => inline.all(HEADS_BY_PATIENT, &patient, inline_head_columns)?,
+            Some(inline) => {
+                inline.all(HEADS_BY_PATIENT, &[&patient.as_str()], inline_head_columns)?
+            }
             None => sqlx::query(HEADS_BY_PATIENT)
                 .bind(patient)
                 .fetch_all(self.reads())
@@ -448,6 +456,13 @@ impl Store {
         let query = format!(
             "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
         );
+        if let Some(inline) = &self.inline {
+            let number = version.get() as i64;
+            return inline
+                .optional(&query, &[&id.as_str(), &number], inline_revision)?
+                .map(record_of)
+                .ok_or_else(|| StoreError::NotFound(format!("{id} version {version}")))?;
+        }
         for pool in self.lagging_then_primary() {
             let row = sqlx::query(&query)
                 .bind(id.as_str())
@@ -871,42 +886,93 @@ async fn revision_in(
 }
 
 fn record_from_row(row: &AnyRow) -> Result<Record, StoreError> {
-    let id: String = row.try_get("contract_id")?;
-    let document: String = row.try_get("document")?;
-    let contract: Contract = serde_json::from_str(&document)
+    record_of(StoredRevision {
+        id: row.try_get("contract_id")?,
+        version: row.try_get("version")?,
+        recorded_at: row.try_get("recorded_at")?,
+        source: row.try_get("source")?,
+        author: row.try_get("author")?,
+        reason: row.try_get("reason")?,
+        document: row.try_get("document")?,
+        foreign_fhir: row.try_get("foreign_fhir")?,
+        deleted: row.try_get("deleted")?,
+        transfer: row.try_get("transfer")?,
+        resource_versions: row.try_get("resource_versions")?,
+        merged_from: row.try_get("merged_from")?,
+    })
+}
+
+/// The same from a row read on the calling thread ([`super::inline`]), its columns in
+/// the order of [`REVISION_COLUMNS`].
+fn inline_revision(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRevision> {
+    Ok(StoredRevision {
+        id: row.get(0)?,
+        version: row.get(1)?,
+        recorded_at: row.get(2)?,
+        source: row.get(3)?,
+        author: row.get(4)?,
+        reason: row.get(5)?,
+        document: row.get(6)?,
+        foreign_fhir: row.get(7)?,
+        deleted: row.get(8)?,
+        transfer: row.get(9)?,
+        resource_versions: row.get(10)?,
+        merged_from: row.get(11)?,
+    })
+}
+
+/// A version's columns as stored ([`REVISION_COLUMNS`]).
+struct StoredRevision {
+    id: String,
+    version: i64,
+    recorded_at: i64,
+    source: String,
+    author: Option<String>,
+    reason: Option<String>,
+    document: String,
+    foreign_fhir: Option<String>,
+    deleted: i64,
+    transfer: Option<String>,
+    resource_versions: Option<String>,
+    merged_from: Option<String>,
+}
+
+fn record_of(row: StoredRevision) -> Result<Record, StoreError> {
+    let id = row.id;
+    let contract: Contract = serde_json::from_str(&row.document)
         .map_err(|e| StoreError::Corrupt(format!("contract {id}: {e}")))?;
     Ok(Record {
         id: ContractId::parse(&id)
             .map_err(|e| StoreError::Corrupt(format!("contract id {id}: {e}")))?,
         revision: Revision {
-            version: version_of(row.try_get("version")?)?,
-            recorded_at: from_micros(row.try_get("recorded_at")?)?,
+            version: version_of(row.version)?,
+            recorded_at: from_micros(row.recorded_at)?,
             change: Change {
-                source: row.try_get("source")?,
-                author: row.try_get("author")?,
-                reason: row.try_get("reason")?,
+                source: row.source,
+                author: row.author,
+                reason: row.reason,
                 transfer: row
-                    .try_get::<Option<String>, _>("transfer")?
+                    .transfer
                     .map(|t| serde_json::from_str(&t))
                     .transpose()
                     .map_err(|e| StoreError::Corrupt(format!("contract {id}: transfer: {e}")))?,
                 merged_from: row
-                    .try_get::<Option<String>, _>("merged_from")?
+                    .merged_from
                     .map(|p| PersonId::parse(&p))
                     .transpose()
                     .map_err(|e| StoreError::Corrupt(format!("contract {id}: merged_from: {e}")))?,
             },
             contract,
             foreign_fhir: row
-                .try_get::<Option<String>, _>("foreign_fhir")?
+                .foreign_fhir
                 .map(|f| serde_json::from_str(&f))
                 .transpose()
                 .map_err(|e| {
                     StoreError::Corrupt(format!("contract {id}: foreign FHIR content: {e}"))
                 })?,
-            deleted: row.try_get::<i64, _>("deleted")? != 0,
+            deleted: row.deleted != 0,
             unchanged: row
-                .try_get::<Option<String>, _>("resource_versions")?
+                .resource_versions
                 .map(|r| serde_json::from_str(&r))
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(format!("contract {id}: resource versions: {e}")))?

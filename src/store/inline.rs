@@ -5,9 +5,10 @@
 //! thread switching was about 45 % of the gateway's CPU (docs/scaling.md). A contract's
 //! head is one indexed row in pages the operating system has cached, a few
 //! microseconds — less than the hand-off itself. So the head lookups every read,
-//! search and `$coordinated-plan` starts with run here, on read-only connections of
-//! their own, by the task that asks, with nothing in between; every other statement
-//! goes through sqlx.
+//! search and `$coordinated-plan` starts with, and the reads of one version (the
+//! current one an update is based on, a version not in the read cache), run here, on
+//! read-only connections of their own, by the task that asks, with nothing in between;
+//! every other statement goes through sqlx.
 //!
 //! A read here never waits on a writer: in WAL mode a reader reads the last commit
 //! before it began, so a read after a write (by any connection) sees that write.
@@ -48,24 +49,24 @@ impl InlineReads {
         })
     }
 
-    /// At most one row of `sql` (with `$1` bound to `param`), as `row` makes it.
+    /// At most one row of `sql` (with `$1`, `$2`… bound to `params`), as `row` makes it.
     pub(super) fn optional<T>(
         &self,
         sql: &str,
-        param: &str,
+        params: &[&dyn rusqlite::ToSql],
         row: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, StoreError> {
-        self.with(|conn| conn.prepare_cached(sql)?.query_row([param], row).optional())
+        self.with(|conn| conn.prepare_cached(sql)?.query_row(params, row).optional())
     }
 
-    /// Every row of `sql` (with `$1` bound to `param`), as `row` makes each.
+    /// Every row of `sql` (with `$1`, `$2`… bound to `params`), as `row` makes each.
     pub(super) fn all<T>(
         &self,
         sql: &str,
-        param: &str,
+        params: &[&dyn rusqlite::ToSql],
         row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
-        self.with(|conn| conn.prepare_cached(sql)?.query_map([param], row)?.collect())
+        self.with(|conn| conn.prepare_cached(sql)?.query_map(params, row)?.collect())
     }
 
     /// Runs `read` on an idle connection (or a new one), which is then idle again.

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::fixture;
 use common::peer::{FhirPeer, assert_holds, settings, target};
 use common::postgres::{OwnPostgres, wait_for};
 use pkgw::api::{AppState, Limits};
@@ -57,16 +56,7 @@ async fn writes_and_reads_through_an_outage(stop: impl Fn(&OwnPostgres), what: &
     // Contracts to change, one writer each, and a reader.
     let mut ids = Vec::new();
     for name in ["hjartsvikt-primarvard", "ung-diabetes", "eget-initiativ"] {
-        let response = app
-            .client
-            .post(app.url("/api/contracts"))
-            .json(&serde_json::to_value(fixture(name)).unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.unwrap();
-        ids.push(body["id"].as_str().unwrap().to_owned());
+        ids.push(app.create_contract(name).await);
     }
     let running = Arc::new(AtomicBool::new(true));
     let mut writers = Vec::new();

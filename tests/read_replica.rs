@@ -16,7 +16,6 @@
 mod common;
 
 use common::app::TestApp;
-use common::fixture;
 use common::postgres::{OwnPostgres, wait_for};
 use pkgw::api::{AppState, Limits};
 use pkgw::store::{Store, StoreOptions};
@@ -30,20 +29,6 @@ async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     let response = app.client.get(app.url(path)).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or_default())
-}
-
-/// Stores the fixture contract `name` through the API; its id.
-async fn create(app: &TestApp, name: &str) -> String {
-    let response = app
-        .client
-        .post(app.url("/api/contracts"))
-        .json(&serde_json::to_value(fixture(name)).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    body["id"].as_str().unwrap().to_owned()
 }
 
 /// The CarePlan's version as a read gives it.
@@ -101,7 +86,7 @@ async fn reads_go_to_the_replica_and_writes_to_the_primary() {
         .await;
     let app = common::app::spawn_state(AppState::new(store), Limits::default()).await;
 
-    let id = create(&app, "cancer-min-vardplan").await;
+    let id = app.create_contract("cancer-min-vardplan").await;
     wait_for(|| async { replica_holds(&replica, &id).await == 1 }).await;
     let (status, plan) = get(&app, &format!("/fhir/CarePlan/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{plan}");
@@ -146,7 +131,7 @@ async fn reads_go_to_the_replica_and_writes_to_the_primary() {
     assert_eq!(status, StatusCode::OK, "{third}");
     assert_eq!(third["meta"]["versionId"], "3");
     // So does a contract created since: it is not unknown.
-    let new = create(&app, "ung-diabetes").await;
+    let new = app.create_contract("ung-diabetes").await;
     assert_eq!(replica_holds(&replica, &new).await, 0);
     assert_eq!(care_plan_version(&app, &new).await, "1");
     let (status, unknown) = get(&app, "/fhir/CarePlan/00000000-0000-4000-8000-000000000000").await;

@@ -25,6 +25,21 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// Stores the fixture contract `name` through the contract API (no token: for
+    /// gateways without authentication); its id.
+    pub async fn create_contract(&self, name: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/contracts"))
+            .json(&serde_json::to_value(super::fixture(name)).expect("a fixture is JSON"))
+            .send()
+            .await
+            .expect("the gateway answers");
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        body["id"].as_str().expect("an id").to_owned()
+    }
 }
 
 impl Drop for TestApp {

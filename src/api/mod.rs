@@ -232,8 +232,9 @@ impl AppState {
 
     /// With the sync targets (and the engine, when it runs in this process).
     pub fn with_sync(mut self, targets: Vec<String>, engine: Option<Arc<Engine>>) -> Self {
-        self.parts().sync_targets = Arc::new(targets);
-        self.parts().sync = engine;
+        let parts = self.parts();
+        parts.sync_targets = Arc::new(targets);
+        parts.sync = engine;
         self
     }
 }

@@ -98,6 +98,21 @@ const SELECT_CURRENT: &str = concat!(
     " FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version"
 );
 
+/// The current version of the contract `$1`.
+const CURRENT_BY_ID: &str = concat!(
+    "SELECT ",
+    revision_columns!(),
+    " FROM contracts c JOIN contract_versions v ON v.contract_id = c.id AND v.version = c.version",
+    " WHERE c.id = $1"
+);
+
+/// Version `$2` of the contract `$1`.
+const VERSION_BY_ID: &str = concat!(
+    "SELECT ",
+    revision_columns!(),
+    " FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
+);
+
 /// One change of a contract for [`Store::commit`]: a new contract (no `base`) or the
 /// version after `base`.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,9 +155,8 @@ impl Pending {
 /// Writes one change inside `tx`: the head row (inserted, or moved from `base` — the
 /// conditional write comes first, so it takes the row or SQLite's write lock before
 /// anything is read, and two changes from one version cannot both pass), the version,
-/// its outbox row and its audit row.
-/// Writes one change in `tx`: the head, the version, the identifier index, the outbox
-/// row (carrying `span` on to the sync calls) and the audit row (naming `trace`).
+/// the identifier index, its outbox row (carrying `span` on to the sync calls) and its
+/// audit row (naming `trace`).
 pub(super) async fn write_pending(
     tx: &mut Transaction<'_, Any>,
     pending: Pending,
@@ -378,23 +392,38 @@ impl Store {
 
     /// The current version of a contract.
     pub async fn get(&self, id: &ContractId) -> Result<Record, StoreError> {
-        let query = format!("{SELECT_CURRENT} WHERE c.id = $1");
+        self.one_revision(CURRENT_BY_ID, id, None)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// The one version `query` selects by the contract (`$1`) and, when given, the
+    /// version number (`$2`): in place on SQLite; elsewhere where a read that may lag
+    /// goes, then from the primary if that has none.
+    async fn one_revision(
+        &self,
+        query: &str,
+        id: &ContractId,
+        version: Option<Version>,
+    ) -> Result<Option<Record>, StoreError> {
+        let number = version.map(|v| v.get() as i64);
         if let Some(inline) = &self.inline {
-            return inline
-                .optional(&query, &[&id.as_str()], inline_revision)?
-                .map(record_of)
-                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+            let id = id.as_str();
+            let mut params: Vec<&dyn rusqlite::ToSql> = vec![&id];
+            params.extend(number.as_ref().map(|n| n as &dyn rusqlite::ToSql));
+            let row = inline.optional(query, &params, inline_revision)?;
+            return row.map(record_of).transpose();
         }
         for pool in self.lagging_then_primary() {
-            let row = sqlx::query(&query)
-                .bind(id.as_str())
-                .fetch_optional(pool)
-                .await?;
-            if let Some(row) = row {
-                return record_from_row(&row);
+            let mut select = sqlx::query(query).bind(id.as_str());
+            if let Some(number) = number {
+                select = select.bind(number);
+            }
+            if let Some(row) = select.fetch_optional(pool).await? {
+                return record_from_row(&row).map(Some);
             }
         }
-        Err(StoreError::NotFound(id.to_string()))
+        Ok(None)
     }
 
     /// What the current version is, without reading the contract itself: for readers
@@ -453,27 +482,9 @@ impl Store {
         id: &ContractId,
         version: Version,
     ) -> Result<Record, StoreError> {
-        let query = format!(
-            "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
-        );
-        if let Some(inline) = &self.inline {
-            let number = version.get() as i64;
-            return inline
-                .optional(&query, &[&id.as_str(), &number], inline_revision)?
-                .map(record_of)
-                .ok_or_else(|| StoreError::NotFound(format!("{id} version {version}")))?;
-        }
-        for pool in self.lagging_then_primary() {
-            let row = sqlx::query(&query)
-                .bind(id.as_str())
-                .bind(version.get() as i64)
-                .fetch_optional(pool)
-                .await?;
-            if let Some(row) = row {
-                return record_from_row(&row);
-            }
-        }
-        Err(StoreError::NotFound(format!("{id} version {version}")))
+        self.one_revision(VERSION_BY_ID, id, Some(version))
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("{id} version {version}")))
     }
 
     /// Every version of a contract, oldest first.
@@ -874,14 +885,12 @@ async fn revision_in(
     id: &ContractId,
     version: Version,
 ) -> Result<Revision, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {REVISION_COLUMNS} FROM contract_versions v WHERE v.contract_id = $1 AND v.version = $2"
-    ))
-    .bind(id.as_str())
-    .bind(version.get() as i64)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| StoreError::Corrupt(format!("contract {id} has no version {version}")))?;
+    let row = sqlx::query(VERSION_BY_ID)
+        .bind(id.as_str())
+        .bind(version.get() as i64)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("contract {id} has no version {version}")))?;
     record_from_row(&row).map(|r| r.revision)
 }
 

@@ -11,7 +11,8 @@
 //! both); where the dialects differ (migrations) the [`Backend`] picks. On SQLite all
 //! writes go through one connection, so writers queue instead of failing on a busy lock,
 //! and contract writes that arrive together share one commit (`group`); the head
-//! lookups reads start with run on the calling thread (`inline`).
+//! lookups reads start with, and reads of one version, run on the calling thread
+//! (`inline`).
 //!
 //! On PostgreSQL, reads that may lag the primary can go to a read-only streaming
 //! replica (`database.read_url`): the handle [`Store::replica`] gives reads the current
@@ -86,7 +87,8 @@ pub struct Store {
     /// Whether this handle reads from the replica where a read may lag
     /// ([`Store::replica`]).
     lagging: bool,
-    /// On SQLite, the head lookups run on the calling thread (`inline`).
+    /// On SQLite, the head lookups and reads of one version run on the calling thread
+    /// (`inline`).
     inline: Option<std::sync::Arc<inline::InlineReads>>,
     /// On SQLite, where contract writes go to share commits ([`group`]).
     group: Option<group::GroupCommit>,

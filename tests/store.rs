@@ -560,6 +560,42 @@ async fn foreign_fhir_content_is_kept_with_its_version(db: &TestDb) {
     );
 }
 
+/// The identifier index names a contract while its current version holds the
+/// identifier: from the version that adds it, not after the version that drops it (then
+/// another contract may take it), and versions in between without any leave it so.
+async fn an_identifier_names_its_contract_while_its_current_version_holds_it(db: &TestDb) {
+    let store = db.store().await;
+    let (system, value) = ("urn:oid:1.2.752.29.4.71", "EHR-4711");
+    let with = serde_json::json!({ "care_plan": { "identifier": [{ "system": system, "value": value }] } });
+    let without = serde_json::json!({ "care_plan": { "note": [{ "text": "från EHR" }] } });
+    let first = a_stored_contract(&store).await;
+    let second = a_stored_contract(&store).await;
+    let contract = store.get(&first).await.unwrap().revision.contract;
+    let mut version = Version::FIRST;
+    let write = async |id: &ContractId, base: Version, foreign: &serde_json::Value| {
+        store
+            .update_with(id, base, contract.clone(), api(), Some(foreign.clone()))
+            .await
+            .unwrap()
+            .revision
+            .version
+    };
+    let owner = async || store.contract_with_identifier(system, value).await.unwrap();
+
+    version = write(&first, version, &without).await;
+    assert_eq!(owner().await, None);
+    version = write(&first, version, &with).await;
+    assert_eq!(owner().await, Some(first.clone()));
+    version = write(&first, version, &with).await;
+    assert_eq!(owner().await, Some(first.clone()));
+    version = write(&first, version, &without).await;
+    assert_eq!(owner().await, None);
+    write(&second, Version::FIRST, &with).await;
+    assert_eq!(owner().await, Some(second.clone()));
+    write(&first, version, &without).await;
+    assert_eq!(owner().await, Some(second));
+}
+
 /// The sync bookkeeping of two workers on one contract: what a worker whose claim
 /// passed to another records is nothing but "deliver once more", and the worker holding
 /// the row then keeps it; what the target is known to hold never goes back to an older
@@ -721,4 +757,5 @@ on_both_backends!(
     a_batch_imports_each_contract_whole_or_not_at_all,
     accesses_are_recorded_a_row_per_person_given,
     foreign_fhir_content_is_kept_with_its_version,
+    an_identifier_names_its_contract_while_its_current_version_holds_it,
 );

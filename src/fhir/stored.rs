@@ -4,7 +4,7 @@
 //! changed), when it was stored and where that change came from.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::residue::Residue;
 use super::{ContractResources, Profile, VersionProvenance, to_fhir, to_provenance};
@@ -95,6 +95,49 @@ pub fn own_content(resource: &Value, profile: &Profile) -> Value {
     resource
 }
 
+/// Whether two resources say the same, `meta` aside as [`own_content`] sets it aside,
+/// without copying either (an update compares every resource of the contract so).
+pub fn same_own_content(a: &Value, b: &Value, profile: &Profile) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let meta = |o: &Map<String, Value>| o.get("meta").and_then(|m| own_meta(m, profile));
+    let rest = |o: &Map<String, Value>| o.len() - usize::from(o.contains_key("meta"));
+    rest(a) == rest(b)
+        && a.iter()
+            .filter(|(key, _)| *key != "meta")
+            .all(|(key, value)| b.get(key) == Some(value))
+        && meta(a) == meta(b)
+}
+
+/// What of a resource's `meta` is not the gateway's per-version bookkeeping; `None` when
+/// nothing is left.
+fn own_meta(meta: &Value, profile: &Profile) -> Option<Value> {
+    let Value::Object(meta) = meta else {
+        return Some(meta.clone());
+    };
+    let mut own = Map::with_capacity(meta.len());
+    for (key, value) in meta {
+        match (key.as_str(), value) {
+            ("versionId" | "lastUpdated" | "source", _) => {}
+            ("tag", Value::Array(tags)) => {
+                let tags: Vec<Value> = tags
+                    .iter()
+                    .filter(|t| t["system"] != profile.identifiers.origin.as_str())
+                    .cloned()
+                    .collect();
+                if !tags.is_empty() {
+                    own.insert(key.clone(), Value::Array(tags));
+                }
+            }
+            _ => {
+                own.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    (!own.is_empty()).then_some(Value::Object(own))
+}
+
 /// The Provenance of one stored version (itself never changes: version 1).
 pub fn provenance_of(record: &Record) -> Value {
     let r = &record.revision;
@@ -148,5 +191,53 @@ fn insert_meta(resource: &mut Value, meta: &Value) {
         }
         let at = object.keys().position(|k| k == "id").map_or(1, |i| i + 1);
         object.shift_insert(at, "meta".to_owned(), meta);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `same_own_content` answers what comparing two `own_content` copies answers.
+    #[test]
+    fn resources_compare_as_their_own_content_without_copies() {
+        let profile = Profile::default_profile();
+        let origin = profile.identifiers.origin.as_str();
+        let plan = json!({
+            "resourceType": "CarePlan", "id": "a", "status": "active",
+            "meta": { "versionId": "3", "lastUpdated": "2026-01-01T00:00:00Z", "source": "ehr",
+                      "tag": [{ "system": origin, "code": "ehr" }] },
+            "note": [{ "text": "x" }],
+        });
+        let cases = [
+            // The gateway's bookkeeping alone differs, or is not there at all.
+            json!({ "resourceType": "CarePlan", "id": "a", "status": "active", "note": [{ "text": "x" }] }),
+            json!({ "note": [{ "text": "x" }], "status": "active", "id": "a", "resourceType": "CarePlan",
+                    "meta": { "versionId": "4", "tag": [{ "system": origin, "code": "portal" }] } }),
+            // What the resource says differs.
+            json!({ "resourceType": "CarePlan", "id": "a", "status": "active", "note": [{ "text": "y" }] }),
+            json!({ "resourceType": "CarePlan", "id": "a", "status": "active" }),
+            json!({ "resourceType": "CarePlan", "id": "a", "status": "active", "note": [{ "text": "x" }],
+                    "intent": "plan" }),
+            // The sender's own meta counts.
+            json!({ "resourceType": "CarePlan", "id": "a", "status": "active", "note": [{ "text": "x" }],
+                    "meta": { "tag": [{ "system": "urn:theirs", "code": "t" }] } }),
+            json!({ "resourceType": "CarePlan", "id": "a", "status": "active", "note": [{ "text": "x" }],
+                    "meta": { "profile": ["urn:p"] } }),
+        ];
+        for (i, other) in cases.iter().enumerate() {
+            let expected = own_content(&plan, &profile) == own_content(other, &profile);
+            assert_eq!(
+                same_own_content(&plan, other, &profile),
+                expected,
+                "case {i}"
+            );
+            assert_eq!(
+                same_own_content(other, &plan, &profile),
+                expected,
+                "case {i}"
+            );
+            assert_eq!(expected, i < 2, "case {i}");
+        }
     }
 }

@@ -120,6 +120,9 @@ pub struct Pending {
     pub id: ContractId,
     /// The version the change is based on; `None` for a new contract.
     pub base: Option<Version>,
+    /// That version as the writer read it, when it has it (a version never changes):
+    /// the write then does not read and parse it again inside its transaction.
+    pub based_on: Option<Box<Revision>>,
     pub contract: Contract,
     pub change: Change,
     /// FHIR content received with the contract that it does not model (see
@@ -143,6 +146,7 @@ impl Pending {
         Pending {
             id: current.id.clone(),
             base: Some(current.revision.version),
+            based_on: Some(Box::new(current.revision.clone())),
             contract,
             change,
             foreign_fhir: current.revision.foreign_fhir.clone(),
@@ -167,6 +171,7 @@ pub(super) async fn write_pending(
     let Pending {
         id,
         base,
+        based_on,
         contract,
         change,
         foreign_fhir,
@@ -185,7 +190,7 @@ pub(super) async fn write_pending(
     let Some(expected) = base else {
         insert_head(tx, &id, &revision).await?;
         insert_revision(tx, &id, &revision).await?;
-        index_identifiers(tx, &id, &revision).await?;
+        index_identifiers(tx, &id, &revision, None).await?;
         enqueue(tx, &id, &revision, None, span).await?;
         audit::insert(tx, Action::Create, &id, &revision, trace).await?;
         return Ok((Record { id, revision }, Action::Create));
@@ -206,7 +211,10 @@ pub(super) async fn write_pending(
     if moved.rows_affected() == 0 {
         return Err(not_moved(tx, &id, expected).await);
     }
-    let previous = revision_in(tx, &id, expected).await?;
+    let previous = match based_on {
+        Some(read) if read.version == expected => *read,
+        _ => revision_in(tx, &id, expected).await?,
+    };
     if previous.deleted {
         return Err(StoreError::Deleted(id));
     }
@@ -222,7 +230,7 @@ pub(super) async fn write_pending(
         Action::Update
     };
     insert_revision(tx, &id, &revision).await?;
-    index_identifiers(tx, &id, &revision).await?;
+    index_identifiers(tx, &id, &revision, Some(&previous)).await?;
     let previous = (!deleted).then_some(&previous.contract);
     enqueue(tx, &id, &revision, previous, span).await?;
     audit::insert(tx, action, &id, &revision, trace).await?;
@@ -259,6 +267,7 @@ impl Store {
         let pending = Pending {
             id,
             base: None,
+            based_on: None,
             contract,
             change,
             foreign_fhir,
@@ -293,6 +302,7 @@ impl Store {
         let pending = Pending {
             id: id.clone(),
             base: Some(expected),
+            based_on: None,
             contract,
             change,
             foreign_fhir,
@@ -703,7 +713,7 @@ async fn insert_history(
     for revision in &history.versions {
         insert_revision(tx, &history.id, revision).await?;
     }
-    index_identifiers(tx, &history.id, latest).await?;
+    index_identifiers(tx, &history.id, latest, None).await?;
     let before = history.versions.iter().rev().nth(1).map(|r| &r.contract);
     enqueue(tx, &history.id, latest, before, crate::trace::current()).await?;
     audit::insert(tx, Action::Import, &history.id, latest, None).await
@@ -781,13 +791,22 @@ async fn index_identifiers(
     tx: &mut Transaction<'_, Any>,
     id: &ContractId,
     revision: &Revision,
+    previous: Option<&Revision>,
 ) -> Result<(), StoreError> {
-    let identifiers = if revision.deleted {
-        Vec::new()
-    } else {
-        crate::fhir::residue::plan_identifiers(revision.foreign_fhir.as_ref())
+    let held = |r: &Revision| {
+        if r.deleted {
+            Vec::new()
+        } else {
+            crate::fhir::residue::plan_identifiers(r.foreign_fhir.as_ref())
+        }
     };
-    if identifiers.is_empty() && revision.version == Version::FIRST {
+    let identifiers = held(revision);
+    // The index holds what the version before held: nothing to remove when it held none.
+    let none_before = match previous {
+        Some(previous) => held(previous).is_empty(),
+        None => revision.version == Version::FIRST,
+    };
+    if identifiers.is_empty() && none_before {
         return Ok(());
     }
     sqlx::query("DELETE FROM contract_identifiers WHERE contract_id = $1")

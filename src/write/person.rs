@@ -111,6 +111,7 @@ impl Writer {
             pending.push(Pending {
                 id: record.id.clone(),
                 base: Some(record.revision.version),
+                based_on: Some(Box::new(record.revision.clone())),
                 contract: next,
                 change,
                 foreign_fhir: foreign,

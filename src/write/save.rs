@@ -130,6 +130,7 @@ impl Writer {
         Ok(Some(Pending {
             id: id.clone(),
             base: current.map(|c| c.revision.version),
+            based_on: current.map(|c| Box::new(c.revision.clone())),
             contract: after.clone(),
             change: caller.change(),
             foreign_fhir: foreign,

@@ -67,6 +67,7 @@ impl Writer {
         let pending = Pending {
             id: id.clone(),
             base: Some(version),
+            based_on: Some(Box::new(current.revision.clone())),
             contract: next,
             change,
             foreign_fhir: foreign,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::domain::{Contract, ContractId, Record, ResourceVersion};
-use crate::fhir::stored::{own_content, resource_key, resources_of, served};
+use crate::fhir::stored::{resource_key, resources_of, same_own_content, served};
 use crate::fhir::{ContractResources, Profile};
 
 /// A write's resources: what the gateway will serve after it (without `meta`), and what
@@ -56,7 +56,7 @@ pub(super) fn unchanged(
         .filter_map(|after| {
             let key = resource_key(after);
             let was = before.all().find(|b| resource_key(b) == key)?;
-            let same = own_content(was, profile) == own_content(after, profile);
+            let same = same_own_content(was, after, profile);
             same.then(|| {
                 let version = current.revision.version_of(&key);
                 (key, version)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Where the gateway's time goes under one workload of the load test: loads N generated
-# contracts into a SQLite file, starts the release gateway, puts it under wrk load at
+# contracts into a SQLite file (or a PostgreSQL database, --backend postgres), starts the
+# release gateway, puts it under wrk load at
 # one concurrency level and records it with `perf record -g` (perf is installed from
 # Debian when missing). Writes the flat profile (self time per function, the top 60) to
 # target/profile/WORKLOAD.txt and keeps perf.data beside it for `perf report -i`.
@@ -8,14 +9,17 @@
 # With --compare OLD_PKGW it records nothing: it puts the same workload on an earlier
 # build (OLD_PKGW, e.g. a copy of target/release/pkgw from before a change) and on this
 # one, in turns (--rounds, each build once per round), on the same data in the same
-# run, and prints each run's rate, p50 and p99 with the ratio new/old: on these noisy
-# machines only ratios measured side by side mean anything.
+# run, and prints each run's rate, p50, p99 and the gateway's CPU time per request with
+# the ratios new/old: on these noisy machines only ratios measured side by side mean
+# anything.
 #
 # Usage: scripts/profile.sh [--workload read|search|coordinated|put|transaction]
 #                           [--contracts N] [--connections C] [--seconds S]
-#                           [--compare OLD_PKGW [--rounds R]]
-# Defaults: read, 20000 contracts, 32 connections, 15 seconds, 2 rounds. Not part of
-# the tests.
+#                           [--backend sqlite|postgres] [--compare OLD_PKGW [--rounds R]]
+# Defaults: read, 20000 contracts, 32 connections, 15 seconds, sqlite, 2 rounds.
+# PostgreSQL: PKGW_LOAD_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
+# the script keeps the imported store there as database pkgw_profile_N and runs each
+# gateway on a fresh copy of it (pkgw_profile_run). Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +29,7 @@ connections=32
 seconds=15
 old=""
 rounds=2
+backend=sqlite
 while [ $# -gt 0 ]; do
     case "$1" in
         --workload) workload=$2; shift 2 ;;
@@ -33,7 +38,8 @@ while [ $# -gt 0 ]; do
         --seconds) seconds=$2; shift 2 ;;
         --compare) old=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --backend) backend=$2; shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -57,12 +63,27 @@ done
 
 out=target/profile
 mkdir -p "$out"
-cargo build --release -p pkgw
+cargo build --release -p pkgw -p pkgw-bench
 pkgw=target/release/pkgw
-if [ ! -f "$out/pkgw-$contracts.db" ]; then
-    "$pkgw" generate --contracts "$contracts" --seed 7 --out "$out/contracts.ndjson"
-    "$pkgw" import "$out/contracts.ndjson" --database-url "sqlite://$out/pkgw-$contracts.db?mode=rwc"
-fi
+bench=target/release/pkgw-bench
+pg_admin=${PKGW_LOAD_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+pg_base=pkgw_profile_$contracts
+case "$backend" in
+    sqlite)
+        if [ ! -f "$out/pkgw-$contracts.db" ]; then
+            "$pkgw" generate --contracts "$contracts" --seed 7 --out "$out/contracts.ndjson"
+            "$pkgw" import "$out/contracts.ndjson" --database-url "sqlite://$out/pkgw-$contracts.db?mode=rwc"
+        fi
+        ;;
+    postgres)
+        if [ -z "$("$bench" sql "$pg_admin" "SELECT datname FROM pg_database WHERE datname = '$pg_base'")" ]; then
+            "$pkgw" generate --contracts "$contracts" --seed 7 --out "$out/contracts.ndjson"
+            "$bench" sql "$pg_admin" "CREATE DATABASE $pg_base"
+            "$pkgw" import "$out/contracts.ndjson" --database-url "${pg_admin%/*}/$pg_base"
+        fi
+        ;;
+    *) echo "unknown backend $backend" >&2; exit 2 ;;
+esac
 "$pkgw" generate --contracts 2000 --seed 7 --format fhir --out "$out/sample.fhir.ndjson"
 python3 scripts/load/prepare.py "$out/sample.fhir.ndjson" "$out"
 case "$workload" in
@@ -83,9 +104,20 @@ threads=2
 # Starts the gateway BINARY on a copy of the imported store (writes move the versions
 # on, so each run starts from the same one) and waits until it is ready.
 serve() {
-    rm -f "$out/run.db" "$out/run.db-wal" "$out/run.db-shm"
-    cp "$out/pkgw-$contracts.db" "$out/run.db"
-    PKGW__DATABASE__URL="sqlite://$out/run.db" PKGW__SERVER__BIND=127.0.0.1:$port \
+    local url
+    case "$backend" in
+        sqlite)
+            rm -f "$out/run.db" "$out/run.db-wal" "$out/run.db-shm"
+            cp "$out/pkgw-$contracts.db" "$out/run.db"
+            url="sqlite://$out/run.db"
+            ;;
+        postgres)
+            "$bench" sql "$pg_admin" "DROP DATABASE IF EXISTS pkgw_profile_run"
+            "$bench" sql "$pg_admin" "CREATE DATABASE pkgw_profile_run TEMPLATE $pg_base"
+            url="${pg_admin%/*}/pkgw_profile_run"
+            ;;
+    esac
+    PKGW__DATABASE__URL="$url" PKGW__SERVER__BIND=127.0.0.1:$port \
         PKGW__SERVER__RATE_LIMIT_PER_SEC=0 PKGW__LOG__LEVEL=warn PKGW__SYNC__ENABLED=false \
         "$1" serve >"$out/serve.log" 2>&1 &
     gateway=$!
@@ -105,25 +137,33 @@ load() {
 
 trap 'kill $gateway 2>/dev/null || true' EXIT
 if [ -n "$old" ]; then
-    printf '| build | %s, %s connections | requests/s | p50 | p99 | not 2xx |\n' "$workload" "$connections"
-    printf '|---|---|---:|---:|---:|---:|\n'
+    printf '| build | %s, %s, %s connections | requests/s | p50 | p99 | not 2xx | gateway CPU ms per request |\n' \
+        "$backend" "$workload" "$connections"
+    printf '|---|---|---:|---:|---:|---:|---:|\n'
+    tick=$(getconf CLK_TCK)
     for round in $(seq 1 "$rounds"); do
         for build in old new; do
             binary=$pkgw
             [ "$build" = old ] && binary=$old
             serve "$binary"
+            ready=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
             load "$seconds" "$out/$workload-$build.txt"
+            # The gateway's CPU time (user and system) under the load alone.
+            used=$(awk -v ready="$ready" '{print $14 + $15 - ready}' "/proc/$gateway/stat")
             kill $gateway
             wait $gateway 2>/dev/null || true
             rate=$(awk '/Requests\/sec/ {print $2}' "$out/$workload-$build.txt")
-            eval "rate_$build=$rate"
-            printf '| %s | round %s | %s | %s | %s | %s |\n' "$build" "$round" "$rate" \
+            cpu=$(awk -v used="$used" -v tick="$tick" -v rate="$rate" -v s="$seconds" \
+                'BEGIN {printf "%.3f", used * 1000 / tick / (rate * s)}')
+            eval "rate_$build=$rate cpu_$build=$cpu"
+            printf '| %s | round %s | %s | %s | %s | %s | %s |\n' "$build" "$round" "$rate" \
                 "$(awk '$1 == "50%" {print $2}' "$out/$workload-$build.txt")" \
                 "$(awk '$1 == "99%" {print $2}' "$out/$workload-$build.txt")" \
-                "$(awk '/Non-2xx/ {print $5}' "$out/$workload-$build.txt" | grep . || echo 0)"
+                "$(awk '/Non-2xx/ {print $5}' "$out/$workload-$build.txt" | grep . || echo 0)" \
+                "$cpu"
         done
         # shellcheck disable=SC2154 # set by eval above
-        echo "round $round: new/old = $(python3 -c "print(f'{$rate_new / $rate_old:.2f}')")" >&2
+        echo "round $round: new/old rate $(python3 -c "print(f'{$rate_new / $rate_old:.2f}')"), CPU per request $(python3 -c "print(f'{$cpu_new / $cpu_old:.2f}')")" >&2
     done
     exit 0
 fi

@@ -79,20 +79,26 @@ pub fn own_content(resource: &Value, profile: &Profile) -> Value {
     if let Some(object) = resource.as_object_mut()
         && let Some(Value::Object(meta)) = object.get_mut("meta")
     {
-        for key in ["versionId", "lastUpdated", "source"] {
-            meta.remove(key);
-        }
-        if let Some(Value::Array(tags)) = meta.get_mut("tag") {
-            tags.retain(|t| t["system"] != profile.identifiers.origin.as_str());
-            if tags.is_empty() {
-                meta.remove("tag");
-            }
-        }
+        strip_bookkeeping(meta, profile);
         if meta.is_empty() {
             object.remove("meta");
         }
     }
     resource
+}
+
+/// Takes out of `meta` what the gateway writes in it for every version: version, time,
+/// source and its origin tag.
+fn strip_bookkeeping(meta: &mut Map<String, Value>, profile: &Profile) {
+    for key in ["versionId", "lastUpdated", "source"] {
+        meta.remove(key);
+    }
+    if let Some(Value::Array(tags)) = meta.get_mut("tag") {
+        tags.retain(|t| t["system"] != profile.identifiers.origin.as_str());
+        if tags.is_empty() {
+            meta.remove("tag");
+        }
+    }
 }
 
 /// Whether two resources say the same, `meta` aside as [`own_content`] sets it aside,
@@ -110,32 +116,17 @@ pub fn same_own_content(a: &Value, b: &Value, profile: &Profile) -> bool {
         && meta(a) == meta(b)
 }
 
-/// What of a resource's `meta` is not the gateway's per-version bookkeeping; `None` when
-/// nothing is left.
+/// What of a resource's `meta` is not the gateway's per-version bookkeeping (see
+/// [`strip_bookkeeping`]); `None` when nothing is left.
 fn own_meta(meta: &Value, profile: &Profile) -> Option<Value> {
-    let Value::Object(meta) = meta else {
-        return Some(meta.clone());
-    };
-    let mut own = Map::with_capacity(meta.len());
-    for (key, value) in meta {
-        match (key.as_str(), value) {
-            ("versionId" | "lastUpdated" | "source", _) => {}
-            ("tag", Value::Array(tags)) => {
-                let tags: Vec<Value> = tags
-                    .iter()
-                    .filter(|t| t["system"] != profile.identifiers.origin.as_str())
-                    .cloned()
-                    .collect();
-                if !tags.is_empty() {
-                    own.insert(key.clone(), Value::Array(tags));
-                }
-            }
-            _ => {
-                own.insert(key.clone(), value.clone());
-            }
+    let mut meta = meta.clone();
+    if let Value::Object(object) = &mut meta {
+        strip_bookkeeping(object, profile);
+        if object.is_empty() {
+            return None;
         }
     }
-    (!own.is_empty()).then_some(Value::Object(own))
+    Some(meta)
 }
 
 /// The Provenance of one stored version (itself never changes: version 1).

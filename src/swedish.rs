@@ -32,42 +32,73 @@ pub fn stockholm() -> TimeZone {
         .clone()
 }
 
-/// `8 december 2026`.
-pub fn date(d: Date) -> String {
-    let month = MONTHS
+fn month(d: Date) -> &'static str {
+    MONTHS
         .get(usize::try_from(d.month() - 1).unwrap_or(0))
         .copied()
-        .unwrap_or_default();
-    format!("{} {month} {}", d.day(), d.year())
+        .unwrap_or_default()
+}
+
+/// `8 december 2026`.
+pub fn date(d: Date) -> String {
+    format!("{} {} {}", d.day(), month(d), d.year())
 }
 
 /// `09.30`, as Språkrådet recommends; the end of the day is `24.00`.
 pub fn clock(t: Time) -> String {
-    if t == Time::MAX {
-        return "24.00".into();
+    Clock(t).to_string()
+}
+
+/// [`clock`] as it is written, without a string of its own.
+struct Clock(Time);
+
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        if self.0 == Time::MAX {
+            return f.write_str("24.00");
+        }
+        let digits = |n: i8| {
+            let n = u8::try_from(n).unwrap_or(0);
+            [char::from(b'0' + n / 10), char::from(b'0' + n % 10)]
+        };
+        let ([h1, h2], [m1, m2]) = (digits(self.0.hour()), digits(self.0.minute()));
+        for c in [h1, h2, '.', m1, m2] {
+            f.write_char(c)?;
+        }
+        Ok(())
     }
-    format!("{:02}.{:02}", t.hour(), t.minute())
 }
 
 /// `torsdag 10 december 2026 kl. 09.30`, in Swedish local time.
 pub fn instant(t: Timestamp) -> String {
-    let z = t.to_zoned(stockholm());
+    local_instant(&t.to_zoned(stockholm()))
+}
+
+fn local_instant(z: &jiff::Zoned) -> String {
+    let d = z.date();
     format!(
-        "{} {} kl. {}",
+        "{} {} {} {} kl. {}",
         weekday_long(z.weekday()),
-        date(z.date()),
-        clock(z.time())
+        d.day(),
+        month(d),
+        d.year(),
+        Clock(z.time())
     )
 }
 
 /// `torsdag 10 december 2026 kl. 09.30–10.00` (the end's date only when it differs).
 pub fn span(start: Timestamp, end: Timestamp) -> String {
-    let (s, e) = (start.to_zoned(stockholm()), end.to_zoned(stockholm()));
+    let tz = stockholm();
+    let (s, e) = (start.to_zoned(tz.clone()), end.to_zoned(tz));
+    let mut out = local_instant(&s);
     if s.date() == e.date() {
-        format!("{}–{}", instant(start), clock(e.time()))
+        let _ = std::fmt::Write::write_fmt(&mut out, format_args!("–{}", Clock(e.time())));
     } else {
-        format!("{} – {}", instant(start), instant(end))
+        out.push_str(" – ");
+        out.push_str(&local_instant(&e));
     }
+    out
 }
 
 fn weekday_long(w: jiff::civil::Weekday) -> &'static str {
@@ -133,7 +164,7 @@ pub fn phone_hours(h: &PhoneHours) -> String {
     if h.opens() == Time::MIN && h.closes() == Time::MAX {
         return format!("{days} dygnet runt");
     }
-    format!("{days} {}–{}", clock(h.opens()), clock(h.closes()))
+    format!("{days} {}–{}", Clock(h.opens()), Clock(h.closes()))
 }
 
 pub fn all_phone_hours(hours: &[PhoneHours]) -> String {

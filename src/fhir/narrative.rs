@@ -720,6 +720,20 @@ mod tests {
         );
         assert_eq!(escape("&&"), "&amp;&amp;");
         assert_eq!(escape("ingen märkning"), "ingen märkning");
+        // Looked for sixteen bytes at a time: found in any chunk, at either end of one.
+        let long = "sexton tecken...";
+        assert_eq!(long.len(), 16);
+        assert_eq!(escape(&format!("{long}<")), format!("{long}&lt;"));
+        assert_eq!(
+            escape(&format!("{long}{long}'")),
+            format!("{long}{long}&#39;")
+        );
+        assert_eq!(escape(&format!("\"{long}")), format!("&quot;{long}"));
+        assert_eq!(escape(&format!("{long}{long}")), format!("{long}{long}"));
+        assert_eq!(
+            format!("<p>{}</p>", super::Escaped("a > b")),
+            "<p>a &gt; b</p>"
+        );
     }
 
     /// A unit decides its first page; what it leaves off follows right after it.

@@ -86,7 +86,7 @@ pub fn answers(contracts: &[(ContractId, Contract)], profile: &Profile) -> Vec<S
                 let authored = when(r);
                 let mut resource = response(
                     Respondent::Patient,
-                    patient_reference(person, profile),
+                    patient_reference(person, profile).into(),
                     Some(unit_ref.clone()),
                     authored,
                     &answers,

@@ -78,6 +78,19 @@ impl Weekday {
         Self::Sun,
     ];
     pub const WORKDAYS: [Weekday; 5] = [Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri];
+
+    /// The day as it is written in JSON, which is also FHIR's `days-of-week` code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Mon => "mon",
+            Self::Tue => "tue",
+            Self::Wed => "wed",
+            Self::Thu => "thu",
+            Self::Fri => "fri",
+            Self::Sat => "sat",
+            Self::Sun => "sun",
+        }
+    }
 }
 
 /// When a phone line is open: on these days, from `opens` until `closes` (local time);
@@ -233,6 +246,13 @@ impl utoipa::ToSchema for PhoneHours {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_days_code_is_how_it_is_written_in_json() {
+        for day in Weekday::ALL {
+            assert_eq!(serde_json::json!(day), serde_json::json!(day.code()));
+        }
+    }
 
     #[test]
     fn phone_numbers_as_people_write_them() {

@@ -5,24 +5,16 @@ use serde_json::Value;
 
 use super::Profile;
 use super::json::{
-    MappingError, complex, ext_str, extension, identifier, object, opt_string, put, str_of,
+    Json, MappingError, complex, ext_str, extension, identifier, object, opt_string, str_of,
 };
 use super::profile::PersonError;
 use crate::domain::{Actor, HsaId, Patient};
 
 /// A reference to the person, by personnummer, samordningsnummer or reservnummer.
-pub fn patient_reference(patient: &Patient, profile: &Profile) -> Value {
+pub fn patient_reference<'a>(patient: &'a Patient, profile: &'a Profile) -> Json<'a> {
     let (system, value) = profile.identifiers.identifier_of(&patient.id);
-    let mut r = object! { "type": "Patient", "identifier": identifier(system, &value) };
-    put(
-        &mut r,
-        "display",
-        patient
-            .name
-            .as_deref()
-            .map(Value::from)
-            .unwrap_or(Value::Null),
-    );
+    let mut r = object! { "type": "Patient", "identifier": identifier(system, value) };
+    r.put("display", patient.name.as_deref());
     r
 }
 
@@ -58,18 +50,18 @@ pub fn patient_from(
 }
 
 /// A Reference for who does something.
-pub fn actor_reference(actor: &Actor, patient: &Patient, profile: &Profile) -> Value {
+pub fn actor_reference<'a>(
+    actor: &'a Actor,
+    patient: &'a Patient,
+    profile: &'a Profile,
+) -> Json<'a> {
     let url = &profile.extensions.actor_detail;
     match actor {
         Actor::Patient => patient_reference(patient, profile),
         Actor::Network { name, relation } => {
             let mut r = object! { "type": "RelatedPerson", "display": name.as_str() };
             if let Some(rel) = opt_string("relation", relation.as_deref()) {
-                put(
-                    &mut r,
-                    "extension",
-                    Value::Array(vec![complex(url, vec![rel])]),
-                );
+                r.put("extension", vec![complex(url, vec![rel])]);
             }
             r
         }
@@ -80,7 +72,7 @@ pub fn actor_reference(actor: &Actor, patient: &Patient, profile: &Profile) -> V
             organization,
         } => {
             let mut r = object! { "type": "PractitionerRole", "display": role.as_str() };
-            let parts: Vec<Value> = [
+            let parts: Vec<Json> = [
                 opt_string("name", name.as_deref()),
                 opt_string("unit", unit.as_ref().map(HsaId::as_str)),
                 opt_string("organization", organization.as_deref()),
@@ -89,7 +81,7 @@ pub fn actor_reference(actor: &Actor, patient: &Patient, profile: &Profile) -> V
             .flatten()
             .collect();
             if !parts.is_empty() {
-                put(&mut r, "extension", Value::Array(vec![complex(url, parts)]));
+                r.put("extension", vec![complex(url, parts)]);
             }
             r
         }

@@ -10,7 +10,7 @@ use super::Profile;
 use super::actor::{patient_from, patient_reference};
 use super::care_plan::array;
 use super::json::{
-    MappingError, concept, has_coding, identifier, object, parse_at, put, str_of, text_at,
+    Json, MappingError, concept, has_coding, identifier, object, parse_at, str_of, text_at,
 };
 use crate::domain::{AgreedTime, AgreedTimeStatus, ContractId, MeetingMode, Patient};
 
@@ -23,25 +23,20 @@ pub fn appointment_id(contract: &ContractId, time_id: &str) -> String {
     format!("{contract}-{hash:016x}")
 }
 
-pub fn to_appointment(
-    contract: &ContractId,
-    patient: &Patient,
-    t: &AgreedTime,
-    profile: &Profile,
-) -> Value {
+pub fn to_appointment<'a>(
+    contract: &'a ContractId,
+    patient: &'a Patient,
+    t: &'a AgreedTime,
+    profile: &'a Profile,
+) -> Json<'a> {
     let accepted = |yes: bool| if yes { "accepted" } else { "needs-action" };
     let mut care = object! { "required": "required", "status": accepted(t.accepted_by_care) };
     match &t.with {
-        Some(with) => put(
-            &mut care,
+        Some(with) => care.put(
             "actor",
             object! { "type": "PractitionerRole", "display": with.as_str() },
         ),
-        None => put(
-            &mut care,
-            "type",
-            Value::Array(vec![object! { "text": "Vården" }]),
-        ),
+        None => care.put("type", vec![object! { "text": "Vården" }]),
     }
     let mut participants = vec![
         object! {
@@ -59,7 +54,7 @@ pub fn to_appointment(
     object! {
         "resourceType": "Appointment",
         "id": appointment_id(contract, &t.id),
-        "identifier": vec![identifier(&profile.identifiers.agreed_time, &t.id)],
+        "identifier": vec![identifier(&profile.identifiers.agreed_time, t.id.as_str())],
         "status": match t.status {
             AgreedTimeStatus::Proposed => "proposed",
             AgreedTimeStatus::Agreed => "booked",

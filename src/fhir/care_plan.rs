@@ -2,12 +2,12 @@
 //! commitments and the next step as activities, the linked plans as `supportingInfo`,
 //! and the record of which parts were discussed as an extension.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::actor::{actor_from, actor_reference, patient_from, patient_reference};
 use super::json::{
-    MappingError, complex, concept, ext, ext_str, extension, extensions, has_coding, identifier,
-    object, opt_string, parse_at, put, str_of, text_at,
+    Json, MappingError, complex, concept, ext, ext_str, extension, extensions, has_coding,
+    identifier, object, opt_string, parse_at, str_of, text_at,
 };
 use super::{Code, Profile};
 use crate::domain::{
@@ -17,12 +17,12 @@ use crate::domain::{
 };
 
 /// The CarePlan for a contract; `goals` and the CareTeam are referenced by id.
-pub fn to_care_plan(
-    id: &ContractId,
-    contract: &Contract,
+pub fn to_care_plan<'a>(
+    id: &'a ContractId,
+    contract: &'a Contract,
     goal_ids: &[String],
-    profile: &Profile,
-) -> Value {
+    profile: &'a Profile,
+) -> Json<'a> {
     let patient = patient_reference(&contract.patient, profile);
     let mut plan = object! {
         "resourceType": "CarePlan",
@@ -33,16 +33,16 @@ pub fn to_care_plan(
         "category": vec![concept(&profile.category)],
         "title": "Patientkontrakt",
         "text": object! { "status": "generated", "div": super::narrative::care_plan_div(contract, profile) },
-        "subject": patient,
+        "subject": patient.clone(),
         "careTeam": vec![object! { "reference": format!("CareTeam/{id}") }],
     };
     let mut extension = vec![ext(
         &profile.extensions.initiated_by,
         "valueCode",
-        json!(match contract.initiated_by {
+        match contract.initiated_by {
             Initiator::Staff => "staff",
             Initiator::Patient => "patient",
-        }),
+        },
     )];
     extension.push(discussed_extension(
         &contract.discussed,
@@ -52,7 +52,7 @@ pub fn to_care_plan(
         extension.push(ext(
             &profile.extensions.agreement_confirmed,
             "valueDateTime",
-            json!(confirmed.at.to_string()),
+            confirmed.at.to_string(),
         ));
     }
     extension.extend(
@@ -62,29 +62,28 @@ pub fn to_care_plan(
             .iter()
             .map(|k| knowledge_extension(k, profile)),
     );
-    put(&mut plan, "extension", Value::Array(extension));
-    let mut contributors = vec![patient_reference(&contract.patient, profile)];
+    plan.put("extension", extension);
+    let mut contributors = vec![patient];
     if let Some(unit) = &contract.responsible_unit {
         let unit = super::care_team::unit_reference(unit, profile);
-        put(&mut plan, "author", unit.clone());
+        plan.put("author", unit.clone());
         contributors.push(unit);
     }
-    put(&mut plan, "contributor", Value::Array(contributors));
-    put(
-        &mut plan,
+    plan.put("contributor", contributors);
+    plan.put(
         "goal",
         goal_ids
             .iter()
             .map(|g| object! { "reference": format!("Goal/{g}") })
-            .collect(),
+            .collect::<Vec<_>>(),
     );
-    let plans: Vec<Value> = contract
+    let plans: Vec<Json> = contract
         .linked_plans
         .iter()
         .map(|p| linked_plan_reference(p, profile))
         .collect();
-    put(&mut plan, "supportingInfo", Value::Array(plans));
-    let mut activities: Vec<Value> = Vec::new();
+    plan.put("supportingInfo", plans);
+    let mut activities: Vec<Json> = Vec::new();
     if let Some(step) = &contract.next_step {
         activities.push(next_step_activity(step, contract, profile));
     }
@@ -95,7 +94,7 @@ pub fn to_care_plan(
             .iter()
             .map(|c| commitment_activity(c, contract, profile)),
     );
-    put(&mut plan, "activity", Value::Array(activities));
+    plan.put("activity", activities);
     plan
 }
 
@@ -184,7 +183,11 @@ pub(super) fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or_default()
 }
 
-fn next_step_activity(step: &NextStep, contract: &Contract, profile: &Profile) -> Value {
+fn next_step_activity<'a>(
+    step: &'a NextStep,
+    contract: &'a Contract,
+    profile: &'a Profile,
+) -> Json<'a> {
     let mut detail = object! {
         "code": concept(&profile.activities.next_step),
         "status": "not-started",
@@ -192,24 +195,18 @@ fn next_step_activity(step: &NextStep, contract: &Contract, profile: &Profile) -
     };
     // A deadline ends the period; a fixed day is the period from that day to that day.
     if let Some(due) = step.due {
-        put(
-            &mut detail,
-            "scheduledPeriod",
-            object! { "end": due.to_string() },
-        );
+        detail.put("scheduledPeriod", object! { "end": due.to_string() });
     }
     if let Some(on) = step.on {
-        put(
-            &mut detail,
+        detail.put(
             "scheduledPeriod",
             object! { "start": on.to_string(), "end": on.to_string() },
         );
     }
     if let Some(who) = &step.who {
-        put(
-            &mut detail,
+        detail.put(
             "performer",
-            Value::Array(vec![actor_reference(who, &contract.patient, profile)]),
+            vec![actor_reference(who, &contract.patient, profile)],
         );
     }
     object! { "detail": detail }
@@ -265,7 +262,11 @@ pub(super) fn situation_code(situation: Situation, profile: &Profile) -> &Code {
     }
 }
 
-fn commitment_activity(c: &Commitment, contract: &Contract, profile: &Profile) -> Value {
+fn commitment_activity<'a>(
+    c: &'a Commitment,
+    contract: &'a Contract,
+    profile: &'a Profile,
+) -> Json<'a> {
     let mut detail = object! {
         "code": concept(situation_code(c.situation, profile)),
         "status": match c.status {
@@ -277,35 +278,35 @@ fn commitment_activity(c: &Commitment, contract: &Contract, profile: &Profile) -
         "performer": vec![actor_reference(&c.who, &contract.patient, profile)],
     };
     if let Some(when) = &c.when {
-        put(&mut detail, "scheduledString", json!(when));
+        detail.put("scheduledString", when.as_str());
     }
-    let mut extension: Vec<Value> = c
+    let mut extension: Vec<Json> = c
         .where_to_turn
         .iter()
         .map(|turn| {
             ext(
                 &profile.extensions.where_to_turn,
                 "valueString",
-                json!(turn),
+                turn.as_str(),
             )
         })
         .collect();
     extension.extend(c.knowledge.iter().map(|k| knowledge_extension(k, profile)));
-    put(&mut detail, "extension", Value::Array(extension));
+    detail.put("extension", extension);
     object! { "id": c.id.as_str(), "detail": detail }
 }
 
 /// A kunskapsstöd link as a complex extension: title, url, and where known the diagnosis
 /// group, the source and when it was reviewed.
-fn knowledge_extension(k: &KnowledgeLink, profile: &Profile) -> Value {
+fn knowledge_extension<'a>(k: &'a KnowledgeLink, profile: &'a Profile) -> Json<'a> {
     let mut parts = vec![
-        ext("title", "valueString", json!(k.title)),
-        ext("url", "valueUrl", json!(k.url)),
+        ext("title", "valueString", k.title.as_str()),
+        ext("url", "valueUrl", k.url.as_str()),
     ];
     parts.extend(opt_string("diagnosisGroup", k.diagnosis_group.as_deref()));
     parts.extend(opt_string("source", k.source.as_deref()));
     if let Some(reviewed) = k.reviewed {
-        parts.push(ext("reviewed", "valueDate", json!(reviewed.to_string())));
+        parts.push(ext("reviewed", "valueDate", reviewed.to_string()));
     }
     complex(&profile.extensions.knowledge_support, parts)
 }
@@ -398,14 +399,14 @@ fn commitment_from(
     })
 }
 
-fn discussed_extension(d: &Discussed, url: &str) -> Value {
+fn discussed_extension<'a>(d: &'a Discussed, url: &'a str) -> Json<'a> {
     let parts = Part::ALL
         .iter()
         .map(|&part| {
             let x: &Discussion = d.get(part);
-            let mut sub = vec![ext("discussed", "valueBoolean", json!(x.discussed))];
+            let mut sub = vec![ext("discussed", "valueBoolean", x.discussed)];
             if let Some(date) = x.date {
-                sub.push(ext("date", "valueDate", json!(date.to_string())));
+                sub.push(ext("date", "valueDate", date.to_string()));
             }
             sub.extend(opt_string("notApplicable", x.not_applicable.as_deref()));
             complex(part.key(), sub)
@@ -439,19 +440,19 @@ fn discussed_from(e: &Value) -> Result<Discussed, MappingError> {
     Ok(d)
 }
 
-fn linked_plan_reference(p: &LinkedPlan, profile: &Profile) -> Value {
+fn linked_plan_reference<'a>(p: &'a LinkedPlan, profile: &'a Profile) -> Json<'a> {
     let mut sub = vec![ext(
         "kind",
         "valueCode",
-        json!(match p.kind {
+        match p.kind {
             PlanKind::Sip => "sip",
             PlanKind::MinVardplan => "minVardplan",
             PlanKind::Vardforlopp => "vardforlopp",
             PlanKind::Other => "other",
-        }),
+        },
     )];
     if let Some(c) = &p.coordinator {
-        let parts: Vec<Value> = [
+        let parts: Vec<Json> = [
             opt_string("name", Some(&c.name)),
             opt_string("role", c.role.as_deref()),
             opt_string("organization", c.organization.as_deref()),
@@ -464,12 +465,12 @@ fn linked_plan_reference(p: &LinkedPlan, profile: &Profile) -> Value {
         sub.push(complex("coordinator", parts));
     }
     let mut r = object! {
-        "identifier": identifier(&profile.identifiers.linked_plan, &p.id),
+        "identifier": identifier(&profile.identifiers.linked_plan, p.id.as_str()),
         "display": p.title.as_str(),
         "extension": vec![complex(&profile.extensions.linked_plan, sub)],
     };
     if let Some(reference) = &p.reference {
-        put(&mut r, "reference", json!(reference));
+        r.put("reference", reference.as_str());
     }
     r
 }

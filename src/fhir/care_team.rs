@@ -8,14 +8,14 @@
 //! A contact's channels (phone with hours, message, video, web booking, e-service) are
 //! `contact_channel` extensions on the participant, which has no `telecom` of its own.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Profile;
 use super::actor::patient_reference;
 use super::care_plan::array;
 use super::json::{
-    MappingError, complex, concept, ext, ext_str, extension, extensions, has_coding, identifier,
-    object, opt_string, parse_at, put, str_of, text_at,
+    Json, MappingError, complex, concept, ext, ext_str, extension, extensions, has_coding,
+    identifier, object, opt_string, parse_at, str_of, text_at,
 };
 use crate::domain::{
     CareContact, Channel, ContactRole, Contract, ContractId, HsaId, Period, PhoneHours,
@@ -23,11 +23,15 @@ use crate::domain::{
 };
 
 /// A reference to the responsible unit, by HSA-id.
-pub fn unit_reference(unit: &ResponsibleUnit, profile: &Profile) -> Value {
+pub fn unit_reference<'a>(unit: &'a ResponsibleUnit, profile: &'a Profile) -> Json<'a> {
     object! { "type": "Organization", "identifier": identifier(&profile.identifiers.hsa_id, unit.hsa_id.as_str()), "display": unit.name.as_str() }
 }
 
-pub fn to_care_team(id: &ContractId, contract: &Contract, profile: &Profile) -> Value {
+pub fn to_care_team<'a>(
+    id: &'a ContractId,
+    contract: &'a Contract,
+    profile: &'a Profile,
+) -> Json<'a> {
     let status = match contract.status {
         Status::Draft => "proposed",
         Status::Active => "active",
@@ -43,33 +47,25 @@ pub fn to_care_team(id: &ContractId, contract: &Contract, profile: &Profile) -> 
         "name": "Fast vårdkontakt och ansvarig enhet",
         "subject": patient_reference(&contract.patient, profile),
     };
-    let participants: Vec<Value> = contract
+    let participants: Vec<Json> = contract
         .care_contacts
         .iter()
         .map(|c| participant(c, profile))
         .collect();
-    put(&mut team, "participant", Value::Array(participants));
+    team.put("participant", participants);
     if let Some(unit) = &contract.responsible_unit {
         // The unit's own contact services, as the contacts' are: channel extensions.
         let mut organization = unit_reference(unit, profile);
-        let channels: Vec<Value> = unit
+        let channels: Vec<Json> = unit
             .channels
             .iter()
             .map(|c| channel_extension(c, profile))
             .collect();
-        put(&mut organization, "extension", Value::Array(channels));
-        put(
-            &mut team,
-            "managingOrganization",
-            Value::Array(vec![organization]),
-        );
+        organization.put("extension", channels);
+        team.put("managingOrganization", vec![organization]);
         let mut phone = object! { "system": "phone", "value": unit.phone.as_str(), "use": "work" };
-        put(
-            &mut phone,
-            "extension",
-            hours_extensions(&unit.phone_hours, profile),
-        );
-        put(&mut team, "telecom", Value::Array(vec![phone]));
+        phone.put("extension", hours_extensions(&unit.phone_hours, profile));
+        team.put("telecom", vec![phone]);
     }
     team
 }
@@ -132,34 +128,31 @@ pub fn from_care_team(
     Ok((contacts, unit))
 }
 
-fn participant(c: &CareContact, profile: &Profile) -> Value {
+fn participant<'a>(c: &'a CareContact, profile: &'a Profile) -> Json<'a> {
     let role = match c.role {
         ContactRole::FastVardkontakt => &profile.roles.fast_vardkontakt,
         ContactRole::FastLakarkontakt => &profile.roles.fast_lakarkontakt,
     };
     let mut member = object! { "type": "Practitioner", "display": c.name.as_str() };
     if let Some(hsa) = &c.hsa_id {
-        put(
-            &mut member,
+        member.put(
             "identifier",
             identifier(&profile.identifiers.hsa_id, hsa.as_str()),
         );
     }
     if let Some(title) = opt_string("title", c.title.as_deref()) {
-        put(
-            &mut member,
+        member.put(
             "extension",
-            Value::Array(vec![complex(&profile.extensions.actor_detail, vec![title])]),
+            vec![complex(&profile.extensions.actor_detail, vec![title])],
         );
     }
     let mut period = object! { "start": c.period.start.to_string() };
     if let Some(end) = c.period.end {
-        put(&mut period, "end", json!(end.to_string()));
+        period.put("end", end.to_string());
     }
     let mut p = object! { "id": c.id.as_str(), "role": vec![concept(role)], "member": member, "period": period };
     if let Some(unit) = &c.unit {
-        put(
-            &mut p,
+        p.put(
             "onBehalfOf",
             object! { "type": "Organization", "identifier": identifier(&profile.identifiers.hsa_id, unit.as_str()) },
         );
@@ -167,10 +160,10 @@ fn participant(c: &CareContact, profile: &Profile) -> Value {
     let mut ext_list = vec![ext(
         &profile.extensions.primary_contact,
         "valueBoolean",
-        json!(c.primary),
+        c.primary,
     )];
     ext_list.extend(c.channels.iter().map(|ch| channel_extension(ch, profile)));
-    put(&mut p, "extension", Value::Array(ext_list));
+    p.put("extension", ext_list);
     p
 }
 
@@ -242,7 +235,7 @@ fn contact_from(p: &Value, path: &str, profile: &Profile) -> Result<CareContact,
     })
 }
 
-fn channel_extension(ch: &Channel, profile: &Profile) -> Value {
+fn channel_extension<'a>(ch: &'a Channel, profile: &'a Profile) -> Json<'a> {
     let (kind, value, name, hours): (&str, &str, Option<&str>, &[PhoneHours]) = match ch {
         Channel::Phone { number, hours } => ("phone", number.as_str(), None, hours),
         Channel::Message { via } => ("message", via, None, &[]),
@@ -256,14 +249,12 @@ fn channel_extension(ch: &Channel, profile: &Profile) -> Value {
             &[],
         ),
     };
-    let mut parts = vec![ext("kind", "valueCode", json!(kind))];
+    let mut parts = vec![ext("kind", "valueCode", kind)];
     if !value.is_empty() {
-        parts.push(ext("value", "valueString", json!(value)));
+        parts.push(ext("value", "valueString", value));
     }
     parts.extend(opt_string("name", name));
-    if let Value::Array(h) = hours_extensions(hours, profile) {
-        parts.extend(h);
-    }
+    parts.extend(hours_extensions(hours, profile));
     complex(&profile.extensions.contact_channel, parts)
 }
 
@@ -298,34 +289,24 @@ fn channel_from(e: &Value, path: &str, profile: &Profile) -> Result<Channel, Map
 }
 
 /// Phone hours as extensions shaped like R4's `availableTime`.
-fn hours_extensions(hours: &[PhoneHours], profile: &Profile) -> Value {
-    if hours.is_empty() {
-        return Value::Null;
-    }
-    let day = |d: &Weekday| serde_json::to_value(d).unwrap_or(Value::Null);
-    Value::Array(
-        hours
-            .iter()
-            .map(|h| {
-                let mut parts: Vec<Value> = h
-                    .days()
-                    .iter()
-                    .map(|d| ext("daysOfWeek", "valueCode", day(d)))
-                    .collect();
-                parts.push(ext(
-                    "availableStartTime",
-                    "valueTime",
-                    json!(format!("{}", h.opens())),
-                ));
-                parts.push(ext(
-                    "availableEndTime",
-                    "valueTime",
-                    json!(format!("{}", h.closes())),
-                ));
-                complex(&profile.extensions.phone_hours, parts)
-            })
-            .collect(),
-    )
+fn hours_extensions<'a>(hours: &'a [PhoneHours], profile: &'a Profile) -> Vec<Json<'a>> {
+    hours
+        .iter()
+        .map(|h| {
+            let mut parts: Vec<Json> = h
+                .days()
+                .iter()
+                .map(|d| ext("daysOfWeek", "valueCode", d.code()))
+                .collect();
+            parts.push(ext(
+                "availableStartTime",
+                "valueTime",
+                h.opens().to_string(),
+            ));
+            parts.push(ext("availableEndTime", "valueTime", h.closes().to_string()));
+            complex(&profile.extensions.phone_hours, parts)
+        })
+        .collect()
 }
 
 fn hours_from(

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::Profile;
 use super::actor::{patient_from, patient_reference};
 use super::care_plan::array;
-use super::json::{MappingError, object, parse_at, put, str_of};
+use super::json::{Json, MappingError, object, parse_at, str_of};
 use crate::domain::{ContactReason, ContactRequest, ContractId, Patient, RequestStatus};
 
 /// The CommunicationRequest's resource id: the contract's id and the request's number.
@@ -31,13 +31,13 @@ pub fn number_of(id: &str) -> Option<u32> {
         .filter(|number| *number > 0 && number.to_string() == n)
 }
 
-pub fn to_communication_request(
-    contract: &ContractId,
-    patient: &Patient,
-    request: &ContactRequest,
+pub fn to_communication_request<'a>(
+    contract: &'a ContractId,
+    patient: &'a Patient,
+    request: &'a ContactRequest,
     appointment: Option<String>,
-    profile: &Profile,
-) -> Value {
+    profile: &'a Profile,
+) -> Json<'a> {
     let mut about = vec![object! { "reference": format!("CarePlan/{contract}") }];
     about.extend(appointment.map(|a| object! { "reference": format!("Appointment/{a}") }));
     let mut resource = object! {
@@ -55,16 +55,15 @@ pub fn to_communication_request(
         "requester": patient_reference(patient, profile),
         "recipient": vec![object! { "reference": format!("CareTeam/{contract}") }],
     };
-    put(
-        &mut resource,
+    resource.put(
         "reasonCode",
-        Value::Array(vec![object! {
+        vec![object! {
             "coding": vec![object! {
                 "system": profile.extensions.contact_reason.as_str(),
                 "code": request.reason.code(),
                 "display": request.reason.swedish(),
             }],
-        }]),
+        }],
     );
     resource
 }

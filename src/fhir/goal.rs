@@ -4,14 +4,19 @@ use serde_json::Value;
 
 use super::Profile;
 use super::actor::patient_reference;
-use super::json::{MappingError, object, text_at};
+use super::json::{Json, MappingError, object, text_at};
 use crate::domain::{ContractId, Patient};
 
 pub fn goal_id(contract: &ContractId, index: usize) -> String {
     format!("{contract}-mal-{}", index + 1)
 }
 
-pub fn to_goal(id: &str, patient: &Patient, what_matters: &str, profile: &Profile) -> Value {
+pub fn to_goal<'a>(
+    id: String,
+    patient: &'a Patient,
+    what_matters: &'a str,
+    profile: &'a Profile,
+) -> Json<'a> {
     let person = patient_reference(patient, profile);
     object! {
         "resourceType": "Goal",

@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::actor::patient_reference;
-use super::json::{concept, object, put};
+use super::json::{Json, concept, object};
 use super::{Profile, narrative};
 use crate::domain::{Contract, ContractId, Version};
 
@@ -64,23 +64,20 @@ pub fn to_journal_note(note: NoteOf<'_>, profile: &Profile) -> Value {
         .responsible_unit
         .as_ref()
         .map(|u| super::care_team::unit_reference(u, profile));
-    let mut authors: Vec<Value> = unit.iter().cloned().collect();
+    let mut authors: Vec<Json> = unit.iter().cloned().collect();
     if let Some(author) = author {
         authors.push(object! { "display": author });
     }
-    put(&mut resource, "author", Value::Array(authors));
-    if let Some(unit) = unit {
-        put(&mut resource, "custodian", unit);
-    }
-    put(&mut resource, "description", Value::String(title.clone()));
+    resource.put("author", authors);
+    resource.put("custodian", unit);
+    resource.put("description", title.as_str());
     let page = format!(
         "<!DOCTYPE html><html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"sv\"><head><meta charset=\"utf-8\"/><title>{}</title></head><body>{div}</body></html>",
         narrative::escape(&title)
     );
-    put(
-        &mut resource,
+    resource.put(
         "content",
-        Value::Array(vec![object! {
+        vec![object! {
             "attachment": object! {
                 "contentType": "application/xhtml+xml",
                 "language": "sv",
@@ -88,12 +85,11 @@ pub fn to_journal_note(note: NoteOf<'_>, profile: &Profile) -> Value {
                 "title": title.as_str(),
                 "creation": recorded.to_string(),
             },
-        }]),
+        }],
     );
-    put(
-        &mut resource,
+    resource.put(
         "context",
         object! { "related": vec![object! { "reference": format!("CarePlan/{id}") }] },
     );
-    resource
+    resource.into()
 }

@@ -1,6 +1,8 @@
 //! Small helpers for building and reading FHIR JSON: codings, identifiers, references
 //! and (nested) extensions, and the error that names the FHIR element.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::Code;
@@ -23,25 +25,163 @@ impl MappingError {
     }
 }
 
-/// A JSON object whose values are moved in (`Value::from`), where `json!` would copy
-/// each interpolated value through serde again: the mapping builds every resource with
-/// it, which makes mapping a contract several times faster (see `benches/mapping.rs`).
-/// The map is made with room for its keys, so it never grows while it is filled.
+/// JSON as the mapping writes it: objects are lists of keys in the order written (no
+/// hashing), and strings are borrowed from the contract and the profile where they can
+/// be. It serializes itself ([`serde::Serialize`]), so a resource becomes bytes without
+/// a `serde_json::Value` in between; `Value::from` makes one where a `Value` is wanted
+/// (see `benches/mapping.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    Str(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    Object(Vec<(&'a str, Json<'a>)>),
+    /// A value made elsewhere, kept as it is.
+    Value(Value),
+}
+
+impl<'a> Json<'a> {
+    /// Sets `key` on an object unless `value` is null or an empty array (FHIR has no
+    /// empty arrays); a key already there gets the new value in its place.
+    pub fn put(&mut self, key: &'a str, value: impl Into<Json<'a>>) {
+        let value = value.into();
+        let empty = match &value {
+            Json::Null | Json::Value(Value::Null) => true,
+            Json::Array(items) => items.is_empty(),
+            Json::Value(Value::Array(items)) => items.is_empty(),
+            _ => false,
+        };
+        if let (false, Json::Object(entries)) = (empty, self) {
+            match entries.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, old)) => *old = value,
+                None => entries.push((key, value)),
+            }
+        }
+    }
+
+    /// Puts `key` right after the key `after` of an object (first when it has no
+    /// `after`); the object must not have `key` yet.
+    pub fn put_after(&mut self, after: &str, key: &'a str, value: impl Into<Json<'a>>) {
+        if let Json::Object(entries) = self {
+            let at = entries
+                .iter()
+                .position(|(k, _)| *k == after)
+                .map_or(1, |i| i + 1)
+                .min(entries.len());
+            entries.insert(at, (key, value.into()));
+        }
+    }
+
+    /// The string at `key` of an object.
+    pub fn str_at(&self, key: &str) -> Option<&str> {
+        match self {
+            Json::Object(entries) => entries.iter().find_map(|(k, v)| match v {
+                Json::Str(s) if *k == key => Some(s.as_ref()),
+                _ => None,
+            }),
+            Json::Value(value) => value.get(key).and_then(Value::as_str),
+            _ => None,
+        }
+    }
+}
+
+impl serde::Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Json::Null => serializer.serialize_unit(),
+            Json::Bool(b) => serializer.serialize_bool(*b),
+            Json::Str(s) => serializer.serialize_str(s),
+            Json::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+            Json::Value(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl From<Json<'_>> for Value {
+    fn from(json: Json<'_>) -> Value {
+        match json {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Str(s) => Value::String(s.into_owned()),
+            Json::Array(items) => Value::Array(items.into_iter().map(Value::from).collect()),
+            Json::Object(entries) => {
+                let mut map = Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    map.insert(key.to_owned(), Value::from(value));
+                }
+                Value::Object(map)
+            }
+            Json::Value(value) => value,
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Json<'a> {
+    fn from(s: &'a str) -> Self {
+        Json::Str(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Json<'_> {
+    fn from(s: String) -> Self {
+        Json::Str(Cow::Owned(s))
+    }
+}
+
+impl From<bool> for Json<'_> {
+    fn from(b: bool) -> Self {
+        Json::Bool(b)
+    }
+}
+
+impl<'a> From<Vec<Json<'a>>> for Json<'a> {
+    fn from(items: Vec<Json<'a>>) -> Self {
+        Json::Array(items)
+    }
+}
+
+impl From<Value> for Json<'_> {
+    fn from(value: Value) -> Self {
+        Json::Value(value)
+    }
+}
+
+impl<'a, T: Into<Json<'a>>> From<Option<T>> for Json<'a> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Json::Null, Into::into)
+    }
+}
+
+/// A [`Json`] object with its keys in the order written.
 macro_rules! object {
-    ($($key:literal : $value:expr),* $(,)?) => {{
-        #[allow(unused_mut)]
-        let mut map = serde_json::Map::with_capacity(<[&str]>::len(&[$($key),*]));
-        $( map.insert(String::from($key), serde_json::Value::from($value)); )*
-        serde_json::Value::Object(map)
-    }};
+    ($($key:literal : $value:expr),* $(,)?) => {
+        $crate::fhir::json::Json::Object(vec![
+            $( ($key, ::core::convert::Into::<$crate::fhir::json::Json>::into($value)) ),*
+        ])
+    };
 }
 pub(crate) use object;
 
-pub fn coding(code: &Code) -> Value {
+pub fn coding(code: &Code) -> Json<'_> {
     object! { "system": code.system.as_str(), "code": code.code.as_str(), "display": code.display.as_str() }
 }
 
-pub fn concept(code: &Code) -> Value {
+pub fn concept(code: &Code) -> Json<'_> {
     object! { "coding": vec![coding(code)] }
 }
 
@@ -57,26 +197,23 @@ pub fn has_coding(concept: Option<&Value>, code: &Code) -> bool {
         })
 }
 
-pub fn identifier(system: &str, value: &str) -> Value {
+pub fn identifier<'a>(system: &'a str, value: impl Into<Json<'a>>) -> Json<'a> {
     object! { "system": system, "value": value }
 }
 
 /// `{"url": url, key: value}`.
-pub fn ext(url: &str, key: &str, value: Value) -> Value {
-    let mut m = Map::with_capacity(2);
-    m.insert("url".into(), Value::String(url.to_owned()));
-    m.insert(key.into(), value);
-    Value::Object(m)
+pub fn ext<'a>(url: &'a str, key: &'a str, value: impl Into<Json<'a>>) -> Json<'a> {
+    Json::Object(vec![("url", Json::from(url)), (key, value.into())])
 }
 
 /// A complex extension with sub-extensions.
-pub fn complex(url: &str, parts: Vec<Value>) -> Value {
+pub fn complex<'a>(url: &'a str, parts: Vec<Json<'a>>) -> Json<'a> {
     object! { "url": url, "extension": parts }
 }
 
 /// A `valueString` sub-extension when `value` is present.
-pub fn opt_string(url: &str, value: Option<&str>) -> Option<Value> {
-    value.map(|v| ext(url, "valueString", Value::String(v.to_owned())))
+pub fn opt_string<'a>(url: &'a str, value: Option<&'a str>) -> Option<Json<'a>> {
+    value.map(|v| ext(url, "valueString", v))
 }
 
 /// The extensions of `element` with `url`.

@@ -50,7 +50,7 @@ pub use appointment::appointment_id;
 pub use communication_request::{communication_request_id, number_of as request_number};
 pub use expression::expression_for;
 pub use goal::goal_id;
-pub use json::MappingError;
+pub use json::{Json, MappingError};
 pub use kind::{Kind, UnknownType};
 pub use profile::{Code, FirstPageElement, Profile, ProfileError};
 pub use provenance::{VersionProvenance, from_provenance, provenance_id, to_provenance};
@@ -69,14 +69,35 @@ pub struct ContractResources {
 
 /// Maps a contract to its FHIR resources.
 pub fn to_fhir(id: &ContractId, contract: &Contract, profile: &Profile) -> ContractResources {
+    to_json(id, contract, profile).into_values()
+}
+
+/// The FHIR resources one contract maps to, as the mapping writes them: they serialize
+/// themselves (see [`json::Json`]) and borrow from the contract and the profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractJson<'a> {
+    pub care_plan: Json<'a>,
+    pub care_team: Json<'a>,
+    pub goals: Vec<Json<'a>>,
+    pub appointments: Vec<Json<'a>>,
+    pub communication_requests: Vec<Json<'a>>,
+}
+
+/// Maps a contract to its FHIR resources, to be written out as they are ([`to_fhir`]
+/// gives them as `serde_json::Value`s).
+pub fn to_json<'a>(
+    id: &'a ContractId,
+    contract: &'a Contract,
+    profile: &'a Profile,
+) -> ContractJson<'a> {
     let goal_ids: Vec<String> = (0..contract.agreement.what_matters.len())
         .map(|i| goal::goal_id(id, i))
         .collect();
-    ContractResources {
+    ContractJson {
         care_plan: care_plan::to_care_plan(id, contract, &goal_ids, profile),
         care_team: care_team::to_care_team(id, contract, profile),
         goals: goal_ids
-            .iter()
+            .into_iter()
             .zip(&contract.agreement.what_matters)
             .map(|(gid, what)| goal::to_goal(gid, &contract.patient, what, profile))
             .collect(),
@@ -103,6 +124,49 @@ pub fn to_fhir(id: &ContractId, contract: &Contract, profile: &Profile) -> Contr
             })
             .collect(),
     }
+}
+
+impl<'a> ContractJson<'a> {
+    /// All resources, CarePlan first.
+    pub fn into_all(self) -> impl Iterator<Item = Json<'a>> {
+        [self.care_plan, self.care_team]
+            .into_iter()
+            .chain(self.goals)
+            .chain(self.appointments)
+            .chain(self.communication_requests)
+    }
+
+    /// The resources as `serde_json::Value`s.
+    pub fn into_values(self) -> ContractResources {
+        let values = |items: Vec<Json>| items.into_iter().map(Value::from).collect();
+        ContractResources {
+            care_plan: self.care_plan.into(),
+            care_team: self.care_team.into(),
+            goals: values(self.goals),
+            appointments: values(self.appointments),
+            communication_requests: values(self.communication_requests),
+        }
+    }
+
+    /// A `collection` Bundle of the resources, each entry with its `fullUrl`.
+    pub fn into_bundle(self) -> Json<'a> {
+        collection(self.into_all().map(|r| {
+            let url = format!(
+                "{}/{}",
+                r.str_at("resourceType").unwrap_or_default(),
+                r.str_at("id").unwrap_or_default()
+            );
+            (url, r)
+        }))
+    }
+}
+
+/// A `collection` Bundle of resources, each entry with its `fullUrl`.
+fn collection<'a>(entries: impl Iterator<Item = (String, Json<'a>)>) -> Json<'a> {
+    let entries: Vec<Json> = entries
+        .map(|(url, resource)| json::object! { "fullUrl": url, "resource": resource })
+        .collect();
+    json::object! { "resourceType": "Bundle", "type": "collection", "entry": entries }
 }
 
 /// The resources (`{type}/{id}`) a contract maps to, as [`to_fhir`] names them, without
@@ -270,23 +334,21 @@ impl ContractResources {
         self.clone().into_bundle()
     }
 
-    /// [`Self::to_bundle`], moving the resources into the Bundle.
-    pub fn into_bundle(self) -> Value {
-        let entries: Vec<Value> = std::iter::once(self.care_plan)
-            .chain(std::iter::once(self.care_team))
+    /// All resources, CarePlan first, moved out.
+    pub fn into_all(self) -> impl Iterator<Item = Value> {
+        [self.care_plan, self.care_team]
+            .into_iter()
             .chain(self.goals)
             .chain(self.appointments)
             .chain(self.communication_requests)
-            .map(|r| {
-                let url = format!(
-                    "{}/{}",
-                    r["resourceType"].as_str().unwrap_or_default(),
-                    r["id"].as_str().unwrap_or_default()
-                );
-                json::object! { "fullUrl": url, "resource": r }
-            })
-            .collect();
-        json::object! { "resourceType": "Bundle", "type": "collection", "entry": entries }
+    }
+
+    /// [`Self::to_bundle`], moving the resources into the Bundle.
+    pub fn into_bundle(self) -> Value {
+        let entries = self
+            .into_all()
+            .map(|r| (stored::resource_key(&r), Json::Value(r)));
+        collection(entries).into()
     }
 
     /// The resources of a Bundle, sorted by type; other resource types are refused.

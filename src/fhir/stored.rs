@@ -6,21 +6,22 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::json::{Json, object};
 use super::residue::Residue;
-use super::{ContractResources, Profile, VersionProvenance, to_fhir, to_provenance};
+use super::{ContractResources, Profile, VersionProvenance, to_fhir, to_json, to_provenance};
 use crate::domain::{Contract, ContractId, Record, ResourceVersion};
 
 /// `meta` for a resource of a stored version: the version at which it last changed,
 /// when, and where that change came from (`source`, and as a tag a receiver can match
 /// on).
-fn meta(version: &ResourceVersion, profile: &Profile) -> Value {
-    json!({
+fn meta<'a>(version: ResourceVersion, profile: &'a Profile) -> Json<'a> {
+    object! {
         "versionId": version.version.to_string(),
         "lastUpdated": version.at.to_string(),
         // A uri: a source (a client's name) may hold spaces and any letter.
         "source": crate::percent::encode(&version.source, b":/"),
-        "tag": [{ "system": profile.identifiers.origin, "code": version.source }],
-    })
+        "tag": vec![object! { "system": profile.identifiers.origin.as_str(), "code": version.source }],
+    }
 }
 
 /// `{type}/{id}`: how a resource is named among a contract's, for its own version.
@@ -66,9 +67,34 @@ pub fn resources_of(record: &Record, profile: &Profile) -> ContractResources {
         .chain(communication_requests.iter_mut())
     {
         let version = r.version_of(&resource_key(resource));
-        insert_meta(resource, &meta(&version, profile));
+        insert_meta(resource, &meta(version, profile).into());
     }
     resources
+}
+
+/// [`resources_of`] as they are written out: straight from the mapping when the version
+/// holds nothing a sender sent that the contract does not model (nearly always), else
+/// the `Value`s with that put back.
+pub fn written_of<'a>(record: &'a Record, profile: &'a Profile) -> Vec<Json<'a>> {
+    let r = &record.revision;
+    if r.foreign_fhir.is_some() {
+        return resources_of(record, profile)
+            .into_all()
+            .map(Json::Value)
+            .collect();
+    }
+    to_json(&record.id, &r.contract, profile)
+        .into_all()
+        .map(|mut resource| {
+            let key = format!(
+                "{}/{}",
+                resource.str_at("resourceType").unwrap_or_default(),
+                resource.str_at("id").unwrap_or_default()
+            );
+            resource.put_after("id", "meta", meta(r.version_of(&key), profile));
+            resource
+        })
+        .collect()
 }
 
 /// A resource as the gateway compares it across versions: without what it writes in

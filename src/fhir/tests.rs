@@ -58,6 +58,14 @@ fn golden_files_match() {
         let bundle = to_fhir(&id(), &contract, &Profile::default_profile()).to_bundle();
         let path = dir.join(format!("{name}.json"));
         let text = serde_json::to_string_pretty(&bundle).unwrap() + "\n";
+        // Written straight from the mapping, without a `Value`: the same bytes.
+        let (id, profile) = (id(), Profile::default_profile());
+        let written = to_json(&id, &contract, &profile).into_bundle();
+        assert_eq!(
+            serde_json::to_string_pretty(&written).unwrap() + "\n",
+            text,
+            "{name}"
+        );
         if update {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(&path, &text).unwrap();
@@ -165,6 +173,9 @@ proptest::proptest! {
     fn generated_contracts_round_trip(contract in crate::domain::arbitrary::contract(), cosmic in proptest::prelude::any::<bool>()) {
         let profile = if cosmic { Profile::built_in("cosmic").unwrap() } else { Profile::default_profile() };
         let resources = to_fhir(&id(), &contract, &profile);
+        // Written straight from the mapping, without a `Value`: the same bytes.
+        let written = serde_json::to_vec(&to_json(&id(), &contract, &profile).into_bundle()).unwrap();
+        proptest::prop_assert_eq!(written, serde_json::to_vec(&resources.to_bundle()).unwrap());
         let back = from_fhir(&resources, &profile);
         proptest::prop_assert_eq!(back, Ok(contract));
     }

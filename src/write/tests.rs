@@ -61,6 +61,21 @@ fn resources(f: &Fixture, record: &Record) -> ContractResources {
     resources_of(record, &f.writer.profile)
 }
 
+/// What the read cache writes out for a version ([`crate::fhir::stored::written_of`]) is
+/// byte for byte what it serves as values, with or without content a sender sent that
+/// the contract does not model.
+fn assert_written_as_served(f: &Fixture, record: &Record) {
+    let written: Vec<Vec<u8>> = crate::fhir::stored::written_of(record, &f.writer.profile)
+        .iter()
+        .map(|r| serde_json::to_vec(r).unwrap())
+        .collect();
+    let served: Vec<Vec<u8>> = resources(f, record)
+        .all()
+        .map(|r| serde_json::to_vec(r).unwrap())
+        .collect();
+    assert_eq!(written, served);
+}
+
 fn gateway() -> Caller {
     Caller::gateway("test")
 }
@@ -210,6 +225,8 @@ async fn each_resource_has_its_own_version() {
         .unwrap();
     assert_eq!(done.version().version.get(), 2);
     let after = resources(&f, &done.record);
+    assert!(done.record.revision.foreign_fhir.is_none());
+    assert_written_as_served(&f, &done.record);
     let version = |r: &Value| r["meta"]["versionId"].as_str().unwrap().to_owned();
     assert_eq!(version(&after.goals[0]), "2");
     assert_eq!(version(&after.goals[1]), "1");
@@ -237,6 +254,8 @@ async fn each_resource_has_its_own_version() {
         ),
         (3, 3)
     );
+    assert!(done.record.revision.foreign_fhir.is_some());
+    assert_written_as_served(&f, &done.record);
     // Now the CareTeam is at 3: its version 1 is stale.
     team["note"] = json!([{ "text": "Något annat" }]);
     let error = f

@@ -105,7 +105,7 @@ async fn accept(
             ));
         }
         if patient.is_none() {
-            resource["subject"] = patient_reference(&contract.patient, &state.profile);
+            resource["subject"] = patient_reference(&contract.patient, &state.profile).into();
             patient = Some(contract.patient.id.clone());
         }
         if unit.is_none() {

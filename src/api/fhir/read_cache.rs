@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 
 use crate::fhir::Profile;
-use crate::fhir::stored::{resource_key, resources_of};
+use crate::fhir::stored::written_of;
 use crate::store::Record;
 
 /// Versions kept (a contract's resources are some 15 kB serialized: some tens of MB at
@@ -55,18 +55,19 @@ pub struct Cached {
 impl Cached {
     /// Maps and serializes every resource of `record`.
     pub fn of(record: &Record, profile: &Profile) -> Cached {
-        let resources = resources_of(record, profile)
-            .all()
+        let resources = written_of(record, profile)
+            .into_iter()
             .map(|r| {
-                let text = |key: &str| r[key].as_str().unwrap_or_default().to_owned();
-                let booked_start = (r["resourceType"] == "Appointment" && r["status"] == "booked")
-                    .then(|| r["start"].as_str().and_then(|s| s.parse().ok()))
+                let text = |key: &str| r.str_at(key).unwrap_or_default().to_owned();
+                let (kind, id) = (text("resourceType"), text("id"));
+                let booked_start = (kind == "Appointment" && r.str_at("status") == Some("booked"))
+                    .then(|| r.str_at("start").and_then(|s| s.parse().ok()))
                     .flatten();
-                let own = record.revision.version_of(&resource_key(r));
+                let own = record.revision.version_of(&format!("{kind}/{id}"));
                 CachedResource {
-                    kind: text("resourceType"),
-                    id: text("id"),
-                    bytes: serde_json::to_vec(r).unwrap_or_default().into(),
+                    kind,
+                    id,
+                    bytes: serde_json::to_vec(&r).unwrap_or_default().into(),
                     booked_start,
                     version: own.version,
                     at: own.at,

@@ -17,9 +17,11 @@
 //! | each version that changed what was agreed, for the journal | `DocumentReference` |
 //!
 //! The mapping is pure (no I/O) and total in one direction: every contract maps, and
-//! mapping back gives the same contract. Resources are built and read as JSON here; every
-//! one is also checked against the typed R4 model in `fhir-wire` (which owns all typed
-//! (de)serialisation) when it is read.
+//! mapping back gives the same contract. Resources are written as [`Json`] (a tree that
+//! borrows from the contract and serializes itself: [`to_json`]; [`to_fhir`] makes
+//! `serde_json::Value`s of it) and read as `Value`s; every one is also checked against
+//! the typed R4 model in `fhir-wire` (which owns all typed (de)serialisation) when it is
+//! read.
 
 mod actor;
 mod appointment;

@@ -1,5 +1,6 @@
-//! Small helpers for building and reading FHIR JSON: codings, identifiers, references
-//! and (nested) extensions, and the error that names the FHIR element.
+//! The JSON the mapping writes ([`Json`], a tree that serializes itself), small helpers
+//! for building it and for reading FHIR JSON (codings, identifiers, references and
+//! nested extensions), and the error that names the FHIR element.
 
 use std::borrow::Cow;
 

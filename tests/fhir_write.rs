@@ -8,7 +8,7 @@
 mod common;
 
 use common::app::{TestApp, spawn_app};
-use common::fhir::{Reply, fhir_get, send};
+use common::fhir::{Reply, fhir_get, send, send_text};
 use common::{TestDb, fixture};
 use pkgw::domain::ContractId;
 use pkgw::fhir::{ContractResources, Profile, to_fhir};
@@ -217,6 +217,28 @@ async fn writes_answer_as_prefer_asks(db: &TestDb) {
         3,
         "each POST without a condition creates"
     );
+
+    // The resource a write answers is byte for byte what a read of it then gives: as
+    // written from the mapping, and with content the contract does not model put back.
+    let (status, _, created) =
+        send_text(&app, Method::POST, "/fhir/CarePlan", &[], Some(&plan)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut plan: Value = serde_json::from_str(&created).unwrap();
+    let path = format!("/fhir/CarePlan/{}", plan["id"].as_str().unwrap());
+    let read = || send_text(&app, Method::GET, &path, &[], None);
+    assert_eq!(read().await.2, created);
+    plan["note"] = json!([{ "text": "Från journalen" }]);
+    let (status, _, updated) = send_text(
+        &app,
+        Method::PUT,
+        &path,
+        &[("If-Match", "W/\"1\"")],
+        Some(&plan),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert!(updated.contains("Från journalen"), "{updated}");
+    assert_eq!(read().await.2, updated);
 }
 
 async fn bad_writes_are_refused_whole(db: &TestDb) {

@@ -86,12 +86,20 @@ pub fn prefer<'h>(headers: &'h HeaderMap, key: &str) -> Option<&'h str> {
 /// default), nothing (`minimal`), or an `OperationOutcome` saying what was done.
 pub struct WriteReply<'a> {
     pub status: StatusCode,
-    pub body: &'a Value,
+    pub body: WriteBody<'a>,
     pub version: Version,
     pub last_modified: jiff::Timestamp,
     /// `Location`: the version written, for creates and updates.
     pub location: Option<String>,
     pub message: String,
+}
+
+/// The resource a write's answer carries: as a value, or as the read cache already
+/// wrote it (the same bytes a read of it answers).
+#[derive(Debug)]
+pub enum WriteBody<'a> {
+    Value(&'a Value),
+    Bytes(axum::body::Bytes),
 }
 
 impl WriteReply<'_> {
@@ -107,7 +115,15 @@ impl WriteReply<'_> {
                 };
                 fhir_json(self.status, &operation_outcome(&[issue]), format.pretty)
             }
-            _ => fhir_json(self.status, self.body, format.pretty),
+            _ => match self.body {
+                WriteBody::Value(body) => fhir_json(self.status, body, format.pretty),
+                WriteBody::Bytes(bytes) => (
+                    self.status,
+                    [(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+                    bytes,
+                )
+                    .into_response(),
+            },
         };
         version_headers(&mut response, self.version, self.last_modified);
         if let Some(v) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::capability::served;
 use super::error::FhirError;
 use super::locate::{Kind, find};
-use super::respond::{Format, WriteReply, base_url, prefer};
+use super::respond::{Format, WriteBody, WriteReply, base_url, prefer};
 use crate::api::AppState;
 use crate::domain::Version;
 use crate::fhir::Profile;
@@ -66,14 +66,25 @@ pub(super) fn reply(
     headers: &HeaderMap,
     format: Format,
 ) -> Response {
-    // The resource is mapped only when the answer carries it.
-    let body = match prefer(headers, "return") {
-        Some("minimal" | "OperationOutcome") => Value::Null,
-        _ => resource_of(done, &state.profile),
+    // The resource is mapped only when the answer carries it, and then into the read
+    // cache, as a read of the version would: the next read of it finds it there.
+    let carried = !matches!(
+        prefer(headers, "return"),
+        Some("minimal" | "OperationOutcome")
+    );
+    let cached = (carried && !format.pretty && !done.record.revision.deleted)
+        .then(|| state.read_cache.get_or_map(&done.record, &state.profile))
+        .and_then(|c| c.find(done.kind.name(), &done.id).map(|r| r.bytes.clone()));
+    let value = match (&cached, carried) {
+        (None, true) => resource_of(done, &state.profile),
+        _ => Value::Null,
     };
     let mut response = WriteReply {
         status: status_of(done),
-        body: &body,
+        body: match cached {
+            Some(bytes) => WriteBody::Bytes(bytes),
+            None => WriteBody::Value(&value),
+        },
         version: done.version().version,
         last_modified: done.version().at,
         location: Some(format!("{}/{}", base_url(headers), location_of(done))),

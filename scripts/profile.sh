@@ -76,7 +76,7 @@ case "$backend" in
         fi
         ;;
     postgres)
-        if [ -z "$("$bench" sql "$pg_admin" "SELECT datname FROM pg_database WHERE datname = '$pg_base'")" ]; then
+        if [ -z "$("$bench" sql "$pg_admin" "SELECT datname::text FROM pg_database WHERE datname = '$pg_base'")" ]; then
             "$pkgw" generate --contracts "$contracts" --seed 7 --out "$out/contracts.ndjson"
             "$bench" sql "$pg_admin" "CREATE DATABASE $pg_base"
             "$pkgw" import "$out/contracts.ndjson" --database-url "${pg_admin%/*}/$pg_base"

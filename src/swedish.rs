@@ -32,24 +32,27 @@ pub fn stockholm() -> TimeZone {
         .clone()
 }
 
-fn month(d: Date) -> &'static str {
-    MONTHS
-        .get(usize::try_from(d.month() - 1).unwrap_or(0))
-        .copied()
-        .unwrap_or_default()
-}
-
 /// `8 december 2026`.
 pub fn date(d: Date) -> String {
-    format!("{} {} {}", d.day(), month(d), d.year())
+    Day(d).to_string()
 }
 
-/// `09.30`, as Språkrådet recommends; the end of the day is `24.00`.
-pub fn clock(t: Time) -> String {
-    Clock(t).to_string()
+/// [`date`] as it is written, without a string of its own.
+struct Day(Date);
+
+impl std::fmt::Display for Day {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        let month = MONTHS
+            .get(usize::try_from(d.month() - 1).unwrap_or(0))
+            .copied()
+            .unwrap_or_default();
+        write!(f, "{} {month} {}", d.day(), d.year())
+    }
 }
 
-/// [`clock`] as it is written, without a string of its own.
+/// `09.30`, as Språkrådet recommends; the end of the day is `24.00`. Written as it is
+/// formatted, without a string of its own.
 struct Clock(Time);
 
 impl std::fmt::Display for Clock {
@@ -76,13 +79,10 @@ pub fn instant(t: Timestamp) -> String {
 }
 
 fn local_instant(z: &jiff::Zoned) -> String {
-    let d = z.date();
     format!(
-        "{} {} {} {} kl. {}",
+        "{} {} kl. {}",
         weekday_long(z.weekday()),
-        d.day(),
-        month(d),
-        d.year(),
+        Day(z.date()),
         Clock(z.time())
     )
 }

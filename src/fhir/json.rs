@@ -74,6 +74,16 @@ impl<'a> Json<'a> {
         }
     }
 
+    /// `{type}/{id}`: how a resource is named among a contract's, as
+    /// [`super::stored::resource_key`] names a `Value`.
+    pub fn resource_key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.str_at("resourceType").unwrap_or_default(),
+            self.str_at("id").unwrap_or_default()
+        )
+    }
+
     /// The string at `key` of an object.
     pub fn str_at(&self, key: &str) -> Option<&str> {
         match self {

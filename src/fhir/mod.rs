@@ -152,14 +152,7 @@ impl<'a> ContractJson<'a> {
 
     /// A `collection` Bundle of the resources, each entry with its `fullUrl`.
     pub fn into_bundle(self) -> Json<'a> {
-        collection(self.into_all().map(|r| {
-            let url = format!(
-                "{}/{}",
-                r.str_at("resourceType").unwrap_or_default(),
-                r.str_at("id").unwrap_or_default()
-            );
-            (url, r)
-        }))
+        collection(self.into_all().map(|r| (r.resource_key(), r)))
     }
 }
 

@@ -19,7 +19,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// Appends `s` to `out`, escaped for XHTML.
-pub fn push_escaped(out: &mut String, s: &str) {
+fn push_escaped(out: &mut String, s: &str) {
     // Writing to a String cannot fail.
     let _ = write_escaped(out, s);
 }

@@ -86,12 +86,8 @@ pub fn written_of<'a>(record: &'a Record, profile: &'a Profile) -> Vec<Json<'a>>
     to_json(&record.id, &r.contract, profile)
         .into_all()
         .map(|mut resource| {
-            let key = format!(
-                "{}/{}",
-                resource.str_at("resourceType").unwrap_or_default(),
-                resource.str_at("id").unwrap_or_default()
-            );
-            resource.put_after("id", "meta", meta(r.version_of(&key), profile));
+            let version = r.version_of(&resource.resource_key());
+            resource.put_after("id", "meta", meta(version, profile));
             resource
         })
         .collect()

@@ -75,16 +75,21 @@ pub(super) fn reply(
     let cached = (carried && !format.pretty && !done.record.revision.deleted)
         .then(|| state.read_cache.get_or_map(&done.record, &state.profile))
         .and_then(|c| c.find(done.kind.name(), &done.id).map(|r| r.bytes.clone()));
-    let value = match (&cached, carried) {
-        (None, true) => resource_of(done, &state.profile),
-        _ => Value::Null,
+    let value;
+    let body = match cached {
+        Some(bytes) => WriteBody::Bytes(bytes),
+        None => {
+            value = if carried {
+                resource_of(done, &state.profile)
+            } else {
+                Value::Null
+            };
+            WriteBody::Value(&value)
+        }
     };
     let mut response = WriteReply {
         status: status_of(done),
-        body: match cached {
-            Some(bytes) => WriteBody::Bytes(bytes),
-            None => WriteBody::Value(&value),
-        },
+        body,
         version: done.version().version,
         last_modified: done.version().at,
         location: Some(format!("{}/{}", base_url(headers), location_of(done))),

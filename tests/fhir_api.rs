@@ -29,6 +29,13 @@ async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// The body of a `GET` answered 200.
+async fn text(app: &TestApp, path: &str) -> String {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.text().await.unwrap()
+}
+
 /// Stores the heart-failure contract and a second version of it.
 async fn two_versions(app: &TestApp) -> ContractId {
     let store = &app.store;
@@ -471,6 +478,23 @@ async fn search_by_person_id_and_identifier(db: &TestDb) {
                 .starts_with("http://"),
             "absolute fullUrl"
         );
+    }
+    // A search gives each of a contract's resources byte for byte as a read of it does,
+    // filtered or not, included or matched.
+    for query in [
+        "CarePlan?patient=194003129865",
+        "CarePlan?patient=194003129865&status=active&_include=CarePlan:care-team",
+        "Goal?patient=194003129865&lifecycle-status=active,proposed,accepted",
+    ] {
+        let searched = text(&app, &format!("/fhir/{query}")).await;
+        let bundle: Value = serde_json::from_str(&searched).unwrap();
+        let entries = bundle["entry"].as_array().unwrap();
+        assert!(!entries.is_empty(), "{query}: {searched}");
+        for entry in entries {
+            let url = entry["fullUrl"].as_str().unwrap();
+            let read = text(&app, &url[url.find("/fhir").unwrap()..]).await;
+            assert!(searched.contains(&read), "{query}: {url} as read: {read}");
+        }
     }
     let (_, none) = get(&app, "/fhir/CarePlan?patient=194003129865&status=revoked").await;
     assert_eq!(none["total"], 0);

@@ -1474,6 +1474,43 @@ async fn every_access_leaves_an_audit_row(db: &TestDb) {
     assert_eq!(read["agent"][0]["network"]["address"], "127.0.0.1");
     assert!(read["recorded"].is_string());
 
+    // A search's row names each resource given and the person whose they are.
+    let (status, text, _) = call(
+        &w.app,
+        Method::GET,
+        &format!(
+            "/fhir/CarePlan?patient={}&_revinclude=Provenance:target",
+            w.b.pnr
+        ),
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let found: Value = serde_json::from_str(&text).unwrap();
+    let given: Vec<String> = found["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap(),
+                e["resource"]["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(!given.is_empty(), "{text}");
+    let rows = rows_about(&w, &w.b.pnr).await;
+    let searched = rows
+        .iter()
+        .rfind(|r| r.action == "search-type")
+        .unwrap_or_else(|| panic!("the search is in B's trail: {rows:?}"));
+    assert_eq!(
+        searched.resources.as_deref(),
+        Some(given.join(" ").as_str())
+    );
+
     // A write is in the trail once: the stored version's row, written in the write's
     // transaction, is the request's row too (its address and status), so an update
     // costs one commit.

@@ -515,7 +515,18 @@ impl Given {
         given
     }
 
-    fn collect(&mut self, v: &Value) {
+    /// A resource given as serialized bytes (a contract's, from the read cache), known by
+    /// its `Type/id` and the person whose contract it is: recorded as a read of it is,
+    /// without parsing it.
+    pub fn resource_about(&mut self, reference: String, person: &str) {
+        if self.resources.len() < 1000 {
+            self.resources.push(reference);
+        }
+        self.patient_ids.push(person.to_owned());
+    }
+
+    /// Everything `v` gives, gathered as [`Given::of`] does.
+    pub fn collect(&mut self, v: &Value) {
         match v {
             Value::Object(map) => {
                 if let (Some(kind), Some(id)) = (

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::date_param::DateParam;
 use super::error::FhirError;
 use super::respond::{Format, fhir_json};
-use super::search::{page, person, unknown_params};
+use super::search::{Entry, page, person, unknown_params};
 use crate::api::AppState;
 use crate::auth::Searched;
 use crate::fhir::{Kind, Profile};
@@ -65,8 +65,9 @@ pub async fn search(
         let row = only_theirs(&state, &mut whose, row).await?;
         found.push(audit_event(&row, &state.profile));
     }
-    let bundle = page(&headers, TYPE, &params, found, Vec::new(), &unknown)?;
-    Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+    let found = found.into_iter().map(Entry::Value).collect();
+    let page = page(&headers, TYPE, &params, found, Vec::new(), &unknown)?;
+    Ok(page.respond(format.pretty))
 }
 
 pub async fn read(

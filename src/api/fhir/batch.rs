@@ -269,7 +269,7 @@ pub(super) async fn answer(
     match request {
         Request::Search { kind, query } => {
             let params = form_urlencoded(&query)?;
-            let bundle = searchset(state, kind, headers, &params).await?;
+            let bundle = searchset(state, kind, headers, &params).await?.into_value();
             Ok(json!({ "resource": bundle, "response": { "status": "200 OK" } }))
         }
         Request::Read { kind, id, version } => {

@@ -245,6 +245,7 @@ pub async fn everything(
             Kind::Provenance,
         ] {
             for resource in of_kind(&state.reads, contract, cached, kind).await? {
+                let resource = resource.into_value();
                 size += json_len(&resource);
                 if size > state.answer_bytes {
                     return Err(FhirError::TooCostly {

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::date_param::DateParam;
 use super::error::FhirError;
 use super::respond::{Format, base_url, fhir_json};
-use super::search::{page, person, unknown_params};
+use super::search::{Entry, page, person, unknown_params};
 use super::write::body_of;
 use crate::api::AppState;
 use crate::domain::{ContractId, HsaId};
@@ -268,8 +268,9 @@ pub async fn search(
         .filter(|r| authored.iter().all(|d| d.matches(r.authored)))
         .map(|r| r.resource)
         .collect();
-    let bundle = page(&headers, TYPE, &params, found, Vec::new(), &unknown)?;
-    Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+    let found = found.into_iter().map(Entry::Value).collect();
+    let page = page(&headers, TYPE, &params, found, Vec::new(), &unknown)?;
+    Ok(page.respond(format.pretty))
 }
 
 /// Whether the caller may see a stored response: a patient's token only its own.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::capability::{COMMON_SEARCH, served};
@@ -16,11 +17,12 @@ use super::date_param::DateParam;
 use super::error::FhirError;
 use super::locate::{Kind, provenance_of};
 use super::patient::patient_of_plan;
-use super::read_cache::Cached;
-use super::respond::{Format, base_url, fhir_json, prefer};
+use super::read_cache::{Cached, CachedResource};
+use super::respond::{FHIR_JSON, Format, base_url, prefer};
 use super::shape::{Subset, sort, sort_keys};
 use crate::api::AppState;
 use crate::api::answer::{json_len, too_large};
+use crate::api::guard::Given;
 use crate::auth::Searched;
 use crate::domain::{ContractId, PersonId, Status};
 use crate::fhir::Profile;
@@ -171,20 +173,105 @@ pub(super) async fn persons_versions(
     Ok(found)
 }
 
+/// A resource a search answers with: a contract's, serialized once in the read cache and
+/// written into the page as it is, or a value (a Provenance, the person, or a match
+/// sorted or cut to the elements asked for).
+pub(super) enum Entry {
+    Cached(Arc<Cached>, usize),
+    Value(Value),
+}
+
+/// What a search entry holds where it has no value.
+static NULL: Value = Value::Null;
+
+impl Entry {
+    fn cached(&self) -> Option<(&Cached, &CachedResource)> {
+        match self {
+            Entry::Cached(cached, at) => Some((cached, &cached.resources[*at])),
+            Entry::Value(_) => None,
+        }
+    }
+
+    /// The resource as a value (parsed from its bytes when cached).
+    pub(super) fn into_value(self) -> Value {
+        match self {
+            Entry::Cached(cached, at) => {
+                serde_json::from_slice(&cached.resources[at].bytes).unwrap_or(Value::Null)
+            }
+            Entry::Value(value) => value,
+        }
+    }
+
+    /// Parses a cached resource into a value in place (for the filters, a sort or a
+    /// subset, which read values).
+    fn parse(&mut self) {
+        if let Entry::Cached(..) = self {
+            let taken = std::mem::replace(self, Entry::Value(Value::Null));
+            *self = Entry::Value(taken.into_value());
+        }
+    }
+
+    /// The value, once [`Entry::parse`] has made one.
+    fn value(&self) -> &Value {
+        match self {
+            Entry::Value(value) => value,
+            Entry::Cached(..) => &NULL,
+        }
+    }
+
+    /// What `f` gives for the resource as a value (a cached one parsed for it, and
+    /// left cached).
+    fn with_value<T>(&self, f: impl FnOnce(&Value) -> T) -> T {
+        match self.cached() {
+            Some((_, resource)) => {
+                f(&serde_json::from_slice(&resource.bytes).unwrap_or(Value::Null))
+            }
+            None => f(self.value()),
+        }
+    }
+
+    /// `Type/id`.
+    fn reference(&self) -> String {
+        match self.cached() {
+            Some((_, resource)) => resource.reference(),
+            None => {
+                let text = |key: &str| self.value()[key].as_str().unwrap_or_default();
+                format!("{}/{}", text("resourceType"), text("id"))
+            }
+        }
+    }
+
+    /// How many bytes it is serialized.
+    fn len(&self) -> usize {
+        match self.cached() {
+            Some((_, resource)) => resource.bytes.len(),
+            None => json_len(self.value()),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self.cached() {
+            Some((_, resource)) => out.extend_from_slice(&resource.bytes),
+            // A value always serializes.
+            None => {
+                let _ = serde_json::to_writer(&mut *out, self.value());
+            }
+        }
+    }
+}
+
 /// The resources of `kind` in a contract's current version, as the search sees them: a
 /// contract's Provenances are those of all its versions.
 pub(super) async fn of_kind(
     store: &Store,
     id: &ContractId,
-    cached: &Cached,
+    cached: &Arc<Cached>,
     kind: Kind,
-) -> Result<Vec<Value>, FhirError> {
+) -> Result<Vec<Entry>, FhirError> {
     if kind != Kind::Provenance {
-        return Ok(cached
-            .resources
-            .iter()
-            .filter(|r| r.kind == kind.name())
-            .filter_map(|r| serde_json::from_slice(&r.bytes).ok())
+        return Ok((0..cached.resources.len())
+            .filter(|&at| cached.resources[at].kind == kind.name())
+            .map(|at| Entry::Cached(cached.clone(), at))
             .collect());
     }
     let history = store.history(id).await?;
@@ -192,10 +279,10 @@ pub(super) async fn of_kind(
         .versions
         .into_iter()
         .map(|revision| {
-            provenance_of(&Record {
+            Entry::Value(provenance_of(&Record {
                 id: id.clone(),
                 revision,
-            })
+            }))
         })
         .collect())
 }
@@ -240,17 +327,17 @@ async fn run(
     params: &[(String, String)],
 ) -> Result<Response, FhirError> {
     let format = Format::negotiate(headers, params)?;
-    let bundle = searchset(state, Kind::parse(kind)?, headers, params).await?;
-    Ok(fhir_json(StatusCode::OK, &bundle, format.pretty))
+    let page = searchset(state, Kind::parse(kind)?, headers, params).await?;
+    Ok(page.respond(format.pretty))
 }
 
-/// The `searchset` Bundle a search answers with.
+/// The page of a `searchset` Bundle a search answers with.
 pub(super) async fn searchset(
     state: &AppState,
     kind: Kind,
     headers: &HeaderMap,
     params: &[(String, String)],
-) -> Result<Value, FhirError> {
+) -> Result<Page, FhirError> {
     let (_, own) = served(kind);
     let known = |name: &str| {
         CONTROL.contains(&name)
@@ -299,11 +386,12 @@ pub(super) async fn searchset(
         .collect();
     let include_subject = kind == Kind::CarePlan && has("_include", "CarePlan:subject");
     let selected = contracts(state, params, kind).await?;
-    // Each match, and the contract (in `selected`) it is from.
+    // Each match, and the contract (in `selected`) it is from. A match stays the bytes
+    // the read cache holds unless it is sorted or cut to a subset.
     let mut found = Vec::new();
     for (at, (id, cached)) in selected.iter().enumerate() {
         for resource in of_kind(&state.reads, id, cached, kind).await? {
-            if filters.matches(&resource) {
+            if filters.is_empty() || resource.with_value(|r| filters.matches(r)) {
                 found.push((at, resource));
             }
         }
@@ -311,13 +399,19 @@ pub(super) async fn searchset(
     if let Some((_, value)) = params.iter().find(|(k, _)| k == "_sort")
         && !unknown.contains(&"_sort")
     {
-        sort(&mut found, &sort_keys(kind, value).0, |(_, r)| r);
+        found.iter_mut().for_each(|(_, r)| r.parse());
+        sort(&mut found, &sort_keys(kind, value).0, |(_, r)| r.value());
     }
     // Included: what the matches on this page reference, or what references them,
     // counted against the answer's size limit as they are gathered.
     let (count, offset) = window(params)?;
-    for (_, resource) in found.iter_mut().skip(offset).take(count) {
-        subset.apply(kind, resource);
+    if subset != Subset::Whole {
+        for (_, resource) in found.iter_mut().skip(offset).take(count) {
+            resource.parse();
+            if let Entry::Value(value) = resource {
+                subset.apply(kind, value);
+            }
+        }
     }
     let mut on_page: Vec<usize> = found
         .iter()
@@ -326,7 +420,7 @@ pub(super) async fn searchset(
         .map(|(at, _)| *at)
         .collect();
     on_page.dedup();
-    let mut included = Vec::new();
+    let mut included: Vec<Entry> = Vec::new();
     let mut size = 0;
     for at in on_page {
         let (id, cached) = &selected[at];
@@ -339,12 +433,12 @@ pub(super) async fn searchset(
             && let Some(patient) = of_kind(&state.reads, id, cached, Kind::CarePlan)
                 .await?
                 .first()
-                .and_then(|plan| patient_of_plan(plan, &state.profile))
-            && !included.iter().chain(&more).any(|r| *r == patient)
+                .and_then(|plan| plan.with_value(|plan| patient_of_plan(plan, &state.profile)))
+            && !included.iter().chain(&more).any(|r| *r.value() == patient)
         {
-            more.push(patient);
+            more.push(Entry::Value(patient));
         }
-        size += more.iter().map(json_len).sum::<usize>();
+        size += more.iter().map(Entry::len).sum::<usize>();
         if size > state.answer_bytes {
             let asked = if params.iter().any(|(k, _)| k == "_revinclude") {
                 "_revinclude"
@@ -439,10 +533,10 @@ pub(super) fn page(
     headers: &HeaderMap,
     type_name: &str,
     params: &[(String, String)],
-    found: Vec<Value>,
-    included: Vec<Value>,
+    found: Vec<Entry>,
+    included: Vec<Entry>,
     unknown: &[&str],
-) -> Result<Value, FhirError> {
+) -> Result<Page, FhirError> {
     let get = |name: &str| {
         params
             .iter()
@@ -477,30 +571,14 @@ pub(super) fn page(
     if offset > 0 {
         links.push(link("previous", offset.saturating_sub(count)));
     }
-    let mut bundle =
-        json!({ "resourceType": "Bundle", "type": "searchset", "total": total, "link": links });
-    if get("_summary") != Some("count") && count > 0 {
-        let mut entries: Vec<Value> = found
+    let entries = (get("_summary") != Some("count") && count > 0).then(|| {
+        let mut entries: Vec<(Entry, &str)> = found
             .into_iter()
             .skip(offset)
             .take(count)
-            .map(|r| {
-                let url = format!(
-                    "{base}/{}/{}",
-                    type_name,
-                    r["id"].as_str().unwrap_or_default()
-                );
-                json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })
-            })
+            .map(|r| (r, "match"))
+            .chain(included.into_iter().map(|r| (r, "include")))
             .collect();
-        entries.extend(included.into_iter().map(|r| {
-            let url = format!(
-                "{base}/{}/{}",
-                r["resourceType"].as_str().unwrap_or_default(),
-                r["id"].as_str().unwrap_or_default()
-            );
-            json!({ "fullUrl": url, "resource": r, "search": { "mode": "include" } })
-        }));
         if !unknown.is_empty() {
             let warning = Issue {
                 severity: "warning",
@@ -508,11 +586,90 @@ pub(super) fn page(
                 diagnostics: format!("ignored unknown search parameters: {}", unknown.join(", ")),
                 expression: None,
             };
-            entries.push(json!({ "resource": operation_outcome(&[warning]), "search": { "mode": "outcome" } }));
+            entries.push((Entry::Value(operation_outcome(&[warning])), "outcome"));
         }
-        bundle["entry"] = Value::Array(entries);
+        entries
+    });
+    Ok(Page {
+        base,
+        total,
+        links,
+        entries,
+    })
+}
+
+/// One page of a searchset Bundle, written around the bytes of the resources the read
+/// cache holds (as `$coordinated-plan` is).
+pub(super) struct Page {
+    base: String,
+    total: usize,
+    links: Vec<Value>,
+    /// Each resource with its search mode; none under `_summary=count` or `_count=0`.
+    entries: Option<Vec<(Entry, &'static str)>>,
+}
+
+impl Page {
+    /// The Bundle's JSON: `resourceType`, `type`, `total`, `link`, then `entry`, each
+    /// entry `fullUrl` (but an outcome), `resource`, `search`.
+    fn to_bytes(&self) -> Vec<u8> {
+        let entries = self.entries.iter().flatten();
+        let size: usize = entries.clone().map(|(r, _)| r.len() + 128).sum();
+        let mut out = Vec::with_capacity(size + 1024);
+        out.extend_from_slice(br#"{"resourceType":"Bundle","type":"searchset","total":"#);
+        out.extend_from_slice(self.total.to_string().as_bytes());
+        out.extend_from_slice(br#","link":"#);
+        // Values always serialize.
+        let _ = serde_json::to_writer(&mut out, &self.links);
+        if self.entries.is_some() {
+            out.extend_from_slice(br#","entry":["#);
+            for (n, (resource, mode)) in entries.enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                out.push(b'{');
+                if *mode != "outcome" {
+                    out.extend_from_slice(br#""fullUrl":"#);
+                    let url = format!("{}/{}", self.base, resource.reference());
+                    let _ = serde_json::to_writer(&mut out, &url);
+                    out.push(b',');
+                }
+                out.extend_from_slice(br#""resource":"#);
+                resource.write(&mut out);
+                out.extend_from_slice(br#","search":{"mode":""#);
+                out.extend_from_slice(mode.as_bytes());
+                out.extend_from_slice(br#""}}"#);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
+        out
     }
-    Ok(bundle)
+
+    /// The Bundle as a value (a search inside a batch, a pretty answer).
+    pub(super) fn into_value(self) -> Value {
+        serde_json::from_slice(&self.to_bytes()).unwrap_or(Value::Null)
+    }
+
+    /// The answer to a search, with what its audit row needs: each resource's
+    /// `Type/id` and, for a contract's, its person (as a read of it records).
+    pub(super) fn respond(self, pretty: bool) -> Response {
+        let mut given = Given::default();
+        for (resource, _) in self.entries.iter().flatten() {
+            match resource.cached() {
+                Some((cached, one)) => given.resource_about(one.reference(), &cached.patient),
+                None => given.collect(resource.value()),
+            }
+        }
+        let bytes = if pretty {
+            serde_json::to_vec_pretty(&self.into_value()).unwrap_or_default()
+        } else {
+            self.to_bytes()
+        };
+        let mut response =
+            ([(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))], bytes).into_response();
+        response.extensions_mut().insert(given);
+        response
+    }
 }
 
 /// The filters a search applies to each resource of the selected contracts: only the
@@ -579,6 +736,18 @@ impl Filters {
             },
             participant: get("participant").or_else(|| get("actor")),
         })
+    }
+
+    /// Whether no filter is given: every resource matches.
+    fn is_empty(&self) -> bool {
+        self.id.is_none()
+            && self.status.is_none()
+            && self.identifier.is_none()
+            && self.lifecycle.is_none()
+            && self.category.is_none()
+            && self.last_updated.is_empty()
+            && self.date.is_empty()
+            && self.participant.is_none()
     }
 
     fn matches(&self, r: &Value) -> bool {
@@ -674,5 +843,78 @@ fn names(reference: &Value, wanted: &str) -> bool {
             identifier["value"] == value && (system.is_empty() || identifier["system"] == system)
         }
         None => identifier["value"] == wanted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Version;
+
+    /// A page writes a cached resource's bytes as they are (the read cache's, so a search
+    /// gives what a read gives), and is the Bundle R4 describes, keys in their order.
+    #[test]
+    fn a_page_is_written_around_the_cached_bytes() {
+        // A space no serializer here would write: only a copy keeps it.
+        let plan = br#"{"resourceType":"CarePlan", "id":"k1","status":"active"}"#;
+        let cached = Arc::new(Cached {
+            patient: "194003129865".into(),
+            resources: vec![CachedResource {
+                kind: "CarePlan".into(),
+                id: "k1".into(),
+                bytes: axum::body::Bytes::from_static(plan),
+                booked_start: None,
+                version: Version::FIRST,
+                at: jiff::Timestamp::UNIX_EPOCH,
+            }],
+        });
+        let self_link = json!({ "relation": "self", "url": "http://h/fhir/CarePlan?patient=1" });
+        let provenance = json!({ "resourceType": "Provenance", "id": "k1-v1" });
+        let outcome = json!({ "resourceType": "OperationOutcome", "issue": [] });
+        let page = Page {
+            base: "http://h/fhir".into(),
+            total: 3,
+            links: vec![self_link.clone()],
+            entries: Some(vec![
+                (Entry::Cached(cached, 0), "match"),
+                (Entry::Value(provenance.clone()), "include"),
+                (Entry::Value(outcome.clone()), "outcome"),
+            ]),
+        };
+        let written = page.to_bytes();
+        assert!(
+            written.windows(plan.len()).any(|w| w == plan),
+            "{}",
+            String::from_utf8_lossy(&written)
+        );
+        let expected = json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": 3,
+            "link": [self_link],
+            "entry": [
+                {
+                    "fullUrl": "http://h/fhir/CarePlan/k1",
+                    "resource": { "resourceType": "CarePlan", "id": "k1", "status": "active" },
+                    "search": { "mode": "match" },
+                },
+                {
+                    "fullUrl": "http://h/fhir/Provenance/k1-v1",
+                    "resource": provenance,
+                    "search": { "mode": "include" },
+                },
+                { "resource": outcome, "search": { "mode": "outcome" } },
+            ],
+        });
+        let value: Value = serde_json::from_slice(&written).unwrap();
+        // Compared as text, so the keys' order counts too.
+        assert_eq!(value.to_string(), expected.to_string());
+        let counted = Page {
+            entries: None,
+            ..page
+        };
+        let value: Value = serde_json::from_slice(&counted.to_bytes()).unwrap();
+        assert_eq!(value.get("entry"), None);
+        assert_eq!(value["total"], 3);
     }
 }

@@ -309,7 +309,7 @@ def main(results, contracts, duration, connections, backends):
     rows = [
         ("contract → Bundle JSON", criterion(results, "to_bundle", "pkgw"), reference),
         ("… of which the narrative (XHTML)", criterion(results, "to_bundle", "narrative"), reference),
-        ("… of which the resources as JSON values, built and dropped",
+        ("… of which the resources as the mapping's JSON tree (narrative included), built and dropped",
          criterion(results, "to_bundle", "resources"), reference),
         ("Bundle JSON → contract (checked against the typed R4 model)",
          criterion(results, "from_bundle", "pkgw"), criterion(results, "from_bundle", "serde_json")),

@@ -9,14 +9,13 @@
 //! resources, serialized once, are written into the Bundle as they are.
 
 use axum::extract::{Query, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::Value;
 
 use super::error::FhirError;
 use super::read_cache::CachedResource;
-use super::respond::{FHIR_JSON, Format, base_url, fhir_json};
+use super::respond::{Format, base_url, fhir_bytes};
 use super::search::{person, persons_versions};
 use crate::api::{AppState, AuditInfo};
 use crate::domain::Status;
@@ -116,16 +115,7 @@ async fn answer(
         resources: given.map(|r| r.reference()).collect(),
         patients: vec![patient.to_string()],
     };
-    let mut response = if format.pretty {
-        let value: Value = serde_json::from_slice(&bundle).map_err(|_| FhirError::Internal)?;
-        fhir_json(StatusCode::OK, &value, true)
-    } else {
-        (
-            [(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
-            bundle,
-        )
-            .into_response()
-    };
+    let mut response = fhir_bytes(StatusCode::OK, bundle, format.pretty);
     response.extensions_mut().insert(audit);
     Ok(response)
 }

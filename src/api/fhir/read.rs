@@ -191,14 +191,7 @@ fn cached_response(
     let mut response = if super::respond::not_modified(headers, version, recorded_at) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static(super::respond::FHIR_JSON),
-            )],
-            resource.bytes.clone(),
-        )
-            .into_response()
+        super::respond::fhir_bytes(StatusCode::OK, resource.bytes.clone(), false)
     };
     super::respond::version_headers(&mut response, version, recorded_at);
     response.extensions_mut().insert(crate::api::AuditInfo {

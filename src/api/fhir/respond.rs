@@ -48,14 +48,30 @@ pub fn fhir_json(status: StatusCode, body: &Value, pretty: bool) -> Response {
         serde_json::to_vec(body)
     }
     .unwrap_or_default();
-    let mut response = (
-        status,
-        [(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
-        bytes,
-    )
-        .into_response();
+    let mut response = fhir_bytes(status, bytes, false);
     response.extensions_mut().insert(Given::of(body));
     response
+}
+
+/// JSON already serialized (from the read cache, or written around its bytes), with the
+/// FHIR content type; `pretty` writes it again, indented.
+pub fn fhir_bytes(
+    status: StatusCode,
+    bytes: impl Into<axum::body::Bytes>,
+    pretty: bool,
+) -> Response {
+    let bytes = bytes.into();
+    let indented = pretty
+        .then(|| serde_json::from_slice::<Value>(&bytes).ok())
+        .flatten()
+        .and_then(|value| serde_json::to_vec_pretty(&value).ok());
+    let body = indented.map_or(bytes, Into::into);
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+        body,
+    )
+        .into_response()
 }
 
 /// A resource with its version's `ETag` and `Last-Modified`.
@@ -117,12 +133,7 @@ impl WriteReply<'_> {
             }
             _ => match self.body {
                 WriteBody::Value(body) => fhir_json(self.status, body, format.pretty),
-                WriteBody::Bytes(bytes) => (
-                    self.status,
-                    [(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
-                    bytes,
-                )
-                    .into_response(),
+                WriteBody::Bytes(bytes) => fhir_bytes(self.status, bytes, false),
             },
         };
         version_headers(&mut response, self.version, self.last_modified);

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::capability::{COMMON_SEARCH, served};
@@ -18,7 +17,7 @@ use super::error::FhirError;
 use super::locate::{Kind, provenance_of};
 use super::patient::patient_of_plan;
 use super::read_cache::{Cached, CachedResource};
-use super::respond::{FHIR_JSON, Format, base_url, prefer};
+use super::respond::{Format, base_url, fhir_bytes, prefer};
 use super::shape::{Subset, sort, sort_keys};
 use crate::api::AppState;
 use crate::api::answer::{json_len, too_large};
@@ -28,6 +27,7 @@ use crate::domain::{ContractId, PersonId, Status};
 use crate::fhir::Profile;
 use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::fhir::profile::PersonError;
+use crate::fhir::stored::resource_key;
 use crate::percent::encode;
 use crate::store::{Record, Store};
 
@@ -181,6 +181,11 @@ pub(super) enum Entry {
     Value(Value),
 }
 
+/// A cached resource as a value.
+fn parsed(resource: &CachedResource) -> Value {
+    serde_json::from_slice(&resource.bytes).unwrap_or(Value::Null)
+}
+
 /// What a search entry holds where it has no value.
 static NULL: Value = Value::Null;
 
@@ -195,9 +200,7 @@ impl Entry {
     /// The resource as a value (parsed from its bytes when cached).
     pub(super) fn into_value(self) -> Value {
         match self {
-            Entry::Cached(cached, at) => {
-                serde_json::from_slice(&cached.resources[at].bytes).unwrap_or(Value::Null)
-            }
+            Entry::Cached(cached, at) => parsed(&cached.resources[at]),
             Entry::Value(value) => value,
         }
     }
@@ -223,9 +226,7 @@ impl Entry {
     /// left cached).
     fn with_value<T>(&self, f: impl FnOnce(&Value) -> T) -> T {
         match self.cached() {
-            Some((_, resource)) => {
-                f(&serde_json::from_slice(&resource.bytes).unwrap_or(Value::Null))
-            }
+            Some((_, resource)) => f(&parsed(resource)),
             None => f(self.value()),
         }
     }
@@ -234,10 +235,7 @@ impl Entry {
     fn reference(&self) -> String {
         match self.cached() {
             Some((_, resource)) => resource.reference(),
-            None => {
-                let text = |key: &str| self.value()[key].as_str().unwrap_or_default();
-                format!("{}/{}", text("resourceType"), text("id"))
-            }
+            None => resource_key(self.value()),
         }
     }
 
@@ -660,13 +658,7 @@ impl Page {
                 None => given.collect(resource.value()),
             }
         }
-        let bytes = if pretty {
-            serde_json::to_vec_pretty(&self.into_value()).unwrap_or_default()
-        } else {
-            self.to_bytes()
-        };
-        let mut response =
-            ([(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))], bytes).into_response();
+        let mut response = fhir_bytes(StatusCode::OK, self.to_bytes(), pretty);
         response.extensions_mut().insert(given);
         response
     }
@@ -674,6 +666,7 @@ impl Page {
 
 /// The filters a search applies to each resource of the selected contracts: only the
 /// parameters the type declares (the others are reported as ignored, or refused).
+#[derive(Default, PartialEq)]
 struct Filters {
     /// `_id`: any of these.
     id: Option<Vec<String>>,
@@ -740,14 +733,7 @@ impl Filters {
 
     /// Whether no filter is given: every resource matches.
     fn is_empty(&self) -> bool {
-        self.id.is_none()
-            && self.status.is_none()
-            && self.identifier.is_none()
-            && self.lifecycle.is_none()
-            && self.category.is_none()
-            && self.last_updated.is_empty()
-            && self.date.is_empty()
-            && self.participant.is_none()
+        *self == Filters::default()
     }
 
     fn matches(&self, r: &Value) -> bool {

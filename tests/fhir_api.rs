@@ -495,6 +495,15 @@ async fn search_by_person_id_and_identifier(db: &TestDb) {
             let read = text(&app, &url[url.find("/fhir").unwrap()..]).await;
             assert!(searched.contains(&read), "{query}: {url} as read: {read}");
         }
+        // `_pretty`: the same Bundle, indented.
+        let pretty = text(&app, &format!("/fhir/{query}&_pretty=true")).await;
+        assert!(pretty.contains("\n  \"type\": \"searchset\""), "{pretty}");
+        let mut indented: Value = serde_json::from_str(&pretty).unwrap();
+        let mut compact = bundle.clone();
+        for b in [&mut indented, &mut compact] {
+            b["link"] = Value::Null;
+        }
+        assert_eq!(indented, compact, "{query}");
     }
     let (_, none) = get(&app, "/fhir/CarePlan?patient=194003129865&status=revoked").await;
     assert_eq!(none["total"], 0);

@@ -311,6 +311,8 @@ def main(results, contracts, duration, connections, backends):
         ("… of which the narrative (XHTML)", criterion(results, "to_bundle", "narrative"), reference),
         ("… of which the resources as the mapping's JSON tree (narrative included), built and dropped",
          criterion(results, "to_bundle", "resources"), reference),
+        ("… of which writing that tree's bytes (the same bytes the reference writes)",
+         criterion(results, "to_bundle", "written"), reference),
         ("Bundle JSON → contract (checked against the typed R4 model)",
          criterion(results, "from_bundle", "pkgw"), criterion(results, "from_bundle", "serde_json")),
         ("invariant check", criterion(results, "domain", "invariants"), reference),

@@ -94,11 +94,13 @@ impl NationalDigits {
 }
 
 impl fmt::Display for NationalDigits {
+    /// The twelve digits, written at once: a personnummer is written into every
+    /// reference to the person, and formatting twelve numbers one by one stood out in the
+    /// mapping's profile.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in self.0 {
-            write!(f, "{d}")?;
-        }
-        Ok(())
+        let text = self.0.map(|d| b'0' + d);
+        // Every digit is 0–9 (see `parse`), so the text is ASCII.
+        f.pad(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -28,9 +28,10 @@ impl MappingError {
 
 /// JSON as the mapping writes it: objects are lists of keys in the order written (no
 /// hashing), and strings are borrowed from the contract and the profile where they can
-/// be. It serializes itself ([`serde::Serialize`]), so a resource becomes bytes without
-/// a `serde_json::Value` in between; `Value::from` makes one where a `Value` is wanted
-/// (see `benches/mapping.rs`).
+/// be. It writes its own bytes ([`Json::to_vec`], the bytes `serde_json` would write,
+/// faster), so a resource becomes bytes without a `serde_json::Value` in between; it
+/// also implements [`serde::Serialize`], and `Value::from` makes a `Value` where one is
+/// wanted (see `benches/mapping.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json<'a> {
     Null,
@@ -95,6 +96,137 @@ impl<'a> Json<'a> {
             _ => None,
         }
     }
+}
+
+impl Json<'_> {
+    /// The JSON bytes, exactly as `serde_json::to_vec` writes the tree (keys in their
+    /// order, no spaces, the same escapes), but with strings copied in one go where they
+    /// need no escape (see [`write_str`]).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024);
+        self.write(&mut out);
+        out
+    }
+
+    /// Appends the JSON bytes to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Bool(true) => out.extend_from_slice(b"true"),
+            Json::Bool(false) => out.extend_from_slice(b"false"),
+            Json::Str(s) => write_str(out, s),
+            Json::Array(items) => {
+                out.push(b'[');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    item.write(out);
+                }
+                out.push(b']');
+            }
+            Json::Object(entries) => {
+                out.push(b'{');
+                for (n, (key, value)) in entries.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, key);
+                    out.push(b':');
+                    value.write(out);
+                }
+                out.push(b'}');
+            }
+            // Writing a `Value` into a `Vec` cannot fail.
+            Json::Value(value) => {
+                let _ = serde_json::to_writer(&mut *out, value);
+            }
+        }
+    }
+}
+
+/// Appends `s` as a JSON string with serde_json's escapes: `\"`, `\\`, `\b`, `\f`, `\n`,
+/// `\r`, `\t`, and `\u00xx` (lowercase) for the other control characters; everything else,
+/// DEL and non-ASCII included, as it is. The bytes to escape are looked for sixteen at a
+/// time, which the compiler turns into vector instructions, and the text between them is
+/// copied in one go: most strings have none, and the narrative's XHTML only its quotes.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut plain = 0;
+    while let Some(at) = next_to_escape(bytes, plain) {
+        out.extend_from_slice(&bytes[plain..at]);
+        let byte = bytes[at];
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            _ => 0,
+        };
+        if short == 0 {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.extend_from_slice(&[b'\\', short]);
+        }
+        // The bytes escaped are ASCII, so `at + 1` is at a character boundary.
+        plain = at + 1;
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
+}
+
+/// Whether JSON escapes `b`.
+fn escaped(b: u8) -> bool {
+    (b < 0x20) | (b == b'"') | (b == b'\\')
+}
+
+/// Where the next byte JSON escapes is, from `from` on, with no branch per byte: sixteen
+/// bytes at a time (vector instructions), then the last few as words of eight. Keys and
+/// most values are shorter than sixteen bytes; looking at those byte by byte was most of
+/// the time spent writing.
+fn next_to_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    let first = |chunk: &[u8]| chunk.iter().position(|&b| escaped(b));
+    let mut chunks = bytes[from..].chunks_exact(16);
+    let mut at = from;
+    for chunk in chunks.by_ref() {
+        if chunk.iter().fold(false, |hit, &b| hit | escaped(b)) {
+            return first(chunk).map(|n| at + n);
+        }
+        at += 16;
+    }
+    let tail = chunks.remainder();
+    let hit = match bytes.len().checked_sub(8) {
+        // The last word reaches back over bytes already looked at where the tail is
+        // shorter than eight; `first` then looks at the tail alone.
+        Some(last) => (tail.len() > 8 && word_escapes(&tail[..8])) || word_escapes(&bytes[last..]),
+        None => tail.iter().fold(false, |hit, &b| hit | escaped(b)),
+    };
+    if hit {
+        first(tail).map(|n| at + n)
+    } else {
+        None
+    }
+}
+
+/// Whether any of eight bytes is one JSON escapes: a byte below 0x20, `"` or `\`
+/// (the borrow of a subtraction marks a byte below a bound; only a byte below it starts
+/// a borrow, so the answer is exact).
+fn word_escapes(eight: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = <[u8; 8]>::try_from(eight).map_or(0, u64::from_le_bytes);
+    let below = |bound: u64, v: u64| v.wrapping_sub(ONES * bound) & !v & HIGH != 0;
+    below(0x20, word)
+        | below(1, word ^ (ONES * u64::from(b'"')))
+        | below(1, word ^ (ONES * u64::from(b'\\')))
 }
 
 impl serde::Serialize for Json<'_> {
@@ -275,4 +407,70 @@ pub fn parse_at<T, E: ToString>(
 ) -> Result<T, MappingError> {
     let s = str_of(v, key).ok_or_else(|| MappingError::new(expression, "is missing"))?;
     parse(s).map_err(|e| MappingError::new(expression, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(s: &str) -> String {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        // Every ASCII byte, DEL included, then text around escapes at both ends of a
+        // sixteen-byte chunk and across one.
+        let ascii: String = (0u8..=0x7f).map(char::from).collect();
+        let cases = [
+            ascii.as_str(),
+            "",
+            "Vårdcentralen Öster — 08:00–10:00",
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Hej</p></div>",
+            "0123456789abcde\"",
+            "0123456789abcdef\"",
+            "\\0123456789abcdef0123456789abcdef\n",
+            "\u{1f}\u{7f}\u{85}\u{2028}",
+            // In the last few bytes, looked at as words of eight.
+            "ab\"",
+            "abcdefg\\",
+            "abcdefghijklmn\t",
+            "0123456789abcdef0123\u{1}",
+            "0123456789abcdef01234567890\"",
+            "\"0123456789abcdef01234",
+            "åäö\u{a2}\u{dc}\u{c2}\u{a2}",
+        ];
+        for case in cases {
+            assert_eq!(
+                written(case),
+                serde_json::to_string(case).unwrap(),
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tree_is_written_as_serde_json_writes_it() {
+        let mut tree = object! { "resourceType": "Goal", "active": true, "none": Json::Null };
+        tree.put(
+            "note",
+            vec![object! { "text": "rad 1\nrad 2" }, Json::from("\"")],
+        );
+        tree.put("kept", serde_json::json!({"a": [1, 2.5, null], "b\t": "c"}));
+        assert_eq!(tree.to_vec(), serde_json::to_vec(&tree).unwrap());
+        assert_eq!(
+            String::from_utf8(tree.to_vec()).unwrap(),
+            r#"{"resourceType":"Goal","active":true,"none":null,"note":[{"text":"rad 1\nrad 2"},"\""],"kept":{"a":[1,2.5,null],"b\t":"c"}}"#
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_is_escaped_as_serde_json_escapes_it(s in proptest::prelude::any::<String>(), ascii in "[\\x00-\\x7f]{0,40}") {
+            proptest::prop_assert_eq!(written(&s), serde_json::to_string(&s).unwrap());
+            proptest::prop_assert_eq!(written(&ascii), serde_json::to_string(&ascii).unwrap());
+        }
+    }
 }

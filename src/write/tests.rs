@@ -67,7 +67,7 @@ fn resources(f: &Fixture, record: &Record) -> ContractResources {
 fn assert_written_as_served(f: &Fixture, record: &Record) {
     let written: Vec<Vec<u8>> = crate::fhir::stored::written_of(record, &f.writer.profile)
         .iter()
-        .map(|r| serde_json::to_vec(r).unwrap())
+        .map(crate::fhir::Json::to_vec)
         .collect();
     let served: Vec<Vec<u8>> = resources(f, record)
         .all()

@@ -67,7 +67,7 @@ impl Cached {
                 CachedResource {
                     kind,
                     id,
-                    bytes: serde_json::to_vec(&r).unwrap_or_default().into(),
+                    bytes: r.to_vec().into(),
                     booked_start,
                     version: own.version,
                     at: own.at,

@@ -1470,6 +1470,22 @@ async fn a_patient_per_person_with_a_contract(db: &TestDb) {
     let goals = first.revision.contract.agreement.what_matters.len();
     assert_eq!(count("Goal"), 2 * goals);
     assert_eq!(everything["total"].as_u64().unwrap() as usize, kinds.len());
+    // Each resource byte for byte as a read of it gives (the contracts' from the read
+    // cache), and `_pretty` the same Bundle, indented.
+    let raw = text(&app, &format!("/fhir/Patient/{person}/$everything")).await;
+    for entry in everything["entry"].as_array().unwrap() {
+        let url = entry["fullUrl"].as_str().unwrap();
+        let read = text(&app, &url[url.find("/fhir").unwrap()..]).await;
+        assert!(raw.contains(&read), "{url} as read: {read}");
+    }
+    let pretty = text(
+        &app,
+        &format!("/fhir/Patient/{person}/$everything?_pretty=true"),
+    )
+    .await;
+    assert!(pretty.contains("\n  \"type\": \"searchset\""), "{pretty}");
+    let indented: Value = serde_json::from_str(&pretty).unwrap();
+    assert_eq!(indented, everything);
     let text = everything.to_string();
     assert!(
         !text.contains(other.id.as_str())

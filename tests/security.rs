@@ -1510,6 +1510,24 @@ async fn every_access_leaves_an_audit_row(db: &TestDb) {
         searched.resources.as_deref(),
         Some(given.join(" ").as_str())
     );
+    // $everything (written around the read cache's bytes): its row names the Patient and
+    // the CarePlan, under B.
+    let (status, text, _) = call(
+        &w.app,
+        Method::GET,
+        &format!("/fhir/Patient/{}/$everything", w.b.pnr),
+        Some(&token(&Kind::System)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let rows = rows_about(&w, &w.b.pnr).await;
+    let compartment = format!("Patient/{} CarePlan/{}", w.b.pnr, w.b.contract);
+    assert!(
+        rows.iter()
+            .any(|r| r.resources.as_deref() == Some(compartment.as_str())),
+        "$everything is in B's trail as {compartment}: {rows:?}"
+    );
 
     // A write is in the trail once: the stored version's row, written in the write's
     // transaction, is the request's row too (its address and status), so an update

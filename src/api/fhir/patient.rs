@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use super::error::FhirError;
 use super::locate::Kind;
 use super::read_cache::Cached;
-use super::respond::{Format, base_url, fhir_json, searchset};
-use super::search::{of_kind, persons_versions};
+use super::respond::{Format, base_url, fhir_bytes, fhir_json, searchset};
+use super::search::{Entry, Page, of_kind, persons_versions};
 use crate::api::AppState;
-use crate::api::answer::{json_len, too_large};
+use crate::api::answer::too_large;
 use crate::auth::Searched;
 use crate::domain::{ContractId, PersonId};
 use crate::fhir::Profile;
@@ -213,7 +213,8 @@ pub async fn search(
 
 /// `GET /fhir/Patient/{id}/$everything`: the Patient and every resource of the person's
 /// live contracts — CarePlans, CareTeams, Goals, Appointments and each version's
-/// Provenance — as a searchset, within the answer size limit (`too-costly` otherwise).
+/// Provenance — as a searchset, within the answer size limit (`too-costly` otherwise),
+/// written around the read cache's bytes as a search page is.
 pub async fn everything(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -232,8 +233,9 @@ pub async fn everything(
     }
     let known = person_of(&state, person_by_id(&state, &id)).await?;
     let base = base_url(&headers);
-    let mut resources = vec![known.patient(&state.profile)];
-    let mut size = json_len(&resources[0]);
+    // The contracts' resources go into the Bundle as the read cache holds them.
+    let mut entries = vec![Entry::Value(known.patient(&state.profile))];
+    let mut size = entries[0].len();
     let mut named = vec![format!("Patient/{}", known.id)];
     for (contract, cached) in &known.contracts {
         for kind in [
@@ -245,8 +247,7 @@ pub async fn everything(
             Kind::Provenance,
         ] {
             for resource in of_kind(&state.reads, contract, cached, kind).await? {
-                let resource = resource.into_value();
-                size += json_len(&resource);
+                size += resource.len();
                 if size > state.answer_bytes {
                     return Err(FhirError::TooCostly {
                         message: too_large(size, state.answer_bytes),
@@ -256,11 +257,16 @@ pub async fn everything(
                 if kind == Kind::CarePlan {
                     named.push(format!("CarePlan/{contract}"));
                 }
-                resources.push(resource);
+                entries.push(resource);
             }
         }
     }
     let link = format!("{base}/Patient/{}/$everything", known.id);
-    let bundle = searchset(&base, resources, Some(link));
-    Ok(answer(&bundle, format.pretty, &known.person, named))
+    let page = Page::of_matches(base, link, entries);
+    let mut response = fhir_bytes(StatusCode::OK, page.to_bytes(), format.pretty);
+    response.extensions_mut().insert(crate::api::AuditInfo {
+        resources: named,
+        patients: vec![known.person.to_string()],
+    });
+    Ok(response)
 }

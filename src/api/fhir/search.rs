@@ -240,7 +240,7 @@ impl Entry {
     }
 
     /// How many bytes it is serialized.
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match self.cached() {
             Some((_, resource)) => resource.bytes.len(),
             None => json_len(self.value()),
@@ -607,9 +607,19 @@ pub(super) struct Page {
 }
 
 impl Page {
+    /// A page of matches, all of them, with only a `self` link (`$everything`).
+    pub(super) fn of_matches(base: String, self_link: String, entries: Vec<Entry>) -> Page {
+        Page {
+            base,
+            total: entries.len(),
+            links: vec![serde_json::json!({ "relation": "self", "url": self_link })],
+            entries: Some(entries.into_iter().map(|e| (e, "match")).collect()),
+        }
+    }
+
     /// The Bundle's JSON: `resourceType`, `type`, `total`, `link`, then `entry`, each
     /// entry `fullUrl` (but an outcome), `resource`, `search`.
-    fn to_bytes(&self) -> Vec<u8> {
+    pub(super) fn to_bytes(&self) -> Vec<u8> {
         let entries = self.entries.iter().flatten();
         let size: usize = entries.clone().map(|(r, _)| r.len() + 128).sum();
         let mut out = Vec::with_capacity(size + 1024);

@@ -23,7 +23,7 @@ use common::postgres::{OwnPostgres, wait_for};
 use pkgw::api::{AppState, Limits};
 use pkgw::domain::ContractId;
 use pkgw::fhir::Profile;
-use pkgw::store::{Store, StoreOptions};
+use pkgw::store::{Change, IDLE_BEFORE_PING, Store, StoreOptions};
 use pkgw::sync::{Engine, targets_from_settings};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -255,6 +255,38 @@ async fn scrape(app: &common::app::TestApp) -> String {
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.text().await.unwrap()
+}
+
+/// A pooled connection is checked before use once it has lain idle for
+/// `IDLE_BEFORE_PING` (not on every use, which cost a round trip per statement): with
+/// every connection of the pool used just before the server restarted, each read after
+/// the restart is answered, none handed a connection to the server that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_after_a_restart_get_live_connections() {
+    let pg = OwnPostgres::start();
+    let mut options = StoreOptions::new(pg.url());
+    options.max_connections = 4;
+    let store = Store::open(&options).await.unwrap();
+    let id = store
+        .create(common::fixture("ung-diabetes"), Change::from_source("test"))
+        .await
+        .unwrap()
+        .id;
+    // Every connection of the pool in use at once, then back in it, live.
+    let reads = (0..8).map(|_| store.get(&id));
+    for read in futures_util::future::join_all(reads).await {
+        read.unwrap();
+    }
+    let restarted = tokio::time::Instant::now();
+    pg.down();
+    pg.up();
+    // A restart this fast would go unnoticed by design (see `IDLE_BEFORE_PING`): the
+    // clock is let past it.
+    tokio::time::sleep_until(restarted + IDLE_BEFORE_PING).await;
+    for n in 0..2 * options.max_connections {
+        let read = store.get(&id).await;
+        assert!(read.is_ok(), "read {n} after the restart: {read:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

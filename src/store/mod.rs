@@ -51,6 +51,16 @@ pub use scheduled::ScheduledTransfer;
 pub use subscriptions::StoredSubscription;
 pub use sync::{Claim, Conflict, DeadLetter, Dispatch, QueueStatus, Recorded, Remote, Routing};
 
+/// How long a PostgreSQL connection may have lain in the pool before it is checked (one
+/// round trip) before use. Every connection is checked as it goes back to the pool
+/// (sqlx pings it there), so one in use moments ago is known to be live; checking it
+/// again on every acquire was one more round trip each time, about a seventh of a
+/// read's time at one connection (`docs/scaling.md`). A server restarted and back
+/// within this time may cost each pooled connection one request answered 503; a slower
+/// restart, or a connection the server or the network dropped while it lay idle, costs
+/// none.
+pub const IDLE_BEFORE_PING: Duration = Duration::from_millis(100);
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -160,9 +170,19 @@ impl Store {
                 .acquire_timeout(options.acquire_timeout)
                 // No ping before each use of a SQLite connection: every statement is a
                 // hand-off to the connection's thread and back, and the ping doubled
-                // them; a file does not go away as a server can. PostgreSQL connections
-                // are checked, so a restarted server costs no failed request.
-                .test_before_acquire(backend == Backend::Postgres)
+                // them; a file does not go away as a server can. A PostgreSQL connection
+                // idle for a while is checked, so a restarted server costs no failed
+                // request (see `IDLE_BEFORE_PING`); a failed check closes it, and the
+                // pool takes another.
+                .test_before_acquire(false)
+                .before_acquire(move |conn, meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Postgres && meta.idle_for >= IDLE_BEFORE_PING {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 // A connection sqlx still counts as inside a transaction once the
                 // transaction is over is closed, never handed to the next request: when a
                 // statement fails (SQLite's SQLITE_FULL, say) the database may roll the

@@ -113,9 +113,8 @@ impl Known {
     }
 }
 
-/// The answer, with what the audit row needs: the person.
-fn answer(body: &Value, pretty: bool, person: &PersonId, resources: Vec<String>) -> Response {
-    let mut response = fhir_json(StatusCode::OK, body, pretty);
+/// The answer, with what the audit row needs: the resources given and the person.
+fn audited(mut response: Response, person: &PersonId, resources: Vec<String>) -> Response {
     response.extensions_mut().insert(crate::api::AuditInfo {
         resources,
         patients: vec![person.to_string()],
@@ -133,9 +132,8 @@ pub async fn read(
     let format = Format::negotiate(&headers, &params)?;
     let known = person_of(&state, person_by_id(&state, &id)).await?;
     let body = known.patient(&state.profile);
-    Ok(answer(
-        &body,
-        format.pretty,
+    Ok(audited(
+        fhir_json(StatusCode::OK, &body, format.pretty),
         &known.person,
         vec![format!("Patient/{}", known.id)],
     ))
@@ -263,10 +261,9 @@ pub async fn everything(
     }
     let link = format!("{base}/Patient/{}/$everything", known.id);
     let page = Page::of_matches(base, link, entries);
-    let mut response = fhir_bytes(StatusCode::OK, page.to_bytes(), format.pretty);
-    response.extensions_mut().insert(crate::api::AuditInfo {
-        resources: named,
-        patients: vec![known.person.to_string()],
-    });
-    Ok(response)
+    Ok(audited(
+        fhir_bytes(StatusCode::OK, page.to_bytes(), format.pretty),
+        &known.person,
+        named,
+    ))
 }

@@ -759,3 +759,60 @@ on_both_backends!(
     foreign_fhir_content_is_kept_with_its_version,
     an_identifier_names_its_contract_while_its_current_version_holds_it,
 );
+
+/// On SQLite, a lookup by key is compiled once, not again for each key it is given.
+/// The statistics `pkgw import` gathers (`ANALYZE`) would otherwise make it so: with
+/// SQLite's STAT4 samples every new value bound to an indexed column invalidates the
+/// statement's plan, and each lookup was parsed and planned anew (about a sixth of the
+/// CPU of a read by id, docs/scaling.md). The bundled SQLite is built without STAT4
+/// (`.cargo/config.toml`).
+#[tokio::test]
+async fn sqlite_lookups_after_analyze_reuse_their_compiled_statements() {
+    use std::str::FromStr as _;
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(a_stored_contract(&store).await);
+    }
+    store.analyze().await.unwrap();
+    let path = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+        .unwrap()
+        .get_filename()
+        .to_owned();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut head = conn
+        .prepare(
+            "SELECT c.version, c.patient FROM contracts c JOIN contract_versions v \
+             ON v.contract_id = c.id AND v.version = c.version WHERE c.id = ?1",
+        )
+        .unwrap();
+    let mut of_person = conn
+        .prepare("SELECT id FROM contracts WHERE patient = ?1")
+        .unwrap();
+    for id in &ids {
+        let record = store.get(id).await.unwrap();
+        let (version, patient): (i64, String) = head
+            .query_row([id.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap();
+        assert_eq!(u64::try_from(version), Ok(record.revision.version.get()));
+        let found: Vec<String> = of_person
+            .query_map([patient.as_str()], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(found.iter().any(|f| f == id.as_str()), "{found:?}");
+    }
+    let planned_again =
+        |stmt: &rusqlite::Statement<'_>| stmt.get_status(rusqlite::StatementStatus::RePrepare);
+    assert_eq!(
+        planned_again(&head),
+        0,
+        "the head lookup was compiled again"
+    );
+    assert_eq!(
+        planned_again(&of_person),
+        0,
+        "the lookup by person was compiled again"
+    );
+}

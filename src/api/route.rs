@@ -180,34 +180,45 @@ pub fn route_of(method: &Method, path: &str) -> Option<&'static Declared> {
         method
     };
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let template = declared()
+    let template = templates()
         .iter()
-        .filter_map(|d| rank(&d.path, &segments).map(|rank| (rank, d.path.as_str())))
-        .max_by(|a, b| a.0.cmp(&b.0))?
+        .filter_map(|(parts, d)| rank(parts, &segments).map(|rank| (rank, d.path.as_str())))
+        .max_by_key(|(rank, _)| *rank)?
         .1;
     declared()
         .iter()
         .find(|d| d.path == template && d.method == method)
 }
 
-/// How well `template` matches the segments: `None` when it does not; otherwise, per
-/// segment, whether it matched literally (so the more literal, the earlier, ranks higher).
-fn rank(template: &str, segments: &[&str]) -> Option<Vec<bool>> {
-    let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
-    if parts.len() != segments.len() {
+/// Each declared route with its path template's segments, split once (every request
+/// is matched against them all).
+fn templates() -> &'static [(Vec<&'static str>, &'static Declared)] {
+    static TEMPLATES: OnceLock<Vec<(Vec<&'static str>, &'static Declared)>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        declared()
+            .iter()
+            .map(|d| (d.path.trim_matches('/').split('/').collect(), d))
+            .collect()
+    })
+}
+
+/// How well a template (its segments, `parts`) matches the path's segments: `None` when
+/// it does not; otherwise one bit per segment that matched literally, the first segment
+/// the highest, so that the more literal, the earlier, ranks higher.
+fn rank(parts: &[&str], segments: &[&str]) -> Option<u64> {
+    if parts.len() != segments.len() || parts.len() > 64 {
         return None;
     }
-    parts
-        .iter()
-        .zip(segments)
-        .map(|(part, segment)| {
-            if part.starts_with('{') {
-                Some(false)
-            } else {
-                (part == segment).then_some(true)
+    let mut literal = 0u64;
+    for (i, (part, segment)) in parts.iter().zip(segments).enumerate() {
+        if !part.starts_with('{') {
+            if part != segment {
+                return None;
             }
-        })
-        .collect()
+            literal |= 1 << (63 - i);
+        }
+    }
+    Some(literal)
 }
 
 /// What `method` on `path` needs: what its route declares; a valid token when no route
@@ -247,4 +258,53 @@ fn kind_in<'a>(template: &str, path: &'a str) -> &'a str {
         .position(|part| part == "{kind}");
     at.and_then(|at| path.trim_matches('/').split('/').nth(at))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(method: Method, path: &str) -> Option<&'static str> {
+        route_of(&method, path).map(|d| d.path.as_str())
+    }
+
+    #[test]
+    fn the_most_literal_template_answers_and_earlier_literals_rank_higher() {
+        assert_eq!(
+            template(Method::GET, "/fhir/Patient/194003129865"),
+            Some("/fhir/Patient/{id}")
+        );
+        assert_eq!(
+            template(Method::GET, "/fhir/CarePlan/k1"),
+            Some("/fhir/{kind}/{id}")
+        );
+        assert_eq!(
+            template(Method::GET, "/fhir/CarePlan/_history"),
+            Some("/fhir/{kind}/_history")
+        );
+        // `Patient` (the second segment) outranks `_history` (the third).
+        assert_eq!(
+            template(Method::GET, "/fhir/Patient/_history"),
+            Some("/fhir/Patient/{id}")
+        );
+        assert_eq!(
+            template(Method::HEAD, "/fhir/CarePlan/k1/_history/2"),
+            Some("/fhir/{kind}/{id}/_history/{vid}")
+        );
+        assert_eq!(
+            template(Method::POST, "/fhir/CarePlan/k1/$transfer"),
+            Some("/fhir/CarePlan/{id}/$transfer")
+        );
+    }
+
+    #[test]
+    fn no_template_no_method_no_route() {
+        assert_eq!(template(Method::GET, "/fhir/CarePlan/k1/x/y/z/w"), None);
+        assert_eq!(
+            template(Method::DELETE, "/fhir/Patient/194003129865/$everything"),
+            None
+        );
+        let deep = format!("/fhir{}", "/a".repeat(100));
+        assert_eq!(template(Method::GET, &deep), None);
+    }
 }

@@ -270,31 +270,34 @@ mod tests {
 
     #[test]
     fn the_most_literal_template_answers_and_earlier_literals_rank_higher() {
-        assert_eq!(
-            template(Method::GET, "/fhir/Patient/194003129865"),
-            Some("/fhir/Patient/{id}")
-        );
-        assert_eq!(
-            template(Method::GET, "/fhir/CarePlan/k1"),
-            Some("/fhir/{kind}/{id}")
-        );
-        assert_eq!(
-            template(Method::GET, "/fhir/CarePlan/_history"),
-            Some("/fhir/{kind}/_history")
-        );
-        // `Patient` (the second segment) outranks `_history` (the third).
-        assert_eq!(
-            template(Method::GET, "/fhir/Patient/_history"),
-            Some("/fhir/Patient/{id}")
-        );
-        assert_eq!(
-            template(Method::HEAD, "/fhir/CarePlan/k1/_history/2"),
-            Some("/fhir/{kind}/{id}/_history/{vid}")
-        );
-        assert_eq!(
-            template(Method::POST, "/fhir/CarePlan/k1/$transfer"),
-            Some("/fhir/CarePlan/{id}/$transfer")
-        );
+        let expected = [
+            (
+                Method::GET,
+                "/fhir/Patient/194003129865",
+                "/fhir/Patient/{id}",
+            ),
+            (Method::GET, "/fhir/CarePlan/k1", "/fhir/{kind}/{id}"),
+            (
+                Method::GET,
+                "/fhir/CarePlan/_history",
+                "/fhir/{kind}/_history",
+            ),
+            // `Patient` (the second segment) outranks `_history` (the third).
+            (Method::GET, "/fhir/Patient/_history", "/fhir/Patient/{id}"),
+            (
+                Method::HEAD,
+                "/fhir/CarePlan/k1/_history/2",
+                "/fhir/{kind}/{id}/_history/{vid}",
+            ),
+            (
+                Method::POST,
+                "/fhir/CarePlan/k1/$transfer",
+                "/fhir/CarePlan/{id}/$transfer",
+            ),
+        ];
+        for (method, path, answering) in expected {
+            assert_eq!(template(method, path), Some(answering), "{path}");
+        }
     }
 
     #[test]

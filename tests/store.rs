@@ -740,6 +740,13 @@ async fn concurrent_writes_on_sqlite_share_commits_and_are_answered_each_alone()
     );
 }
 
+/// Nothing to record records nothing, and is no error.
+async fn no_accesses_record_no_rows(db: &TestDb) {
+    let store = db.store().await;
+    store.record_accesses(&[]).await.unwrap();
+    assert_eq!(db.count("audit").await, 0);
+}
+
 on_both_backends!(
     a_lost_claim_records_nothing_and_asks_for_another_delivery,
     the_head_is_the_current_version,
@@ -756,6 +763,7 @@ on_both_backends!(
     import_refuses_taken_ids_and_broken_histories,
     a_batch_imports_each_contract_whole_or_not_at_all,
     accesses_are_recorded_a_row_per_person_given,
+    no_accesses_record_no_rows,
     foreign_fhir_content_is_kept_with_its_version,
     an_identifier_names_its_contract_while_its_current_version_holds_it,
 );

@@ -177,23 +177,19 @@ impl Store {
     /// inside a transaction keeps of every page it changes.
     pub async fn record_accesses(&self, accesses: &[AccessRecord]) -> Result<(), StoreError> {
         let rows = access_rows(accesses);
-        if rows.len() <= ROWS_PER_STATEMENT {
-            let sql = insert_sql(rows.len());
-            bind_rows(sqlx::query(&sql), micros(now()), &rows)
-                .execute(&self.writer)
-                .await?;
-            return Ok(());
-        }
-        let mut tx = self.writer.begin().await?;
         let at = micros(now());
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let sql = insert_sql(chunk.len());
-            bind_rows(sqlx::query(&sql), at, chunk)
-                .execute(&mut *tx)
-                .await?;
+        match rows.len() {
+            0 => Ok(()),
+            1..=ROWS_PER_STATEMENT => insert_rows(&self.writer, at, &rows).await,
+            _ => {
+                let mut tx = self.writer.begin().await?;
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    insert_rows(&mut *tx, at, chunk).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
         }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// The audit rows about one contract, oldest first.
@@ -286,12 +282,17 @@ fn access_rows(accesses: &[AccessRecord]) -> Vec<AccessRow<'_>> {
         .collect()
 }
 
-/// One `INSERT` of `rows` audit rows (11 parameters each).
-fn insert_sql(rows: usize) -> String {
+/// `rows` (at most [`ROWS_PER_STATEMENT`]) in one multi-row `INSERT` on `db`, each at
+/// `at`.
+async fn insert_rows<'c>(
+    db: impl sqlx::Executor<'c, Database = Any>,
+    at: i64,
+    rows: &[AccessRow<'_>],
+) -> Result<(), StoreError> {
     let mut sql = String::from(
         "INSERT INTO audit (at, actor, action, outcome, origin, client, subject, interaction, status, resources, patient, remote) VALUES ",
     );
-    for n in 0..rows {
+    for n in 0..rows.len() {
         let p = n * 11;
         if n > 0 {
             sql.push_str(", ");
@@ -311,15 +312,7 @@ fn insert_sql(rows: usize) -> String {
             p + 11
         ));
     }
-    sql
-}
-
-/// `query` (an [`insert_sql`] of as many rows) with the rows bound, each at `at`.
-fn bind_rows<'q>(
-    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    at: i64,
-    rows: &'q [AccessRow<'q>],
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(&sql);
     for (access, patient, resources) in rows {
         let outcome = if access.status < 400 {
             "success"
@@ -339,7 +332,8 @@ fn bind_rows<'q>(
             .bind(*patient)
             .bind(access.remote.as_deref());
     }
-    query
+    query.execute(db).await?;
+    Ok(())
 }
 
 fn row_from(row: &AnyRow) -> Result<AuditRow, StoreError> {

@@ -40,6 +40,14 @@ async fn a_stored_contract(store: &Store) -> ContractId {
         .id
 }
 
+async fn stored_contracts(store: &Store, n: usize) -> Vec<ContractId> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(a_stored_contract(store).await);
+    }
+    ids
+}
+
 async fn create_reads_back_as_version_one(db: &TestDb) {
     let store = db.store().await;
     let contract = fixture("cancer-min-vardplan");
@@ -689,10 +697,7 @@ async fn a_lost_claim_records_nothing_and_asks_for_another_delivery(db: &TestDb)
 async fn concurrent_writes_on_sqlite_share_commits_and_are_answered_each_alone() {
     let db = TestDb::sqlite();
     let store = db.store().await;
-    let mut ids = Vec::new();
-    for _ in 0..16 {
-        ids.push(a_stored_contract(&store).await);
-    }
+    let ids = stored_contracts(&store, 16).await;
     let (commits, writes) = store.group_commits().unwrap();
     let before = snapshot(&db).await;
     let base = store.get(&ids[0]).await.unwrap().revision.contract;
@@ -779,10 +784,7 @@ async fn sqlite_lookups_after_analyze_reuse_their_compiled_statements() {
     use std::str::FromStr as _;
     let db = TestDb::sqlite();
     let store = db.store().await;
-    let mut ids = Vec::new();
-    for _ in 0..40 {
-        ids.push(a_stored_contract(&store).await);
-    }
+    let ids = stored_contracts(&store, 40).await;
     store.analyze().await.unwrap();
     let path = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
         .unwrap()

@@ -165,24 +165,14 @@ impl Store {
             }
         };
         let pool = |max: u32, connect: AnyConnectOptions| {
-            AnyPoolOptions::new()
+            let pool_options = AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(options.acquire_timeout)
                 // No ping before each use of a SQLite connection: every statement is a
                 // hand-off to the connection's thread and back, and the ping doubled
                 // them; a file does not go away as a server can. A PostgreSQL connection
-                // idle for a while is checked, so a restarted server costs no failed
-                // request (see `IDLE_BEFORE_PING`); a failed check closes it, and the
-                // pool takes another.
+                // idle for a while is checked (below).
                 .test_before_acquire(false)
-                .before_acquire(move |conn, meta| {
-                    Box::pin(async move {
-                        if backend == Backend::Postgres && meta.idle_for >= IDLE_BEFORE_PING {
-                            conn.ping().await?;
-                        }
-                        Ok(true)
-                    })
-                })
                 // A connection sqlx still counts as inside a transaction once the
                 // transaction is over is closed, never handed to the next request: when a
                 // statement fails (SQLite's SQLITE_FULL, say) the database may roll the
@@ -209,8 +199,23 @@ impl Store {
                         }
                         Ok(())
                     })
+                });
+            // A PostgreSQL connection idle for `IDLE_BEFORE_PING` is checked before use, so
+            // a restarted server costs no failed request; a failed check closes it, and
+            // the pool takes another.
+            let pool_options = if backend == Backend::Postgres {
+                pool_options.before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= IDLE_BEFORE_PING {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
                 })
-                .connect_with(connect)
+            } else {
+                pool_options
+            };
+            pool_options.connect_with(connect)
         };
         let (writer, reader) = match backend {
             Backend::Sqlite => (

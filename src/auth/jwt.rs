@@ -8,6 +8,7 @@
 //! is about: personnummer or samordningsnummer) and `units` (HSA-ids an EHR's writes are
 //! limited to).
 
+use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,12 @@ pub struct KeyError(pub String);
 
 #[derive(Debug, Deserialize)]
 struct Claims {
+    /// Checked by `jsonwebtoken`; kept to check a remembered token again (as numbers:
+    /// a JSON number may be written with a fraction).
+    #[serde(default)]
+    exp: Option<f64>,
+    #[serde(default)]
+    nbf: Option<f64>,
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
@@ -80,8 +87,27 @@ pub struct Verifier {
     last_fetch: RwLock<Option<Instant>>,
     issuer: String,
     audience: String,
+    /// What is checked of a token's claims, per algorithm the gateway takes: built
+    /// once, not for every request (each holds sets of the audience and issuer).
+    checks: [(Algorithm, Validation); 3],
     leeway: u64,
+    /// Tokens that verified, by their text, with who they speak for (see
+    /// [`Verifier::remembered`]).
+    verified: RwLock<HashMap<String, Verified>>,
 }
+
+/// A token that verified: who it speaks for, and the times it holds between.
+#[derive(Debug, Clone)]
+struct Verified {
+    principal: Principal,
+    exp: f64,
+    nbf: Option<f64>,
+}
+
+/// The most tokens remembered; when one more verifies, they are all forgotten (each is
+/// then checked in full once more). Only tokens that verified are remembered, so only
+/// holders of that many valid tokens can make the gateway forget.
+const MOST_REMEMBERED: usize = 4096;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,7 +145,10 @@ impl Verifier {
             last_fetch: RwLock::new(None),
             issuer: s.issuer.clone(),
             audience: s.audience.clone(),
+            checks: [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256]
+                .map(|alg| (alg, validation(alg, s))),
             leeway: s.leeway_secs,
+            verified: RwLock::default(),
         };
         if verifier.jwks_url.is_some() {
             verifier.fetch().await?;
@@ -165,11 +194,22 @@ impl Verifier {
         if let Ok(mut keys) = self.keys.write() {
             *keys = fetched;
         }
+        // A token verified with a key no longer published is checked again.
+        if let Ok(mut verified) = self.verified.write() {
+            verified.clear();
+        }
         Ok(())
     }
 
     /// Checks a token and says who it speaks for.
+    ///
+    /// A token that verified before is not checked again (its signature, its claims)
+    /// but for its times: the signature check and the claims' parsing were a fifth of
+    /// the instructions of a read by id, for the same few tokens over and over.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        if let Some(principal) = self.remembered(token, unix_now()) {
+            return Ok(principal);
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         let claims = match header.alg {
@@ -200,7 +240,31 @@ impl Verifier {
             }
             other => return Err(TokenError::Algorithm(format!("{other:?}"))),
         };
-        principal(claims)
+        let (exp, nbf) = (claims.exp, claims.nbf);
+        let principal = principal(claims)?;
+        if let (Some(exp), Ok(mut verified)) = (exp, self.verified.write()) {
+            if verified.len() >= MOST_REMEMBERED {
+                verified.clear();
+            }
+            let remember = Verified {
+                principal: principal.clone(),
+                exp,
+                nbf,
+            };
+            verified.insert(token.to_owned(), remember);
+        }
+        Ok(principal)
+    }
+
+    /// Who `token` speaks for, if it verified before and is still within its times at
+    /// `now` (seconds since 1970), as `jsonwebtoken` checks them: not after `exp`, not
+    /// before `nbf`, each give or take the leeway.
+    fn remembered(&self, token: &str, now: f64) -> Option<Principal> {
+        let verified = self.verified.read().ok()?;
+        let known = verified.get(token)?;
+        let leeway = self.leeway as f64;
+        let within = known.exp >= now - leeway && known.nbf.is_none_or(|nbf| nbf <= now + leeway);
+        within.then(|| known.principal.clone())
     }
 
     fn key_for(&self, kid: &str, alg: Algorithm) -> Option<()> {
@@ -220,18 +284,12 @@ impl Verifier {
     }
 
     fn decode(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims, TokenError> {
-        let mut validation = Validation::new(alg);
-        validation.leeway = self.leeway;
-        validation.validate_nbf = true;
-        validation.set_audience(&[&self.audience]);
-        if self.issuer.is_empty() {
-            validation.set_required_spec_claims(&["exp", "aud"]);
-        } else {
-            // A token without `iss` is not from the configured issuer.
-            validation.set_issuer(&[&self.issuer]);
-            validation.set_required_spec_claims(&["exp", "aud", "iss"]);
-        }
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let (_, validation) = self
+            .checks
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .ok_or_else(|| TokenError::Algorithm(format!("{alg:?}")))?;
+        jsonwebtoken::decode::<Claims>(token, key, validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -243,6 +301,29 @@ impl Verifier {
                 _ => TokenError::Malformed(e.to_string()),
             })
     }
+}
+
+/// Seconds since 1970, as `jsonwebtoken` reads the clock.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs() as f64)
+}
+
+/// What is checked of a token signed with `alg`: the audience, the issuer (when one is
+/// configured: then a token without `iss` is refused), `exp` and `nbf` with the leeway.
+fn validation(alg: Algorithm, s: &AuthSettings) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = s.leeway_secs;
+    validation.validate_nbf = true;
+    validation.set_audience(&[&s.audience]);
+    if s.issuer.is_empty() {
+        validation.set_required_spec_claims(&["exp", "aud"]);
+    } else {
+        validation.set_issuer(&[&s.issuer]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+    }
+    validation
 }
 
 fn principal(claims: Claims) -> Result<Principal, TokenError> {
@@ -328,4 +409,93 @@ pub fn mint(secret: &str, claims: &TokenClaims) -> Result<String, String> {
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a-secret-for-the-tests-only";
+
+    async fn verifier() -> Verifier {
+        Verifier::from_settings(&AuthSettings {
+            mode: super::super::Mode::Required,
+            issuer: "https://idp.example".into(),
+            audience: "pkgw".into(),
+            leeway_secs: 30,
+            hs256_secret: crate::secret::Secret::new(SECRET),
+            jwks_file: String::new(),
+            jwks_url: String::new(),
+            authorize_url: String::new(),
+            token_url: String::new(),
+            grant_types: Vec::new(),
+            smart_capabilities: Vec::new(),
+            portal_client_id: String::new(),
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A token for `client`, valid from `nbf` to `exp` (seconds from now), signed with
+    /// `secret`.
+    fn token(secret: &str, client: &str, nbf: i64, exp: i64) -> (String, f64) {
+        let now = unix_now() as i64;
+        let claims = TokenClaims {
+            iss: "https://idp.example".into(),
+            aud: "pkgw".into(),
+            sub: client.into(),
+            client_id: client.into(),
+            scope: "system/*.rs".into(),
+            iat: now,
+            nbf: now + nbf,
+            exp: now + exp,
+            patient: None,
+            units: None,
+        };
+        (mint(secret, &claims).unwrap(), now as f64)
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_remembered_only_within_its_times() {
+        let verifier = verifier().await;
+        let (token, now) = token(SECRET, "ehr", -10, 100);
+        assert_eq!(verifier.remembered(&token, now), None, "not verified yet");
+        let principal = verifier.verify(&token).await.unwrap();
+        assert_eq!(principal.client, "ehr");
+        assert_eq!(verifier.remembered(&token, now), Some(principal.clone()));
+        assert_eq!(verifier.verify(&token).await, Ok(principal.clone()));
+        // `exp` and `nbf` give or take the leeway (30 s), as jsonwebtoken checks them.
+        let at = |s: f64| verifier.remembered(&token, now + s);
+        assert_eq!(at(130.0), Some(principal.clone()));
+        assert_eq!(at(131.0), None, "expired");
+        assert_eq!(at(-40.0), Some(principal));
+        assert_eq!(at(-41.0), None, "not valid yet");
+    }
+
+    #[tokio::test]
+    async fn a_token_that_fails_is_not_remembered() {
+        let verifier = verifier().await;
+        let (forged, now) = token("another-secret", "ehr", -10, 100);
+        let (expired, _) = token(SECRET, "ehr", -200, -100);
+        for _ in 0..2 {
+            assert_eq!(
+                verifier.verify(&forged).await,
+                Err(TokenError::BadSignature)
+            );
+            assert_eq!(verifier.verify(&expired).await, Err(TokenError::Expired));
+        }
+        assert_eq!(verifier.remembered(&forged, now), None);
+        assert_eq!(verifier.remembered(&expired, now - 150.0), None);
+    }
+
+    #[tokio::test]
+    async fn at_most_so_many_tokens_are_remembered() {
+        let verifier = verifier().await;
+        for n in 0..=MOST_REMEMBERED {
+            let (token, _) = token(SECRET, &format!("client-{n}"), -10, 100);
+            verifier.verify(&token).await.unwrap();
+            let remembered = verifier.verified.read().unwrap().len();
+            assert!(remembered <= MOST_REMEMBERED, "{remembered} after {n}");
+        }
+    }
 }

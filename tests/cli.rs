@@ -482,20 +482,7 @@ async fn the_audit_trail_and_tokens_from_the_command_line(db: &TestDb) {
         .output()
         .unwrap();
     assert!(minted.status.success(), "{}", text(&minted.stderr));
-    let settings = pkgw::auth::AuthSettings {
-        mode: pkgw::auth::Mode::Required,
-        issuer: "pkgw-dev".into(),
-        audience: "pkgw".into(),
-        leeway_secs: 0,
-        hs256_secret: pkgw::config::Secret::new("cli-test-secret"),
-        jwks_file: String::new(),
-        jwks_url: String::new(),
-        authorize_url: String::new(),
-        token_url: String::new(),
-        grant_types: Vec::new(),
-        smart_capabilities: Vec::new(),
-        portal_client_id: String::new(),
-    };
+    let settings = pkgw::auth::AuthSettings::hs256("pkgw-dev", "pkgw", 0, "cli-test-secret");
     let verifier = pkgw::auth::Verifier::from_settings(&settings)
         .await
         .unwrap();

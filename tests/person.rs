@@ -13,8 +13,7 @@ mod common;
 use common::TestDb;
 use common::app::{TestApp, spawn_state};
 use common::peer::{FhirPeer, assert_holds, engine, settle, target};
-use pkgw::auth::{AuthSettings, DevToken, Mode, Verifier};
-use pkgw::config::Secret;
+use pkgw::auth::{AuthSettings, DevToken, Verifier};
 use pkgw::domain::{AgreedTimeStatus, ContactReason, ContractId, RequestStatus, Status};
 use pkgw::fhir::{Profile, appointment_id};
 use pkgw::store::{Change, Record};
@@ -22,20 +21,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 fn auth() -> AuthSettings {
-    AuthSettings {
-        mode: Mode::Required,
-        issuer: "pkgw-test".into(),
-        audience: "pkgw".into(),
-        leeway_secs: 30,
-        hs256_secret: Secret::new("the-person-test-secret"),
-        jwks_file: String::new(),
-        jwks_url: String::new(),
-        authorize_url: String::new(),
-        token_url: String::new(),
-        grant_types: Vec::new(),
-        smart_capabilities: Vec::new(),
-        portal_client_id: String::new(),
-    }
+    AuthSettings::hs256("pkgw-test", "pkgw", 30, "the-person-test-secret")
 }
 
 fn token(scope: &str, patient: Option<&str>) -> String {

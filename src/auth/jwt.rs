@@ -418,20 +418,12 @@ mod tests {
     const SECRET: &str = "a-secret-for-the-tests-only";
 
     async fn verifier() -> Verifier {
-        Verifier::from_settings(&AuthSettings {
-            mode: super::super::Mode::Required,
-            issuer: "https://idp.example".into(),
-            audience: "pkgw".into(),
-            leeway_secs: 30,
-            hs256_secret: crate::secret::Secret::new(SECRET),
-            jwks_file: String::new(),
-            jwks_url: String::new(),
-            authorize_url: String::new(),
-            token_url: String::new(),
-            grant_types: Vec::new(),
-            smart_capabilities: Vec::new(),
-            portal_client_id: String::new(),
-        })
+        Verifier::from_settings(&AuthSettings::hs256(
+            "https://idp.example",
+            "pkgw",
+            30,
+            SECRET,
+        ))
         .await
         .unwrap()
     }

@@ -76,6 +76,27 @@ pub enum Mode {
     Off,
 }
 
+impl AuthSettings {
+    /// Tokens required, signed with the HS256 `secret` (development and tests), for
+    /// `issuer` and `audience`; no public keys, and no identity provider to discover.
+    pub fn hs256(issuer: &str, audience: &str, leeway_secs: u64, secret: &str) -> AuthSettings {
+        AuthSettings {
+            mode: Mode::Required,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            leeway_secs,
+            hs256_secret: Secret::new(secret),
+            jwks_file: String::new(),
+            jwks_url: String::new(),
+            authorize_url: String::new(),
+            token_url: String::new(),
+            grant_types: Vec::new(),
+            smart_capabilities: Vec::new(),
+            portal_client_id: String::new(),
+        }
+    }
+}
+
 /// The caller of one request, as its token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

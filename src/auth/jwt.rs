@@ -109,6 +109,11 @@ struct Verified {
 /// holders of that many valid tokens can make the gateway forget.
 const MOST_REMEMBERED: usize = 4096;
 
+/// A token longer than this (a usual one is well under 2 kB) is checked in full every
+/// time, never remembered: the memory remembered tokens take stays bounded (at most
+/// [`MOST_REMEMBERED`] of this length).
+const LONGEST_REMEMBERED: usize = 8192;
+
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
@@ -242,7 +247,9 @@ impl Verifier {
         };
         let (exp, nbf) = (claims.exp, claims.nbf);
         let principal = principal(claims)?;
-        if let (Some(exp), Ok(mut verified)) = (exp, self.verified.write()) {
+        if let Some(exp) = exp.filter(|_| token.len() <= LONGEST_REMEMBERED)
+            && let Ok(mut verified) = self.verified.write()
+        {
             if verified.len() >= MOST_REMEMBERED {
                 verified.clear();
             }
@@ -478,6 +485,16 @@ mod tests {
         }
         assert_eq!(verifier.remembered(&forged, now), None);
         assert_eq!(verifier.remembered(&expired, now - 150.0), None);
+    }
+
+    #[tokio::test]
+    async fn a_very_long_token_is_not_remembered() {
+        let verifier = verifier().await;
+        let long = "x".repeat(LONGEST_REMEMBERED);
+        let (token, now) = token(SECRET, &long, -10, 100);
+        assert!(token.len() > LONGEST_REMEMBERED);
+        assert_eq!(verifier.verify(&token).await.unwrap().client, long);
+        assert_eq!(verifier.remembered(&token, now), None);
     }
 
     #[tokio::test]

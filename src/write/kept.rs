@@ -74,7 +74,7 @@ pub(super) fn lost(received: &Value, served: &Value, profile: &Profile) -> Vec<I
         }
     }
     let mut issues = Vec::new();
-    walk(&received, served, kind, &mut issues);
+    walk(&received, served, &mut kind.to_owned(), &mut issues);
     issues
 }
 
@@ -99,22 +99,28 @@ fn following(kind: &str) -> &'static [&'static str] {
     }
 }
 
-fn walk(received: &Value, served: &Value, path: &str, issues: &mut Vec<Issue>) {
+/// Walks `received` beside `served`, `path` the FHIRPath of `received`, extended in
+/// place as the walk goes down (a string made only for an element named in an issue).
+fn walk(received: &Value, served: &Value, path: &mut String, issues: &mut Vec<Issue>) {
+    use std::fmt::Write as _;
     if issues.len() >= MOST {
         return;
     }
+    let at = path.len();
     match received {
         Value::Object(map) => {
             for (key, value) in map {
-                let here = format!("{path}.{key}");
+                path.truncate(at);
+                path.push('.');
+                path.push_str(key);
                 match served.get(key) {
                     None => issues.push(Issue::error(
                         "structure",
                         "the contract cannot keep this element: nothing of it would be stored, so the write is refused",
-                        Some(here),
+                        Some(path.clone()),
                     )),
                     Some(_) if matches!(key.as_str(), "reference" | "display") => {}
-                    Some(kept) => walk(value, kept, &here, issues),
+                    Some(kept) => walk(value, kept, path, issues),
                 }
             }
         }
@@ -123,14 +129,15 @@ fn walk(received: &Value, served: &Value, path: &str, issues: &mut Vec<Issue>) {
         Value::Array(items) => {
             let served_items = served.as_array().map(Vec::as_slice).unwrap_or_default();
             for (i, item) in items.iter().enumerate() {
-                let here = format!("{path}[{i}]");
+                path.truncate(at);
+                let _ = write!(path, "[{i}]");
                 let mut at_place = Vec::new();
                 match served_items.get(i) {
-                    Some(kept) => walk(item, kept, &here, &mut at_place),
+                    Some(kept) => walk(item, kept, path, &mut at_place),
                     None => at_place.push(Issue::error(
                         "structure",
                         "the contract cannot keep this element: nothing of it would be stored, so the write is refused",
-                        Some(here.clone()),
+                        Some(path.clone()),
                     )),
                 }
                 // Elsewhere it must be the very item: a reference is compared too.
@@ -143,10 +150,11 @@ fn walk(received: &Value, served: &Value, path: &str, issues: &mut Vec<Issue>) {
         leaf if !same(leaf, served) => issues.push(Issue::error(
             "value",
             format!("the contract would store {served} here, not {leaf}: send what it can keep"),
-            Some(path.to_owned()),
+            Some(path.clone()),
         )),
         _ => {}
     }
+    path.truncate(at);
 }
 
 /// Equal values; instants and numbers by what they mean, not how they are written.

@@ -6,6 +6,15 @@
 # Debian when missing). Writes the flat profile (self time per function, the top 60) to
 # target/profile/WORKLOAD.txt and keeps perf.data beside it for `perf report -i`.
 #
+# With --callgrind it counts instructions instead (valgrind's callgrind; installed from
+# Debian when missing): the gateway runs under callgrind, the workload runs once to warm
+# up (for writes on other contracts than those measured), then for SECONDS with the
+# counters zeroed before and dumped after; it prints the instructions per 2xx answer
+# and keeps the count in target/profile/WORKLOAD-new.callgrind for callgrind_annotate
+# (--inclusive=yes). Instructions are repeatable where seconds are not, so one run of
+# each build is enough to compare them (with --compare, also OLD-old.callgrind); they
+# leave out the kernel's work, which the rate and CPU time include.
+#
 # With --compare OLD_PKGW it records nothing: it puts the same workload on an earlier
 # build (OLD_PKGW, e.g. a copy of target/release/pkgw from before a change) and on this
 # one, in turns (--rounds, each build once per round), on the same data in the same
@@ -16,6 +25,7 @@
 # Usage: scripts/profile.sh [--workload read|search|coordinated|put|transaction]
 #                           [--contracts N] [--connections C] [--seconds S]
 #                           [--backend sqlite|postgres] [--compare OLD_PKGW [--rounds R]]
+#                           [--callgrind]
 # Defaults: read, 20000 contracts, 32 connections, 15 seconds, sqlite, 2 rounds.
 # PostgreSQL: PKGW_LOAD_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
 # the script keeps the imported store there as database pkgw_profile_N and runs each
@@ -30,6 +40,7 @@ seconds=15
 old=""
 rounds=2
 backend=sqlite
+callgrind=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --workload) workload=$2; shift 2 ;;
@@ -39,7 +50,8 @@ while [ $# -gt 0 ]; do
         --compare) old=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --backend) backend=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        --callgrind) callgrind=1; shift ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -52,7 +64,9 @@ esac
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-for tool in wrk perf; do
+tools="wrk perf"
+[ -n "$callgrind" ] && tools="wrk valgrind"
+for tool in $tools; do
     if ! command -v "$tool" >/dev/null; then
         package=$tool
         [ "$tool" = perf ] && package=linux-perf
@@ -117,11 +131,13 @@ serve() {
             url="${pg_admin%/*}/pkgw_profile_run"
             ;;
     esac
+    # $wrapper (unquoted: a command and its arguments) runs the gateway under callgrind.
+    # shellcheck disable=SC2086
     PKGW__DATABASE__URL="$url" PKGW__SERVER__BIND=127.0.0.1:$port \
         PKGW__SERVER__RATE_LIMIT_PER_SEC=0 PKGW__LOG__LEVEL=warn PKGW__SYNC__ENABLED=false \
-        "$1" serve >"$out/serve.log" 2>&1 &
+        ${wrapper:-} "$1" serve >"$out/serve.log" 2>&1 &
     gateway=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 "${tries:-100}"); do
         curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0
         sleep 0.2
     done
@@ -135,7 +151,39 @@ load() {
         "http://127.0.0.1:$port" >"$2"
 }
 
-trap 'kill $gateway 2>/dev/null || true' EXIT
+gateway=""
+trap '[ -n "$gateway" ] && kill "$gateway" 2>/dev/null || true' EXIT
+
+# Instructions per 2xx answer of BINARY under the workload (see --callgrind); the count
+# kept as $out/$workload-NAME.callgrind.
+count() {
+    local binary=$1 name=$2 dump requests bad
+    rm -f "$out"/callgrind.out.*
+    wrapper="valgrind --tool=callgrind --callgrind-out-file=$out/callgrind.out.%p" tries=600 \
+        serve "$binary"
+    PKGW_LOAD_SLICES=2 PKGW_LOAD_SLICE=1 load "$seconds" /dev/null
+    callgrind_control -z "$gateway" >/dev/null 2>&1
+    PKGW_LOAD_SLICES=2 PKGW_LOAD_SLICE=0 load "$seconds" "$out/$workload-$name-wrk.txt"
+    callgrind_control -d "$gateway" >/dev/null 2>&1
+    kill -INT "$gateway"
+    wait "$gateway" 2>/dev/null || true
+    dump=$(ls "$out"/callgrind.out.*.1)
+    mv "$dump" "$out/$workload-$name.callgrind"
+    rm -f "$out"/callgrind.out.*
+    requests=$(awk '/requests in/ {print $1}' "$out/$workload-$name-wrk.txt")
+    bad=$(awk '/Non-2xx/ {print $5}' "$out/$workload-$name-wrk.txt" | grep . || echo 0)
+    awk -v r="$requests" -v b="$bad" '/^summary:/ {printf "%.0f\n", $2 / (r - b)}' \
+        "$out/$workload-$name.callgrind"
+}
+if [ -n "$callgrind" ]; then
+    new_count=$(count "$pkgw" new)
+    echo "$backend, $workload, $connections connections: $new_count instructions per 2xx answer (target/profile/$workload-new.callgrind)" >&2
+    if [ -n "$old" ]; then
+        old_count=$(count "$old" old)
+        echo "the build before: $old_count; new/old $(python3 -c "print(f'{$new_count / $old_count:.2f}')")" >&2
+    fi
+    exit 0
+fi
 if [ -n "$old" ]; then
     printf '| build | %s, %s, %s connections | requests/s | p50 | p99 | not 2xx | gateway CPU ms per request |\n' \
         "$backend" "$workload" "$connections"

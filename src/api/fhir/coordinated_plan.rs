@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::error::FhirError;
 use super::read_cache::CachedResource;
 use super::respond::{Format, base_url, fhir_bytes};
-use super::search::{person, persons_versions};
+use super::search::{person, versions_of};
 use crate::api::{AppState, AuditInfo};
 use crate::domain::Status;
 
@@ -98,13 +98,15 @@ async fn answer(
     if !crate::auth::sees(&patient) {
         return Err(none_known());
     }
-    if state.reads.heads_by_patient(&patient).await?.is_empty() {
+    // One lookup of the person's contracts: whether there are any, and which are in force.
+    let heads = state.reads.heads_by_patient(&patient).await?;
+    if heads.is_empty() {
         return Err(none_known());
     }
     let in_force = |status: Status, deleted: bool| {
         !deleted && matches!(status, Status::Active | Status::OnHold)
     };
-    let contracts = persons_versions(state, &patient, in_force).await?;
+    let contracts = versions_of(state, heads, in_force).await?;
     let now = jiff::Timestamp::now();
     let given = contracts
         .iter()
@@ -127,6 +129,10 @@ fn collection<'a>(
     now: jiff::Timestamp,
     resources: impl Iterator<Item = &'a CachedResource>,
 ) -> Vec<u8> {
+    // The base as a JSON string without its closing quote: each entry's fullUrl is that,
+    // `/type/id` and the quote.
+    let base = serde_json::to_string(base).unwrap_or_else(|_| "\"".into());
+    let base = &base[..base.len() - 1];
     let mut out = Vec::with_capacity(16 * 1024);
     out.extend_from_slice(br#"{"resourceType":"Bundle","type":"collection","timestamp":""#);
     out.extend_from_slice(now.to_string().as_bytes());
@@ -136,13 +142,72 @@ fn collection<'a>(
             out.push(b',');
         }
         out.extend_from_slice(br#"{"fullUrl":"#);
-        let url = format!("{base}/{}/{}", resource.kind, resource.id);
-        // A string always serializes.
-        let _ = serde_json::to_writer(&mut out, &url);
-        out.extend_from_slice(br#","resource":"#);
+        out.extend_from_slice(base.as_bytes());
+        for part in [&resource.kind, &resource.id] {
+            out.push(b'/');
+            string_contents(&mut out, part);
+        }
+        out.extend_from_slice(br#"","resource":"#);
         out.extend_from_slice(&resource.bytes);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     out
+}
+
+/// `text` as the inside of a JSON string: as it is when it is a FHIR id or type (letters,
+/// digits, `-` and `.`, which JSON never escapes), else escaped.
+fn string_contents(out: &mut Vec<u8>, text: &str) {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        out.extend_from_slice(text.as_bytes());
+    } else if let Ok(quoted) = serde_json::to_string(text) {
+        out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(kind: &str, id: &str) -> CachedResource {
+        CachedResource {
+            kind: kind.into(),
+            id: id.into(),
+            bytes: format!(r#"{{"resourceType":"{kind}"}}"#)
+                .into_bytes()
+                .into(),
+            booked_start: None,
+            version: crate::domain::Version::FIRST,
+            at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn each_entry_has_its_full_url_written_as_json() {
+        let resources = [
+            cached("CarePlan", "k-1.2"),
+            cached("Goal", "with \"quote\" and \\"),
+        ];
+        for base in ["https://pkgw.example/fhir", "http://h/\"odd\"\\path"] {
+            let bytes = collection(base, jiff::Timestamp::UNIX_EPOCH, resources.iter());
+            let bundle: Value = serde_json::from_slice(&bytes).unwrap();
+            let urls: Vec<&str> = bundle["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["fullUrl"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                urls,
+                [
+                    format!("{base}/CarePlan/k-1.2"),
+                    format!("{base}/Goal/with \"quote\" and \\"),
+                ]
+            );
+            assert_eq!(bundle["entry"][1]["resource"]["resourceType"], "Goal");
+        }
+    }
 }

@@ -156,8 +156,20 @@ pub(super) async fn persons_versions(
     person: &PersonId,
     keep: impl Fn(Status, bool) -> bool,
 ) -> Result<Vec<(ContractId, Arc<Cached>)>, FhirError> {
+    let heads = state.reads.heads_by_patient(person).await?;
+    versions_of(state, heads, keep).await
+}
+
+/// The current versions of the contracts whose `heads` (of one person's contracts,
+/// looked up already) `keep` takes (by status and whether deleted), from the read cache
+/// where it has them.
+pub(super) async fn versions_of(
+    state: &AppState,
+    heads: Vec<(ContractId, crate::store::Head)>,
+    keep: impl Fn(Status, bool) -> bool,
+) -> Result<Vec<(ContractId, Arc<Cached>)>, FhirError> {
     let mut found = Vec::new();
-    for (id, head) in state.reads.heads_by_patient(person).await? {
+    for (id, head) in heads {
         if !keep(head.status, head.deleted) {
             continue;
         }

@@ -1,5 +1,6 @@
 -- GET one path after another from the file $PKGW_LOAD_PATHS (one per line), starting
--- at a random one in each thread, with the bearer token $PKGW_LOAD_TOKEN.
+-- at a random one in each thread (at the first with $PKGW_LOAD_FROM_START set), with
+-- the bearer token $PKGW_LOAD_TOKEN.
 local paths = {}
 local i = 0
 
@@ -9,6 +10,10 @@ function init(args)
   end
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 1000)
   i = math.random(#paths)
+  -- Counting instructions (scripts/profile.sh --callgrind): every run the same requests.
+  if os.getenv("PKGW_LOAD_FROM_START") then
+    i = 0
+  end
   local token = os.getenv("PKGW_LOAD_TOKEN")
   if token and token ~= "" then
     wrk.headers["Authorization"] = "Bearer " .. token

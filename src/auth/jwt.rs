@@ -16,6 +16,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{AuthSettings, Principal, Scopes};
 use crate::domain::{HsaId, PersonId};
@@ -52,12 +53,13 @@ pub struct KeyError(pub String);
 
 #[derive(Debug, Deserialize)]
 struct Claims {
-    /// Checked by `jsonwebtoken`; kept to check a remembered token again (as numbers:
-    /// a JSON number may be written with a fraction).
+    /// Checked by `jsonwebtoken`; kept to check a remembered token again. Read as it
+    /// reads them: a time is a whole number of seconds, anything else is no time (an
+    /// `exp` that is none refuses the token, an `nbf` that is none is not checked).
     #[serde(default)]
-    exp: Option<f64>,
+    exp: Option<Value>,
     #[serde(default)]
-    nbf: Option<f64>,
+    nbf: Option<Value>,
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
@@ -100,8 +102,8 @@ pub struct Verifier {
 #[derive(Debug, Clone)]
 struct Verified {
     principal: Principal,
-    exp: f64,
-    nbf: Option<f64>,
+    exp: u64,
+    nbf: Option<u64>,
 }
 
 /// The most tokens remembered; when one more verifies, they are all forgotten (each is
@@ -212,7 +214,7 @@ impl Verifier {
     /// but for its times: the signature check and the claims' parsing were a fifth of
     /// the instructions of a read by id, for the same few tokens over and over.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
-        if let Some(principal) = self.remembered(token, unix_now()) {
+        if let Some(principal) = self.remembered(token, jsonwebtoken::get_current_timestamp()) {
             return Ok(principal);
         }
         let header =
@@ -245,7 +247,8 @@ impl Verifier {
             }
             other => return Err(TokenError::Algorithm(format!("{other:?}"))),
         };
-        let (exp, nbf) = (claims.exp, claims.nbf);
+        let seconds = |time: &Option<Value>| time.as_ref().and_then(Value::as_u64);
+        let (exp, nbf) = (seconds(&claims.exp), seconds(&claims.nbf));
         let principal = principal(claims)?;
         if let Some(exp) = exp.filter(|_| token.len() <= LONGEST_REMEMBERED)
             && let Ok(mut verified) = self.verified.write()
@@ -266,11 +269,13 @@ impl Verifier {
     /// Who `token` speaks for, if it verified before and is still within its times at
     /// `now` (seconds since 1970), as `jsonwebtoken` checks them: not after `exp`, not
     /// before `nbf`, each give or take the leeway.
-    fn remembered(&self, token: &str, now: f64) -> Option<Principal> {
+    fn remembered(&self, token: &str, now: u64) -> Option<Principal> {
         let verified = self.verified.read().ok()?;
         let known = verified.get(token)?;
-        let leeway = self.leeway as f64;
-        let within = known.exp >= now - leeway && known.nbf.is_none_or(|nbf| nbf <= now + leeway);
+        let within = known.exp >= now.saturating_sub(self.leeway)
+            && known
+                .nbf
+                .is_none_or(|nbf| nbf <= now.saturating_add(self.leeway));
         within.then(|| known.principal.clone())
     }
 
@@ -308,13 +313,6 @@ impl Verifier {
                 _ => TokenError::Malformed(e.to_string()),
             })
     }
-}
-
-/// Seconds since 1970, as `jsonwebtoken` reads the clock.
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs() as f64)
 }
 
 /// What is checked of a token signed with `alg`: the audience, the issuer (when one is
@@ -437,21 +435,22 @@ mod tests {
 
     /// A token for `client`, valid from `nbf` to `exp` (seconds from now), signed with
     /// `secret`.
-    fn token(secret: &str, client: &str, nbf: i64, exp: i64) -> (String, f64) {
-        let now = unix_now() as i64;
+    fn token(secret: &str, client: &str, nbf: i64, exp: i64) -> (String, u64) {
+        let now = jsonwebtoken::get_current_timestamp();
+        let now_i = i64::try_from(now).unwrap();
         let claims = TokenClaims {
             iss: "https://idp.example".into(),
             aud: "pkgw".into(),
             sub: client.into(),
             client_id: client.into(),
             scope: "system/*.rs".into(),
-            iat: now,
-            nbf: now + nbf,
-            exp: now + exp,
+            iat: now_i,
+            nbf: now_i + nbf,
+            exp: now_i + exp,
             patient: None,
             units: None,
         };
-        (mint(secret, &claims).unwrap(), now as f64)
+        (mint(secret, &claims).unwrap(), now)
     }
 
     #[tokio::test]
@@ -464,11 +463,11 @@ mod tests {
         assert_eq!(verifier.remembered(&token, now), Some(principal.clone()));
         assert_eq!(verifier.verify(&token).await, Ok(principal.clone()));
         // `exp` and `nbf` give or take the leeway (30 s), as jsonwebtoken checks them.
-        let at = |s: f64| verifier.remembered(&token, now + s);
-        assert_eq!(at(130.0), Some(principal.clone()));
-        assert_eq!(at(131.0), None, "expired");
-        assert_eq!(at(-40.0), Some(principal));
-        assert_eq!(at(-41.0), None, "not valid yet");
+        let at = |s: i64| verifier.remembered(&token, now.checked_add_signed(s).unwrap());
+        assert_eq!(at(130), Some(principal.clone()));
+        assert_eq!(at(131), None, "expired");
+        assert_eq!(at(-40), Some(principal));
+        assert_eq!(at(-41), None, "not valid yet");
     }
 
     #[tokio::test]
@@ -484,7 +483,35 @@ mod tests {
             assert_eq!(verifier.verify(&expired).await, Err(TokenError::Expired));
         }
         assert_eq!(verifier.remembered(&forged, now), None);
-        assert_eq!(verifier.remembered(&expired, now - 150.0), None);
+        assert_eq!(verifier.remembered(&expired, now - 150), None);
+    }
+
+    #[tokio::test]
+    async fn times_are_read_as_jsonwebtoken_reads_them() {
+        // An `nbf` that is not a whole number of seconds is not checked, remembered or
+        // not (as before tokens were remembered); an `exp` that is not one refuses.
+        let verifier = verifier().await;
+        let now = jsonwebtoken::get_current_timestamp();
+        let signed = |claims: Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap()
+        };
+        let base = serde_json::json!({
+            "iss": "https://idp.example", "aud": "pkgw", "sub": "ehr", "scope": "system/*.rs",
+        });
+        let mut odd_nbf = base.clone();
+        odd_nbf["nbf"] = "tomorrow".into();
+        odd_nbf["exp"] = (now + 100).into();
+        let token = signed(odd_nbf);
+        let principal = verifier.verify(&token).await.unwrap();
+        assert_eq!(verifier.remembered(&token, now), Some(principal));
+        let mut odd_exp = base;
+        odd_exp["exp"] = "later".into();
+        assert!(verifier.verify(&signed(odd_exp)).await.is_err());
     }
 
     #[tokio::test]

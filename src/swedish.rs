@@ -3,7 +3,7 @@
 //! every view a person reads (FHIR narrative, the printable page).
 
 use jiff::Timestamp;
-use jiff::civil::{Date, Time};
+use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 
 use crate::domain::{Channel, ContactRole, MeetingMode, PhoneHours, PlanKind, Status, Weekday};
@@ -26,77 +26,113 @@ const MONTHS: [&str; 12] = [
 /// Sweden's time zone (bundled, so it does not depend on the host's tz database), looked
 /// up once: every narrative and agreed time needs it.
 pub fn stockholm() -> TimeZone {
+    stockholm_zone().clone()
+}
+
+fn stockholm_zone() -> &'static TimeZone {
     static STOCKHOLM: std::sync::OnceLock<TimeZone> = std::sync::OnceLock::new();
-    STOCKHOLM
-        .get_or_init(|| TimeZone::get("Europe/Stockholm").unwrap_or(TimeZone::UTC))
-        .clone()
+    STOCKHOLM.get_or_init(|| TimeZone::get("Europe/Stockholm").unwrap_or(TimeZone::UTC))
 }
 
 /// `8 december 2026`.
 pub fn date(d: Date) -> String {
-    Day(d).to_string()
+    let mut out = String::with_capacity(20);
+    push_date(&mut out, d);
+    out
 }
 
-/// [`date`] as it is written, without a string of its own.
-struct Day(Date);
+/// The day of `t` in Swedish local time, as [`date`] writes it.
+pub fn local_date(t: Timestamp) -> String {
+    date(stockholm_zone().to_datetime(t).date())
+}
 
-impl std::fmt::Display for Day {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let d = self.0;
-        let month = MONTHS
-            .get(usize::try_from(d.month() - 1).unwrap_or(0))
-            .copied()
-            .unwrap_or_default();
-        write!(f, "{} {month} {}", d.day(), d.year())
+/// Appends [`date`]'s text. Dates and times are written digit by digit rather than
+/// through `format!`: a narrative writes dozens of them, and the formatting machinery
+/// was most of its time.
+fn push_date(out: &mut String, d: Date) {
+    let month = MONTHS
+        .get(usize::try_from(d.month() - 1).unwrap_or(0))
+        .copied()
+        .unwrap_or_default();
+    push_number(out, i64::from(d.day()));
+    out.push(' ');
+    out.push_str(month);
+    out.push(' ');
+    push_number(out, i64::from(d.year()));
+}
+
+/// Appends `n` in decimal, as `Display` writes it.
+fn push_number(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        // A digit is below ten, so the cast keeps it whole.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
     }
 }
 
-/// `09.30`, as Språkrådet recommends; the end of the day is `24.00`. Written as it is
-/// formatted, without a string of its own.
-struct Clock(Time);
-
-impl std::fmt::Display for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write;
-        if self.0 == Time::MAX {
-            return f.write_str("24.00");
-        }
-        let digits = |n: i8| {
-            let n = u8::try_from(n).unwrap_or(0);
-            [char::from(b'0' + n / 10), char::from(b'0' + n % 10)]
-        };
-        let ([h1, h2], [m1, m2]) = (digits(self.0.hour()), digits(self.0.minute()));
-        for c in [h1, h2, '.', m1, m2] {
-            f.write_char(c)?;
-        }
-        Ok(())
+/// Appends `09.30`, as Språkrådet recommends; the end of the day is `24.00`.
+fn push_clock(out: &mut String, t: Time) {
+    if t == Time::MAX {
+        out.push_str("24.00");
+        return;
     }
+    let two = |out: &mut String, n: i8| {
+        let n = u8::try_from(n).unwrap_or(0);
+        out.push(char::from(b'0' + n / 10));
+        out.push(char::from(b'0' + n % 10));
+    };
+    two(out, t.hour());
+    out.push('.');
+    two(out, t.minute());
+}
+
+/// `09.30`, as Språkrådet recommends; the end of the day is `24.00`.
+fn clock(t: Time) -> String {
+    let mut out = String::with_capacity(5);
+    push_clock(&mut out, t);
+    out
 }
 
 /// `torsdag 10 december 2026 kl. 09.30`, in Swedish local time.
 pub fn instant(t: Timestamp) -> String {
-    local_instant(&t.to_zoned(stockholm()))
+    let mut out = String::with_capacity(40);
+    push_local_instant(&mut out, stockholm_zone().to_datetime(t));
+    out
 }
 
-fn local_instant(z: &jiff::Zoned) -> String {
-    format!(
-        "{} {} kl. {}",
-        weekday_long(z.weekday()),
-        Day(z.date()),
-        Clock(z.time())
-    )
+fn push_local_instant(out: &mut String, t: DateTime) {
+    out.push_str(weekday_long(t.weekday()));
+    out.push(' ');
+    push_date(out, t.date());
+    out.push_str(" kl. ");
+    push_clock(out, t.time());
 }
 
 /// `torsdag 10 december 2026 kl. 09.30–10.00` (the end's date only when it differs).
 pub fn span(start: Timestamp, end: Timestamp) -> String {
-    let tz = stockholm();
-    let (s, e) = (start.to_zoned(tz.clone()), end.to_zoned(tz));
-    let mut out = local_instant(&s);
+    let tz = stockholm_zone();
+    let (s, e) = (tz.to_datetime(start), tz.to_datetime(end));
+    let mut out = String::with_capacity(48);
+    push_local_instant(&mut out, s);
     if s.date() == e.date() {
-        let _ = std::fmt::Write::write_fmt(&mut out, format_args!("–{}", Clock(e.time())));
+        out.push('–');
+        push_clock(&mut out, e.time());
     } else {
         out.push_str(" – ");
-        out.push_str(&local_instant(&e));
+        push_local_instant(&mut out, e);
     }
     out
 }
@@ -164,7 +200,7 @@ pub fn phone_hours(h: &PhoneHours) -> String {
     if h.opens() == Time::MIN && h.closes() == Time::MAX {
         return format!("{days} dygnet runt");
     }
-    format!("{days} {}–{}", Clock(h.opens()), Clock(h.closes()))
+    format!("{days} {}–{}", clock(h.opens()), clock(h.closes()))
 }
 
 pub fn all_phone_hours(hours: &[PhoneHours]) -> String {
@@ -274,6 +310,26 @@ mod tests {
             "2026-12-10T09:00:00Z".parse().unwrap(),
         );
         assert_eq!(span(s, e), "torsdag 10 december 2026 kl. 09.30–10.00");
+        let next_day = "2026-12-11T07:00:00Z".parse().unwrap();
+        assert_eq!(
+            span(s, next_day),
+            "torsdag 10 december 2026 kl. 09.30 – fredag 11 december 2026 kl. 08.00"
+        );
+        assert_eq!(
+            local_date("2026-12-31T23:30:00Z".parse().unwrap()),
+            "1 januari 2027"
+        );
+        assert_eq!(clock(Time::MAX), "24.00");
+        assert_eq!(clock(time(0, 5, 0, 0)), "00.05");
+    }
+
+    #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        for n in [0, 7, 10, 2026, -5, -10_000, i64::MAX, i64::MIN] {
+            let mut out = String::new();
+            push_number(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub enum Json<'a> {
     Bool(bool),
     Str(Cow<'a, str>),
     Array(Vec<Json<'a>>),
-    Object(Vec<(&'a str, Json<'a>)>),
+    /// Keys are FHIR element names written in the mapping's code, never data: they need
+    /// no escaping and are written as they are.
+    Object(Vec<(&'static str, Json<'a>)>),
     /// A value made elsewhere, kept as it is.
     Value(Value),
 }
@@ -46,7 +48,7 @@ pub enum Json<'a> {
 impl<'a> Json<'a> {
     /// Sets `key` on an object unless `value` is null or an empty array (FHIR has no
     /// empty arrays); a key already there gets the new value in its place.
-    pub fn put(&mut self, key: &'a str, value: impl Into<Json<'a>>) {
+    pub fn put(&mut self, key: &'static str, value: impl Into<Json<'a>>) {
         let value = value.into();
         let empty = match &value {
             Json::Null | Json::Value(Value::Null) => true,
@@ -64,7 +66,7 @@ impl<'a> Json<'a> {
 
     /// Puts `key` right after the key `after` of an object (first when it has no
     /// `after`); the object must not have `key` yet.
-    pub fn put_after(&mut self, after: &str, key: &'a str, value: impl Into<Json<'a>>) {
+    pub fn put_after(&mut self, after: &str, key: &'static str, value: impl Into<Json<'a>>) {
         if let Json::Object(entries) = self {
             let at = entries
                 .iter()
@@ -103,9 +105,32 @@ impl Json<'_> {
     /// order, no spaces, the same escapes), but with strings copied in one go where they
     /// need no escape (see [`write_str`]).
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1024);
+        let mut out = Vec::with_capacity(self.unescaped_len());
         self.write(&mut out);
         out
+    }
+
+    /// How many bytes [`Json::write`] writes when no string needs an escape (a kept
+    /// `Value` counted as nothing): the capacity to write into, so that a Bundle is not
+    /// copied from one buffer to the next as it grows.
+    fn unescaped_len(&self) -> usize {
+        let separators = |n: usize| n.saturating_sub(1);
+        match self {
+            Json::Null | Json::Bool(true) => 4,
+            Json::Bool(false) => 5,
+            Json::Str(s) => s.len() + 2,
+            Json::Array(items) => {
+                2 + separators(items.len()) + items.iter().map(Json::unescaped_len).sum::<usize>()
+            }
+            Json::Object(entries) => {
+                2 + separators(entries.len())
+                    + entries
+                        .iter()
+                        .map(|(key, value)| key.len() + 3 + value.unescaped_len())
+                        .sum::<usize>()
+            }
+            Json::Value(_) => 0,
+        }
     }
 
     /// Appends the JSON bytes to `out`.
@@ -131,8 +156,10 @@ impl Json<'_> {
                     if n > 0 {
                         out.push(b',');
                     }
-                    write_str(out, key);
-                    out.push(b':');
+                    debug_assert!(next_to_escape(key.as_bytes(), 0).is_none(), "{key:?}");
+                    out.push(b'"');
+                    out.extend_from_slice(key.as_bytes());
+                    out.extend_from_slice(b"\":");
                     value.write(out);
                 }
                 out.push(b'}');
@@ -345,7 +372,7 @@ pub fn identifier<'a>(system: &'a str, value: impl Into<Json<'a>>) -> Json<'a> {
 }
 
 /// `{"url": url, key: value}`.
-pub fn ext<'a>(url: &'a str, key: &'a str, value: impl Into<Json<'a>>) -> Json<'a> {
+pub fn ext<'a>(url: &'a str, key: &'static str, value: impl Into<Json<'a>>) -> Json<'a> {
     Json::Object(vec![("url", Json::from(url)), (key, value.into())])
 }
 

@@ -337,7 +337,7 @@ fn fixed_contacts(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>) 
                 .is_none_or(|end| end >= latest_start(c, k.role)),
         })
         .map(|k| {
-            let day = |t: jiff::Timestamp| swedish::date(t.to_zoned(swedish::stockholm()).date());
+            let day = swedish::local_date;
             let mut s = format!("{} – {}", k.name, swedish::role(k.role));
             let follows = |now: Option<jiff::Timestamp>| match now {
                 Some(now) => k.period.start > now,
@@ -404,7 +404,7 @@ fn meanwhile(c: &Contract) -> Option<String> {
         Some(unit) => format!("vänd dig till {}, telefon {}", unit.name, unit.phone),
         None => "vänd dig till din vårdenhet".to_owned(),
     };
-    let day = |t: jiff::Timestamp| swedish::date(t.to_zoned(swedish::stockholm()).date());
+    let day = swedish::local_date;
     let last = primaries.last()?;
     if let Some(end) = last.period.end {
         return Some(format!(

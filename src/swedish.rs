@@ -99,13 +99,6 @@ fn push_clock(out: &mut String, t: Time) {
     two(out, t.minute());
 }
 
-/// `09.30`, as Språkrådet recommends; the end of the day is `24.00`.
-fn clock(t: Time) -> String {
-    let mut out = String::with_capacity(5);
-    push_clock(&mut out, t);
-    out
-}
-
 /// `torsdag 10 december 2026 kl. 09.30`, in Swedish local time.
 pub fn instant(t: Timestamp) -> String {
     let mut out = String::with_capacity(40);
@@ -164,47 +157,70 @@ pub fn weekday_short(w: Weekday) -> &'static str {
 
 /// `mån–fre 08.00–10.00`; runs of three or more days are written as a range.
 pub fn phone_hours(h: &PhoneHours) -> String {
-    let mut runs: Vec<(Weekday, Weekday)> = Vec::new();
-    for &d in h.days() {
-        let next_of_last = runs
-            .last()
-            .and_then(|&(_, last)| Weekday::ALL.iter().position(|&x| x == last))
-            .map(|i| i + 1);
-        match (runs.last_mut(), next_of_last) {
-            (Some(run), Some(i)) if Weekday::ALL.get(i) == Some(&d) => run.1 = d,
-            _ => runs.push((d, d)),
-        }
-    }
-    let days: Vec<String> = runs
-        .iter()
-        .flat_map(|&(a, b)| {
-            let (ia, ib) = (
-                Weekday::ALL.iter().position(|&x| x == a).unwrap_or(0),
-                Weekday::ALL.iter().position(|&x| x == b).unwrap_or(0),
-            );
-            if ib >= ia + 2 {
-                vec![format!("{}–{}", weekday_short(a), weekday_short(b))]
-            } else {
-                Weekday::ALL[ia..=ib]
-                    .iter()
-                    .map(|&d| weekday_short(d).to_owned())
-                    .collect()
-            }
-        })
-        .collect();
-    let days = if days.is_empty() {
-        "alla dagar".to_owned()
-    } else {
-        days.join(", ")
-    };
-    if h.opens() == Time::MIN && h.closes() == Time::MAX {
-        return format!("{days} dygnet runt");
-    }
-    format!("{days} {}–{}", clock(h.opens()), clock(h.closes()))
+    let mut out = String::with_capacity(32);
+    push_phone_hours(&mut out, h);
+    out
 }
 
+/// Appends [`phone_hours`]'s text.
+fn push_phone_hours(out: &mut String, h: &PhoneHours) {
+    let index = |d: Weekday| Weekday::ALL.iter().position(|&x| x == d).unwrap_or(0);
+    // A run of following days, as positions in the week: from `.0` to `.1`.
+    let write_run = |out: &mut String, (from, to): (usize, usize)| {
+        let short = |i: usize| Weekday::ALL.get(i).map_or("", |&d| weekday_short(d));
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if to >= from + 2 {
+            out.push_str(short(from));
+            out.push('–');
+            out.push_str(short(to));
+        } else {
+            for i in from..=to {
+                if i > from {
+                    out.push_str(", ");
+                }
+                out.push_str(short(i));
+            }
+        }
+    };
+    let mut days = String::new();
+    let mut run: Option<(usize, usize)> = None;
+    for &d in h.days() {
+        let i = index(d);
+        run = match run {
+            Some((from, to)) if to + 1 == i => Some((from, i)),
+            Some(done) => {
+                write_run(&mut days, done);
+                Some((i, i))
+            }
+            None => Some((i, i)),
+        };
+    }
+    if let Some(last) = run {
+        write_run(&mut days, last);
+    }
+    out.push_str(if days.is_empty() { "alla dagar" } else { &days });
+    if h.opens() == Time::MIN && h.closes() == Time::MAX {
+        out.push_str(" dygnet runt");
+        return;
+    }
+    out.push(' ');
+    push_clock(out, h.opens());
+    out.push('–');
+    push_clock(out, h.closes());
+}
+
+/// Every phone hours' text, separated by commas.
 pub fn all_phone_hours(hours: &[PhoneHours]) -> String {
-    hours.iter().map(phone_hours).collect::<Vec<_>>().join(", ")
+    let mut out = String::with_capacity(32 * hours.len());
+    for (n, h) in hours.iter().enumerate() {
+        if n > 0 {
+            out.push_str(", ");
+        }
+        push_phone_hours(&mut out, h);
+    }
+    out
 }
 
 /// The status as one word ("gällande"). A contract is an agreement, not a legal
@@ -319,6 +335,11 @@ mod tests {
             local_date("2026-12-31T23:30:00Z".parse().unwrap()),
             "1 januari 2027"
         );
+        let clock = |t: Time| {
+            let mut out = String::new();
+            push_clock(&mut out, t);
+            out
+        };
         assert_eq!(clock(Time::MAX), "24.00");
         assert_eq!(clock(time(0, 5, 0, 0)), "00.05");
     }
@@ -359,5 +380,19 @@ mod tests {
         assert_eq!(phone_hours(&around), "mån–sön dygnet runt");
         let evening = PhoneHours::from_words("sat,sun 16:00-24:00").unwrap();
         assert_eq!(phone_hours(&evening), "lör, sön 16.00–24.00");
+        assert_eq!(
+            all_phone_hours(&[h(&Weekday::WORKDAYS), evening]),
+            "mån–fre 08.00–10.00, lör, sön 16.00–24.00"
+        );
+        assert_eq!(
+            phone_hours(&h(&[
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Thu,
+                Weekday::Fri,
+                Weekday::Sun
+            ])),
+            "mån, tis, tors, fre, sön 08.00–10.00"
+        );
     }
 }

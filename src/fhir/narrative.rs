@@ -290,23 +290,22 @@ fn next_agreed_time(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>
         .filter(|t| now.is_none_or(|now| t.is_agreed() && t.start >= now))
         .collect();
     agreed.sort_by_key(|t| t.start);
+    // `{span}: {what} ({mode}, med {with}, {location})`, pushed piece by piece.
     let line = |t: &crate::domain::AgreedTime| {
-        let with = t
-            .with
-            .as_deref()
-            .map(|w| format!(", med {w}"))
-            .unwrap_or_default();
-        let place = t
-            .location
-            .as_deref()
-            .map(|l| format!(", {l}"))
-            .unwrap_or_default();
-        format!(
-            "{}: {} ({}{with}{place})",
-            swedish::span(t.start, t.end),
-            t.what,
-            swedish::meeting_mode(t.mode)
-        )
+        let mut s = swedish::span(t.start, t.end);
+        for piece in [": ", &t.what, " (", swedish::meeting_mode(t.mode)] {
+            s.push_str(piece);
+        }
+        if let Some(with) = &t.with {
+            s.push_str(", med ");
+            s.push_str(with);
+        }
+        if let Some(location) = &t.location {
+            s.push_str(", ");
+            s.push_str(location);
+        }
+        s.push(')');
+        s
     };
     match now {
         Some(_) => {

@@ -24,6 +24,14 @@ fn push_escaped(out: &mut String, s: &str) {
     let _ = write_escaped(out, s);
 }
 
+/// Appends the pieces in order: what `write!` does for a format of plain pieces, without
+/// the formatting machinery (most of the narrative's time when it was written that way).
+fn push_all(out: &mut String, pieces: &[&str]) {
+    for piece in pieces {
+        out.push_str(piece);
+    }
+}
+
 /// Text escaped for XHTML as it is written (`write!(out, "<p>{}</p>", Escaped(text))`),
 /// without a copy of its own.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +94,11 @@ fn who(actor: &Actor) -> String {
         Actor::Network {
             name,
             relation: Some(r),
-        } => format!("{name} ({r})"),
+        } => {
+            let mut s = String::with_capacity(name.len() + r.len() + 3);
+            push_all(&mut s, &[name, " (", r, ")"]);
+            s
+        }
         Actor::Network {
             name,
             relation: None,
@@ -99,11 +111,15 @@ fn who(actor: &Actor) -> String {
         } => {
             // A role after a name is part of the sentence: "Sara Ek, fast läkarkontakt".
             let mut s = match name {
-                Some(n) => format!("{n}, {}", swedish::lowercase_first(role)),
+                Some(n) => {
+                    let mut s = n.clone();
+                    push_all(&mut s, &[", ", &swedish::lowercase_first(role)]);
+                    s
+                }
                 None => role.clone(),
             };
             if let Some(o) = organization {
-                let _ = write!(s, " ({o})");
+                push_all(&mut s, &[" (", o, ")"]);
             }
             s
         }
@@ -258,16 +274,14 @@ fn section(c: &Contract, now: Option<jiff::Timestamp>, element: FirstPageElement
                 let mut text = step.description.clone();
                 // "senast" only for a deadline; a fixed day is "den 3 december".
                 if let Some(due) = step.due {
-                    let _ = write!(text, " (senast {})", swedish::date(due));
+                    push_all(&mut text, &[" (senast ", &swedish::date(due), ")"]);
                 }
                 if let Some(on) = step.on {
-                    let _ = write!(text, " (den {})", swedish::date(on));
+                    push_all(&mut text, &[" (den ", &swedish::date(on), ")"]);
                 }
                 match &step.who {
                     Some(Actor::Patient) => text.push_str(" – det gör jag"),
-                    Some(actor) => {
-                        let _ = write!(text, " – {}", who(actor));
-                    }
+                    Some(actor) => push_all(&mut text, &[" – ", &who(actor)]),
                     None => {}
                 }
                 list(&mut out, "Mitt nästa steg", &[text]);
@@ -337,23 +351,24 @@ fn fixed_contacts(out: &mut String, c: &Contract, now: Option<jiff::Timestamp>) 
         })
         .map(|k| {
             let day = swedish::local_date;
-            let mut s = format!("{} – {}", k.name, swedish::role(k.role));
+            let mut s = String::with_capacity(k.name.len() + 32);
+            push_all(&mut s, &[&k.name, " – ", swedish::role(k.role)]);
             let follows = |now: Option<jiff::Timestamp>| match now {
                 Some(now) => k.period.start > now,
                 None => k.period.start == latest_start(c, k.role) && has_predecessor(c, k),
             };
             if follows(now) {
-                let _ = write!(s, " (från {})", day(k.period.start));
+                push_all(&mut s, &[" (från ", &day(k.period.start), ")"]);
             }
             if let Some(end) = k.period.end {
-                let _ = write!(s, " (till {})", day(end));
+                push_all(&mut s, &[" (till ", &day(end), ")"]);
             }
             if let Some(t) = &k.title {
-                let _ = write!(s, ", {}", swedish::lowercase_first(t));
+                push_all(&mut s, &[", ", &swedish::lowercase_first(t)]);
             }
             let channels: Vec<String> = k.channels.iter().map(swedish::channel).collect();
             if !channels.is_empty() {
-                let _ = write!(s, ". Kontaktvägar: {}", channels.join("; "));
+                push_all(&mut s, &[". Kontaktvägar: ", &channels.join("; ")]);
             }
             s
         })
@@ -450,16 +465,20 @@ pub fn rest(c: &Contract) -> String {
             .map(|x| {
                 let mut s = match &x.who {
                     Actor::Patient => x.what.clone(),
-                    other => format!("{}: {}", who(other), x.what),
+                    other => {
+                        let mut s = who(other);
+                        push_all(&mut s, &[": ", &x.what]);
+                        s
+                    }
                 };
                 if let Some(when) = &x.when {
-                    let _ = write!(s, " ({when})");
+                    push_all(&mut s, &[" (", when, ")"]);
                 }
                 if let Some(turn) = &x.where_to_turn {
-                    let _ = write!(s, ". Vart jag vänder mig: {turn}");
+                    push_all(&mut s, &[". Vart jag vänder mig: ", turn]);
                 }
                 for k in &x.knowledge {
-                    let _ = write!(s, ". Läs mer: {}", knowledge_line(k));
+                    push_all(&mut s, &[". Läs mer: ", &knowledge_line(k)]);
                 }
                 s
             })
@@ -503,15 +522,17 @@ pub fn rest(c: &Contract) -> String {
             let mut s = if p.title.to_lowercase().starts_with(&kind.to_lowercase()) {
                 p.title.clone()
             } else {
-                format!("{kind}: {}", p.title)
+                let mut s = String::with_capacity(kind.len() + p.title.len() + 2);
+                push_all(&mut s, &[kind, ": ", &p.title]);
+                s
             };
             if let Some(k) = &p.coordinator {
-                let _ = write!(s, ". Samordnas av {}", k.name);
+                push_all(&mut s, &[". Samordnas av ", &k.name]);
                 if let Some(role) = &k.role {
-                    let _ = write!(s, ", {}", swedish::lowercase_first(role));
+                    push_all(&mut s, &[", ", &swedish::lowercase_first(role)]);
                 }
                 if let Some(organization) = &k.organization {
-                    let _ = write!(s, ", {organization}");
+                    push_all(&mut s, &[", ", organization]);
                 }
             }
             s
@@ -526,16 +547,20 @@ pub fn rest(c: &Contract) -> String {
         .iter()
         .map(|&part| {
             let d = c.discussed.get(part);
-            let mut s = format!("{}: ", part.swedish());
+            let mut s = String::with_capacity(64);
+            push_all(&mut s, &[part.swedish(), ": "]);
             match (d.discussed, d.date) {
                 (true, Some(date)) => {
-                    let _ = write!(s, "vi samtalade om det den {}.", swedish::date(date));
+                    push_all(
+                        &mut s,
+                        &["vi samtalade om det den ", &swedish::date(date), "."],
+                    );
                 }
                 (true, None) => s.push_str("vi har samtalat om det."),
                 (false, _) => s.push_str("vi har inte samtalat om det ännu."),
             }
             if let Some(why) = &d.not_applicable {
-                let _ = write!(s, " Gäller inte just nu: {why}");
+                push_all(&mut s, &[" Gäller inte just nu: ", why]);
             }
             s
         })
@@ -557,13 +582,20 @@ pub fn rest(c: &Contract) -> String {
                 RequestStatus::Done => "besvarad",
                 RequestStatus::Withdrawn => "återtagen",
             };
-            format!(
-                "{} ({}, {}): {}",
-                r.reason.swedish(),
-                swedish::instant(r.asked_at),
-                state,
-                r.message
-            )
+            let mut s = String::with_capacity(r.message.len() + 64);
+            push_all(
+                &mut s,
+                &[
+                    r.reason.swedish(),
+                    " (",
+                    &swedish::instant(r.asked_at),
+                    ", ",
+                    state,
+                    "): ",
+                    &r.message,
+                ],
+            );
+            s
         })
         .collect();
     list(&mut out, "Mina önskemål om kontakt", &requests);
@@ -573,19 +605,21 @@ pub fn rest(c: &Contract) -> String {
 /// A kunskapsstöd link as the person reads it: its title, who wrote it for whom, when
 /// it was reviewed, and its address.
 fn knowledge_line(k: &KnowledgeLink) -> String {
-    let mut s = k.title.clone();
-    let about: Vec<String> = [
-        k.source.clone(),
-        k.diagnosis_group.as_ref().map(|g| format!("för {g}")),
-        k.reviewed.map(|d| format!("granskad {}", swedish::date(d))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !about.is_empty() {
-        let _ = write!(s, " ({})", about.join(", "));
+    let mut s = String::with_capacity(k.title.len() + k.url.len() + 64);
+    s.push_str(&k.title);
+    let reviewed = k.reviewed.map(swedish::date);
+    let about = [
+        k.source.as_deref().map(|source| ["", source]),
+        k.diagnosis_group.as_deref().map(|group| ["för ", group]),
+        reviewed.as_deref().map(|day| ["granskad ", day]),
+    ];
+    for (n, [what, text]) in about.iter().flatten().enumerate() {
+        push_all(&mut s, &[if n == 0 { " (" } else { ", " }, what, text]);
     }
-    let _ = write!(s, ": {}", k.url);
+    if about.iter().any(Option::is_some) {
+        s.push(')');
+    }
+    push_all(&mut s, &[": ", &k.url]);
     s
 }
 
@@ -599,22 +633,24 @@ fn agreed_times(out: &mut String, c: &Contract) {
     }
     out.push_str("<h2>Mina överenskomna tider</h2><table><thead><tr><th scope=\"col\">När</th><th scope=\"col\">Vad</th><th scope=\"col\">Med vem och var</th><th scope=\"col\">Status</th></tr></thead><tbody>");
     for t in times {
-        let mut with_where: Vec<String> = vec![swedish::meeting_mode(t.mode).to_owned()];
-        with_where.extend(t.with.clone());
-        with_where.extend(t.location.clone());
         let status = match t.status {
             AgreedTimeStatus::Agreed => "Överenskommen",
             AgreedTimeStatus::Proposed => "Förslag",
             AgreedTimeStatus::Cancelled => "Inställd",
             AgreedTimeStatus::Fulfilled => "Genomförd",
         };
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{status}</td></tr>",
-            Escaped(&swedish::span(t.start, t.end)),
-            Escaped(&t.what),
-            Escaped(&with_where.join(", "))
-        );
+        out.push_str("<tr><td>");
+        push_escaped(out, &swedish::span(t.start, t.end));
+        out.push_str("</td><td>");
+        push_escaped(out, &t.what);
+        // With whom and where: the meeting's mode, then whoever and wherever is known.
+        out.push_str("</td><td>");
+        push_escaped(out, swedish::meeting_mode(t.mode));
+        for known in [&t.with, &t.location].into_iter().flatten() {
+            out.push_str(", ");
+            push_escaped(out, known);
+        }
+        push_all(out, &["</td><td>", status, "</td></tr>"]);
     }
     out.push_str("</tbody></table>");
 }

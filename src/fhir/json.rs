@@ -105,7 +105,11 @@ impl Json<'_> {
     /// order, no spaces, the same escapes), but with strings copied in one go where they
     /// need no escape (see [`write_str`]).
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.unescaped_len());
+        // Room for a few escapes besides: a narrative has a dozen or two quotes (its
+        // attributes), and a buffer that overflows by one byte doubles, which the read
+        // cache would then keep (`Bytes` from a `Vec` keeps its capacity).
+        let unescaped = self.unescaped_len();
+        let mut out = Vec::with_capacity(unescaped + unescaped / 64 + 64);
         self.write(&mut out);
         out
     }
@@ -490,6 +494,27 @@ mod tests {
         assert_eq!(
             String::from_utf8(tree.to_vec()).unwrap(),
             r#"{"resourceType":"Goal","active":true,"none":null,"note":[{"text":"rad 1\nrad 2"},"\""],"kept":{"a":[1,2.5,null],"b\t":"c"}}"#
+        );
+    }
+
+    #[test]
+    fn the_output_is_sized_for_the_tree() {
+        // Without escapes the length is exact.
+        let goal = object! { "resourceType": "Goal", "id": "g-1", "active": false, "note": vec![object! { "text": "Hej" }] };
+        assert_eq!(goal.unescaped_len(), goal.to_vec().len());
+        // A narrative's quotes fit in the room besides: the buffer is not doubled.
+        let div = format!(
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"sv\">{}{}</div>",
+            "<p>Det här är viktigt för mig.</p>".repeat(150),
+            "<th scope=\"col\">När</th>".repeat(8)
+        );
+        let plan = object! { "resourceType": "CarePlan", "text": object! { "status": "generated", "div": div.as_str() } };
+        let bytes = plan.to_vec();
+        assert_eq!(bytes.len(), plan.unescaped_len() + 20);
+        assert!(
+            bytes.capacity() < bytes.len() + bytes.len() / 32,
+            "{}",
+            bytes.capacity()
         );
     }
 

@@ -182,9 +182,16 @@ impl Json<'_> {
 /// time, which the compiler turns into vector instructions, and the text between them is
 /// copied in one go: most strings have none, and the narrative's XHTML only its quotes.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    out.reserve(s.len() + 2);
     out.push(b'"');
+    write_str_contents(out, s);
+    out.push(b'"');
+}
+
+/// Appends the inside of [`write_str`]'s string, without the quotes: for a string
+/// written in pieces (a `fullUrl` of a base, a type and an id).
+pub fn write_str_contents(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
     let mut plain = 0;
     while let Some(at) = next_to_escape(bytes, plain) {
         out.extend_from_slice(&bytes[plain..at]);
@@ -211,7 +218,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         plain = at + 1;
     }
     out.extend_from_slice(&bytes[plain..]);
-    out.push(b'"');
 }
 
 /// Whether JSON escapes `b`.

@@ -52,7 +52,7 @@ pub use appointment::appointment_id;
 pub use communication_request::{communication_request_id, number_of as request_number};
 pub use expression::expression_for;
 pub use goal::goal_id;
-pub use json::{Json, MappingError};
+pub use json::{Json, MappingError, write_str_contents};
 pub use kind::{Kind, UnknownType};
 pub use profile::{Code, FirstPageElement, Profile, ProfileError};
 pub use provenance::{VersionProvenance, from_provenance, provenance_id, to_provenance};

@@ -19,6 +19,7 @@ use super::respond::{Format, base_url, fhir_bytes};
 use super::search::{person, versions_of};
 use crate::api::{AppState, AuditInfo};
 use crate::domain::Status;
+use crate::fhir::write_str_contents;
 
 pub async fn coordinated_plan(
     State(state): State<AppState>,
@@ -129,10 +130,10 @@ fn collection<'a>(
     now: jiff::Timestamp,
     resources: impl Iterator<Item = &'a CachedResource>,
 ) -> Vec<u8> {
-    // The base as a JSON string without its closing quote: each entry's fullUrl is that,
-    // `/type/id` and the quote.
-    let base = serde_json::to_string(base).unwrap_or_else(|_| "\"".into());
-    let base = &base[..base.len() - 1];
+    // The base as the inside of a JSON string, escaped once: each entry's fullUrl is that
+    // and `/type/id` in quotes.
+    let mut base_json = Vec::with_capacity(base.len());
+    write_str_contents(&mut base_json, base);
     let mut out = Vec::with_capacity(16 * 1024);
     out.extend_from_slice(br#"{"resourceType":"Bundle","type":"collection","timestamp":""#);
     out.extend_from_slice(now.to_string().as_bytes());
@@ -141,11 +142,11 @@ fn collection<'a>(
         if n > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(br#"{"fullUrl":"#);
-        out.extend_from_slice(base.as_bytes());
+        out.extend_from_slice(br#"{"fullUrl":""#);
+        out.extend_from_slice(&base_json);
         for part in [&resource.kind, &resource.id] {
             out.push(b'/');
-            string_contents(&mut out, part);
+            write_str_contents(&mut out, part);
         }
         out.extend_from_slice(br#"","resource":"#);
         out.extend_from_slice(&resource.bytes);
@@ -153,19 +154,6 @@ fn collection<'a>(
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-/// `text` as the inside of a JSON string: as it is when it is a FHIR id or type (letters,
-/// digits, `-` and `.`, which JSON never escapes), else escaped.
-fn string_contents(out: &mut Vec<u8>, text: &str) {
-    if text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    {
-        out.extend_from_slice(text.as_bytes());
-    } else if let Ok(quoted) = serde_json::to_string(text) {
-        out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
-    }
 }
 
 #[cfg(test)]

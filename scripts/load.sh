@@ -15,8 +15,11 @@
 # Usage: scripts/load.sh [--contracts N] [--duration SECONDS] [--connections "1 8 32 64"]
 #                        [--backends "sqlite postgres"] [--out FILE]
 #                        [--sync-rate UPDATES_PER_SECOND] [--sync-seconds SECONDS]
+#                        [--keep-stores]
 # PostgreSQL: PKGW_LOAD_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
-# the script makes a database pkgw_load there and drops it afterwards.
+# the script makes a database pkgw_load there and drops it afterwards, also when it
+# stops early. The stores under target/load (tens of GB at 1 000 000 contracts) are
+# deleted at the end unless --keep-stores; target/load/results stays.
 # Not part of the tests: CI does not run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +31,7 @@ sync_seconds=60
 connections="1 8 32 64"
 backends="sqlite postgres"
 report=BENCHMARKS.md
+keep_stores=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --contracts) contracts=$2; shift 2 ;;
@@ -37,10 +41,16 @@ while [ $# -gt 0 ]; do
         --out) report=$2; shift 2 ;;
         --sync-rate) sync_rate=$2; shift 2 ;;
         --sync-seconds) sync_seconds=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --keep-stores) keep_stores=1; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+# The workloads rotate over 4 000 of the loaded contracts.
+if [ "$contracts" -lt 4000 ]; then
+    echo "--contracts must be at least 4000: the workloads rotate over 4 000 of the loaded contracts" >&2
+    exit 2
+fi
 pg_admin=${PKGW_LOAD_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 pg_url="${pg_admin%/*}/pkgw_load"
 out=target/load
@@ -94,16 +104,6 @@ run_wrk() {
             "$(awk '/Requests\/sec/ {print $2}' "$results/$name-$c.txt")" >&2
     done
 }
-
-gateway_pid=""
-stop_gateway() {
-    if [ -n "$gateway_pid" ]; then
-        kill -TERM "$gateway_pid" 2>/dev/null || true
-        wait "$gateway_pid" 2>/dev/null || true
-        gateway_pid=""
-    fi
-}
-trap 'stop_gateway; [ -n "${limit_pid:-}" ] && kill "$limit_pid" 2>/dev/null || true' EXIT
 
 # The peer beside the gateway: sekmet-fhir 0.1.1 from PyPI (FastAPI on uvicorn, one
 # process, resources in SQLite with a search index), the FHIR server the sync tests
@@ -161,7 +161,25 @@ start_gateway() {
     gateway_pid=$!
     wait_for "http://127.0.0.1:$port/ready" "$log"
 }
-trap 'stop_gateway; stop_peer; [ -n "${limit_pid:-}" ] && kill "$limit_pid" 2>/dev/null || true; [ -n "${peer_load_pid:-}" ] && kill "$peer_load_pid" 2>/dev/null || true' EXIT
+# delete_stores: what the run loaded (tens of GB at 1 000 000 contracts), not its results.
+delete_stores() {
+    [ "$keep_stores" = 1 ] && return 0
+    rm -rf "$out/sqlite" "$out/peer" "$out"/sync-* "$out/contracts.ndjson"
+}
+# On every way out, finished or stopped early: no process of the run is left, nor the
+# PostgreSQL database it made, nor its stores.
+pg_made=0
+limit_pid=""
+peer_load_pid=""
+clean_up() {
+    stop_gateway
+    stop_peer
+    stop_process "$limit_pid"
+    stop_process "$peer_load_pid"
+    [ "$pg_made" = 1 ] && "$bench" sql "$pg_admin" "DROP DATABASE IF EXISTS pkgw_load" >/dev/null 2>&1
+    delete_stores
+}
+trap clean_up EXIT
 
 store_url() {
     case "$1" in
@@ -196,6 +214,7 @@ for backend in $backends; do
         postgres)
             "$bench" sql "$pg_admin" "DROP DATABASE IF EXISTS pkgw_load"
             "$bench" sql "$pg_admin" "CREATE DATABASE pkgw_load"
+            pg_made=1
             ;;
     esac
     say "$backend: importing $contracts contracts"
@@ -307,18 +326,19 @@ for backend in $backends; do
     port=$((port + 1))
 done
 
-if [[ " $backends " == *" postgres "* ]]; then
+if [ "$pg_made" = 1 ]; then
     "$bench" sql "$pg_admin" "DROP DATABASE IF EXISTS pkgw_load"
+    pg_made=0
 fi
+delete_stores
 
 say "the limit: a minimal axum server on the same bytes"
 for what in careplan coordinated; do
-    "$bench" serve "$out/$what.json" "127.0.0.1:$port" >/dev/null &
+    "$bench" serve "$out/$what.json" "127.0.0.1:$port" >"$results/limit-$what.log" 2>&1 &
     limit_pid=$!
-    sleep 0.5
+    wait_for "http://127.0.0.1:$port/" "$results/limit-$what.log"
     PKGW_LOAD_PATHS=$out/read.paths run_wrk "limit-$what" "http://127.0.0.1:$port" get.lua ""
-    kill "$limit_pid" 2>/dev/null || true
-    wait "$limit_pid" 2>/dev/null || true
+    stop_process "$limit_pid"
     limit_pid=""
     port=$((port + 1))
 done

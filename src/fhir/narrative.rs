@@ -212,16 +212,18 @@ pub fn off_first_page(
         .filter(|e| !shows.contains(e))
         .collect();
     let mut out = String::new();
-    let phone = unit_phone(c, &[FirstPageElement::Phone, FirstPageElement::PhoneHours]);
     let phone_off = off
         .iter()
         .any(|e| matches!(e, FirstPageElement::Phone | FirstPageElement::PhoneHours));
-    if phone_off && !phone.is_empty() {
-        let _ = write!(
-            out,
-            "<p>Ansvarig enhet nås på{}.</p>",
-            phone.trim_start_matches(',')
-        );
+    if phone_off {
+        let phone = unit_phone(c, &[FirstPageElement::Phone, FirstPageElement::PhoneHours]);
+        if !phone.is_empty() {
+            let _ = write!(
+                out,
+                "<p>Ansvarig enhet nås på{}.</p>",
+                phone.trim_start_matches(',')
+            );
+        }
     }
     for element in off {
         if !matches!(
@@ -243,9 +245,11 @@ fn unit_phone(c: &Contract, shows: &[FirstPageElement]) -> String {
     if shows.contains(&FirstPageElement::Phone) {
         let _ = write!(out, ", telefon {}", Escaped(unit.phone.as_str()));
     }
-    let hours = swedish::all_phone_hours(&unit.phone_hours);
-    if shows.contains(&FirstPageElement::PhoneHours) && !hours.is_empty() {
-        let _ = write!(out, ", telefontider {}", Escaped(&hours));
+    if shows.contains(&FirstPageElement::PhoneHours) {
+        let hours = swedish::all_phone_hours(&unit.phone_hours);
+        if !hours.is_empty() {
+            let _ = write!(out, ", telefontider {}", Escaped(&hours));
+        }
     }
     out
 }

@@ -29,8 +29,9 @@
 #                           [--callgrind]
 # Defaults: read, 20000 contracts, 32 connections, 15 seconds, sqlite, 2 rounds.
 # PostgreSQL: PKGW_LOAD_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
-# the script keeps the imported store there as database pkgw_profile_N and runs each
-# gateway on a fresh copy of it (pkgw_profile_run). Not part of the tests.
+# the script keeps the imported store there as database pkgw_profile_N (the next run
+# with N contracts starts from it; drop it when done) and runs each gateway on a fresh
+# copy of it (pkgw_profile_run), dropped when the script ends. Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +53,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds=$2; shift 2 ;;
         --backend) backend=$2; shift 2 ;;
         --callgrind) callgrind=1; shift ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -153,7 +154,17 @@ load() {
 }
 
 gateway=""
-trap '[ -n "$gateway" ] && kill "$gateway" 2>/dev/null || true' EXIT
+# On every way out: no gateway left running, nor the copy of the PostgreSQL store.
+clean_up() {
+    if [ -n "$gateway" ]; then
+        kill "$gateway" 2>/dev/null || true
+        wait "$gateway" 2>/dev/null || true
+    fi
+    if [ "$backend" = postgres ]; then
+        "$bench" sql "$pg_admin" "DROP DATABASE IF EXISTS pkgw_profile_run" >/dev/null 2>&1 || true
+    fi
+}
+trap clean_up EXIT
 
 # Instructions per 2xx answer of BINARY under the workload (see --callgrind); the count
 # kept as $out/$workload-NAME.callgrind.

@@ -32,6 +32,7 @@ bundle_entries = 100
 answer_limit_bytes = 16777216
 rate_limit_per_sec = 200
 rate_limit_burst = 400
+metrics_database_ms = 1000
 
 [database]
 url = ""
@@ -174,6 +175,11 @@ pub struct ServerSettings {
     pub rate_limit_per_sec: u32,
     /// How many requests a client may make at once above the average rate.
     pub rate_limit_burst: u32,
+    /// How old, in milliseconds, the figures `/metrics` reads from the database
+    /// (contracts, outbox, the sync queues) may be: they are read at most once per this
+    /// interval however often `/metrics` is called (it takes no token, and each reading
+    /// counts rows); 0 reads them at every scrape.
+    pub metrics_database_ms: u64,
     /// The origins browsers may call the API from (`https://portal.region.se`); empty:
     /// none (see `api::cors`).
     #[serde(default)]

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::app::{TestApp, spawn_app, spawn_app_with};
+use common::app::{TestApp, spawn_app, spawn_app_with, spawn_state};
 use common::{TestDb, fixture};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -476,8 +476,53 @@ async fn metrics_count_requests_by_route_template_and_status(db: &TestDb) {
     );
 }
 
+/// `/metrics` takes no token, and what it reads from the database counts rows (a million
+/// contracts): it reads them at most once per `server.metrics_database_ms`, however often
+/// it is scraped, and scrapes within the interval share the last reading; the requests it
+/// counts as they are answered are not held back. With 0, every scrape reads.
+async fn metrics_read_the_database_at_most_once_per_interval(db: &TestDb) {
+    let store = db.store().await;
+    let scrape = |app: &TestApp| {
+        let url = app.url("/metrics");
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let contracts = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("pkgw_contracts "))
+            .map(str::to_owned)
+    };
+    // An interval longer than the test: the second scrape shares the first's reading.
+    let held = spawn_state(
+        pkgw::api::AppState::new(store.clone())
+            .with_metrics_database_interval(std::time::Duration::from_secs(3600)),
+        pkgw::api::Limits::default(),
+    )
+    .await;
+    assert_eq!(contracts(&scrape(&held).await).as_deref(), Some("0"));
+    created(&held, "hjartsvikt-primarvard").await;
+    let after = scrape(&held).await;
+    assert_eq!(contracts(&after).as_deref(), Some("0"), "{after}");
+    assert!(after.lines().any(|l| l == "pkgw_db_up 1"), "{after}");
+    assert!(
+        after.lines().any(|l| l
+            == r#"pkgw_http_requests_total{method="POST",route="/api/contracts",status="201"} 1"#),
+        "{after}"
+    );
+    // Read at every scrape.
+    let live = spawn_state(
+        pkgw::api::AppState::new(store).with_metrics_database_interval(std::time::Duration::ZERO),
+        pkgw::api::Limits::default(),
+    )
+    .await;
+    assert_eq!(contracts(&scrape(&live).await).as_deref(), Some("1"));
+    created(&live, "hjartsvikt-primarvard").await;
+    assert_eq!(contracts(&scrape(&live).await).as_deref(), Some("2"));
+}
+
 on_both_backends!(
     metrics_count_requests_by_route_template_and_status,
+    metrics_read_the_database_at_most_once_per_interval,
     the_openapi_document_describes_the_api,
     create_and_read_back,
     an_invalid_personnummer_is_refused_naming_the_field,

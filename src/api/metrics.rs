@@ -1,12 +1,14 @@
 //! `/metrics`: the gateway's state in the OpenMetrics text format (Prometheus reads it),
 //! written by `prometheus-client`: requests by route template and status, with their
 //! latencies, counted as they are answered; contracts stored and, per sync target, the
-//! queue (depth, retrying, oldest wait, dead letters) read from the database at each
-//! scrape, and the database pools' connections in use; what this process delivered since
+//! queue (depth, retrying, oldest wait, dead letters) read from the database at most once
+//! per `server.metrics_database_ms` however often it is scraped (see [`DatabaseFigures`]),
+//! and the database pools' connections in use; what this process delivered since
 //! it started, with the time from each version's commit to its delivery. Labels hold route
 //! templates, statuses, target names and kinds of failure — never a path, an id or a
 //! target's own words, which may name a person.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -118,22 +120,96 @@ impl RequestMetrics {
     }
 }
 
+/// The figures `/metrics` reads from the database (contracts, outbox, each target's
+/// queue), read at most once per interval however often it is scraped. `/metrics` takes
+/// no token, and each reading counts rows — a million contracts, and as many delivered
+/// per target — so without this a burst of scrapes would make the database count them
+/// for each. Scrapes within the interval share the last reading; one arriving while a
+/// reading is under way waits for it instead of starting another.
+#[derive(Debug)]
+pub struct DatabaseFigures {
+    every: Duration,
+    /// When the last reading ended, and what it read (`None`: the database did not answer).
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, Option<Arc<Reading>>)>>,
+}
+
+impl DatabaseFigures {
+    /// Read at most once per `every`; zero reads at every scrape.
+    pub fn every(every: Duration) -> Self {
+        Self {
+            every,
+            last: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The last reading, or a new one when it is older than the interval; `None` while the
+    /// database does not answer.
+    async fn reading(&self, state: &AppState) -> Option<Arc<Reading>> {
+        let mut last = self.last.lock().await;
+        if let Some((at, reading)) = last.as_ref()
+            && at.elapsed() < self.every
+        {
+            return reading.clone();
+        }
+        let reading = match Reading::of(state).await {
+            Ok(reading) => Some(Arc::new(reading)),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: the database did not answer");
+                None
+            }
+        };
+        *last = Some((tokio::time::Instant::now(), reading.clone()));
+        reading
+    }
+}
+
+impl Default for DatabaseFigures {
+    fn default() -> Self {
+        Self::every(Duration::from_secs(1))
+    }
+}
+
+/// What one reading of the database found.
+#[derive(Debug)]
+struct Reading {
+    contracts: u64,
+    outbox: u64,
+    queues: Vec<(String, QueueStatus)>,
+}
+
+impl Reading {
+    async fn of(state: &AppState) -> Result<Self, crate::store::StoreError> {
+        let contracts = state.store.count().await?;
+        let outbox = state.store.outbox_len().await?;
+        let mut queues = Vec::with_capacity(state.sync_targets.len());
+        for name in state.sync_targets.iter() {
+            queues.push((name.clone(), state.store.queue_status(name).await?));
+        }
+        Ok(Self {
+            contracts,
+            outbox,
+            queues,
+        })
+    }
+}
+
 /// A gauge per target: name, help, and its value from the target's queue.
 type QueueGauge = (&'static str, &'static str, fn(&QueueStatus) -> i64);
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut scrape = Registry::default();
-    // What the database holds is read at each scrape; while the database is away the
-    // rest is still shown (that is when an operator needs it most), with `pkgw_db_up 0`.
-    let from_db = database_gauges(&state, &mut scrape).await;
-    if let Err(e) = &from_db {
-        tracing::warn!(error = %e, "metrics: the database did not answer");
+    // What the database holds is read at most once per interval; while the database is
+    // away the rest is still shown (that is when an operator needs it most), with
+    // `pkgw_db_up 0`.
+    let reading = state.database_figures.reading(&state).await;
+    if let Some(reading) = &reading {
+        database_gauges(reading, &mut scrape);
     }
     let up = Gauge::<i64>::default();
-    up.set(i64::from(from_db.is_ok()));
+    up.set(i64::from(reading.is_some()));
     scrape.register(
         "pkgw_db_up",
-        "1 when the database answered this scrape, 0 when it did not (then the gauges read from it are left out)",
+        "1 when the database answered the last reading of the gauges read from it (at most server.metrics_database_ms old), 0 when it did not (then those gauges are left out)",
         up,
     );
     let connections = Family::<PoolLabels, Gauge>::default();
@@ -202,19 +278,13 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, A
 }
 
 /// The gauges read from the database: contracts stored and each sync target's queue.
-async fn database_gauges(
-    state: &AppState,
-    scrape: &mut Registry,
-) -> Result<(), crate::store::StoreError> {
+fn database_gauges(reading: &Reading, scrape: &mut Registry) {
     let contracts = Gauge::<i64>::default();
-    contracts.set(i64::try_from(state.store.count().await?).unwrap_or(i64::MAX));
+    contracts.set(i64::try_from(reading.contracts).unwrap_or(i64::MAX));
     let outbox = Gauge::<i64>::default();
-    outbox.set(i64::try_from(state.store.outbox_len().await?).unwrap_or(i64::MAX));
+    outbox.set(i64::try_from(reading.outbox).unwrap_or(i64::MAX));
     let now = jiff::Timestamp::now();
-    let mut rows = Vec::new();
-    for name in state.sync_targets.iter() {
-        rows.push((name.clone(), state.store.queue_status(name).await?));
-    }
+    let rows = &reading.queues;
     let gauges: [QueueGauge; 4] = [
         (
             "pkgw_sync_queued",
@@ -239,7 +309,7 @@ async fn database_gauges(
     ];
     for (name, help, value) in gauges {
         let family = Family::<TargetLabels, Gauge>::default();
-        for (target, status) in &rows {
+        for (target, status) in rows {
             family
                 .get_or_create(&TargetLabels {
                     target: target.clone(),
@@ -250,7 +320,7 @@ async fn database_gauges(
     }
     let errors = Family::<ErrorLabels, Gauge>::default();
     let oldest = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
-    for (target, status) in &rows {
+    for (target, status) in rows {
         // Only the kind of failure: the target's own words may name a person.
         let error = status
             .last_error
@@ -288,7 +358,6 @@ async fn database_gauges(
         "Changes stored and not yet dispatched to the targets' queues",
         outbox,
     );
-    Ok(())
 }
 
 /// What this process's sync engine counted since it started.

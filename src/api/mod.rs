@@ -101,6 +101,8 @@ pub struct Shared {
     pub templates: Arc<crate::templates::Templates>,
     /// Requests counted as they are answered, for `/metrics`.
     pub request_metrics: Arc<metrics::RequestMetrics>,
+    /// What `/metrics` read from the database last, and how often it reads it.
+    pub database_figures: Arc<metrics::DatabaseFigures>,
     /// Where request spans go (see [`crate::trace`]); off by default.
     pub tracer: crate::trace::Tracer,
 }
@@ -130,6 +132,7 @@ impl AppState {
             samsyn_min_patients: crate::samsyn::MIN_PATIENT_ANSWERS,
             templates: Arc::default(),
             request_metrics: Arc::default(),
+            database_figures: Arc::default(),
             tracer: crate::trace::Tracer::off(),
         }))
     }
@@ -151,6 +154,13 @@ impl AppState {
         settings: crate::sync::outbound::SubscriptionSettings,
     ) -> Self {
         self.parts().subscriptions = Arc::new(settings);
+        self
+    }
+
+    /// `/metrics` reads its figures from the database at most once per `every` (zero: at
+    /// every scrape; by default once a second).
+    pub fn with_metrics_database_interval(mut self, every: std::time::Duration) -> Self {
+        self.parts().database_figures = Arc::new(metrics::DatabaseFigures::every(every));
         self
     }
 

@@ -90,6 +90,9 @@ pub(super) async fn run(args: ServeArgs, mut settings: Settings) -> Result<(), C
         .with_export_dir(settings.database.data_dir.join("exports"))
         .with_bundle_entries(settings.server.bundle_entries)
         .with_answer_limit(settings.server.answer_limit_bytes)
+        .with_metrics_database_interval(std::time::Duration::from_millis(
+            settings.server.metrics_database_ms,
+        ))
         .with_client_concurrency(settings.server.max_concurrent_per_client)
         .with_subscriptions(settings.subscriptions.clone())
         .with_samsyn_minimum(settings.samsyn.min_patient_answers)
